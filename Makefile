@@ -1,0 +1,48 @@
+# c360 — run `make` (or `make help`) for the list of targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV_VERSION := 0.13.9
+STAMP  := $(VENV)/.installed
+
+export C360_LAKE_ROOT ?= $(CURDIR)/lakehouse
+
+.PHONY: help venv demo test test-fast bench lint clean airflow
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): requirements.lock pyproject.toml
+	@command -v java >/dev/null || { echo "Java 17+ is required (apt-get install openjdk-17-jre-headless)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv pip sync --python $(BIN)/python -q requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e .
+	@touch $(STAMP)
+
+venv: $(STAMP) ## Create or update the virtual environment from the lock file
+
+demo: $(STAMP) ## Install, then run the pipeline over mock_data into ./lakehouse
+	$(BIN)/c360 demo
+
+test: $(STAMP) ## Install, then run the whole test suite
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP) ## Run the tests without the slow end-to-end ones
+	$(BIN)/python -m pytest -m "not slow"
+
+bench: $(STAMP) ## Run the benchmarks (all, or BENCH="storage aqi") and write docs/benchmarks.md
+	$(BIN)/python -m benchmarks.run $(BENCH)
+
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check c360 tests dags benchmarks
+	$(BIN)/mypy c360
+
+lock: ## Re-resolve requirements.lock from pyproject.toml (needs network to PyPI)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra airflow --python-version 3.11 -o requirements.lock
+
+clean: ## Remove the virtual environment, the lake and caches
+	rm -rf $(VENV) lakehouse .pytest_cache

@@ -1,0 +1,72 @@
+"""Write benchmark figures into docs/benchmarks.md, one marked section per benchmark.
+
+Each benchmark owns the text between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->``
+so benchmarks can be re-run one at a time without clobbering each other's figures.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+
+HEADER = """# Benchmarks
+
+Figures written by `make bench` (or `python -m benchmarks.run NAME`). Timings come from
+one run on a shared, noisy machine: compare figures within one section (measured side
+by side in the same run), not across sections or days.
+
+"""
+
+
+def machine_description() -> str:
+    try:
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        cpu = platform.processor() or "unknown CPU"
+    mem_kb = 0
+    try:
+        mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        pass
+    try:
+        java = subprocess.run(
+            ["java", "-version"], capture_output=True, text=True, check=False
+        ).stderr.splitlines()[0]
+    except (OSError, IndexError):
+        java = "java: unknown"
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem_kb / 1024 / 1024:.0f} GiB RAM, "
+        f"Python {platform.python_version()}, {java}, {platform.system()} {platform.release()}"
+    )
+
+
+def write_section(name: str, title: str, body: str) -> Path:
+    """Replace (or add) benchmark ``name``'s section in docs/benchmarks.md."""
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    text = DOC.read_text() if DOC.exists() else HEADER
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    section = (
+        f"<!-- bench:{name} -->\n## {title}\n\n"
+        f"_Measured {stamp} on {machine_description()}._\n\n{body.strip()}\n"
+        f"<!-- /bench:{name} -->"
+    )
+    pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
+    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
+    DOC.write_text(text)
+    return DOC
+
+
+def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)

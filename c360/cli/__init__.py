@@ -1,0 +1,62 @@
+"""The ``c360`` command line: thin commands over library functions.
+
+Errors print as one clear line (``--debug`` shows the traceback); heavy imports
+(pyspark, deltalake) happen inside commands, so ``c360 --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import typer
+from rich.console import Console
+
+from c360.cli import table
+from c360.cli.state import state
+
+app = typer.Typer(
+    name="c360",
+    help="c360: a batch lakehouse on PySpark and Delta Lake.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(table.app, name="table")
+
+err_console = Console(stderr=True)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+) -> None:
+    state.debug = debug
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app(standalone_mode=False)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        err_console.print("[red]interrupted[/red]")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the CLI's single error boundary
+        import click
+
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            err_console.print("[red]aborted[/red]")
+            sys.exit(1)
+        if state.debug:
+            traceback.print_exc()
+        err_console.print(f"[red]error:[/red] {type(exc).__name__}: {exc}", highlight=False)
+        sys.exit(1)
+    finally:
+        state.close()

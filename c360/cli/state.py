@@ -1,0 +1,40 @@
+"""Per-process CLI state: settings, and a Spark session built only when a command needs it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from c360.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+@dataclass
+class CliState:
+    debug: bool = False
+    _settings: Settings | None = None
+    _spark: Any = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings()
+        return self._settings
+
+    @property
+    def spark(self) -> SparkSession:
+        if self._spark is None:
+            from c360.spark import get_spark
+
+            self._spark = get_spark(self.settings)
+        return self._spark
+
+    def close(self) -> None:
+        if self._spark is not None:
+            self._spark.stop()
+            self._spark = None
+
+
+state = CliState()

@@ -1,0 +1,95 @@
+"""``c360 table ...``: look at the lake's tables (list, show, history, vacuum, compact)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from c360.cli.state import state
+
+app = typer.Typer(help="Inspect and maintain lake tables (names are tier.domain.table).", no_args_is_help=True)
+console = Console()
+
+
+def _storage():  # noqa: ANN202 - imported lazily to keep `c360 --help` fast
+    from c360.storage import DeltaStorage
+
+    return DeltaStorage(state.spark, state.settings.lake_root)
+
+
+def _catalog():  # noqa: ANN202
+    from c360.storage import LakeCatalog
+
+    return LakeCatalog(state.settings.lake_root)
+
+
+@app.command("list")
+def list_tables() -> None:
+    """List every table in the lake with its current version."""
+    catalog = _catalog()
+    names = catalog.list_tables()
+    if not names:
+        console.print(f"No tables under {state.settings.lake_root}")
+        return
+    out = Table("table", "version", "partitioned by", "files")
+    for name in names:
+        info = catalog.describe(name)
+        out.add_row(name, str(info.version), ", ".join(info.partition_by) or "-", str(info.files))
+    console.print(out)
+
+
+@app.command("show")
+def show(
+    name: str = typer.Argument(..., help="tier.domain.table"),
+    version: int | None = typer.Option(None, "--version", help="Read this table version."),
+    as_of: datetime | None = typer.Option(None, "--as-of", help="Read the version current at this UTC time."),
+    limit: int = typer.Option(20, "--limit", min=1, help="Rows to show."),
+) -> None:
+    """Show the first rows of a table (latest, a version, or as of a time)."""
+    if version is not None and as_of is not None:
+        raise typer.BadParameter("give --version or --as-of, not both")
+    df = _storage().read(name, version=version, as_of=as_of)
+    rows = df.limit(limit).collect()
+    out = Table(*df.columns, title=name)
+    for row in rows:
+        out.add_row(*("∅" if v is None else str(v) for v in row))
+    console.print(out)
+
+
+@app.command("history")
+def history(name: str = typer.Argument(..., help="tier.domain.table")) -> None:
+    """Show the commit history of a table, newest first."""
+    out = Table("version", "timestamp (UTC)", "operation", "c360 operation", "rows added", "details")
+    for entry in _catalog().history(name):
+        out.add_row(
+            str(entry.version),
+            entry.timestamp.strftime("%Y-%m-%d %H:%M:%S"),
+            entry.operation,
+            entry.c360_operation or "",
+            "" if entry.rows_added is None else str(entry.rows_added),
+            entry.details,
+        )
+    console.print(out)
+
+
+@app.command("vacuum")
+def vacuum(
+    name: str = typer.Argument(..., help="tier.domain.table"),
+    retention_hours: int | None = typer.Option(
+        None, "--retention-hours", min=0, help="Keep files removed less than this long ago (default from settings)."
+    ),
+) -> None:
+    """Delete files no longer referenced by the table (older than the retention)."""
+    hours = state.settings.vacuum_retention_hours if retention_hours is None else retention_hours
+    deleted = _catalog().vacuum(name, retention_hours=hours)
+    console.print(f"{name}: deleted {len(deleted)} file(s) (retention {hours} h)")
+
+
+@app.command("compact")
+def compact(name: str = typer.Argument(..., help="tier.domain.table")) -> None:
+    """Rewrite small files into larger ones (one commit; rows unchanged)."""
+    result = _storage().compact(name)
+    console.print(f"{name}: {result}")

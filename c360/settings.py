@@ -1,0 +1,81 @@
+"""The one settings object. Environments differ only in values (``C360_*`` variables).
+
+Nothing here reads the environment at import: call :func:`load_settings` (or build
+``Settings(...)`` directly in tests) and pass the object on.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A fixed key so local runs are reproducible; refused outside the local environment.
+_LOCAL_DEV_PSEUDONYM_KEY = "c360-local-development-key-not-secret"
+
+
+class Environment(StrEnum):
+    LOCAL = "local"
+    DEV = "dev"
+    PROD = "prod"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or inconsistent for the chosen environment."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="C360_", extra="ignore", frozen=True)
+
+    environment: Environment = Environment.LOCAL
+    lake_root: Path = Field(default=Path("./lakehouse"), description="Root folder of the lake.")
+    spark_master: str = "local[*]"
+    spark_app_name: str = "c360"
+    spark_shuffle_partitions: int = Field(
+        default=0, ge=0, description="0 = sized for the machine (2 x cores, at least 2)."
+    )
+    spark_driver_memory: str = "4g"
+    spark_ui: bool = True
+    spark_log_level: str = "WARN"
+    # HMAC-SHA256 key for pseudonymising direct identifiers (sanitized tier).
+    pseudonym_key: SecretStr | None = None
+    # Worker processes for the JSON path of the AQI calculator; 0 = CPU count.
+    aqi_workers: int = Field(default=0, ge=0)
+    aqi_chunk_size: int = Field(default=5000, ge=1)
+    # Vacuum retention; Delta's usual safety default is 7 days.
+    vacuum_retention_hours: int = Field(default=168, ge=0)
+
+    @model_validator(mode="after")
+    def _absolute_lake_root(self) -> Settings:
+        # Resolve once so every component (Spark, delta-rs, the CLI) sees one path.
+        object.__setattr__(self, "lake_root", self.lake_root.expanduser().resolve())
+        return self
+
+    @property
+    def shuffle_partitions(self) -> int:
+        if self.spark_shuffle_partitions:
+            return self.spark_shuffle_partitions
+        return max(2, 2 * (os.cpu_count() or 1))
+
+    def pseudonym_key_bytes(self) -> bytes:
+        """The pseudonymisation key; the fixed development key only in ``local``."""
+        if self.pseudonym_key is not None and self.pseudonym_key.get_secret_value():
+            return self.pseudonym_key.get_secret_value().encode()
+        if self.environment is Environment.LOCAL:
+            return _LOCAL_DEV_PSEUDONYM_KEY.encode()
+        raise SettingsError(
+            f"C360_PSEUDONYM_KEY is not set; it is required in the {self.environment.value!r} "
+            "environment (the development key is only allowed in 'local')."
+        )
+
+    @property
+    def aqi_worker_count(self) -> int:
+        return self.aqi_workers or (os.cpu_count() or 1)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from ``C360_*`` environment variables (and explicit overrides)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,42 @@
+"""The one place a SparkSession is built (from settings, never at import)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from c360.settings import Settings
+
+
+def spark_conf(settings: Settings) -> dict[str, str]:
+    """The session configuration c360 relies on (also used to build spark-submit lines)."""
+    return {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+        "spark.default.parallelism": str(settings.shuffle_partitions),
+        "spark.ui.enabled": "true" if settings.spark_ui else "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.memory": settings.spark_driver_memory,
+        # Spark's own timestamps in files are UTC micros; keep Parquet legacy rebasing off.
+        "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+        "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
+        "spark.sql.sources.partitionOverwriteMode": "static",
+        "spark.sql.ansi.enabled": "false",
+        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+    }
+
+
+def get_spark(settings: Settings) -> SparkSession:
+    """Build (or reuse) the process's SparkSession configured from ``settings``."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.master(settings.spark_master).appName(settings.spark_app_name)
+    for key, value in spark_conf(settings).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(settings.spark_log_level)
+    return spark
