@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -10,8 +11,12 @@ if TYPE_CHECKING:
     from c360.settings import Settings
 
 
+LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
+
+
 def spark_conf(settings: Settings) -> dict[str, str]:
     """The session configuration c360 relies on (also used to build spark-submit lines)."""
+    java_opts = f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{LOG4J_CONFIG}"
     return {
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
@@ -25,8 +30,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
         "spark.sql.sources.partitionOverwriteMode": "static",
         "spark.sql.ansi.enabled": "false",
-        "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
-        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.driver.extraJavaOptions": java_opts,
+        "spark.executor.extraJavaOptions": java_opts,
     }
 
 

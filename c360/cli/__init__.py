@@ -24,7 +24,7 @@ app = typer.Typer(
 )
 app.add_typer(table.app, name="table")
 
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 @app.callback()

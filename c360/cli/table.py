@@ -51,6 +51,7 @@ def show(
     """Show the first rows of a table (latest, a version, or as of a time)."""
     if version is not None and as_of is not None:
         raise typer.BadParameter("give --version or --as-of, not both")
+    _catalog().open(name, version=version, as_of=as_of)  # fail fast, before starting Spark
     df = _storage().read(name, version=version, as_of=as_of)
     rows = df.limit(limit).collect()
     out = Table(*df.columns, title=name)

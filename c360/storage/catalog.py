@@ -1,0 +1,143 @@
+"""What is in the lake, read through delta-rs alone (no Spark session needed).
+
+Listing, describing, history and vacuum are cheap metadata operations: the CLI and the
+API use this module directly so they never pay for a JVM.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from c360.storage.names import TIERS, TableName
+
+STAGING_DIR = "_staging"
+OPERATION_KEY = "c360.operation"
+ROWS_KEY = "c360.rows_added"
+DETAILS_KEY = "c360.details"
+
+
+class TableNotFoundError(LookupError):
+    """The named table has no Delta log in the lake."""
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    path: Path
+    version: int
+    partition_by: list[str]
+    files: int
+    schema: pa.Schema
+    description: str | None
+    configuration: dict[str, str | None]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    version: int
+    timestamp: datetime
+    operation: str
+    mode: str | None
+    c360_operation: str | None
+    rows_added: int | None
+    details: str
+
+
+class LakeCatalog:
+    def __init__(self, lake_root: Path) -> None:
+        self.lake_root = Path(lake_root)
+
+    def path(self, name: str | TableName) -> Path:
+        return TableName.parse(name).path(self.lake_root)
+
+    def exists(self, name: str | TableName) -> bool:
+        return DeltaTable.is_deltatable(str(self.path(name)))
+
+    def open(
+        self, name: str | TableName, version: int | None = None, as_of: datetime | None = None
+    ) -> DeltaTable:
+        """The table's snapshot: latest, a version, or the version current at ``as_of``."""
+        tname = TableName.parse(name)
+        path = self.path(tname)
+        if not DeltaTable.is_deltatable(str(path)):
+            raise TableNotFoundError(f"table {tname} does not exist (no Delta log under {path})")
+        dt = DeltaTable(str(path))
+        if version is not None:
+            if not 0 <= version <= dt.version():
+                raise TableNotFoundError(f"table {tname} has no version {version} (latest is {dt.version()})")
+            dt.load_as_version(version)
+        elif as_of is not None:
+            when = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+            first = min(h["timestamp"] for h in dt.history())
+            if when.timestamp() * 1000 < first:
+                created = datetime.fromtimestamp(first / 1000, UTC)
+                raise TableNotFoundError(f"table {tname} did not exist at {when.isoformat()} (created {created.isoformat()})")
+            dt.load_as_version(when)
+        return dt
+
+    def list_tables(self) -> list[str]:
+        names = []
+        for tier in TIERS:
+            for log in sorted((self.lake_root / tier).glob("*/*/_delta_log")):
+                table_dir = log.parent
+                names.append(f"{tier}.{table_dir.parent.name}.{table_dir.name}")
+        return names
+
+    def describe(self, name: str | TableName) -> TableInfo:
+        dt = self.open(name)
+        meta = dt.metadata()
+        return TableInfo(
+            name=str(TableName.parse(name)),
+            path=self.path(name),
+            version=dt.version(),
+            partition_by=list(meta.partition_columns),
+            files=len(dt.file_uris()),
+            schema=pa.schema(dt.schema().to_arrow()),
+            description=meta.description,
+            configuration=dict(meta.configuration),
+        )
+
+    def history(self, name: str | TableName, limit: int | None = None) -> list[HistoryEntry]:
+        entries = []
+        for h in self.open(name).history(limit):
+            params: dict[str, Any] = h.get("operationParameters") or {}
+            rows = h.get(ROWS_KEY)
+            entries.append(
+                HistoryEntry(
+                    version=int(h["version"]),
+                    timestamp=datetime.fromtimestamp(h["timestamp"] / 1000, UTC),
+                    operation=str(h.get("operation")),
+                    mode=params.get("mode"),
+                    c360_operation=h.get(OPERATION_KEY),
+                    rows_added=None if rows is None else int(rows),
+                    details=str(h.get(DETAILS_KEY) or ""),
+                )
+            )
+        return entries
+
+    def vacuum(self, name: str | TableName, retention_hours: int) -> list[str]:
+        """Really delete unreferenced files older than the retention, and stale staging folders.
+
+        ``full=True`` so files no commit ever referenced (a writer killed before its
+        commit) are found too, not only files removed by a commit.
+        """
+        dt = self.open(name)
+        deleted = list(
+            dt.vacuum(retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False, full=True)
+        )
+        staging = self.path(name) / STAGING_DIR
+        if staging.is_dir():
+            cutoff = time.time() - retention_hours * 3600
+            for folder in staging.iterdir():
+                if folder.stat().st_mtime <= cutoff:
+                    deleted += [str(p) for p in folder.rglob("*") if p.is_file()]
+                    shutil.rmtree(folder, ignore_errors=True)
+        return deleted

@@ -1,0 +1,426 @@
+"""The Spark <-> Delta bridge: the only code that writes table folders.
+
+Spark writes Parquet files in parallel into a private staging folder of the table;
+the driver moves exactly those files into the table's partition folders and commits
+them as one Delta transaction with delta-rs. A crash before the commit leaves only
+unreferenced files, which ``vacuum`` removes; readers never see a partial write.
+Executors never need delta-rs. Staging and moving rely on a POSIX file system
+(a local disk, or a shared mount on a cluster).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from urllib.parse import unquote
+
+import pyarrow as pa
+from deltalake import DeltaTable
+from deltalake.exceptions import CommitFailedError
+from deltalake.schema import Field as DeltaField
+from deltalake.schema import Schema as DeltaSchema
+from deltalake.transaction import AddAction, CommitProperties, RemoveAction, Transaction
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from c360.storage.catalog import (
+    DETAILS_KEY,
+    OPERATION_KEY,
+    ROWS_KEY,
+    STAGING_DIR,
+    LakeCatalog,
+    TableInfo,
+)
+from c360.storage.names import TableName
+from c360.storage.schema import (
+    SchemaMismatchError,
+    arrow_to_spark_schema,
+    diff_schemas,
+    spark_to_arrow_field,
+    spark_to_arrow_schema,
+)
+from c360.storage.stats import file_stats
+
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+STATS_COLUMNS_KEY = "delta.dataSkippingStatsColumns"
+
+
+class CommitConflictError(RuntimeError):
+    """Another writer changed what this write depends on; nothing was committed."""
+
+
+class WriteMode(StrEnum):
+    APPEND = "append"
+    OVERWRITE = "overwrite"
+    REPLACE_PARTITIONS = "replace_partitions"
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    table: str
+    version: int
+    committed: bool
+    rows_added: int
+    files_added: int
+    files_removed: int
+    operation: str
+
+
+@dataclass(frozen=True)
+class _WrittenFile:
+    action: AddAction
+    rows: int
+    nulls: dict[str, int]
+
+
+class DeltaStorage:
+    """Read and write lake tables (``tier.domain.table``) with Spark, commit with delta-rs."""
+
+    def __init__(self, spark: SparkSession, lake_root: Path) -> None:
+        self.spark = spark
+        self.catalog = LakeCatalog(lake_root)
+
+    # ------------------------------------------------------------------ tables
+    def path(self, name: str | TableName) -> Path:
+        return self.catalog.path(name)
+
+    def exists(self, name: str | TableName) -> bool:
+        return self.catalog.exists(name)
+
+    def ensure_table(
+        self,
+        name: str | TableName,
+        schema: T.StructType,
+        partition_by: Sequence[str] = (),
+        *,
+        description: str | None = None,
+        pii_columns: Sequence[str] = (),
+    ) -> TableInfo:
+        """Create the table if it does not exist; if it does, check it has this schema.
+
+        PII columns get no min/max statistics (``delta.dataSkippingStatsColumns`` lists
+        the others), so clear identifiers never leak into the Delta log.
+        """
+        tname = TableName.parse(name)
+        unknown = [c for c in [*partition_by, *pii_columns] if c not in schema.fieldNames()]
+        if unknown:
+            raise SchemaMismatchError(f"{tname}: partition/pii columns not in the schema: {', '.join(unknown)}")
+        if self.exists(tname):
+            info = self.catalog.describe(tname)
+            existing = arrow_to_spark_schema(info.schema)
+            diff = diff_schemas(existing, schema)
+            if diff or info.partition_by != list(partition_by):
+                detail = diff.describe() or f"partitioned by {info.partition_by}, declared {list(partition_by)}"
+                raise SchemaMismatchError(f"{tname} exists with a different layout: {detail}")
+            return info
+        configuration: dict[str, str | None] = {}
+        if pii_columns:
+            stats_cols = [c for c in schema.fieldNames() if c not in pii_columns and c not in partition_by]
+            configuration[STATS_COLUMNS_KEY] = ",".join(stats_cols)
+        path = self.path(tname)
+        path.mkdir(parents=True, exist_ok=True)
+        DeltaTable.create(
+            str(path),
+            spark_to_arrow_schema(schema),
+            mode="ignore",  # a concurrent creator may have won; the check below still holds
+            partition_by=list(partition_by) or None,
+            name=str(tname),
+            description=description,
+            configuration=configuration or None,
+        )
+        return self.catalog.describe(tname)
+
+    def table_schema(self, name: str | TableName) -> T.StructType:
+        return arrow_to_spark_schema(self.catalog.describe(name).schema)
+
+    # ------------------------------------------------------------------ reads
+    def read(
+        self, name: str | TableName, *, version: int | None = None, as_of: datetime | None = None
+    ) -> DataFrame:
+        """A snapshot (latest, a version, or as of a time) as a DataFrame with the table's schema."""
+        dt = self.catalog.open(name, version=version, as_of=as_of)
+        schema = arrow_to_spark_schema(pa.schema(dt.schema().to_arrow()))
+        files = dt.file_uris()
+        if not files:
+            return self.spark.createDataFrame([], schema)
+        df = self.spark.read.schema(schema).option("basePath", str(self.path(name))).parquet(*files)
+        return df.select(*schema.fieldNames())
+
+    # ------------------------------------------------------------------ writes
+    def append(self, df: DataFrame, name: str | TableName, **kw: object) -> CommitResult:
+        return self.write(df, name, WriteMode.APPEND, **kw)  # type: ignore[arg-type]
+
+    def overwrite(self, df: DataFrame, name: str | TableName, **kw: object) -> CommitResult:
+        return self.write(df, name, WriteMode.OVERWRITE, **kw)  # type: ignore[arg-type]
+
+    def replace_partitions(
+        self,
+        df: DataFrame,
+        name: str | TableName,
+        partitions: Iterable[Mapping[str, object]] | None = None,
+        **kw: object,
+    ) -> CommitResult:
+        """Replace the partitions present in ``df`` (plus any listed in ``partitions``).
+
+        Listing the partitions makes a re-run whose result became empty still clear
+        the old rows of that partition.
+        """
+        return self.write(df, name, WriteMode.REPLACE_PARTITIONS, partitions=partitions, **kw)  # type: ignore[arg-type]
+
+    def append_idempotent(
+        self, df: DataFrame, name: str | TableName, app_id: str, app_version: int, **kw: object
+    ) -> CommitResult:
+        """Append once per (app id, version): a retried job with the same pair adds nothing."""
+        return self.write(df, name, WriteMode.APPEND, app_id=app_id, app_version=app_version, **kw)  # type: ignore[arg-type]
+
+    def write(
+        self,
+        df: DataFrame,
+        name: str | TableName,
+        mode: WriteMode,
+        *,
+        partition_by: Sequence[str] | None = None,
+        partitions: Iterable[Mapping[str, object]] | None = None,
+        app_id: str | None = None,
+        app_version: int | None = None,
+        allow_evolution: bool = False,
+        metadata: Mapping[str, str] | None = None,
+    ) -> CommitResult:
+        """Write ``df`` to the table in one commit. Creates the table on first write."""
+        tname = TableName.parse(name)
+        if (app_id is None) != (app_version is None):
+            raise ValueError("app_id and app_version go together")
+        if not self.exists(tname):
+            self.ensure_table(tname, df.schema, partition_by or ())
+        dt = DeltaTable(str(self.path(tname)))
+        table_partitions = list(dt.metadata().partition_columns)
+        if partition_by is not None and list(partition_by) != table_partitions:
+            raise SchemaMismatchError(
+                f"{tname} is partitioned by {table_partitions or 'nothing'}, write asked for {list(partition_by)}"
+            )
+        if app_id is not None:
+            done = dt.transaction_version(app_id)
+            if done is not None and app_version is not None and done >= app_version:
+                return CommitResult(str(tname), dt.version(), False, 0, 0, 0, f"skipped: {app_id} v{done} already committed")
+
+        table_schema = arrow_to_spark_schema(pa.schema(dt.schema().to_arrow()))
+        table_schema = self._check_schema(tname, dt, table_schema, df.schema, allow_evolution)
+
+        written = self._write_files(df.select(*table_schema.fieldNames()), tname, dt, table_schema, table_partitions)
+        try:
+            self._check_not_null(tname, table_schema, table_partitions, written)
+            return self._commit(tname, dt, mode, written, table_partitions, partitions, app_id, app_version, metadata)
+        except BaseException:
+            # Nothing references these files; removing them now spares vacuum the work.
+            for w in written:
+                (self.path(tname) / unquote(w.action.path)).unlink(missing_ok=True)
+            raise
+
+    def compact(self, name: str | TableName, target_size: int = 128 * 1024 * 1024) -> dict[str, object]:
+        """Bin-pack small files into larger ones (delta-rs optimize; rows and version history kept)."""
+        dt = self.catalog.open(name)
+        metrics = dt.optimize.compact(
+            target_size=target_size,
+            commit_properties=CommitProperties(custom_metadata={OPERATION_KEY: "compact"}),
+        )
+        return {k: metrics[k] for k in ("numFilesAdded", "numFilesRemoved") if k in metrics}
+
+    # ------------------------------------------------------------------ internals
+    def _check_schema(
+        self,
+        tname: TableName,
+        dt: DeltaTable,
+        table_schema: T.StructType,
+        frame_schema: T.StructType,
+        allow_evolution: bool,
+    ) -> T.StructType:
+        diff = diff_schemas(table_schema, frame_schema)
+        if not diff:
+            return table_schema
+        if allow_evolution and diff.unexpected and not diff.missing and not diff.type_changes:
+            new_fields = [frame_schema[c] for c in diff.unexpected]
+            dt.alter.add_columns(
+                [
+                    DeltaField.from_arrow(spark_to_arrow_field(T.StructField(f.name, f.dataType, True)))
+                    for f in new_fields
+                ],
+                commit_properties=CommitProperties(custom_metadata={OPERATION_KEY: "evolve_schema"}),
+            )
+            dt.update_incremental()
+            return arrow_to_spark_schema(pa.schema(dt.schema().to_arrow()))
+        hint = " (pass allow_evolution=True to add new nullable columns)" if diff.unexpected else ""
+        raise SchemaMismatchError(f"{tname}: write does not match the table schema: {diff.describe()}{hint}; nothing was committed")
+
+    def _write_files(
+        self,
+        df: DataFrame,
+        tname: TableName,
+        dt: DeltaTable,
+        table_schema: T.StructType,
+        partition_by: list[str],
+    ) -> list[_WrittenFile]:
+        table_path = self.path(tname)
+        staging = table_path / STAGING_DIR / uuid.uuid4().hex
+        data_columns = [c for c in table_schema.fieldNames() if c not in partition_by]
+        configured = dt.metadata().configuration.get(STATS_COLUMNS_KEY)
+        bounded = set(configured.split(",")) if configured else set(data_columns)
+        writer = df.write.mode("errorifexists")
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        writer.parquet(str(staging))
+        written: list[_WrittenFile] = []
+        try:
+            for f in sorted(staging.rglob("*.parquet")):
+                rel = f.relative_to(staging)
+                rows, stats, nulls = file_stats(f, data_columns, bounded)
+                if rows == 0:
+                    continue
+                target = table_path / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(f, target)
+                written.append(
+                    _WrittenFile(
+                        AddAction(
+                            path=rel.as_posix(),
+                            size=target.stat().st_size,
+                            partition_values=_partition_values(rel, partition_by),
+                            modification_time=int(target.stat().st_mtime * 1000),
+                            data_change=True,
+                            stats=stats,
+                        ),
+                        rows,
+                        nulls,
+                    )
+                )
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return written
+
+    def _check_not_null(
+        self, tname: TableName, schema: T.StructType, partition_by: list[str], written: list[_WrittenFile]
+    ) -> None:
+        bad: dict[str, int] = {}
+        for f in schema.fields:
+            if f.nullable:
+                continue
+            if f.name in partition_by:
+                n = sum(w.rows for w in written if w.action.partition_values.get(f.name) is None)
+            else:
+                n = sum(w.nulls.get(f.name, 0) for w in written)
+            if n:
+                bad[f.name] = n
+        if bad:
+            detail = ", ".join(f"{c} ({n} null rows)" for c, n in sorted(bad.items()))
+            raise SchemaMismatchError(f"{tname}: nulls in NOT NULL columns: {detail}; nothing was committed")
+
+    def _commit(
+        self,
+        tname: TableName,
+        dt: DeltaTable,
+        mode: WriteMode,
+        written: list[_WrittenFile],
+        partition_by: list[str],
+        partitions: Iterable[Mapping[str, object]] | None,
+        app_id: str | None,
+        app_version: int | None,
+        metadata: Mapping[str, str] | None,
+    ) -> CommitResult:
+        rows = sum(w.rows for w in written)
+        adds: list[AddAction | RemoveAction] = [w.action for w in written]
+        removes: list[AddAction | RemoveAction] = []
+        details = ""
+        if mode is WriteMode.REPLACE_PARTITIONS:
+            if not partition_by:
+                raise SchemaMismatchError(f"{tname} is not partitioned; use overwrite")
+            targets = {tuple(w.action.partition_values.get(c) for c in partition_by) for w in written}
+            for spec in partitions or ():
+                missing = [c for c in partition_by if c not in spec]
+                if missing or set(spec) - set(partition_by):
+                    raise ValueError(f"{tname}: partition spec {dict(spec)} must name exactly {partition_by}")
+                targets.add(tuple(_partition_string(spec[c]) for c in partition_by))
+            removes = _remove_actions(dt, partition_by, targets)
+            details = "partitions " + "; ".join(
+                ",".join(f"{c}={v}" for c, v in zip(partition_by, t, strict=True)) for t in sorted(targets, key=str)
+            )
+        elif mode is WriteMode.APPEND and not adds and app_id is None:
+            return CommitResult(str(tname), dt.version(), False, 0, 0, 0, "append: no rows")
+        if mode is WriteMode.REPLACE_PARTITIONS and not adds and not removes:
+            return CommitResult(str(tname), dt.version(), False, 0, 0, 0, "replace_partitions: nothing to replace")
+        custom = {OPERATION_KEY: mode.value, ROWS_KEY: rows, **(metadata or {})}
+        if details:
+            custom[DETAILS_KEY] = details
+        if app_id is not None:
+            custom[DETAILS_KEY] = f"app {app_id} v{app_version}"
+        files_removed = len(removes) if mode is not WriteMode.OVERWRITE else len(dt.file_uris())
+        try:
+            dt.create_write_transaction(
+                adds + removes,
+                mode="overwrite" if mode is WriteMode.OVERWRITE else "append",
+                schema=dt.schema(),
+                partition_by=partition_by or None,
+                commit_properties=CommitProperties(
+                    custom_metadata=custom,
+                    app_transactions=[Transaction(app_id, app_version)] if app_id is not None else None,
+                ),
+            )
+        except CommitFailedError as exc:
+            reason = " ".join(str(exc).split())
+            raise CommitConflictError(
+                f"{tname}: a concurrent commit conflicts with this {mode.value} ({reason}); "
+                "nothing was committed - re-run the step"
+            ) from exc
+        dt.update_incremental()
+        return CommitResult(str(tname), dt.version(), True, rows, len(adds), files_removed, mode.value)
+
+
+def _partition_values(rel: Path, partition_by: list[str]) -> dict[str, str | None]:
+    """Decoded partition values from Spark's ``col=value`` folders (on-disk names stay encoded)."""
+    values: dict[str, str | None] = {}
+    for part in rel.parts[:-1]:
+        key, _, raw = part.partition("=")
+        value = unquote(raw)
+        values[unquote(key)] = None if value == HIVE_NULL else value
+    if sorted(values) != sorted(partition_by):
+        raise RuntimeError(f"unexpected partition folders in {rel} for partitions {partition_by}")
+    return values
+
+
+def _partition_string(value: object) -> str | None:
+    """How Delta spells a partition value (dates ISO, booleans lower-case)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()  # type: ignore[no-any-return]
+    return str(value)
+
+
+def _remove_actions(
+    dt: DeltaTable, partition_by: list[str], targets: set[tuple[str | None, ...]]
+) -> list[AddAction | RemoveAction]:
+    actions = pa.table(dt.get_add_actions(flatten=True)).to_pylist()
+    now = int(time.time() * 1000)
+    removes: list[AddAction | RemoveAction] = []
+    for a in actions:
+        key = tuple(a.get(f"partition.{c}") for c in partition_by)
+        key = tuple(None if v is None else _partition_string(v) for v in key)
+        if key in targets:
+            removes.append(
+                RemoveAction(
+                    path=a["path"],
+                    data_change=True,
+                    deletion_timestamp=now,
+                    size=a["size_bytes"],
+                    partition_values={c: v for c, v in zip(partition_by, key, strict=True)},
+                )
+            )
+    return removes

@@ -1,0 +1,140 @@
+"""Spark <-> Arrow (delta-rs) schema conversion and schema comparison.
+
+The table's Delta schema is the contract; Spark frames are checked against it before
+any file is committed. Nullability is compared separately (Spark reads every column
+back as nullable, so a frame's nullable flags say nothing about its data).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+from pyspark.sql import types as T
+
+
+class SchemaMismatchError(ValueError):
+    """A write whose columns or types do not match the table; nothing was committed."""
+
+
+def spark_to_arrow_type(dtype: T.DataType) -> pa.DataType:
+    simple: dict[type[T.DataType], pa.DataType] = {
+        T.StringType: pa.string(),
+        T.LongType: pa.int64(),
+        T.IntegerType: pa.int32(),
+        T.ShortType: pa.int16(),
+        T.ByteType: pa.int8(),
+        T.DoubleType: pa.float64(),
+        T.FloatType: pa.float32(),
+        T.BooleanType: pa.bool_(),
+        T.DateType: pa.date32(),
+        T.TimestampType: pa.timestamp("us", tz="UTC"),
+        T.BinaryType: pa.binary(),
+    }
+    if type(dtype) in simple:
+        return simple[type(dtype)]
+    if isinstance(dtype, T.DecimalType):
+        return pa.decimal128(dtype.precision, dtype.scale)
+    if isinstance(dtype, T.ArrayType):
+        return pa.list_(pa.field("element", spark_to_arrow_type(dtype.elementType), dtype.containsNull))
+    if isinstance(dtype, T.MapType):
+        return pa.map_(spark_to_arrow_type(dtype.keyType), spark_to_arrow_type(dtype.valueType))
+    if isinstance(dtype, T.StructType):
+        return pa.struct([spark_to_arrow_field(f) for f in dtype.fields])
+    if isinstance(dtype, T.TimestampNTZType):
+        raise SchemaMismatchError(
+            "TimestampNTZ columns are not allowed (they upgrade the Delta protocol); use UTC timestamps"
+        )
+    raise SchemaMismatchError(f"unsupported Spark type {dtype.simpleString()}")
+
+
+def spark_to_arrow_field(f: T.StructField) -> pa.Field:
+    return pa.field(f.name, spark_to_arrow_type(f.dataType), nullable=f.nullable)
+
+
+def spark_to_arrow_schema(schema: T.StructType) -> pa.Schema:
+    return pa.schema([spark_to_arrow_field(f) for f in schema.fields])
+
+
+def arrow_to_spark_type(dtype: pa.DataType) -> T.DataType:
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype):
+        return T.StringType()
+    if pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype) or pa.types.is_binary_view(dtype):
+        return T.BinaryType()
+    mapping = [
+        (pa.types.is_int64, T.LongType),
+        (pa.types.is_int32, T.IntegerType),
+        (pa.types.is_int16, T.ShortType),
+        (pa.types.is_int8, T.ByteType),
+        (pa.types.is_float64, T.DoubleType),
+        (pa.types.is_float32, T.FloatType),
+        (pa.types.is_boolean, T.BooleanType),
+        (pa.types.is_date32, T.DateType),
+    ]
+    for check, spark_type in mapping:
+        if check(dtype):
+            return spark_type()
+    if pa.types.is_timestamp(dtype):
+        return T.TimestampType() if dtype.tz else T.TimestampNTZType()
+    if pa.types.is_decimal(dtype):
+        return T.DecimalType(dtype.precision, dtype.scale)
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype) or pa.types.is_list_view(dtype):
+        return T.ArrayType(arrow_to_spark_type(dtype.value_type), dtype.value_field.nullable)
+    if pa.types.is_map(dtype):
+        return T.MapType(arrow_to_spark_type(dtype.key_type), arrow_to_spark_type(dtype.item_type), True)
+    if pa.types.is_struct(dtype):
+        return T.StructType([arrow_to_spark_field(dtype.field(i)) for i in range(dtype.num_fields)])
+    raise SchemaMismatchError(f"unsupported Arrow type {dtype}")
+
+
+def arrow_to_spark_field(f: pa.Field) -> T.StructField:
+    return T.StructField(f.name, arrow_to_spark_type(f.type), f.nullable)
+
+
+def arrow_to_spark_schema(schema: pa.Schema) -> T.StructType:
+    return T.StructType([arrow_to_spark_field(f) for f in schema])
+
+
+def _strip_nullability(dtype: T.DataType) -> T.DataType:
+    if isinstance(dtype, T.StructType):
+        return T.StructType([T.StructField(f.name, _strip_nullability(f.dataType), True) for f in dtype.fields])
+    if isinstance(dtype, T.ArrayType):
+        return T.ArrayType(_strip_nullability(dtype.elementType), True)
+    if isinstance(dtype, T.MapType):
+        return T.MapType(_strip_nullability(dtype.keyType), _strip_nullability(dtype.valueType), True)
+    return dtype
+
+
+@dataclass
+class SchemaDiff:
+    missing: list[str] = field(default_factory=list)  # in the table, not in the frame
+    unexpected: list[str] = field(default_factory=list)  # in the frame, not in the table
+    type_changes: list[str] = field(default_factory=list)  # "col: table type <- frame type"
+
+    def __bool__(self) -> bool:
+        return bool(self.missing or self.unexpected or self.type_changes)
+
+    def describe(self) -> str:
+        parts = []
+        if self.missing:
+            parts.append("missing columns: " + ", ".join(self.missing))
+        if self.unexpected:
+            parts.append("unexpected columns: " + ", ".join(self.unexpected))
+        if self.type_changes:
+            parts.append("type mismatches: " + "; ".join(self.type_changes))
+        return "; ".join(parts)
+
+
+def diff_schemas(table: T.StructType, frame: T.StructType) -> SchemaDiff:
+    """Compare by column name (order-insensitive) and type (nullability ignored)."""
+    table_types = {f.name: f.dataType for f in table.fields}
+    frame_types = {f.name: f.dataType for f in frame.fields}
+    diff = SchemaDiff(
+        missing=[n for n in table_types if n not in frame_types],
+        unexpected=[n for n in frame_types if n not in table_types],
+    )
+    for name, ttype in table_types.items():
+        ftype = frame_types.get(name)
+        if ftype is not None and _strip_nullability(ftype) != _strip_nullability(ttype):
+            diff.type_changes.append(f"{name}: table {ttype.simpleString()}, frame {ftype.simpleString()}")
+    return diff

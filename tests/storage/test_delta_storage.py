@@ -1,0 +1,233 @@
+"""The storage layer on real Delta tables in tmp_path: rows *and* commit history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from chispa import assert_df_equality
+from deltalake import DeltaTable, QueryBuilder
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from c360.settings import Settings
+from c360.storage import (
+    CommitConflictError,
+    DeltaStorage,
+    LakeCatalog,
+    SchemaMismatchError,
+    TableNameError,
+    TableNotFoundError,
+)
+
+NAME = "raw.test.events"
+SCHEMA = T.StructType(
+    [
+        T.StructField("id", T.LongType(), False),
+        T.StructField("amount", T.DecimalType(12, 2), True),
+        T.StructField("at", T.TimestampType(), True),
+        T.StructField("email", T.StringType(), True),
+        T.StructField("day", T.DateType(), True),
+    ]
+)
+D1, D2, D3 = dt.date(2024, 1, 1), dt.date(2024, 1, 2), dt.date(2024, 1, 3)
+
+
+def rows(*specs: tuple[int, dt.date]) -> list[tuple]:
+    return [
+        (i, Decimal(f"{i}.25"), dt.datetime(2024, 1, 1, 10, 30, 0, 123456, tzinfo=dt.UTC), f"u{i}@x.org", d)
+        for i, d in specs
+    ]
+
+
+@pytest.fixture
+def storage(spark: SparkSession, settings: Settings) -> DeltaStorage:
+    s = DeltaStorage(spark, settings.lake_root)
+    s.ensure_table(NAME, SCHEMA, ["day"], description="test events", pii_columns=["email"])
+    return s
+
+
+def frame(spark: SparkSession, data: list[tuple]) -> object:
+    return spark.createDataFrame(data, SCHEMA)
+
+
+def read_sorted(storage: DeltaStorage, **kw: object) -> object:
+    return storage.read(NAME, **kw).orderBy("day", "id")
+
+
+def ops(storage: DeltaStorage) -> list[tuple[int, str, str | None]]:
+    return [(h.version, h.operation, h.c360_operation) for h in storage.catalog.history(NAME)][::-1]
+
+
+def test_every_write_mode_rows_and_history(spark: SparkSession, storage: DeltaStorage) -> None:
+    r1 = storage.append(frame(spark, rows((1, D1), (2, D2))), NAME)
+    r2 = storage.replace_partitions(frame(spark, rows((3, D2))), NAME)
+    r3 = storage.append_idempotent(frame(spark, rows((4, D3))), NAME, app_id="job-a", app_version=7)
+    assert (r1.version, r2.version, r3.version) == (1, 2, 3)
+    assert_df_equality(read_sorted(storage), frame(spark, rows((1, D1), (3, D2), (4, D3))), ignore_nullable=True)
+
+    r4 = storage.overwrite(frame(spark, rows((9, D1))), NAME)
+    assert (r4.version, r4.files_removed) == (4, 3)
+    assert_df_equality(read_sorted(storage), frame(spark, rows((9, D1))), ignore_nullable=True)
+    assert ops(storage) == [
+        (0, "CREATE TABLE", None),
+        (1, "WRITE", "append"),
+        (2, "WRITE", "replace_partitions"),
+        (3, "WRITE", "append"),
+        (4, "WRITE", "overwrite"),
+    ]
+    # Time travel: every earlier version still reads as it was.
+    assert_df_equality(read_sorted(storage, version=2), frame(spark, rows((1, D1), (3, D2))), ignore_nullable=True)
+
+
+def test_idempotent_append_repeated_changes_nothing(spark: SparkSession, storage: DeltaStorage) -> None:
+    first = storage.append_idempotent(frame(spark, rows((1, D1))), NAME, app_id="ingest", app_version=1)
+    again = storage.append_idempotent(frame(spark, rows((1, D1))), NAME, app_id="ingest", app_version=1)
+    assert first.committed and not again.committed
+    assert again.version == first.version == DeltaTable(str(storage.path(NAME))).version()
+    assert_df_equality(read_sorted(storage), frame(spark, rows((1, D1))), ignore_nullable=True)
+    # A later version of the same application does commit.
+    nxt = storage.append_idempotent(frame(spark, rows((2, D1))), NAME, app_id="ingest", app_version=2)
+    assert nxt.committed and nxt.version == first.version + 1
+
+
+def test_replace_partitions_leaves_other_dates_and_is_repeatable(spark: SparkSession, storage: DeltaStorage) -> None:
+    storage.append(frame(spark, rows((1, D1), (2, D2), (3, D3))), NAME)
+    storage.replace_partitions(frame(spark, rows((20, D2), (21, D2))), NAME)
+    once = read_sorted(storage).collect()
+    storage.replace_partitions(frame(spark, rows((20, D2), (21, D2))), NAME)
+    assert_df_equality(read_sorted(storage), spark.createDataFrame(once, SCHEMA), ignore_nullable=True)
+    assert [r.id for r in once] == [1, 20, 21, 3]
+
+
+def test_replace_named_partition_with_empty_result_clears_it(spark: SparkSession, storage: DeltaStorage) -> None:
+    storage.append(frame(spark, rows((1, D1), (2, D2))), NAME)
+    result = storage.replace_partitions(frame(spark, []), NAME, partitions=[{"day": D2}])
+    assert result.committed and result.files_removed == 1
+    assert_df_equality(read_sorted(storage), frame(spark, rows((1, D1))), ignore_nullable=True)
+
+
+def test_schema_mismatch_is_clear_and_commits_nothing(spark: SparkSession, storage: DeltaStorage) -> None:
+    storage.append(frame(spark, rows((1, D1))), NAME)
+    before = DeltaTable(str(storage.path(NAME))).version()
+    wrong_type = frame(spark, rows((2, D1))).withColumn("amount", F.col("amount").cast("double"))
+    with pytest.raises(SchemaMismatchError, match=r"amount: table decimal\(12,2\), frame double"):
+        storage.append(wrong_type, NAME)
+    with pytest.raises(SchemaMismatchError, match="missing columns: email"):
+        storage.append(frame(spark, rows((2, D1))).drop("email"), NAME)
+    extra = frame(spark, rows((2, D1))).selectExpr("*", "'x' as note")
+    with pytest.raises(SchemaMismatchError, match="unexpected columns: note.*allow_evolution"):
+        storage.append(extra, NAME)
+    nullable = T.StructType([T.StructField(f.name, f.dataType, True) for f in SCHEMA.fields])
+    with pytest.raises(SchemaMismatchError, match=r"NOT NULL columns: id \(1 null rows\)"):
+        storage.append(spark.createDataFrame([(None, None, None, None, D1)], nullable), NAME)
+    assert DeltaTable(str(storage.path(NAME))).version() == before
+    assert_df_equality(read_sorted(storage), frame(spark, rows((1, D1))), ignore_nullable=True)
+    # No stray data files either: every Parquet file on disk is referenced.
+    assert _data_files(storage.path(NAME)) == _referenced(storage.path(NAME))
+
+
+def test_explicit_schema_evolution_adds_nullable_column(spark: SparkSession, storage: DeltaStorage) -> None:
+    storage.append(frame(spark, rows((1, D1))), NAME)
+    extra = frame(spark, rows((2, D1))).selectExpr("*", "'hello' as note")
+    storage.append(extra, NAME, allow_evolution=True)
+    got = storage.read(NAME).orderBy("id").select("id", "note").collect()
+    assert [(r.id, r.note) for r in got] == [(1, None), (2, "hello")]
+    assert [h.c360_operation for h in storage.catalog.history(NAME)][:2] == ["append", "evolve_schema"]
+
+
+def test_spark_and_delta_rs_read_the_same_rows(spark: SparkSession, storage: DeltaStorage) -> None:
+    data = rows((1, D1), (2, D2)) + [(3, None, None, None, None)]
+    storage.append(frame(spark, data), NAME)
+    dt_table = DeltaTable(str(storage.path(NAME)))
+    arrow = pa.table(QueryBuilder().register("t", dt_table).execute("SELECT * FROM t ORDER BY id").read_all())
+    by_delta_rs = [tuple(r.values()) for r in arrow.to_pylist()]
+    by_spark = [tuple(r) for r in storage.read(NAME).orderBy("id").collect()]
+    # Spark returns naive datetimes in the session zone (UTC); delta-rs returns aware UTC ones.
+    by_spark = [tuple(v.replace(tzinfo=dt.UTC) if isinstance(v, dt.datetime) else v for v in r) for r in by_spark]
+    assert by_spark == by_delta_rs == [tuple(r) for r in data]
+
+
+def test_pii_columns_get_no_statistics(spark: SparkSession, storage: DeltaStorage) -> None:
+    storage.append(frame(spark, rows((1, D1))), NAME)
+    log = "".join(p.read_text() for p in sorted((storage.path(NAME) / "_delta_log").glob("*.json")))
+    assert "u1@x.org" not in log
+    assert '\\"id\\": 1' in log  # non-PII columns do get bounds
+
+
+def test_time_travel_by_timestamp(spark: SparkSession, storage: DeltaStorage) -> None:
+    storage.append(frame(spark, rows((1, D1))), NAME)
+    history = {h.version: h.timestamp for h in storage.catalog.history(NAME)}
+    storage.append(frame(spark, rows((2, D1))), NAME)
+    as_of = history[1] + dt.timedelta(microseconds=500)
+    assert [r.id for r in storage.read(NAME, as_of=as_of).collect()] == [1]
+    with pytest.raises(TableNotFoundError, match="did not exist"):
+        storage.read(NAME, as_of=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+
+
+def test_vacuum_respects_retention_then_really_deletes(spark: SparkSession, storage: DeltaStorage) -> None:
+    storage.append(frame(spark, rows((1, D1))), NAME)
+    storage.overwrite(frame(spark, rows((2, D1))), NAME)
+    path = storage.path(NAME)
+    assert len(_data_files(path)) == 2
+    assert storage.catalog.vacuum(NAME, retention_hours=168) == []
+    deleted = storage.catalog.vacuum(NAME, retention_hours=0)
+    assert len(deleted) == 1
+    assert _data_files(path) == _referenced(path)
+    assert [r.id for r in storage.read(NAME).collect()] == [2]
+
+
+def test_compaction_keeps_rows_in_fewer_files(spark: SparkSession, storage: DeltaStorage) -> None:
+    for i in range(4):
+        storage.append(frame(spark, rows((i, D1))), NAME)
+    before = read_sorted(storage).collect()
+    result = storage.compact(NAME)
+    assert result == {"numFilesAdded": 1, "numFilesRemoved": 4}
+    assert read_sorted(storage).collect() == before
+    assert storage.catalog.history(NAME)[0].c360_operation == "compact"
+
+
+def test_concurrent_replace_of_same_partition_is_a_clear_conflict(
+    spark: SparkSession, settings: Settings, storage: DeltaStorage
+) -> None:
+    storage.append(frame(spark, rows((1, D1))), NAME)
+
+    class RacingStorage(DeltaStorage):
+        """Lets another writer replace the partition between this write's read and commit."""
+
+        def _write_files(self, *args: object, **kwargs: object) -> object:
+            written = super()._write_files(*args, **kwargs)  # type: ignore[arg-type]
+            storage.replace_partitions(frame(spark, rows((5, D1))), NAME)
+            return written
+
+    with pytest.raises(CommitConflictError, match="concurrent commit conflicts.*nothing was committed"):
+        RacingStorage(spark, settings.lake_root).replace_partitions(frame(spark, rows((6, D1))), NAME)
+    assert [r.id for r in storage.read(NAME).collect()] == [5]
+    # The losing write's files are gone; what remains is the winner's plus version 1's (kept for time travel).
+    path = storage.path(NAME)
+    assert _data_files(path) == _referenced(path) | _referenced(path, version=1)
+
+
+def test_bad_names_and_missing_tables(storage: DeltaStorage) -> None:
+    with pytest.raises(TableNameError, match="tier.domain.table"):
+        storage.read("events")
+    with pytest.raises(TableNameError, match="unknown tier 'bronze'"):
+        storage.read("bronze.x.y")
+    with pytest.raises(TableNotFoundError, match="raw.test.nothing does not exist"):
+        storage.read("raw.test.nothing")
+    assert LakeCatalog(storage.catalog.lake_root).list_tables() == [NAME]
+
+
+def _data_files(path: Path) -> set[str]:
+    return {p.relative_to(path).as_posix() for p in path.rglob("*.parquet") if "_delta_log" not in p.parts}
+
+
+def _referenced(path: Path, version: int | None = None) -> set[str]:
+    from urllib.parse import unquote
+
+    table = DeltaTable(str(path), version=version)
+    return {unquote(a) for a in pa.table(table.get_add_actions()).column("path").to_pylist()}
