@@ -1,0 +1,143 @@
+"""The one entry point: ``calculate(source, standard=...)`` for every kind of input.
+
+A Spark DataFrame comes back as a DataFrame (native column expressions); anything JSON
+(a file, a folder, JSON text, an iterable of records) comes back as an :class:`AqiRun`, a
+one-pass stream of result records in input order that knows its counts when it ends.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO, overload
+
+from c360.aqi.jsonio import Item, iter_items
+from c360.aqi.runner import run_chunks
+from c360.aqi.standards import Standard, resolve_standard
+from c360.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+
+@dataclass
+class Counts:
+    """Outcome of a run: ``ok + invalid + failed`` is the number of input records."""
+
+    ok: int = 0
+    invalid: int = 0
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.ok + self.invalid + self.failed
+
+    def add(self, status: str) -> None:
+        setattr(self, status, getattr(self, status) + 1)
+
+
+class AqiRun:
+    """Results of a JSON-path calculation, computed lazily as they are consumed (once)."""
+
+    def __init__(
+        self, source: object, standard: Standard, *, workers: int, chunk_size: int
+    ) -> None:
+        self.standard = standard
+        self.counts = Counts()
+        self._source = source
+        self._workers = workers
+        self._chunk_size = chunk_size
+        self._started = False
+        self.retries: list[tuple[int, int]] = []  # (chunk, attempt) of every worker death
+
+    def _outputs(self, as_json: bool) -> Iterator[list[Any]]:
+        if self._started:
+            raise RuntimeError("an AqiRun is a stream and can be consumed only once")
+        self._started = True
+        return run_chunks(
+            _chunked(iter_items(self._source), self._chunk_size),
+            self.standard,
+            workers=self._workers,
+            as_json=as_json,
+            on_retry=lambda chunk, attempt: self.retries.append((chunk, attempt)),
+        )
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for output in self._outputs(as_json=False):
+            for record in output:
+                self.counts.add(record["status"])
+                yield record
+
+    def write_jsonl(self, out: TextIO) -> Counts:
+        """Write one JSON line per input record (serialised in the workers); return counts."""
+        for output in self._outputs(as_json=True):
+            for status, line in output:
+                self.counts.add(status)
+                out.write(line)
+                out.write("\n")
+        return self.counts
+
+
+def _chunked(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
+    while chunk := list(itertools.islice(items, size)):
+        yield chunk
+
+
+def _is_dataframe(source: object) -> bool:
+    # Checked by type name so that plain JSON callers never import pyspark.
+    module = type(source).__module__
+    return module.startswith("pyspark.sql") and type(source).__name__ == "DataFrame"
+
+
+@overload
+def calculate(
+    source: DataFrame,
+    standard: str | Path | Standard = ...,
+    *,
+    settings: Settings | None = ...,
+    workers: int | None = ...,
+    chunk_size: int | None = ...,
+) -> DataFrame: ...
+
+
+@overload
+def calculate(
+    source: object,
+    standard: str | Path | Standard = ...,
+    *,
+    settings: Settings | None = ...,
+    workers: int | None = ...,
+    chunk_size: int | None = ...,
+) -> AqiRun: ...
+
+
+def calculate(
+    source: object,
+    standard: str | Path | Standard = "us-epa-2024",
+    *,
+    settings: Settings | None = None,
+    workers: int | None = None,
+    chunk_size: int | None = None,
+) -> DataFrame | AqiRun:
+    """AQI results for ``source`` in the caller's shape.
+
+    ``source``: a Spark DataFrame (wide or long columns); a path to a JSON Lines / JSON
+    array file or a folder of them; JSON text; or an iterable of dicts (or JSON strings).
+    ``standard``: a built-in id, a path to a standard's JSON file, or a :class:`Standard`.
+    ``workers``/``chunk_size`` default to ``Settings.aqi_worker_count``/``aqi_chunk_size``.
+    """
+    resolved = resolve_standard(standard)
+    if _is_dataframe(source):
+        from c360.aqi.spark import calculate_df
+
+        return calculate_df(source, resolved)  # type: ignore[arg-type]
+    if workers is None or chunk_size is None:
+        settings = settings or load_settings()
+    return AqiRun(
+        source,
+        resolved,
+        workers=workers if workers is not None else settings.aqi_worker_count,  # type: ignore[union-attr]
+        chunk_size=chunk_size if chunk_size is not None else settings.aqi_chunk_size,  # type: ignore[union-attr]
+    )
