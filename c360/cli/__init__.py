@@ -12,7 +12,7 @@ import traceback
 import typer
 from rich.console import Console
 
-from c360.cli import mock, table
+from c360.cli import aqi, mock, table
 from c360.cli.state import state
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(table.app, name="table")
+app.add_typer(aqi.app, name="aqi")
 app.add_typer(mock.app, name="mock")
 
 err_console = Console(stderr=True, soft_wrap=True)
