@@ -143,12 +143,30 @@ class DeltaStorage:
 
     # ------------------------------------------------------------------ reads
     def read(
-        self, name: str | TableName, *, version: int | None = None, as_of: datetime | None = None
+        self,
+        name: str | TableName,
+        *,
+        version: int | None = None,
+        as_of: datetime | None = None,
+        partitions: Mapping[str, object] | None = None,
     ) -> DataFrame:
-        """A snapshot (latest, a version, or as of a time) as a DataFrame with the table's schema."""
+        """A snapshot (latest, a version, or as of a time) as a DataFrame with the table's schema.
+
+        ``partitions`` ({column: value or list of values}) prunes files from the Delta log
+        before Spark lists anything, so reading one day of a long history stays cheap.
+        """
         dt = self.catalog.open(name, version=version, as_of=as_of)
         schema = arrow_to_spark_schema(pa.schema(dt.schema().to_arrow()))
-        files = dt.file_uris()
+        filters = None
+        if partitions:
+            unknown = set(partitions) - set(dt.metadata().partition_columns)
+            if unknown:
+                raise ValueError(f"{name}: not partition columns: {', '.join(sorted(unknown))}")
+            filters = []
+            for col, value in partitions.items():
+                values = value if isinstance(value, list | tuple | set | frozenset) else [value]
+                filters.append((col, "in", sorted({str(_partition_string(v)) for v in values})))
+        files = dt.file_uris(partition_filters=filters) if filters else dt.file_uris()
         if not files:
             return self.spark.createDataFrame([], schema)
         df = self.spark.read.schema(schema).option("basePath", str(self.path(name))).parquet(*files)
@@ -191,10 +209,17 @@ class DeltaStorage:
         partitions: Iterable[Mapping[str, object]] | None = None,
         app_id: str | None = None,
         app_version: int | None = None,
+        record_transactions: Sequence[tuple[str, int]] = (),
         allow_evolution: bool = False,
         metadata: Mapping[str, str] | None = None,
     ) -> CommitResult:
-        """Write ``df`` to the table in one commit. Creates the table on first write."""
+        """Write ``df`` to the table in one commit. Creates the table on first write.
+
+        ``app_id``/``app_version`` make the write a no-op when that pair (or a later
+        version) is already committed. ``record_transactions`` records further
+        (app id, version) pairs in the same commit, e.g. one per ingested source file,
+        so "was this file ingested?" is answered atomically by the table itself.
+        """
         tname = TableName.parse(name)
         if (app_id is None) != (app_version is None):
             raise ValueError("app_id and app_version go together")
@@ -217,12 +242,19 @@ class DeltaStorage:
         written = self._write_files(df.select(*table_schema.fieldNames()), tname, dt, table_schema, table_partitions)
         try:
             self._check_not_null(tname, table_schema, table_partitions, written)
-            return self._commit(tname, dt, mode, written, table_partitions, partitions, app_id, app_version, metadata)
+            txns = [*([(app_id, app_version)] if app_id is not None and app_version is not None else []), *record_transactions]
+            return self._commit(tname, dt, mode, written, table_partitions, partitions, txns, metadata)
         except BaseException:
             # Nothing references these files; removing them now spares vacuum the work.
             for w in written:
                 (self.path(tname) / unquote(w.action.path)).unlink(missing_ok=True)
             raise
+
+    def transaction_version(self, name: str | TableName, app_id: str) -> int | None:
+        """The last committed version of an application transaction, or None."""
+        if not self.exists(name):
+            return None
+        return self.catalog.open(name).transaction_version(app_id)
 
     def compact(self, name: str | TableName, target_size: int = 128 * 1024 * 1024) -> dict[str, object]:
         """Bin-pack small files into larger ones (delta-rs optimize; rows and version history kept)."""
@@ -329,8 +361,7 @@ class DeltaStorage:
         written: list[_WrittenFile],
         partition_by: list[str],
         partitions: Iterable[Mapping[str, object]] | None,
-        app_id: str | None,
-        app_version: int | None,
+        txns: list[tuple[str, int]],
         metadata: Mapping[str, str] | None,
     ) -> CommitResult:
         rows = sum(w.rows for w in written)
@@ -350,15 +381,16 @@ class DeltaStorage:
             details = "partitions " + "; ".join(
                 ",".join(f"{c}={v}" for c, v in zip(partition_by, t, strict=True)) for t in sorted(targets, key=str)
             )
-        elif mode is WriteMode.APPEND and not adds and app_id is None:
+        elif mode is WriteMode.APPEND and not adds and not txns:
             return CommitResult(str(tname), dt.version(), False, 0, 0, 0, "append: no rows")
         if mode is WriteMode.REPLACE_PARTITIONS and not adds and not removes:
             return CommitResult(str(tname), dt.version(), False, 0, 0, 0, "replace_partitions: nothing to replace")
         custom = {OPERATION_KEY: mode.value, ROWS_KEY: rows, **(metadata or {})}
         if details:
             custom[DETAILS_KEY] = details
-        if app_id is not None:
-            custom[DETAILS_KEY] = f"app {app_id} v{app_version}"
+        if txns:
+            shown = ", ".join(f"{a} v{v}" for a, v in txns[:3]) + (f" (+{len(txns) - 3} more)" if len(txns) > 3 else "")
+            custom[DETAILS_KEY] = f"app {shown}"
         files_removed = len(removes) if mode is not WriteMode.OVERWRITE else len(dt.file_uris())
         try:
             dt.create_write_transaction(
@@ -368,7 +400,7 @@ class DeltaStorage:
                 partition_by=partition_by or None,
                 commit_properties=CommitProperties(
                     custom_metadata=custom,
-                    app_transactions=[Transaction(app_id, app_version)] if app_id is not None else None,
+                    app_transactions=[Transaction(a, v) for a, v in txns] or None,
                 ),
             )
         except CommitFailedError as exc:

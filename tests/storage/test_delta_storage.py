@@ -231,3 +231,16 @@ def _referenced(path: Path, version: int | None = None) -> set[str]:
 
     table = DeltaTable(str(path), version=version)
     return {unquote(a) for a in pa.table(table.get_add_actions()).column("path").to_pylist()}
+
+
+def test_read_prunes_partitions_and_records_transactions(spark: SparkSession, storage: DeltaStorage) -> None:
+    result = storage.append(
+        frame(spark, rows((1, D1), (2, D2), (3, D3))), NAME, record_transactions=[("file:a", 1), ("file:b", 1)]
+    )
+    assert result.committed
+    assert storage.transaction_version(NAME, "file:a") == 1
+    assert storage.transaction_version(NAME, "file:zzz") is None
+    got = storage.read(NAME, partitions={"day": [D1, D3]}).orderBy("id")
+    assert_df_equality(got, frame(spark, rows((1, D1), (3, D3))), ignore_nullable=True)
+    with pytest.raises(ValueError, match="not partition columns: id"):
+        storage.read(NAME, partitions={"id": 1})
