@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import date, datetime
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -15,20 +16,23 @@ console = Console()
 
 @app.command("generate")
 def generate_cmd(
-    out: Path = typer.Option(..., "--out", help="Folder to write the extracts into."),
-    customers: int = typer.Option(200, "--customers", min=1, help="Number of customers."),
-    days: int = typer.Option(90, "--days", min=1, help="Number of daily extracts."),
-    start: datetime = typer.Option(
-        "2024-01-01", "--start", formats=["%Y-%m-%d"], help="First extract date."
-    ),
-    seed: int = typer.Option(42, "--seed", help="Random seed (same seed, same bytes)."),
-    defect_rate: float = typer.Option(
-        0.02, "--defect-rate", min=0.0, max=0.2, help="Probability per record and defect kind."
-    ),
-    layout: str = typer.Option(
-        "daily", "--layout", help="daily: one folder per extract date; dump: one folder."
-    ),
-    stations: int = typer.Option(50, "--stations", min=1, max=50, help="Air-quality stations."),
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the extracts into.")],
+    customers: Annotated[int, typer.Option("--customers", min=1, help="Customers.")] = 200,
+    days: Annotated[int, typer.Option("--days", min=1, help="Daily extracts.")] = 90,
+    start: Annotated[
+        datetime, typer.Option("--start", formats=["%Y-%m-%d"], help="First extract date.")
+    ] = datetime(2024, 1, 1),
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same bytes).")] = 42,
+    defect_rate: Annotated[
+        float,
+        typer.Option("--defect-rate", min=0.0, max=0.2, help="Probability per record and kind."),
+    ] = 0.02,
+    layout: Annotated[
+        str, typer.Option("--layout", help="daily: a folder per extract date; dump: one folder.")
+    ] = "daily",
+    stations: Annotated[
+        int, typer.Option("--stations", min=1, max=50, help="Air-quality stations.")
+    ] = 50,
 ) -> None:
     """Generate the retailer's extracts and air-quality readings into OUT."""
     from c360.mock import generate  # numpy import kept out of `c360 --help`

@@ -106,7 +106,7 @@ def generate(
     log = DefectLog()
     picker = Picker(defect_rate, force_day, log)
     retail = Retail(
-        RetailConfig(customers, days, start, defect_rate),
+        RetailConfig(customers, days, start, defect_rate, late_arrivals=layout == "daily"),
         np.random.default_rng(retail_seq), sink, log, picker,
     )
     sensors = Sensors(

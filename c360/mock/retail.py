@@ -87,6 +87,11 @@ _WEB_HOURS = np.array(
 _SESSION_HOURS = np.array(
     [1, 0.5, 0.3, 0.2, 0.2, 0.5, 2, 5, 6, 4, 3, 3, 5, 4, 3, 3, 3, 4, 5, 6, 7, 7, 5, 2], float
 )
+# the column a defect damaged, as the manifest names it
+_HIT_COLUMN = {
+    "nonpositive_quantity": "quantity", "nonpositive_price": "unit_price",
+    "orphan_product": "product_id", "total_mismatch": "total_amount",
+}
 _PAY_CUM = {ch: list(np.cumsum(p)) for ch, (_, p) in PAYMENTS.items()}
 _WEEKDAY = (0.92, 0.88, 0.9, 0.95, 1.08, 1.22, 1.05)  # Monday first
 
@@ -170,6 +175,8 @@ class RetailConfig:
     days: int
     start: date
     defect_rate: float
+    # a dump has no extract dates, so an order cannot be seen to arrive late there
+    late_arrivals: bool = True
 
 
 class Retail:
@@ -292,7 +299,8 @@ class Retail:
         locs: list[int] = []
         for p in range(n_prod):
             for loc in range(n_loc):
-                if loc < n_wh or (p * 7 + loc * 3) % 3 != 0:
+                # warehouses stock everything, each store about a third of the range
+                if loc < n_wh or (p * 7 + loc * 3) % 3 == 0:
                     pair_of[p, loc] = len(prods)
                     prods.append(p)
                     locs.append(loc)
@@ -303,7 +311,7 @@ class Retail:
         pop = np.array([p.popularity for p in C.PRODUCTS], float)
         orders_per_day = float(self.rate.sum()) * 0.8
         units = orders_per_day * 2.3 * 1.33 * pop / pop.sum()
-        share = np.where(self.inv_loc < n_wh, 0.7 / n_wh, 0.3 / len(C.STORES) * 1.5)
+        share = np.where(self.inv_loc < n_wh, 0.7 / n_wh, 0.3 / len(C.STORES) * 3)
         self.max_level = np.maximum(20, np.ceil(units[self.inv_prod] * share * 28)).astype(np.int64)
         self.reorder = np.maximum(5, self.max_level * 3 // 10)
         self.stock = (self.max_level * self.rng.uniform(0.5, 1.0, len(prods))).astype(np.int64)
@@ -582,7 +590,7 @@ class Retail:
                         row[C.COLUMNS[ITEMS].index(column)] = ""
                         line_hits.append((kind, iid, column))
                     elif kind is not None:
-                        line_hits.append((kind, iid, ""))
+                        line_hits.append((kind, iid, _HIT_COLUMN.get(kind, "")))
                     lines.append(row)
                     if kind == "duplicate_row":
                         lines.append(list(row))
@@ -608,12 +616,15 @@ class Retail:
                     hits.append((t_kind, TRANSACTIONS, tid, column))
                 elif t_kind == "late_arriving":
                     delay = 1 + int(aux[3] * 3)
-                    if d + delay < cfg.days:
+                    if d + delay < cfg.days and cfg.late_arrivals:
                         target = d + delay
                         hits.append((t_kind, TRANSACTIONS, tid, ""))
-                        hits.extend(("late_arriving", ITEMS, row[0], "") for row in lines)
+                        hits.extend(
+                            ("late_arriving", ITEMS, iid, "")
+                            for iid in dict.fromkeys(row[0] for row in lines)
+                        )
                 elif t_kind is not None:
-                    hits.append((t_kind, TRANSACTIONS, tid, ""))
+                    hits.append((t_kind, TRANSACTIONS, tid, _HIT_COLUMN.get(t_kind, "")))
                 hits.extend((kind, ITEMS, iid, col) for kind, iid, col in line_hits)
                 tb = self.batch(target)
                 tb.add(TRANSACTIONS, row_t)
@@ -798,7 +809,7 @@ class Retail:
             b = self.batch(d)
             if kind == "orphan_customer":
                 cid = f"CUST9{j % 1000:06d}"
-                b.hit(kind, TICKETS, tid)
+                b.hit(kind, TICKETS, tid, "customer_id")
             elif kind == "resolved_before_created":
                 row_resolved = clock(iso(self.start_ord + d - 2), created_s + 86400 * 2
                                      - 3600 * (1 + j % 30))
