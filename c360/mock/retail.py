@@ -641,7 +641,8 @@ class Retail:
                 self.ltv_cents[c] += total if status == "completed" else 0
                 returned_on = None
                 if ch != "store" and status == "completed":
-                    returned_on = self._ship(d, tid, c, city, weight, sec_l[j], aux)
+                    delivered = self._ship(d, tid, c, city, weight, sec_l[j], aux)
+                    returned_on = delivered + 3 + int(aux[1] * 20)
                 elif ch == "store" and status == "completed":
                     returned_on = d + 3 + int(aux[4] * 20)
                 if (clean and status == "completed" and fate_l[j] > 0.95 and returned_on is not None
@@ -656,7 +657,7 @@ class Retail:
         self._inventory(d, ds, demand)
 
     def _ship(self, d: int, tid: str, c: int, city: C.City, weight_g: int, sec: int,
-              aux: list[float]) -> int | None:
+              aux: list[float]) -> int:
         """Schedule a shipment's versions and tracking events; returns the delivery day."""
         rng = self.rng
         ship_day = d + (0 if sec < 14 * 3600 and aux[5] < 0.6 else 1 + int(aux[5] > 0.85))
