@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 app = typer.Typer(help="Generate source extracts with known defects.", no_args_is_help=True)
-console = Console()
+console = Console(soft_wrap=True)  # paths and counts stay on one line
 
 
 @app.command("generate")

@@ -205,13 +205,14 @@ class Retail:
     # ------------------------------------------------------------------ setup
     def _setup_products(self) -> None:
         n = len(C.PRODUCTS)
+        d = self.cfg.days  # a launch after the period is never delivered
         self.pids = [f"PRD{i + 1:03d}" for i in range(n)]
         self.price = np.array([round(p.price * 100) for p in C.PRODUCTS], dtype=np.int64)
         self.cost = np.array([round(p.cost * 100) for p in C.PRODUCTS], dtype=np.int64)
         self.status = ["seasonal" if p.season == "winter" else "active" for p in C.PRODUCTS]
         self.is_launch = np.array([p.line == "launch" for p in C.PRODUCTS])
         self.created = [
-            iso(self.start_ord + self.launch_day) if p.line == "launch"
+            iso(self.start_ord + min(self.launch_day, d)) if p.line == "launch"
             else iso(self.start_ord - 60 - (i * 37) % 700)
             for i, p in enumerate(C.PRODUCTS)
         ]

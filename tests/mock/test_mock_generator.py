@@ -439,3 +439,28 @@ def test_dump_layout_defects_are_in_the_files_as_listed(tmp_path: Path) -> None:
     found = detect(ds)
     assert found == manifest_hits(ds)
     assert {kind for kind, *_ in found} == set(KINDS) - {"late_arriving"}
+
+
+@pytest.mark.parametrize(("customers", "days"), [(1, 1), (3, 4)])
+def test_tiny_sets_are_complete_and_consistent(tmp_path: Path, customers: int, days: int) -> None:
+    generate(tmp_path, customers=customers, days=days, stations=1)
+    ds = load(tmp_path)
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == days
+    assert set(ds.csv) == set(CONTRACT)
+    assert detect(ds) == manifest_hits(ds)
+
+
+def test_cli_generate_writes_the_set_and_reports_it(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from c360.cli import app
+
+    result = CliRunner().invoke(app, [
+        "mock", "generate", "--out", str(tmp_path), "--customers", "20", "--days", "3",
+        "--start", "2024-05-30", "--seed", "1", "--stations", "2", "--layout", "dump",
+    ])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["generator"]["start"] == "2024-05-30"
+    assert manifest["generator"]["layout"] == "dump"
+    assert f"{sum(manifest['rows'].values()):,} rows" in result.output
