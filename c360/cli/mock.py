@@ -34,7 +34,11 @@ def generate_cmd(
         int, typer.Option("--stations", min=1, max=50, help="Air-quality stations.")
     ] = 50,
 ) -> None:
-    """Generate the retailer's extracts and air-quality readings into OUT."""
+    """Generate the retailer's extracts and air-quality readings into OUT.
+
+    Replaces what an earlier run left in OUT (date folders, dump/, manifest.json); any
+    other file there (a README) stays.
+    """
     from c360.mock import generate  # numpy import kept out of `c360 --help`
 
     if layout not in ("daily", "dump"):

@@ -468,7 +468,8 @@ class Retail:
                 want_tier = False
             else:
                 self.street_no[i] = (self.street_no[i] * 7 + 13) % 9980 + 10
-                self.street[i] = (self.street[i] + 1 + j) % len(C.STREETS)
+                # a different street whatever j is, so the change is always visible
+                self.street[i] = (self.street[i] + 1 + j % 39) % len(C.STREETS)
                 if j % 3 == 1:
                     self.city[i] = (self.city[i] + 1 + j) % len(C.CITIES)
                 b.add(CUSTOMERS, self.customer_row(i))
