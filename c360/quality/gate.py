@@ -1,0 +1,221 @@
+"""Write-audit-publish: validate the computed frame, then (and only then) commit it.
+
+``publish`` caches the frame, runs the suite (GX + c360's Spark checks), computes the
+table metrics and the anomaly verdict, and calls the caller's ``write`` only if no
+error-level expectation failed (and no anomaly blocks, when the suite says anomalies
+block). A refused batch commits nothing, so the published version stays; the full
+result is recorded in the ops tables either way, and the caller gets a
+:class:`QualityGateError` whose message names the failing expectations and their row
+counts, which stops the steps after it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pyspark.sql import DataFrame
+from pyspark.sql import types as T
+
+from c360.quality import anomaly, ops
+from c360.quality.gx_runner import GxCheck, get_runner
+from c360.quality.results import Anomaly, ExpectationResult, QualityGateError, ValidationReport
+from c360.quality.spark_checks import ROW_COUNT, aggregate_pass, foreign_key_results
+from c360.quality.suite import AnomalyPolicy, Expectation, Kind, TableSuite
+
+if TYPE_CHECKING:
+    from c360.storage.delta import CommitResult, DeltaStorage
+
+
+@dataclass(frozen=True)
+class PublishOutcome:
+    report: ValidationReport
+    commit: CommitResult
+
+
+def validate(
+    storage: DeltaStorage,
+    df: DataFrame,
+    suite: TableSuite,
+    *,
+    run_id: str,
+    run_date: date,
+    detector: anomaly.DetectorSettings | None = None,
+) -> ValidationReport:
+    """Run ``suite`` on ``df`` and judge its metrics against the history; records nothing."""
+    cfg = detector or anomaly.DetectorSettings()
+    validated_at = ops.now_utc()
+    history = _history(storage, suite, run_date, cfg)
+    passed = aggregate_pass(df, suite)
+
+    local: dict[str, ExpectationResult] = {r.expectation: r for r in passed.invariants}
+    checks: list[GxCheck] = []
+    for e in suite.expectations:
+        if e.kind is Kind.GX:
+            checks.append(GxCheck(e, str(e.gx_type), dict(e.gx_kwargs)))
+        elif e.kind is Kind.ROW_COUNT_VS_PREVIOUS:
+            check = _row_count_check(e, history.get(ROW_COUNT))
+            if check is None:
+                local[e.name] = ExpectationResult(
+                    e.name, e.kind.value, e.severity, True, "no previous run", details=e.description
+                )
+            else:
+                checks.append(check)
+        elif e.kind is Kind.FRESHNESS:
+            checks.append(_freshness_check(e, df.schema, run_date))
+    runner = get_runner(ops.data_docs_dir(storage.catalog.lake_root))
+    gx_results, key, gx_suite_result = runner.validate(df, suite.table, checks, run_id)
+    by_name = {r.expectation: r for r in gx_results}
+    fks = foreign_key_results(df, suite, passed.row_count, _reader(storage))
+    by_name |= local | {r.expectation: r for r in fks}
+    results = tuple(by_name[e.name] for e in suite.expectations)
+    docs = runner.write_docs(
+        key,
+        gx_suite_result,
+        [r for r in results if r.expectation not in {g.expectation for g in gx_results}],
+    )
+
+    anomalies = _anomalies(storage, suite, run_date, passed.metrics, history, cfg)
+    return ValidationReport(
+        table=suite.table,
+        run_id=run_id,
+        run_date=run_date,
+        validated_at=validated_at,
+        results=results,
+        metrics=passed.metrics,
+        anomalies=tuple(anomalies),
+        anomalies_block=suite.anomaly_policy is AnomalyPolicy.ERROR,
+        data_docs=docs,
+    )
+
+
+def publish(
+    storage: DeltaStorage,
+    df: DataFrame,
+    suite: TableSuite,
+    *,
+    write: Callable[[DataFrame], CommitResult],
+    run_id: str,
+    run_date: date,
+    cache: bool = True,
+    detector: anomaly.DetectorSettings | None = None,
+) -> PublishOutcome:
+    """Validate ``df``; if the gate passes call ``write(df)``; record everything.
+
+    ``write`` receives the validated (cached) frame and must commit it in one
+    transaction, e.g. ``lambda d: storage.replace_partitions(d, SUITE.table,
+    partitions=[{"run_date": run_date}])``. Caching means the transform runs once for
+    validation and write (``cache=False`` for frames too big to keep).
+    """
+    frame = df.persist() if cache else df
+    try:
+        report = validate(
+            storage, frame, suite, run_id=run_id, run_date=run_date, detector=detector
+        )
+        if not report.passed:
+            ops.record(storage, report, _current_version(storage, suite.table), published=False)
+            raise QualityGateError(report)
+        try:
+            commit = write(frame)
+        except BaseException:
+            ops.record(storage, report, _current_version(storage, suite.table), published=False)
+            raise
+        ops.record(storage, report, commit.version, published=True)
+        return PublishOutcome(report, commit)
+    finally:
+        if cache:
+            frame.unpersist()
+
+
+# ---------------------------------------------------------------- internals
+def _current_version(storage: DeltaStorage, table: str) -> int | None:
+    return storage.catalog.describe(table).version if storage.exists(table) else None
+
+
+def _reader(storage: DeltaStorage) -> Callable[[str], DataFrame | None]:
+    def read(name: str) -> DataFrame | None:
+        return storage.read(name) if storage.exists(name) else None
+
+    return read
+
+
+def _history(
+    storage: DeltaStorage, suite: TableSuite, run_date: date, cfg: anomaly.DetectorSettings
+) -> dict[str, dict[date, float]]:
+    """Published metrics before ``run_date`` within the detector's window, per metric (small)."""
+    since = run_date - timedelta(days=cfg.lookback_days + cfg.trend_days)
+    df = ops.metrics_history(storage, suite.table, before=run_date, since=since)
+    out: dict[str, dict[date, float]] = {}
+    if df is None:
+        return out
+    for row in df.collect():  # a few metrics x ~60 days: the metrics history, not the table
+        if row["value"] is not None:
+            out.setdefault(row["metric"], {})[row["run_date"]] = float(row["value"])
+    return out
+
+
+def _row_count_check(e: Expectation, previous: dict[date, float] | None) -> GxCheck | None:
+    if not previous:
+        return None
+    last = previous[max(previous)]
+    lo, hi = e.ratio_bounds
+    kwargs: dict[str, Any] = {
+        "min_value": None if lo is None else math.ceil(last * lo),
+        "max_value": None if hi is None else math.floor(last * hi),
+    }
+    return GxCheck(e, "expect_table_row_count_to_be_between", kwargs)
+
+
+def _freshness_check(e: Expectation, schema: T.StructType, run_date: date) -> GxCheck:
+    column = e.columns[0]
+    end_of_day = datetime.combine(run_date + timedelta(days=1), time(), tzinfo=UTC)
+    oldest = end_of_day - (e.max_age or timedelta())
+    field_type = schema[column].dataType if column in schema.fieldNames() else None
+    # Spark hands GX naive datetimes in the session time zone (UTC in c360)
+    bound: date | datetime = (
+        oldest.date() if isinstance(field_type, T.DateType) else oldest.replace(tzinfo=None)
+    )
+    return GxCheck(e, "expect_column_max_to_be_between", {"column": column, "min_value": bound})
+
+
+def _anomalies(
+    storage: DeltaStorage,
+    suite: TableSuite,
+    run_date: date,
+    metrics: dict[str, float],
+    history: dict[str, dict[date, float]],
+    cfg: anomaly.DetectorSettings,
+) -> list[Anomaly]:
+    if suite.anomaly_policy is AnomalyPolicy.OFF:
+        return []
+    watched = suite.anomaly_metrics or tuple(metrics)
+    found = []
+    for metric in watched:
+        if metric not in metrics:
+            continue
+        series = {**history.get(metric, {}), run_date: metrics[metric]}
+        score = anomaly.score_day(series, run_date, cfg)
+        if (
+            not score.flagged
+            or score.expected is None
+            or score.lower is None
+            or score.upper is None
+        ):
+            continue
+        plot = anomaly.plot_scores(
+            [anomaly.score_day(series, d, cfg) for d in sorted(series)],
+            f"{suite.table} - {metric} - flagged {run_date.isoformat()} (robust z {score.z:+.1f})",
+            ops.plots_dir(storage.catalog.lake_root)
+            / suite.table
+            / metric
+            / f"{run_date.isoformat()}.png",
+        )
+        found.append(
+            Anomaly(
+                metric, score.value, score.expected, score.lower, score.upper, score.z or 0.0, plot
+            )
+        )
+    return found

@@ -1,0 +1,217 @@
+"""Run expectations with Great Expectations 1.x on a Spark DataFrame and write Data Docs.
+
+One ephemeral GX context per Data Docs folder lives for the whole process: importing
+GX costs 5-9 s and its first validation ~7 s, later ones ~2 s, so every table of a
+run (and every test of a session) shares it. The flow is GX's own: Spark data source
+-> DataFrame asset -> whole-DataFrame batch definition -> suite -> validation
+definition -> checkpoint, with ``result_format=SUMMARY`` so GX returns counts and at
+most a handful of sample values, never the table.
+
+Checks GX cannot express (foreign keys, SQL invariants) are computed by c360 with
+Spark; they are added to GX's validation result before the Data Docs are built, so the
+HTML page shows the whole suite in one place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame
+
+from c360.quality.results import ExpectationResult
+from c360.quality.suite import Expectation
+
+_DATASOURCE = "c360"
+_SITE = "c360"
+_BATCH = "whole_dataframe"
+_NAME_KEY = "c360_name"
+_lock = threading.Lock()
+_runners: dict[Path, GxRunner] = {}
+
+
+@dataclass(frozen=True)
+class GxCheck:
+    """An expectation resolved for this run: its GX type and concrete kwargs."""
+
+    expectation: Expectation
+    gx_type: str
+    kwargs: Mapping[str, Any]
+
+
+def get_runner(docs_dir: Path) -> GxRunner:
+    """The process's runner for ``docs_dir`` (created on first use)."""
+    key = Path(docs_dir).resolve()
+    with _lock:
+        if key not in _runners:
+            _runners[key] = GxRunner(key)
+        return _runners[key]
+
+
+class GxRunner:
+    """An ephemeral GX context whose only Data Docs site is a folder under the lake."""
+
+    def __init__(self, docs_dir: Path) -> None:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.docs_dir = docs_dir
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        self.context.add_data_docs_site(
+            _SITE,
+            {
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(docs_dir),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+        self.datasource = self.context.data_sources.add_spark(_DATASOURCE)
+        self._lock = threading.Lock()
+
+    def validate(
+        self, df: DataFrame, table: str, checks: Sequence[GxCheck], run_id: str
+    ) -> tuple[list[ExpectationResult], Any, Any]:
+        """Validate ``df`` with GX; our results, plus GX's (key, result) for the Data Docs."""
+        import great_expectations as gx
+        from great_expectations.core.run_identifier import RunIdentifier
+        from great_expectations.expectations.expectation_configuration import (
+            ExpectationConfiguration,
+        )
+
+        with self._lock:  # the context's stores are not meant for concurrent mutation
+            if table in self.datasource.get_asset_names():
+                asset = self.datasource.get_asset(table)
+                batch = asset.get_batch_definition(_BATCH)
+            else:
+                asset = self.datasource.add_dataframe_asset(table)
+                batch = asset.add_batch_definition_whole_dataframe(_BATCH)
+            # The suite is code: rebuild it every run so the context never holds a stale one.
+            for factory in (
+                self.context.checkpoints,
+                self.context.validation_definitions,
+                self.context.suites,
+            ):
+                # "not found" has no common exception type across the factories
+                with contextlib.suppress(Exception):
+                    factory.delete(table)
+            suite = self.context.suites.add(gx.ExpectationSuite(name=table))
+            for check in checks:
+                config = ExpectationConfiguration(
+                    type=check.gx_type,
+                    kwargs=dict(check.kwargs),
+                    meta={_NAME_KEY: check.expectation.name},
+                )
+                suite.add_expectation(config.to_domain_obj())
+            definition = self.context.validation_definitions.add(
+                gx.ValidationDefinition(name=table, data=batch, suite=suite)
+            )
+            checkpoint = self.context.checkpoints.add(
+                gx.Checkpoint(
+                    name=table,
+                    validation_definitions=[definition],
+                    actions=[],
+                    result_format={"result_format": "SUMMARY"},
+                )
+            )
+            outcome = checkpoint.run(
+                batch_parameters={"dataframe": df}, run_id=RunIdentifier(run_name=run_id)
+            )
+        key, suite_result = next(iter(outcome.run_results.items()))
+        by_name = {c.expectation.name: c.expectation for c in checks}
+        results = []
+        for r in suite_result.results:
+            expectation = by_name[r.expectation_config.meta[_NAME_KEY]]
+            results.append(_from_gx(expectation, r.success, r.result, r.exception_info))
+        order = {c.expectation.name: i for i, c in enumerate(checks)}
+        results.sort(key=lambda res: order[res.expectation])
+        return results, key, suite_result
+
+    def write_docs(self, key: Any, suite_result: Any, extra: Sequence[ExpectationResult]) -> Path:
+        """Add c360-computed results to GX's result, then (re)build this validation's page."""
+        from great_expectations.core.expectation_validation_result import (
+            ExpectationValidationResult,
+        )
+        from great_expectations.expectations.expectation_configuration import (
+            ExpectationConfiguration,
+        )
+
+        for res in extra:
+            # GX's UnexpectedRowsExpectation renders "N unexpected values found, x% of M rows":
+            # the closest built-in shape for a check computed outside GX.
+            config = ExpectationConfiguration(
+                type="unexpected_rows_expectation",
+                kwargs={
+                    "unexpected_rows_query": res.details or res.expectation,
+                    "description": res.expectation,
+                },
+                meta={
+                    _NAME_KEY: res.expectation,
+                    "severity": res.severity.value,
+                    "evaluated_by": "c360 (Spark)",
+                },
+            )
+            result: dict[str, Any] = {"observed_value": res.observed_value}
+            if res.unexpected_count is not None:
+                result |= {
+                    "observed_value": res.unexpected_count,
+                    "unexpected_count": res.unexpected_count,
+                    "element_count": res.element_count,
+                    "unexpected_percent": res.unexpected_percent,
+                }
+            suite_result.results.append(
+                ExpectationValidationResult(
+                    success=res.success, expectation_config=config, result=result
+                )
+            )
+        evaluated = len(suite_result.results)
+        successful = sum(1 for r in suite_result.results if r.success)
+        suite_result.statistics.update(
+            {
+                "evaluated_expectations": evaluated,
+                "successful_expectations": successful,
+                "unsuccessful_expectations": evaluated - successful,
+                "success_percent": 100.0 * successful / evaluated if evaluated else 100.0,
+            }
+        )
+        suite_result.success = all(r.success for r in suite_result.results)
+        with self._lock:
+            self.context.validation_results_store.set(key, suite_result)
+            self.context.build_data_docs(site_names=[_SITE], resource_identifiers=[key])
+        page = self.docs_dir.joinpath("validations", *key.to_tuple()).with_suffix(".html")
+        return page if page.exists() else self.docs_dir / "index.html"
+
+
+def _from_gx(
+    expectation: Expectation,
+    success: bool,
+    result: Mapping[str, Any],
+    exception: Mapping[str, Any] | None,
+) -> ExpectationResult:
+    raised = bool(exception and exception.get("raised_exception"))
+    details = ""
+    if raised and exception is not None:
+        details = f"GX could not evaluate it: {str(exception.get('exception_message', '')).strip()}"
+    unexpected = result.get("unexpected_count")
+    observed = result.get("observed_value")
+    return ExpectationResult(
+        expectation=expectation.name,
+        kind=expectation.kind.value,
+        severity=expectation.severity,
+        success=bool(success) and not raised,
+        observed_value=None if observed is None else str(observed),
+        unexpected_count=None if unexpected is None else int(unexpected),
+        element_count=None if result.get("element_count") is None else int(result["element_count"]),
+        unexpected_percent=None
+        if result.get("unexpected_percent") is None
+        else float(result["unexpected_percent"]),
+        columns=expectation.columns,
+        details=details or expectation.description,
+    )

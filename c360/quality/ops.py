@@ -1,0 +1,206 @@
+"""The quality ops tables and where the gate's files live under the lake.
+
+* ``ops.quality.expectation_results``: one row per expectation per validation attempt
+  (appended: a blocked attempt and the fixed re-run are both part of the record).
+* ``ops.quality.table_metrics``: one row per metric per table per run date, partitioned
+  by (table_name, run_date) and written with replace-partitions, so re-running a date
+  replaces that date's metrics and never duplicates them.
+* ``ops.quality.anomalies``: the flagged metrics of a table's run date, replaced the same way.
+
+All writes go through :class:`~c360.storage.DeltaStorage`; nothing here touches folders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from c360.quality.results import ValidationReport
+from c360.storage.delta import DeltaStorage
+
+RESULTS_TABLE = "ops.quality.expectation_results"
+METRICS_TABLE = "ops.quality.table_metrics"
+ANOMALIES_TABLE = "ops.quality.anomalies"
+
+
+def data_docs_dir(lake_root: Path) -> Path:
+    return Path(lake_root) / "ops" / "data_docs"
+
+
+def plots_dir(lake_root: Path) -> Path:
+    return Path(lake_root) / "ops" / "anomaly_plots"
+
+
+RESULTS_SCHEMA = T.StructType(
+    [
+        T.StructField("run_id", T.StringType(), False),
+        T.StructField("run_date", T.DateType(), False),
+        T.StructField("table_name", T.StringType(), False),
+        T.StructField("table_version", T.LongType(), True),
+        T.StructField("published", T.BooleanType(), False),
+        T.StructField("status", T.StringType(), False),
+        T.StructField("expectation", T.StringType(), False),
+        T.StructField("kind", T.StringType(), False),
+        T.StructField("columns", T.StringType(), True),
+        T.StructField("severity", T.StringType(), False),
+        T.StructField("success", T.BooleanType(), False),
+        T.StructField("observed_value", T.StringType(), True),
+        T.StructField("unexpected_count", T.LongType(), True),
+        T.StructField("element_count", T.LongType(), True),
+        T.StructField("unexpected_percent", T.DoubleType(), True),
+        T.StructField("details", T.StringType(), True),
+        T.StructField("data_docs", T.StringType(), True),
+        T.StructField("validated_at", T.TimestampType(), False),
+    ]
+)
+
+METRICS_SCHEMA = T.StructType(
+    [
+        T.StructField("table_name", T.StringType(), False),
+        T.StructField("run_date", T.DateType(), False),
+        T.StructField("metric", T.StringType(), False),
+        T.StructField("value", T.DoubleType(), True),
+        T.StructField("run_id", T.StringType(), False),
+        T.StructField("table_version", T.LongType(), True),
+        T.StructField("published", T.BooleanType(), False),
+        T.StructField("computed_at", T.TimestampType(), False),
+    ]
+)
+
+ANOMALIES_SCHEMA = T.StructType(
+    [
+        T.StructField("table_name", T.StringType(), False),
+        T.StructField("run_date", T.DateType(), False),
+        T.StructField("metric", T.StringType(), False),
+        T.StructField("value", T.DoubleType(), False),
+        T.StructField("expected", T.DoubleType(), False),
+        T.StructField("lower", T.DoubleType(), False),
+        T.StructField("upper", T.DoubleType(), False),
+        T.StructField("z_score", T.DoubleType(), False),
+        T.StructField("blocks", T.BooleanType(), False),
+        T.StructField("plot", T.StringType(), True),
+        T.StructField("run_id", T.StringType(), False),
+    ]
+)
+
+
+def ensure_ops_tables(storage: DeltaStorage) -> None:
+    storage.ensure_table(
+        RESULTS_TABLE,
+        RESULTS_SCHEMA,
+        ("run_date",),
+        description="Every expectation of every quality-gate attempt (c360.quality).",
+    )
+    storage.ensure_table(
+        METRICS_TABLE,
+        METRICS_SCHEMA,
+        ("table_name", "run_date"),
+        description="Table metrics (row count, null rates, distinct keys, sums), one set per date.",
+    )
+    storage.ensure_table(
+        ANOMALIES_TABLE,
+        ANOMALIES_SCHEMA,
+        ("table_name", "run_date"),
+        description="Metrics flagged by the anomaly detector, per table and run date.",
+    )
+
+
+def record(
+    storage: DeltaStorage, report: ValidationReport, table_version: int | None, published: bool
+) -> None:
+    """Write one validation's results, metrics and anomalies to the ops tables."""
+    spark = storage.spark
+    ensure_ops_tables(storage)
+    docs = None if report.data_docs is None else str(report.data_docs)
+    rows = [
+        (
+            report.run_id,
+            report.run_date,
+            report.table,
+            table_version,
+            published,
+            report.status,
+            r.expectation,
+            r.kind,
+            ",".join(r.columns) or None,
+            r.severity.value,
+            r.success,
+            r.observed_value,
+            r.unexpected_count,
+            r.element_count,
+            r.unexpected_percent,
+            r.details or None,
+            docs,
+            report.validated_at,
+        )
+        for r in report.results
+    ]
+    if rows:
+        storage.append(spark.createDataFrame(rows, RESULTS_SCHEMA), RESULTS_TABLE)
+    partition = [{"table_name": report.table, "run_date": report.run_date}]
+    metric_rows = [
+        (
+            report.table,
+            report.run_date,
+            name,
+            value,
+            report.run_id,
+            table_version,
+            published,
+            report.validated_at,
+        )
+        for name, value in report.metrics.items()
+    ]
+    storage.replace_partitions(
+        spark.createDataFrame(metric_rows, METRICS_SCHEMA), METRICS_TABLE, partitions=partition
+    )
+    anomaly_rows = [
+        (
+            report.table,
+            report.run_date,
+            a.metric,
+            a.value,
+            a.expected,
+            a.lower,
+            a.upper,
+            a.z_score,
+            report.anomalies_block,
+            None if a.plot is None else str(a.plot),
+            report.run_id,
+        )
+        for a in report.anomalies
+    ]
+    storage.replace_partitions(
+        spark.createDataFrame(anomaly_rows, ANOMALIES_SCHEMA), ANOMALIES_TABLE, partitions=partition
+    )
+
+
+def metrics_history(
+    storage: DeltaStorage,
+    table: str,
+    before: date,
+    since: date,
+    metrics: Sequence[str] | None = None,
+) -> DataFrame | None:
+    """Published metrics of ``table`` for run dates in ``[since, before)``; None before any run."""
+    if not storage.exists(METRICS_TABLE):
+        return None
+    df = storage.read(METRICS_TABLE).where(
+        (F.col("table_name") == table)
+        & F.col("published")
+        & (F.col("run_date") < F.lit(before))
+        & (F.col("run_date") >= F.lit(since))
+    )
+    if metrics is not None:
+        df = df.where(F.col("metric").isin(list(metrics)))
+    return df.select("run_date", "metric", "value")
+
+
+def now_utc() -> datetime:
+    """Wall-clock time (aware, UTC) for audit columns only: data is judged by run date."""
+    return datetime.now(UTC)

@@ -1,0 +1,136 @@
+"""Checks GX cannot express on a Spark DataFrame, computed with our own Spark aggregates.
+
+Row-level invariants and the table metrics share ONE aggregate pass over the frame;
+each foreign key is one anti-join. Only counts come back to the driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pyspark.errors import AnalysisException
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from c360.quality.results import ExpectationResult
+from c360.quality.suite import Expectation, Kind, TableSuite
+
+ROW_COUNT = "row_count"
+
+
+def metric_names(suite: TableSuite, columns: Sequence[str]) -> list[str]:
+    """The metrics recorded for this suite on a frame with ``columns``, in a stable order."""
+    null_cols = columns if suite.null_rate_columns is None else suite.null_rate_columns
+    names = [ROW_COUNT]
+    names += [f"null_rate.{c}" for c in null_cols]
+    if suite.key:
+        names.append(f"distinct.{','.join(suite.key)}")
+    names += [f"sum.{m}" for m in suite.measures]
+    return names
+
+
+@dataclass(frozen=True)
+class PassOutcome:
+    """What the single aggregate pass produced."""
+
+    row_count: int
+    metrics: dict[str, float]
+    invariants: list[ExpectationResult]
+
+
+def aggregate_pass(df: DataFrame, suite: TableSuite) -> PassOutcome:
+    """Row count, metrics and every invariant's failing-row count in one Spark job."""
+    exprs: list[Column] = [F.count(F.lit(1)).alias("m0")]
+    names = metric_names(suite, df.columns)
+    for i, name in enumerate(names[1:], start=1):
+        kind, _, target = name.partition(".")
+        if kind == "null_rate":
+            exprs.append(F.sum(F.col(target).isNull().cast("long")).alias(f"m{i}"))
+        elif kind == "distinct":
+            exprs.append(F.count_distinct(*[F.col(c) for c in suite.key]).alias(f"m{i}"))
+        else:
+            exprs.append(F.sum(F.col(target)).cast("double").alias(f"m{i}"))
+    invalid: dict[str, str] = {}
+    invariants = [e for e in suite.expectations if e.kind is Kind.INVARIANT]
+    for j, inv in enumerate(invariants):
+        try:
+            # analysis only (no job): a typo becomes a failed result, not a crashed run
+            _ = df.select(F.expr(str(inv.predicate))).schema
+        except AnalysisException as exc:
+            invalid[inv.name] = str(exc).splitlines()[0]
+            continue
+        # false or null both fail: an invariant that cannot be evaluated is not satisfied
+        exprs.append(
+            F.sum(
+                F.when(F.coalesce(F.expr(str(inv.predicate)), F.lit(False)), 0).otherwise(1)
+            ).alias(f"i{j}")
+        )
+    row = df.agg(*exprs).collect()[0]
+    n = int(row["m0"])
+    metrics: dict[str, float] = {ROW_COUNT: float(n)}
+    for i, name in enumerate(names[1:], start=1):
+        value = row[f"m{i}"]
+        if name.startswith("null_rate."):
+            metrics[name] = (value or 0) / n if n else 0.0
+        else:
+            metrics[name] = float(value or 0)
+    results = []
+    for j, inv in enumerate(invariants):
+        if inv.name in invalid:
+            results.append(
+                _failed_to_evaluate(
+                    inv, f"invalid predicate {inv.predicate!r}: {invalid[inv.name]}"
+                )
+            )
+            continue
+        bad = int(row[f"i{j}"] or 0)
+        results.append(_row_result(inv, bad, n, str(inv.predicate)))
+    return PassOutcome(row_count=n, metrics=metrics, invariants=results)
+
+
+def foreign_key_results(
+    df: DataFrame, suite: TableSuite, row_count: int, resolve: Callable[[str], DataFrame | None]
+) -> list[ExpectationResult]:
+    """Rows whose non-null key has no match in the referenced keys (one anti-join each)."""
+    results = []
+    for fk in (e for e in suite.expectations if e.kind is Kind.FOREIGN_KEY):
+        ref = resolve(fk.ref) if isinstance(fk.ref, str) else fk.ref
+        if ref is None:
+            results.append(_failed_to_evaluate(fk, f"reference table {fk.ref} does not exist"))
+            continue
+        keys = ref.select(
+            *[F.col(r).alias(c) for r, c in zip(fk.ref_columns, fk.columns, strict=True)]
+        ).distinct()
+        present = df.select(*fk.columns).where(
+            F.expr(" AND ".join(f"`{c}` IS NOT NULL" for c in fk.columns))
+        )
+        bad = present.join(keys, on=list(fk.columns), how="left_anti").count()
+        results.append(_row_result(fk, bad, row_count, fk.description))
+    return results
+
+
+def _row_result(e: Expectation, unexpected: int, rows: int, details: str) -> ExpectationResult:
+    return ExpectationResult(
+        expectation=e.name,
+        kind=e.kind.value,
+        severity=e.severity,
+        success=unexpected == 0,
+        observed_value=str(unexpected),
+        unexpected_count=unexpected,
+        element_count=rows,
+        unexpected_percent=100.0 * unexpected / rows if rows else 0.0,
+        columns=e.columns,
+        details=details,
+    )
+
+
+def _failed_to_evaluate(e: Expectation, reason: str) -> ExpectationResult:
+    return ExpectationResult(
+        expectation=e.name,
+        kind=e.kind.value,
+        severity=e.severity,
+        success=False,
+        columns=e.columns,
+        details=reason,
+    )

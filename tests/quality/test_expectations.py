@@ -1,0 +1,103 @@
+"""Every expectation kind passes on good data and fails on bad data with the exact row count."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from c360.quality import TableSuite, publish, validate
+
+SCHEMA = (
+    "id int, sku string, qty int, price double, disc double, amount double, channel string, ts timestamp"
+)
+GOOD = [
+    (1, "A", 2, 10.0, 1.0, 19.0, "pos", datetime(2024, 3, 10, 8)),
+    (2, "B", 1, 5.0, 0.0, 5.0, "web", datetime(2024, 3, 10, 9)),
+    (3, "A", 3, 1.0, 0.0, 3.0, "web", datetime(2024, 3, 9, 10)),
+]
+BAD = [
+    (1, "A", 2, 10.0, 1.0, 19.0, "pos", datetime(2024, 3, 8, 8)),
+    (1, "Z", 0, 5.0, 0.0, 4.0, "fax", datetime(2024, 3, 8, 7)),  # dup id, unknown sku, qty, channel, amount
+    (None, "B", 200, 1.0, 0.0, 200.0, "web", datetime(2024, 3, 8, 6)),  # null id, qty, (B,web) twice
+    (4, "B", 1, 1.0, None, 1.0, "web", datetime(2024, 3, 8, 5)),  # null disc: invariant is null
+    (5, None, 1, 1.0, 0.0, 1.0, "pos", datetime(2024, 3, 8, 4)),  # null sku: FK not checked, warn fails
+]
+
+
+def suite(products) -> TableSuite:  # noqa: ANN001
+    return (
+        TableSuite("enhanced.sales.fct_test", key=("id",), measures=("amount",))
+        .unique(("sku", "channel"))
+        .in_range("qty", 1, 100)
+        .in_set("channel", ["pos", "web"])
+        .foreign_key("sku", products, name="sku_in_frame")
+        .foreign_key("sku", "enhanced.sales.dim_product", "product_sku")
+        .invariant("amount_formula", "amount = qty * price - disc")
+        .fresh("ts", timedelta(days=1))
+        .row_count_vs_previous(0.5, 1.5)
+        .gx("expect_column_values_to_not_be_null", name="sku_present", column="sku", severity="warn")
+    )
+
+
+def outcome(report) -> list[tuple[str, bool, int | None, str | None]]:  # noqa: ANN001
+    return [(r.expectation, r.success, r.unexpected_count, r.observed_value) for r in report.results]
+
+
+def test_each_kind_passes_on_good_data_and_counts_bad_rows(spark, storage) -> None:  # noqa: ANN001
+    products = spark.createDataFrame([("A",), ("B",)], "sku string")
+    storage.overwrite(spark.createDataFrame([("A",), ("B",)], "product_sku string"), "enhanced.sales.dim_product")
+    s = suite(products)
+    day1 = publish(
+        storage,
+        spark.createDataFrame(GOOD, SCHEMA),
+        s,
+        write=lambda d: storage.overwrite(d, s.table),
+        run_id="r1",
+        run_date=date(2024, 3, 9),
+    )
+    assert day1.report.status == "passed"
+    assert ("row_count_vs_previous", True, None, "no previous run") in outcome(day1.report)
+
+    good = validate(storage, spark.createDataFrame(GOOD, SCHEMA), s, run_id="r2", run_date=date(2024, 3, 10))
+    assert outcome(good) == [
+        ("not_null(id)", True, 0, None),
+        ("unique(id)", True, 0, None),
+        ("unique(sku,channel)", True, 0, None),
+        ("in_range(qty)", True, 0, None),
+        ("in_set(channel)", True, 0, None),
+        ("sku_in_frame", True, 0, "0"),
+        ("foreign_key(sku->enhanced.sales.dim_product)", True, 0, "0"),
+        ("amount_formula", True, 0, "0"),
+        ("fresh(ts)", True, None, "2024-03-10 09:00:00"),
+        ("row_count_vs_previous", True, None, "3"),
+        ("sku_present", True, 0, None),
+    ]
+
+    bad = validate(storage, spark.createDataFrame(BAD, SCHEMA), s, run_id="r3", run_date=date(2024, 3, 10))
+    assert outcome(bad) == [
+        ("not_null(id)", False, 1, None),
+        ("unique(id)", False, 2, None),
+        ("unique(sku,channel)", False, 2, None),
+        ("in_range(qty)", False, 2, None),
+        ("in_set(channel)", False, 1, None),
+        ("sku_in_frame", False, 1, "1"),
+        ("foreign_key(sku->enhanced.sales.dim_product)", False, 1, "1"),
+        ("amount_formula", False, 2, "2"),
+        ("fresh(ts)", False, None, "2024-03-08 08:00:00"),
+        ("row_count_vs_previous", False, None, "5"),
+        ("sku_present", False, 1, None),
+    ]
+    assert bad.status == "failed"
+    assert [r.expectation for r in bad.blocking] == [r[0] for r in outcome(bad)[:-1]]
+    assert bad.metrics == {
+        "row_count": 5.0,
+        "null_rate.id": 0.2,
+        "null_rate.sku": 0.2,
+        "null_rate.qty": 0.0,
+        "null_rate.price": 0.0,
+        "null_rate.disc": 0.2,
+        "null_rate.amount": 0.0,
+        "null_rate.channel": 0.0,
+        "null_rate.ts": 0.0,
+        "distinct.id": 3.0,
+        "sum.amount": 225.0,
+    }
