@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from pyspark.sql import DataFrame
 
@@ -149,7 +151,8 @@ class GxRunner:
             config = ExpectationConfiguration(
                 type="unexpected_rows_expectation",
                 kwargs={
-                    "unexpected_rows_query": res.details or res.expectation,
+                    # GX warns unless the text it shows as the query names {batch}
+                    "unexpected_rows_query": f"rows of {{batch}} failing: {res.details}",
                     "description": res.expectation,
                 },
                 meta={
@@ -185,8 +188,10 @@ class GxRunner:
         with self._lock:
             self.context.validation_results_store.set(key, suite_result)
             self.context.build_data_docs(site_names=[_SITE], resource_identifiers=[key])
-        page = self.docs_dir.joinpath("validations", *key.to_tuple()).with_suffix(".html")
-        return page if page.exists() else self.docs_dir / "index.html"
+        urls = self.context.get_docs_sites_urls(resource_identifier=key, site_name=_SITE)
+        url = urls[0]["site_url"] if urls else None
+        page = Path(url2pathname(urlparse(url).path)) if url else self.docs_dir / "index.html"
+        return page if page.is_file() else self.docs_dir / "index.html"
 
 
 def _from_gx(

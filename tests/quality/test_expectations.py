@@ -7,7 +7,8 @@ from datetime import date, datetime, timedelta
 from c360.quality import TableSuite, publish, validate
 
 SCHEMA = (
-    "id int, sku string, qty int, price double, disc double, amount double, channel string, ts timestamp"
+    "id int, sku string, qty int, price double, "
+    "disc double, amount double, channel string, ts timestamp"
 )
 GOOD = [
     (1, "A", 2, 10.0, 1.0, 19.0, "pos", datetime(2024, 3, 10, 8)),
@@ -16,10 +17,14 @@ GOOD = [
 ]
 BAD = [
     (1, "A", 2, 10.0, 1.0, 19.0, "pos", datetime(2024, 3, 8, 8)),
-    (1, "Z", 0, 5.0, 0.0, 4.0, "fax", datetime(2024, 3, 8, 7)),  # dup id, unknown sku, qty, channel, amount
-    (None, "B", 200, 1.0, 0.0, 200.0, "web", datetime(2024, 3, 8, 6)),  # null id, qty, (B,web) twice
-    (4, "B", 1, 1.0, None, 1.0, "web", datetime(2024, 3, 8, 5)),  # null disc: invariant is null
-    (5, None, 1, 1.0, 0.0, 1.0, "pos", datetime(2024, 3, 8, 4)),  # null sku: FK not checked, warn fails
+    # dup id, unknown sku, qty, channel, amount
+    (1, "Z", 0, 5.0, 0.0, 4.0, "fax", datetime(2024, 3, 8, 7)),
+    # null id, qty out of range, (B, web) twice
+    (None, "B", 200, 1.0, 0.0, 200.0, "web", datetime(2024, 3, 8, 6)),
+    # null disc: the invariant is null, which fails
+    (4, "B", 1, 1.0, None, 1.0, "web", datetime(2024, 3, 8, 5)),
+    # null sku: not FK-checked, fails the warn-level not-null
+    (5, None, 1, 1.0, 0.0, 1.0, "pos", datetime(2024, 3, 8, 4)),
 ]
 
 
@@ -34,17 +39,25 @@ def suite(products) -> TableSuite:  # noqa: ANN001
         .invariant("amount_formula", "amount = qty * price - disc")
         .fresh("ts", timedelta(days=1))
         .row_count_vs_previous(0.5, 1.5)
-        .gx("expect_column_values_to_not_be_null", name="sku_present", column="sku", severity="warn")
+        .gx(
+            "expect_column_values_to_not_be_null",
+            column="sku",
+            name="sku_present",
+            severity="warn",
+        )
     )
 
 
 def outcome(report) -> list[tuple[str, bool, int | None, str | None]]:  # noqa: ANN001
-    return [(r.expectation, r.success, r.unexpected_count, r.observed_value) for r in report.results]
+    return [
+        (r.expectation, r.success, r.unexpected_count, r.observed_value) for r in report.results
+    ]
 
 
 def test_each_kind_passes_on_good_data_and_counts_bad_rows(spark, storage) -> None:  # noqa: ANN001
     products = spark.createDataFrame([("A",), ("B",)], "sku string")
-    storage.overwrite(spark.createDataFrame([("A",), ("B",)], "product_sku string"), "enhanced.sales.dim_product")
+    dim = spark.createDataFrame([("A",), ("B",)], "product_sku string")
+    storage.overwrite(dim, "enhanced.sales.dim_product")
     s = suite(products)
     day1 = publish(
         storage,
@@ -57,7 +70,8 @@ def test_each_kind_passes_on_good_data_and_counts_bad_rows(spark, storage) -> No
     assert day1.report.status == "passed"
     assert ("row_count_vs_previous", True, None, "no previous run") in outcome(day1.report)
 
-    good = validate(storage, spark.createDataFrame(GOOD, SCHEMA), s, run_id="r2", run_date=date(2024, 3, 10))
+    day2 = date(2024, 3, 10)
+    good = validate(storage, spark.createDataFrame(GOOD, SCHEMA), s, run_id="r2", run_date=day2)
     assert outcome(good) == [
         ("not_null(id)", True, 0, None),
         ("unique(id)", True, 0, None),
@@ -72,7 +86,7 @@ def test_each_kind_passes_on_good_data_and_counts_bad_rows(spark, storage) -> No
         ("sku_present", True, 0, None),
     ]
 
-    bad = validate(storage, spark.createDataFrame(BAD, SCHEMA), s, run_id="r3", run_date=date(2024, 3, 10))
+    bad = validate(storage, spark.createDataFrame(BAD, SCHEMA), s, run_id="r3", run_date=day2)
     assert outcome(bad) == [
         ("not_null(id)", False, 1, None),
         ("unique(id)", False, 2, None),

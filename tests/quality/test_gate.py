@@ -1,0 +1,118 @@
+"""Write-audit-publish on a real Delta table: a failing gate commits nothing and says why."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from pyspark.sql import functions as F
+
+from c360.quality import QualityGateError, TableSuite, publish
+from c360.quality.ops import METRICS_TABLE, RESULTS_TABLE, data_docs_dir
+
+TABLE = "enhanced.sales.fct_gate"
+SCHEMA = "id int, amount double, channel string, run_date date"
+D1, D2 = date(2024, 5, 6), date(2024, 5, 7)
+SUITE = (
+    TableSuite(TABLE, key=("id",), measures=("amount",), null_rate_columns=("channel",))
+    .invariant("amount_not_negative", "amount >= 0")
+    .in_set("channel", ["pos", "web"], severity="warn")
+)
+
+
+def _write(storage, run_date: date, calls: list[str]):  # noqa: ANN001, ANN202
+    def write(df):  # noqa: ANN001, ANN202
+        calls.append(run_date.isoformat())
+        return storage.replace_partitions(df, TABLE, partitions=[{"run_date": run_date}])
+
+    return write
+
+
+def _rows(storage) -> list[tuple]:  # noqa: ANN001
+    return sorted(tuple(r) for r in storage.read(TABLE).collect())
+
+
+@pytest.fixture(autouse=True)
+def _table(spark, storage) -> None:  # noqa: ANN001
+    storage.ensure_table(TABLE, spark.createDataFrame([], SCHEMA).schema, ("run_date",))
+
+
+def test_failing_gate_commits_nothing_and_records_everything(spark, storage) -> None:  # noqa: ANN001
+    calls: list[str] = []
+    good = spark.createDataFrame([(1, 10.0, "pos", D1), (2, 5.0, "web", D1)], SCHEMA)
+    first = publish(
+        storage, good, SUITE, write=_write(storage, D1, calls), run_id="r1", run_date=D1
+    )
+    published_version = storage.catalog.describe(TABLE).version
+    assert first.commit.version == published_version
+    before = _rows(storage)
+
+    bad = spark.createDataFrame(
+        [(3, -1.0, "pos", D2), (3, 4.0, "web", D2), (4, -2.5, "web", D2), (5, 1.0, "pos", D2)],
+        SCHEMA,
+    )
+    with pytest.raises(QualityGateError) as raised:
+        publish(storage, bad, SUITE, write=_write(storage, D2, calls), run_id="r2", run_date=D2)
+
+    assert calls == [D1.isoformat()]  # the write of the bad batch never ran
+    assert storage.catalog.describe(TABLE).version == published_version
+    assert _rows(storage) == before
+    message = str(raised.value)
+    assert "quality gate failed, nothing was published" in message
+    assert "FAILED unique(id) [error]: 2 unexpected row(s) of 4" in message
+    assert "FAILED amount_not_negative [error]: 2 unexpected row(s) of 4 (amount >= 0)" in message
+
+    results = storage.read(RESULTS_TABLE).where(F.col("run_id") == "r2")
+    assert sorted(
+        (r.expectation, r.severity, r.success, r.unexpected_count, r.published, r.table_version)
+        for r in results.collect()
+    ) == [
+        ("amount_not_negative", "error", False, 2, False, published_version),
+        ("in_set(channel)", "warn", True, 0, False, published_version),
+        ("not_null(id)", "error", True, 0, False, published_version),
+        ("unique(id)", "error", False, 2, False, published_version),
+    ]
+    assert {(r.table_name, r.status) for r in results.collect()} == {(TABLE, "failed")}
+    page = raised.value.report.data_docs
+    assert (
+        page is not None
+        and page.is_file()
+        and page.is_relative_to(data_docs_dir(storage.catalog.lake_root))
+    )
+    assert "amount_not_negative" in page.read_text()
+    assert (data_docs_dir(storage.catalog.lake_root) / "index.html").is_file()
+
+
+def test_warn_failure_publishes_and_rerun_replaces_metrics(spark, storage) -> None:  # noqa: ANN001
+    calls: list[str] = []
+    odd_channel = spark.createDataFrame([(1, 10.0, "fax", D2), (2, 5.0, None, D2)], SCHEMA)
+    first = publish(
+        storage, odd_channel, SUITE, write=_write(storage, D2, calls), run_id="a", run_date=D2
+    )
+    assert first.report.status == "warn"
+    assert [r.describe() for r in first.report.failures] == [
+        "in_set(channel) [warn]: 1 unexpected row(s) of 2"
+    ]
+    assert _rows(storage) == [(1, 10.0, "fax", D2), (2, 5.0, None, D2)]
+
+    fixed = spark.createDataFrame(
+        [(1, 10.0, "pos", D2), (2, 7.0, "web", D2), (3, 1.0, "web", D2)], SCHEMA
+    )
+    second = publish(
+        storage, fixed, SUITE, write=_write(storage, D2, calls), run_id="b", run_date=D2
+    )
+    assert second.report.status == "passed"
+    assert calls == [D2.isoformat(), D2.isoformat()]
+    assert _rows(storage) == [(1, 10.0, "pos", D2), (2, 7.0, "web", D2), (3, 1.0, "web", D2)]
+
+    metrics = storage.read(METRICS_TABLE).select(
+        "table_name", "run_date", "metric", "value", "run_id", "table_version", "published"
+    )
+    assert sorted(tuple(r) for r in metrics.collect()) == [
+        (TABLE, D2, "distinct.id", 3.0, "b", second.commit.version, True),
+        (TABLE, D2, "null_rate.channel", 0.0, "b", second.commit.version, True),
+        (TABLE, D2, "row_count", 3.0, "b", second.commit.version, True),
+        (TABLE, D2, "sum.amount", 18.0, "b", second.commit.version, True),
+    ]
+    attempts = storage.read(RESULTS_TABLE).select("run_id", "status").distinct().collect()
+    assert sorted(tuple(r) for r in attempts) == [("a", "warn"), ("b", "passed")]
