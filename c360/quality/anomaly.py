@@ -14,7 +14,8 @@ Method, for a metric ``y`` on day ``t`` with the previous ``lookback_days`` as h
 3. **Weekday profile.** ``d(s) = y(s) - trend(s)``; ``profile[w]`` = median of ``d`` over
    the history days with weekday ``w`` (8 weeks -> 8 values each).
 4. **Residual and robust z.** ``r(s) = d(s) - profile[weekday(s)]`` on the history;
-   ``center = median(r)``, ``scale = 1.4826 * MAD(r)`` (the MAD scaled to a normal
+   (leave-one-out: each history day against a profile built without it, the way day
+   ``t`` is judged); ``center = median(r)``, ``scale = 1.4826 * MAD(r)`` (the MAD scaled to a normal
    sigma), floored at ``rel_floor`` (1%) of the level on the log scale or
    ``max(rel_floor * |trend|, abs_floor)`` on the raw scale, so a metric that never
    moves (a null rate stuck at 0) does not turn a tiny wobble into an infinite z.
@@ -25,7 +26,7 @@ Method, for a metric ``y`` on day ``t`` with the previous ``lookback_days`` as h
    why the threshold is 4 and not 3. A 50% drop in a row count whose daily noise is a
    few percent sits at z ~ -15.
 
-Nothing is judged until ``min_history`` (21) days with values precede the point.
+Nothing is judged until ``min_history`` (28) days with values precede the point.
 Values and bands are reported back on the metric's own scale.
 """
 
@@ -49,7 +50,7 @@ class DetectorSettings:
     threshold: float = 4.0
     trend_days: int = 7
     lookback_days: int = 56
-    min_history: int = 21
+    min_history: int = 28
     rel_floor: float = 0.01
     abs_floor: float = 0.001
 
@@ -105,7 +106,14 @@ def score_day(series: dict[date, float], day: date, cfg: DetectorSettings) -> Sc
         sel = hist & (weekdays == w)
         if sel.sum() >= 2:
             profile[w] = np.median(d[sel])
-    resid = d[hist] - profile[weekdays[hist]]
+    # Leave-one-out residuals: day s is compared with a profile built without it, as day t
+    # is; in-sample medians would shrink the residuals and overstate every z.
+    resid_list = []
+    for i in np.flatnonzero(hist):
+        others = hist & (weekdays == weekdays[i])
+        others[i] = False
+        resid_list.append(d[i] - (np.median(d[others]) if others.sum() >= 2 else 0.0))
+    resid = np.array(resid_list)
     center = float(np.median(resid))
     mad_scale = MAD_TO_SIGMA * float(np.median(np.abs(resid - center)))
     level = float(trend[-1])
