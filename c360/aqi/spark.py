@@ -66,16 +66,23 @@ def calculate_df(df: DataFrame, standard: Standard) -> DataFrame:
         df = df.select("*", key.alias(f"{_TMP}key"), wanted.alias(f"{_TMP}unit"))
         key, wanted = F.col(f"{_TMP}key"), F.col(f"{_TMP}unit")
         factor, unit_error = _unit_factor(unit, wanted)
-        value, kind = _parse(F.col("value"), factor, unit_error)
-        df = df.select("*", value.alias(f"{_TMP}value"), kind.alias(f"{_TMP}kind"))
+        df = _parse(df, [("value", F.col("value"), factor, unit_error)])
         parsed.append(key)
+    else:
+        df = _parse(
+            df,
+            [
+                (t.name, F.col(t.name) if t.name in df.columns else F.lit(None), None, None)
+                for t in standard.fields
+            ],
+        )
     for table in standard.fields:
         if long_form:
             mine = key == F.lit(table.name)
-            value, kind = F.when(mine, F.col(f"{_TMP}value")), F.when(mine, F.col(f"{_TMP}kind"))
+            value = F.when(mine, F.col(f"{_TMP}v_value"))
+            kind = F.when(mine, F.col(f"{_TMP}k_value"))
         else:
-            raw = F.col(table.name) if table.name in df.columns else F.lit(None)
-            value, kind = _parse(raw, F.lit(Decimal(1)), F.lit(None))
+            value, kind = F.col(f"{_TMP}v_{table.name}"), F.col(f"{_TMP}k_{table.name}")
         truncated = F.floor(value, F.lit(table.decimals)).cast(
             f"decimal({10 + table.decimals},{table.decimals})"
         )
@@ -276,29 +283,50 @@ def _unit_factor(unit: Column, wanted: Column) -> tuple[Column, Column]:
     return factor.otherwise(F.lit(Decimal(1))), kind
 
 
-def _parse(raw: Column, factor: Column, unit_error: Column) -> tuple[Column, Column]:
-    """Raw column of any type -> (concentration in the standard's unit, error kind).
+def _parse(
+    df: DataFrame, specs: list[tuple[str, Column, Column | None, Column | None]]
+) -> DataFrame:
+    """Add ``v_<name>`` (concentration in the standard's unit) and ``k_<name>`` (error kind).
 
-    Everything goes through its string form, as the decimal path does: a double becomes
-    its shortest decimal text (0.205, not 0.2049999...), NaN and Infinity stay words.
+    ``specs``: (name, raw column of any type, unit factor, unit error kind). Everything goes
+    through its string form, as the decimal path does: a double becomes its shortest decimal
+    text (0.205, not 0.2049999...), NaN and Infinity stay words. Three selects, so that each
+    intermediate is computed once and no generated method outgrows the JVM's 64 KB limit.
     """
     from pyspark.sql import functions as F
 
-    text = raw.cast("string")
-    trimmed = F.trim(text)
-    number = F.abs(trimmed.try_cast(f"decimal({10 + INPUT_SCALE},{INPUT_SCALE})"))
-    converted = (number * factor).cast(f"decimal({13 + INPUT_SCALE + 3},{INPUT_SCALE + 3})")
-    kind = (
-        F.when(text.isNull(), F.lit(None))
-        .when(trimmed == F.lit(""), F.lit("empty"))
-        .when(trimmed.rlike("(?i)" + NON_FINITE_PATTERN), F.lit("not_finite"))
-        .when(~trimmed.rlike(NUMBER_PATTERN), F.lit("non_numeric"))
-        .when(trimmed.rlike(NEGATIVE_PATTERN), F.lit("negative"))
-        .when(number.isNull(), F.lit("out_of_range"))
-        .when(unit_error.isNotNull(), unit_error)
-        .when(converted >= F.lit(MAX_VALUE), F.lit("out_of_range"))
+    def c(kind: str, name: str) -> Column:
+        return F.col(f"{_TMP}{kind}_{name}")
+
+    df = df.select(
+        "*",
+        *[x for name, raw, _, _ in specs for x in (
+            raw.cast("string").isNull().alias(f"{_TMP}null_{name}"),
+            F.trim(raw.cast("string")).alias(f"{_TMP}s_{name}"),
+        )],
+    )  # fmt: skip
+    decimal = f"decimal({10 + INPUT_SCALE},{INPUT_SCALE})"
+    df = df.select(
+        "*", *[F.abs(c("s", name).try_cast(decimal)).alias(f"{_TMP}d_{name}") for name, *_ in specs]
     )
-    return converted, kind
+    out = []
+    for name, _, factor, unit_error in specs:
+        trimmed, number = c("s", name), c("d", name)
+        converted = number if factor is None else number * factor
+        converted = converted.cast(f"decimal({13 + INPUT_SCALE + 3},{INPUT_SCALE + 3})")
+        kind = (
+            F.when(c("null", name), F.lit(None))
+            .when(trimmed == F.lit(""), F.lit("empty"))
+            .when(trimmed.rlike("(?i)" + NON_FINITE_PATTERN), F.lit("not_finite"))
+            .when(~trimmed.rlike(NUMBER_PATTERN), F.lit("non_numeric"))
+            .when(trimmed.rlike(NEGATIVE_PATTERN), F.lit("negative"))
+            .when(number.isNull(), F.lit("out_of_range"))
+        )
+        if unit_error is not None:
+            kind = kind.when(unit_error.isNotNull(), unit_error)
+        kind = kind.when(converted >= F.lit(MAX_VALUE), F.lit("out_of_range"))
+        out += [converted.alias(f"{_TMP}v_{name}"), kind.alias(f"{_TMP}k_{name}")]
+    return df.select("*", *out)
 
 
 def _index(band: Band, c: Column, rounding: str) -> Column:
