@@ -6,6 +6,7 @@ so benchmarks can be re-run one at a time without clobbering each other's figure
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import re
@@ -34,14 +35,10 @@ def machine_description() -> str:
     except (OSError, StopIteration):
         cpu = platform.processor() or "unknown CPU"
     mem_kb = 0
-    try:
+    with contextlib.suppress(OSError, IndexError, ValueError):
         mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        pass
     try:
-        java = subprocess.run(
-            ["java", "-version"], capture_output=True, text=True, check=False
-        ).stderr.splitlines()[0]
+        java = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False).stderr.splitlines()[0]
     except (OSError, IndexError):
         java = "java: unknown"
     return (

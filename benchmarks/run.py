@@ -14,7 +14,7 @@ from pathlib import Path
 
 def available() -> list[str]:
     folder = Path(__file__).resolve().parent
-    return sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules([str(folder)]) if m.name.startswith("bench_"))
+    return sorted(m.name[len("bench_") :] for m in pkgutil.iter_modules([str(folder)]) if m.name.startswith("bench_"))
 
 
 def main(argv: list[str]) -> None:

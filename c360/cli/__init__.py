@@ -12,7 +12,7 @@ import traceback
 import typer
 from rich.console import Console
 
-from c360.cli import aqi, mock, quality, table
+from c360.cli import aqi, mock, quality, run, table
 from c360.cli.state import state
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app = typer.Typer(
 app.add_typer(table.app, name="table")
 app.add_typer(aqi.app, name="aqi")
 app.add_typer(mock.app, name="mock")
+app.add_typer(run.app, name="run")
 app.add_typer(quality.app, name="quality")
 
 err_console = Console(stderr=True, soft_wrap=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from rich.console import Console
+
 from c360.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -38,3 +40,9 @@ class CliState:
 
 
 state = CliState()
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A console that does not squeeze tables to 80 columns when output is piped or logged."""
+    probe = Console(stderr=stderr)
+    return probe if probe.is_terminal else Console(stderr=stderr, width=200, soft_wrap=True)

@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from c360.cli.state import state
+from c360.cli.state import make_console, state
 
 app = typer.Typer(help="Inspect and maintain lake tables (names are tier.domain.table).", no_args_is_help=True)
-console = Console()
+console = make_console()
 
 
 def _storage():  # noqa: ANN202 - imported lazily to keep `c360 --help` fast

@@ -61,9 +61,7 @@ class LakeCatalog:
     def exists(self, name: str | TableName) -> bool:
         return DeltaTable.is_deltatable(str(self.path(name)))
 
-    def open(
-        self, name: str | TableName, version: int | None = None, as_of: datetime | None = None
-    ) -> DeltaTable:
+    def open(self, name: str | TableName, version: int | None = None, as_of: datetime | None = None) -> DeltaTable:
         """The table's snapshot: latest, a version, or the version current at ``as_of``."""
         tname = TableName.parse(name)
         path = self.path(tname)
@@ -79,7 +77,9 @@ class LakeCatalog:
             first = min(h["timestamp"] for h in dt.history())
             if when.timestamp() * 1000 < first:
                 created = datetime.fromtimestamp(first / 1000, UTC)
-                raise TableNotFoundError(f"table {tname} did not exist at {when.isoformat()} (created {created.isoformat()})")
+                raise TableNotFoundError(
+                    f"table {tname} did not exist at {when.isoformat()} (created {created.isoformat()})"
+                )
             dt.load_as_version(when)
         return dt
 
@@ -104,6 +104,21 @@ class LakeCatalog:
             description=meta.description,
             configuration=dict(meta.configuration),
         )
+
+    def row_counts(self, name: str | TableName, column: str) -> dict[str | None, int]:
+        """Rows per value of partition ``column``, from the Delta log's file statistics.
+
+        Independent of any Spark computation, so it can check one (reconciliation).
+        """
+        actions = pa.table(self.open(name).get_add_actions(flatten=True)).to_pylist()
+        counts: dict[str | None, int] = {}
+        for a in actions:
+            if a.get("num_records") is None:
+                raise ValueError(f"{name}: a file has no row count statistics ({a['path']})")
+            value = a.get(f"partition.{column}")
+            key = None if value is None else str(value)
+            counts[key] = counts.get(key, 0) + int(a["num_records"])
+        return counts
 
     def history(self, name: str | TableName, limit: int | None = None) -> list[HistoryEntry]:
         entries = []

@@ -25,10 +25,8 @@ import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError
 from deltalake.schema import Field as DeltaField
-from deltalake.schema import Schema as DeltaSchema
 from deltalake.transaction import AddAction, CommitProperties, RemoveAction, Transaction
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from c360.storage.catalog import (
@@ -234,7 +232,9 @@ class DeltaStorage:
         if app_id is not None:
             done = dt.transaction_version(app_id)
             if done is not None and app_version is not None and done >= app_version:
-                return CommitResult(str(tname), dt.version(), False, 0, 0, 0, f"skipped: {app_id} v{done} already committed")
+                return CommitResult(
+                    str(tname), dt.version(), False, 0, 0, 0, f"skipped: {app_id} v{done} already committed"
+                )
 
         table_schema = arrow_to_spark_schema(pa.schema(dt.schema().to_arrow()))
         table_schema = self._check_schema(tname, dt, table_schema, df.schema, allow_evolution)
@@ -242,7 +242,10 @@ class DeltaStorage:
         written = self._write_files(df.select(*table_schema.fieldNames()), tname, dt, table_schema, table_partitions)
         try:
             self._check_not_null(tname, table_schema, table_partitions, written)
-            txns = [*([(app_id, app_version)] if app_id is not None and app_version is not None else []), *record_transactions]
+            txns = [
+                *([(app_id, app_version)] if app_id is not None and app_version is not None else []),
+                *record_transactions,
+            ]
             return self._commit(tname, dt, mode, written, table_partitions, partitions, txns, metadata)
         except BaseException:
             # Nothing references these files; removing them now spares vacuum the work.
@@ -289,7 +292,9 @@ class DeltaStorage:
             dt.update_incremental()
             return arrow_to_spark_schema(pa.schema(dt.schema().to_arrow()))
         hint = " (pass allow_evolution=True to add new nullable columns)" if diff.unexpected else ""
-        raise SchemaMismatchError(f"{tname}: write does not match the table schema: {diff.describe()}{hint}; nothing was committed")
+        raise SchemaMismatchError(
+            f"{tname}: write does not match the table schema: {diff.describe()}{hint}; nothing was committed"
+        )
 
     def _write_files(
         self,

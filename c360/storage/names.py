@@ -26,9 +26,7 @@ class TableName:
             return name
         parts = name.split(".")
         if len(parts) != 3 or not all(_PART.match(p) for p in parts):
-            raise TableNameError(
-                f"table name {name!r} must be tier.domain.table in lower-case letters, digits and _"
-            )
+            raise TableNameError(f"table name {name!r} must be tier.domain.table in lower-case letters, digits and _")
         if parts[0] not in TIERS:
             raise TableNameError(f"table name {name!r}: unknown tier {parts[0]!r} (one of {', '.join(TIERS)})")
         return cls(*parts)

@@ -71,8 +71,13 @@ def test_cli_table_commands_exit_cleanly(spark: SparkSession, tmp_path: Path) ->
     storage = DeltaStorage(spark, tmp_path)
     storage.append(spark.createDataFrame([("cli", 1), ("cli", 2)], SCHEMA), NAME)
     storage.append(spark.createDataFrame([("cli", 3)], SCHEMA), NAME)
-    env = {**os.environ, "C360_LAKE_ROOT": str(tmp_path), "C360_SPARK_MASTER": "local[1]",
-           "C360_SPARK_UI": "false", "C360_SPARK_LOG_LEVEL": "ERROR"}
+    env = {
+        **os.environ,
+        "C360_LAKE_ROOT": str(tmp_path),
+        "C360_SPARK_MASTER": "local[1]",
+        "C360_SPARK_UI": "false",
+        "C360_SPARK_LOG_LEVEL": "ERROR",
+    }
     c360 = [sys.executable, "-c", "from c360.cli import main; main()"]
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -23,11 +23,18 @@ SCHEMA = T.StructType([T.StructField("writer", T.StringType(), False), T.StructF
 
 def main() -> None:
     lake_root, action = Path(sys.argv[1]), sys.argv[2]
-    settings = Settings(lake_root=lake_root, spark_master="local[1]", spark_ui=False,
-                        spark_shuffle_partitions=1, spark_log_level="ERROR", spark_driver_memory="1g")
+    settings = Settings(
+        lake_root=lake_root,
+        spark_master="local[1]",
+        spark_ui=False,
+        spark_shuffle_partitions=1,
+        spark_log_level="ERROR",
+        spark_driver_memory="1g",
+    )
     spark = get_spark(settings)
     storage = DeltaStorage(spark, lake_root)
     if action == "kill-before-commit":
+
         def die(*_args: object, **_kwargs: object) -> None:
             os.kill(os.getpid(), signal.SIGKILL)  # Spark's files are in place; the commit never happens
 

@@ -1,0 +1,165 @@
+"""Source contracts: one typed spec per source yields everything downstream needs.
+
+A contract is written once and gives the raw schema (every column a string, as
+delivered), the sanitized schema (typed), the validation rules, the column
+descriptions and tags (``pii``), the key, and the foreign keys. No other module
+declares a source's columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from pyspark.sql import types as T
+
+
+class Std(StrEnum):
+    """How a value is standardised before it is validated."""
+
+    NONE = "none"
+    LOWER = "lower"
+    UPPER = "upper"
+    EMAIL = "email"  # trimmed, lower-case
+    PHONE = "phone"  # E.164 where the digits allow it
+    COUNTRY = "country"  # ISO 3166-1 alpha-2
+    CURRENCY = "currency"  # ISO 4217, upper-case
+    BOOL = "bool"  # true/false/yes/no/1/0
+
+
+class FkPolicy(StrEnum):
+    QUARANTINE = "quarantine"  # the row cannot be used without its parent
+    FLAG = "flag"  # kept, with <column>_is_orphan = true, so no revenue or ticket vanishes
+
+
+_TYPES: dict[str, T.DataType] = {
+    "string": T.StringType(),
+    "int": T.IntegerType(),
+    "long": T.LongType(),
+    "double": T.DoubleType(),
+    "date": T.DateType(),
+    "timestamp": T.TimestampType(),
+    "boolean": T.BooleanType(),
+    "money": T.DecimalType(12, 2),
+    "decimal3": T.DecimalType(12, 3),
+}
+
+
+@dataclass(frozen=True)
+class Col:
+    name: str
+    type: str = "string"
+    description: str = ""
+    required: bool = False
+    pii: bool = False  # a direct identifier: pseudonymised after validation, clear value in the vault
+    std: Std = Std.NONE
+    enum: tuple[str, ...] | None = None
+    ge: float | None = None  # inclusive lower bound
+    gt: float | None = None  # exclusive lower bound
+    le: float | None = None
+    pattern: str | None = None  # regex on the standardised string
+
+    @property
+    def spark_type(self) -> T.DataType:
+        return _TYPES[self.type]
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return ("pii",) if self.pii else ()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A row rule: a Spark SQL boolean over typed columns. NULL means "not applicable"."""
+
+    name: str
+    expr: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    column: str
+    ref: str  # "domain.source" of the parent contract
+    ref_column: str
+    policy: FkPolicy
+
+
+@dataclass(frozen=True)
+class Contract:
+    domain: str
+    source: str
+    description: str
+    key: tuple[str, ...]
+    columns: tuple[Col, ...]
+    rules: tuple[Rule, ...] = ()
+    foreign_keys: tuple[ForeignKey, ...] = ()
+    # The customer a row belongs to, so the vault can find every identifier of a person.
+    subject: str | None = None
+    # Columns whose year is kept (as <name>_year) when the value itself is pseudonymised.
+    keep_year_of: tuple[str, ...] = ()
+    owner: str = "data-platform"
+    format: str = "csv"
+    extra_meta: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.domain}.{self.source}"
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.source}.{self.format}"
+
+    @property
+    def raw_table(self) -> str:
+        return f"raw.{self.domain}.{self.source}"
+
+    @property
+    def sanitized_table(self) -> str:
+        return f"sanitized.{self.domain}.{self.source}"
+
+    @property
+    def quarantine_table(self) -> str:
+        return f"quarantine.{self.domain}.{self.source}"
+
+    @property
+    def raw_columns(self) -> list[str]:
+        """Columns of the raw tier: the delivered fields as strings, or the JSON record's text."""
+        return ["record"] if self.format == "json" else [c.name for c in self.columns]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def pii_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.pii]
+
+    def col(self, name: str) -> Col:
+        return next(c for c in self.columns if c.name == name)
+
+    def sanitized_fields(self) -> list[T.StructField]:
+        """Typed business columns as they appear in the sanitized tier (PII as tokens)."""
+        fields = []
+        for c in self.columns:
+            if c.pii:
+                fields.append(
+                    T.StructField(
+                        f"{c.name}_token", T.StringType(), True, {"comment": f"HMAC-SHA256 token of {c.name}"}
+                    )
+                )
+            else:
+                fields.append(T.StructField(c.name, c.spark_type, not c.required, {"comment": c.description}))
+            if c.name in self.keep_year_of:
+                fields.append(T.StructField(f"{c.name}_year", T.IntegerType(), True, {"comment": f"year of {c.name}"}))
+        for fk in self.foreign_keys:
+            if fk.policy is FkPolicy.FLAG:
+                fields.append(
+                    T.StructField(
+                        f"{fk.column}_is_orphan",
+                        T.BooleanType(),
+                        True,
+                        {"comment": f"{fk.column} not found in {fk.ref}"},
+                    )
+                )
+        return fields

@@ -1,0 +1,116 @@
+"""Pipeline steps, shared by the CLI, the spark-submit jobs, Airflow and notebooks.
+
+Each step takes the run's context (settings, Spark, storage, run id) and plain values,
+does its work through the library, and returns a report; every step is idempotent
+for its run date, so a retry or a backfill never duplicates rows.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pyspark.sql import SparkSession
+from pyspark.sql import types as T
+
+from c360.settings import Settings
+from c360.storage import DeltaStorage
+
+RUNS_TABLE = "ops.pipeline.runs"
+RUNS_SCHEMA = T.StructType(
+    [
+        T.StructField("run_id", T.StringType(), False),
+        T.StructField("step", T.StringType(), False),
+        T.StructField("started_at", T.TimestampType(), False),
+        T.StructField("seconds", T.DoubleType(), False),
+        T.StructField("status", T.StringType(), False),
+        T.StructField("summary", T.StringType(), True),
+        T.StructField("run_date", T.DateType(), False),
+    ]
+)
+R = TypeVar("R")
+
+
+@dataclass
+class StepTiming:
+    step: str
+    seconds: float
+    status: str
+    summary: str
+
+
+@dataclass
+class RunContext:
+    settings: Settings
+    spark: SparkSession
+    storage: DeltaStorage
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    timings: list[StepTiming] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, settings: Settings, spark: SparkSession, run_id: str | None = None) -> RunContext:
+        return cls(settings, spark, DeltaStorage(spark, settings.lake_root), run_id or uuid.uuid4().hex)
+
+    def step(self, name: str, run_date: date, fn: Callable[[], R], summarise: Callable[[R], str] = str) -> R:
+        """Run one step, time it, and log it to ``ops.pipeline.runs`` (success or failure)."""
+        started = datetime.now(UTC)
+        t0 = time.perf_counter()
+        try:
+            result = fn()
+        except Exception as exc:
+            self._log(
+                name, run_date, started, time.perf_counter() - t0, "failed", f"{type(exc).__name__}: {exc}"[:2000]
+            )
+            raise
+        summary = summarise(result)
+        self._log(name, run_date, started, time.perf_counter() - t0, "succeeded", summary)
+        return result
+
+    def _log(self, step: str, run_date: date, started: datetime, seconds: float, status: str, summary: str) -> None:
+        self.timings.append(StepTiming(step, seconds, status, summary))
+        row = [(self.run_id, step, started.replace(tzinfo=None), seconds, status, summary, run_date)]
+        self.storage.ensure_table(RUNS_TABLE, RUNS_SCHEMA, ["run_date"], description="one row per pipeline step run")
+        self.storage.append(self.spark.createDataFrame(row, RUNS_SCHEMA), RUNS_TABLE)
+
+
+def date_range(start: date, end: date) -> list[date]:
+    if end < start:
+        raise ValueError(f"--to {end} is before --from {start}")
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def ingest_step(ctx: RunContext, source: Path, run_date: date | None) -> Any:
+    from c360.raw.ingest import discover, ingest
+
+    files = discover(source, run_date)
+    return ingest(ctx.spark, ctx.storage, files, ctx.settings.pseudonym_key_bytes(), ingest_id=ctx.run_id)
+
+
+def sanitize_step(ctx: RunContext, dates: Sequence[date]) -> Any:
+    from c360.sanitized.run import sanitize
+
+    return sanitize(ctx.spark, ctx.storage, dates, ctx.settings.pseudonym_key_bytes(), ctx.run_id)
+
+
+def ingest_summary(report: Any) -> str:
+    counts: dict[str, int] = {}
+    for f in report.files:
+        counts[f.status] = counts.get(f.status, 0) + 1
+    malformed = sum(f.malformed for f in report.files)
+    return f"{report.rows} rows ({malformed} malformed) from " + ", ".join(
+        f"{n} {s}" for s, n in sorted(counts.items())
+    )
+
+
+def sanitize_summary(report: Any) -> str:
+    tot = {k: sum(t.counts.get(k, 0) for t in report.tables) for k in ("rows_in", "sanitized", "quarantined")}
+    dup = sum(t.counts.get(k, 0) for t in report.tables for k in ("duplicate_exact", "superseded", "unchanged_resend"))
+    return (
+        f"{tot['rows_in']} in = {tot['sanitized']} sanitized + {tot['quarantined']} quarantined"
+        f" + {dup} duplicates, {len(report.tables)} tables"
+    )

@@ -1,0 +1,177 @@
+"""The sanitize step: raw rows of some extract dates -> sanitized + quarantine, reconciled.
+
+Incremental: a run for D reads only raw partition D (late arrivals delivered in D's
+extract included) and replaces D's partitions, so re-running D changes nothing and a
+backfill of a range in one call equals the same dates run one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from c360.contracts import CONTRACTS, Contract
+from c360.contracts.retail import RETAIL_CONTRACTS
+from c360.ops import RECONCILIATION_SCHEMA, RECONCILIATION_TABLE
+from c360.pii import VAULT_TABLE, vault_schema
+from c360.raw.ingest import raw_schema
+from c360.sanitized.transform import (
+    FATES,
+    classify,
+    quarantine_schema,
+    quarantined_rows,
+    sanitized_rows,
+    sanitized_schema,
+    vault_additions,
+)
+from c360.storage import DeltaStorage
+
+
+class ReconciliationError(RuntimeError):
+    """Rows in and rows out of a sanitize run do not add up."""
+
+
+@dataclass
+class TableOutcome:
+    table: str
+    counts: dict[str, int] = field(default_factory=dict)  # per fate, plus rows_in
+
+    @property
+    def balanced(self) -> bool:
+        return self.counts.get("rows_in", 0) == sum(self.counts.get(f, 0) for f in FATES)
+
+
+@dataclass
+class SanitizeReport:
+    run_id: str
+    dates: list[date]
+    tables: list[TableOutcome] = field(default_factory=list)
+
+
+def _empty(spark: SparkSession, schema: object) -> DataFrame:
+    return spark.createDataFrame([], schema)  # type: ignore[arg-type]
+
+
+def _read_or_empty(spark: SparkSession, storage: DeltaStorage, name: str, schema: object) -> DataFrame:
+    return storage.read(name) if storage.exists(name) else _empty(spark, schema)
+
+
+def sanitize(
+    spark: SparkSession,
+    storage: DeltaStorage,
+    dates: Sequence[date],
+    key: bytes,
+    run_id: str,
+    contracts: Sequence[Contract] = RETAIL_CONTRACTS,
+) -> SanitizeReport:
+    """Sanitize what raw received for ``dates``; parents before children (contract order)."""
+    dates = sorted(set(dates))
+    report = SanitizeReport(run_id, dates)
+    partitions = [{"_extract_date": d} for d in dates]
+    vault = _read_or_empty(spark, storage, VAULT_TABLE, vault_schema()).cache()
+    additions: list[DataFrame] = []
+    reconciliation: list[tuple] = []
+    for contract in contracts:
+        if not storage.exists(contract.raw_table):
+            continue
+        raw = storage.read(contract.raw_table, partitions={"_extract_date": dates})
+        per_partition = storage.catalog.row_counts(contract.raw_table, "_extract_date")
+        rows_in = {d: per_partition.get(d.isoformat(), 0) for d in dates}
+        san_schema = sanitized_schema(contract)
+        previous = _read_or_empty(spark, storage, contract.sanitized_table, san_schema).filter(
+            F.col("_extract_date") < dates[0]
+        )
+        parents = {
+            fk.ref: _read_or_empty(
+                spark, storage, CONTRACTS[fk.ref].sanitized_table, sanitized_schema(CONTRACTS[fk.ref])
+            )
+            for fk in contract.foreign_keys
+        }
+        classified = classify(raw, contract, vault=vault, parents=parents, previous=previous, key=key).cache()
+        try:
+            fates = classified.groupBy("_extract_date", "_fate").count().collect()
+            storage.ensure_table(
+                contract.sanitized_table, san_schema, ["_extract_date"], description=contract.description
+            )
+            storage.ensure_table(
+                contract.quarantine_table,
+                quarantine_schema(raw_schema(contract)),
+                ["_extract_date"],
+                description=f"rows of {contract.name} that failed a rule, with the reasons",
+            )
+            written = storage.replace_partitions(
+                sanitized_rows(classified, contract), contract.sanitized_table, partitions
+            )
+            quarantined = storage.replace_partitions(
+                quarantined_rows(classified, contract), contract.quarantine_table, partitions
+            )
+            if contract.pii_columns:
+                additions.append(vault_additions(classified, contract, key).localCheckpoint())
+        finally:
+            classified.unpersist()
+        outcome, rows = _reconcile(contract, run_id, dates, rows_in, fates)
+        report.tables.append(outcome)
+        reconciliation += rows
+        if written.rows_added != outcome.counts["sanitized"] or quarantined.rows_added != outcome.counts["quarantined"]:
+            raise ReconciliationError(
+                f"{contract.sanitized_table}: wrote {written.rows_added} sanitized / "
+                f"{quarantined.rows_added} quarantined rows, "
+                f"classified {outcome.counts['sanitized']} / {outcome.counts['quarantined']}"
+            )
+    if additions:
+        _add_to_vault(storage, vault, additions)
+    vault.unpersist()
+    if reconciliation:
+        storage.ensure_table(
+            RECONCILIATION_TABLE,
+            RECONCILIATION_SCHEMA,
+            ["table", "extract_date"],
+            description="rows in = sanitized + quarantined + dropped duplicates, per table and extract date",
+        )
+        storage.replace_partitions(
+            spark.createDataFrame(reconciliation, RECONCILIATION_SCHEMA),
+            RECONCILIATION_TABLE,
+            partitions=[{"table": r[-2], "extract_date": r[-1]} for r in reconciliation],
+        )
+    return report
+
+
+def _add_to_vault(storage: DeltaStorage, vault: DataFrame, additions: list[DataFrame]) -> None:
+    """One vault commit per run: the standardised identifiers the vault does not hold yet."""
+    combined = additions[0]
+    for extra in additions[1:]:
+        combined = combined.unionByName(extra)
+    keys = ["token", "customer_id", "source", "column"]
+    fresh = combined.distinct().join(vault, on=[combined[k].eqNullSafe(vault[k]) for k in keys], how="left_anti")
+    storage.append(fresh, VAULT_TABLE)
+
+
+def _reconcile(
+    contract: Contract,
+    run_id: str,
+    dates: list[date],
+    rows_in: dict[date, int],
+    fates: list,
+) -> tuple[TableOutcome, list[tuple]]:
+    per_date: dict[date, dict[str, int]] = {d: {"rows_in": rows_in.get(d, 0), **dict.fromkeys(FATES, 0)} for d in dates}
+    for r in fates:
+        per_date[r["_extract_date"]][r["_fate"]] += r["count"]
+    rows = []
+    for d, c in per_date.items():
+        balanced = c["rows_in"] == sum(c[f] for f in FATES)
+        rows.append(
+            (run_id, contract.raw_table, c["rows_in"], *(c[f] for f in FATES), balanced, contract.sanitized_table, d)
+        )
+    total = TableOutcome(
+        contract.sanitized_table, {k: sum(c[k] for c in per_date.values()) for k in ("rows_in", *FATES)}
+    )
+    unbalanced = [d for d, c in per_date.items() if c["rows_in"] != sum(c[f] for f in FATES)]
+    if unbalanced:
+        raise ReconciliationError(
+            f"{contract.sanitized_table}: rows in != rows out for {', '.join(map(str, unbalanced))}: {total.counts}"
+        )
+    return total, rows

@@ -1,0 +1,270 @@
+"""Sanitize transforms: raw rows -> one classified frame (pure, DataFrame -> DataFrame).
+
+Every raw row gets exactly one fate, so the tier reconciles to the row:
+
+- ``duplicate_exact``  an identical delivery of a row already in the same extract;
+- ``quarantined``      at least one rule failed (``_reasons`` names every one);
+- ``superseded``       the same key re-sent later in the same extract (latest wins);
+- ``unchanged_resend`` identical, field for field, to the key's previous version;
+- ``sanitized``        a new key, or a new version of a key (history for dimensions).
+
+Rules are applied to clear values (unsealed from the vault), and direct identifiers
+leave as HMAC tokens of their standardised value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from c360.contracts import Contract, FkPolicy
+from c360.pii import token_expr
+from c360.sanitized.standardise import clean, standardise, typed
+
+FATES = ("sanitized", "quarantined", "duplicate_exact", "superseded", "unchanged_resend")
+META = ["_extract_date", "_ingest_id", "_ingest_time", "_source_file", "_line_number"]
+
+
+def _std(name: str) -> str:
+    return f"__std_{name}"
+
+
+def _typed(name: str) -> str:
+    return f"__t_{name}"
+
+
+def unseal(raw: DataFrame, contract: Contract, vault: DataFrame) -> DataFrame:
+    """Replace each PII token with its clear value from the vault (``__clear_<col>``)."""
+    out = raw
+    lookup = vault.filter(F.col("source") == contract.name).select("token", "column", "value").distinct()
+    for c in contract.pii_columns:
+        values = lookup.filter(F.col("column") == c).select(
+            F.col("token").alias(f"__tok_{c}"), F.col("value").alias(f"__clear_{c}")
+        )
+        out = out.join(F.broadcast(values), out[c] == values[f"__tok_{c}"], how="left").drop(f"__tok_{c}")
+    return out
+
+
+def _clear(contract: Contract, name: str) -> Column:
+    return F.col(f"__clear_{name}") if name in contract.pii_columns else F.col(name)
+
+
+def mark_exact_duplicates(raw: DataFrame, contract: Contract) -> DataFrame:
+    """``__dup`` = an earlier identical row exists in the same extract."""
+    identity = [*contract.raw_columns, "_raw_line", "_parse_error", "_extract_date"]
+    w = Window.partitionBy(*identity, F.to_json("_extra")).orderBy("_ingest_time", "_source_file", "_line_number")
+    return raw.withColumn("__dup", F.row_number().over(w) > 1)
+
+
+def standardise_and_type(df: DataFrame, contract: Contract) -> DataFrame:
+    cols = []
+    for c in contract.columns:
+        std = standardise(c, clean(_clear(contract, c.name)))
+        cols += [std.alias(_std(c.name)), typed(c, std).alias(_typed(c.name))]
+    return df.select("*", *cols)
+
+
+def _reason(condition: Column, reason: str) -> Column:
+    return F.when(condition, F.lit(reason))
+
+
+def reasons(df: DataFrame, contract: Contract, parents: Mapping[str, DataFrame]) -> DataFrame:
+    """``_reasons``: every rule the row breaks (empty array = valid)."""
+    checks: list[Column] = [_reason(F.col("_parse_error").isNotNull(), "malformed_line")]
+    for c in contract.columns:
+        s, t = F.col(_std(c.name)), F.col(_typed(c.name))
+        if c.required:
+            checks.append(_reason(s.isNull(), f"missing_mandatory:{c.name}"))
+        checks.append(_reason(s.isNotNull() & t.isNull(), f"invalid_type:{c.name}"))
+        if c.pattern:
+            checks.append(_reason(t.isNotNull() & ~t.rlike(c.pattern), f"invalid_format:{c.name}"))
+        if c.enum:
+            checks.append(_reason(t.isNotNull() & ~t.isin(*c.enum), f"invalid_enum:{c.name}"))
+        bounds = []
+        if c.ge is not None:
+            bounds.append(t < F.lit(c.ge))
+        if c.gt is not None:
+            bounds.append(t <= F.lit(c.gt))
+        if c.le is not None:
+            bounds.append(t > F.lit(c.le))
+        for b in bounds:
+            checks.append(_reason(t.isNotNull() & b, f"out_of_range:{c.name}"))
+    # Rules see the typed values under their own names (plus _extract_date).
+    typed_view = {c.name: F.col(_typed(c.name)) for c in contract.columns}
+    for rule in contract.rules:
+        checks.append(_reason(~F.coalesce(_with_typed(rule.expr, typed_view), F.lit(True)), rule.name))
+    out = df
+    for fk in contract.foreign_keys:
+        if fk.policy is FkPolicy.QUARANTINE:
+            out = _join_parent(out, fk.column, parents[fk.ref], fk.ref_column)
+            checks.append(_reason(F.col(f"__orphan_{fk.column}"), f"orphan_fk:{fk.column}"))
+    return out.withColumn("_reasons", F.filter(F.array(*checks), lambda x: x.isNotNull()))
+
+
+def _with_typed(text: str, typed_view: Mapping[str, Column]) -> Column:
+    # Rules are written over contract column names; evaluate them on the typed columns.
+    sql = text
+    for name in sorted(typed_view, key=len, reverse=True):
+        sql = _replace_identifier(sql, name, f"`{_typed(name)}`")
+    return F.expr(sql)
+
+
+def _replace_identifier(sql: str, name: str, replacement: str) -> str:
+    import re
+
+    return re.sub(rf"(?<![`\w]){re.escape(name)}(?![`\w])", replacement, sql)
+
+
+def _join_parent(df: DataFrame, column: str, parent: DataFrame, ref_column: str) -> DataFrame:
+    """``__orphan_<col>``: no parent row delivered on or before this row's extract date."""
+    first_seen = parent.groupBy(F.col(ref_column).alias("__pk")).agg(F.min("_extract_date").alias("__pk_first"))
+    joined = df.join(first_seen, df[_typed(column)] == first_seen["__pk"], how="left")
+    orphan = F.col(_typed(column)).isNotNull() & (
+        F.col("__pk").isNull() | (F.col("__pk_first") > F.col("_extract_date"))
+    )
+    return joined.withColumn(f"__orphan_{column}", orphan).drop("__pk", "__pk_first")
+
+
+def _biz(name: str) -> str:
+    return f"__b_{name}"
+
+
+def business_columns(contract: Contract, key: bytes) -> list[Column]:
+    """The sanitized tier's business columns (``__b_`` prefixed), PII as tokens of the standardised value."""
+    out = []
+    for c in contract.columns:
+        t = F.col(_typed(c.name))
+        if c.pii:
+            out.append(token_expr(key, t.cast("string")).alias(_biz(f"{c.name}_token")))
+        else:
+            out.append(t.alias(_biz(c.name)))
+        if c.name in contract.keep_year_of:
+            out.append(F.year(t).alias(_biz(f"{c.name}_year")))
+    return out
+
+
+def classify(
+    raw: DataFrame,
+    contract: Contract,
+    *,
+    vault: DataFrame,
+    parents: Mapping[str, DataFrame],
+    previous: DataFrame,
+    key: bytes,
+) -> DataFrame:
+    """Every raw row with its ``_fate``, reasons, sanitized columns and record hash.
+
+    ``previous`` holds the sanitized rows of extracts before this batch (any columns incl.
+    the key, ``_extract_date`` and ``_record_hash``); ``parents`` the sanitized parent
+    tables named by the contract's foreign keys.
+    """
+    df = unseal(raw, contract, vault) if contract.pii_columns else raw
+    df = mark_exact_duplicates(df, contract)
+    df = standardise_and_type(df, contract)
+    df = reasons(df, contract, parents)
+    for fk in contract.foreign_keys:
+        if fk.policy is FkPolicy.FLAG:
+            df = _join_parent(df, fk.column, parents[fk.ref], fk.ref_column)
+    biz = business_columns(contract, key)
+    flags = [
+        F.col(f"__orphan_{fk.column}").alias(_biz(f"{fk.column}_is_orphan"))
+        for fk in contract.foreign_keys
+        if fk.policy is FkPolicy.FLAG
+    ]
+    df = df.select("*", *biz, *flags)
+    # The hash covers what the source said, not what we inferred (orphan flags).
+    hashed = [
+        F.col(_biz(f.name)).alias(f.name) for f in contract.sanitized_fields() if not f.name.endswith("_is_orphan")
+    ]
+    df = df.withColumn("_record_hash", F.sha2(F.to_json(F.struct(*hashed)), 256))
+
+    valid = ~F.col("__dup") & (F.size("_reasons") == 0)
+    key_cols = [F.col(_typed(k)) for k in contract.key]
+    latest_first = Window.partitionBy("_extract_date", *key_cols).orderBy(
+        F.when(valid, 0).otherwise(1),
+        F.col("_ingest_time").desc(),
+        F.col("_source_file").desc(),
+        F.col("_line_number").desc(),
+    )
+    df = df.withColumn("__rank", F.row_number().over(latest_first))
+
+    # The key's previous version: the latest kept row of an earlier extract (this batch or before).
+    kept_now = df.filter(valid & (F.col("__rank") == 1)).select(
+        *[F.col(_typed(k)).alias(f"__k_{k}") for k in contract.key], "_extract_date", "_record_hash"
+    )
+    before = previous.select(*[F.col(k).alias(f"__k_{k}") for k in contract.key], "_extract_date", "_record_hash")
+    versions = kept_now.unionByName(before)
+    kw = Window.partitionBy(*[f"__k_{k}" for k in contract.key]).orderBy("_extract_date")
+    versions = versions.withColumn("__prev_hash", F.lag("_record_hash").over(kw)).select(
+        *[f"__k_{k}" for k in contract.key], F.col("_extract_date").alias("__v_date"), "__prev_hash"
+    )
+    cond = [df[_typed(k)].eqNullSafe(versions[f"__k_{k}"]) for k in contract.key] + [
+        df["_extract_date"] == versions["__v_date"]
+    ]
+    df = df.join(versions, on=cond, how="left")
+
+    fate = (
+        F.when(F.col("__dup"), "duplicate_exact")
+        .when(F.size("_reasons") > 0, "quarantined")
+        .when(F.col("__rank") > 1, "superseded")
+        .when(F.col("__prev_hash") == F.col("_record_hash"), "unchanged_resend")
+        .otherwise("sanitized")
+    )
+    return df.withColumn("_fate", fate)
+
+
+def sanitized_rows(classified: DataFrame, contract: Contract) -> DataFrame:
+    names = [F.col(_biz(f.name)).alias(f.name) for f in contract.sanitized_fields()]
+    return classified.filter(F.col("_fate") == "sanitized").select(*names, "_record_hash", *META)
+
+
+def quarantined_rows(classified: DataFrame, contract: Contract) -> DataFrame:
+    return classified.filter(F.col("_fate") == "quarantined").select(
+        *contract.raw_columns, "_extra", "_raw_line", "_parse_error", "_reasons", *META
+    )
+
+
+def sanitized_schema(contract: Contract) -> T.StructType:
+    meta = [
+        T.StructField("_record_hash", T.StringType(), False, {"comment": "SHA-256 of the business columns"}),
+        T.StructField("_extract_date", T.DateType(), False),
+        T.StructField("_ingest_id", T.StringType(), False),
+        T.StructField("_ingest_time", T.TimestampType(), False),
+        T.StructField("_source_file", T.StringType(), False),
+        T.StructField("_line_number", T.LongType(), False),
+    ]
+    return T.StructType(contract.sanitized_fields() + meta)
+
+
+def quarantine_schema(raw: T.StructType) -> T.StructType:
+    fields = [f for f in raw.fields if f.name not in ("_source_checksum",)]
+    reasons_field = T.StructField(
+        "_reasons", T.ArrayType(T.StringType(), True), False, {"comment": "every rule the row failed"}
+    )
+    at = [f.name for f in fields].index("_parse_error") + 1
+    return T.StructType(fields[:at] + [reasons_field] + fields[at:])
+
+
+def vault_additions(classified: DataFrame, contract: Contract, key: bytes) -> DataFrame:
+    """(token, clear value) of each standardised identifier, for the vault."""
+    parts = []
+    subject = F.col(_typed(contract.subject)) if contract.subject else F.lit(None).cast("string")
+    kept = classified.filter(F.col("_fate") == "sanitized")
+    for c in contract.pii_columns:
+        value = F.col(_typed(c)).cast("string")
+        parts.append(
+            kept.filter(value.isNotNull()).select(
+                token_expr(key, value).alias("token"),
+                value.alias("value"),
+                subject.alias("customer_id"),
+                F.lit(contract.name).alias("source"),
+                F.lit(c).alias("column"),
+            )
+        )
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.unionByName(p)
+    return out.distinct()
