@@ -1,0 +1,33 @@
+"""Shared wiring for the spark-submit jobs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from datetime import date
+
+from c360.pipeline import RunContext
+from c360.settings import load_settings
+from c360.spark import get_spark
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--run-date", required=True, type=date.fromisoformat, help="logical date YYYY-MM-DD")
+    p.add_argument("--run-id", default=None, help="run id to log (Airflow passes its own)")
+    return p
+
+
+def run_job(args: argparse.Namespace, body: Callable[[RunContext], str]) -> None:
+    """Build the context, run the body, print its summary; exit 1 with one line on failure."""
+    settings = load_settings()
+    spark = get_spark(settings)
+    try:
+        ctx = RunContext.create(settings, spark, args.run_id)
+        print(body(ctx), flush=True)
+    except Exception as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from exc
+    finally:
+        spark.stop()
