@@ -51,21 +51,8 @@ def validate(
     history = _history(storage, suite, run_date, cfg)
     passed = aggregate_pass(df, suite)
 
-    local: dict[str, ExpectationResult] = {r.expectation: r for r in passed.invariants}
-    checks: list[GxCheck] = []
-    for e in suite.expectations:
-        if e.kind is Kind.GX:
-            checks.append(GxCheck(e, str(e.gx_type), dict(e.gx_kwargs)))
-        elif e.kind is Kind.ROW_COUNT_VS_PREVIOUS:
-            check = _row_count_check(e, history.get(ROW_COUNT))
-            if check is None:
-                local[e.name] = ExpectationResult(
-                    e.name, e.kind.value, e.severity, True, "no previous run", details=e.description
-                )
-            else:
-                checks.append(check)
-        elif e.kind is Kind.FRESHNESS:
-            checks.append(_freshness_check(e, df.schema, run_date))
+    checks, local = gx_checks(suite, df.schema, run_date, history.get(ROW_COUNT))
+    local |= {r.expectation: r for r in passed.invariants}
     runner = get_runner(ops.data_docs_dir(storage.catalog.lake_root))
     gx_results, key, gx_suite_result = runner.validate(df, suite.table, checks, run_id)
     by_name = {r.expectation: r for r in gx_results}
@@ -131,6 +118,35 @@ def publish(
 
 
 # ---------------------------------------------------------------- internals
+def gx_checks(
+    suite: TableSuite,
+    schema: T.StructType,
+    run_date: date,
+    previous_row_counts: dict[date, float] | None,
+) -> tuple[list[GxCheck], dict[str, ExpectationResult]]:
+    """The suite's GX checks with run-dependent bounds filled in (and results decided early).
+
+    Row-count-vs-previous becomes absolute bounds from the latest earlier run (or passes
+    with "no previous run"); freshness becomes a lower bound on ``max(column)``.
+    """
+    checks: list[GxCheck] = []
+    decided: dict[str, ExpectationResult] = {}
+    for e in suite.expectations:
+        if e.kind is Kind.GX:
+            checks.append(GxCheck(e, str(e.gx_type), dict(e.gx_kwargs)))
+        elif e.kind is Kind.ROW_COUNT_VS_PREVIOUS:
+            check = _row_count_check(e, previous_row_counts)
+            if check is None:
+                decided[e.name] = ExpectationResult(
+                    e.name, e.kind.value, e.severity, True, "no previous run", details=e.description
+                )
+            else:
+                checks.append(check)
+        elif e.kind is Kind.FRESHNESS:
+            checks.append(_freshness_check(e, schema, run_date))
+    return checks, decided
+
+
 def _current_version(storage: DeltaStorage, table: str) -> int | None:
     return storage.catalog.describe(table).version if storage.exists(table) else None
 
