@@ -27,6 +27,7 @@ from deltalake.exceptions import CommitFailedError
 from deltalake.schema import Field as DeltaField
 from deltalake.transaction import AddAction, CommitProperties, RemoveAction, Transaction
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from c360.storage.catalog import (
@@ -341,6 +342,24 @@ class DeltaStorage:
             shutil.rmtree(staging, ignore_errors=True)
         return written
 
+    def _fingerprint(self, tname: TableName, dt: DeltaTable, rel_paths: list[str]) -> tuple[int, int]:
+        """(rows, order-independent sum of row hashes) of some data files of the table.
+
+        Re-running a step that produces the same rows then commits nothing, so a retry or
+        a replayed date leaves every table at its version.
+        """
+        if not rel_paths:
+            return (0, 0)
+        schema = arrow_to_spark_schema(pa.schema(dt.schema().to_arrow()))
+        root = self.path(tname)
+        files = [str(root / unquote(p)) for p in rel_paths]
+        df = self.spark.read.schema(schema).option("basePath", str(root)).parquet(*files)
+        row = df.select(
+            F.count(F.lit(1)).alias("n"),
+            F.sum(F.xxhash64(*[F.col(c) for c in schema.fieldNames()]).cast("decimal(38,0)")).alias("h"),
+        ).first()
+        return (int(row["n"]), int(row["h"] or 0)) if row else (0, 0)
+
     def _check_not_null(
         self, tname: TableName, schema: T.StructType, partition_by: list[str], written: list[_WrittenFile]
     ) -> None:
@@ -390,6 +409,12 @@ class DeltaStorage:
             return CommitResult(str(tname), dt.version(), False, 0, 0, 0, "append: no rows")
         if mode is WriteMode.REPLACE_PARTITIONS and not adds and not removes:
             return CommitResult(str(tname), dt.version(), False, 0, 0, 0, "replace_partitions: nothing to replace")
+        if mode is not WriteMode.APPEND and not txns:
+            old = [a.path for a in removes] if mode is WriteMode.REPLACE_PARTITIONS else _live_paths(dt)  # type: ignore[union-attr]
+            if self._fingerprint(tname, dt, [w.action.path for w in written]) == self._fingerprint(tname, dt, old):
+                for w in written:
+                    (self.path(tname) / unquote(w.action.path)).unlink(missing_ok=True)
+                return CommitResult(str(tname), dt.version(), False, 0, 0, 0, f"{mode.value}: content unchanged")
         custom = {OPERATION_KEY: mode.value, ROWS_KEY: rows, **(metadata or {})}
         if details:
             custom[DETAILS_KEY] = details
@@ -416,6 +441,10 @@ class DeltaStorage:
             ) from exc
         dt.update_incremental()
         return CommitResult(str(tname), dt.version(), True, rows, len(adds), files_removed, mode.value)
+
+
+def _live_paths(dt: DeltaTable) -> list[str]:
+    return [str(p) for p in pa.table(dt.get_add_actions(flatten=True)).column("path").to_pylist()]
 
 
 def _partition_values(rel: Path, partition_by: list[str]) -> dict[str, str | None]:

@@ -97,11 +97,28 @@ def test_idempotent_append_repeated_changes_nothing(spark: SparkSession, storage
 
 def test_replace_partitions_leaves_other_dates_and_is_repeatable(spark: SparkSession, storage: DeltaStorage) -> None:
     storage.append(frame(spark, rows((1, D1), (2, D2), (3, D3))), NAME)
-    storage.replace_partitions(frame(spark, rows((20, D2), (21, D2))), NAME)
+    first = storage.replace_partitions(frame(spark, rows((20, D2), (21, D2))), NAME)
     once = read_sorted(storage).collect()
-    storage.replace_partitions(frame(spark, rows((20, D2), (21, D2))), NAME)
+    again = storage.replace_partitions(frame(spark, rows((21, D2), (20, D2))), NAME)
     assert_df_equality(read_sorted(storage), spark.createDataFrame(once, SCHEMA), ignore_nullable=True)
     assert [r.id for r in once] == [1, 20, 21, 3]
+    # The same rows again commit nothing: the table stays at its version, no stray files.
+    assert (again.committed, again.version, again.operation) == (
+        False,
+        first.version,
+        "replace_partitions: content unchanged",
+    )
+    assert _data_files(storage.path(NAME)) == _referenced(storage.path(NAME)) | _referenced(
+        storage.path(NAME), version=1
+    )
+    changed = storage.replace_partitions(frame(spark, rows((22, D2))), NAME)
+    assert changed.committed and changed.version == first.version + 1
+
+
+def test_overwrite_with_same_rows_commits_nothing(spark: SparkSession, storage: DeltaStorage) -> None:
+    first = storage.overwrite(frame(spark, rows((1, D1), (2, D2))), NAME)
+    again = storage.overwrite(frame(spark, rows((2, D2), (1, D1))), NAME)
+    assert first.committed and not again.committed and again.version == first.version
 
 
 def test_replace_named_partition_with_empty_result_clears_it(spark: SparkSession, storage: DeltaStorage) -> None:
