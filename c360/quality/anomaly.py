@@ -109,10 +109,10 @@ def score_day(series: dict[date, float], day: date, cfg: DetectorSettings) -> Sc
     # Leave-one-out residuals: day s is compared with a profile built without it, as day t
     # is; in-sample medians would shrink the residuals and overstate every z.
     resid_list = []
-    for i in np.flatnonzero(hist):
-        others = hist & (weekdays == weekdays[i])
-        others[i] = False
-        resid_list.append(d[i] - (np.median(d[others]) if others.sum() >= 2 else 0.0))
+    for k in np.flatnonzero(hist).tolist():
+        others = hist & (weekdays == weekdays[k])
+        others[k] = False
+        resid_list.append(d[k] - (np.median(d[others]) if others.sum() >= 2 else 0.0))
     resid = np.array(resid_list)
     center = float(np.median(resid))
     mad_scale = MAD_TO_SIGMA * float(np.median(np.abs(resid - center)))
@@ -136,26 +136,36 @@ def plot_scores(scores: Sequence[Score], title: str, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    days = [s.day for s in scores]
+
+    def days(of: Sequence[Score]) -> np.ndarray:
+        return np.array([s.day for s in of], dtype="datetime64[D]")
+
+    def values(of: Sequence[Score], attr: str) -> np.ndarray:
+        return np.array([getattr(s, attr) for s in of], dtype=float)
+
     fig, ax = plt.subplots(figsize=(11, 4.5), dpi=110)
     try:
         judged = [s for s in scores if s.expected is not None]
         if judged:
-            jd = [s.day for s in judged]
             ax.fill_between(
-                jd,
-                [s.lower for s in judged],
-                [s.upper for s in judged],  # type: ignore[misc]
+                days(judged),
+                values(judged, "lower"),
+                values(judged, "upper"),
                 color="tab:blue",
                 alpha=0.15,
                 label="expected band (|z| <= threshold)",
             )
             ax.plot(
-                jd, [s.expected for s in judged], color="tab:blue", lw=1, ls="--", label="expected"
+                days(judged),
+                values(judged, "expected"),
+                color="tab:blue",
+                lw=1,
+                ls="--",
+                label="expected",
             )
         ax.plot(
-            days,
-            [s.value for s in scores],
+            days(scores),
+            values(scores, "value"),
             color="black",
             lw=1.2,
             marker=".",
@@ -165,8 +175,8 @@ def plot_scores(scores: Sequence[Score], title: str, path: Path) -> Path:
         flagged = [s for s in scores if s.flagged]
         if flagged:
             ax.scatter(
-                [s.day for s in flagged],
-                [s.value for s in flagged],
+                days(flagged),
+                values(flagged, "value"),
                 s=70,
                 color="red",
                 zorder=5,

@@ -99,9 +99,7 @@ def publish(
     """
     frame = df.persist() if cache else df
     try:
-        report = validate(
-            storage, frame, suite, run_id=run_id, run_date=run_date, detector=detector
-        )
+        report = validate(storage, frame, suite, run_id=run_id, run_date=run_date, detector=detector)
         if not report.passed:
             ops.record(storage, report, _current_version(storage, suite.table), published=False)
             raise QualityGateError(report)
@@ -191,9 +189,7 @@ def _freshness_check(e: Expectation, schema: T.StructType, run_date: date) -> Gx
     oldest = end_of_day - (e.max_age or timedelta())
     field_type = schema[column].dataType if column in schema.fieldNames() else None
     # Spark hands GX naive datetimes in the session time zone (UTC in c360)
-    bound: date | datetime = (
-        oldest.date() if isinstance(field_type, T.DateType) else oldest.replace(tzinfo=None)
-    )
+    bound: date | datetime = oldest.date() if isinstance(field_type, T.DateType) else oldest.replace(tzinfo=None)
     return GxCheck(e, "expect_column_max_to_be_between", {"column": column, "min_value": bound})
 
 
@@ -214,24 +210,12 @@ def _anomalies(
             continue
         series = {**history.get(metric, {}), run_date: metrics[metric]}
         score = anomaly.score_day(series, run_date, cfg)
-        if (
-            not score.flagged
-            or score.expected is None
-            or score.lower is None
-            or score.upper is None
-        ):
+        if not score.flagged or score.expected is None or score.lower is None or score.upper is None:
             continue
         plot = anomaly.plot_scores(
             [anomaly.score_day(series, d, cfg) for d in sorted(series)],
             f"{suite.table} - {metric} - flagged {run_date.isoformat()} (robust z {score.z:+.1f})",
-            ops.plots_dir(storage.catalog.lake_root)
-            / suite.table
-            / metric
-            / f"{run_date.isoformat()}.png",
+            ops.plots_dir(storage.catalog.lake_root) / suite.table / metric / f"{run_date.isoformat()}.png",
         )
-        found.append(
-            Anomaly(
-                metric, score.value, score.expected, score.lower, score.upper, score.z or 0.0, plot
-            )
-        )
+        found.append(Anomaly(metric, score.value, score.expected, score.lower, score.upper, score.z or 0.0, plot))
     return found

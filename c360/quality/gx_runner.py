@@ -123,15 +123,15 @@ class GxRunner:
                     result_format={"result_format": "SUMMARY"},
                 )
             )
-            outcome = checkpoint.run(
-                batch_parameters={"dataframe": df}, run_id=RunIdentifier(run_name=run_id)
-            )
+            outcome = checkpoint.run(batch_parameters={"dataframe": df}, run_id=RunIdentifier(run_name=run_id))
         key, suite_result = next(iter(outcome.run_results.items()))
         by_name = {c.expectation.name: c.expectation for c in checks}
         results = []
         for r in suite_result.results:
+            if r.expectation_config is None:  # GX always echoes the config it evaluated
+                raise RuntimeError(f"{table}: GX returned a result without its expectation")
             expectation = by_name[r.expectation_config.meta[_NAME_KEY]]
-            results.append(_from_gx(expectation, r.success, r.result, r.exception_info))
+            results.append(_from_gx(expectation, bool(r.success), r.result, r.exception_info))
         order = {c.expectation.name: i for i, c in enumerate(checks)}
         results.sort(key=lambda res: order[res.expectation])
         return results, key, suite_result
@@ -170,9 +170,7 @@ class GxRunner:
                     "unexpected_percent": res.unexpected_percent,
                 }
             suite_result.results.append(
-                ExpectationValidationResult(
-                    success=res.success, expectation_config=config, result=result
-                )
+                ExpectationValidationResult(success=res.success, expectation_config=config, result=result)
             )
         evaluated = len(suite_result.results)
         successful = sum(1 for r in suite_result.results if r.success)
@@ -214,9 +212,7 @@ def _from_gx(
         observed_value=None if observed is None else str(observed),
         unexpected_count=None if unexpected is None else int(unexpected),
         element_count=None if result.get("element_count") is None else int(result["element_count"]),
-        unexpected_percent=None
-        if result.get("unexpected_percent") is None
-        else float(result["unexpected_percent"]),
+        unexpected_percent=None if result.get("unexpected_percent") is None else float(result["unexpected_percent"]),
         columns=expectation.columns,
         details=details or expectation.description,
     )

@@ -3,16 +3,24 @@
 * ``ops.quality.expectation_results``: one row per expectation per validation attempt
   (appended: a blocked attempt and the fixed re-run are both part of the record).
 * ``ops.quality.table_metrics``: one row per metric per table per run date, partitioned
-  by (table_name, run_date) and written with replace-partitions, so re-running a date
-  replaces that date's metrics and never duplicates them.
-* ``ops.quality.anomalies``: the flagged metrics of a table's run date, replaced the same way.
+  by (table_name, run_date, published) and written with replace-partitions, so re-running
+  a date replaces that date's metrics and never duplicates them. A refused attempt only
+  replaces the date's ``published=false`` partition: the metrics of what is actually
+  published stay, and stay the baseline of later runs.
+* ``ops.quality.anomalies``: the flagged metrics of every attempt (appended, like results).
+
+Several tables' gates write these tables at the same time; a commit that loses a race
+(``CommitConflictError``: nothing was committed) is retried, which is safe because
+every write here is an append of new rows or a replace of one table's own partitions.
 
 All writes go through :class:`~c360.storage.DeltaStorage`; nothing here touches folders.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import random
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -21,7 +29,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from c360.quality.results import ValidationReport
-from c360.storage.delta import DeltaStorage
+from c360.storage.delta import CommitConflictError, DeltaStorage
 
 RESULTS_TABLE = "ops.quality.expectation_results"
 METRICS_TABLE = "ops.quality.table_metrics"
@@ -85,8 +93,22 @@ ANOMALIES_SCHEMA = T.StructType(
         T.StructField("blocks", T.BooleanType(), False),
         T.StructField("plot", T.StringType(), True),
         T.StructField("run_id", T.StringType(), False),
+        T.StructField("validated_at", T.TimestampType(), False),
     ]
 )
+
+_RETRIES = 5
+
+
+def _retry(write: Callable[[], object]) -> None:
+    for attempt in range(_RETRIES):
+        try:
+            write()
+            return
+        except CommitConflictError:
+            if attempt == _RETRIES - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)
 
 
 def ensure_ops_tables(storage: DeltaStorage) -> None:
@@ -99,20 +121,18 @@ def ensure_ops_tables(storage: DeltaStorage) -> None:
     storage.ensure_table(
         METRICS_TABLE,
         METRICS_SCHEMA,
-        ("table_name", "run_date"),
+        ("table_name", "run_date", "published"),
         description="Table metrics (row count, null rates, distinct keys, sums), one set per date.",
     )
     storage.ensure_table(
         ANOMALIES_TABLE,
         ANOMALIES_SCHEMA,
-        ("table_name", "run_date"),
+        ("run_date",),
         description="Metrics flagged by the anomaly detector, per table and run date.",
     )
 
 
-def record(
-    storage: DeltaStorage, report: ValidationReport, table_version: int | None, published: bool
-) -> None:
+def record(storage: DeltaStorage, report: ValidationReport, table_version: int | None, published: bool) -> None:
     """Write one validation's results, metrics and anomalies to the ops tables."""
     spark = storage.spark
     ensure_ops_tables(storage)
@@ -141,8 +161,11 @@ def record(
         for r in report.results
     ]
     if rows:
-        storage.append(spark.createDataFrame(rows, RESULTS_SCHEMA), RESULTS_TABLE)
-    partition = [{"table_name": report.table, "run_date": report.run_date}]
+        results = spark.createDataFrame(rows, RESULTS_SCHEMA)
+        _retry(lambda: storage.append(results, RESULTS_TABLE))
+    key = {"table_name": report.table, "run_date": report.run_date}
+    # publishing replaces the date's metrics (and clears refused ones); refusing only refused
+    partitions = [key | {"published": False}] + ([key | {"published": True}] if published else [])
     metric_rows = [
         (
             report.table,
@@ -156,9 +179,8 @@ def record(
         )
         for name, value in report.metrics.items()
     ]
-    storage.replace_partitions(
-        spark.createDataFrame(metric_rows, METRICS_SCHEMA), METRICS_TABLE, partitions=partition
-    )
+    metrics = spark.createDataFrame(metric_rows, METRICS_SCHEMA)
+    _retry(lambda: storage.replace_partitions(metrics, METRICS_TABLE, partitions=partitions))
     anomaly_rows = [
         (
             report.table,
@@ -172,12 +194,13 @@ def record(
             report.anomalies_block,
             None if a.plot is None else str(a.plot),
             report.run_id,
+            report.validated_at,
         )
         for a in report.anomalies
     ]
-    storage.replace_partitions(
-        spark.createDataFrame(anomaly_rows, ANOMALIES_SCHEMA), ANOMALIES_TABLE, partitions=partition
-    )
+    if anomaly_rows:
+        anomalies = spark.createDataFrame(anomaly_rows, ANOMALIES_SCHEMA)
+        _retry(lambda: storage.append(anomalies, ANOMALIES_TABLE))
 
 
 def metrics_history(

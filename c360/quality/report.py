@@ -64,9 +64,7 @@ def _query(catalog: LakeCatalog, name: str, sql: str) -> list[dict[str, Any]]:
     return pa.table(reader.read_all()).to_pylist()
 
 
-def table_status(
-    lake_root: Path, table: str | None = None, run_date: date | None = None
-) -> list[TableStatus]:
+def table_status(lake_root: Path, table: str | None = None, run_date: date | None = None) -> list[TableStatus]:
     """Latest attempt per table (for ``run_date``, or the table's latest run date)."""
     catalog = LakeCatalog(lake_root)
     if not catalog.exists(RESULTS_TABLE):
@@ -80,8 +78,7 @@ def table_status(
     latest = _query(
         catalog,
         RESULTS_TABLE,
-        f"SELECT table_name, max(run_date) AS run_date FROM t {cond} "
-        "GROUP BY table_name ORDER BY table_name",
+        f"SELECT table_name, max(run_date) AS run_date FROM t {cond} GROUP BY table_name ORDER BY table_name",
     )
     out = []
     for row in latest:
@@ -107,11 +104,9 @@ def table_status(
         if catalog.exists(ANOMALIES_TABLE):
             found = _query(catalog, ANOMALIES_TABLE, f"SELECT * FROM t WHERE {key} ORDER BY metric")
             anomalies = tuple(
-                AnomalyRow(
-                    a["metric"], a["value"], a["expected"], a["z_score"], a["blocks"], a["plot"]
-                )
+                AnomalyRow(a["metric"], a["value"], a["expected"], a["z_score"], a["blocks"], a["plot"])
                 for a in found
-                if a["run_id"] == first["run_id"]
+                if a["run_id"] == first["run_id"] and a["validated_at"] == last
             )
         out.append(
             TableStatus(

@@ -61,11 +61,7 @@ def aggregate_pass(df: DataFrame, suite: TableSuite) -> PassOutcome:
             invalid[inv.name] = str(exc).splitlines()[0]
             continue
         # false or null both fail: an invariant that cannot be evaluated is not satisfied
-        exprs.append(
-            F.sum(
-                F.when(F.coalesce(F.expr(str(inv.predicate)), F.lit(False)), 0).otherwise(1)
-            ).alias(f"i{j}")
-        )
+        exprs.append(F.sum(F.when(F.coalesce(F.expr(str(inv.predicate)), F.lit(False)), 0).otherwise(1)).alias(f"i{j}"))
     row = df.agg(*exprs).collect()[0]
     n = int(row["m0"])
     metrics: dict[str, float] = {ROW_COUNT: float(n)}
@@ -78,11 +74,7 @@ def aggregate_pass(df: DataFrame, suite: TableSuite) -> PassOutcome:
     results = []
     for j, inv in enumerate(invariants):
         if inv.name in invalid:
-            results.append(
-                _failed_to_evaluate(
-                    inv, f"invalid predicate {inv.predicate!r}: {invalid[inv.name]}"
-                )
-            )
+            results.append(_failed_to_evaluate(inv, f"invalid predicate {inv.predicate!r}: {invalid[inv.name]}"))
             continue
         bad = int(row[f"i{j}"] or 0)
         results.append(_row_result(inv, bad, n, str(inv.predicate)))
@@ -99,12 +91,8 @@ def foreign_key_results(
         if ref is None:
             results.append(_failed_to_evaluate(fk, f"reference table {fk.ref} does not exist"))
             continue
-        keys = ref.select(
-            *[F.col(r).alias(c) for r, c in zip(fk.ref_columns, fk.columns, strict=True)]
-        ).distinct()
-        present = df.select(*fk.columns).where(
-            F.expr(" AND ".join(f"`{c}` IS NOT NULL" for c in fk.columns))
-        )
+        keys = ref.select(*[F.col(r).alias(c) for r, c in zip(fk.ref_columns, fk.columns, strict=True)]).distinct()
+        present = df.select(*fk.columns).where(F.expr(" AND ".join(f"`{c}` IS NOT NULL" for c in fk.columns)))
         bad = present.join(keys, on=list(fk.columns), how="left_anti").count()
         results.append(_row_result(fk, bad, row_count, fk.description))
     return results

@@ -110,9 +110,7 @@ class TableSuite:
         object.__setattr__(self, "key", tuple(self.key))
         object.__setattr__(self, "measures", tuple(self.measures))
         object.__setattr__(self, "anomaly_policy", AnomalyPolicy(self.anomaly_policy))
-        if self.key and not any(
-            e.name == f"unique({','.join(self.key)})" for e in self.expectations
-        ):
+        if self.key and not any(e.name == f"unique({','.join(self.key)})" for e in self.expectations):
             keyed = (
                 *(self._make_not_null(c, Severity.ERROR) for c in self.key),
                 self._make_unique(self.key, Severity.ERROR),
@@ -121,9 +119,7 @@ class TableSuite:
         names = [e.name for e in self.expectations]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise SuiteDeclarationError(
-                f"{self.table}: expectation names must be unique, repeated: {dupes}"
-            )
+            raise SuiteDeclarationError(f"{self.table}: expectation names must be unique, repeated: {dupes}")
 
     # ------------------------------------------------------------ building
     def with_expectation(self, expectation: Expectation) -> TableSuite:
@@ -133,9 +129,7 @@ class TableSuite:
     def not_null(self, column: str, *, severity: Severity | str = Severity.ERROR) -> TableSuite:
         return self.with_expectation(self._make_not_null(column, Severity(severity)))
 
-    def unique(
-        self, columns: str | Sequence[str], *, severity: Severity | str = Severity.ERROR
-    ) -> TableSuite:
+    def unique(self, columns: str | Sequence[str], *, severity: Severity | str = Severity.ERROR) -> TableSuite:
         """Rows sharing a (non-null) key all count as unexpected: 2 rows with key 7 -> 2."""
         return self.with_expectation(self._make_unique(_columns(columns), Severity(severity)))
 
@@ -211,9 +205,7 @@ class TableSuite:
         if min_ratio is None and max_ratio is None:
             raise SuiteDeclarationError("row_count_vs_previous needs min_ratio or max_ratio")
         if min_ratio is not None and max_ratio is not None and min_ratio > max_ratio:
-            raise SuiteDeclarationError(
-                f"row_count_vs_previous: min_ratio {min_ratio} > max_ratio {max_ratio}"
-            )
+            raise SuiteDeclarationError(f"row_count_vs_previous: min_ratio {min_ratio} > max_ratio {max_ratio}")
         return self.with_expectation(
             Expectation(
                 name="row_count_vs_previous",
@@ -224,9 +216,7 @@ class TableSuite:
             )
         )
 
-    def fresh(
-        self, column: str, max_age: timedelta, *, severity: Severity | str = Severity.ERROR
-    ) -> TableSuite:
+    def fresh(self, column: str, max_age: timedelta, *, severity: Severity | str = Severity.ERROR) -> TableSuite:
         """The newest ``column`` value is at most ``max_age`` older than the end of the run date.
 
         Measured against the run date, never the wall clock, so a backfill of an old
@@ -260,9 +250,7 @@ class TableSuite:
         cols = _columns(columns)
         ref_cols = cols if ref_columns is None else _columns(ref_columns)
         if len(ref_cols) != len(cols):
-            raise SuiteDeclarationError(
-                f"foreign_key{cols}: {len(ref_cols)} reference columns for {len(cols)} columns"
-            )
+            raise SuiteDeclarationError(f"foreign_key{cols}: {len(ref_cols)} reference columns for {len(cols)} columns")
         if isinstance(ref, str):
             TableName.parse(ref)
             target = ref
@@ -340,6 +328,7 @@ class TableSuite:
 
     @staticmethod
     def _make_unique(columns: tuple[str, ...], severity: Severity) -> Expectation:
+        kwargs: dict[str, Any]
         if len(columns) == 1:
             gx_type, kwargs = "expect_column_values_to_be_unique", {"column": columns[0]}
         else:  # GX's compound check refuses one column, the single-column check several

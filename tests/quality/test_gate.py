@@ -73,6 +73,12 @@ def test_failing_gate_commits_nothing_and_records_everything(spark, storage) -> 
         ("unique(id)", "error", False, 2, False, published_version),
     ]
     assert {(r.table_name, r.status) for r in results.collect()} == {(TABLE, "failed")}
+    # the refused day's metrics are kept apart: the published day stays the baseline
+    counts = storage.read(METRICS_TABLE).where(F.col("metric") == "row_count")
+    assert sorted((r.run_date, r.published, r.value) for r in counts.collect()) == [
+        (D1, True, 2.0),
+        (D2, False, 4.0),
+    ]
     page = raised.value.report.data_docs
     assert (
         page is not None
