@@ -41,9 +41,7 @@ def main() -> None:
     from c360.storage import DeltaStorage
 
     with tempfile.TemporaryDirectory(prefix="c360-bench-quality-") as tmp:
-        settings = load_settings(
-            lake_root=Path(tmp) / "lake", spark_ui=False, spark_log_level="ERROR"
-        )
+        settings = load_settings(lake_root=Path(tmp) / "lake", spark_ui=False, spark_log_level="ERROR")
         spark = get_spark(settings)
         storage = DeltaStorage(spark, settings.lake_root)
         customers = spark.range(CUSTOMERS).select(F.col("id").alias("customer_key")).cache()
@@ -56,18 +54,14 @@ def main() -> None:
                 (F.col("id") % CUSTOMERS).alias("customer_key"),
                 (F.col("id") % 9 + 1).cast("int").alias("quantity"),
                 ((F.col("id") % 1000) / 10 + 1).cast("decimal(10,2)").alias("unit_price"),
-                F.when(F.col("id") % 10 == 0, F.lit(1))
-                .otherwise(F.lit(0))
-                .cast("decimal(10,2)")
-                .alias("discount"),
+                F.when(F.col("id") % 10 == 0, F.lit(1)).otherwise(F.lit(0)).cast("decimal(10,2)").alias("discount"),
                 F.element_at(
                     F.array(F.lit("pos"), F.lit("web"), F.lit("app")),
                     (F.col("id") % 3 + 1).cast("int"),
                 ).alias("channel"),
-                (
-                    F.lit("2024-06-01 00:00:00").cast("timestamp")
-                    + F.make_interval(secs=F.col("id") % 86400)
-                ).alias("order_ts"),
+                (F.lit("2024-06-01 00:00:00").cast("timestamp") + F.make_interval(secs=F.col("id") % 86400)).alias(
+                    "order_ts"
+                ),
             )
             .withColumn("line_amount", F.col("quantity") * F.col("unit_price") - F.col("discount"))
             .cache()
@@ -89,17 +83,11 @@ def main() -> None:
 
         t_runner, runner = _timed(lambda: get_runner(data_docs_dir(settings.lake_root)))
         t_gx_first, _ = _timed(lambda: runner.validate(df, suite.table, checks, "bench-0"))
-        t_gx, (gx_results, _, _) = _timed(
-            lambda: runner.validate(df, suite.table, checks, "bench-1")
-        )
+        t_gx, (gx_results, _, _) = _timed(lambda: runner.validate(df, suite.table, checks, "bench-1"))
         t_agg, passed = _timed(lambda: aggregate_pass(df, suite))
         t_fk, fks = _timed(lambda: foreign_key_results(df, suite, passed.row_count, lambda _: None))
-        t_all, report = _timed(
-            lambda: validate(storage, df, suite, run_id="bench-2", run_date=RUN_DATE)
-        )
-        t_all2, report2 = _timed(
-            lambda: validate(storage, df, suite, run_id="bench-3", run_date=RUN_DATE)
-        )
+        t_all, report = _timed(lambda: validate(storage, df, suite, run_id="bench-2", run_date=RUN_DATE))
+        t_all2, report2 = _timed(lambda: validate(storage, df, suite, run_id="bench-3", run_date=RUN_DATE))
         failures = [r.expectation for r in report2.failures]
         spark.stop()
 

@@ -18,14 +18,10 @@ _COLOURS = {"passed": "green", "warn": "yellow", "failed": "red"}
 
 @app.command("report")
 def report(
-    table: Annotated[
-        str | None, typer.Option("--table", help="Only this table (tier.domain.table).")
-    ] = None,
+    table: Annotated[str | None, typer.Option("--table", help="Only this table (tier.domain.table).")] = None,
     run_date: Annotated[
         datetime | None,
-        typer.Option(
-            "--run-date", formats=["%Y-%m-%d"], help="This run date (default: each table's latest)."
-        ),
+        typer.Option("--run-date", formats=["%Y-%m-%d"], help="This run date (default: each table's latest)."),
     ] = None,
 ) -> None:
     """Status per table: passed / warn / failed, failing expectations with row counts, anomalies."""
@@ -58,8 +54,7 @@ def report(
         for a in s.anomalies:
             label = "ANOMALY (blocks)" if a.blocks else "anomaly"
             console.print(
-                f"    {label} {a.metric} = {a.value:.6g}, expected {a.expected:.6g} "
-                f"(robust z {a.z_score:+.1f})",
+                f"    {label} {a.metric} = {a.value:.6g}, expected {a.expected:.6g} (robust z {a.z_score:+.1f})",
                 highlight=False,
             )
             if a.plot:

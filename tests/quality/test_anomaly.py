@@ -22,8 +22,7 @@ def generated_row_counts(seed: int) -> tuple[list[date], list[float]]:
     rng = np.random.default_rng(seed)
     days = [START + timedelta(days=i) for i in range(90)]
     values = [
-        10_000 * (1 + 0.003 * i) * WEEKDAY_FACTOR[d.weekday()] * (1 + rng.normal(0, 0.03))
-        for i, d in enumerate(days)
+        10_000 * (1 + 0.003 * i) * WEEKDAY_FACTOR[d.weekday()] * (1 + rng.normal(0, 0.03)) for i, d in enumerate(days)
     ]
     values[DROP] *= 0.5
     return days, values
@@ -63,8 +62,7 @@ def test_blocking_policy_refuses_an_anomalous_batch(spark, storage) -> None:  # 
     ensure_ops_tables(storage)
     seeded_at = datetime(2024, 3, 1, tzinfo=UTC)
     history = [
-        (table, START + timedelta(days=i), "row_count", 20.0 * WEEKDAY_FACTOR[i % 7])
-        + ("seed", 0, True, seeded_at)
+        (table, START + timedelta(days=i), "row_count", 20.0 * WEEKDAY_FACTOR[i % 7]) + ("seed", 0, True, seeded_at)
         for i in range(56)
     ]
     seeded = spark.createDataFrame(history, METRICS_SCHEMA)
@@ -82,14 +80,10 @@ def test_blocking_policy_refuses_an_anomalous_batch(spark, storage) -> None:  # 
             run_date=day,
         )
     report = raised.value.report
-    assert [(a.metric, a.value, round(a.expected, 6)) for a in report.anomalies] == [
-        ("row_count", 10.0, 20.0)
-    ]
+    assert [(a.metric, a.value, round(a.expected, 6)) for a in report.anomalies] == [("row_count", 10.0, 20.0)]
     assert "anomaly (blocks) row_count = 10, expected 20" in str(raised.value)
     plot = report.anomalies[0].plot
     assert plot is not None and plot.read_bytes()[:4] == b"\x89PNG"
     assert storage.read(table).count() == 0
-    recorded = storage.read(ANOMALIES_TABLE).select(
-        "table_name", "run_date", "metric", "blocks", "plot"
-    )
+    recorded = storage.read(ANOMALIES_TABLE).select("table_name", "run_date", "metric", "blocks", "plot")
     assert [tuple(r) for r in recorded.collect()] == [(table, day, "row_count", True, str(plot))]

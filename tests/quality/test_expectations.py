@@ -6,10 +6,7 @@ from datetime import date, datetime, timedelta
 
 from c360.quality import TableSuite, publish, validate
 
-SCHEMA = (
-    "id int, sku string, qty int, price double, "
-    "disc double, amount double, channel string, ts timestamp"
-)
+SCHEMA = "id int, sku string, qty int, price double, disc double, amount double, channel string, ts timestamp"
 GOOD = [
     (1, "A", 2, 10.0, 1.0, 19.0, "pos", datetime(2024, 3, 10, 8)),
     (2, "B", 1, 5.0, 0.0, 5.0, "web", datetime(2024, 3, 10, 9)),
@@ -49,9 +46,7 @@ def suite(products) -> TableSuite:  # noqa: ANN001
 
 
 def outcome(report) -> list[tuple[str, bool, int | None, str | None]]:  # noqa: ANN001
-    return [
-        (r.expectation, r.success, r.unexpected_count, r.observed_value) for r in report.results
-    ]
+    return [(r.expectation, r.success, r.unexpected_count, r.observed_value) for r in report.results]
 
 
 def test_each_kind_passes_on_good_data_and_counts_bad_rows(spark, storage) -> None:  # noqa: ANN001

@@ -40,9 +40,7 @@ def _table(spark, storage) -> None:  # noqa: ANN001
 def test_failing_gate_commits_nothing_and_records_everything(spark, storage) -> None:  # noqa: ANN001
     calls: list[str] = []
     good = spark.createDataFrame([(1, 10.0, "pos", D1), (2, 5.0, "web", D1)], SCHEMA)
-    first = publish(
-        storage, good, SUITE, write=_write(storage, D1, calls), run_id="r1", run_date=D1
-    )
+    first = publish(storage, good, SUITE, write=_write(storage, D1, calls), run_id="r1", run_date=D1)
     published_version = storage.catalog.describe(TABLE).version
     assert first.commit.version == published_version
     before = _rows(storage)
@@ -80,11 +78,7 @@ def test_failing_gate_commits_nothing_and_records_everything(spark, storage) -> 
         (D2, False, 4.0),
     ]
     page = raised.value.report.data_docs
-    assert (
-        page is not None
-        and page.is_file()
-        and page.is_relative_to(data_docs_dir(storage.catalog.lake_root))
-    )
+    assert page is not None and page.is_file() and page.is_relative_to(data_docs_dir(storage.catalog.lake_root))
     assert "amount_not_negative" in page.read_text()
     assert (data_docs_dir(storage.catalog.lake_root) / "index.html").is_file()
 
@@ -92,21 +86,13 @@ def test_failing_gate_commits_nothing_and_records_everything(spark, storage) -> 
 def test_warn_failure_publishes_and_rerun_replaces_metrics(spark, storage) -> None:  # noqa: ANN001
     calls: list[str] = []
     odd_channel = spark.createDataFrame([(1, 10.0, "fax", D2), (2, 5.0, None, D2)], SCHEMA)
-    first = publish(
-        storage, odd_channel, SUITE, write=_write(storage, D2, calls), run_id="a", run_date=D2
-    )
+    first = publish(storage, odd_channel, SUITE, write=_write(storage, D2, calls), run_id="a", run_date=D2)
     assert first.report.status == "warn"
-    assert [r.describe() for r in first.report.failures] == [
-        "in_set(channel) [warn]: 1 unexpected row(s) of 2"
-    ]
+    assert [r.describe() for r in first.report.failures] == ["in_set(channel) [warn]: 1 unexpected row(s) of 2"]
     assert _rows(storage) == [(1, 10.0, "fax", D2), (2, 5.0, None, D2)]
 
-    fixed = spark.createDataFrame(
-        [(1, 10.0, "pos", D2), (2, 7.0, "web", D2), (3, 1.0, "web", D2)], SCHEMA
-    )
-    second = publish(
-        storage, fixed, SUITE, write=_write(storage, D2, calls), run_id="b", run_date=D2
-    )
+    fixed = spark.createDataFrame([(1, 10.0, "pos", D2), (2, 7.0, "web", D2), (3, 1.0, "web", D2)], SCHEMA)
+    second = publish(storage, fixed, SUITE, write=_write(storage, D2, calls), run_id="b", run_date=D2)
     assert second.report.status == "passed"
     assert calls == [D2.isoformat(), D2.isoformat()]
     assert _rows(storage) == [(1, 10.0, "pos", D2), (2, 7.0, "web", D2), (3, 1.0, "web", D2)]
