@@ -41,9 +41,7 @@ class Counts:
 class AqiRun:
     """Results of a JSON-path calculation, computed lazily as they are consumed (once)."""
 
-    def __init__(
-        self, source: object, standard: Standard, *, workers: int, chunk_size: int
-    ) -> None:
+    def __init__(self, source: object, standard: Standard, *, workers: int, chunk_size: int) -> None:
         self.standard = standard
         self.counts = Counts()
         self._source = source
@@ -92,7 +90,7 @@ def _is_dataframe(source: object) -> bool:
 
 
 @overload
-def calculate(
+def calculate(  # type: ignore[overload-overlap]
     source: DataFrame,
     standard: str | Path | Standard = ...,
     *,

@@ -45,9 +45,7 @@ def field_key(pollutant: object, averaging: object) -> str:
     return f"{normalize_token(str(pollutant or ''))}_{normalize_averaging(str(averaging or ''))}"
 
 
-def read_values(
-    record: dict[str, Any], standard: Standard
-) -> tuple[dict[str, Decimal], list[dict[str, Any]]]:
+def read_values(record: dict[str, Any], standard: Standard) -> tuple[dict[str, Decimal], list[dict[str, Any]]]:
     """A wide or long record -> (valid concentrations in the fields' units, errors)."""
     values: dict[str, Decimal] = {}
     errors: list[dict[str, Any]] = []
@@ -129,9 +127,7 @@ def table_index(table: FieldTable, value: Decimal, rounding: str) -> tuple[int |
     return None, "above"
 
 
-def compute(
-    values: dict[str, Decimal], errors: list[dict[str, Any]], standard: Standard
-) -> dict[str, Any]:
+def compute(values: dict[str, Decimal], errors: list[dict[str, Any]], standard: Standard) -> dict[str, Any]:
     """Valid concentrations (+ input errors) -> the result fields of one record."""
     indices: dict[str, int | None] = {}
     note_kinds: dict[str, str] = {}
@@ -149,10 +145,10 @@ def compute(
         indices[table.name] = index
         if kind is not None:
             note_kinds[table.name] = kind
-    sub_indices = {
-        name: indices[name] for name in standard.field_names() if indices.get(name) is not None
+    sub_indices: dict[str, int] = {
+        name: index for name in standard.field_names() if (index := indices.get(name)) is not None
     }
-    notes = [
+    notes: list[dict[str, Any]] = [
         {
             "field": name,
             "kind": note_kinds[name],
@@ -164,7 +160,7 @@ def compute(
     by_pollutant: dict[str, int] = {}
     for name, index in sub_indices.items():
         pollutant = standard.field(name).pollutant
-        by_pollutant[pollutant] = max(index, by_pollutant.get(pollutant, index))  # type: ignore[arg-type]
+        by_pollutant[pollutant] = max(index, by_pollutant.get(pollutant, index))
     aqi = max(by_pollutant.values()) if by_pollutant else None
     if not values and not errors:
         errors = [*errors, error(None, "no_pollutants", NO_POLLUTANTS)]
@@ -187,9 +183,7 @@ def compute(
         "aqi": aqi,
         "category": category.name,
         "color": category.color,
-        "dominant_pollutant": [p for p in standard.pollutants() if by_pollutant.get(p) == aqi]
-        if show_dominant
-        else [],
+        "dominant_pollutant": [p for p in standard.pollutants() if by_pollutant.get(p) == aqi] if show_dominant else [],
         "sub_indices": sub_indices,
         "notes": notes,
         "errors": errors,
@@ -208,9 +202,7 @@ def note_message(table: FieldTable, kind: str) -> str:
 def evaluate(record: object, standard: Standard) -> dict[str, Any]:
     """One input record (a JSON object) -> the input's fields plus the result fields."""
     if not isinstance(record, dict):
-        result = compute(
-            {}, [error(None, "not_an_object", "record is not a JSON object")], standard
-        )
+        result = compute({}, [error(None, "not_an_object", "record is not a JSON object")], standard)
         return {"_input": record, **result}
     values, errors = read_values(record, standard)
     return {**record, **compute(values, errors, standard)}

@@ -64,9 +64,7 @@ def iter_items(source: object) -> Iterator[Item]:
 
 def _iter_path(path: Path) -> Iterator[Item]:
     if path.is_dir():
-        files = sorted(
-            p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in JSON_SUFFIXES
-        )
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in JSON_SUFFIXES)
         if not files:
             raise FileNotFoundError(f"no {', '.join(JSON_SUFFIXES)} files under {path}")
     elif path.is_file():

@@ -135,7 +135,7 @@ class _Pool:
         # fork where there is one: spawn would re-import the caller's __main__ (breaking
         # scripts without a main guard) and costs an interpreter start per replaced worker.
         # Workers only run pure Python (json, decimal), never the parent's JVM or threads.
-        self._ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        self._ctx: Any = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         self._standard = standard
         self._size = size
         self._as_json = as_json
@@ -144,9 +144,7 @@ class _Pool:
 
     def _start(self) -> _Worker:
         parent, child = self._ctx.Pipe()
-        process = self._ctx.Process(
-            target=_worker_main, args=(child, self._standard, self._as_json), daemon=True
-        )
+        process = self._ctx.Process(target=_worker_main, args=(child, self._standard, self._as_json), daemon=True)
         process.start()
         child.close()
         return _Worker(process, parent)
@@ -190,8 +188,9 @@ class _Pool:
                 for worker in busy:
                     if worker.conn not in ready and worker.process.sentinel not in ready:
                         continue
+                    if worker.task is None:
+                        continue
                     task = worker.task
-                    assert task is not None
                     try:
                         chunk_id, output = worker.conn.recv()
                         done[chunk_id] = output
@@ -207,9 +206,7 @@ class _Pool:
                         retry.append(task)
                     else:
                         reason = f"worker process died {task.attempts} times processing this chunk"
-                        done[task.chunk_id] = failed_chunk(
-                            task.items, self._standard, self._as_json, reason
-                        )
+                        done[task.chunk_id] = failed_chunk(task.items, self._standard, self._as_json, reason)
         finally:
             self._shutdown()
 

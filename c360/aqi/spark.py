@@ -54,13 +54,7 @@ def calculate_df(df: DataFrame, standard: Standard) -> DataFrame:
         unit = F.col("unit") if "unit" in df.columns else F.lit(None)
         key = F.concat(_token(F.col("pollutant")), F.lit("_"), _averaging(averaging))
         wanted = F.element_at(
-            F.create_map(
-                *[
-                    x
-                    for t in standard.fields
-                    for x in (F.lit(t.name), F.lit(normalize_unit(t.unit)))
-                ]
-            ),
+            F.create_map(*[x for t in standard.fields for x in (F.lit(t.name), F.lit(normalize_unit(t.unit)))]),
             key,
         )
         df = df.select("*", key.alias(f"{_TMP}key"), wanted.alias(f"{_TMP}unit"))
@@ -71,10 +65,7 @@ def calculate_df(df: DataFrame, standard: Standard) -> DataFrame:
     else:
         df = _parse(
             df,
-            [
-                (t.name, F.col(t.name) if t.name in df.columns else F.lit(None), None, None)
-                for t in standard.fields
-            ],
+            [(t.name, F.col(t.name) if t.name in df.columns else F.lit(None), None, None) for t in standard.fields],
         )
     for table in standard.fields:
         if long_form:
@@ -83,9 +74,7 @@ def calculate_df(df: DataFrame, standard: Standard) -> DataFrame:
             kind = F.when(mine, F.col(f"{_TMP}k_value"))
         else:
             value, kind = F.col(f"{_TMP}v_{table.name}"), F.col(f"{_TMP}k_{table.name}")
-        truncated = F.floor(value, F.lit(table.decimals)).cast(
-            f"decimal({10 + table.decimals},{table.decimals})"
-        )
+        truncated = F.floor(value, F.lit(table.decimals)).cast(f"decimal({10 + table.decimals},{table.decimals})")
         parsed += [F.when(kind.isNull(), truncated).alias(_t(table)), kind.alias(_e(table))]
     stage = df.select(*[F.col(c) for c in input_cols], *parsed)
 
@@ -112,8 +101,7 @@ def calculate_df(df: DataFrame, standard: Standard) -> DataFrame:
 
     # Stage 4: the record's result.
     pollutant_index = {
-        p: _greatest([F.col(_i(t)) for t in standard.fields if t.pollutant == p])
-        for p in standard.pollutants()
+        p: _greatest([F.col(_i(t)) for t in standard.fields if t.pollutant == p]) for p in standard.pollutants()
     }
     aqi = _greatest(list(pollutant_index.values()))
     stage = stage.select("*", aqi.alias(f"{_TMP}aqi"))
@@ -122,22 +110,12 @@ def calculate_df(df: DataFrame, standard: Standard) -> DataFrame:
     category = color = None
     for cat in standard.categories:
         cond = aqi <= F.lit(cat.high) if cat.high is not None else aqi.isNotNull()
-        category = (
-            F.when(cond, F.lit(cat.name))
-            if category is None
-            else category.when(cond, F.lit(cat.name))
-        )
-        color = (
-            F.when(cond, F.lit(cat.color)) if color is None else color.when(cond, F.lit(cat.color))
-        )
+        category = F.when(cond, F.lit(cat.name)) if category is None else category.when(cond, F.lit(cat.name))
+        color = F.when(cond, F.lit(cat.color)) if color is None else color.when(cond, F.lit(cat.color))
 
-    dominant = F.array_compact(
-        F.array(*[F.when(idx == aqi, F.lit(p)) for p, idx in pollutant_index.items()])
-    )
+    dominant = F.array_compact(F.array(*[F.when(idx == aqi, F.lit(p)) for p, idx in pollutant_index.items()]))
     if standard.dominant_above is not None:
-        dominant = F.when(aqi > F.lit(standard.dominant_above), dominant).otherwise(
-            F.array().cast("array<string>")
-        )
+        dominant = F.when(aqi > F.lit(standard.dominant_above), dominant).otherwise(F.array().cast("array<string>"))
 
     sub_indices = F.map_filter(
         F.create_map(*[x for t in standard.fields for x in (F.lit(t.name), F.col(_i(t)))]),
@@ -158,9 +136,7 @@ def calculate_df(df: DataFrame, standard: Standard) -> DataFrame:
         )
     )
 
-    error_messages = F.create_map(
-        *[x for k, m in ERROR_MESSAGES.items() for x in (F.lit(k), F.lit(m))]
-    )
+    error_messages = F.create_map(*[x for k, m in ERROR_MESSAGES.items() for x in (F.lit(k), F.lit(m))])
     errors = [
         F.when(
             F.col(_e(t)).isNotNull(),
@@ -196,6 +172,7 @@ def calculate_df(df: DataFrame, standard: Standard) -> DataFrame:
     )
     error_array = F.array_compact(F.array(*errors))
 
+    assert category is not None and color is not None  # a standard has at least one category
     result = {
         "aqi": aqi,
         "category": category,
@@ -204,13 +181,9 @@ def calculate_df(df: DataFrame, standard: Standard) -> DataFrame:
         "sub_indices": sub_indices,
         "notes": F.array_compact(F.array(*notes)),
         "errors": error_array,
-        "status": F.when(aqi.isNull() & (F.size(error_array) > 0), F.lit("invalid")).otherwise(
-            F.lit("ok")
-        ),
+        "status": F.when(aqi.isNull() & (F.size(error_array) > 0), F.lit("invalid")).otherwise(F.lit("ok")),
     }
-    return stage.select(
-        *[F.col(c) for c in input_cols], *[result[name].alias(name) for name in RESULT_FIELDS]
-    )
+    return stage.select(*[F.col(c) for c in input_cols], *[result[name].alias(name) for name in RESULT_FIELDS])
 
 
 def _t(table: FieldTable) -> str:
@@ -232,9 +205,7 @@ def _n(table: FieldTable) -> str:
 def _entry(field: Column, kind: Column, message: Column) -> Column:
     from pyspark.sql import functions as F
 
-    return F.struct(
-        field.cast("string").alias("field"), kind.alias("kind"), message.alias("message")
-    )
+    return F.struct(field.cast("string").alias("field"), kind.alias("kind"), message.alias("message"))
 
 
 def _greatest(cols: list[Column]) -> Column:
@@ -283,9 +254,7 @@ def _unit_factor(unit: Column, wanted: Column) -> tuple[Column, Column]:
     return factor.otherwise(F.lit(Decimal(1))), kind
 
 
-def _parse(
-    df: DataFrame, specs: list[tuple[str, Column, Column | None, Column | None]]
-) -> DataFrame:
+def _parse(df: DataFrame, specs: list[tuple[str, Column, Column | None, Column | None]]) -> DataFrame:
     """Add ``v_<name>`` (concentration in the standard's unit) and ``k_<name>`` (error kind).
 
     ``specs``: (name, raw column of any type, unit factor, unit error kind). Everything goes
@@ -306,9 +275,7 @@ def _parse(
         )],
     )  # fmt: skip
     decimal = f"decimal({10 + INPUT_SCALE},{INPUT_SCALE})"
-    df = df.select(
-        "*", *[F.abs(c("s", name).try_cast(decimal)).alias(f"{_TMP}d_{name}") for name, *_ in specs]
-    )
+    df = df.select("*", *[F.abs(c("s", name).try_cast(decimal)).alias(f"{_TMP}d_{name}") for name, *_ in specs])
     out = []
     for name, _, factor, unit_error in specs:
         trimmed, number = c("s", name), c("d", name)
@@ -339,9 +306,7 @@ def _index(band: Band, c: Column, rounding: str) -> Column:
         num, den = a * F.lit(Decimal(2)) + F.lit(d), F.lit(2 * d)
         return ((num - num % den) / den).cast("long")
     rem = a % F.lit(d)
-    return ((a - rem) / F.lit(d)).cast("long") + F.when(
-        rem > F.lit(Decimal(0)), F.lit(1)
-    ).otherwise(F.lit(0))
+    return ((a - rem) / F.lit(d)).cast("long") + F.when(rem > F.lit(Decimal(0)), F.lit(1)).otherwise(F.lit(0))
 
 
 def _table_index(c: Column, table: FieldTable, standard: Standard) -> tuple[Column, Column]:
@@ -358,13 +323,9 @@ def _table_index(c: Column, table: FieldTable, standard: Standard) -> tuple[Colu
         note = F.when(c < F.lit(table.low), F.lit("below_range"))
     elif table.above == "cap":
         index = index.when(c.isNotNull(), F.lit(top.i_high).cast("long"))
-        note = F.when(c < F.lit(table.low), F.lit("below_range")).when(
-            c > F.lit(top.c_high), F.lit("capped")
-        )
+        note = F.when(c < F.lit(table.low), F.lit("below_range")).when(c > F.lit(top.c_high), F.lit("capped"))
     else:
-        note = F.when(c < F.lit(table.low), F.lit("below_range")).when(
-            c > F.lit(top.c_high), F.lit("above")
-        )
+        note = F.when(c < F.lit(table.low), F.lit("below_range")).when(c > F.lit(top.c_high), F.lit("above"))
     return index, note
 
 

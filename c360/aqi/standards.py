@@ -73,16 +73,10 @@ class FieldTable:
 
     # The reasons below are part of the result; both paths take them from here.
     def below_message(self) -> str:
-        return (
-            f"{self.name} below {self.low} {self.unit}: the standard defines no "
-            f"{self.averaging} sub-index"
-        )
+        return f"{self.name} below {self.low} {self.unit}: the standard defines no {self.averaging} sub-index"
 
     def deferred_message(self) -> str:
-        return (
-            f"{self.name} above {self.high} {self.unit}: no {self.averaging} sub-index, "
-            f"{self.defer_to} decides"
-        )
+        return f"{self.name} above {self.high} {self.unit}: no {self.averaging} sub-index, {self.defer_to} decides"
 
     def above_message(self) -> str:
         if self.above == "cap":
@@ -130,9 +124,7 @@ class Standard:
 
     def evaluation_order(self) -> tuple[FieldTable, ...]:
         """Fields whose above-rule defers to another field come after that field."""
-        return tuple(f for f in self.fields if f.above != "defer") + tuple(
-            f for f in self.fields if f.above == "defer"
-        )
+        return tuple(f for f in self.fields if f.above != "defer") + tuple(f for f in self.fields if f.above == "defer")
 
     def beyond_message(self) -> str:
         return f"AQI above {self.index_top} is beyond the index; reported in the top category"
@@ -163,8 +155,7 @@ def _field(name: str, spec: dict[str, Any]) -> FieldTable:
     if not 0 <= decimals <= 6:
         raise StandardError(f"{where}: decimals must be 0..6")
     bands = tuple(
-        Band(_dec(lo, where), _dec(hi, where), _int(ilo, where), _int(ihi, where))
-        for lo, hi, ilo, ihi in spec["bands"]
+        Band(_dec(lo, where), _dec(hi, where), _int(ilo, where), _int(ihi, where)) for lo, hi, ilo, ihi in spec["bands"]
     )
     if not bands:
         raise StandardError(f"{where}: no bands")
@@ -224,9 +215,7 @@ def parse_standard(doc: dict[str, Any]) -> Standard:
             source=str(doc.get("source", "")),
             index_rounding=rounding,
             index_top=_int(doc["index_top"], "index_top"),
-            dominant_above=None
-            if dominant_above is None
-            else _int(dominant_above, "dominant_above"),
+            dominant_above=None if dominant_above is None else _int(dominant_above, "dominant_above"),
             categories=categories,
             fields=fields,
         )
@@ -237,9 +226,7 @@ def parse_standard(doc: dict[str, Any]) -> Standard:
         if f.above == "defer":
             target = f.defer_to
             if target not in names or standard.field(target).above == "defer":
-                raise StandardError(
-                    f"field {f.name}: defers to {target!r}, which must be a non-deferring field"
-                )
+                raise StandardError(f"field {f.name}: defers to {target!r}, which must be a non-deferring field")
     if not categories or categories[0].low != 0 or categories[-1].high is not None:
         raise StandardError("categories must start at 0 and end open-ended")
     for a, b in zip(categories, categories[1:], strict=False):
@@ -252,17 +239,11 @@ def parse_standard(doc: dict[str, Any]) -> Standard:
 def load_standard(name_or_path: str | Path = "us-epa-2024") -> Standard:
     """A built-in standard by id (``us-epa-2024``, ``cn-hj633-2012``) or one from a JSON file."""
     if isinstance(name_or_path, str) and name_or_path in BUILTIN:
-        text = (
-            resources.files("c360.aqi")
-            .joinpath("tables", f"{name_or_path}.json")
-            .read_text("utf-8")
-        )
+        text = resources.files("c360.aqi").joinpath("tables", f"{name_or_path}.json").read_text("utf-8")
     else:
         path = Path(name_or_path)
         if not path.is_file():
-            raise StandardError(
-                f"unknown standard {name_or_path!r}; built in: {', '.join(BUILTIN)}"
-            )
+            raise StandardError(f"unknown standard {name_or_path!r}; built in: {', '.join(BUILTIN)}")
         text = path.read_text("utf-8")
     return parse_standard(json.loads(text, parse_float=Decimal, parse_int=Decimal))
 

@@ -40,9 +40,7 @@ ERROR_MESSAGES = {
     "out_of_range": "implausibly large concentration (1e9 or more in the standard's unit)",
     "unknown_field": "not a pollutant and averaging period of the standard",
     "unknown_unit": "unknown unit",
-    "unit_not_convertible": (
-        "unit cannot be converted to the standard's unit without temperature and pressure"
-    ),
+    "unit_not_convertible": ("unit cannot be converted to the standard's unit without temperature and pressure"),
 }
 NO_POLLUTANTS = "record has no pollutant values"
 

@@ -19,15 +19,9 @@ app = typer.Typer(help="Air Quality Index calculator (see docs/aqi.md).", no_arg
 err_console = Console(stderr=True)
 
 
-InputArg = Annotated[
-    Path, typer.Argument(help="JSON Lines or JSON array file, or a folder of them; - for stdin.")
-]
-OutputOpt = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Write JSON Lines here (default: stdout).")
-]
-StandardOpt = Annotated[
-    str, typer.Option("--standard", help="Standard id or path to a standard's JSON file.")
-]
+InputArg = Annotated[Path, typer.Argument(help="JSON Lines or JSON array file, or a folder of them; - for stdin.")]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write JSON Lines here (default: stdout).")]
+StandardOpt = Annotated[str, typer.Option("--standard", help="Standard id or path to a standard's JSON file.")]
 
 
 @app.command("compute")
@@ -51,7 +45,6 @@ def compute(
             counts = run.write_jsonl(fp)
         tmp.replace(output)  # a crash never leaves a half-written OUT behind
     err_console.print(
-        f"records: {counts.total}  ok: {counts.ok}  "
-        f"invalid: {counts.invalid}  failed: {counts.failed}",
+        f"records: {counts.total}  ok: {counts.ok}  invalid: {counts.invalid}  failed: {counts.failed}",
         highlight=False,
     )

@@ -51,9 +51,7 @@ def test_wide_dataframe_gets_result_columns(spark) -> None:
         ],
         schema,
     )
-    deferred = (
-        "o3_8h above 0.200 ppm: the standard defines no 8h sub-index and there is no o3_1h sub-index"
-    )
+    deferred = "o3_8h above 0.200 ppm: the standard defines no 8h sub-index and there is no o3_1h sub-index"
     fallback = "so2_1h above 304 ppb and no so2_24h sub-index: the index is 200"
     expected = spark.createDataFrame(
         [
@@ -106,9 +104,7 @@ def _random_value(rng: random.Random, table) -> str | None:
     if roll < 0.25:
         return None
     if roll < 0.32:
-        return rng.choice(
-            ["12,5", "NaN", "", "abc", "-3", "1e12", " 7 ", "-0", "inf", "+4.", ".5e1"]
-        )
+        return rng.choice(["12,5", "NaN", "", "abc", "-3", "1e12", " 7 ", "-0", "inf", "+4.", ".5e1"])
     if roll < 0.55:  # a breakpoint, or one truncation step either side of it
         band = rng.choice(table.bands)
         edge = rng.choice([band.c_low, band.c_high]) + rng.choice([-1, 0, 0, 1]) * table.quantum
@@ -130,8 +126,7 @@ def _as_jsonl(records: list[dict]) -> str:
         return json.dumps(v)
 
     return "\n".join(
-        "{" + ",".join(f'"{k}":{v if k == "id" else value(v)}' for k, v in r.items()) + "}"
-        for r in records
+        "{" + ",".join(f'"{k}":{v if k == "id" else value(v)}' for k, v in r.items()) + "}" for r in records
     )
 
 
@@ -162,6 +157,4 @@ def test_dataframe_path_equals_json_path_on_10000_random_records(spark) -> None:
 
 
 def test_dataframe_path_equals_json_path_for_hj633(spark) -> None:
-    _compare(
-        spark, _random_records(2_000, load_standard("cn-hj633-2012"), seed=633), "cn-hj633-2012"
-    )
+    _compare(spark, _random_records(2_000, load_standard("cn-hj633-2012"), seed=633), "cn-hj633-2012")
