@@ -1,0 +1,68 @@
+"""dim_location: stores, warehouses and distribution centres. Grain: one row per location.
+
+Keys: location_key (hash of location_id); natural key location_id. Type 1: the latest
+delivered record of each location (sites do not move; a correction replaces).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from c360.enhanced.common import (
+    UNKNOWN_KEY,
+    TableSpec,
+    col_field,
+    conform,
+    latest_versions,
+    surrogate_key,
+    unknown_member,
+)
+from c360.quality import TableSuite
+
+SCHEMA = T.StructType(
+    [
+        col_field("location_key", T.LongType(), "surrogate key", False),
+        col_field("location_id", T.StringType(), "location id (WH..., ST...)", False),
+        col_field("location_name", T.StringType(), "name"),
+        col_field("location_type", T.StringType(), "warehouse, distribution_center or store"),
+        col_field("is_store", T.BooleanType(), "a store customers walk into"),
+        col_field("city", T.StringType(), "city"),
+        col_field("state", T.StringType(), "state"),
+        col_field("country", T.StringType(), "ISO country"),
+        col_field("capacity_cubic_meters", T.LongType(), "capacity"),
+    ]
+)
+SPEC = TableSpec(
+    name="enhanced.logistics.dim_location",
+    schema=SCHEMA,
+    description="Stores, warehouses and distribution centres.",
+    grain="one row per location",
+    keys=("location_key",),
+    sources=("sanitized.logistics.warehouse_locations",),
+)
+
+
+def build(locations: DataFrame) -> DataFrame:
+    latest = latest_versions(locations, ["location_id"])
+    out = latest.select(
+        surrogate_key("location_id").alias("location_key"),
+        "location_id",
+        "location_name",
+        "location_type",
+        (F.col("location_type") == "store").alias("is_store"),
+        "city",
+        "state",
+        "country",
+        "capacity_cubic_meters",
+    )
+    unknown = unknown_member(out.sparkSession, SCHEMA, location_key=UNKNOWN_KEY, location_id="UNKNOWN")
+    return conform(out, SCHEMA).unionByName(unknown)
+
+
+SUITE = (
+    TableSuite(SPEC.name, key=("location_key",))
+    .unique("location_id")
+    .in_set("location_type", ["warehouse", "distribution_center", "store"])
+)
