@@ -114,3 +114,40 @@ def sanitize_summary(report: Any) -> str:
         f"{tot['rows_in']} in = {tot['sanitized']} sanitized + {tot['quarantined']} quarantined"
         f" + {dup} duplicates, {len(report.tables)} tables"
     )
+
+
+def model_step(ctx: RunContext, dates: Sequence[date]) -> Any:
+    from c360.enhanced.model import build_model
+
+    return build_model(ctx.spark, ctx.storage, dates, ctx.run_id)
+
+
+def model_summary(report: Any) -> str:
+    published = sum(1 for t in report.tables if t.committed)
+    rows = sum(t.rows for t in report.tables)
+    return f"{len(report.tables)} tables validated ({rows} rows), {published} changed and published"
+
+
+def extract_dates(source: Path) -> list[date]:
+    """The dated extract folders under ``source``, in order."""
+    from c360.raw.ingest import DATE_DIR
+
+    return sorted(date.fromisoformat(p.name) for p in Path(source).iterdir() if p.is_dir() and DATE_DIR.match(p.name))
+
+
+def run_all(ctx: RunContext, source: Path, dates: Sequence[date], on_step: Callable[[str], None] = print) -> None:
+    """Ingest -> sanitize -> model for the dates, in one session.
+
+    Each date's extract is ingested in order; sanitize and model then process the range
+    as one batch, which gives the same tables as running the days one by one (both are
+    built to depend only on extracts up to each date; the test suite checks it).
+    """
+    dates = sorted(dates)
+    last = dates[-1]
+    for d in dates:
+        on_step(f"ingest {d}")
+        ctx.step("ingest", d, lambda d=d: ingest_step(ctx, source, d), ingest_summary)  # type: ignore[misc]
+    on_step(f"sanitize {dates[0]}..{last}")
+    ctx.step("sanitize", last, lambda: sanitize_step(ctx, dates), sanitize_summary)
+    on_step(f"model {dates[0]}..{last}")
+    ctx.step("model", last, lambda: model_step(ctx, dates), model_summary)

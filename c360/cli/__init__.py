@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -36,6 +37,26 @@ def _root(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
 ) -> None:
     state.debug = debug
+
+
+@app.command("demo")
+def demo(
+    source: Path = typer.Option(Path("mock_data"), "--source", exists=True, file_okay=False, help="Daily extracts."),
+) -> None:
+    """Run the whole pipeline over the mock data's period and show where everything landed."""
+    from c360.cli.run import console, run_pipeline
+    from c360.pipeline import extract_dates
+
+    dates = extract_dates(source)
+    if not dates:
+        raise typer.BadParameter(f"{source} holds no dated extract folders (YYYY-MM-DD)")
+    console.print(
+        f"c360 demo: {len(dates)} daily extracts {dates[0]}..{dates[-1]} from {source} -> {state.settings.lake_root}"
+    )
+    run_pipeline(source, dates)
+    from c360.demo import show_profile_head
+
+    show_profile_head(console, state.spark, state.settings, dates[-1])
 
 
 def main() -> None:

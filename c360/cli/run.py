@@ -10,7 +10,10 @@ from rich.table import Table
 
 from c360.cli.state import make_console, state
 
-app = typer.Typer(help="Run pipeline steps for a logical date (ingest, sanitize, ...).", no_args_is_help=True)
+app = typer.Typer(
+    help="Run the pipeline (ingest -> sanitize -> model) for a date or a range, or one step of it.",
+    invoke_without_command=True,
+)
 console = make_console()
 
 RUN_DATE = typer.Option(..., "--run-date", help="Logical date (extract date) YYYY-MM-DD.", formats=["%Y-%m-%d"])
@@ -45,6 +48,61 @@ def _print_sanitize(report) -> None:  # noqa: ANN001
     console.print(out)
 
 
+@app.callback()
+def run_all_cmd(
+    ctx: typer.Context,
+    source: Path | None = typer.Option(None, "--source", exists=True, file_okay=False, help="Folder of extracts."),
+    run_date: datetime | None = typer.Option(None, "--run-date", formats=["%Y-%m-%d"], help="One logical date."),
+    start: datetime | None = typer.Option(None, "--from", formats=["%Y-%m-%d"], help="First date of a backfill."),
+    end: datetime | None = typer.Option(None, "--to", formats=["%Y-%m-%d"], help="Last date of a backfill."),
+) -> None:
+    """Without a step: ingest, sanitize and model --run-date (or --from..--to) in one session."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if source is None or (run_date is None) == (start is None or end is None):
+        raise typer.BadParameter("give --source and either --run-date or both --from and --to")
+    from c360.pipeline import date_range
+
+    dates = [run_date.date()] if run_date else date_range(start.date(), end.date())  # type: ignore[union-attr]
+    run_pipeline(source, dates)
+
+
+def run_pipeline(source: Path, dates: list) -> None:  # noqa: ANN001
+    """The whole pipeline with progress and a summary (shared with ``c360 demo``)."""
+    import time
+
+    from c360.pipeline import run_all
+
+    run = _ctx()
+    started = time.perf_counter()
+    with console.status("starting") as status:
+        run_all(run, source, dates, on_step=lambda s: status.update(f"[bold]{s}[/bold]"))
+    out = Table("step", "seconds", "status", "summary", title=f"run {run.run_id} ({dates[0]}..{dates[-1]})")
+    merged: dict[str, list] = {}
+    for t in run.timings:
+        entry = merged.setdefault(t.step, [0.0, t.status, []])
+        entry[0] += t.seconds
+        entry[2].append(t.summary)
+    for step, (secs, status_, summaries) in merged.items():
+        summary = summaries[-1] if step != "ingest" else f"{len(summaries)} extract(s); last: {summaries[-1]}"
+        out.add_row(step, f"{secs:.1f}", status_, summary)
+    console.print(out)
+    _print_tables()
+    console.print(f"done in {time.perf_counter() - started:.0f} s; lake: {state.settings.lake_root}")
+
+
+def _print_tables() -> None:
+    from c360.storage import LakeCatalog
+
+    catalog = LakeCatalog(state.settings.lake_root)
+    out = Table("table", "rows", "version", title="published and quarantine tables")
+    for name in catalog.list_tables():
+        if name.startswith(("enhanced.", "quarantine.")):
+            rows = sum(catalog.row_counts(name).values())
+            out.add_row(name, str(rows), str(catalog.describe(name).version))
+    console.print(out)
+
+
 @app.command("ingest")
 def ingest_cmd(
     source: Path = typer.Option(..., "--source", exists=True, file_okay=False, help="Folder of extracts."),
@@ -58,6 +116,20 @@ def ingest_cmd(
     report = ctx.step("ingest", day, lambda: ingest_step(ctx, source, day), ingest_summary)
     _print_ingest(report)
     console.print(f"ingest: {ingest_summary(report)} -> {state.settings.lake_root / 'raw'}")
+
+
+@app.command("model")
+def model_cmd(run_date: datetime = RUN_DATE) -> None:
+    """Build the star schema and marts for the date; each table is published only if its quality gate passes."""
+    from c360.pipeline import model_step, model_summary
+
+    ctx = _ctx()
+    report = ctx.step("model", run_date.date(), lambda: model_step(ctx, [run_date.date()]), model_summary)
+    out = Table("table", "rows", "published", "version", "partitions", title="model")
+    for t in report.tables:
+        out.add_row(t.table, str(t.rows), "yes" if t.committed else "unchanged", str(t.version), str(t.partitions))
+    console.print(out)
+    console.print(f"model: {model_summary(report)}")
 
 
 @app.command("sanitize")

@@ -105,8 +105,8 @@ class LakeCatalog:
             configuration=dict(meta.configuration),
         )
 
-    def row_counts(self, name: str | TableName, column: str) -> dict[str | None, int]:
-        """Rows per value of partition ``column``, from the Delta log's file statistics.
+    def row_counts(self, name: str | TableName, column: str | None = None) -> dict[str | None, int]:
+        """Rows per value of partition ``column`` (or all rows under None), from the Delta log's file statistics.
 
         Independent of any Spark computation, so it can check one (reconciliation).
         """
@@ -115,7 +115,7 @@ class LakeCatalog:
         for a in actions:
             if a.get("num_records") is None:
                 raise ValueError(f"{name}: a file has no row count statistics ({a['path']})")
-            value = a.get(f"partition.{column}")
+            value = a.get(f"partition.{column}") if column else None
             key = None if value is None else str(value)
             counts[key] = counts.get(key, 0) + int(a["num_records"])
         return counts
