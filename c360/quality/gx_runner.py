@@ -153,7 +153,7 @@ class GxRunner:
                 kwargs={
                     # GX warns unless the text it shows as the query names {batch}
                     "unexpected_rows_query": f"rows of {{batch}} failing: {res.details}",
-                    "description": res.expectation,
+                    "description": f"{res.expectation} [{res.severity.value}, c360 Spark check]: {res.details}",
                 },
                 meta={
                     _NAME_KEY: res.expectation,
