@@ -1,0 +1,90 @@
+"""Storage layer overhead: a 1M-row append through DeltaStorage vs the same Spark Parquet write.
+
+Both write the same cached DataFrame (so input generation is not timed), alternating
+A/B three times in one session; the median of each is reported with the ratio. The
+difference is the bridge's own work: moving files out of staging, reading Parquet
+footers for statistics, and the delta-rs commit.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.report import markdown_table, write_section
+
+ROWS = 1_000_000
+REPEATS = 3
+
+
+def main() -> None:
+    from pyspark.sql import functions as F
+
+    from c360.settings import Settings
+    from c360.spark import get_spark
+    from c360.storage import DeltaStorage
+
+    work = Path(tempfile.mkdtemp(prefix="c360-bench-storage-"))
+    settings = Settings(lake_root=work / "lake", spark_master="local[2]", spark_ui=False, spark_log_level="ERROR")
+    spark = get_spark(settings)
+    storage = DeltaStorage(spark, settings.lake_root)
+    df = (
+        spark.range(ROWS)
+        .select(
+            F.col("id"),
+            (F.col("id") % 1000).cast("string").alias("customer_id"),
+            (F.rand(7) * 500).cast("decimal(12,2)").alias("amount"),
+            F.timestamp_seconds(F.lit(1_704_067_200) + F.col("id") % 86_400).alias("at"),
+            F.date_add(F.lit("2024-01-01").cast("date"), (F.col("id") % 8).cast("int")).alias("day"),
+        )
+        .repartition(4)
+        .cache()
+    )
+    df.count()
+    spark_times, delta_times = [], []
+    try:
+        for i in range(REPEATS):
+            target = work / f"parquet-{i}"
+            t0 = time.perf_counter()
+            df.write.partitionBy("day").parquet(str(target))
+            spark_times.append(time.perf_counter() - t0)
+
+            t0 = time.perf_counter()
+            storage.append(df, f"raw.bench.events_{i}", partition_by=["day"])
+            delta_times.append(time.perf_counter() - t0)
+    finally:
+        spark.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    s, d = statistics.median(spark_times), statistics.median(delta_times)
+    body = (
+        f"{ROWS:,} rows (id, customer_id, decimal amount, UTC timestamp, 8 date partitions), 4 Spark tasks,"
+        " `local[2]`, the same cached frame written alternately, median of "
+        f"{REPEATS}.\n\n"
+        + markdown_table(
+            ["write", "median s", "runs (s)", "rows/s"],
+            [
+                [
+                    "Spark `df.write.parquet` alone",
+                    f"{s:.2f}",
+                    ", ".join(f"{t:.2f}" for t in spark_times),
+                    f"{ROWS / s:,.0f}",
+                ],
+                [
+                    "`DeltaStorage.append` (staging + stats + delta-rs commit)",
+                    f"{d:.2f}",
+                    ", ".join(f"{t:.2f}" for t in delta_times),
+                    f"{ROWS / d:,.0f}",
+                ],
+            ],
+        )
+        + f"\n\nOverhead of the storage layer: **{d / s:.2f}x** the plain Spark write ({d - s:+.2f} s)."
+    )
+    print(body)
+    write_section("storage", "Storage layer: append vs plain Spark Parquet write", body)
+
+
+if __name__ == "__main__":
+    main()
