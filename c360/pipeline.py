@@ -84,10 +84,12 @@ def date_range(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def ingest_step(ctx: RunContext, source: Path, run_date: date | None) -> Any:
+def ingest_step(ctx: RunContext, source: Path, dates: date | Sequence[date]) -> Any:
+    """Ingest the extracts of the dates: one commit per raw table, however many days."""
     from c360.raw.ingest import discover, ingest
 
-    files = discover(source, run_date)
+    days = [dates] if isinstance(dates, date) else sorted(dates)
+    files = [f for d in days for f in discover(source, d)]
     return ingest(ctx.spark, ctx.storage, files, ctx.settings.pseudonym_key_bytes(), ingest_id=ctx.run_id)
 
 
@@ -138,15 +140,14 @@ def extract_dates(source: Path) -> list[date]:
 def run_all(ctx: RunContext, source: Path, dates: Sequence[date], on_step: Callable[[str], None] = print) -> None:
     """Ingest -> sanitize -> model for the dates, in one session.
 
-    Each date's extract is ingested in order; sanitize and model then process the range
-    as one batch, which gives the same tables as running the days one by one (both are
-    built to depend only on extracts up to each date; the test suite checks it).
+    Each step processes the range as one batch (one commit per table), which gives the
+    same tables as running the days one by one: ingestion is idempotent per file, and
+    sanitize and model depend only on extracts up to each date (the tests check it).
     """
     dates = sorted(dates)
     last = dates[-1]
-    for d in dates:
-        on_step(f"ingest {d}")
-        ctx.step("ingest", d, lambda d=d: ingest_step(ctx, source, d), ingest_summary)  # type: ignore[misc]
+    on_step(f"ingest {dates[0]}..{last}")
+    ctx.step("ingest", last, lambda: ingest_step(ctx, source, dates), ingest_summary)
     on_step(f"sanitize {dates[0]}..{last}")
     ctx.step("sanitize", last, lambda: sanitize_step(ctx, dates), sanitize_summary)
     on_step(f"model {dates[0]}..{last}")

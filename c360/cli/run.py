@@ -84,8 +84,7 @@ def run_pipeline(source: Path, dates: list) -> None:  # noqa: ANN001
         entry[0] += t.seconds
         entry[2].append(t.summary)
     for step, (secs, status_, summaries) in merged.items():
-        summary = summaries[-1] if step != "ingest" else f"{len(summaries)} extract(s); last: {summaries[-1]}"
-        out.add_row(step, f"{secs:.1f}", status_, summary)
+        out.add_row(step, f"{secs:.1f}", status_, summaries[-1])
     console.print(out)
     _print_tables()
     console.print(f"done in {time.perf_counter() - started:.0f} s; lake: {state.settings.lake_root}")
