@@ -45,6 +45,5 @@ def show_profile_head(console: Console, spark: SparkSession, settings: Settings,
         "  tables          .venv/bin/c360 table list | table show NAME | table history NAME\n"
         "  quarantine      .venv/bin/c360 table show quarantine.sales.transactions\n"
         f"  quality         .venv/bin/c360 quality report   (Data Docs under {root / 'ops'})\n"
-        "  notebooks       notebooks/   (Jupyter, reading the published tables)\n"
         "  orchestration   make airflow (Airflow UI with the daily DAGs)"
     )
