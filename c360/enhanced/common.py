@@ -85,13 +85,16 @@ def scd2(
     Columns not in ``tracked`` are type 1: every row shows the latest value.
     """
     ordered = Window.partitionBy(key).orderBy(change_ts)
-    fingerprint = F.sha2(F.to_json(F.struct(*[F.col(c) for c in tracked])), 256)
-    df = versions.withColumn("__fp", fingerprint).withColumn("__prev_fp", F.lag("__fp").over(ordered))
-    df = df.filter(F.col("__prev_fp").isNull() | (F.col("__fp") != F.col("__prev_fp")))
+    # Type-1 values are taken before re-sends are collapsed: the latest delivery may change
+    # nothing but a type-1 attribute, and it still carries the latest value.
     type1 = [c for c in versions.columns if c not in (*tracked, key, change_ts)]
     whole = Window.partitionBy(key).orderBy(change_ts).rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    df = versions
     for c in type1:
         df = df.withColumn(c, F.last(c).over(whole))
+    fingerprint = F.sha2(F.to_json(F.struct(*[F.col(c) for c in tracked])), 256)
+    df = df.withColumn("__fp", fingerprint).withColumn("__prev_fp", F.lag("__fp").over(ordered))
+    df = df.filter(F.col("__prev_fp").isNull() | (F.col("__fp") != F.col("__prev_fp")))
     return (
         df.withColumn("valid_from", F.col(change_ts))
         .withColumn("valid_to", F.lead(change_ts).over(ordered))
