@@ -92,6 +92,7 @@ def build(customers: DataFrame, loyalty: DataFrame) -> DataFrame:
         "customer_id",
         F.when(F.col("__n") == 1, F.least("registration_date", delivered)).otherwise(delivered).alias("__ts"),
         *VERSION_ORDER,
+        F.lit(0).alias("__src"),
         F.struct(*_CUSTOMER_ATTRS).alias("c"),
     )
     loyalty_struct = T.StructType([T.StructField("loyalty_tier", T.StringType())])
@@ -101,16 +102,21 @@ def build(customers: DataFrame, loyalty: DataFrame) -> DataFrame:
         "customer_id",
         delivered.alias("__ts"),
         *VERSION_ORDER,
+        F.lit(1).alias("__src"),
         F.lit(None).cast(customer_struct).alias("c"),
         F.struct("loyalty_tier").alias("l"),
     )
     events = c.unionByName(ly)
-    upto = Window.partitionBy("customer_id").orderBy("__ts", *VERSION_ORDER).rowsBetween(Window.unboundedPreceding, 0)
+    # One ingest gives all files of a day the same ingest time, and a customer's CRM and
+    # loyalty rows may sit on the same line number: __src (CRM, then loyalty) breaks the tie,
+    # so both windows see the events in the same, total order.
+    order = ("__ts", *VERSION_ORDER, "__src")
+    upto = Window.partitionBy("customer_id").orderBy(*order).rowsBetween(Window.unboundedPreceding, 0)
     events = events.withColumn("c", F.last("c", ignorenulls=True).over(upto)).withColumn(
         "l", F.last("l", ignorenulls=True).over(upto)
     )
     # One state per customer and instant: the last event of that instant wins.
-    same_instant = Window.partitionBy("customer_id", "__ts").orderBy(*[F.col(x).desc() for x in VERSION_ORDER])
+    same_instant = Window.partitionBy("customer_id", "__ts").orderBy(*[F.col(x).desc() for x in order[1:]])
     states = (
         events.filter(F.col("c").isNotNull())
         .withColumn("__r", F.row_number().over(same_instant))
