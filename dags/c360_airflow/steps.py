@@ -1,0 +1,221 @@
+"""The c360 steps as Airflow tasks: one spark-submit batch per step and logical date.
+
+A step is named after its entry point ``c360/jobs/<name>.py``; the DAGs list steps by name,
+so a new step (``model``, ``air_quality``, a separate ``quality``) plugs in with one registry
+entry. Every task runs ``spark-submit`` in a child process rather than Spark in the worker:
+the driver JVM, its memory and its crash never share a process with Airflow's task runner,
+a timeout kills the whole batch, and the same command runs on any cluster with ``--master``.
+
+Settings are resolved when a task starts, never at parse time: an Airflow Variable
+(``c360_lake_root``), else the environment (``C360_LAKE_ROOT``), else a default inside this
+repository (``./lakehouse``, ``./mock_data``), so ``make demo`` and ``make airflow`` share a lake.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import Asset, Variable, chain
+
+from c360_airflow.notify import FailureNotifier
+
+REPO = Path(__file__).resolve().parents[2]
+OWNER = "c360-data-eng"
+RETRIES = 2
+RETRY_DELAY = timedelta(minutes=1)
+RETRY_BACKOFF = 2.0  # 1, 2, 4 ... minutes: a busy lake or a flaky mount gets time to recover
+MAX_RETRY_DELAY = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class Setting:
+    variable: str
+    env: str
+    default: str
+    is_path: bool = True
+
+
+SETTINGS: dict[str, Setting] = {
+    "lake_root": Setting("c360_lake_root", "C360_LAKE_ROOT", "lakehouse"),
+    "source_dir": Setting("c360_source_dir", "C360_SOURCE_DIR", "mock_data"),
+    "jobs_dir": Setting("c360_jobs_dir", "C360_JOBS_DIR", "c360/jobs"),
+    # The interpreter running the task is the project's venv, which holds spark-submit and pyspark.
+    "bin_dir": Setting("c360_bin_dir", "C360_BIN_DIR", str(Path(sys.executable).parent)),
+    "spark_master": Setting("c360_spark_master", "C360_SPARK_MASTER", "local[*]", is_path=False),
+    "spark_driver_memory": Setting("c360_spark_driver_memory", "C360_SPARK_DRIVER_MEMORY", "4g", is_path=False),
+}
+
+
+def c360_setting(name: str) -> str:
+    """Resolve a setting at task run time (a Jinja macro): Variable, then env, then default.
+
+    Relative paths are taken from the repository root, not the task's temporary working folder.
+    """
+    setting = SETTINGS[name]
+    try:
+        value = Variable.get(setting.variable, default=None)
+    except Exception:  # outside a task (no API server to ask): fall back to env and default
+        value = None
+    value = value or os.environ.get(setting.env) or setting.default
+    if setting.is_path:
+        path = Path(value).expanduser()
+        value = str(path if path.is_absolute() else REPO / path)
+    return str(value)
+
+
+MACROS: dict[str, Any] = {"c360_setting": c360_setting}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One entry point ``c360/jobs/<name>.py --run-date D`` and how Airflow runs it."""
+
+    name: str
+    doc: str
+    timeout: timedelta
+    extra_args: str = ""
+    # State carried from earlier dates (dedupe, SCD2) needs those dates done first.
+    depends_on_past: bool = False
+    # Tables the step publishes (tier.domain.table): Airflow Assets consumers schedule on.
+    publishes: tuple[str, ...] = ()
+
+    @property
+    def job(self) -> str:
+        return f"c360/jobs/{self.name}.py"
+
+
+STEPS: dict[str, Step] = {
+    s.name: s
+    for s in (
+        Step(
+            "ingest",
+            "Copy the extract of the logical date from the source folder into the raw tier. "
+            "Write-once per source file: a retry or a re-run of the date is a no-op.",
+            timeout=timedelta(minutes=30),
+            extra_args='--source "$C360_TASK_SOURCE"',
+        ),
+        Step(
+            "sanitize",
+            "Type, validate, de-duplicate and pseudonymise what raw received for the date; bad rows go "
+            "to quarantine. Replaces the date's partitions, so re-runs never duplicate.",
+            timeout=timedelta(minutes=60),
+            depends_on_past=True,
+        ),
+        Step(
+            "model",
+            "Build the enhanced star schema and marts for the date. The quality gate runs inside "
+            "the step (write-audit-publish): a failing gate fails the task and leaves the published "
+            "version unchanged.",
+            timeout=timedelta(minutes=90),
+            depends_on_past=True,
+            publishes=(
+                "enhanced.shared.dim_date",
+                "enhanced.sales.dim_channel",
+                "enhanced.logistics.dim_location",
+                "enhanced.customer.dim_customer",
+                "enhanced.products.dim_product",
+                "enhanced.sales.fct_order",
+                "enhanced.sales.fct_sales_line",
+                "enhanced.customer.fct_support_ticket",
+                "enhanced.customer.fct_app_session",
+                "enhanced.logistics.fct_shipment",
+                "enhanced.products.fct_inventory_snapshot",
+                "enhanced.customer.customer360_profile",
+                "enhanced.sales.sales_by_segment_daily",
+            ),
+        ),
+        Step(
+            "air_quality",
+            "Sanitized sensor readings to the air-quality star: hourly readings with their sub-indices "
+            "and per-station daily AQI. Rewrites only the partitions the date owns.",
+            timeout=timedelta(minutes=60),
+            depends_on_past=True,
+            publishes=(
+                "enhanced.air_quality.dim_date",
+                "enhanced.air_quality.dim_station",
+                "enhanced.air_quality.dim_pollutant",
+                "enhanced.air_quality.fct_air_quality_hourly",
+                "enhanced.air_quality.fct_aqi_daily",
+            ),
+        ),
+    )
+}
+
+
+def table_asset(table: str) -> Asset:
+    """The Airflow Asset of a published table: ``c360://<tier>/<domain>/<table>``."""
+    tier, domain, name = table.split(".")
+    return Asset(name=table, uri=f"c360://{tier}/{domain}/{name}", group="c360")
+
+
+def default_args() -> dict[str, Any]:
+    """What every c360 task carries: owner, retries with exponential backoff, a failure alert."""
+    return {
+        "owner": OWNER,
+        "retries": RETRIES,
+        "retry_delay": RETRY_DELAY,
+        "retry_exponential_backoff": RETRY_BACKOFF,
+        "max_retry_delay": MAX_RETRY_DELAY,
+        "execution_timeout": timedelta(hours=1),
+        "on_failure_callback": FailureNotifier(),
+    }
+
+
+SPARK_SUBMIT = """set -euo pipefail
+export PATH="$C360_TASK_BIN:$PATH"
+exec spark-submit \\
+  --master "$C360_SPARK_MASTER" \\
+  --driver-memory "$C360_SPARK_DRIVER_MEMORY" \\
+  --name "c360-{name}-$C360_TASK_RUN_DATE" \\
+  --driver-java-options "-Duser.timezone=UTC -Dlog4j2.configurationFile=file:$C360_TASK_JOBS/../log4j2.properties" \\
+  "$C360_TASK_JOBS/{name}.py" --run-date "$C360_TASK_RUN_DATE" --run-id "$C360_TASK_RUN_ID" {extra_args}
+"""
+
+
+def spark_submit_env() -> dict[str, str]:
+    """The job's environment, templated at run time; values travel as variables, never spliced into shell."""
+    return {
+        "C360_LAKE_ROOT": "{{ c360_setting('lake_root') }}",
+        "C360_SPARK_MASTER": "{{ c360_setting('spark_master') }}",
+        "C360_SPARK_DRIVER_MEMORY": "{{ c360_setting('spark_driver_memory') }}",
+        "PYSPARK_PYTHON": "{{ c360_setting('bin_dir') }}/python",
+        "PYSPARK_DRIVER_PYTHON": "{{ c360_setting('bin_dir') }}/python",
+        "C360_TASK_BIN": "{{ c360_setting('bin_dir') }}",
+        "C360_TASK_JOBS": "{{ c360_setting('jobs_dir') }}",
+        "C360_TASK_SOURCE": "{{ c360_setting('source_dir') }}",
+        "C360_TASK_RUN_DATE": "{{ ds }}",
+        "C360_TASK_RUN_ID": "{{ run_id }}",
+    }
+
+
+def spark_step(name: str) -> BashOperator:
+    """The task running step ``name`` for the run's logical date (``{{ ds }}``) as a spark-submit batch."""
+    step = STEPS[name]
+    return BashOperator(
+        task_id=name,
+        bash_command=SPARK_SUBMIT.format(name=name, extra_args=step.extra_args),
+        env=spark_submit_env(),
+        append_env=True,
+        # The jobs exit 1 on failure; no exit code means "skipped" for a pipeline step.
+        skip_on_exit_code=None,
+        execution_timeout=step.timeout,
+        depends_on_past=step.depends_on_past,
+        outlets=[table_asset(t) for t in step.publishes],
+        doc_md=(
+            f"**{name}** · `spark-submit {step.job} --run-date <logical date>`\n\n{step.doc}\n\n"
+            "Retries with exponential backoff; a final failure alerts (see docs/airflow.md)."
+        ),
+    )
+
+
+def spark_steps(*names: str) -> list[BashOperator]:
+    """The steps as tasks, chained in the given order (call inside a ``with DAG(...)`` block)."""
+    tasks = [spark_step(n) for n in names]
+    chain(*tasks)
+    return tasks
