@@ -1,0 +1,468 @@
+"""customer360_profile: one row per customer per as-of date, the Customer 360 mart.
+
+Grain and keys: one row per (``as_of_date``, ``customer_id``), for every customer whose
+``dim_customer`` row is valid at the end of the as-of date D (``valid_from`` on or before
+D, ``valid_to`` NULL or after D; intervals are half-open, so this is the ``is_current``
+row when the star is built for D, and still the right row when the star is newer). The
+unknown member (``customer_key = -1``) has no profile. Partitioned by ``as_of_date``.
+
+Every figure uses only events on or before D, and nothing reads the clock, so the same
+inputs and D give the same rows, and events after D never change D's profile. Statuses
+are the ones in the facts given (the star as of its own run date).
+
+Rules (docs/customer360.md has the reasoning and the segment table):
+
+- Identity and contact are carried as the dimension's HMAC tokens; clear values come only
+  from the vault, for readers with the pii grant. Tokens, ``zip_code`` and ``birth_year``
+  (quasi-identifiers) are tagged pii.
+- Purchases are COMPLETED orders with ``transaction_date <= D``; pending, cancelled,
+  returned and refunded orders never count. Lines are never filtered by product status,
+  so orders containing inactive or discontinued products count in full.
+- ``orders_count``: completed orders; ``total_spent``: sum of their ``total_amount``;
+  ``avg_order_value`` = total_spent / orders_count; first/last purchase dates;
+  ``recency_days`` = D - last purchase date. NULL (no value) for customers without purchases.
+- R/F/M scores 1-5 by quintiles of the current population of purchasers (R on
+  recency_days, lower is better; F on orders_count; M on total_spent). A customer's position
+  is the mid-rank of its value (Hazen): p = (customers strictly worse + ties / 2) / n, and
+  score = floor(5p) + 1, in exact integer arithmetic. Tied values therefore always share a
+  score whatever the row order; everybody equal (or one purchaser) scores 3; fewer than
+  five purchasers spread symmetrically (two: 2 and 4). Customers without purchases score 0.
+- ``rfm_segment`` (first matching rule): No Purchases (no completed order); Champions
+  (R>=4, F>=4, M>=4); Loyal (R>=3, F>=4); New (R>=4, exactly one order); Potential Loyalist
+  (R>=4); Need Attention (R=3); Can't Lose (R<=2, F>=4, M>=4); At Risk (R<=2, F>=3);
+  Hibernating (R=2); Lost (R=1).
+- ``historical_clv``: sum of ``margin_amount`` of completed order lines up to D (lines
+  whose cost is unknown add nothing rather than a guessed margin).
+- ``predicted_purchases_12m`` and ``p_alive``: BG/NBD fitted on this as-of date's
+  population (time in days; a purchase is a purchase day); ``predicted_clv_12m`` = expected
+  purchases in the next 365 days x expected margin per purchase (Gamma-Gamma on the mean
+  margin per purchase day of customers with >= 2 purchase days, the customer's own mean
+  when fewer than 10 such customers exist; negative means count as 0). Undiscounted, never
+  negative; 0 (and p_alive NULL) for customers without purchases, whom the model does not
+  cover. See :mod:`c360.enhanced.marts.clv_model`.
+- ``churn_risk_score`` in [0, 1] = 0.6 x recency risk + 0.2 x support risk + 0.2 x
+  engagement risk. Recency risk = clamp((days inactive / expected gap - 1) / 2, 0, 1): 0 up
+  to the customer's usual gap between purchase days, 1 at three times it; the expected gap
+  is the customer's own mean gap (>= 2 purchase days), otherwise the population median gap
+  (30 days if nobody has one); days inactive count from the last purchase, or from
+  registration for customers who never bought. Support risk = 1 for an unhappy score
+  (1-2) on a ticket resolved in the last 90 days, else 0.5 for an open ticket or two or
+  more tickets opened in the last 45 days, else 0.25 for a neutral score (3) in the last
+  90 days, else 0; an unanswered survey adds nothing. Engagement risk = the drop of app
+  sessions in the last 30 days against the monthly average of days 31-90 (0 without
+  earlier sessions: no app use is no evidence). Label: high >= 0.6, medium >= 0.3, low.
+- ``engagement_score`` 0-100: activity = sessions + actions / 10, raw = 0.7 x activity of
+  the last 30 days + 0.3 x monthly average activity of the last 90 days; the score is
+  100 x the share of active customers with raw <= the customer's (cume_dist, ties equal,
+  most engaged = 100); 0 for no app activity in 90 days.
+- Tickets count when created on or before D; a ticket is open unless resolved or closed
+  with ``resolved_ts`` on or before D, and its score counts only then.
+  ``support_satisfaction``: no_tickets (none), no_score (tickets, no answered survey),
+  satisfied (mean score >= 4), neutral (>= 3), unhappy (< 3). A missing score is never
+  unhappy.
+- Channel mix: share of completed orders per channel (NULL without orders).
+- Flags: ``flag_upsell`` = Loyal or Potential Loyalist with M <= 3 (buying often, spending
+  below the top 40 %); ``flag_win_back`` = has bought, churn label high, historical CLV > 0;
+  ``flag_vip_care`` = valuable (M = 5, Champions, or Gold/Platinum tier) with an open ticket
+  or unhappy.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from c360.enhanced.marts import clv_model
+from c360.enhanced.marts.spec import MartSpec, field
+
+UNKNOWN_CUSTOMER_KEY = -1
+HORIZON_DAYS = 365
+DEFAULT_GAP_DAYS = 30.0
+MONEY = T.DecimalType(14, 2)
+CHANNELS = ("online", "store", "mobile")
+SEGMENTS = (
+    "Champions", "Loyal", "New", "Potential Loyalist", "Need Attention",
+    "Can't Lose", "At Risk", "Hibernating", "Lost", "No Purchases",
+)  # fmt: skip
+
+SCHEMA = T.StructType(
+    [
+        field("as_of_date", T.DateType(), "the run date the profile describes (partition)", False),
+        field("customer_id", T.StringType(), "CRM customer id (durable key)", False),
+        field("customer_key", T.LongType(), "dim_customer row valid at the end of as_of_date", False),
+        field("first_name_token", T.StringType(), "HMAC token of the given name"),
+        field("last_name_token", T.StringType(), "HMAC token of the family name"),
+        field("email_token", T.StringType(), "HMAC token of the e-mail address"),
+        field("phone_token", T.StringType(), "HMAC token of the phone number"),
+        field("address_line1_token", T.StringType(), "HMAC token of the street address"),
+        field("birth_year", T.IntegerType(), "year of birth"),
+        field("gender", T.StringType(), "F, M, X or U"),
+        field("registration_date", T.TimestampType(), "when the customer signed up"),
+        field("tenure_days", T.IntegerType(), "days from registration to as_of_date"),
+        field("city", T.StringType(), "city"),
+        field("state", T.StringType(), "state or region code"),
+        field("zip_code", T.StringType(), "postal code"),
+        field("country", T.StringType(), "ISO 3166-1 alpha-2 country"),
+        field("customer_segment", T.StringType(), "CRM segment (Premium/Standard/Basic)"),
+        field("loyalty_tier", T.StringType(), "loyalty tier (Bronze < Silver < Gold < Platinum), NULL if no member"),
+        field("preferred_channel", T.StringType(), "channel the customer says it prefers"),
+        field("orders_count", T.IntegerType(), "completed orders up to as_of_date", False),
+        field("total_spent", MONEY, "sum of total_amount of completed orders up to as_of_date", False),
+        field("avg_order_value", MONEY, "total_spent / orders_count; NULL without orders"),
+        field("first_purchase_date", T.DateType(), "date of the first completed order"),
+        field("last_purchase_date", T.DateType(), "date of the latest completed order up to as_of_date"),
+        field("recency_days", T.IntegerType(), "as_of_date - last_purchase_date; NULL without orders"),
+        field("recency_score", T.IntegerType(), "R quintile 1-5 (5 = most recent), 0 without orders", False),
+        field("frequency_score", T.IntegerType(), "F quintile 1-5 (5 = most orders), 0 without orders", False),
+        field("monetary_score", T.IntegerType(), "M quintile 1-5 (5 = highest total_spent), 0 without orders", False),
+        field("rfm_cell", T.StringType(), "R, F and M scores as three digits ('000' without orders)", False),
+        field("rfm_segment", T.StringType(), "named RFM segment (rules in the module docstring)", False),
+        field("historical_clv", MONEY, "sum of margin of completed order lines up to as_of_date", False),
+        field("p_alive", T.DoubleType(), "BG/NBD probability the customer is still active; NULL without orders"),
+        field("predicted_purchases_12m", T.DoubleType(), "BG/NBD expected purchase days in the next 365 days", False),
+        field("predicted_clv_12m", MONEY, "expected margin of the next 365 days (BG/NBD x Gamma-Gamma)", False),
+        field("churn_risk_score", T.DoubleType(), "0-1: recency vs own rhythm, support, app engagement drop", False),
+        field("churn_risk_label", T.StringType(), "low (< 0.3), medium (< 0.6) or high", False),
+        field("engagement_score", T.DoubleType(), "0-100 app engagement, relative to active customers", False),
+        field("sessions_30d", T.IntegerType(), "app sessions in the 30 days up to as_of_date", False),
+        field("sessions_90d", T.IntegerType(), "app sessions in the 90 days up to as_of_date", False),
+        field("tickets_count", T.IntegerType(), "support tickets opened up to as_of_date", False),
+        field("open_tickets_count", T.IntegerType(), "tickets not resolved or closed by as_of_date", False),
+        field("avg_satisfaction_score", T.DoubleType(), "mean answered survey score (1-5); NULL if none"),
+        field("support_satisfaction", T.StringType(), "no_tickets, no_score, satisfied, neutral or unhappy", False),
+        field("channel_share_online", T.DoubleType(), "share of completed orders placed online"),
+        field("channel_share_store", T.DoubleType(), "share of completed orders placed in store"),
+        field("channel_share_mobile", T.DoubleType(), "share of completed orders placed on mobile"),
+        field("flag_upsell", T.BooleanType(), "Loyal or Potential Loyalist spending below the top 40 %", False),
+        field("flag_win_back", T.BooleanType(), "profitable buyer with high churn risk", False),
+        field("flag_vip_care", T.BooleanType(), "valuable customer with an open ticket or unhappy", False),
+    ]
+)
+
+SPEC = MartSpec(
+    name="enhanced.customer.customer360_profile",
+    description="Customer 360 profile: one row per customer per as-of date with RFM, CLV, churn risk, "
+    "engagement, support satisfaction, channel mix and opportunity flags.",
+    grain="one row per customer per as-of date",
+    keys=("as_of_date", "customer_id"),
+    partition_by=("as_of_date",),
+    schema=SCHEMA,
+    pii_columns=(
+        "first_name_token",
+        "last_name_token",
+        "email_token",
+        "phone_token",
+        "address_line1_token",
+        "birth_year",
+        "zip_code",
+    ),  # fmt: skip
+    owner="customer-analytics",
+)
+
+
+def _clamp01(c: Column) -> Column:
+    return F.least(F.lit(1.0), F.greatest(F.lit(0.0), c))
+
+
+def customers_as_of(dim_customer: DataFrame, as_of: date) -> DataFrame:
+    """The dim_customer row valid at the end of ``as_of`` for every known customer."""
+    d = F.lit(as_of)
+    valid = (F.to_date("valid_from") <= d) & (F.col("valid_to").isNull() | (F.to_date("valid_to") > d))
+    return dim_customer.filter(valid & (F.col("customer_key") != UNKNOWN_CUSTOMER_KEY))
+
+
+def purchase_summary(fct_order: DataFrame, fct_sales_line: DataFrame, as_of: date) -> DataFrame:
+    """Per customer: completed orders up to ``as_of``, spend, dates, channel counts, margin."""
+    d = F.lit(as_of)
+    orders = fct_order.filter((F.col("transaction_date") <= d) & (F.col("order_status") == "completed"))
+    by_channel = [F.count(F.when(F.col("channel") == ch, 1)).alias(f"_orders_{ch}") for ch in CHANNELS]
+    summary = orders.groupBy("customer_id").agg(
+        F.count("transaction_id").cast("int").alias("orders_count"),
+        F.sum("total_amount").cast(MONEY).alias("total_spent"),
+        F.min("transaction_date").alias("first_purchase_date"),
+        F.max("transaction_date").alias("last_purchase_date"),
+        F.countDistinct("transaction_date").cast("int").alias("_purchase_days"),
+        *by_channel,
+    )
+    # No join to dim_product: a line of an inactive product is as much a sale as any other.
+    lines = fct_sales_line.filter((F.col("transaction_date") <= d) & (F.col("order_status") == "completed"))
+    margin = lines.groupBy("customer_id").agg(F.sum("margin_amount").alias("_margin"))
+    return summary.join(margin, on="customer_id", how="left")
+
+
+def support_summary(fct_support_ticket: DataFrame, as_of: date) -> DataFrame:
+    """Per customer: tickets, open tickets, answered scores and their recent extremes, as of ``as_of``."""
+    d = F.lit(as_of)
+    t = fct_support_ticket.filter(F.col("created_date") <= d)
+    done = F.col("status").isin("resolved", "closed") & (
+        F.coalesce(F.to_date("resolved_ts"), F.col("created_date")) <= d
+    )
+    score = F.when(done, F.col("satisfaction_score"))
+    resolved_recently = done & (F.coalesce(F.to_date("resolved_ts"), F.col("created_date")) > F.date_sub(d, 90))
+    return t.groupBy("customer_id").agg(
+        F.count("ticket_id").cast("int").alias("tickets_count"),
+        F.count(F.when(~done, 1)).cast("int").alias("open_tickets_count"),
+        F.avg(score).alias("avg_satisfaction_score"),
+        F.count(F.when(F.col("created_date") > F.date_sub(d, 45), 1)).alias("_tickets_45d"),
+        F.max(F.when(resolved_recently & (F.col("satisfaction_score") <= 2), True)).alias("_unhappy_90d"),
+        F.max(F.when(resolved_recently & (F.col("satisfaction_score") == 3), True)).alias("_neutral_90d"),
+    )
+
+
+def engagement_summary(fct_app_session: DataFrame, as_of: date) -> DataFrame:
+    """Per customer: app sessions and actions in the last 30 and 90 days up to ``as_of``."""
+    d = F.lit(as_of)
+    s = fct_app_session.filter((F.col("session_date") <= d) & (F.col("session_date") > F.date_sub(d, 90)))
+    in_30 = F.col("session_date") > F.date_sub(d, 30)
+    actions = F.coalesce(F.col("actions_taken"), F.lit(0))
+    return s.groupBy("customer_id").agg(
+        F.count(F.when(in_30, 1)).cast("int").alias("sessions_30d"),
+        F.count("usage_id").cast("int").alias("sessions_90d"),
+        F.sum(F.when(in_30, actions).otherwise(0)).alias("_actions_30d"),
+        F.sum(actions).alias("_actions_90d"),
+    )
+
+
+def _positions(value: str, higher_is_better: bool) -> tuple[Column, Column, Column]:
+    """(worse, ties, n) of a row's value among the non-NULL values of the frame.
+
+    Window functions over the same frame keep the plan linear (a self-join per score would
+    copy the whole upstream plan each time). ``rank`` counts strictly worse rows plus one,
+    and ties share it, so no row order can split them.
+    """
+    present = F.col(value).isNull()
+    order = F.col(value).asc() if higher_is_better else F.col(value).desc()
+    worse = F.rank().over(Window.partitionBy(present).orderBy(order)) - 1
+    ties = F.count(F.lit(1)).over(Window.partitionBy(present, F.col(value)))
+    n = F.count(F.lit(1)).over(Window.partitionBy(present))
+    return worse, ties, n
+
+
+def quintile_score(value: str, higher_is_better: bool = True) -> Column:
+    """floor(5 x mid-rank position) + 1 in 1..5, exact integer arithmetic; 0 where ``value`` is NULL."""
+    worse, ties, n = _positions(value, higher_is_better)
+    # Integers below 2^53: an integral quotient is exact, any other is >= 1/(2n) from an integer.
+    score = F.floor((10 * worse + 5 * ties) / (2 * n)).cast("int") + 1
+    return F.when(F.col(value).isNotNull(), score).otherwise(0)
+
+
+def engagement_raw() -> Column:
+    """Recent app activity: 0.7 x last 30 days + 0.3 x monthly average of 90 days; NULL when none."""
+    act30 = F.col("sessions_30d") + F.col("_actions_30d") / 10.0
+    act90 = F.col("sessions_90d") + F.col("_actions_90d") / 10.0
+    raw = 0.7 * act30 + 0.3 * act90 / 3.0
+    return F.when(raw > 0, raw)
+
+
+def engagement_score(raw: str) -> Column:
+    """0-100: share of active customers whose raw activity is <= this one's (ties equal); 0 if inactive."""
+    worse, ties, n = _positions(raw, higher_is_better=True)
+    return F.when(F.col(raw).isNotNull(), F.round(100.0 * (worse + ties) / n, 1)).otherwise(0.0)
+
+
+def rfm_segment(r: Column, f: Column, m: Column, orders: Column) -> Column:
+    """The named segment for R/F/M scores; the order of the rules is part of their meaning."""
+    return (
+        F.when(orders == 0, "No Purchases")
+        .when((r >= 4) & (f >= 4) & (m >= 4), "Champions")
+        .when((r >= 3) & (f >= 4), "Loyal")
+        .when((r >= 4) & (orders == 1), "New")
+        .when(r >= 4, "Potential Loyalist")
+        .when(r == 3, "Need Attention")
+        .when((f >= 4) & (m >= 4), "Can't Lose")
+        .when(f >= 3, "At Risk")
+        .when(r == 2, "Hibernating")
+        .otherwise("Lost")
+    )
+
+
+def with_churn_risk(df: DataFrame, as_of: date) -> DataFrame:
+    """``churn_risk_score`` and ``churn_risk_label`` (weights and thresholds in the module docstring)."""
+    own_gap = F.when(
+        F.col("_purchase_days") >= 2,
+        F.datediff("last_purchase_date", "first_purchase_date") / (F.col("_purchase_days") - 1),
+    )
+    df = df.withColumn("_own_gap", own_gap)
+    pop_gap = F.coalesce(F.median("_own_gap").over(Window.partitionBy()), F.lit(DEFAULT_GAP_DAYS))
+    df = df.withColumn("_pop_gap", pop_gap)
+    inactive = F.coalesce(F.col("recency_days"), F.datediff(F.lit(as_of), F.to_date("registration_date")))
+    gap = F.coalesce(F.col("_own_gap"), F.col("_pop_gap"))
+    recency_risk = _clamp01((F.greatest(inactive, F.lit(0)) / gap - 1.0) / 2.0)
+    support_risk = (
+        F.when(F.col("_unhappy_90d"), 1.0)
+        .when((F.col("open_tickets_count") > 0) | (F.col("_tickets_45d") >= 2), 0.5)
+        .when(F.col("_neutral_90d"), 0.25)
+        .otherwise(0.0)
+    )
+    prior_monthly = (F.col("sessions_90d") - F.col("sessions_30d")) / 2.0
+    engagement_risk = F.when(prior_monthly > 0, _clamp01(1.0 - F.col("sessions_30d") / prior_monthly)).otherwise(0.0)
+    score = F.round(_clamp01(0.6 * recency_risk + 0.2 * support_risk + 0.2 * engagement_risk), 4)
+    label = F.when(F.col("churn_risk_score") >= 0.6, "high").when(F.col("churn_risk_score") >= 0.3, "medium")
+    return df.withColumn("churn_risk_score", score).withColumn("churn_risk_label", label.otherwise("low"))
+
+
+def with_clv_prediction(df: DataFrame, as_of: date) -> DataFrame:
+    """``p_alive``, ``predicted_purchases_12m``, ``predicted_clv_12m`` from BG/NBD + Gamma-Gamma.
+
+    One small collect feeds the driver-side fit (sorted, so the fit is deterministic); the
+    closed forms are Spark expressions, with the 2F1 term joined from a table per (x, T).
+    Run on the per-customer purchase summary, before any window, so the collect does not
+    recompute the ranking.
+    """
+    buyers = F.col("_purchase_days") >= 1
+    df = df.select(
+        "*",
+        F.when(buyers, F.col("_purchase_days") - 1).alias("_x"),
+        F.when(buyers, F.datediff("last_purchase_date", "first_purchase_date")).alias("_tx"),
+        F.when(buyers, F.datediff(F.lit(as_of), "first_purchase_date")).alias("_T"),
+        F.when(buyers, F.col("historical_clv") / F.col("_purchase_days")).alias("_m"),
+    )
+    # One small collect: customers sharing (x, t_x, T, mean margin) are one weighted row.
+    cells = df.filter(buyers).groupBy("_x", "_tx", "_T", "_m").count().orderBy("_x", "_tx", "_T", "_m").collect()
+    if not cells:
+        zero = F.lit(0.0)
+        return df.select("*", F.lit(None).cast("double").alias("p_alive"), zero.alias("predicted_purchases_12m"),
+                         zero.cast(MONEY).alias("predicted_clv_12m"))  # fmt: skip
+    x_, tx_, T_, w_ = (list(v) for v in zip(*((c["_x"], c["_tx"], c["_T"], c["count"]) for c in cells), strict=True))
+    bg = clv_model.fit_bg_nbd(x_, tx_, T_, w_)
+    repeat = [(c["_x"] + 1, float(c["_m"])) for c in cells if c["_x"] >= 1 for _ in range(c["count"])]
+    gg = clv_model.fit_gamma_gamma([r[0] for r in repeat], [r[1] for r in repeat]) if repeat else None
+
+    pairs = sorted({(c["_x"], c["_T"]) for c in cells})
+    tails = clv_model.bg_nbd_tail(bg, HORIZON_DAYS, [p[0] for p in pairs], [p[1] for p in pairs])
+    tail_schema = T.StructType([T.StructField("_x", T.IntegerType()), T.StructField("_T", T.IntegerType()),
+                                T.StructField("_tail", T.DoubleType())])  # fmt: skip
+    tail_df = df.sparkSession.createDataFrame(
+        [(int(x), int(t), float(g)) for (x, t), g in zip(pairs, tails, strict=True)], tail_schema
+    )
+    df = df.join(F.broadcast(tail_df), on=["_x", "_T"], how="left")
+
+    x, tx, big_t = F.col("_x"), F.col("_tx"), F.col("_T")
+    r, alpha, b = F.lit(bg.r), F.lit(bg.alpha), F.lit(bg.b)
+    a = F.lit(clv_model._safe_a(bg.a))
+    log_odds = F.log(a) - F.log(b + x - 1) + (r + x) * (F.log(alpha + big_t) - F.log(alpha + tx))
+    p_alive = 1.0 / (1.0 + F.when(x > 0, F.exp(log_odds)).otherwise(0.0))
+    purchases = (a + b + x - 1) / (a - 1) * (1.0 - F.col("_tail")) * p_alive
+    mean_margin = F.greatest(F.col("_m").cast("double"), F.lit(0.0))
+    n = F.col("_purchase_days").cast("double")
+    per_purchase = mean_margin if gg is None else gg.p * (gg.gamma + n * mean_margin) / (gg.p * n + gg.q - 1.0)
+    purchases_12m = F.greatest(F.round(purchases, 4), F.lit(0.0))
+    clv = F.greatest(F.round(purchases_12m * per_purchase, 2), F.lit(0.0)).cast(MONEY)
+    return df.select(
+        "*",
+        F.when(buyers, F.round(p_alive, 4)).alias("p_alive"),
+        F.coalesce(F.when(buyers, purchases_12m), F.lit(0.0)).alias("predicted_purchases_12m"),
+        F.coalesce(F.when(buyers, clv), F.lit(0).cast(MONEY)).alias("predicted_clv_12m"),
+    )
+
+
+def build_customer360_profile(
+    dim_customer: DataFrame,
+    fct_order: DataFrame,
+    fct_sales_line: DataFrame,
+    fct_support_ticket: DataFrame,
+    fct_app_session: DataFrame,
+    as_of: date,
+) -> DataFrame:
+    """The profile of every customer valid at ``as_of`` (rules in the module docstring)."""
+    d = F.lit(as_of)
+    base = (
+        customers_as_of(dim_customer, as_of)
+        .join(purchase_summary(fct_order, fct_sales_line, as_of), on="customer_id", how="left")
+        .join(support_summary(fct_support_ticket, as_of), on="customer_id", how="left")
+        .join(engagement_summary(fct_app_session, as_of), on="customer_id", how="left")
+    )
+    zero_filled = ["orders_count", "_purchase_days", "tickets_count", "open_tickets_count", "_tickets_45d",
+                   "sessions_30d", "sessions_90d", "_actions_30d", "_actions_90d",
+                   *(f"_orders_{ch}" for ch in CHANNELS)]  # fmt: skip
+    base = base.fillna(0, subset=zero_filled).select(
+        "*",
+        F.coalesce(F.col("_margin"), F.lit(0)).cast(MONEY).alias("historical_clv"),
+        F.when(F.col("orders_count") > 0, F.datediff(d, "last_purchase_date")).alias("recency_days"),
+    )
+    base = with_clv_prediction(base, as_of)
+    purchasers = F.col("orders_count") > 0
+    profile = base.select(
+        "*",
+        F.when(purchasers, F.col("orders_count")).alias("_frequency"),
+        F.when(purchasers, F.col("total_spent")).alias("_monetary"),
+        engagement_raw().alias("_engagement_raw"),
+    )
+    profile = profile.select(
+        "*",
+        quintile_score("recency_days", higher_is_better=False).alias("recency_score"),
+        quintile_score("_frequency").alias("frequency_score"),
+        quintile_score("_monetary").alias("monetary_score"),
+        engagement_score("_engagement_raw").alias("engagement_score"),
+    )
+    profile = profile.transform(lambda df: with_churn_risk(df, as_of))
+    r, f, m = F.col("recency_score"), F.col("frequency_score"), F.col("monetary_score")
+    segment = rfm_segment(r, f, m, F.col("orders_count"))
+    satisfaction = (
+        F.when(F.col("tickets_count") == 0, "no_tickets")
+        .when(F.col("avg_satisfaction_score").isNull(), "no_score")
+        .when(F.col("avg_satisfaction_score") >= 4, "satisfied")
+        .when(F.col("avg_satisfaction_score") >= 3, "neutral")
+        .otherwise("unhappy")
+    )
+    profile = profile.withColumn("rfm_segment", segment).withColumn("support_satisfaction", satisfaction)
+    shares = [
+        F.when(purchasers, F.round(F.col(f"_orders_{ch}") / F.col("orders_count"), 4)).alias(f"channel_share_{ch}")
+        for ch in CHANNELS
+    ]
+    # A customer outside the loyalty programme (NULL tier) is simply not Gold: no NULL flags.
+    gold = F.coalesce(F.col("loyalty_tier").isin("Gold", "Platinum"), F.lit(False))
+    valuable = (m == 5) | (F.col("rfm_segment") == "Champions") | gold
+    needs_care = (F.col("open_tickets_count") > 0) | (F.col("support_satisfaction") == "unhappy")
+    return profile.select(
+        d.alias("as_of_date"),
+        "customer_id",
+        F.col("customer_key").cast("long").alias("customer_key"),
+        "first_name_token",
+        "last_name_token",
+        "email_token",
+        "phone_token",
+        "address_line1_token",
+        F.col("birth_year").cast("int").alias("birth_year"),
+        "gender",
+        "registration_date",
+        F.datediff(d, F.to_date("registration_date")).alias("tenure_days"),
+        "city",
+        "state",
+        "zip_code",
+        "country",
+        "customer_segment",
+        "loyalty_tier",
+        "preferred_channel",
+        "orders_count",
+        F.coalesce(F.col("total_spent"), F.lit(0).cast(MONEY)).alias("total_spent"),
+        F.when(purchasers, (F.col("total_spent") / F.col("orders_count")).cast(MONEY)).alias("avg_order_value"),
+        "first_purchase_date",
+        "last_purchase_date",
+        "recency_days",
+        "recency_score",
+        "frequency_score",
+        "monetary_score",
+        F.concat_ws("", r, f, m).alias("rfm_cell"),
+        "rfm_segment",
+        "historical_clv",
+        "p_alive",
+        "predicted_purchases_12m",
+        "predicted_clv_12m",
+        "churn_risk_score",
+        "churn_risk_label",
+        "engagement_score",
+        "sessions_30d",
+        "sessions_90d",
+        "tickets_count",
+        "open_tickets_count",
+        F.round("avg_satisfaction_score", 4).alias("avg_satisfaction_score"),
+        "support_satisfaction",
+        *shares,
+        (F.col("rfm_segment").isin("Loyal", "Potential Loyalist") & (m <= 3)).alias("flag_upsell"),
+        (purchasers & (F.col("churn_risk_label") == "high") & (F.col("historical_clv") > 0)).alias("flag_win_back"),
+        (valuable & needs_care).alias("flag_vip_care"),
+    )
