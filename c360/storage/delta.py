@@ -26,7 +26,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError
 from deltalake.schema import Field as DeltaField
 from deltalake.transaction import AddAction, CommitProperties, RemoveAction, Transaction
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -356,7 +356,7 @@ class DeltaStorage:
         df = self.spark.read.schema(schema).option("basePath", str(root)).parquet(*files)
         row = df.select(
             F.count(F.lit(1)).alias("n"),
-            F.sum(F.xxhash64(*[F.col(c) for c in schema.fieldNames()]).cast("decimal(38,0)")).alias("h"),
+            F.sum(F.xxhash64(*[_hashable(f) for f in schema.fields]).cast("decimal(38,0)")).alias("h"),
         ).first()
         return (int(row["n"]), int(row["h"] or 0)) if row else (0, 0)
 
@@ -441,6 +441,14 @@ class DeltaStorage:
             ) from exc
         dt.update_incremental()
         return CommitResult(str(tname), dt.version(), True, rows, len(adds), files_removed, mode.value)
+
+
+def _hashable(f: T.StructField) -> Column:
+    """A column xxhash64 accepts: Spark refuses maps (their order is not canonical), so
+    a map is hashed as its entries sorted by key."""
+    if isinstance(f.dataType, T.MapType):
+        return F.array_sort(F.map_entries(F.col(f.name)))
+    return F.col(f.name)
 
 
 def _live_paths(dt: DeltaTable) -> list[str]:
