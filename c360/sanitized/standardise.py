@@ -108,8 +108,10 @@ def clean(col: Column) -> Column:
 
 
 def _map(values: dict[str, str], col: Column) -> Column:
+    """The mapped value, or the value as sent (upper-cased) when the map does not know it,
+    so validation sees and names it instead of it silently becoming NULL."""
     mapping = F.create_map(*[F.lit(x) for kv in sorted(values.items()) for x in kv])
-    return mapping[F.upper(col)]
+    return F.coalesce(mapping[F.upper(col)], F.upper(col))
 
 
 def standardise(c: Col, col: Column) -> Column:
@@ -145,10 +147,14 @@ def standardise(c: Col, col: Column) -> Column:
 
 def e164(col: Column) -> Column:
     """Phone numbers to E.164 where the digits allow: +<digits>; 10 NANP digits get +1."""
-    digits = F.regexp_replace(col, r"[^0-9]", "")
-    plus = F.regexp_replace(col, r"^\s*00", "+").startswith("+")
+    # "00" is the international call prefix: it stands for "+" and is not part of the number.
+    international = F.regexp_replace(col, r"^\s*00", "+")
+    digits = F.regexp_replace(international, r"[^0-9]", "")
+    plus = F.trim(international).startswith("+")
     return (
         F.when(col.isNull(), F.lit(None))
+        # Only separators may be dropped: a letter is a typo, not punctuation ("555-12X4").
+        .when(~col.rlike(r"^\s*\+?[0-9 ().\-/]+$"), col)
         .when(plus, F.concat(F.lit("+"), digits))
         .when(F.length(digits) == 10, F.concat(F.lit("+1"), digits))
         .when((F.length(digits) == 11) & digits.startswith("1"), F.concat(F.lit("+"), digits))
