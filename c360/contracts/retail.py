@@ -9,6 +9,8 @@ from __future__ import annotations
 from c360.contracts.model import Col, Contract, FkPolicy, ForeignKey, Rule, Std
 
 EMAIL_RE = r"^[a-z0-9._%+'-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$"
+# After standardisation a country is a two-letter code; a name nobody mapped stays as sent and fails this.
+COUNTRY_RE = r"^[A-Z]{2}$"
 E164_RE = r"^\+[1-9][0-9]{6,14}$"
 CHANNELS = ("online", "store", "mobile")
 # Line totals are accepted gross (qty x price, as the reference extract sends them) or
@@ -31,7 +33,8 @@ CUSTOMERS = Contract(
         Col("customer_id", required=True, description="CRM customer id", pattern=r"^[A-Z0-9_-]+$"),
         Col("first_name", pii=True, required=True, description="given name"),
         Col("last_name", pii=True, required=True, description="family name"),
-        Col("email", pii=True, std=Std.EMAIL, pattern=EMAIL_RE, description="e-mail address"),
+        # Required: the CRM cannot create a customer without one (the source spec lists it as mandatory).
+        Col("email", pii=True, std=Std.EMAIL, pattern=EMAIL_RE, required=True, description="e-mail address"),
         Col("phone", pii=True, std=Std.PHONE, pattern=E164_RE, description="phone number, E.164"),
         Col("date_of_birth", "date", pii=True, description="date of birth"),
         Col("gender", std=Std.UPPER, enum=("F", "M", "X", "U"), description="F, M, X (other) or U (unknown)"),
@@ -42,7 +45,7 @@ CUSTOMERS = Contract(
         Col("city", description="city"),
         Col("state", std=Std.UPPER, description="state or region code"),
         Col("zip_code", description="postal code"),
-        Col("country", std=Std.COUNTRY, description="ISO 3166-1 alpha-2 country code"),
+        Col("country", std=Std.COUNTRY, pattern=COUNTRY_RE, description="ISO 3166-1 alpha-2 country code"),
     ),
     rules=(
         Rule("birth_date_in_future", "date_of_birth <= _extract_date", "born on or before the extract date"),
@@ -197,11 +200,14 @@ REGIONAL_SALES = Contract(
     columns=(
         Col("region_id", required=True, description="region"),
         Col("region_name", description="region name"),
-        Col("country", std=Std.COUNTRY, description="ISO country"),
+        Col("country", std=Std.COUNTRY, pattern=COUNTRY_RE, description="ISO country"),
         Col("sales_date", "date", required=True, description="day"),
-        Col("total_revenue", "money", ge=0, description="revenue"),
+        # The regional system's own figures, net of what it received: a day whose only order
+        # had a negative line reports negative revenue. Kept as reported (it is the source's
+        # view, compared with ours downstream), so no lower bound on the money columns.
+        Col("total_revenue", "money", description="revenue as reported"),
         Col("total_transactions", "long", ge=0, description="orders"),
-        Col("average_order_value", "money", ge=0, description="revenue / orders"),
+        Col("average_order_value", "money", description="revenue / orders as reported"),
     ),
 )
 
@@ -226,7 +232,8 @@ PRODUCTS = Contract(
         Col(
             "status",
             std=Std.LOWER,
-            enum=("active", "inactive", "seasonal", "discontinued"),
+            # clearance: the catalogue's end-of-season markdown status (sent with the price change)
+            enum=("active", "inactive", "seasonal", "clearance", "discontinued"),
             required=True,
             description="lifecycle",
         ),
@@ -263,7 +270,7 @@ SUPPLIERS = Contract(
         Col("email", pii=True, std=Std.EMAIL, pattern=EMAIL_RE, description="contact e-mail"),
         Col("phone", pii=True, std=Std.PHONE, pattern=E164_RE, description="contact phone"),
         Col("address", description="company address"),
-        Col("country", std=Std.COUNTRY, description="ISO country"),
+        Col("country", std=Std.COUNTRY, pattern=COUNTRY_RE, description="ISO country"),
         Col("payment_terms", description="terms"),
         Col("quality_rating", "double", ge=0, le=5, description="0-5 rating"),
     ),
@@ -365,7 +372,7 @@ WAREHOUSE_LOCATIONS = Contract(
         Col("address", description="street address of the site"),
         Col("city", description="city"),
         Col("state", std=Std.UPPER, description="state"),
-        Col("country", std=Std.COUNTRY, description="ISO country"),
+        Col("country", std=Std.COUNTRY, pattern=COUNTRY_RE, description="ISO country"),
         Col("capacity_cubic_meters", "long", ge=0, description="capacity"),
         Col("manager_name", pii=True, description="site manager"),
     ),
