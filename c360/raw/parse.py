@@ -52,17 +52,46 @@ def _decode(data: bytes, problems: list[str]) -> str:
         return data.decode("utf-8", errors="backslashreplace")
 
 
-def _records(text: str) -> Iterator[tuple[int, str]]:
-    """(first line number, text) of each record; quoted newlines are joined back."""
-    lines = text.splitlines()
-    i = 0
+def _lines(text: str) -> list[str]:
+    """Physical lines: split on ``\n`` only (``\r\n`` tolerated); ``str.splitlines`` would
+    also split inside values at \u2028, \x1c and friends, inventing lines the file does not have."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def _fields(record: str) -> list[str] | None:
+    try:
+        return next(csv.reader([record], strict=True))
+    except (csv.Error, StopIteration):
+        return None
+
+
+def _records(lines: list[str], start: int, width: int) -> Iterator[tuple[int, str]]:
+    """(first line number, text) of each non-empty record from ``lines[start:]``.
+
+    A record with an open quote is joined with the following lines (a quoted newline),
+    but only when the joined text then parses into ``width`` fields; otherwise the line
+    stands alone and is flagged, so one stray quote cannot swallow the good lines after it.
+    """
+    i = start
     while i < len(lines):
-        start, record = i, lines[i]
-        while record.count('"') % 2 == 1 and i + 1 < len(lines) and i - start < _MAX_RECORD_LINES:
+        record = lines[i]
+        if not record.strip():
             i += 1
-            record += "\n" + lines[i]
-        yield start + 1, record
-        i += 1
+            continue
+        end = i
+        if record.count('"') % 2 == 1:
+            joined, j = record, i
+            while joined.count('"') % 2 == 1 and j + 1 < len(lines) and j - i < _MAX_RECORD_LINES:
+                j += 1
+                joined += "\n" + lines[j]
+            fields = _fields(joined)
+            if fields is not None and len(fields) == width:
+                record, end = joined, j
+        yield i + 1, record
+        i = end + 1
 
 
 def _sniff_delimiter(header: str) -> str | None:
@@ -81,12 +110,14 @@ def parse_csv(path: Path, data: bytes, columns: list[str], key: tuple[str, ...])
     problems = parsed.problems
     text = _decode(data, problems)
     binary = bool(problems)
-    records = [(n, r) for n, r in _records(text) if r.strip()]
-    if not records:
+    lines = _lines(text)
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
         problems.append("no lines with content")
         return parsed
-    header_line, header_text = records[0]
+    header_text = lines[first]
     header = [h.strip() for h in next(csv.reader([header_text]))]
+    records = [(first + 1, header_text), *_records(lines, first + 1, len(header))]
     missing_key = [k for k in key if k not in header]
     reject_reason = None
     if binary:
@@ -116,7 +147,7 @@ def parse_csv(path: Path, data: bytes, columns: list[str], key: tuple[str, ...])
         try:
             fields = next(csv.reader([record], strict=True))
         except (csv.Error, StopIteration) as exc:
-            parsed.rows.append(ParsedRow({}, {}, line_number, record, f"unparseable CSV: {exc}"))
+            parsed.rows.append(ParsedRow({}, {}, line_number, record, f"unparseable CSV (broken quoting?): {exc}"))
             continue
         if len(fields) != len(header):
             error = f"{len(fields)} fields where the header has {len(header)}"
@@ -150,7 +181,8 @@ def _json_array_elements(text: str) -> Iterator[tuple[int, str, str | None]]:
         try:
             _, end = decoder.raw_decode(text, i)
         except json.JSONDecodeError as exc:
-            yield n, text[i : i + 200], f"invalid JSON element: {exc.msg}"
+            # The rest cannot be delimited reliably: kept whole as one flagged record, so nothing is lost.
+            yield n, text[i:].rstrip(), f"invalid JSON element (the rest of the array kept as is): {exc.msg}"
             return
         yield n, text[i:end], None
         i = end
@@ -161,7 +193,7 @@ def parse_json(path: Path, data: bytes) -> ParsedFile:
 
     ``line_number`` is the line (JSON Lines) or the element position (array). A broken
     line is kept with its raw text; in an array, parsing stops at the first broken element
-    (what follows cannot be delimited reliably) and says so.
+    (what follows cannot be delimited reliably), which is kept with everything after it.
     """
     import json
 
@@ -177,7 +209,7 @@ def parse_json(path: Path, data: bytes) -> ParsedFile:
             else:
                 parsed.rows.append(ParsedRow({"record": element}, {}, index))
     else:
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(_lines(text), start=1):
             if not line.strip():
                 continue
             try:
