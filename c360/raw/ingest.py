@@ -281,7 +281,10 @@ def _add_to_vault(
     """Append the (token, value, customer) pairs the vault does not hold yet."""
     schema = vault_schema()
     storage.ensure_table(VAULT_TABLE, schema, description="clear values of direct identifiers; restricted")
-    new = spark.createDataFrame(rows, schema)
+    # Through Arrow: a full customer extract is ~6 values per customer, too many to pickle row by row.
+    columns = list(zip(*rows, strict=True))
+    arrow = pa.table({f.name: pa.array(columns[i], pa.string()) for i, f in enumerate(schema.fields)})
+    new = _conform(spark.createDataFrame(arrow), schema)
     existing = storage.read(VAULT_TABLE).select("token", "customer_id", "source", "column")
     keys = ["token", "customer_id", "source", "column"]
     fresh = new.join(existing, on=[new[k].eqNullSafe(existing[k]) for k in keys], how="left_anti")
