@@ -12,6 +12,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from c360.contracts import CONTRACTS
 from c360.sanitized.transform import sanitized_schema
@@ -25,7 +26,9 @@ def at(d: date, hour: int = 0, minute: int = 0) -> datetime:
 
 def sanitized(spark: SparkSession, source: str, rows: list[dict[str, Any]]) -> DataFrame:
     """A sanitized-tier frame of ``source`` (e.g. ``"customer.customers"``); each row needs ``_extract_date``."""
-    schema = sanitized_schema(CONTRACTS[source])
+    # Nullable, as Spark reads the tier back: a test leaves out the required columns it does not need.
+    contract = sanitized_schema(CONTRACTS[source])
+    schema = T.StructType([T.StructField(f.name, f.dataType, True, f.metadata) for f in contract.fields])
     out = []
     for i, given in enumerate(rows, start=1):
         extract: date = given["_extract_date"]
