@@ -22,15 +22,29 @@ VERSION_ORDER = ("_extract_date", "_ingest_time", "_line_number")
 class TableSpec:
     """What the catalog, the quality gate and the writer need to know about a table."""
 
-    name: str
-    schema: T.StructType
+    name: str  # tier.domain.table
+    schema: T.StructType  # the build's final select produces exactly these names and types, in order
     description: str
     grain: str
     keys: tuple[str, ...]
     partition_by: tuple[str, ...] = ()
-    pii: tuple[str, ...] = ()
+    pii_columns: tuple[str, ...] = ()  # hidden from callers without the pii grant
     owner: str = "customer-analytics"
     sources: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        names = self.schema.fieldNames()
+        unknown = [c for c in (*self.keys, *self.partition_by, *self.pii_columns) if c not in names]
+        if unknown:
+            raise ValueError(f"{self.name}: key/partition/pii columns not in the schema: {', '.join(unknown)}")
+
+    @property
+    def column_descriptions(self) -> dict[str, str]:
+        return {f.name: f.metadata.get("comment", "") for f in self.schema.fields}
+
+    @property
+    def column_tags(self) -> dict[str, tuple[str, ...]]:
+        return {f.name: ("pii",) if f.name in self.pii_columns else () for f in self.schema.fields}
 
 
 def col_field(name: str, dtype: T.DataType, comment: str, nullable: bool = True) -> T.StructField:
@@ -150,3 +164,19 @@ def affected_dates(fact: DataFrame, partition: str, run_dates: Sequence[date]) -
     touched = fact.filter(F.col("source_extract_date").isin(*run_dates)).select(partition).distinct().collect()
     last = max(run_dates)
     return sorted({r[0] for r in touched if r[0] is not None and r[0] <= last} | set(run_dates))
+
+
+def vacated_dates(fact: DataFrame, published: DataFrame, keys: Sequence[str], partition: str, last: date) -> list[date]:
+    """Published partitions (up to ``last``) holding a key that ``fact`` now places in another one.
+
+    A re-delivery can move a row: a line whose order arrives later moves from its extract
+    date to the order's date, a pending shipment to its ship date. Rewriting the partition
+    it left (from ``fact``, which no longer has the row there) keeps the key unique.
+    """
+    old = published.select(*keys, F.col(partition).alias("__old"))
+    moved = (
+        fact.select(*keys, partition)
+        .join(old, on=list(keys), how="inner")
+        .filter(~F.col(partition).eqNullSafe(F.col("__old")) & (F.col("__old") <= F.lit(last)))
+    )
+    return sorted(r[0] for r in moved.select("__old").distinct().collect())

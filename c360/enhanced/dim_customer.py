@@ -63,7 +63,7 @@ SPEC = TableSpec(
     description="Customers with type-2 history of segment, loyalty tier, address and preferred channel.",
     grain="one row per customer per version",
     keys=("customer_key",),
-    pii=("first_name_token", "last_name_token", "email_token", "phone_token", "address_line1_token"),
+    pii_columns=("first_name_token", "last_name_token", "email_token", "phone_token", "address_line1_token"),
     sources=("sanitized.customer.customers", "sanitized.customer.loyalty_program"),
 )
 _CUSTOMER_ATTRS = (

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -29,10 +29,14 @@ from c360.enhanced import (
     fct_shipment,
     fct_support_ticket,
 )
-from c360.enhanced.common import TableSpec, affected_dates, as_of
+from c360.enhanced.common import TableSpec, affected_dates, as_of, vacated_dates
+from c360.enhanced.marts import customer360_profile, sales_by_segment_daily
 from c360.quality import TableSuite, publish
 from c360.sanitized.transform import sanitized_schema
 from c360.storage import CommitResult, DeltaStorage
+
+# Orders arrive up to a few days late and returns weeks later (docs/source-data.md).
+SALES_RESTATEMENT_DAYS = 30
 
 
 @dataclass
@@ -65,25 +69,33 @@ class _Publisher:
     def whole(self, spec: TableSpec, suite: TableSuite, df: DataFrame) -> DataFrame:
         """Publish a whole table (dimensions); returns the published frame for later joins."""
         self.storage.ensure_table(
-            spec.name, spec.schema, spec.partition_by, description=spec.description, pii_columns=spec.pii
+            spec.name, spec.schema, spec.partition_by, description=spec.description, pii_columns=spec.pii_columns
         )
         df = df.localCheckpoint()
         self._publish(spec, suite, df, lambda d: self.storage.overwrite(d, spec.name), partitions=0)
         return df
 
-    def partitions(self, spec: TableSpec, suite: TableSuite, df: DataFrame) -> None:
-        """Publish the partitions the run dates touched (facts and marts)."""
+    def partitions(
+        self, spec: TableSpec, suite: TableSuite, df: DataFrame, dates: Sequence[date] | None = None
+    ) -> DataFrame:
+        """Publish the partitions the run dates touched (facts and marts); returns the whole built frame."""
         (column,) = spec.partition_by
         self.storage.ensure_table(
-            spec.name, spec.schema, spec.partition_by, description=spec.description, pii_columns=spec.pii
+            spec.name, spec.schema, spec.partition_by, description=spec.description, pii_columns=spec.pii_columns
         )
         df = df.localCheckpoint()
-        dates = affected_dates(df, column, self.run_dates) if "source_extract_date" in df.columns else self.run_dates
+        if dates is None:
+            dates = (
+                affected_dates(df, column, self.run_dates) if "source_extract_date" in df.columns else self.run_dates
+            )
+        published = self.storage.read(spec.name)
+        dates = sorted({*dates, *vacated_dates(df, published, spec.keys, column, max(self.run_dates))})
         part = df.filter(df[column].isin(*dates))
         specs = [{column: d} for d in dates]
         self._publish(
             spec, suite, part, lambda d: self.storage.replace_partitions(d, spec.name, partitions=specs), len(dates)
         )
+        return df
 
     def _publish(
         self,
@@ -120,16 +132,16 @@ def build_model(spark: SparkSession, storage: DeltaStorage, run_dates: Sequence[
     products = pub.whole(dim_product.SPEC, dim_product.SUITE, dim_product.build(src("products.products")))
 
     transactions, items = src("sales.transactions"), src("sales.transaction_items")
-    pub.partitions(fct_order.SPEC, fct_order.SUITE, fct_order.build(transactions, items, customers, locations))
-    pub.partitions(
+    orders = pub.partitions(fct_order.SPEC, fct_order.SUITE, fct_order.build(transactions, items, customers, locations))
+    lines = pub.partitions(
         fct_sales_line.SPEC, fct_sales_line.SUITE, fct_sales_line.build(items, transactions, customers, products)
     )
-    pub.partitions(
+    tickets = pub.partitions(
         fct_support_ticket.SPEC,
         fct_support_ticket.SUITE,
         fct_support_ticket.build(src("customer.support_tickets"), customers),
     )
-    pub.partitions(
+    sessions = pub.partitions(
         fct_app_session.SPEC, fct_app_session.SUITE, fct_app_session.build(src("customer.app_usage"), customers)
     )
     pub.partitions(
@@ -141,5 +153,26 @@ def build_model(spark: SparkSession, storage: DeltaStorage, run_dates: Sequence[
         fct_inventory_snapshot.SPEC,
         fct_inventory_snapshot.SUITE,
         fct_inventory_snapshot.build(src("products.inventory"), products, locations),
+    )
+
+    # Marts read the facts as built for this run (as of its last date), never the published
+    # tables, which may hold later versions when an older date is rebuilt.
+    profiles = [
+        customer360_profile.build_customer360_profile(
+            customers, orders, lines, tickets, sessions, as_of=d
+        ).localCheckpoint()
+        for d in sorted(run_dates)
+    ]
+    profile = profiles[0]
+    for extra in profiles[1:]:
+        profile = profile.unionByName(extra)
+    pub.partitions(customer360_profile.SPEC, customer360_profile.SUITE, profile)
+    # Late orders and returns change past days' sales: rebuild the trailing window too.
+    sales_days = sorted({d - timedelta(days=i) for d in run_dates for i in range(SALES_RESTATEMENT_DAYS)})
+    pub.partitions(
+        sales_by_segment_daily.SPEC,
+        sales_by_segment_daily.SUITE,
+        sales_by_segment_daily.build_sales_by_segment_daily(lines, products, customers, sales_days),
+        dates=sales_days,
     )
     return pub.report

@@ -77,6 +77,7 @@ from pyspark.sql import types as T
 
 from c360.enhanced.marts import clv_model
 from c360.enhanced.marts.spec import MartSpec, field
+from c360.quality import TableSuite
 
 UNKNOWN_CUSTOMER_KEY = -1
 HORIZON_DAYS = 365
@@ -466,3 +467,24 @@ def build_customer360_profile(
         (purchasers & (F.col("churn_risk_label") == "high") & (F.col("historical_clv") > 0)).alias("flag_win_back"),
         (valuable & needs_care).alias("flag_vip_care"),
     )
+
+
+SUITE = (
+    TableSuite(
+        SPEC.name, key=("as_of_date", "customer_id"), measures=("total_spent", "historical_clv", "predicted_clv_12m")
+    )
+    .foreign_key("customer_key", "enhanced.customer.dim_customer")
+    .in_range("churn_risk_score", 0, 1)
+    .in_set("churn_risk_label", ["low", "medium", "high"])
+    .in_range("engagement_score", 0, 100)
+    .in_set("support_satisfaction", ["no_tickets", "no_score", "satisfied", "neutral", "unhappy"])
+    .in_range("recency_score", 0, 5)
+    .in_range("frequency_score", 0, 5)
+    .in_range("monetary_score", 0, 5)
+    .invariant("spent_not_negative", "total_spent >= 0")
+    .invariant("predicted_clv_not_negative", "predicted_clv_12m IS NULL OR predicted_clv_12m >= 0")
+    .invariant(
+        "aov_matches", "orders_count = 0 OR abs(avg_order_value * orders_count - total_spent) <= 0.01 * orders_count"
+    )
+    .row_count_vs_previous(0.9, 1.5, severity="warn")
+)

@@ -38,6 +38,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from c360.enhanced.marts.spec import MartSpec, field
+from c360.quality import TableSuite
 
 UNKNOWN = "Unknown"
 AMOUNT = T.DecimalType(18, 2)
@@ -115,3 +116,11 @@ def build_sales_by_segment_daily(
         "customers",
         "margin_amount",
     )
+
+
+SUITE = (
+    TableSuite(SPEC.name, key=SPEC.keys, measures=("revenue", "units"))
+    .in_set("channel", ["online", "store", "mobile", UNKNOWN])
+    .invariant("revenue_not_negative", "revenue >= 0")
+    .invariant("customers_within_orders", "customers <= orders")
+)
