@@ -6,6 +6,7 @@ Errors print as one clear line (``--debug`` shows the traceback); heavy imports
 
 from __future__ import annotations
 
+import logging
 import sys
 import traceback
 from pathlib import Path
@@ -61,6 +62,9 @@ def demo(
 
 def main() -> None:
     """Console-script entry point."""
+    # PySpark logs every analysis error as a multi-kilobyte JSON record before raising it;
+    # the CLI reports the error itself in one line (the traceback with --debug).
+    logging.getLogger("DataFrameQueryContextLogger").setLevel(logging.CRITICAL)
     try:
         app(standalone_mode=False)
     except SystemExit:
