@@ -30,6 +30,9 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
         "spark.sql.sources.partitionOverwriteMode": "static",
         "spark.sql.ansi.enabled": "false",
+        # Constraint inference is quadratic in predicate size: over the sanitize plan (a
+        # hundred rule expressions, then a self-join) it ran for minutes per table.
+        "spark.sql.constraintPropagation.enabled": "false",
         "spark.driver.extraJavaOptions": java_opts,
         "spark.executor.extraJavaOptions": java_opts,
     }
