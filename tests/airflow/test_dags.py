@@ -1,0 +1,165 @@
+"""The DAGs as the DAG processor sees them: they import, chain the right steps, and every task
+carries the retry, timeout and alert policy."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DAGS = REPO / "dags"
+
+PIPELINES = {
+    "c360_daily": ("ingest", "sanitize", "model"),
+    "air_quality_daily": ("ingest", "sanitize", "air_quality"),
+}
+# The marts consumers schedule on; the step publishes the whole star besides.
+CONSUMED = {
+    ("c360_daily", "model"): {
+        "c360://enhanced/customer/customer360_profile",
+        "c360://enhanced/sales/sales_by_segment_daily",
+    },
+    ("air_quality_daily", "air_quality"): {"c360://enhanced/air_quality/fct_aqi_daily"},
+}
+PARSE_BUDGET_SECONDS = 2.0
+
+
+def _tasks() -> list[tuple[str, str]]:
+    return [(dag_id, task_id) for dag_id, steps in PIPELINES.items() for task_id in steps]
+
+
+def test_dags_import_without_errors(dagbag: object) -> None:
+    assert dagbag.import_errors == {}  # type: ignore[attr-defined]
+    assert set(dagbag.dag_ids) == set(PIPELINES)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("dag_id", PIPELINES)
+def test_steps_run_in_order(dagbag: object, dag_id: str) -> None:
+    dag = dagbag.dags[dag_id]  # type: ignore[attr-defined]
+    steps = PIPELINES[dag_id]
+    assert set(dag.task_ids) == set(steps)
+    for upstream, downstream in zip(steps, steps[1:], strict=False):
+        assert dag.get_task(downstream).upstream_task_ids == {upstream}
+    assert dag.get_task(steps[0]).upstream_task_ids == set()
+    assert dag.get_task(steps[-1]).downstream_task_ids == set()
+
+
+@pytest.mark.parametrize("dag_id", PIPELINES)
+def test_one_logical_date_at_a_time_and_no_surprise_catchup(dagbag: object, dag_id: str) -> None:
+    dag = dagbag.dags[dag_id]  # type: ignore[attr-defined]
+    assert dag.max_active_runs == 1
+    assert dag.catchup is False
+    assert dag.tags and dag.doc_md
+    assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
+
+
+@pytest.mark.parametrize(("dag_id", "task_id"), _tasks())
+def test_every_task_retries_with_backoff_times_out_and_alerts(dagbag: object, dag_id: str, task_id: str) -> None:
+    from c360_airflow.notify import FailureNotifier
+
+    task = dagbag.dags[dag_id].get_task(task_id)  # type: ignore[attr-defined]
+    assert task.retries >= 2
+    assert task.retry_delay > timedelta(0)
+    assert task.retry_exponential_backoff > 1
+    assert task.max_retry_delay is not None and task.max_retry_delay > task.retry_delay
+    assert task.execution_timeout is not None and task.execution_timeout > timedelta(0)
+    assert any(isinstance(cb, FailureNotifier) for cb in task.on_failure_callback)
+    assert task.owner == "c360-data-eng"
+    assert task.doc_md and f"c360/jobs/{task_id}.py" in task.doc_md
+
+
+@pytest.mark.parametrize(("dag_id", "task_id"), _tasks())
+def test_every_task_is_a_spark_submit_of_its_entry_point_for_the_logical_date(
+    dagbag: object, dag_id: str, task_id: str
+) -> None:
+    dag = dagbag.dags[dag_id]  # type: ignore[attr-defined]
+    task = dag.get_task(task_id)
+    assert task.task_type == "BashOperator"
+    assert "exec spark-submit" in task.bash_command
+    assert f'"$C360_TASK_JOBS/{task_id}.py" --run-date "$C360_TASK_RUN_DATE"' in task.bash_command
+    env = dag.get_template_env()
+    rendered = {k: env.from_string(v).render(ds="2024-01-05", run_id="r1") for k, v in task.env.items()}
+    assert rendered["C360_TASK_RUN_DATE"] == "2024-01-05"
+    assert rendered["C360_TASK_RUN_ID"] == "r1"
+    assert rendered["C360_TASK_JOBS"] == str(REPO / "c360" / "jobs")
+    assert Path(rendered["C360_LAKE_ROOT"]).is_absolute()
+
+
+@pytest.mark.parametrize(("dag_id", "task_id"), _tasks())
+def test_every_task_runs_an_entry_point_that_exists(dag_id: str, task_id: str) -> None:
+    """A DAG naming a job that is not in the repository is broken, whoever owns the job."""
+    assert (REPO / "c360" / "jobs" / f"{task_id}.py").is_file()
+
+
+@pytest.mark.parametrize(("dag_id", "task_id"), _tasks())
+def test_published_tables_are_assets_on_the_producing_task(dagbag: object, dag_id: str, task_id: str) -> None:
+    task = dagbag.dags[dag_id].get_task(task_id)  # type: ignore[attr-defined]
+    uris = {a.uri for a in task.outlets}
+    assert CONSUMED.get((dag_id, task_id), set()) <= uris
+    if (dag_id, task_id) not in CONSUMED:
+        assert uris == set()  # ingest and sanitize publish nothing
+    for asset in task.outlets:
+        tier, domain, table = asset.name.split(".")
+        assert (tier, asset.uri) == ("enhanced", f"c360://{tier}/{domain}/{table}")
+
+
+def test_settings_come_from_the_environment_before_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    from c360_airflow.steps import c360_setting
+
+    monkeypatch.delenv("C360_LAKE_ROOT", raising=False)
+    monkeypatch.delenv("C360_SOURCE_DIR", raising=False)
+    # The defaults are the lake `make demo` writes and the project's mock data.
+    assert c360_setting("lake_root") == str(REPO / "lakehouse")
+    assert c360_setting("source_dir") == str(REPO / "mock_data")
+    monkeypatch.setenv("C360_LAKE_ROOT", "/data/lake")
+    assert c360_setting("lake_root") == "/data/lake"
+    # A relative path means the repository, not the task's temporary working folder.
+    monkeypatch.setenv("C360_LAKE_ROOT", "lake2")
+    assert c360_setting("lake_root") == str(REPO / "lake2")
+    monkeypatch.setenv("C360_SPARK_MASTER", "spark://host:7077")
+    assert c360_setting("spark_master") == "spark://host:7077"
+
+
+PARSE_PROBE = """
+import json, sys, time
+from pathlib import Path
+import airflow.sdk  # the DAG processor has Airflow loaded before it parses a file
+from airflow.dag_processing.dagbag import BundleDagBag
+
+dags = Path(sys.argv[1])
+before = set(sys.modules)
+started = time.perf_counter()
+bag = BundleDagBag(dag_folder=str(dags), bundle_path=dags, bundle_name="dags-folder")
+print(json.dumps({
+    "total": time.perf_counter() - started,
+    "files": {s.file: s.duration.total_seconds() for s in bag.dagbag_stats},
+    "errors": bag.import_errors,
+    "new_modules": sorted(set(sys.modules) - before),
+}))
+"""
+
+
+def test_parse_is_fast_and_imports_neither_pyspark_nor_c360() -> None:
+    """In a fresh interpreter, like the DAG processor: what parsing the dags folder imports, and how long it takes."""
+    env = {k: v for k, v in os.environ.items() if k.startswith(("AIRFLOW", "PATH", "HOME"))}
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", PARSE_PROBE, str(DAGS)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    probe = json.loads(out.stdout.strip().splitlines()[-1])
+    assert probe["errors"] == {}
+    assert set(probe["files"]) == {"c360_daily.py", "air_quality_daily.py"}
+    assert all(seconds < PARSE_BUDGET_SECONDS for seconds in probe["files"].values()), probe["files"]
+    heavy = [m for m in probe["new_modules"] if m.split(".")[0] in ("pyspark", "great_expectations", "c360", "py4j")]
+    assert heavy == []
+    assert "c360_airflow.steps" in probe["new_modules"]  # the probe did parse the DAG files
