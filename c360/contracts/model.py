@@ -8,10 +8,15 @@ declares a source's columns.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from pyspark.sql import types as T
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
 
 
 class Std(StrEnum):
@@ -101,6 +106,9 @@ class Contract:
     owner: str = "data-platform"
     format: str = "csv"
     extra_meta: dict[str, str] = field(default_factory=dict)
+    # JSON sources: raw frame (``record`` + meta) -> the same frame plus one string column per
+    # contract column, as column expressions; sanitize runs it before the generic rules.
+    extract: Callable[[DataFrame], DataFrame] | None = field(default=None, compare=False)
 
     @property
     def name(self) -> str:

@@ -161,7 +161,8 @@ def classify(
     the key, ``_extract_date`` and ``_record_hash``); ``parents`` the sanitized parent
     tables named by the contract's foreign keys.
     """
-    df = unseal(raw, contract, vault) if contract.pii_columns else raw
+    df = contract.extract(raw) if contract.extract else raw  # JSON record -> contract columns as strings
+    df = unseal(df, contract, vault) if contract.pii_columns else df
     df = mark_exact_duplicates(df, contract)
     df = standardise_and_type(df, contract)
     df = reasons(df, contract, parents)
@@ -189,22 +190,32 @@ def classify(
         F.col("_source_file").desc(),
         F.col("_line_number").desc(),
     )
-    df = df.withColumn("__rank", F.row_number().over(latest_first))
+    df = df.withColumn("__rank", F.row_number().over(latest_first)).withColumn("__kept", valid & (F.col("__rank") == 1))
 
-    # The key's previous version: the latest kept row of an earlier extract (this batch or before).
-    kept_now = df.filter(valid & (F.col("__rank") == 1)).select(
-        *[F.col(_typed(k)).alias(f"__k_{k}") for k in contract.key], "_extract_date", "_record_hash"
+    # The key's previous version: the latest kept row of an earlier extract, in this batch or
+    # before it. The history rows ride along in one window (no self-join, so the classify plan
+    # is computed once) and leave again before the fate is decided.
+    typed_keys = [_typed(k) for k in contract.key]
+    history = previous.select(
+        *[F.col(k).alias(_typed(k)) for k in contract.key],
+        "_extract_date",
+        "_record_hash",
+        F.lit(True).alias("__kept"),
+        F.lit(True).alias("__history"),
     )
-    before = previous.select(*[F.col(k).alias(f"__k_{k}") for k in contract.key], "_extract_date", "_record_hash")
-    versions = kept_now.unionByName(before)
-    kw = Window.partitionBy(*[f"__k_{k}" for k in contract.key]).orderBy("_extract_date")
-    versions = versions.withColumn("__prev_hash", F.lag("_record_hash").over(kw)).select(
-        *[f"__k_{k}" for k in contract.key], F.col("_extract_date").alias("__v_date"), "__prev_hash"
+    earlier = (
+        Window.partitionBy(*typed_keys)
+        .orderBy(F.unix_date("_extract_date"))
+        .rangeBetween(Window.unboundedPreceding, -1)
     )
-    cond = [df[_typed(k)].eqNullSafe(versions[f"__k_{k}"]) for k in contract.key] + [
-        df["_extract_date"] == versions["__v_date"]
-    ]
-    df = df.join(versions, on=cond, how="left")
+    df = (
+        df.withColumn("__history", F.lit(False))
+        .unionByName(history, allowMissingColumns=True)
+        .withColumn(
+            "__prev_hash", F.last(F.when(F.col("__kept"), F.col("_record_hash")), ignorenulls=True).over(earlier)
+        )
+        .filter(~F.col("__history"))
+    )
 
     fate = (
         F.when(F.col("__dup"), "duplicate_exact")
