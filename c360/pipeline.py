@@ -94,9 +94,12 @@ def ingest_step(ctx: RunContext, source: Path, dates: date | Sequence[date]) -> 
 
 
 def sanitize_step(ctx: RunContext, dates: Sequence[date]) -> Any:
+    from c360.contracts import CONTRACTS
     from c360.sanitized.run import sanitize
 
-    return sanitize(ctx.spark, ctx.storage, dates, ctx.settings.pseudonym_key_bytes(), ctx.run_id)
+    # Every registered source (retail, then air quality), parents before children.
+    contracts = tuple(CONTRACTS.values())
+    return sanitize(ctx.spark, ctx.storage, dates, ctx.settings.pseudonym_key_bytes(), ctx.run_id, contracts)
 
 
 def ingest_summary(report: Any) -> str:
@@ -115,6 +118,23 @@ def sanitize_summary(report: Any) -> str:
     return (
         f"{tot['rows_in']} in = {tot['sanitized']} sanitized + {tot['quarantined']} quarantined"
         f" + {dup} duplicates, {len(report.tables)} tables"
+    )
+
+
+def air_quality_step(ctx: RunContext, dates: Sequence[date]) -> Any:
+    """Publish the air-quality star for each run date (facts for the local day before it)."""
+    from c360.air_quality.run import build_air_quality
+
+    return [build_air_quality(ctx.spark, ctx.storage, d) for d in sorted(set(dates))]
+
+
+def air_quality_summary(reports: Any) -> str:
+    writes = [w for r in reports for w in r.writes]
+    committed = [w for w in writes if w.committed]
+    days = ", ".join(str(r.fact_date) for r in reports)
+    return (
+        f"local day(s) {days}: {len(committed)} of {len(writes)} partitions written"
+        f" ({sum(w.rows for w in committed)} rows), {len(writes) - len(committed)} unchanged"
     )
 
 

@@ -142,3 +142,18 @@ def sanitize_cmd(run_date: datetime = RUN_DATE) -> None:
     console.print(
         f"sanitize: {sanitize_summary(report)}; quarantined rows: c360 table show quarantine.<domain>.<source>"
     )
+
+
+@app.command("air-quality")
+def air_quality_cmd(run_date: datetime = RUN_DATE) -> None:
+    """Publish the air-quality star: dimensions as of the date, facts for the local day before it."""
+    from c360.pipeline import air_quality_step, air_quality_summary
+
+    ctx = _ctx()
+    day = run_date.date()
+    reports = ctx.step("air_quality", day, lambda: air_quality_step(ctx, [day]), air_quality_summary)
+    out = Table("table", "partition", "rows", "committed", title="air quality")
+    for w in (w for r in reports for w in r.writes):
+        out.add_row(w.table, w.partition, str(w.rows) if w.committed else "-", "yes" if w.committed else "unchanged")
+    console.print(out)
+    console.print(f"air-quality: {air_quality_summary(reports)}")

@@ -1,0 +1,79 @@
+"""dim_pollutant: one row per pollutant of the AQI standard (key: pollutant, snapshot_date).
+
+Taken from the standard's breakpoint tables (units, averaging periods, truncation), so the
+dimension says exactly what the facts were computed with. Partitioned by
+``snapshot_date`` (the run date): a later change of standard never rewrites what an
+earlier run published.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from c360.aqi.standards import Standard, resolve_standard
+from c360.contracts.air_quality import CANONICAL_UNITS
+
+NAME = "enhanced.air_quality.dim_pollutant"
+PARTITION_BY = ["snapshot_date"]
+DESCRIPTION = "Pollutants of the AQI standard: unit, averaging periods, truncation; one snapshot per run date."
+DISPLAY_NAMES = {
+    "pm25": "PM2.5 (fine particulate matter)",
+    "pm10": "PM10 (coarse particulate matter)",
+    "o3": "Ozone",
+    "co": "Carbon monoxide",
+    "so2": "Sulphur dioxide",
+    "no2": "Nitrogen dioxide",
+}
+
+
+def _field(name: str, dtype: T.DataType, comment: str, nullable: bool = True) -> T.StructField:
+    return T.StructField(name, dtype, nullable, {"comment": comment})
+
+
+SCHEMA = T.StructType(
+    [
+        _field("pollutant", T.StringType(), "pollutant code (column name in the facts)", False),
+        _field("name", T.StringType(), "display name", False),
+        _field("unit", T.StringType(), "unit of the sanitized and fact values", False),
+        _field("aqi_fields", T.ArrayType(T.StringType(), False), "AQI input fields (<pollutant>_<averaging>)", False),
+        _field("averaging_periods", T.ArrayType(T.StringType(), False), "averaging periods of the standard", False),
+        _field("truncation_decimals", T.ArrayType(T.IntegerType(), False), "decimals kept per AQI field", False),
+        _field("standard", T.StringType(), "AQI standard id", False),
+        _field("snapshot_date", T.DateType(), "the run date (partition)", False),
+    ]
+)
+
+
+def build(spark: SparkSession, snapshot_date: date, standard: str | Standard = "us-epa-2024") -> DataFrame:
+    """The standard's pollutants, in the standard's order."""
+    std = resolve_standard(standard)
+    rows = []
+    for p in std.pollutants():
+        fields = [f for f in std.fields if f.pollutant == p]
+        rows.append(
+            (
+                p,
+                DISPLAY_NAMES.get(p, p),
+                CANONICAL_UNITS.get(p, fields[0].unit),
+                [f.name for f in fields],
+                [f.averaging for f in fields],
+                [f.decimals for f in fields],
+                std.id,
+                snapshot_date,
+            )
+        )
+    df = spark.createDataFrame(rows, SCHEMA)
+    return df.select(
+        F.col("pollutant"),
+        F.col("name"),
+        F.col("unit"),
+        F.col("aqi_fields"),
+        F.col("averaging_periods"),
+        F.col("truncation_decimals"),
+        F.col("standard"),
+        F.col("snapshot_date"),
+    )

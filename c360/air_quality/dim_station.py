@@ -1,0 +1,64 @@
+"""dim_station: one row per station as known on the snapshot date (key: station_id, snapshot_date).
+
+Partitioned by ``snapshot_date`` (the run date), so every past run's view of the station
+catalogue stays readable and a re-run rebuilds exactly its own snapshot. Stations are
+re-sent whole when they change; the newest version delivered by the run date wins.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+NAME = "enhanced.air_quality.dim_station"
+PARTITION_BY = ["snapshot_date"]
+DESCRIPTION = "Air-quality stations with location and time zone, one snapshot per run date."
+
+
+def _field(name: str, dtype: T.DataType, comment: str, nullable: bool = True) -> T.StructField:
+    return T.StructField(name, dtype, nullable, {"comment": comment})
+
+
+SCHEMA = T.StructType(
+    [
+        _field("station_id", T.StringType(), "station id", False),
+        _field("name", T.StringType(), "station name"),
+        _field("latitude", T.DoubleType(), "WGS84 latitude"),
+        _field("longitude", T.DoubleType(), "WGS84 longitude"),
+        _field("city", T.StringType(), "city"),
+        _field("country", T.StringType(), "ISO 3166-1 alpha-2 country code"),
+        _field("time_zone", T.StringType(), "IANA time zone; local days and hours are computed in it", False),
+        _field("first_delivered", T.DateType(), "extract date of the station's first version", False),
+        _field("version_delivered", T.DateType(), "extract date of the version shown", False),
+        _field("snapshot_date", T.DateType(), "the run date this view is as of (partition)", False),
+    ]
+)
+
+
+def build(stations: DataFrame, snapshot_date: date) -> DataFrame:
+    """Sanitized station versions -> the catalogue as delivered by ``snapshot_date``."""
+    known = stations.filter(F.col("_extract_date") <= F.lit(snapshot_date))
+    newest = Window.partitionBy("station_id").orderBy(
+        F.col("_extract_date").desc(), F.col("_ingest_time").desc(), F.col("_line_number").desc()
+    )
+    everything = Window.partitionBy("station_id")
+    df = known.select(
+        "*",
+        F.row_number().over(newest).alias("__n"),
+        F.min("_extract_date").over(everything).alias("__first"),
+    ).filter(F.col("__n") == 1)
+    return df.select(
+        F.col("station_id"),
+        F.col("name"),
+        F.col("latitude"),
+        F.col("longitude"),
+        F.col("city"),
+        F.col("country"),
+        F.col("time_zone"),
+        F.col("__first").alias("first_delivered"),
+        F.col("_extract_date").alias("version_delivered"),
+        F.lit(snapshot_date).alias("snapshot_date"),
+    )

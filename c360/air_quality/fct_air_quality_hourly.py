@@ -1,0 +1,92 @@
+"""fct_air_quality_hourly: one row per station and hour with a reading (key: station_id, reading_time_utc).
+
+Partitioned by ``date``, the station's local date of the hour. Each row holds the hour's
+concentrations in the standard's units, the sanitize flags, and the AQI of that hour as the
+calculator computes it from the averages ending at that hour: 1-hour values (O3, SO2, NO2),
+8-hour averages (O3, CO; 6 of 8 hours) and 24-hour averages (PM2.5, PM10, SO2; 18 of 24
+hours). A stuck sensor's values are shown but excluded from every average and sub-index.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from c360.air_quality.hours import (
+    AVERAGE_TYPE,
+    MIN_HOURS_8H,
+    MIN_HOURS_24H,
+    VALUE_TYPE,
+    trailing_average,
+    valid,
+)
+from c360.aqi import calculate
+from c360.aqi.standards import Standard
+from c360.contracts.air_quality import CANONICAL_UNITS, POLLUTANTS, stuck_column
+
+NAME = "enhanced.air_quality.fct_air_quality_hourly"
+PARTITION_BY = ["date"]
+DESCRIPTION = "Hourly readings per station with their AQI sub-indices (averages ending at the hour)."
+# AQI input field -> how the hour's value for it is formed.
+AVERAGED_FIELDS = {
+    "o3_8h": ("o3", 8),
+    "co_8h": ("co", 8),
+    "pm25_24h": ("pm25", 24),
+    "pm10_24h": ("pm10", 24),
+    "so2_24h": ("so2", 24),
+}
+HOURLY_FIELDS = {"o3_1h": "o3", "so2_1h": "so2", "no2_1h": "no2"}
+INDEX_FIELDS = ("pm25_24h", "pm10_24h", "o3_8h", "o3_1h", "co_8h", "so2_1h", "so2_24h", "no2_1h")
+
+
+def _field(name: str, dtype: T.DataType, comment: str, nullable: bool = True) -> T.StructField:
+    return T.StructField(name, dtype, nullable, {"comment": comment})
+
+
+SCHEMA = T.StructType(
+    [
+        _field("station_id", T.StringType(), "station (dim_station)", False),
+        _field("reading_time_utc", T.TimestampType(), "start of the hour (UTC)", False),
+        _field("local_hour", T.IntegerType(), "hour of the day in the station's time zone", False),
+        *[_field(p, VALUE_TYPE, f"hourly mean {p}, {CANONICAL_UNITS[p]}") for p in POLLUTANTS],
+        *[_field(stuck_column(p), T.BooleanType(), f"{p} sensor stuck (excluded)", False) for p in POLLUTANTS],
+        _field("out_of_order", T.BooleanType(), "delivered out of time order", False),
+        *[
+            _field(f, AVERAGE_TYPE, f"{p} mean of the {h} hours ending at this hour, if complete")
+            for f, (p, h) in AVERAGED_FIELDS.items()
+        ],
+        *[_field(f"{f}_index", T.LongType(), f"AQI sub-index of {f}") for f in INDEX_FIELDS],
+        _field("aqi", T.LongType(), "highest sub-index; NULL when no pollutant has one"),
+        _field("category", T.StringType(), "AQI category"),
+        _field("dominant_pollutant", T.ArrayType(T.StringType(), False), "pollutant(s) whose sub-index is the AQI"),
+        _field("date", T.DateType(), "local date of the hour (partition)", False),
+    ]
+)
+
+
+def build(hours: DataFrame, day: date, standard: str | Standard = "us-epa-2024") -> DataFrame:
+    """Station-hours (see hours.station_hours) -> the hourly fact rows of local ``day``."""
+    minimum = {8: MIN_HOURS_8H, 24: MIN_HOURS_24H}
+    df = hours.select(
+        "*",
+        *[trailing_average(p, h, minimum[h]).alias(f) for f, (p, h) in AVERAGED_FIELDS.items()],
+        *[F.col(valid(p)).alias(f) for f, p in HOURLY_FIELDS.items()],
+    ).filter(F.col("has_reading") & (F.col("local_date") == F.lit(day)))
+    scored = calculate(df, standard)
+    return scored.select(
+        F.col("station_id"),
+        F.col("reading_time_utc"),
+        F.col("local_hour"),
+        *[F.col(p) for p in POLLUTANTS],
+        *[F.col(stuck_column(p)) for p in POLLUTANTS],
+        F.col("out_of_order"),
+        *[F.col(f) for f in AVERAGED_FIELDS],
+        *[F.col("sub_indices")[f].alias(f"{f}_index") for f in INDEX_FIELDS],
+        F.col("aqi"),
+        F.col("category"),
+        F.col("dominant_pollutant"),
+        F.col("local_date").alias("date"),
+    )

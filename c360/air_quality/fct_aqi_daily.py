@@ -1,0 +1,117 @@
+"""fct_aqi_daily: one row per station and local day (key: station_id, date; partitioned by date).
+
+The daily values the US EPA TAD reports, each only when the day's data are complete
+enough (75 %):
+
+- PM2.5, PM10, SO2 24-hour: the mean of the day's hours, with at least 18 valid hours;
+- O3 and CO 8-hour: the highest 8-hour average of the periods starting in the day (O3:
+  periods starting 07:00-23:00, at least 13 of those 17 valid; CO: all 24, at least 18),
+  each period valid with at least 6 of its 8 hours; late periods run into the next day;
+- O3, SO2, NO2 1-hour: the day's highest hour, with at least 18 valid hours.
+
+The daily AQI, category and dominant pollutant come from the AQI calculator's Spark path
+on those values. A stuck sensor's hours are not valid hours.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from c360.air_quality.fct_air_quality_hourly import INDEX_FIELDS
+from c360.air_quality.hours import (
+    AVERAGE_TYPE,
+    FIRST_PERIOD_HOUR_8H,
+    MIN_HOURS_8H,
+    MIN_HOURS_24H,
+    MIN_PERIODS_8H,
+    VALUE_TYPE,
+    forward_average,
+    valid,
+)
+from c360.aqi import calculate
+from c360.aqi.standards import Standard
+from c360.contracts.air_quality import CANONICAL_UNITS, POLLUTANTS
+
+NAME = "enhanced.air_quality.fct_aqi_daily"
+PARTITION_BY = ["date"]
+DESCRIPTION = "Daily AQI per station and local day, from 24-hour, 8-hour and 1-hour values with TAD completeness."
+DAILY_MEAN = ("pm25", "pm10", "so2")
+DAILY_MAX_1H = ("o3", "so2", "no2")
+DAILY_MAX_8H = ("o3", "co")
+
+
+def _field(name: str, dtype: T.DataType, comment: str, nullable: bool = True) -> T.StructField:
+    return T.StructField(name, dtype, nullable, {"comment": comment})
+
+
+SCHEMA = T.StructType(
+    [
+        _field("station_id", T.StringType(), "station (dim_station)", False),
+        *[_field(f"{p}_hours", T.IntegerType(), f"valid {p} hours in the day", False) for p in POLLUTANTS],
+        *[
+            _field(f"{p}_24h", AVERAGE_TYPE, f"mean {p} of the day, {CANONICAL_UNITS[p]} (>= 18 hours)")
+            for p in DAILY_MEAN
+        ],
+        *[_field(f"{p}_8h", AVERAGE_TYPE, f"highest 8-hour mean {p}, {CANONICAL_UNITS[p]}") for p in DAILY_MAX_8H],
+        *[_field(f"{p}_8h_periods", T.IntegerType(), f"valid 8-hour {p} periods", False) for p in DAILY_MAX_8H],
+        *[
+            _field(f"{p}_1h", VALUE_TYPE, f"highest hourly {p}, {CANONICAL_UNITS[p]} (>= 18 hours)")
+            for p in DAILY_MAX_1H
+        ],
+        *[_field(f"{f}_index", T.LongType(), f"AQI sub-index of {f}") for f in INDEX_FIELDS],
+        _field("aqi", T.LongType(), "daily AQI: the highest sub-index; NULL when no value is complete"),
+        _field("category", T.StringType(), "AQI category of the day"),
+        _field("dominant_pollutant", T.ArrayType(T.StringType(), False), "pollutant(s) whose sub-index is the AQI"),
+        _field("date", T.DateType(), "the station's local date (partition)", False),
+    ]
+)
+
+
+def _in_day(day: date) -> Column:
+    return F.col("local_date") == F.lit(day)
+
+
+def build(hours: DataFrame, day: date, standard: str | Standard = "us-epa-2024") -> DataFrame:
+    """Station-hours (see hours.station_hours) -> one daily row per station with hours on local ``day``."""
+    periods = hours.select("*", *[forward_average(p, 8, MIN_HOURS_8H).alias(f"__p8_{p}") for p in DAILY_MAX_8H]).filter(
+        _in_day(day)
+    )
+
+    def counted_period(p: str) -> Column:
+        return F.when(F.col("local_hour") >= FIRST_PERIOD_HOUR_8H[p], F.col(f"__p8_{p}"))
+
+    aggs = [F.count(valid(p)).cast("int").alias(f"{p}_hours") for p in POLLUTANTS]
+    aggs += [F.avg(valid(p)).cast(AVERAGE_TYPE).alias(f"__mean_{p}") for p in DAILY_MEAN]
+    aggs += [F.max(valid(p)).alias(f"__max_{p}") for p in DAILY_MAX_1H]
+    aggs += [F.max(counted_period(p)).alias(f"__max8_{p}") for p in DAILY_MAX_8H]
+    aggs += [F.count(counted_period(p)).cast("int").alias(f"{p}_8h_periods") for p in DAILY_MAX_8H]
+    daily = periods.groupBy("station_id", "local_date").agg(*aggs)
+
+    complete = {p: F.col(f"{p}_hours") >= MIN_HOURS_24H for p in POLLUTANTS}
+    wide = daily.select(
+        "*",
+        *[F.when(complete[p], F.col(f"__mean_{p}")).alias(f"{p}_24h") for p in DAILY_MEAN],
+        *[
+            F.when(F.col(f"{p}_8h_periods") >= MIN_PERIODS_8H[p], F.col(f"__max8_{p}")).alias(f"{p}_8h")
+            for p in DAILY_MAX_8H
+        ],
+        *[F.when(complete[p], F.col(f"__max_{p}")).alias(f"{p}_1h") for p in DAILY_MAX_1H],
+    )
+    scored = calculate(wide, standard)
+    return scored.select(
+        F.col("station_id"),
+        *[F.col(f"{p}_hours") for p in POLLUTANTS],
+        *[F.col(f"{p}_24h") for p in DAILY_MEAN],
+        *[F.col(f"{p}_8h") for p in DAILY_MAX_8H],
+        *[F.col(f"{p}_8h_periods") for p in DAILY_MAX_8H],
+        *[F.col(f"{p}_1h") for p in DAILY_MAX_1H],
+        *[F.col("sub_indices")[f].alias(f"{f}_index") for f in INDEX_FIELDS],
+        F.col("aqi"),
+        F.col("category"),
+        F.col("dominant_pollutant"),
+        F.col("local_date").alias("date"),
+    )

@@ -1,0 +1,186 @@
+"""Hourly and daily facts on inline station-hours: completeness rules, stuck values, AQI, local days."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from chispa import assert_df_equality
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from c360.air_quality import fct_air_quality_hourly, fct_aqi_daily
+from c360.air_quality.hours import station_hours
+from c360.contracts.air_quality import POLLUTANTS, READINGS, stuck_column
+from c360.sanitized.transform import sanitized_schema
+
+DAY = date(2024, 1, 2)
+MIDNIGHT = datetime(2024, 1, 2, tzinfo=UTC)
+STATIONS = {"S1": "UTC", "S2": "UTC", "S3": "Asia/Tokyo"}
+
+
+Hours = dict[tuple[str, int], dict[str, float]]
+Stuck = frozenset[tuple[str, int, str]]
+
+
+def readings(spark: SparkSession, hours: Hours, stuck: Stuck) -> DataFrame:
+    """Sanitized readings: (station, hour from MIDNIGHT UTC) -> {pollutant: value}; ``stuck`` flags."""
+    names = [f.name for f in sanitized_schema(READINGS).fields]
+    rows = []
+    for (station, hour), values in sorted(hours.items()):
+        row: dict[str, object] = dict.fromkeys(names)
+        row.update(station_id=station, timestamp=MIDNIGHT + timedelta(hours=hour), out_of_order=False)
+        row.update(values)
+        for p in POLLUTANTS:
+            row[stuck_column(p)] = (station, hour, p) in stuck
+        row.update(_record_hash="h", _extract_date=DAY, _ingest_id="i", _ingest_time=MIDNIGHT)
+        row.update(_source_file="f", _line_number=hour)
+        rows.append(tuple(row[n] for n in names))
+    return spark.createDataFrame(rows, sanitized_schema(READINGS))
+
+
+def hours_of(spark: SparkSession, data: Hours, stuck: Stuck = frozenset()) -> DataFrame:
+    stations = spark.createDataFrame(list(STATIONS.items()), "station_id string, time_zone string")
+    return station_hours(readings(spark, data, stuck), stations)
+
+
+def test_hourly_sub_indices_use_complete_trailing_averages_and_skip_stuck_values(spark: SparkSession) -> None:
+    data: Hours = {("S1", -1): {"pm25": 12.0}}  # the day before counts
+    for h in range(24):
+        data["S1", h] = {"pm25": 12.0, "pm10": 50.0, "o3": 0.130 if h == 20 else 0.040}
+        if h < 5:
+            data["S1", h]["co"] = 1.0  # 5 hours: never a complete 8-hour average
+    stuck = frozenset(("S1", h, "pm10") for h in range(24))
+    out = fct_air_quality_hourly.build(hours_of(spark, data, stuck), DAY).filter(F.col("local_hour").isin(4, 5, 16, 20))
+    out = out.select(
+        "local_hour", "pm10", "pm10_stuck", "pm10_24h", "pm25_24h", "o3_8h", "co_8h",
+        "pm25_24h_index", "o3_8h_index", "o3_1h_index", "aqi", "category", "dominant_pollutant", "date",
+    )  # fmt: skip
+    d = Decimal
+    expected = spark.createDataFrame(
+        [
+            (4, d("50"), True, None, None, None, None, None, None, None, None, None, [], DAY),
+            (5, d("50"), True, None, None, d("0.04"), None, None, 37, None, 37, "Good", ["o3"], DAY),
+            (16, d("50"), True, None, d("12"), d("0.04"), None, 56, 37, None, 56, "Moderate", ["pm25"], DAY),
+            (
+                20,
+                d("50"),
+                True,
+                None,
+                d("12"),
+                d("0.05125"),
+                None,
+                56,
+                47,
+                107,
+                107,
+                "Unhealthy for Sensitive Groups",
+                ["o3"],
+                DAY,
+            ),
+        ],  # fmt: skip
+        out.schema,
+    )
+    assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True)
+
+
+def test_daily_values_need_the_tads_completeness_and_give_aqi_category_dominant(spark: SparkSession) -> None:
+    data: Hours = {}
+    for h in range(31):  # S1: through 06:00 of the next day, for the last 8-hour periods
+        data["S1", h] = {"o3": 0.060, "co": 4.0}
+        if h < 18:
+            data["S1", h].update(pm25=12.0, no2=60.0)
+        if h < 20:
+            data["S1", h]["pm10"] = 50.0
+    for h in range(19):  # S2: PM2.5 17 hours, O3 12 hours (07:00-18:00)
+        data["S2", h] = {"pm25": 5.0} if h < 17 else {}
+        if h >= 7:
+            data["S2", h]["o3"] = 0.080
+    data["S3", -10] = {"pm25": 500.0}  # 23:00 in Tokyo the day before: not this day
+    for h in range(-9, 15):  # Tokyo's local day = UTC 15:00 the day before .. 14:00
+        data["S3", h] = {"pm25": 40.0}
+    stuck = frozenset(("S1", h, "pm10") for h in range(5))  # 20 pm10 hours, 5 stuck: 15 valid
+    out = fct_aqi_daily.build(hours_of(spark, data, stuck), DAY).select(
+        "station_id", "pm25_hours", "pm25_24h", "pm10_hours", "pm10_24h", "o3_hours", "o3_8h", "o3_8h_periods",
+        "o3_1h", "co_8h", "co_8h_periods", "no2_1h", "so2_24h", "pm25_24h_index", "o3_8h_index", "o3_1h_index",
+        "co_8h_index", "no2_1h_index", "aqi", "category", "dominant_pollutant", "date",
+    )  # fmt: skip
+    d = Decimal
+    expected = spark.createDataFrame(
+        [
+            (
+                "S1",
+                18,
+                d("12"),
+                15,
+                None,
+                24,
+                d("0.06"),
+                17,
+                d("0.06"),
+                d("4"),
+                24,
+                d("60"),
+                None,
+                56,
+                67,
+                None,
+                45,
+                57,
+                67,
+                "Moderate",
+                ["o3"],
+                DAY,
+            ),
+            (
+                "S2",
+                17,
+                None,
+                0,
+                None,
+                12,
+                None,
+                7,
+                None,
+                None,
+                0,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                [],
+                DAY,
+            ),
+            (
+                "S3",
+                24,
+                d("40"),
+                0,
+                None,
+                0,
+                None,
+                0,
+                None,
+                None,
+                0,
+                None,
+                None,
+                112,
+                None,
+                None,
+                None,
+                None,
+                112,
+                "Unhealthy for Sensitive Groups",
+                ["pm25"],
+                DAY,
+            ),
+        ],  # fmt: skip
+        out.schema,
+    )
+    assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True)
