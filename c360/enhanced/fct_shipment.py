@@ -30,7 +30,7 @@ SCHEMA = T.StructType(
         col_field("is_on_time", T.BooleanType(), "delivered on or before the promise (NULL until delivered)"),
         col_field("shipping_cost", T.DecimalType(12, 2), "cost"),
         col_field("weight_kg", T.DecimalType(12, 3), "weight"),
-        col_field("source_extract_date", T.DateType(), "extract that delivered this version", False),
+        col_field("source_extract_date", T.DateType(), "latest extract that delivered this row's inputs", False),
         col_field("ship_date", T.DateType(), "shipped on (extract date until shipped); the partition", False),
     ]
 )
@@ -48,7 +48,10 @@ SPEC = TableSpec(
 def build(shipments: DataFrame, transactions: DataFrame, dim_customer: DataFrame, dim_location: DataFrame) -> DataFrame:
     df = latest_versions(shipments, ["shipment_id"])
     orders = latest_versions(transactions, ["transaction_id"]).select(
-        "transaction_id", "customer_id", F.col("transaction_date").alias("__order_ts")
+        "transaction_id",
+        "customer_id",
+        F.col("transaction_date").alias("__order_ts"),
+        F.col("_extract_date").alias("__order_extract"),
     )
     df = df.join(orders, on="transaction_id", how="left").withColumn(
         "__event_ts", F.coalesce("__order_ts", F.to_timestamp("ship_date"), F.to_timestamp("_extract_date"))
@@ -72,7 +75,8 @@ def build(shipments: DataFrame, transactions: DataFrame, dim_customer: DataFrame
         (delay <= 0).alias("is_on_time"),
         "shipping_cost",
         "weight_kg",
-        F.col("_extract_date").alias("source_extract_date"),
+        # The order gives the customer key: its late arrival must re-open the shipment's day.
+        F.greatest("_extract_date", F.coalesce("__order_extract", "_extract_date")).alias("source_extract_date"),
         shipped.alias("ship_date"),
     )
     return conform(out, SCHEMA)

@@ -17,6 +17,7 @@ from c360.enhanced import (
     fct_shipment,
     fct_support_ticket,
 )
+from c360.enhanced.common import affected_dates
 from tests.enhanced.frames import D1, D2, D3, D4, at, keys_by_version, sanitized
 
 
@@ -303,3 +304,37 @@ def test_inventory_latest_snapshot_per_product_location_and_day(spark: SparkSess
         "below_reorder_point boolean, source_extract_date date, snapshot_date date",
     )
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_late_order_reopens_the_day_of_its_shipment(spark: SparkSession) -> None:
+    # Shipped on D2, but the order only arrives on D3: the shipment gets its customer on
+    # D3, so the D3 run must rewrite the D2 partition.
+    dim, sites = customers(spark), locations(spark)
+    c1 = keys_by_version(dim, "customer_id", "customer_key")[("C1", at(D1))]
+    orders = sanitized(
+        spark,
+        "sales.transactions",
+        [{"transaction_id": "T1", "customer_id": "C1", "transaction_date": at(D1, 8), "_extract_date": D3}],
+    )
+    shipments = sanitized(
+        spark,
+        "logistics.shipments",
+        [
+            {
+                "shipment_id": "S1",
+                "transaction_id": "T1",
+                "origin_location": "WH01",
+                "ship_date": D2,
+                "_extract_date": D2,
+            }
+        ],
+    )
+
+    fact = fct_shipment.build(shipments, orders, dim, sites)
+
+    actual = fact.select("shipment_id", "customer_key", "source_extract_date", "ship_date")
+    expected = spark.createDataFrame(
+        [("S1", c1, D3, D2)], "shipment_id string, customer_key bigint, source_extract_date date, ship_date date"
+    )
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+    assert affected_dates(fact, "ship_date", [D3]) == [D2, D3]
