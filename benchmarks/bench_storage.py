@@ -81,6 +81,12 @@ def main() -> None:
             ],
         )
         + f"\n\nOverhead of the storage layer: **{d / s:.2f}x** the plain Spark write ({d - s:+.2f} s)."
+        + (
+            " The storage path came out faster, which is noise: it does the same Spark write plus its own work."
+            " Read the spread of the runs as the measurement's resolution on this machine."
+            if d < s
+            else ""
+        )
     )
     print(body)
     write_section("storage", "Storage layer: append vs plain Spark Parquet write", body)

@@ -41,8 +41,10 @@ def machine_description() -> str:
         java = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False).stderr.splitlines()[0]
     except (OSError, IndexError):
         java = "java: unknown"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (
-        f"{os.cpu_count()} cores ({cpu}), {mem_kb / 1024 / 1024:.0f} GiB RAM, "
+        f"{os.cpu_count()} cores ({cpu}), load average {load} when the section was written, "
+        f"{mem_kb / 1024 / 1024:.0f} GiB RAM, "
         f"Python {platform.python_version()}, {java}, {platform.system()} {platform.release()}"
     )
 
