@@ -44,6 +44,7 @@ def show_profile_head(console: Console, spark: SparkSession, settings: Settings,
         f"  lake            {root}  (tier/domain/table folders, Delta tables)\n"
         "  tables          .venv/bin/c360 table list | table show NAME | table history NAME\n"
         "  quarantine      .venv/bin/c360 table show quarantine.sales.transactions\n"
+        "  air quality     .venv/bin/c360 table show enhanced.air_quality.fct_aqi_daily\n"
         f"  quality         .venv/bin/c360 quality report   (Data Docs under {root / 'ops'})\n"
         "  orchestration   make airflow (Airflow UI with the daily DAGs)"
     )

@@ -54,7 +54,8 @@ def demo(
     console.print(
         f"c360 demo: {len(dates)} daily extracts {dates[0]}..{dates[-1]} from {source} -> {state.settings.lake_root}"
     )
-    run_pipeline(source, dates)
+    # The air-quality product is built per day; the demo builds the last one (backfill: c360 run --from --to).
+    run_pipeline(source, dates, air_quality_dates=[dates[-1]])
     from c360.demo import show_profile_head
 
     show_profile_head(console, state.spark, state.settings, dates[-1])

@@ -56,7 +56,7 @@ def run_all_cmd(
     start: datetime | None = typer.Option(None, "--from", formats=["%Y-%m-%d"], help="First date of a backfill."),
     end: datetime | None = typer.Option(None, "--to", formats=["%Y-%m-%d"], help="Last date of a backfill."),
 ) -> None:
-    """Without a step: ingest, sanitize and model --run-date (or --from..--to) in one session."""
+    """Without a step: ingest, sanitize, model and air quality for --run-date (or --from..--to) in one session."""
     if ctx.invoked_subcommand is not None:
         return
     if source is None or (run_date is None) == (start is None or end is None):
@@ -67,7 +67,7 @@ def run_all_cmd(
     run_pipeline(source, dates)
 
 
-def run_pipeline(source: Path, dates: list) -> None:  # noqa: ANN001
+def run_pipeline(source: Path, dates: list, air_quality_dates: list | None = None) -> None:  # noqa: ANN001
     """The whole pipeline with progress and a summary (shared with ``c360 demo``)."""
     import time
 
@@ -76,7 +76,7 @@ def run_pipeline(source: Path, dates: list) -> None:  # noqa: ANN001
     run = _ctx()
     started = time.perf_counter()
     with console.status("starting") as status:
-        run_all(run, source, dates, on_step=lambda s: status.update(f"[bold]{s}[/bold]"))
+        run_all(run, source, dates, lambda s: status.update(f"[bold]{s}[/bold]"), air_quality_dates)
     out = Table("step", "seconds", "status", "summary", title=f"run {run.run_id} ({dates[0]}..{dates[-1]})")
     merged: dict[str, list] = {}
     for t in run.timings:
