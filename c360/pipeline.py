@@ -138,10 +138,10 @@ def air_quality_summary(reports: Any) -> str:
     )
 
 
-def model_step(ctx: RunContext, dates: Sequence[date]) -> Any:
+def model_step(ctx: RunContext, dates: Sequence[date], profile_dates: Sequence[date] | None = None) -> Any:
     from c360.enhanced.model import build_model
 
-    return build_model(ctx.spark, ctx.storage, dates, ctx.run_id)
+    return build_model(ctx.spark, ctx.storage, dates, ctx.run_id, profile_dates)
 
 
 def model_summary(report: Any) -> str:
@@ -163,13 +163,15 @@ def run_all(
     dates: Sequence[date],
     on_step: Callable[[str], None] = print,
     air_quality_dates: Sequence[date] | None = None,
+    profile_dates: Sequence[date] | None = None,
 ) -> None:
     """Ingest -> sanitize -> model (-> air quality) for the dates, in one session.
 
     Each step processes the range as one batch (one commit per table), which gives the
     same tables as running the days one by one: ingestion is idempotent per file, and
     sanitize and model depend only on extracts up to each date (the tests check it).
-    The air-quality product is built per run date (``air_quality_dates``, default all).
+    The air-quality product and the Customer 360 profile are built per run date
+    (``air_quality_dates`` / ``profile_dates``, default all of them).
     """
     dates = sorted(dates)
     last = dates[-1]
@@ -178,7 +180,7 @@ def run_all(
     on_step(f"sanitize {dates[0]}..{last}")
     ctx.step("sanitize", last, lambda: sanitize_step(ctx, dates), sanitize_summary)
     on_step(f"model {dates[0]}..{last}")
-    ctx.step("model", last, lambda: model_step(ctx, dates), model_summary)
+    ctx.step("model", last, lambda: model_step(ctx, dates, profile_dates), model_summary)
     aq = sorted(dates if air_quality_dates is None else air_quality_dates)
     if aq:
         on_step(f"air quality {aq[0]}..{aq[-1]}")

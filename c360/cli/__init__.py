@@ -54,8 +54,9 @@ def demo(
     console.print(
         f"c360 demo: {len(dates)} daily extracts {dates[0]}..{dates[-1]} from {source} -> {state.settings.lake_root}"
     )
-    # The air-quality product is built per day; the demo builds the last one (backfill: c360 run --from --to).
-    run_pipeline(source, dates, air_quality_dates=[dates[-1]])
+    # The profile and air quality are built per day; the demo builds the last day of each
+    # (a backfill, c360 run --from --to, builds every day).
+    run_pipeline(source, dates, last_day_only=True)
     from c360.demo import show_profile_head
 
     show_profile_head(console, state.spark, state.settings, dates[-1])

@@ -19,9 +19,9 @@ def generate_cmd(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the extracts into.")],
     customers: Annotated[int, typer.Option("--customers", min=1, help="Customers.")] = 200,
     days: Annotated[int, typer.Option("--days", min=1, help="Daily extracts.")] = 90,
-    start: Annotated[
-        datetime, typer.Option("--start", formats=["%Y-%m-%d"], help="First extract date.")
-    ] = datetime(2024, 1, 1),
+    start: Annotated[datetime, typer.Option("--start", formats=["%Y-%m-%d"], help="First extract date.")] = datetime(
+        2024, 1, 1
+    ),
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same bytes).")] = 42,
     defect_rate: Annotated[
         float,
@@ -30,9 +30,7 @@ def generate_cmd(
     layout: Annotated[
         str, typer.Option("--layout", help="daily: a folder per extract date; dump: one folder.")
     ] = "daily",
-    stations: Annotated[
-        int, typer.Option("--stations", min=1, max=50, help="Air-quality stations.")
-    ] = 50,
+    stations: Annotated[int, typer.Option("--stations", min=1, max=50, help="Air-quality stations.")] = 50,
 ) -> None:
     """Generate the retailer's extracts and air-quality readings into OUT.
 
@@ -45,8 +43,13 @@ def generate_cmd(
         raise typer.BadParameter("--layout must be 'daily' or 'dump'")
     began = time.perf_counter()
     summary = generate(
-        out, customers=customers, days=days, start=date(start.year, start.month, start.day),
-        seed=seed, defect_rate=defect_rate, layout=layout,  # type: ignore[arg-type]
+        out,
+        customers=customers,
+        days=days,
+        start=date(start.year, start.month, start.day),
+        seed=seed,
+        defect_rate=defect_rate,
+        layout=layout,  # type: ignore[arg-type]
         stations=stations,
     )
     seconds = time.perf_counter() - began

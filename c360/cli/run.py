@@ -67,7 +67,7 @@ def run_all_cmd(
     run_pipeline(source, dates)
 
 
-def run_pipeline(source: Path, dates: list, air_quality_dates: list | None = None) -> None:  # noqa: ANN001
+def run_pipeline(source: Path, dates: list, last_day_only: bool = False) -> None:  # noqa: ANN001
     """The whole pipeline with progress and a summary (shared with ``c360 demo``)."""
     import time
 
@@ -76,7 +76,8 @@ def run_pipeline(source: Path, dates: list, air_quality_dates: list | None = Non
     run = _ctx()
     started = time.perf_counter()
     with console.status("starting") as status:
-        run_all(run, source, dates, lambda s: status.update(f"[bold]{s}[/bold]"), air_quality_dates)
+        per_day = [dates[-1]] if last_day_only else None
+        run_all(run, source, dates, lambda s: status.update(f"[bold]{s}[/bold]"), per_day, per_day)
     out = Table("step", "seconds", "status", "summary", title=f"run {run.run_id} ({dates[0]}..{dates[-1]})")
     merged: dict[str, list] = {}
     for t in run.timings:

@@ -111,7 +111,13 @@ class _Publisher:
         self.report.tables.append(TableBuild(spec.name, rows, c.committed, c.version, partitions))
 
 
-def build_model(spark: SparkSession, storage: DeltaStorage, run_dates: Sequence[date], run_id: str) -> ModelReport:
+def build_model(
+    spark: SparkSession,
+    storage: DeltaStorage,
+    run_dates: Sequence[date],
+    run_id: str,
+    profile_dates: Sequence[date] | None = None,
+) -> ModelReport:
     """Build the star (and marts) for the run dates; the last one is the as-of date of dimensions."""
     last = max(run_dates)
     pub = _Publisher(spark, storage, run_id, run_dates)
@@ -161,7 +167,7 @@ def build_model(spark: SparkSession, storage: DeltaStorage, run_dates: Sequence[
         customer360_profile.build_customer360_profile(
             customers, orders, lines, tickets, sessions, as_of=d
         ).localCheckpoint()
-        for d in sorted(run_dates)
+        for d in sorted(run_dates if profile_dates is None else profile_dates)
     ]
     profile = profiles[0]
     for extra in profiles[1:]:
