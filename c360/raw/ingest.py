@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -146,6 +146,7 @@ def ingest(
             by_contract.setdefault(f.contract.name, []).append(f)
     log_rows: list[tuple] = []
     log_txns: list[tuple[str, int]] = []
+    logged = _transactions(storage, FILE_LOG_TABLE)
     for name, group in by_contract.items():
         contract = CONTRACTS[name]
         storage.ensure_table(
@@ -153,6 +154,7 @@ def ingest(
         )
         parsed_files: list[tuple[SourceFile, ParsedFile]] = []
         seen: set[str] = set()
+        done = _transactions(storage, contract.raw_table)
         for f in group:
             data = f.path.read_bytes()
             parsed = (
@@ -161,7 +163,7 @@ def ingest(
                 else parse_csv(f.path, data, contract.raw_columns, contract.key)
             )
             txn = _txn(contract, parsed.checksum)
-            if parsed.checksum in seen or storage.transaction_version(contract.raw_table, txn) is not None:
+            if parsed.checksum in seen or done(txn):
                 report.files.append(
                     FileOutcome(
                         f.path,
@@ -178,7 +180,7 @@ def ingest(
             )
             report.files.append(outcome)
             parsed_files.append((f, parsed))
-            if storage.transaction_version(FILE_LOG_TABLE, txn) is None:
+            if not logged(txn):
                 log_rows.append(
                     (
                         report.ingest_id,
@@ -216,6 +218,18 @@ def ingest(
         )
         storage.append(spark.createDataFrame(log_rows, FILE_LOG_SCHEMA), FILE_LOG_TABLE, record_transactions=log_txns)
     return report
+
+
+def _transactions(storage: DeltaStorage, table: str) -> Callable[[str], bool]:
+    """"Is this application transaction committed to ``table``?", on one snapshot of its log.
+
+    Opened once per table and run, not once per file: a year of daily files would
+    otherwise replay the growing log thousands of times.
+    """
+    if not storage.exists(table):
+        return lambda _txn: False
+    snapshot = storage.catalog.open(table)
+    return lambda txn: snapshot.transaction_version(txn) is not None
 
 
 def _txn(contract: Contract, checksum: str) -> str:
