@@ -411,7 +411,9 @@ class DeltaStorage:
             return CommitResult(str(tname), dt.version(), False, 0, 0, 0, "replace_partitions: nothing to replace")
         if mode is not WriteMode.APPEND and not txns:
             old = [a.path for a in removes] if mode is WriteMode.REPLACE_PARTITIONS else _live_paths(dt)  # type: ignore[union-attr]
-            if self._fingerprint(tname, dt, [w.action.path for w in written]) == self._fingerprint(tname, dt, old):
+            new = [w.action.path for w in written]
+            # Only rows replacing rows can be "unchanged"; a first write or a clearing skips the hashing.
+            if old and new and self._fingerprint(tname, dt, new) == self._fingerprint(tname, dt, old):
                 for w in written:
                     (self.path(tname) / unquote(w.action.path)).unlink(missing_ok=True)
                 return CommitResult(str(tname), dt.version(), False, 0, 0, 0, f"{mode.value}: content unchanged")
