@@ -1,0 +1,126 @@
+"""Ingesting a folder with bad files: each named with why, the others ingested, nothing lost."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from chispa import assert_df_equality
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from c360.contracts.retail import CUSTOMERS
+from c360.pii import VAULT_TABLE, token
+from c360.raw.ingest import FILE_LOG_TABLE, discover, ingest
+from c360.settings import Settings
+from c360.storage import DeltaStorage
+
+KEY = b"ingest-test-key"
+DAY = date(2024, 1, 2)
+CUSTOMER_HEADER = ",".join(CUSTOMERS.raw_columns)
+ADA = (
+    "C1,Ada,Byron,ada@example.com,+1-206-555-0101,1985-03-15,F,2023-05-01 10:00:00,"
+    "Premium,online,1 Main St,Seattle,WA,98101,USA"
+)
+FILES = {
+    "customer/customers.csv": f"{CUSTOMER_HEADER}\n{ADA}\nC2,Bob,Smith,bob@x.org,+1-2\n".encode(),
+    "customer/support_tickets.csv": b"",
+    "customer/app_usage.csv": b"usage_id,customer_id,session_date,session_start,session_duration_minutes,"
+    b"pages_viewed,actions_taken,device_type,app_version\n",
+    "sales/transactions.csv": b"transaction_id;customer_id;transaction_date\nT1;C1;2024-01-02\n",
+    "sales/transaction_items.csv": b"\x00\xff\xfebinary\n\x01junk",
+    "logistics/tracking_events.csv": b"event_id,shipment_id,event_timestamp,event_type,location,description,"
+    b"carrier_status\nE1,S1,2024-01-02 10:00:00,picked_up,Seattle,Picked up,IP\nE2,S1,2024-01-0",
+    "logistics/notes.txt": b"not a source\n",
+}
+
+
+def _lake(tmp_path: Path) -> Path:
+    src = tmp_path / "in" / DAY.isoformat()
+    for rel, data in FILES.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_bytes(data)
+    return tmp_path / "in"
+
+
+def test_bad_files_are_named_the_rest_is_ingested_and_every_line_kept(
+    spark: SparkSession, settings: Settings, tmp_path: Path
+) -> None:
+    source = _lake(tmp_path)
+    storage = DeltaStorage(spark, settings.lake_root)
+    report = ingest(spark, storage, discover(source, DAY), KEY, ingest_id="ing-1")
+
+    outcomes = sorted((f.path.name, f.status, f.rows, f.malformed, f.message()) for f in report.files)
+    assert outcomes == [
+        ("app_usage.csv", "empty", 0, 0, "header only: no data rows"),
+        ("customers.csv", "ingested", 2, 1, "1 malformed line(s) kept with their raw text"),
+        ("notes.txt", "no_contract", 0, 0, "no source contract for this file; not ingested"),
+        ("support_tickets.csv", "empty", 0, 0, "empty file (0 bytes): nothing to ingest"),
+        ("tracking_events.csv", "ingested", 2, 1, "1 malformed line(s) kept with their raw text"),
+        (
+            "transaction_items.csv",
+            "ingested",
+            2,
+            2,
+            "not valid UTF-8 at byte 1 (binary or wrong encoding): every line flagged",
+        ),
+        (
+            "transactions.csv",
+            "ingested",
+            2,
+            2,
+            "header lacks key column(s) transaction_id (the file seems to use ';' as delimiter): "
+            "every line kept as malformed",
+        ),
+    ]
+
+    def lines(table: str) -> list[tuple]:
+        df = storage.read(table).orderBy("_line_number")
+        return [(r["_line_number"], r["_raw_line"], r["_parse_error"]) for r in df.collect()]
+
+    assert lines("raw.sales.transactions") == [
+        (
+            1,
+            "transaction_id;customer_id;transaction_date",
+            "header lacks key column(s) transaction_id (the file seems to use ';' as delimiter)",
+        ),
+        (2, "T1;C1;2024-01-02", "header lacks key column(s) transaction_id (the file seems to use ';' as delimiter)"),
+    ]
+    assert lines("raw.sales.transaction_items") == [
+        (1, "\x00\\xff\\xfebinary", "file is not UTF-8 text"),
+        (2, "\x01junk", "file is not UTF-8 text"),
+    ]
+    assert lines("raw.logistics.tracking_events") == [
+        (2, None, None),
+        (3, "E2,S1,2024-01-0", "3 fields where the header has 7"),
+    ]
+
+    # PII is sealed on the way in: tokens in raw, clear values only in the vault (malformed text too).
+    raw_customers = storage.read("raw.customer.customers").orderBy("_line_number")
+    got = raw_customers.select("customer_id", "first_name", "email", "city", "_raw_line")
+    bad = "C2,Bob,Smith,bob@x.org,+1-2"
+    want = spark.createDataFrame(
+        [
+            ("C1", token(KEY, "Ada"), token(KEY, "ada@example.com"), "Seattle", None),
+            (None, None, None, None, token(KEY, bad)),
+        ],
+        got.schema,
+    )
+    assert_df_equality(got, want)
+    vault = storage.read(VAULT_TABLE).filter(F.col("value").isin("Ada", bad)).select("token", "value", "column")
+    want_vault = spark.createDataFrame(
+        [(token(KEY, "Ada"), "Ada", "first_name"), (token(KEY, bad), bad, "_raw_line")], vault.schema
+    )
+    assert_df_equality(vault, want_vault, ignore_row_order=True)
+
+    # Every file is in the file log with its message, for people and the catalog.
+    log = storage.read(FILE_LOG_TABLE).select(F.element_at(F.split("source_file", "/"), -1).alias("f"), "status")
+    want_log = spark.createDataFrame([(n, s) for n, s, *_ in outcomes if s != "no_contract"], log.schema)
+    assert_df_equality(log, want_log, ignore_row_order=True)
+
+    # The same files again add nothing: no table gets a new version.
+    tables = storage.catalog.list_tables()
+    versions = {t: storage.catalog.describe(t).version for t in tables}
+    again = ingest(spark, storage, discover(source, DAY), KEY, ingest_id="ing-2")
+    assert {f.status for f in again.files} == {"already_ingested", "no_contract"}
+    assert {t: storage.catalog.describe(t).version for t in storage.catalog.list_tables()} == versions
