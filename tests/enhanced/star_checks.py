@@ -1,0 +1,104 @@
+"""Checks over a published star: keys, relationships at the event time, content hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+from types import ModuleType
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from c360.contracts.model import Contract
+from c360.contracts.retail import RETAIL_CONTRACTS
+from c360.enhanced import (
+    dim_channel,
+    dim_customer,
+    dim_date,
+    dim_location,
+    dim_product,
+    fct_app_session,
+    fct_inventory_snapshot,
+    fct_order,
+    fct_sales_line,
+    fct_shipment,
+    fct_support_ticket,
+)
+from c360.storage import DeltaStorage
+
+DIMENSIONS: tuple[ModuleType, ...] = (dim_date, dim_channel, dim_location, dim_customer, dim_product)
+FACTS: tuple[ModuleType, ...] = (
+    fct_order,
+    fct_sales_line,
+    fct_support_ticket,
+    fct_app_session,
+    fct_shipment,
+    fct_inventory_snapshot,
+)
+TABLES = DIMENSIONS + FACTS
+MOCK = Path(__file__).resolve().parents[2] / "mock_data"
+# The sanitized sources the star reads (the others only cost time in these tests).
+STAR_SOURCES = frozenset(source for m in TABLES for source in m.SPEC.sources)
+
+
+def star_contracts() -> tuple[Contract, ...]:
+    """The star's source contracts, in the registry's order (parents before children)."""
+    return tuple(c for c in RETAIL_CONTRACTS if c.sanitized_table in STAR_SOURCES)
+
+
+def duplicate_keys(df: DataFrame, keys: tuple[str, ...]) -> list[tuple[object, ...]]:
+    return [tuple(r) for r in df.groupBy(*keys).count().filter("count > 1").limit(5).collect()]
+
+
+def wrong_scd_keys(
+    fact: DataFrame, fk: str, natural_key: str, event_ts: Column, dim: DataFrame, dim_key: str, dim_natural_key: str
+) -> list[tuple[object, ...]]:
+    """Fact rows whose ``fk`` is not the dimension version valid at ``event_ts`` (or -1 when none is)."""
+    d = dim.filter(F.col(dim_key) != -1).select(
+        F.col(dim_natural_key).alias("__nk"), "valid_from", "valid_to", F.col(dim_key).alias("__expected")
+    )
+    f = fact.withColumn("__ts", event_ts)
+    valid = (
+        (f[natural_key] == d["__nk"])
+        & (f["__ts"] >= d["valid_from"])
+        & (d["valid_to"].isNull() | (f["__ts"] < d["valid_to"]))
+    )
+    checked = f.join(d, on=valid, how="left")
+    bad = checked.filter(~F.col(fk).eqNullSafe(F.coalesce("__expected", F.lit(-1).cast("bigint"))))
+    return [tuple(r) for r in bad.select(natural_key, "__ts", fk, "__expected").limit(5).collect()]
+
+
+def wrong_type1_keys(
+    fact: DataFrame, fk: str, natural_key: str | None, dim: DataFrame, dim_key: str, dim_natural_key: str
+) -> list[tuple[object, ...]]:
+    """Fact rows whose ``fk`` is not the key of their natural key (or -1 when it is unknown).
+
+    Without a natural key in the fact, the key must at least exist in the dimension.
+    """
+    d = dim.select(F.col(dim_natural_key).alias("__nk"), F.col(dim_key).alias("__key"))
+    if natural_key is None:
+        return [
+            tuple(r) for r in fact.join(d, on=fact[fk] == d["__key"], how="left_anti").select(fk).limit(5).collect()
+        ]
+    checked = fact.join(d.filter(F.col("__key") != -1), on=fact[natural_key] == d["__nk"], how="left")
+    bad = checked.filter(~F.col(fk).eqNullSafe(F.coalesce("__key", F.lit(-1).cast(fact.schema[fk].dataType))))
+    return [tuple(r) for r in bad.select(natural_key, fk, "__key").limit(5).collect()]
+
+
+def content_hash(df: DataFrame) -> str:
+    """Hash of the sorted rows: equal for equal content, whatever the files or their order."""
+    lines = sorted(repr(tuple(r)) for r in df.collect())
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def partition_hashes(storage: DeltaStorage, table: str, column: str) -> dict[object, str]:
+    df = storage.read(table)
+    days = [r[0] for r in df.select(column).distinct().collect()]
+    return {d: content_hash(df.filter(F.col(column) == F.lit(d))) for d in days}
+
+
+def copy_sanitized(source: Path, lake: Path) -> Path:
+    """A fresh lake with the sanitized tier of ``source`` (Delta logs hold relative paths)."""
+    shutil.copytree(source / "sanitized", lake / "sanitized")
+    return lake
