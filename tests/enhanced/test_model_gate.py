@@ -1,0 +1,50 @@
+"""A failing quality gate inside the model step: nothing of the bad table is published and
+the tables after it are not built; the published versions stay as they were."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from c360.enhanced import fct_sales_line
+from c360.enhanced.model import build_model
+from c360.quality import QualityGateError
+from c360.storage import DeltaStorage
+from tests.enhanced.star_checks import copy_sanitized
+
+pytestmark = pytest.mark.slow
+DAY1, DAY2 = date(2024, 1, 20), date(2024, 1, 21)
+LATER = ("enhanced.customer.fct_support_ticket", "enhanced.customer.customer360_profile")
+
+
+def test_failing_gate_blocks_the_table_and_every_later_step(
+    spark: SparkSession, mock_sanitized: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = DeltaStorage(spark, copy_sanitized(mock_sanitized, tmp_path / "lake"))
+    build_model(spark, storage, [DAY1], "good-run")
+    before = {name: storage.catalog.describe(name).version for name in (fct_sales_line.SPEC.name, *LATER)}
+    published_lines = sorted(tuple(r) for r in storage.read(fct_sales_line.SPEC.name).collect())
+
+    # A batch that violates an error-level expectation: every line "too expensive".
+    strict = fct_sales_line.SUITE.in_range("unit_price", 0, 0.001, name="price_cap")
+    monkeypatch.setattr(fct_sales_line, "SUITE", strict)
+    with pytest.raises(QualityGateError) as failed:
+        build_model(spark, storage, [DAY1, DAY2], "bad-run")
+
+    report = failed.value.report
+    (price_cap,) = [r for r in report.results if r.expectation == "price_cap"]
+    # Every line of the batch breaks the cap, and the count says so exactly.
+    assert not price_cap.success and price_cap.unexpected_count == report.metrics["row_count"] > 0
+    assert "FAILED price_cap" in str(failed.value)
+    # The gated table and the steps after it are exactly as the good run left them.
+    assert {name: storage.catalog.describe(name).version for name in before} == before
+    assert sorted(tuple(r) for r in storage.read(fct_sales_line.SPEC.name).collect()) == published_lines
+    results = storage.read("ops.quality.expectation_results").filter("run_id = 'bad-run'")
+    rows = results.collect()
+    recorded = {(r.expectation, r.published, r.unexpected_count) for r in rows if r.expectation == "price_cap"}
+    assert recorded == {("price_cap", False, price_cap.unexpected_count)}
+    # The steps after the gate never ran: no validation of any later table in the bad run.
+    assert not {r.table_name for r in rows} & set(LATER)
