@@ -21,7 +21,7 @@ SHOWN = (
     "total_spent",
     "recency_days",
     "rfm_segment",
-    "clv_12m_predicted",
+    "predicted_clv_12m",
     "churn_risk_score",
     "churn_risk_label",
     "support_satisfaction",
