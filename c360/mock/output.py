@@ -71,10 +71,7 @@ class Sink:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = path.open("w", newline="", encoding="utf-8")
         writer = csv.writer(handle, lineterminator="\n")
-        if self.layout == "dump":
-            extra = self._dump_extra.get(file)
-        else:
-            extra = self.extra_columns.get((file, self._date))
+        extra = self._dump_extra.get(file) if self.layout == "dump" else self.extra_columns.get((file, self._date))
         header = list(COLUMNS[file]) + ([extra] if extra else [])
         writer.writerow(header)
         self.files.add(self.relpath(file))

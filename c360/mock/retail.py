@@ -796,10 +796,7 @@ class Retail:
             created_s = int(created[j])
             resolved_s = created_s + int(hours[j] * (0.5 if prio == "urgent" else 1.0) * 3600)
             resolved_day = d + resolved_s // 86400
-            if at_risk:
-                score = str((1, 1, 2, 2, 3)[int(u[j, 3] * 5)])
-            else:
-                score = str((2, 3, 4, 4, 5, 5)[int(u[j, 3] * 6)])
+            score = str((1, 1, 2, 2, 3)[int(u[j, 3] * 5)]) if at_risk else str((2, 3, 4, 4, 5, 5)[int(u[j, 3] * 6)])
             if u[j, 4] < 0.15:
                 score = ""  # no survey answer
             kind = kinds[j]
