@@ -14,7 +14,8 @@ from c360.storage import DeltaStorage
 from tests.enhanced.star_checks import DIMENSIONS, FACTS, content_hash, copy_sanitized, partition_hashes
 
 pytestmark = pytest.mark.slow
-D1, D2 = date(2024, 1, 20), date(2024, 1, 21)
+# mock_data re-sends CUST0000063 with a new loyalty tier on 2024-01-31: D2 changes a dimension.
+D1, D2 = date(2024, 1, 30), date(2024, 1, 31)
 
 
 def snapshot(storage: DeltaStorage) -> tuple[dict[str, str], dict[str, dict[object, str]]]:
