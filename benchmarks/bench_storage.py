@@ -84,8 +84,8 @@ def main() -> None:
         + (
             " The storage path came out faster, which is noise: it does the same Spark write plus its own work."
             " Read the spread of the runs as the measurement's resolution on this machine."
-            if d < s
-            else ""
+            if d < 0.95 * s
+            else " The first run of each is JVM warm-up; compare the later runs."
         )
     )
     print(body)
