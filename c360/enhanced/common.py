@@ -29,14 +29,20 @@ class TableSpec:
     keys: tuple[str, ...]
     partition_by: tuple[str, ...] = ()
     pii_columns: tuple[str, ...] = ()  # hidden from callers without the pii grant
+    # Surrogate foreign keys that may point at the unknown member (-1): a published row keyed
+    # to -1 is rewritten once a later extract delivers the member (common.stale_dates).
+    foreign_keys: tuple[str, ...] = ()
     owner: str = "customer-analytics"
     sources: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         names = self.schema.fieldNames()
-        unknown = [c for c in (*self.keys, *self.partition_by, *self.pii_columns) if c not in names]
+        declared = (*self.keys, *self.partition_by, *self.pii_columns, *self.foreign_keys)
+        unknown = [c for c in declared if c not in names]
         if unknown:
-            raise ValueError(f"{self.name}: key/partition/pii columns not in the schema: {', '.join(unknown)}")
+            raise ValueError(
+                f"{self.name}: key/partition/pii/foreign-key columns not in the schema: {', '.join(unknown)}"
+            )
 
     @property
     def column_descriptions(self) -> dict[str, str]:
@@ -166,17 +172,34 @@ def affected_dates(fact: DataFrame, partition: str, run_dates: Sequence[date]) -
     return sorted({r[0] for r in touched if r[0] is not None and r[0] <= last} | set(run_dates))
 
 
-def vacated_dates(fact: DataFrame, published: DataFrame, keys: Sequence[str], partition: str, last: date) -> list[date]:
-    """Published partitions (up to ``last``) holding a key that ``fact`` now places in another one.
+def stale_dates(
+    fact: DataFrame,
+    published: DataFrame,
+    keys: Sequence[str],
+    partition: str,
+    last: date,
+    foreign_keys: Sequence[str] = (),
+) -> list[date]:
+    """Published partitions (up to ``last``) whose rows the build would now write differently.
 
-    A re-delivery can move a row: a line whose order arrives later moves from its extract
-    date to the order's date, a pending shipment to its ship date. Rewriting the partition
-    it left (from ``fact``, which no longer has the row there) keeps the key unique.
+    Two things make a partition stale outside the run dates' own extracts:
+
+    - a row moved: a re-delivery placed its key in another partition (a line whose order
+      arrives later moves from its extract date to the order's date, a pending shipment
+      to its ship date). Rewriting the partition it left keeps the key unique.
+    - a late-arriving member: a published row points at the unknown member (-1) in one of
+      ``foreign_keys`` and the build now resolves it (the customer or product arrived in a
+      later extract). Rewriting its partition corrects the key.
     """
-    old = published.select(*keys, F.col(partition).alias("__old"))
-    moved = (
-        fact.select(*keys, partition)
-        .join(old, on=list(keys), how="inner")
-        .filter(~F.col(partition).eqNullSafe(F.col("__old")) & (F.col("__old") <= F.lit(last)))
+    unknown = F.lit(False)
+    for fk in foreign_keys:
+        unknown = unknown | (F.col(f"__old_{fk}") == UNKNOWN_KEY) & (F.col(fk) != UNKNOWN_KEY)
+    old = published.select(
+        *keys, F.col(partition).alias("__old"), *[F.col(fk).alias(f"__old_{fk}") for fk in foreign_keys]
     )
-    return sorted(r[0] for r in moved.select("__old").distinct().collect())
+    stale = (
+        fact.select(*keys, partition, *foreign_keys)
+        .join(old, on=list(keys), how="inner")
+        .filter((~F.col(partition).eqNullSafe(F.col("__old")) | unknown) & (F.col("__old") <= F.lit(last)))
+    )
+    return sorted(r[0] for r in stale.select("__old").distinct().collect())

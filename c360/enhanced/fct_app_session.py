@@ -33,6 +33,7 @@ SPEC = TableSpec(
     keys=("usage_id",),
     partition_by=("session_date",),
     sources=("sanitized.customer.app_usage",),
+    foreign_keys=("customer_key",),
 )
 
 

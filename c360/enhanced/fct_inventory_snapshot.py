@@ -39,6 +39,7 @@ SPEC = TableSpec(
     keys=("product_id", "location_id", "snapshot_date"),
     partition_by=("snapshot_date",),
     sources=("sanitized.products.inventory",),
+    foreign_keys=("product_key", "location_key"),
 )
 
 

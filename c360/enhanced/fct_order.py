@@ -47,6 +47,7 @@ SPEC = TableSpec(
     keys=("transaction_id",),
     partition_by=("transaction_date",),
     sources=("sanitized.sales.transactions", "sanitized.sales.transaction_items"),
+    foreign_keys=("customer_key", "store_location_key"),
 )
 
 

@@ -51,6 +51,7 @@ SPEC = TableSpec(
     keys=("item_id",),
     partition_by=("transaction_date",),
     sources=("sanitized.sales.transaction_items", "sanitized.sales.transactions", "sanitized.products.products"),
+    foreign_keys=("customer_key", "product_key"),
 )
 
 

@@ -42,6 +42,7 @@ SPEC = TableSpec(
     keys=("shipment_id",),
     partition_by=("ship_date",),
     sources=("sanitized.logistics.shipments", "sanitized.sales.transactions"),
+    foreign_keys=("customer_key", "origin_location_key"),
 )
 
 

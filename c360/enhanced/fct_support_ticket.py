@@ -39,6 +39,7 @@ SPEC = TableSpec(
     keys=("ticket_id",),
     partition_by=("created_date",),
     sources=("sanitized.customer.support_tickets",),
+    foreign_keys=("customer_key",),
 )
 
 

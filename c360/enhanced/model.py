@@ -9,6 +9,7 @@ step before any later table is written; what was published stays as it was.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -17,11 +18,13 @@ from pyspark.sql import DataFrame, SparkSession
 
 from c360.contracts import CONTRACTS
 from c360.enhanced import (
+    bridge_product_supplier,
     dim_channel,
     dim_customer,
     dim_date,
     dim_location,
     dim_product,
+    dim_supplier,
     fct_app_session,
     fct_inventory_snapshot,
     fct_order,
@@ -29,7 +32,7 @@ from c360.enhanced import (
     fct_shipment,
     fct_support_ticket,
 )
-from c360.enhanced.common import TableSpec, affected_dates, as_of, vacated_dates
+from c360.enhanced.common import TableSpec, affected_dates, as_of, stale_dates
 from c360.enhanced.marts import customer360_profile, sales_by_segment_daily
 from c360.quality import TableSuite, publish
 from c360.sanitized.transform import sanitized_schema
@@ -46,6 +49,7 @@ class TableBuild:
     committed: bool
     version: int
     partitions: int
+    seconds: float = 0.0  # build (checkpoint) + quality gate + commit
 
 
 @dataclass
@@ -71,29 +75,45 @@ class _Publisher:
         self.storage.ensure_table(
             spec.name, spec.schema, spec.partition_by, description=spec.description, pii_columns=spec.pii_columns
         )
+        started = time.perf_counter()
         df = df.localCheckpoint()
-        self._publish(spec, suite, df, lambda d: self.storage.overwrite(d, spec.name), partitions=0)
+        self._publish(spec, suite, df, lambda d: self.storage.overwrite(d, spec.name), 0, started)
         return df
 
     def partitions(
-        self, spec: TableSpec, suite: TableSuite, df: DataFrame, dates: Sequence[date] | None = None
+        self,
+        spec: TableSpec,
+        suite: TableSuite,
+        df: DataFrame,
+        dates: Sequence[date] | None = None,
+        started: float | None = None,
     ) -> DataFrame:
-        """Publish the partitions the run dates touched (facts and marts); returns the whole built frame."""
+        """Publish the partitions the run dates touched (facts and marts); returns the whole built frame.
+
+        ``started`` is when the table's build began, if that was before this call.
+        """
         (column,) = spec.partition_by
         self.storage.ensure_table(
             spec.name, spec.schema, spec.partition_by, description=spec.description, pii_columns=spec.pii_columns
         )
+        started = time.perf_counter() if started is None else started
         df = df.localCheckpoint()
         if dates is None:
             dates = (
                 affected_dates(df, column, self.run_dates) if "source_extract_date" in df.columns else self.run_dates
             )
         published = self.storage.read(spec.name)
-        dates = sorted({*dates, *vacated_dates(df, published, spec.keys, column, max(self.run_dates))})
+        stale = stale_dates(df, published, spec.keys, column, max(self.run_dates), spec.foreign_keys)
+        dates = sorted({*dates, *stale})
         part = df.filter(df[column].isin(*dates))
         specs = [{column: d} for d in dates]
         self._publish(
-            spec, suite, part, lambda d: self.storage.replace_partitions(d, spec.name, partitions=specs), len(dates)
+            spec,
+            suite,
+            part,
+            lambda d: self.storage.replace_partitions(d, spec.name, partitions=specs),
+            len(dates),
+            started,
         )
         return df
 
@@ -104,11 +124,13 @@ class _Publisher:
         df: DataFrame,
         write: Callable[[DataFrame], CommitResult],
         partitions: int,
+        started: float,
     ) -> None:
         outcome = publish(self.storage, df, suite, write=write, run_id=self.run_id, run_date=max(self.run_dates))
         c = outcome.commit
         rows = int(outcome.report.metrics.get("row_count", c.rows_added))
-        self.report.tables.append(TableBuild(spec.name, rows, c.committed, c.version, partitions))
+        seconds = time.perf_counter() - started
+        self.report.tables.append(TableBuild(spec.name, rows, c.committed, c.version, partitions, seconds))
 
 
 def build_model(
@@ -136,6 +158,12 @@ def build_model(
         dim_customer.build(src("customer.customers"), src("customer.loyalty_program")),
     )
     products = pub.whole(dim_product.SPEC, dim_product.SUITE, dim_product.build(src("products.products")))
+    suppliers = pub.whole(dim_supplier.SPEC, dim_supplier.SUITE, dim_supplier.build(src("products.suppliers")))
+    pub.whole(
+        bridge_product_supplier.SPEC,
+        bridge_product_supplier.SUITE,
+        bridge_product_supplier.build(src("products.product_suppliers"), suppliers),
+    )
 
     transactions, items = src("sales.transactions"), src("sales.transaction_items")
     orders = pub.partitions(fct_order.SPEC, fct_order.SUITE, fct_order.build(transactions, items, customers, locations))
@@ -163,6 +191,7 @@ def build_model(
 
     # Marts read the facts as built for this run (as of its last date), never the published
     # tables, which may hold later versions when an older date is rebuilt.
+    profile_started = time.perf_counter()
     profiles = [
         customer360_profile.build_customer360_profile(
             customers, orders, lines, tickets, sessions, as_of=d
@@ -172,7 +201,7 @@ def build_model(
     profile = profiles[0]
     for extra in profiles[1:]:
         profile = profile.unionByName(extra)
-    pub.partitions(customer360_profile.SPEC, customer360_profile.SUITE, profile)
+    pub.partitions(customer360_profile.SPEC, customer360_profile.SUITE, profile, started=profile_started)
     # Late orders and returns change past days' sales: rebuild the trailing window too.
     sales_days = sorted({d - timedelta(days=i) for d in run_dates for i in range(SALES_RESTATEMENT_DAYS)})
     pub.partitions(

@@ -13,11 +13,13 @@ from pyspark.sql import functions as F
 from c360.contracts.model import Contract
 from c360.contracts.retail import RETAIL_CONTRACTS
 from c360.enhanced import (
+    bridge_product_supplier,
     dim_channel,
     dim_customer,
     dim_date,
     dim_location,
     dim_product,
+    dim_supplier,
     fct_app_session,
     fct_inventory_snapshot,
     fct_order,
@@ -27,7 +29,15 @@ from c360.enhanced import (
 )
 from c360.storage import DeltaStorage
 
-DIMENSIONS: tuple[ModuleType, ...] = (dim_date, dim_channel, dim_location, dim_customer, dim_product)
+DIMENSIONS: tuple[ModuleType, ...] = (
+    dim_date,
+    dim_channel,
+    dim_location,
+    dim_customer,
+    dim_product,
+    dim_supplier,
+    bridge_product_supplier,
+)
 FACTS: tuple[ModuleType, ...] = (
     fct_order,
     fct_sales_line,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from c360.enhanced import dim_channel, dim_date, dim_location
+from c360.enhanced import bridge_product_supplier, dim_channel, dim_date, dim_location, dim_supplier
 from c360.enhanced.common import surrogate_key
 from tests.enhanced.frames import D1, D2, sanitized
 
@@ -95,3 +96,82 @@ def test_dim_location_latest_record_wins_and_has_an_unknown_member(spark: SparkS
     )
     actual = dim.select("location_id", "location_name", "location_type", "is_store", "city", "location_key")
     assert_df_equality(actual, expected.select(actual.columns), ignore_row_order=True, ignore_nullable=True)
+
+
+def test_dim_supplier_latest_record_wins_and_keeps_contact_tokens(spark: SparkSession) -> None:
+    suppliers = sanitized(
+        spark,
+        "products.suppliers",
+        [
+            {
+                "supplier_id": "SUP1",
+                "supplier_name": "Acme",
+                "email_token": "t1",
+                "quality_rating": 4.0,
+                "_extract_date": D1,
+            },
+            {
+                "supplier_id": "SUP1",
+                "supplier_name": "Acme",
+                "email_token": "t2",
+                "quality_rating": 4.5,
+                "_extract_date": D2,
+            },
+            {"supplier_id": "SUP2", "supplier_name": "Bolt", "payment_terms": "Net 30", "_extract_date": D1},
+        ],
+    )
+    dim = dim_supplier.build(suppliers)
+
+    actual = dim.select(
+        "supplier_key", "supplier_id", "supplier_name", "email_token", "payment_terms", "quality_rating"
+    )
+    expected = spark.createDataFrame(
+        [
+            ("SUP1", "Acme", "t2", None, 4.5),
+            ("SUP2", "Bolt", None, "Net 30", None),
+            ("UNKNOWN", None, None, None, None),
+        ],
+        "supplier_id string, supplier_name string, email_token string, payment_terms string, quality_rating double",
+    ).withColumn("supplier_key", F.when(F.col("supplier_id") == "UNKNOWN", -1).otherwise(surrogate_key("supplier_id")))
+    assert_df_equality(actual, expected.select(actual.columns), ignore_row_order=True, ignore_nullable=True)
+    assert dim_supplier.SPEC.pii_columns == ("contact_person_token", "email_token", "phone_token")
+
+
+def test_bridge_product_supplier_latest_link_and_unknown_supplier(spark: SparkSession) -> None:
+    suppliers = dim_supplier.build(
+        sanitized(spark, "products.suppliers", [{"supplier_id": "SUP1", "supplier_name": "Acme", "_extract_date": D1}])
+    )
+    links = sanitized(
+        spark,
+        "products.product_suppliers",
+        [
+            {
+                "product_id": "P1",
+                "supplier_id": "SUP1",
+                "is_primary": True,
+                "cost_price": Decimal("9.00"),
+                "_extract_date": D1,
+            },
+            {
+                "product_id": "P1",
+                "supplier_id": "SUP1",
+                "is_primary": True,
+                "cost_price": Decimal("9.50"),
+                "_extract_date": D2,
+            },
+            {"product_id": "P1", "supplier_id": "SUP9", "is_primary": False, "lead_time_days": 21, "_extract_date": D1},
+        ],
+    )
+    bridge = bridge_product_supplier.build(links, suppliers)
+
+    expected = spark.createDataFrame(
+        [
+            ("P1", "SUP1", True, Decimal("9.50"), None, D2),
+            ("P1", "SUP9", False, None, 21, D1),
+        ],
+        "product_id string, supplier_id string, is_primary boolean, cost_price decimal(12,2), lead_time_days int, "
+        "delivered_date date",
+    ).withColumn("supplier_key", F.when(F.col("supplier_id") == "SUP9", -1).otherwise(surrogate_key("supplier_id")))
+    assert_df_equality(
+        bridge, expected.select(bridge.columns), ignore_row_order=True, ignore_nullable=True, ignore_metadata=True
+    )

@@ -93,6 +93,7 @@ def test_every_foreign_key_is_the_dimension_row_valid_at_the_event_time(lake: La
     customers, products = read("enhanced.customer.dim_customer"), read("enhanced.products.dim_product")
     locations, dates = read("enhanced.logistics.dim_location"), read("enhanced.shared.dim_date")
     channels = read("enhanced.sales.dim_channel")
+    suppliers, links = read("enhanced.products.dim_supplier"), read("enhanced.products.bridge_product_supplier")
     orders, lines = read("enhanced.sales.fct_order"), read("enhanced.sales.fct_sales_line")
     tickets, sessions = read("enhanced.customer.fct_support_ticket"), read("enhanced.customer.fct_app_session")
     shipments, stock = read("enhanced.logistics.fct_shipment"), read("enhanced.products.fct_inventory_snapshot")
@@ -141,6 +142,9 @@ def test_every_foreign_key_is_the_dimension_row_valid_at_the_event_time(lake: La
         "order.channel": wrong_type1_keys(orders, "channel_key", "channel", channels, "channel_key", "channel"),
         "stock.location": wrong_type1_keys(
             stock, "location_key", "location_id", locations, "location_key", "location_id"
+        ),
+        "link.supplier": wrong_type1_keys(
+            links, "supplier_key", "supplier_id", suppliers, "supplier_key", "supplier_id"
         ),
         "shipment.origin": wrong_type1_keys(
             shipments, "origin_location_key", None, locations, "location_key", "location_id"

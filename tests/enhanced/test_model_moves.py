@@ -96,3 +96,44 @@ def test_a_moved_row_leaves_no_copy_in_its_old_partition(spark: SparkSession, tm
         [("S1", "in_transit", D3)], "shipment_id string, delivery_status string, ship_date date"
     )
     assert_df_equality(shipments, expected_shipments, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_fact_keyed_to_unknown_is_corrected_when_its_customer_arrives_later(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """An order on D1 for a customer the CRM delivers only on D3: the D3 run rewrites D1's partition."""
+    storage = DeltaStorage(spark, tmp_path / "lake")
+    known = {"customer_id": "C1", "registration_date": at(D1), "_extract_date": D1}
+    late = {"customer_id": "C9", "registration_date": at(D1, 8), "_extract_date": D3}
+    money = {"subtotal": Decimal("5.00"), "total_amount": Decimal("5.00"), "currency": "USD"}
+    order = {"channel": "online", "status": "completed", **money}
+    sources = {
+        "customer.customers": [known, late],
+        "sales.transactions": [
+            {"transaction_id": "T1", "customer_id": "C9", "transaction_date": at(D1, 12), "_extract_date": D1, **order},
+            {"transaction_id": "T2", "customer_id": "C1", "transaction_date": at(D2, 12), "_extract_date": D2, **order},
+        ],
+    }
+    for source, rows in sources.items():
+        publish_sanitized(storage, source, sanitized(spark, source, rows))
+
+    def order_keys() -> DataFrame:
+        return storage.read("enhanced.sales.fct_order").select("transaction_id", "transaction_date", "customer_key")
+
+    build_model(spark, storage, [D1], "day-1")
+    build_model(spark, storage, [D2], "day-2")
+    assert {r.transaction_id: r.customer_key for r in order_keys().collect()}["T1"] == -1
+    d1_version = storage.catalog.open("enhanced.sales.fct_order").version()
+
+    report = build_model(spark, storage, [D3], "day-3")
+
+    dim = storage.read("enhanced.customer.dim_customer")
+    keys = {r.customer_id: r.customer_key for r in dim.filter("customer_id IN ('C1', 'C9')").collect()}
+    expected = spark.createDataFrame(
+        [("T1", D1, keys["C9"]), ("T2", D2, keys["C1"])],
+        "transaction_id string, transaction_date date, customer_key bigint",
+    )
+    assert_df_equality(order_keys(), expected, ignore_row_order=True, ignore_nullable=True)
+    (orders,) = [t for t in report.tables if t.table == "enhanced.sales.fct_order"]
+    # D1 (healed) and D3 (the run date) are rewritten; D2 is left as it was.
+    assert orders.committed and orders.version > d1_version and orders.partitions == 2
