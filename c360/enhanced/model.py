@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from types import ModuleType
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -40,6 +41,27 @@ from c360.storage import CommitResult, DeltaStorage
 
 # Orders arrive up to a few days late and returns weeks later (docs/source-data.md).
 SALES_RESTATEMENT_DAYS = 30
+
+
+# Every table build_model publishes, in publish order (the Airflow model task's Assets
+# must name exactly these: tests/airflow/test_dags.py).
+TABLES: tuple[ModuleType, ...] = (
+    dim_date,
+    dim_channel,
+    dim_location,
+    dim_customer,
+    dim_product,
+    dim_supplier,
+    bridge_product_supplier,
+    fct_order,
+    fct_sales_line,
+    fct_support_ticket,
+    fct_app_session,
+    fct_shipment,
+    fct_inventory_snapshot,
+    customer360_profile,
+    sales_by_segment_daily,
+)
 
 
 @dataclass

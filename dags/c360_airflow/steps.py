@@ -120,6 +120,8 @@ STEPS: dict[str, Step] = {
                 "enhanced.logistics.dim_location",
                 "enhanced.customer.dim_customer",
                 "enhanced.products.dim_product",
+                "enhanced.products.dim_supplier",
+                "enhanced.products.bridge_product_supplier",
                 "enhanced.sales.fct_order",
                 "enhanced.sales.fct_sales_line",
                 "enhanced.customer.fct_support_ticket",

@@ -109,6 +109,20 @@ def test_published_tables_are_assets_on_the_producing_task(dagbag: object, dag_i
         assert (tier, asset.uri) == ("enhanced", f"c360://{tier}/{domain}/{table}")
 
 
+def test_the_assets_are_exactly_the_tables_the_jobs_publish(dagbag: object) -> None:
+    """The DAG files may not import c360 (parse time), so the lists are written twice: keep them equal.
+
+    ``dagbag`` puts the bundle root (dags/) on sys.path, as the DAG processor does.
+    """
+    from c360_airflow.steps import STEPS
+
+    from c360.air_quality.run import TABLES as AIR_QUALITY_TABLES
+    from c360.enhanced.model import TABLES as MODEL_TABLES
+
+    assert STEPS["model"].publishes == tuple(m.SPEC.name for m in MODEL_TABLES)
+    assert STEPS["air_quality"].publishes == tuple(m.NAME for m in AIR_QUALITY_TABLES)
+
+
 def test_settings_come_from_the_environment_before_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     from c360_airflow.steps import c360_setting
 
