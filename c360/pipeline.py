@@ -125,7 +125,7 @@ def air_quality_step(ctx: RunContext, dates: Sequence[date]) -> Any:
     """Publish the air-quality star for each run date (facts for the local day before it)."""
     from c360.air_quality.run import build_air_quality
 
-    return [build_air_quality(ctx.spark, ctx.storage, d) for d in sorted(set(dates))]
+    return [build_air_quality(ctx.spark, ctx.storage, d, run_id=ctx.run_id) for d in sorted(set(dates))]
 
 
 def air_quality_summary(reports: Any) -> str:

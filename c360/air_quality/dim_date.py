@@ -14,6 +14,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from c360.quality import TableSuite
+
 NAME = "enhanced.air_quality.dim_date"
 PARTITION_BY = ["date"]
 DESCRIPTION = "Calendar attributes of the dates the air-quality facts refer to."
@@ -55,3 +57,6 @@ def build(spark: SparkSession, dates: Sequence[date]) -> DataFrame:
         (dow >= 6).alias("is_weekend"),
         d.alias("date"),
     )
+
+
+SUITE = TableSuite(NAME, key=("date",)).in_range("iso_day_of_week", 1, 7)

@@ -16,6 +16,7 @@ from pyspark.sql import types as T
 
 from c360.aqi.standards import Standard, resolve_standard
 from c360.contracts.air_quality import CANONICAL_UNITS
+from c360.quality import TableSuite
 
 NAME = "enhanced.air_quality.dim_pollutant"
 PARTITION_BY = ["snapshot_date"]
@@ -77,3 +78,8 @@ def build(spark: SparkSession, snapshot_date: date, standard: str | Standard = "
         F.col("standard"),
         F.col("snapshot_date"),
     )
+
+
+SUITE = TableSuite(NAME, key=("pollutant", "snapshot_date")).invariant(
+    "one_decimal_rule_per_field", "size(aqi_fields) = size(truncation_decimals)"
+)

@@ -13,6 +13,8 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from c360.quality import TableSuite
+
 NAME = "enhanced.air_quality.dim_station"
 PARTITION_BY = ["snapshot_date"]
 DESCRIPTION = "Air-quality stations with location and time zone, one snapshot per run date."
@@ -62,3 +64,11 @@ def build(stations: DataFrame, snapshot_date: date) -> DataFrame:
         F.col("_extract_date").alias("version_delivered"),
         F.lit(snapshot_date).alias("snapshot_date"),
     )
+
+
+SUITE = (
+    TableSuite(NAME, key=("station_id", "snapshot_date"))
+    .in_range("latitude", -90, 90)
+    .in_range("longitude", -180, 180)
+    .invariant("delivered_in_order", "first_delivered <= version_delivered AND version_delivered <= snapshot_date")
+)

@@ -26,6 +26,7 @@ from c360.air_quality.hours import (
 from c360.aqi import calculate
 from c360.aqi.standards import Standard
 from c360.contracts.air_quality import CANONICAL_UNITS, POLLUTANTS, stuck_column
+from c360.quality import TableSuite
 
 NAME = "enhanced.air_quality.fct_air_quality_hourly"
 PARTITION_BY = ["date"]
@@ -90,3 +91,12 @@ def build(hours: DataFrame, day: date, standard: str | Standard = "us-epa-2024")
         F.col("dominant_pollutant"),
         F.col("local_date").alias("date"),
     )
+
+
+SUITE = (
+    TableSuite(NAME, key=("station_id", "reading_time_utc"))
+    .foreign_key("station_id", "enhanced.air_quality.dim_station")
+    .in_range("local_hour", 0, 23)
+    .in_range("aqi", 0, None)
+    .invariant("category_iff_aqi", "(aqi IS NULL) = (category IS NULL)")
+)

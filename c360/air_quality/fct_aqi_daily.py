@@ -35,6 +35,7 @@ from c360.air_quality.hours import (
 from c360.aqi import calculate
 from c360.aqi.standards import Standard
 from c360.contracts.air_quality import CANONICAL_UNITS, POLLUTANTS
+from c360.quality import TableSuite
 
 NAME = "enhanced.air_quality.fct_aqi_daily"
 PARTITION_BY = ["date"]
@@ -115,3 +116,13 @@ def build(hours: DataFrame, day: date, standard: str | Standard = "us-epa-2024")
         F.col("dominant_pollutant"),
         F.col("local_date").alias("date"),
     )
+
+
+SUITE = (
+    TableSuite(NAME, key=("station_id", "date"))
+    .foreign_key("station_id", "enhanced.air_quality.dim_station")
+    .in_range("aqi", 0, None)
+    .invariant("category_iff_aqi", "(aqi IS NULL) = (category IS NULL)")
+    # A local day has 23 to 25 hours (daylight-saving changes).
+    .invariant("hours_in_a_day", " AND ".join(f"{p}_hours BETWEEN 0 AND 25" for p in POLLUTANTS))
+)

@@ -4,6 +4,8 @@ A run for D reads the sanitized extracts D-3..D (hours.extract_dates), publishes
 station-local day D-1 in both facts and dim_date, and snapshot D of both dimensions, each
 with ``replace_partitions`` naming its partition, so a re-run or a backfill rewrites
 exactly what it owns (and the storage layer commits nothing when the rows are unchanged).
+Each table is published through its quality gate (write-audit-publish, c360.quality):
+a failing gate raises QualityGateError and leaves that table and every later one as it was.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from c360.air_quality import dim_date, dim_pollutant, dim_station, fct_air_quali
 from c360.air_quality.hours import extract_dates, fact_date, latest_versions, station_hours
 from c360.aqi.standards import Standard
 from c360.contracts.air_quality import READINGS, STATIONS
+from c360.quality import publish
 from c360.storage import DeltaStorage
 
 TABLES: tuple[ModuleType, ...] = (dim_date, dim_station, dim_pollutant, fct_air_quality_hourly, fct_aqi_daily)
@@ -43,7 +46,11 @@ class AirQualityReport:
 
 
 def build_air_quality(
-    spark: SparkSession, storage: DeltaStorage, run_date: date, standard: str | Standard = "us-epa-2024"
+    spark: SparkSession,
+    storage: DeltaStorage,
+    run_date: date,
+    standard: str | Standard = "us-epa-2024",
+    run_id: str = "air-quality",
 ) -> AirQualityReport:
     """Publish the air-quality tables of ``run_date`` (facts for local day run_date - 1)."""
     missing = [t for t in (STATIONS.sanitized_table, READINGS.sanitized_table) if not storage.exists(t)]
@@ -66,7 +73,15 @@ def build_air_quality(
     try:
         for module, df, partition in outputs:
             storage.ensure_table(module.NAME, module.SCHEMA, module.PARTITION_BY, description=module.DESCRIPTION)
-            result = storage.replace_partitions(df, module.NAME, partitions=[partition])
+            outcome = publish(
+                storage,
+                df,
+                module.SUITE,
+                write=lambda d, m=module, p=partition: storage.replace_partitions(d, m.NAME, partitions=[p]),
+                run_id=run_id,
+                run_date=run_date,
+            )
+            result = outcome.commit
             spec = ",".join(f"{k}={v}" for k, v in partition.items())
             report.writes.append(TableWrite(module.NAME, spec, result.rows_added, result.committed))
     finally:

@@ -214,3 +214,42 @@ def test_daily_aqi_equals_the_json_path_on_the_published_daily_values(lake: Lake
 def test_rerunning_a_date_changes_no_table_version(lake: Lake) -> None:
     assert lake.versions_after_rerun == lake.versions
     assert [w.committed for r in lake.rerun for w in r.writes] == [False] * len(TABLES)
+
+
+def test_every_table_passed_its_quality_gate_before_it_was_published(lake: Lake) -> None:
+    results = lake.ctx.storage.read("ops.quality.expectation_results").filter(F.col("run_id") == lake.ctx.run_id)
+    by_table = {
+        r.table_name: (r.n, r.failed, r.published)
+        for r in results.groupBy("table_name")
+        .agg(
+            F.count("*").alias("n"),
+            F.sum(F.when(~F.col("success"), 1).otherwise(0)).alias("failed"),
+            F.min(F.col("published").cast("int")).alias("published"),
+        )
+        .collect()
+    }
+    assert set(by_table) == {m.NAME for m in TABLES}
+    suites = {m.NAME: m.SUITE for m in TABLES}
+    for name, (n, failed, published) in by_table.items():
+        # Three runs (two dates and the re-run), each with every expectation of the suite.
+        assert (n, failed, published) == (3 * len(suites[name].expectations), 0, 1), name
+
+
+def test_a_failing_gate_stops_the_step_and_leaves_every_table_as_it_was(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from c360.air_quality import fct_air_quality_hourly
+    from c360.air_quality.run import build_air_quality
+    from c360.quality import QualityGateError
+
+    before = _versions(lake.ctx)
+    # An AQI cap no real hour meets: the hourly fact fails, so the daily fact after it is never built.
+    strict = fct_air_quality_hourly.SUITE.in_range("aqi", 0, 0, name="aqi_cap")
+    monkeypatch.setattr(fct_air_quality_hourly, "SUITE", strict)
+    with pytest.raises(QualityGateError, match="aqi_cap"):
+        build_air_quality(lake.ctx.spark, lake.ctx.storage, RUN_DATES[0], run_id="bad-run")
+    assert _versions(lake.ctx) == before
+    results = lake.ctx.storage.read("ops.quality.expectation_results").filter("run_id = 'bad-run'")
+    assert {r.table_name for r in results.select("table_name").distinct().collect()} == {
+        m.NAME for m in TABLES[: TABLES.index(fct_air_quality_hourly) + 1]
+    }
