@@ -412,8 +412,13 @@ class DeltaStorage:
         if mode is not WriteMode.APPEND and not txns:
             old = [a.path for a in removes] if mode is WriteMode.REPLACE_PARTITIONS else _live_paths(dt)  # type: ignore[union-attr]
             new = [w.action.path for w in written]
-            # Only rows replacing rows can be "unchanged"; a first write or a clearing skips the hashing.
-            if old and new and self._fingerprint(tname, dt, new) == self._fingerprint(tname, dt, old):
+            # No rows replacing no rows (an empty result over an empty table or partition) is
+            # unchanged; otherwise only rows replacing rows can be, which the hashes decide.
+            if rows == 0:
+                unchanged = self._fingerprint(tname, dt, old)[0] == 0
+            else:
+                unchanged = bool(old) and self._fingerprint(tname, dt, new) == self._fingerprint(tname, dt, old)
+            if unchanged:
                 for w in written:
                     (self.path(tname) / unquote(w.action.path)).unlink(missing_ok=True)
                 return CommitResult(str(tname), dt.version(), False, 0, 0, 0, f"{mode.value}: content unchanged")

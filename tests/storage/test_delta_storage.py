@@ -121,6 +121,22 @@ def test_overwrite_with_same_rows_commits_nothing(spark: SparkSession, storage: 
     assert first.committed and not again.committed and again.version == first.version
 
 
+def test_an_empty_result_over_an_empty_table_commits_nothing(spark: SparkSession, storage: DeltaStorage) -> None:
+    """A dimension whose source has not been delivered yet is empty on every run: no new versions."""
+    first = storage.overwrite(frame(spark, []), NAME)
+    again = storage.overwrite(frame(spark, []), NAME)
+    assert not again.committed and again.version == first.version
+    none = storage.replace_partitions(frame(spark, []), NAME, partitions=[{"day": D2}])
+    assert not none.committed and none.version == first.version
+    # Rows, then cleared, then empty again: the clearing commits, the repeat does not.
+    filled = storage.overwrite(frame(spark, rows((1, D1))), NAME)
+    cleared = storage.overwrite(frame(spark, []), NAME)
+    repeat = storage.overwrite(frame(spark, []), NAME)
+    assert filled.committed and cleared.committed and cleared.version == filled.version + 1
+    assert not repeat.committed and repeat.version == cleared.version
+    assert storage.read(NAME).count() == 0
+
+
 def test_replace_named_partition_with_empty_result_clears_it(spark: SparkSession, storage: DeltaStorage) -> None:
     storage.append(frame(spark, rows((1, D1), (2, D2))), NAME)
     result = storage.replace_partitions(frame(spark, []), NAME, partitions=[{"day": D2}])
