@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,3 +39,42 @@ def spark(spark_settings: Settings) -> Iterator[object]:
 def settings(tmp_path: Path, spark_settings: Settings) -> Settings:
     """Settings with a fresh lake per test (same Spark configuration)."""
     return spark_settings.model_copy(update={"lake_root": tmp_path / "lake"})
+
+
+MOCK = Path(__file__).resolve().parents[1] / "mock_data"
+MOCK_KEY = b"integration-test-key"  # the pseudonymisation key of the shared mock lake
+
+
+@dataclass(frozen=True)
+class MockRetailLake:
+    """mock_data's retail extracts, every file ingested and every date sanitized in one call each."""
+
+    root: Path
+    dates: list[date]
+    report: Any  # c360.sanitized.run.SanitizeReport of the one sanitize call
+
+
+@pytest.fixture(scope="session")
+def mock_retail_lake(spark: object, tmp_path_factory: pytest.TempPathFactory) -> MockRetailLake:
+    """Built once per test run and shared by the raw/sanitized and star integration tests.
+
+    Read-only: a test that writes copies it first (``copy_lake`` or, for the star,
+    tests.enhanced.star_checks.copy_sanitized).
+    """
+    from c360.raw.ingest import discover, ingest
+    from c360.sanitized.run import sanitize
+    from c360.storage import DeltaStorage
+
+    root = tmp_path_factory.mktemp("mock_retail")
+    storage = DeltaStorage(spark, root)  # type: ignore[arg-type]
+    files = [f for f in discover(MOCK) if f.contract is None or f.contract.domain != "air_quality"]
+    ingest(spark, storage, files, MOCK_KEY, ingest_id="ingest-all")  # type: ignore[arg-type]
+    dates = sorted({f.extract_date for f in files})
+    report = sanitize(spark, storage, dates, MOCK_KEY, "sanitize-all")  # type: ignore[arg-type]
+    return MockRetailLake(root, dates, report)
+
+
+def copy_lake(source: Path, target: Path) -> Path:
+    """A private copy of a whole lake (Delta logs hold relative paths, so a copy is a lake)."""
+    shutil.copytree(source, target)
+    return target

@@ -1,29 +1,16 @@
-"""mock_data ingested and sanitized once per test run, copied into each module's own lake."""
+"""The star's tests read mock_data's sanitized tier from the session's shared mock lake."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
 
-from c360.settings import Settings
-from tests.enhanced.star_checks import MOCK, star_contracts
+from tests.conftest import MockRetailLake
 
 
 @pytest.fixture(scope="session")
-def mock_sanitized(spark: SparkSession, spark_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A lake root holding every day of mock_data for the star's sources, ingested and then
-    sanitized in one call each (the expensive part: built once, copied by the modules)."""
-    from c360.pipeline import extract_dates
-    from c360.raw.ingest import discover, ingest
-    from c360.sanitized.run import sanitize
-    from c360.storage import DeltaStorage
-
-    root = tmp_path_factory.mktemp("mock_sanitized")
-    storage = DeltaStorage(spark, root)
-    key = spark_settings.pseudonym_key_bytes()
-    contracts = star_contracts()
-    ingest(spark, storage, [f for f in discover(MOCK) if f.contract in contracts], key, ingest_id="mock")
-    sanitize(spark, storage, extract_dates(MOCK), key, "mock", contracts)
-    return root
+def mock_sanitized(mock_retail_lake: MockRetailLake) -> Path:
+    """The lake root whose sanitized tier holds every day of mock_data (copy it before writing:
+    tests.enhanced.star_checks.copy_sanitized)."""
+    return mock_retail_lake.root

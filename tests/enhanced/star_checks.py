@@ -10,8 +10,6 @@ from types import ModuleType
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from c360.contracts.model import Contract
-from c360.contracts.retail import RETAIL_CONTRACTS
 from c360.enhanced import (
     bridge_product_supplier,
     dim_channel,
@@ -48,14 +46,6 @@ FACTS: tuple[ModuleType, ...] = (
 )
 TABLES = DIMENSIONS + FACTS
 MOCK = Path(__file__).resolve().parents[2] / "mock_data"
-# The sanitized sources the star reads (the others only cost time in these tests).
-STAR_SOURCES = frozenset(source for m in TABLES for source in m.SPEC.sources)
-
-
-def star_contracts() -> tuple[Contract, ...]:
-    """The star's source contracts, in the registry's order (parents before children)."""
-    return tuple(c for c in RETAIL_CONTRACTS if c.sanitized_table in STAR_SOURCES)
-
 
 def duplicate_keys(df: DataFrame, keys: tuple[str, ...]) -> list[tuple[object, ...]]:
     return [tuple(r) for r in df.groupBy(*keys).count().filter("count > 1").limit(5).collect()]

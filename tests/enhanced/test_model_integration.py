@@ -37,6 +37,7 @@ pytestmark = pytest.mark.slow
 class Lake:
     storage: DeltaStorage
     dates: list[date]
+    profile_dates: list[date]
     report: ModelReport
 
 
@@ -44,7 +45,10 @@ class Lake:
 def lake(spark: SparkSession, mock_sanitized: Path, tmp_path_factory: pytest.TempPathFactory) -> Lake:
     storage = DeltaStorage(spark, copy_sanitized(mock_sanitized, tmp_path_factory.mktemp("star")))
     dates = extract_dates(MOCK)
-    return Lake(storage, dates, build_model(spark, storage, dates, "model-1"))
+    # The profile is one whole-population build per as-of date (tests/enhanced/marts cover
+    # its content); two dates show a range publishes several, without 90 builds.
+    profile_dates = [dates[len(dates) // 2], dates[-1]]
+    return Lake(storage, dates, profile_dates, build_model(spark, storage, dates, "model-1", profile_dates))
 
 
 def test_every_table_is_published_with_rows_and_unique_keys(lake: Lake) -> None:
@@ -57,6 +61,8 @@ def test_every_table_is_published_with_rows_and_unique_keys(lake: Lake) -> None:
     # Facts are partitioned by day and hold the whole history, not only the last run date.
     days = lake.storage.read("enhanced.sales.fct_order").select("transaction_date").distinct().count()
     assert days > 60
+    profile = lake.storage.read("enhanced.customer.customer360_profile")
+    assert sorted(r[0] for r in profile.select("as_of_date").distinct().collect()) == lake.profile_dates
 
 
 def test_dimensions_keep_the_scd2_invariants(lake: Lake) -> None:
@@ -164,7 +170,7 @@ def test_a_second_build_of_the_same_dates_changes_no_table(lake: Lake, spark: Sp
     names = [t.table for t in lake.report.tables]  # the star and the marts
     before = {n: lake.storage.catalog.open(n).version() for n in names}
 
-    again = build_model(spark, lake.storage, lake.dates, "model-2")
+    again = build_model(spark, lake.storage, lake.dates, "model-2", lake.profile_dates)
 
     after = {n: lake.storage.catalog.open(n).version() for n in names}
     assert after == before

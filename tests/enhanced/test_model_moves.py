@@ -120,8 +120,7 @@ def test_a_fact_keyed_to_unknown_is_corrected_when_its_customer_arrives_later(
     def order_keys() -> DataFrame:
         return storage.read("enhanced.sales.fct_order").select("transaction_id", "transaction_date", "customer_key")
 
-    build_model(spark, storage, [D1], "day-1")
-    build_model(spark, storage, [D2], "day-2")
+    build_model(spark, storage, [D1, D2], "days-1-2")
     assert {r.transaction_id: r.customer_key for r in order_keys().collect()}["T1"] == -1
     d1_version = storage.catalog.open("enhanced.sales.fct_order").version()
 

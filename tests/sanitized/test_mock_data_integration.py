@@ -34,12 +34,13 @@ from c360.pii import VAULT_TABLE, token
 from c360.raw.ingest import discover, ingest
 from c360.sanitized.run import SanitizeReport, sanitize
 from c360.storage import DeltaStorage
+from tests.conftest import MOCK_KEY, MockRetailLake, copy_lake
 
 pytestmark = pytest.mark.slow
 
 MOCK = Path(__file__).resolve().parents[2] / "mock_data"
 MANIFEST = json.loads((MOCK / "manifest.json").read_text())
-KEY = b"integration-test-key"
+KEY = MOCK_KEY
 # Where each quarantining kind must land: the reason it must carry (missing_mandatory names its column).
 REASON = {
     "malformed_email": "invalid_format:email",
@@ -67,13 +68,10 @@ def _versions(storage: DeltaStorage) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def lake(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Lake:
-    storage = DeltaStorage(spark, tmp_path_factory.mktemp("mock-lake"))
-    files = [f for f in discover(MOCK) if f.contract is None or f.contract.domain != "air_quality"]
-    ingest(spark, storage, files, KEY, ingest_id="ingest-all")
-    dates = sorted({f.extract_date for f in files})
-    report = sanitize(spark, storage, dates, KEY, "sanitize-all")
-    return Lake(storage, dates, report, _versions(storage))
+def lake(spark: SparkSession, mock_retail_lake: MockRetailLake, tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    """A private copy of the session's mock lake (every file ingested, every date sanitized in one call)."""
+    storage = DeltaStorage(spark, copy_lake(mock_retail_lake.root, tmp_path_factory.mktemp("mock") / "lake"))
+    return Lake(storage, mock_retail_lake.dates, mock_retail_lake.report, _versions(storage))
 
 
 def _contract_of(file: str) -> Contract:
