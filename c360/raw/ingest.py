@@ -221,7 +221,7 @@ def ingest(
 
 
 def _transactions(storage: DeltaStorage, table: str) -> Callable[[str], bool]:
-    """ "Is this application transaction committed to ``table``?", on one snapshot of its log.
+    """"Is this application transaction committed to ``table``?", on one snapshot of its log.
 
     Opened once per table and run, not once per file: a year of daily files would
     otherwise replay the growing log thousands of times.

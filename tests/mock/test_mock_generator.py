@@ -27,11 +27,7 @@ MOCK_DATA_COMMAND = (
     "--seed 42 --defect-rate 0.02 --stations 3"
 )
 MOCK_DATA_ARGS: dict[str, Any] = {
-    "customers": 200,
-    "days": 90,
-    "start": date(2024, 1, 1),
-    "seed": 42,
-    "defect_rate": 0.02,
+    "customers": 200, "days": 90, "start": date(2024, 1, 1), "seed": 42, "defect_rate": 0.02,
     "stations": 3,
 }
 
@@ -55,68 +51,49 @@ REFERENCE_HEADERS: dict[str, str] = {
     "state,country,capacity_cubic_meters,manager_name",
     "products/inventory.csv": "inventory_id,product_id,location_id,stock_quantity,"
     "reserved_quantity,reorder_point,max_stock_level,last_updated",
-    "products/product_suppliers.csv": "product_id,supplier_id,is_primary,cost_price,lead_time_days",
+    "products/product_suppliers.csv": "product_id,supplier_id,is_primary,cost_price,"
+    "lead_time_days",
     "products/products.csv": "product_id,product_name,category,subcategory,brand,price,cost,"
     "weight_kg,dimensions,color,size,created_date,status",
     "products/suppliers.csv": "supplier_id,supplier_name,contact_person,email,phone,address,"
     "country,payment_terms,quality_rating",
     "sales/regional_sales.csv": "region_id,region_name,country,sales_date,total_revenue,"
     "total_transactions,average_order_value",
-    "sales/transaction_items.csv": "item_id,transaction_id,product_id,quantity,unit_price,line_total,discount_applied",
+    "sales/transaction_items.csv": "item_id,transaction_id,product_id,quantity,unit_price,"
+    "line_total,discount_applied",
     "sales/transactions.csv": "transaction_id,customer_id,transaction_date,channel,store_id,"
     "payment_method,subtotal,tax_amount,discount_amount,total_amount,currency,status",
 }
 CONTRACT = {f: h.split(",") for f, h in REFERENCE_HEADERS.items()} | {
-    "air_quality/stations.csv": ["station_id", "name", "latitude", "longitude", "city", "country", "time_zone"],
+    "air_quality/stations.csv": [
+        "station_id", "name", "latitude", "longitude", "city", "country", "time_zone"
+    ],
 }
 KEY = {
-    "customer/customers.csv": "customer_id",
-    "customer/loyalty_program.csv": "customer_id",
-    "customer/support_tickets.csv": "ticket_id",
-    "customer/app_usage.csv": "usage_id",
-    "sales/transactions.csv": "transaction_id",
-    "sales/transaction_items.csv": "item_id",
-    "logistics/shipments.csv": "shipment_id",
-    "logistics/tracking_events.csv": "event_id",
+    "customer/customers.csv": "customer_id", "customer/loyalty_program.csv": "customer_id",
+    "customer/support_tickets.csv": "ticket_id", "customer/app_usage.csv": "usage_id",
+    "sales/transactions.csv": "transaction_id", "sales/transaction_items.csv": "item_id",
+    "logistics/shipments.csv": "shipment_id", "logistics/tracking_events.csv": "event_id",
     "products/inventory.csv": "inventory_id",
 }
 MANDATORY = {
-    "customer/customers.csv": ("customer_id", "first_name", "last_name", "email", "registration_date", "country"),
+    "customer/customers.csv": ("customer_id", "first_name", "last_name", "email",
+                               "registration_date", "country"),
     "customer/support_tickets.csv": ("ticket_id", "customer_id", "created_date", "status"),
     "customer/app_usage.csv": ("usage_id", "customer_id", "session_date", "session_start"),
-    "sales/transactions.csv": (
-        "transaction_id",
-        "customer_id",
-        "transaction_date",
-        "channel",
-        "total_amount",
-        "status",
-    ),
-    "sales/transaction_items.csv": ("item_id", "transaction_id", "product_id", "quantity", "unit_price", "line_total"),
+    "sales/transactions.csv": ("transaction_id", "customer_id", "transaction_date", "channel",
+                               "total_amount", "status"),
+    "sales/transaction_items.csv": ("item_id", "transaction_id", "product_id", "quantity",
+                                    "unit_price", "line_total"),
     "logistics/shipments.csv": ("shipment_id", "transaction_id", "carrier", "ship_date"),
 }
 UNITS = {"pm25": "ug/m3", "pm10": "ug/m3", "o3": "ppm", "co": "ppm", "so2": "ppb", "no2": "ppb"}
 KINDS = (
-    "duplicate_row",
-    "resent_changed",
-    "malformed_email",
-    "malformed_phone",
-    "future_birth_date",
-    "resolved_before_created",
-    "nonpositive_quantity",
-    "nonpositive_price",
-    "total_mismatch",
-    "orphan_product",
-    "orphan_customer",
-    "missing_mandatory",
-    "extra_column",
-    "late_arriving",
-    "negative_value",
-    "unit_mixup",
-    "stuck_sensor",
-    "out_of_order_timestamp",
-    "duplicate_timestamp",
-    "malformed_json",
+    "duplicate_row", "resent_changed", "malformed_email", "malformed_phone",
+    "future_birth_date", "resolved_before_created", "nonpositive_quantity", "nonpositive_price",
+    "total_mismatch", "orphan_product", "orphan_customer", "missing_mandatory", "extra_column",
+    "late_arriving", "negative_value", "unit_mixup", "stuck_sensor", "out_of_order_timestamp",
+    "duplicate_timestamp", "malformed_json",
 )
 EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 PHONE = re.compile(r"^\+\d{1,3}-\d{2,4}-\d{3,4}-\d{4}$")
@@ -192,7 +169,7 @@ def detect(ds: DataSet) -> set[Hit]:
     customers = {r["customer_id"] for x in ds.csv["customer/customers.csv"] for r in x.rows}
     for file, extracts in ds.csv.items():
         for x in extracts:
-            for column in x.header[len(CONTRACT[file]) :]:
+            for column in x.header[len(CONTRACT[file]):]:
                 found.add(("extra_column", x.relpath, column, ""))
             if file in KEY:
                 for raw, n in Counter(x.raw).items():
@@ -292,7 +269,8 @@ def detect(ds: DataSet) -> set[Hit]:
 def fresh(tmp_path_factory: pytest.TempPathFactory) -> DataSet:
     """A small set with a high defect rate, generated for this test run."""
     out = tmp_path_factory.mktemp("fresh")
-    generate(out, customers=150, days=45, start=date(2024, 10, 20), seed=7, defect_rate=0.05, stations=6)
+    generate(out, customers=150, days=45, start=date(2024, 10, 20), seed=7, defect_rate=0.05,
+             stations=6)
     return load(out)
 
 
@@ -309,13 +287,13 @@ def dataset(request: pytest.FixtureRequest) -> DataSet:
 def read_tree(root: Path) -> dict[str, bytes]:
     return {
         p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name != "README.md"
+        for p in sorted(root.rglob("*")) if p.is_file() and p.name != "README.md"
     }
 
 
 def test_same_seed_gives_identical_bytes(tmp_path: Path) -> None:
-    args: dict[str, Any] = {"customers": 40, "days": 9, "seed": 3, "defect_rate": 0.05, "stations": 2}
+    args: dict[str, Any] = {"customers": 40, "days": 9, "seed": 3, "defect_rate": 0.05,
+                            "stations": 2}
     generate(tmp_path / "a", **args)
     generate(tmp_path / "b", **args)
     generate(tmp_path / "c", **(args | {"seed": 4}))
@@ -345,7 +323,9 @@ def test_every_defect_kind_is_in_the_files_exactly_as_listed(dataset: DataSet) -
     assert sorted(found - listed) == []
     assert sorted(listed - found) == []
     per_kind = Counter(kind for kind, *_ in found)
-    assert {k: per_kind[k] for k in KINDS} == {k: dataset.manifest["defect_summary"].get(k, 0) for k in KINDS}
+    assert {k: per_kind[k] for k in KINDS} == {
+        k: dataset.manifest["defect_summary"].get(k, 0) for k in KINDS
+    }
     assert all(per_kind[k] > 0 for k in KINDS), per_kind
 
 
@@ -359,18 +339,14 @@ def test_clean_set_has_no_defects_and_an_empty_manifest(tmp_path: Path) -> None:
 def test_clean_part_is_referentially_sound(dataset: DataSet) -> None:
     bad = {key for e in dataset.manifest["defects"] for key in e["keys"]}
     rows = {f: [r for x in xs for r in x.rows] for f, xs in dataset.csv.items()}
-    ids = {
-        f: {r[c] for r in rows[f]}
-        for f, c in {
-            "customer/customers.csv": "customer_id",
-            "sales/transactions.csv": "transaction_id",
-            "logistics/shipments.csv": "shipment_id",
-            "products/products.csv": "product_id",
-            "products/suppliers.csv": "supplier_id",
-            "logistics/warehouse_locations.csv": "location_id",
-        }.items()
-    }
-    stores = {r["location_id"] for r in rows["logistics/warehouse_locations.csv"] if r["location_type"] == "store"}
+    ids = {f: {r[c] for r in rows[f]} for f, c in {
+        "customer/customers.csv": "customer_id", "sales/transactions.csv": "transaction_id",
+        "logistics/shipments.csv": "shipment_id", "products/products.csv": "product_id",
+        "products/suppliers.csv": "supplier_id",
+        "logistics/warehouse_locations.csv": "location_id",
+    }.items()}
+    stores = {r["location_id"] for r in rows["logistics/warehouse_locations.csv"]
+              if r["location_type"] == "store"}
     for r in rows["sales/transaction_items.csv"]:
         if r["item_id"] not in bad:
             assert r["product_id"] in ids["products/products.csv"], r
@@ -380,7 +356,8 @@ def test_clean_part_is_referentially_sound(dataset: DataSet) -> None:
             assert r["customer_id"] in ids["customer/customers.csv"], r
             assert (r["store_id"] in stores) == (r["channel"] == "store"), r
             assert r["store_id"] == "" or r["channel"] == "store", r
-    for f in ("customer/support_tickets.csv", "customer/app_usage.csv", "customer/loyalty_program.csv"):
+    for f in ("customer/support_tickets.csv", "customer/app_usage.csv",
+              "customer/loyalty_program.csv"):
         for r in rows[f]:
             if r[KEY[f]] not in bad:
                 assert r["customer_id"] in ids["customer/customers.csv"], (f, r)
@@ -402,7 +379,8 @@ def test_clean_part_is_referentially_sound(dataset: DataSet) -> None:
 def test_clean_orders_add_up_and_use_catalogue_prices(dataset: DataSet) -> None:
     bad = {key for e in dataset.manifest["defects"] for key in e["keys"]}
     catalogue: list[tuple[str, dict[str, int]]] = [
-        (x.date, {r["product_id"]: money(r["price"]) for r in x.rows}) for x in dataset.csv["products/products.csv"]
+        (x.date, {r["product_id"]: money(r["price"]) for r in x.rows})
+        for x in dataset.csv["products/products.csv"]
     ]
     lines: dict[str, list[dict[str, str]]] = defaultdict(list)
     for x in dataset.csv["sales/transaction_items.csv"]:
@@ -416,12 +394,13 @@ def test_clean_orders_add_up_and_use_catalogue_prices(dataset: DataSet) -> None:
                 continue
             prices = next(p for d, p in reversed(catalogue) if d <= t["transaction_date"][:10])
             assert all(money(r["unit_price"]) == prices[r["product_id"]] for r in lines[tid])
-            assert all(money(r["line_total"]) == int(r["quantity"]) * money(r["unit_price"]) for r in lines[tid])
+            assert all(money(r["line_total"]) == int(r["quantity"]) * money(r["unit_price"])
+                       for r in lines[tid])
             assert money(t["subtotal"]) == sum(money(r["line_total"]) for r in lines[tid])
-            assert money(t["discount_amount"]) == sum(money(r["discount_applied"]) for r in lines[tid])
-            assert money(t["total_amount"]) == (
-                money(t["subtotal"]) + money(t["tax_amount"]) - money(t["discount_amount"])
-            )
+            assert money(t["discount_amount"]) == sum(
+                money(r["discount_applied"]) for r in lines[tid])
+            assert money(t["total_amount"]) == (money(t["subtotal"]) + money(t["tax_amount"])
+                                                - money(t["discount_amount"]))
             checked += 1
     assert checked > 30
 
@@ -438,22 +417,24 @@ def test_readings_follow_the_documented_format(dataset: DataSet) -> None:
 
 
 def test_dump_layout_holds_the_same_rows_in_one_folder(tmp_path: Path) -> None:
-    args: dict[str, Any] = {"customers": 50, "days": 10, "seed": 9, "stations": 2, "defect_rate": 0.0}
+    args: dict[str, Any] = {"customers": 50, "days": 10, "seed": 9, "stations": 2,
+                            "defect_rate": 0.0}
     generate(tmp_path / "daily", **args)
     generate(tmp_path / "dump", layout="dump", **args)
     assert sorted(p.name for p in (tmp_path / "dump").iterdir()) == ["dump", "manifest.json"]
     daily, dump = load(tmp_path / "daily"), load(tmp_path / "dump")
     for file in CONTRACT:
-        assert sorted(r for x in daily.csv[file] for r in x.raw) == sorted(r for x in dump.csv[file] for r in x.raw), (
-            file
-        )
+        assert sorted(r for x in daily.csv[file] for r in x.raw) == sorted(
+            r for x in dump.csv[file] for r in x.raw
+        ), file
     assert sorted(json.dumps(r) for _, _, rs, _ in daily.readings for r in rs) == sorted(
         json.dumps(r) for _, _, rs, _ in dump.readings for r in rs
     )
 
 
 def test_dump_layout_defects_are_in_the_files_as_listed(tmp_path: Path) -> None:
-    generate(tmp_path, customers=80, days=20, seed=11, stations=3, defect_rate=0.05, layout="dump")
+    generate(tmp_path, customers=80, days=20, seed=11, stations=3, defect_rate=0.05,
+             layout="dump")
     ds = load(tmp_path)
     found = detect(ds)
     assert found == manifest_hits(ds)
@@ -474,27 +455,10 @@ def test_cli_generate_writes_the_set_and_reports_it(tmp_path: Path) -> None:
 
     from c360.cli import app
 
-    result = CliRunner().invoke(
-        app,
-        [
-            "mock",
-            "generate",
-            "--out",
-            str(tmp_path),
-            "--customers",
-            "20",
-            "--days",
-            "3",
-            "--start",
-            "2024-05-30",
-            "--seed",
-            "1",
-            "--stations",
-            "2",
-            "--layout",
-            "dump",
-        ],
-    )
+    result = CliRunner().invoke(app, [
+        "mock", "generate", "--out", str(tmp_path), "--customers", "20", "--days", "3",
+        "--start", "2024-05-30", "--seed", "1", "--stations", "2", "--layout", "dump",
+    ])
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["generator"]["start"] == "2024-05-30"
