@@ -9,7 +9,7 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 
 from c360.enhanced import dim_customer, dim_location, fct_order
-from c360.enhanced.common import affected_dates
+from c360.enhanced.common import affected_dates, stale_dates
 from tests.enhanced.frames import D1, D2, D3, D4, at, keys_by_version, sanitized
 
 COLS = [
@@ -149,3 +149,22 @@ def test_a_return_resends_the_order_and_replaces_it(spark: SparkSession) -> None
     expected = spark.createDataFrame([("T1", D1, 20240110, c1, 1, -1, "returned", Decimal("50.00"), 1, D3)], EXPECTED)
     assert_df_equality(fact.select(COLS), expected, ignore_row_order=True, ignore_nullable=True)
     assert affected_dates(fact, "transaction_date", [D3]) == [D1, D3]
+
+
+def test_stale_dates_are_moved_rows_and_resolved_unknown_members_only(spark: SparkSession) -> None:
+    """Published vs rebuilt: a healed -1 and a moved row make their old partition stale;
+    an orphan that is still -1, an unchanged row and a partition after the run date do not."""
+    schema = "transaction_id string, transaction_date date, customer_key bigint"
+    published = spark.createDataFrame(
+        [("HEALED", D1, -1), ("ORPHAN", D1, -1), ("MOVED", D2, 7), ("SAME", D3, 7), ("LATER", D4, -1)], schema
+    )
+    rebuilt = spark.createDataFrame(
+        [("HEALED", D1, 42), ("ORPHAN", D1, -1), ("MOVED", D1, 7), ("SAME", D3, 7), ("LATER", D4, 42)], schema
+    )
+    args = (["transaction_id"], "transaction_date", D3)
+
+    assert stale_dates(rebuilt, published, *args, foreign_keys=("customer_key",)) == [D1, D2]
+    # Without the foreign keys only the partition the moved row left is stale.
+    assert stale_dates(rebuilt, published, *args) == [D2]
+    only_orphans = rebuilt.filter("transaction_id IN ('ORPHAN', 'SAME')")
+    assert stale_dates(only_orphans, published, *args, foreign_keys=("customer_key",)) == []
