@@ -45,7 +45,7 @@ SALES_RESTATEMENT_DAYS = 30
 
 # Every table build_model publishes, in publish order (the Airflow model task's Assets
 # must name exactly these: tests/airflow/test_dags.py).
-TABLES: tuple[ModuleType, ...] = (
+DIMENSIONS: tuple[ModuleType, ...] = (
     dim_date,
     dim_channel,
     dim_location,
@@ -53,15 +53,17 @@ TABLES: tuple[ModuleType, ...] = (
     dim_product,
     dim_supplier,
     bridge_product_supplier,
+)
+FACTS: tuple[ModuleType, ...] = (
     fct_order,
     fct_sales_line,
     fct_support_ticket,
     fct_app_session,
     fct_shipment,
     fct_inventory_snapshot,
-    customer360_profile,
-    sales_by_segment_daily,
 )
+MARTS: tuple[ModuleType, ...] = (customer360_profile, sales_by_segment_daily)
+TABLES = DIMENSIONS + FACTS + MARTS
 
 
 @dataclass

@@ -5,47 +5,15 @@ from __future__ import annotations
 import hashlib
 import shutil
 from pathlib import Path
-from types import ModuleType
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from c360.enhanced import (
-    bridge_product_supplier,
-    dim_channel,
-    dim_customer,
-    dim_date,
-    dim_location,
-    dim_product,
-    dim_supplier,
-    fct_app_session,
-    fct_inventory_snapshot,
-    fct_order,
-    fct_sales_line,
-    fct_shipment,
-    fct_support_ticket,
-)
+from c360.enhanced.model import DIMENSIONS, FACTS
 from c360.storage import DeltaStorage
 
-DIMENSIONS: tuple[ModuleType, ...] = (
-    dim_date,
-    dim_channel,
-    dim_location,
-    dim_customer,
-    dim_product,
-    dim_supplier,
-    bridge_product_supplier,
-)
-FACTS: tuple[ModuleType, ...] = (
-    fct_order,
-    fct_sales_line,
-    fct_support_ticket,
-    fct_app_session,
-    fct_shipment,
-    fct_inventory_snapshot,
-)
-TABLES = DIMENSIONS + FACTS
-MOCK = Path(__file__).resolve().parents[2] / "mock_data"
+TABLES = DIMENSIONS + FACTS  # the star, without the marts
+
 
 def duplicate_keys(df: DataFrame, keys: tuple[str, ...]) -> list[tuple[object, ...]]:
     return [tuple(r) for r in df.groupBy(*keys).count().filter("count > 1").limit(5).collect()]

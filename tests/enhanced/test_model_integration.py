@@ -19,10 +19,10 @@ from pyspark.sql import functions as F
 from c360.enhanced.model import ModelReport, build_model
 from c360.pipeline import extract_dates
 from c360.storage import DeltaStorage
+from tests.conftest import MOCK
 from tests.enhanced.frames import scd2_violations
 from tests.enhanced.star_checks import (
     FACTS,
-    MOCK,
     TABLES,
     copy_sanitized,
     duplicate_keys,
