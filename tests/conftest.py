@@ -78,3 +78,46 @@ def copy_lake(source: Path, target: Path) -> Path:
     """A private copy of a whole lake (Delta logs hold relative paths, so a copy is a lake)."""
     shutil.copytree(source, target)
     return target
+
+
+@dataclass(frozen=True)
+class PublishedLake:
+    """mock_data through every tier: the star, the marts and the air-quality product.
+
+    The one lake the end-to-end tests of the doors (API, SQL, notebooks, exports, catalog,
+    erasure) share. Read-only: a test that writes copies it first (``copy_lake``).
+    """
+
+    root: Path
+    dates: list[date]
+    profile_dates: list[date]  # as-of dates of the Customer 360 profile
+    air_quality_dates: list[date]  # run dates of the air-quality product
+    key: bytes
+
+
+@pytest.fixture(scope="session")
+def published_lake(
+    spark: object, mock_retail_lake: MockRetailLake, tmp_path_factory: pytest.TempPathFactory
+) -> PublishedLake:
+    """Built once per test run on a copy of the shared mock lake: the air-quality extracts are
+    ingested and sanitized, the model runs for every date (profiles for the last three), and
+    the air-quality product for the last two run dates."""
+    from c360.contracts import CONTRACTS
+    from c360.pipeline import RunContext, air_quality_step, model_step
+    from c360.raw.ingest import discover, ingest
+    from c360.sanitized.run import sanitize
+    from c360.storage import DeltaStorage
+
+    root = copy_lake(mock_retail_lake.root, tmp_path_factory.mktemp("published") / "lake")
+    storage = DeltaStorage(spark, root)  # type: ignore[arg-type]
+    files = [f for f in discover(MOCK) if f.contract is not None and f.contract.domain == "air_quality"]
+    ingest(spark, storage, files, MOCK_KEY, ingest_id="ingest-aq")  # type: ignore[arg-type]
+    dates = mock_retail_lake.dates
+    aq = tuple(c for c in CONTRACTS.values() if c.domain == "air_quality")
+    sanitize(spark, storage, dates, MOCK_KEY, "sanitize-aq", aq)  # type: ignore[arg-type]
+    settings = Settings(lake_root=root, pseudonym_key=MOCK_KEY.decode())
+    ctx = RunContext(settings, spark, storage, run_id="published-lake")  # type: ignore[arg-type]
+    profile_dates, aq_dates = dates[-3:], dates[-2:]
+    model_step(ctx, dates, profile_dates)
+    air_quality_step(ctx, aq_dates)
+    return PublishedLake(root, dates, profile_dates, aq_dates, MOCK_KEY)

@@ -37,6 +37,28 @@ class FkPolicy(StrEnum):
     FLAG = "flag"  # kept, with <column>_is_orphan = true, so no revenue or ticket vanishes
 
 
+def _meta(
+    name: str, dtype: T.DataType, comment: str, nullable: bool = True, tags: tuple[str, ...] = ()
+) -> T.StructField:
+    md = {"comment": comment}
+    if tags:
+        md["c360.tags"] = ",".join(sorted(tags))
+    return T.StructField(name, dtype, nullable, md)
+
+
+# The columns every raw row carries besides the delivered fields.
+RAW_META = (
+    _meta("_extra", T.MapType(T.StringType(), T.StringType(), True), "unknown columns as delivered"),
+    _meta("_line_number", T.LongType(), "line (or array element) in the source file", False),
+    _meta("_raw_line", T.StringType(), "the line's text when it could not be parsed"),
+    _meta("_parse_error", T.StringType(), "why the line could not be parsed"),
+    _meta("_ingest_id", T.StringType(), "the ingest run", False),
+    _meta("_ingest_time", T.TimestampType(), "when it was ingested (UTC)", False),
+    _meta("_source_file", T.StringType(), "path of the delivered file", False),
+    _meta("_source_checksum", T.StringType(), "SHA-256 of the file", False),
+    _meta("_extract_date", T.DateType(), "the extract (delivery) date", False),
+)
+
 _TYPES: dict[str, T.DataType] = {
     "string": T.StringType(),
     "int": T.IntegerType(),
@@ -146,28 +168,68 @@ class Contract:
     def col(self, name: str) -> Col:
         return next(c for c in self.columns if c.name == name)
 
+    def column_tags(self, name: str) -> tuple[str, ...]:
+        """pii for a direct identifier, subject for the column naming the customer."""
+        if name in self.pii_columns:
+            return ("pii",)
+        return ("subject",) if name == self.subject else ()
+
+    def _description(self, c: Col) -> str:
+        return c.description or c.name.replace("_", " ")
+
     def sanitized_fields(self) -> list[T.StructField]:
         """Typed business columns as they appear in the sanitized tier (PII as tokens)."""
         fields = []
         for c in self.columns:
             if c.pii:
-                fields.append(
-                    T.StructField(
-                        f"{c.name}_token", T.StringType(), True, {"comment": f"HMAC-SHA256 token of {c.name}"}
-                    )
-                )
+                fields.append(_meta(f"{c.name}_token", T.StringType(), f"HMAC-SHA256 token of {c.name}", tags=("pii",)))
             else:
-                fields.append(T.StructField(c.name, c.spark_type, not c.required, {"comment": c.description}))
+                fields.append(
+                    _meta(c.name, c.spark_type, self._description(c), not c.required, self.column_tags(c.name))
+                )
             if c.name in self.keep_year_of:
-                fields.append(T.StructField(f"{c.name}_year", T.IntegerType(), True, {"comment": f"year of {c.name}"}))
+                fields.append(_meta(f"{c.name}_year", T.IntegerType(), f"year of {c.name}"))
         for fk in self.foreign_keys:
             if fk.policy is FkPolicy.FLAG:
-                fields.append(
-                    T.StructField(
-                        f"{fk.column}_is_orphan",
-                        T.BooleanType(),
-                        True,
-                        {"comment": f"{fk.column} not found in {fk.ref}"},
-                    )
-                )
+                fields.append(_meta(f"{fk.column}_is_orphan", T.BooleanType(), f"{fk.column} not found in {fk.ref}"))
         return fields
+
+    def raw_schema(self) -> T.StructType:
+        """The raw tier: every delivered field as a string (PII sealed as tokens), then RAW_META.
+
+        In a source with identifiers, unknown columns and unparsed lines are sealed too, so
+        ``_extra`` and ``_raw_line`` carry the pii tag there.
+        """
+        fields = []
+        for name in self.raw_columns:
+            c = next((col for col in self.columns if col.name == name), None)
+            comment = f"{self._description(c)}, as delivered" if c else "the delivered JSON record"
+            tags = ("pii",) if c and c.pii else self.column_tags(name)
+            fields.append(_meta(name, T.StringType(), comment + (" (token)" if c and c.pii else ""), tags=tags))
+        meta = list(RAW_META)
+        if self.pii_columns:
+            meta = [
+                _meta(f.name, f.dataType, f.metadata["comment"] + " (identifiers sealed)", f.nullable, ("pii",))
+                if f.name in ("_extra", "_raw_line")
+                else f
+                for f in meta
+            ]
+        return T.StructType(fields + meta)
+
+    def sanitized_schema(self) -> T.StructType:
+        meta = [
+            _meta("_record_hash", T.StringType(), "SHA-256 of the business columns", False),
+            _meta("_extract_date", T.DateType(), "the extract (delivery) date", False),
+            _meta("_ingest_id", T.StringType(), "the ingest run", False),
+            _meta("_ingest_time", T.TimestampType(), "when it was ingested (UTC)", False),
+            _meta("_source_file", T.StringType(), "path of the delivered file", False),
+            _meta("_line_number", T.LongType(), "line (or array element) in the source file", False),
+        ]
+        return T.StructType(self.sanitized_fields() + meta)
+
+    def quarantine_schema(self) -> T.StructType:
+        """Raw rows that broke a rule, with every rule they broke."""
+        fields = [f for f in self.raw_schema().fields if f.name != "_source_checksum"]
+        reasons = _meta("_reasons", T.ArrayType(T.StringType(), True), "every rule the row failed", False)
+        at = [f.name for f in fields].index("_parse_error") + 1
+        return T.StructType(fields[:at] + [reasons] + fields[at:])

@@ -36,7 +36,6 @@ from c360.enhanced import (
 from c360.enhanced.common import TableSpec, affected_dates, as_of, stale_dates
 from c360.enhanced.marts import customer360_profile, sales_by_segment_daily
 from c360.quality import TableSuite, publish
-from c360.sanitized.transform import sanitized_schema
 from c360.storage import CommitResult, DeltaStorage
 
 # Orders arrive up to a few days late and returns weeks later (docs/source-data.md).
@@ -86,7 +85,7 @@ def _sanitized(spark: SparkSession, storage: DeltaStorage, source: str, run_date
     contract = CONTRACTS[source]
     if storage.exists(contract.sanitized_table):
         return as_of(storage.read(contract.sanitized_table), run_date)
-    return spark.createDataFrame([], sanitized_schema(contract))
+    return spark.createDataFrame([], contract.sanitized_schema())
 
 
 class _Publisher:
@@ -97,7 +96,7 @@ class _Publisher:
     def whole(self, spec: TableSpec, suite: TableSuite, df: DataFrame) -> DataFrame:
         """Publish a whole table (dimensions); returns the published frame for later joins."""
         self.storage.ensure_table(
-            spec.name, spec.schema, spec.partition_by, description=spec.description, pii_columns=spec.pii_columns
+            spec.name, spec.schema, spec.partition_by, description=spec.description
         )
         started = time.perf_counter()
         df = df.localCheckpoint()
@@ -118,7 +117,7 @@ class _Publisher:
         """
         (column,) = spec.partition_by
         self.storage.ensure_table(
-            spec.name, spec.schema, spec.partition_by, description=spec.description, pii_columns=spec.pii_columns
+            spec.name, spec.schema, spec.partition_by, description=spec.description
         )
         started = time.perf_counter() if started is None else started
         df = df.localCheckpoint()

@@ -25,25 +25,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from c360.contracts import CONTRACTS, Contract
+from c360.contracts.model import RAW_META
 from c360.pii import VAULT_TABLE, token, vault_schema
 from c360.raw.parse import ParsedFile, parse_csv, parse_json
 from c360.storage import DeltaStorage
 
 DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 FILE_LOG_TABLE = "ops.pipeline.ingested_files"
-META_FIELDS = [
-    T.StructField(
-        "_extra", T.MapType(T.StringType(), T.StringType(), True), True, {"comment": "unknown columns as delivered"}
-    ),
-    T.StructField("_line_number", T.LongType(), False, {"comment": "line (or array element) in the source file"}),
-    T.StructField("_raw_line", T.StringType(), True, {"comment": "the line's text when it could not be parsed"}),
-    T.StructField("_parse_error", T.StringType(), True, {"comment": "why the line could not be parsed"}),
-    T.StructField("_ingest_id", T.StringType(), False, {"comment": "the ingest run"}),
-    T.StructField("_ingest_time", T.TimestampType(), False, {"comment": "when it was ingested (UTC)"}),
-    T.StructField("_source_file", T.StringType(), False, {"comment": "path of the delivered file"}),
-    T.StructField("_source_checksum", T.StringType(), False, {"comment": "SHA-256 of the file"}),
-    T.StructField("_extract_date", T.DateType(), False, {"comment": "the extract (delivery) date"}),
-]
 FILE_LOG_SCHEMA = T.StructType(
     [
         T.StructField("ingest_id", T.StringType(), False),
@@ -58,10 +46,6 @@ FILE_LOG_SCHEMA = T.StructType(
         T.StructField("extract_date", T.DateType(), False),
     ]
 )
-
-
-def raw_schema(contract: Contract) -> T.StructType:
-    return T.StructType([T.StructField(c, T.StringType(), True) for c in contract.raw_columns] + META_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -150,7 +134,7 @@ def ingest(
     for name, group in by_contract.items():
         contract = CONTRACTS[name]
         storage.ensure_table(
-            contract.raw_table, raw_schema(contract), ["_extract_date"], description=f"raw {contract.description}"
+            contract.raw_table, contract.raw_schema(), ["_extract_date"], description=f"raw {contract.description}"
         )
         parsed_files: list[tuple[SourceFile, ParsedFile]] = []
         seen: set[str] = set()
@@ -202,12 +186,12 @@ def ingest(
         if vault_rows:
             _add_to_vault(spark, storage, vault_rows)
         rows_df = (
-            spark.createDataFrame(table).select(*raw_schema(contract).fieldNames())
+            spark.createDataFrame(table).select(*contract.raw_schema().fieldNames())
             if table.num_rows
-            else spark.createDataFrame([], raw_schema(contract))
+            else spark.createDataFrame([], contract.raw_schema())
         )
         storage.append(
-            _conform(rows_df, raw_schema(contract)),
+            _conform(rows_df, contract.raw_schema()),
             contract.raw_table,
             record_transactions=[(_txn(contract, p.checksum), 1) for _, p in parsed_files],
             metadata={"c360.ingest_id": report.ingest_id},
@@ -251,7 +235,7 @@ def _to_arrow(
 ) -> tuple[pa.Table, list[tuple[str, str, str | None, str, str]]]:
     """Arrow columns of the raw rows, PII sealed, and the vault rows for the clear values."""
     cols: dict[str, list[object]] = {c: [] for c in contract.raw_columns}
-    meta: dict[str, list[object]] = {f.name: [] for f in META_FIELDS}
+    meta: dict[str, list[object]] = {f.name: [] for f in RAW_META}
     pii = set(contract.pii_columns)
     seal_all = bool(pii)  # unknown columns and unparsed lines of a PII source may hold PII too
     vault: dict[tuple[str, str | None], tuple[str, str, str | None, str, str]] = {}

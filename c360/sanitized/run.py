@@ -18,14 +18,11 @@ from c360.contracts import CONTRACTS, Contract
 from c360.contracts.retail import RETAIL_CONTRACTS
 from c360.ops import RECONCILIATION_SCHEMA, RECONCILIATION_TABLE
 from c360.pii import VAULT_TABLE, vault_schema
-from c360.raw.ingest import raw_schema
 from c360.sanitized.transform import (
     FATES,
     classify,
-    quarantine_schema,
     quarantined_rows,
     sanitized_rows,
-    sanitized_schema,
     vault_additions,
 )
 from c360.storage import DeltaStorage
@@ -81,13 +78,13 @@ def sanitize(
         raw = storage.read(contract.raw_table, partitions={"_extract_date": dates})
         per_partition = storage.catalog.row_counts(contract.raw_table, "_extract_date")
         rows_in = {d: per_partition.get(d.isoformat(), 0) for d in dates}
-        san_schema = sanitized_schema(contract)
+        san_schema = contract.sanitized_schema()
         previous = _read_or_empty(spark, storage, contract.sanitized_table, san_schema).filter(
             F.col("_extract_date") < dates[0]
         )
         parents = {
             fk.ref: _read_or_empty(
-                spark, storage, CONTRACTS[fk.ref].sanitized_table, sanitized_schema(CONTRACTS[fk.ref])
+                spark, storage, CONTRACTS[fk.ref].sanitized_table, CONTRACTS[fk.ref].sanitized_schema()
             )
             for fk in contract.foreign_keys
         }
@@ -101,7 +98,7 @@ def sanitize(
             )
             storage.ensure_table(
                 contract.quarantine_table,
-                quarantine_schema(raw_schema(contract)),
+                contract.quarantine_schema(),
                 ["_extract_date"],
                 description=f"rows of {contract.name} that failed a rule, with the reasons",
             )

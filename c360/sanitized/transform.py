@@ -18,7 +18,6 @@ from collections.abc import Mapping
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from c360.contracts import Contract, FkPolicy
 from c360.pii import token_expr
@@ -236,27 +235,6 @@ def quarantined_rows(classified: DataFrame, contract: Contract) -> DataFrame:
     return classified.filter(F.col("_fate") == "quarantined").select(
         *contract.raw_columns, "_extra", "_raw_line", "_parse_error", "_reasons", *META
     )
-
-
-def sanitized_schema(contract: Contract) -> T.StructType:
-    meta = [
-        T.StructField("_record_hash", T.StringType(), False, {"comment": "SHA-256 of the business columns"}),
-        T.StructField("_extract_date", T.DateType(), False),
-        T.StructField("_ingest_id", T.StringType(), False),
-        T.StructField("_ingest_time", T.TimestampType(), False),
-        T.StructField("_source_file", T.StringType(), False),
-        T.StructField("_line_number", T.LongType(), False),
-    ]
-    return T.StructType(contract.sanitized_fields() + meta)
-
-
-def quarantine_schema(raw: T.StructType) -> T.StructType:
-    fields = [f for f in raw.fields if f.name not in ("_source_checksum",)]
-    reasons_field = T.StructField(
-        "_reasons", T.ArrayType(T.StringType(), True), False, {"comment": "every rule the row failed"}
-    )
-    at = [f.name for f in fields].index("_parse_error") + 1
-    return T.StructType(fields[:at] + [reasons_field] + fields[at:])
 
 
 def vault_additions(classified: DataFrame, contract: Contract, key: bytes) -> DataFrame:

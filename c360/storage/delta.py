@@ -42,9 +42,11 @@ from c360.storage.names import TableName
 from c360.storage.schema import (
     SchemaMismatchError,
     arrow_to_spark_schema,
+    delta_column_metadata,
     diff_schemas,
     spark_to_arrow_field,
     spark_to_arrow_schema,
+    unstatted_columns,
 )
 from c360.storage.stats import file_stats
 
@@ -101,17 +103,26 @@ class DeltaStorage:
         partition_by: Sequence[str] = (),
         *,
         description: str | None = None,
-        pii_columns: Sequence[str] = (),
     ) -> TableInfo:
         """Create the table if it does not exist; if it does, check it has this schema.
 
-        PII columns get no min/max statistics (``delta.dataSkippingStatsColumns`` lists
-        the others), so clear identifiers never leak into the Delta log.
+        The column descriptions and tags in ``schema``'s field metadata and the description
+        are written into the Delta table itself, so every engine sees them; on an existing
+        table they are brought up to date (commits only when they differ). delta-rs refuses
+        table properties outside ``delta.*``: owner, grain and keys live in the registry.
+        Columns tagged pii or subject get no min/max statistics
+        (``delta.dataSkippingStatsColumns`` lists the others), so identifiers never leak
+        into the Delta log.
         """
         tname = TableName.parse(name)
-        unknown = [c for c in [*partition_by, *pii_columns] if c not in schema.fieldNames()]
+        unknown = [c for c in partition_by if c not in schema.fieldNames()]
         if unknown:
-            raise SchemaMismatchError(f"{tname}: partition/pii columns not in the schema: {', '.join(unknown)}")
+            raise SchemaMismatchError(f"{tname}: partition columns not in the schema: {', '.join(unknown)}")
+        configuration: dict[str, str] = {}
+        hidden = unstatted_columns(schema)
+        if hidden:
+            stats_cols = [c for c in schema.fieldNames() if c not in hidden and c not in partition_by]
+            configuration[STATS_COLUMNS_KEY] = ",".join(stats_cols)
         if self.exists(tname):
             info = self.catalog.describe(tname)
             existing = arrow_to_spark_schema(info.schema)
@@ -119,11 +130,9 @@ class DeltaStorage:
             if diff or info.partition_by != list(partition_by):
                 detail = diff.describe() or f"partitioned by {info.partition_by}, declared {list(partition_by)}"
                 raise SchemaMismatchError(f"{tname} exists with a different layout: {detail}")
+            if self._sync_metadata(tname, existing, schema, info, description, configuration):
+                info = self.catalog.describe(tname)
             return info
-        configuration: dict[str, str | None] = {}
-        if pii_columns:
-            stats_cols = [c for c in schema.fieldNames() if c not in pii_columns and c not in partition_by]
-            configuration[STATS_COLUMNS_KEY] = ",".join(stats_cols)
         path = self.path(tname)
         path.mkdir(parents=True, exist_ok=True)
         DeltaTable.create(
@@ -133,9 +142,37 @@ class DeltaStorage:
             partition_by=list(partition_by) or None,
             name=str(tname),
             description=description,
-            configuration=configuration or None,
+            configuration=dict(configuration) or None,
         )
         return self.catalog.describe(tname)
+
+    def _sync_metadata(
+        self,
+        tname: TableName,
+        existing: T.StructType,
+        declared: T.StructType,
+        info: TableInfo,
+        description: str | None,
+        configuration: Mapping[str, str],
+    ) -> bool:
+        """Bring an existing table's descriptions, tags and properties up to the declaration."""
+        dt = DeltaTable(str(self.path(tname)))
+        props = CommitProperties(custom_metadata={OPERATION_KEY: "set_metadata"})
+        changed = False
+        current = {f.name: delta_column_metadata(f) for f in existing.fields}
+        for f in declared.fields:
+            wanted = delta_column_metadata(f)
+            if wanted and wanted != current.get(f.name):
+                dt.alter.set_column_metadata(f.name, wanted, commit_properties=props)
+                changed = True
+        if description and description != info.description:
+            dt.alter.set_table_description(description, commit_properties=props)
+            changed = True
+        stale = {k: v for k, v in configuration.items() if info.configuration.get(k) != v}
+        if stale:
+            dt.alter.set_table_properties(stale, commit_properties=props)
+            changed = True
+        return changed
 
     def table_schema(self, name: str | TableName) -> T.StructType:
         return arrow_to_spark_schema(self.catalog.describe(name).schema)

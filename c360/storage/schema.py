@@ -17,6 +17,42 @@ class SchemaMismatchError(ValueError):
     """A write whose columns or types do not match the table; nothing was committed."""
 
 
+# Column metadata keys, the same in a Spark StructField and in the Delta schema: "comment" is
+# where Spark, Databricks and Trino look for a column's description; tags are c360's own.
+COMMENT_KEY = "comment"
+TAGS_KEY = "c360.tags"
+# Tags whose columns never get min/max statistics in the Delta log: a direct identifier (pii),
+# or the id of a data subject (subject), must not outlive an erasure in the log's stats.
+NO_STATS_TAGS = frozenset({"pii", "subject"})
+
+
+def column_comment(metadata: dict[str, object] | None) -> str:
+    return str((metadata or {}).get(COMMENT_KEY) or "")
+
+
+def column_tags(metadata: dict[str, object] | None) -> tuple[str, ...]:
+    raw = str((metadata or {}).get(TAGS_KEY) or "")
+    return tuple(t for t in raw.split(",") if t)
+
+
+def column_metadata(comment: str, tags: tuple[str, ...] | list[str] = ()) -> dict[str, str]:
+    """The metadata of one column: its description and its tags (comma-separated, sorted)."""
+    md = {COMMENT_KEY: comment}
+    if tags:
+        md[TAGS_KEY] = ",".join(sorted(set(tags)))
+    return md
+
+
+def delta_column_metadata(f: T.StructField) -> dict[str, str]:
+    """The part of a StructField's metadata that is written into the Delta schema."""
+    return column_metadata(column_comment(f.metadata), column_tags(f.metadata)) if f.metadata else {}
+
+
+def unstatted_columns(schema: T.StructType) -> list[str]:
+    """Columns kept out of the Delta log's file statistics (see NO_STATS_TAGS)."""
+    return [f.name for f in schema.fields if NO_STATS_TAGS & set(column_tags(f.metadata))]
+
+
 def spark_to_arrow_type(dtype: T.DataType) -> pa.DataType:
     simple: dict[type[T.DataType], pa.DataType] = {
         T.StringType: pa.string(),
@@ -49,7 +85,9 @@ def spark_to_arrow_type(dtype: T.DataType) -> pa.DataType:
 
 
 def spark_to_arrow_field(f: T.StructField) -> pa.Field:
-    return pa.field(f.name, spark_to_arrow_type(f.dataType), nullable=f.nullable)
+    return pa.field(
+        f.name, spark_to_arrow_type(f.dataType), nullable=f.nullable, metadata=delta_column_metadata(f) or None
+    )
 
 
 def spark_to_arrow_schema(schema: T.StructType) -> pa.Schema:
@@ -88,7 +126,8 @@ def arrow_to_spark_type(dtype: pa.DataType) -> T.DataType:
 
 
 def arrow_to_spark_field(f: pa.Field) -> T.StructField:
-    return T.StructField(f.name, arrow_to_spark_type(f.type), f.nullable)
+    metadata = {k.decode(): v.decode() for k, v in (f.metadata or {}).items()}
+    return T.StructField(f.name, arrow_to_spark_type(f.type), f.nullable, metadata or None)
 
 
 def arrow_to_spark_schema(schema: pa.Schema) -> T.StructType:

@@ -9,7 +9,6 @@ from pyspark.sql import SparkSession
 
 from c360.air_quality import dim_date, dim_pollutant, dim_station
 from c360.contracts.air_quality import STATIONS
-from c360.sanitized.transform import sanitized_schema
 
 INGESTED = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -25,7 +24,7 @@ def test_dim_station_shows_the_newest_version_delivered_by_the_snapshot_date(spa
             version("AQ002", "Second", date(2024, 1, 3), 1),
             version("AQ001", "New name", date(2024, 1, 5), 1),
         ],
-        sanitized_schema(STATIONS),
+        STATIONS.sanitized_schema(),
     )
     out = dim_station.build(stations, date(2024, 1, 4))
     row = ("Seattle", "US", "America/Los_Angeles")

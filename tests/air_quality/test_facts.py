@@ -12,7 +12,6 @@ from pyspark.sql import functions as F
 from c360.air_quality import fct_air_quality_hourly, fct_aqi_daily
 from c360.air_quality.hours import station_hours
 from c360.contracts.air_quality import POLLUTANTS, READINGS, stuck_column
-from c360.sanitized.transform import sanitized_schema
 
 DAY = date(2024, 1, 2)
 MIDNIGHT = datetime(2024, 1, 2, tzinfo=UTC)
@@ -25,7 +24,7 @@ Stuck = frozenset[tuple[str, int, str]]
 
 def readings(spark: SparkSession, hours: Hours, stuck: Stuck) -> DataFrame:
     """Sanitized readings: (station, hour from MIDNIGHT UTC) -> {pollutant: value}; ``stuck`` flags."""
-    names = [f.name for f in sanitized_schema(READINGS).fields]
+    names = [f.name for f in READINGS.sanitized_schema().fields]
     rows = []
     for (station, hour), values in sorted(hours.items()):
         row: dict[str, object] = dict.fromkeys(names)
@@ -36,7 +35,7 @@ def readings(spark: SparkSession, hours: Hours, stuck: Stuck) -> DataFrame:
         row.update(_record_hash="h", _extract_date=DAY, _ingest_id="i", _ingest_time=MIDNIGHT)
         row.update(_source_file="f", _line_number=hour)
         rows.append(tuple(row[n] for n in names))
-    return spark.createDataFrame(rows, sanitized_schema(READINGS))
+    return spark.createDataFrame(rows, READINGS.sanitized_schema())
 
 
 def hours_of(spark: SparkSession, data: Hours, stuck: Stuck = frozenset()) -> DataFrame:

@@ -13,8 +13,7 @@ from pyspark.sql import functions as F
 from c360.contracts import CONTRACTS
 from c360.contracts.air_quality import READINGS, STATIONS
 from c360.pii import vault_schema
-from c360.raw.ingest import raw_schema
-from c360.sanitized.transform import classify, sanitized_schema
+from c360.sanitized.transform import classify
 
 DAY = date(2024, 1, 5)
 INGESTED = datetime(2024, 1, 6, 1, 0, tzinfo=UTC)
@@ -39,12 +38,12 @@ def raw_frame(spark: SparkSession, lines: list[str | tuple[str, str]]) -> DataFr
     for n, line in enumerate(lines, start=1):
         record, raw_line, error = (line, None, None) if isinstance(line, str) else (None, line[0], line[1])
         rows.append((record, None, n, raw_line, error, "i1", INGESTED, "f.jsonl", "abc", DAY))
-    return spark.createDataFrame(rows, raw_schema(READINGS))
+    return spark.createDataFrame(rows, READINGS.raw_schema())
 
 
 def station_parents(spark: SparkSession) -> dict[str, DataFrame]:
     row = ("AQ001", "A", 1.0, 2.0, "Seattle", "US", "America/Los_Angeles", "h", DAY, "i0", INGESTED, "s.csv", 1)
-    return {STATIONS.name: spark.createDataFrame([row], sanitized_schema(STATIONS))}
+    return {STATIONS.name: spark.createDataFrame([row], STATIONS.sanitized_schema())}
 
 
 def run_classify(spark: SparkSession, lines: list[str | tuple[str, str]]) -> DataFrame:
@@ -53,7 +52,7 @@ def run_classify(spark: SparkSession, lines: list[str | tuple[str, str]]) -> Dat
         CONTRACTS[READINGS.name],
         vault=spark.createDataFrame([], vault_schema()),
         parents=station_parents(spark),
-        previous=spark.createDataFrame([], sanitized_schema(READINGS)),
+        previous=spark.createDataFrame([], READINGS.sanitized_schema()),
         key=b"k" * 32,
     )
 

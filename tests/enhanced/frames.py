@@ -15,7 +15,6 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from c360.contracts import CONTRACTS
-from c360.sanitized.transform import sanitized_schema
 
 D1, D2, D3, D4 = date(2024, 1, 10), date(2024, 1, 11), date(2024, 1, 12), date(2024, 1, 13)
 
@@ -27,7 +26,7 @@ def at(d: date, hour: int = 0, minute: int = 0) -> datetime:
 def sanitized(spark: SparkSession, source: str, rows: list[dict[str, Any]]) -> DataFrame:
     """A sanitized-tier frame of ``source`` (e.g. ``"customer.customers"``); each row needs ``_extract_date``."""
     # Nullable, as Spark reads the tier back: a test leaves out the required columns it does not need.
-    contract = sanitized_schema(CONTRACTS[source])
+    contract = CONTRACTS[source].sanitized_schema()
     schema = T.StructType([T.StructField(f.name, f.dataType, True, f.metadata) for f in contract.fields])
     out = []
     for i, given in enumerate(rows, start=1):

@@ -16,7 +16,6 @@ from pyspark.sql import DataFrame, SparkSession
 
 from c360.contracts import CONTRACTS
 from c360.enhanced.model import build_model
-from c360.sanitized.transform import sanitized_schema
 from c360.storage import DeltaStorage
 from tests.enhanced.frames import D1, D2, D3, at, sanitized
 
@@ -25,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 def publish_sanitized(storage: DeltaStorage, source: str, df: DataFrame) -> None:
     contract = CONTRACTS[source]
-    storage.ensure_table(contract.sanitized_table, sanitized_schema(contract), ["_extract_date"])
+    storage.ensure_table(contract.sanitized_table, contract.sanitized_schema(), ["_extract_date"])
     storage.overwrite(df, contract.sanitized_table)
 
 

@@ -17,8 +17,7 @@ from pyspark.sql import types as T
 from c360.contracts import Contract
 from c360.contracts.retail import CUSTOMERS, PRODUCT_SUPPLIERS, SUPPORT_TICKETS, TRANSACTION_ITEMS, TRANSACTIONS
 from c360.pii import token, vault_schema
-from c360.raw.ingest import raw_schema
-from c360.sanitized.transform import classify, sanitized_schema
+from c360.sanitized.transform import classify
 
 KEY = b"unit-test-key"
 D1, D2 = date(2024, 1, 2), date(2024, 1, 3)
@@ -96,7 +95,7 @@ def raw_frame(
 
     ``_line_number`` is the row's position (1-based), so "later in the file" is "later in the list".
     """
-    schema = raw_schema(contract)
+    schema = contract.raw_schema()
     out, vault = [], []
     for n, override in enumerate(rows, start=1):
         values = {**VALID[contract.name], **override}
@@ -131,7 +130,7 @@ def run_classify(
     if parents is None:
         parents = {fk.ref: parent_frame(spark, fk.ref_column, []) for fk in contract.foreign_keys}
     if previous is None:
-        previous = spark.createDataFrame([], sanitized_schema(contract))
+        previous = spark.createDataFrame([], contract.sanitized_schema())
     return classify(raw, contract, vault=vault, parents=parents, previous=previous, key=KEY)
 
 

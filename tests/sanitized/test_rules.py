@@ -486,14 +486,14 @@ def test_two_extracts_in_one_batch_compare_with_each_other(spark: SparkSession) 
     """A backfill of several dates sees the in-batch previous version, as a day-by-day run would."""
     raw1, vault1 = raw_frame(spark, CUSTOMERS, [{"customer_id": "C1"}], D1)
     raw2, vault2 = raw_frame(spark, CUSTOMERS, [{"customer_id": "C1"}], D2)
-    from c360.sanitized.transform import classify, sanitized_schema
+    from c360.sanitized.transform import classify
 
     classified = classify(
         raw1.unionByName(raw2),
         CUSTOMERS,
         vault=vault1.unionByName(vault2),
         parents={},
-        previous=spark.createDataFrame([], sanitized_schema(CUSTOMERS)),
+        previous=spark.createDataFrame([], CUSTOMERS.sanitized_schema()),
         key=KEY,
     )
     got = classified.select("_extract_date", "_fate").orderBy("_extract_date")

@@ -30,7 +30,7 @@ SCHEMA = T.StructType(
         T.StructField("id", T.LongType(), False),
         T.StructField("amount", T.DecimalType(12, 2), True),
         T.StructField("at", T.TimestampType(), True),
-        T.StructField("email", T.StringType(), True),
+        T.StructField("email", T.StringType(), True, {"comment": "contact address", "c360.tags": "pii"}),
         T.StructField("day", T.DateType(), True),
     ]
 )
@@ -47,7 +47,7 @@ def rows(*specs: tuple[int, dt.date]) -> list[tuple]:
 @pytest.fixture
 def storage(spark: SparkSession, settings: Settings) -> DeltaStorage:
     s = DeltaStorage(spark, settings.lake_root)
-    s.ensure_table(NAME, SCHEMA, ["day"], description="test events", pii_columns=["email"])
+    s.ensure_table(NAME, SCHEMA, ["day"], description="test events")
     return s
 
 

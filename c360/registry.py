@@ -1,0 +1,301 @@
+"""The table registry: every table of the lake is declared once, as a ``Table`` value in the
+module that owns it, and every list of tables is derived from here.
+
+A module declares its table(s) as module-level ``Table`` values; :func:`registry` imports the
+table packages (like Dagster's ``load_assets_from_modules``) and collects them, and adds the
+raw, sanitized and quarantine tables each source contract yields. The build order of the
+model and air-quality steps, the Airflow Assets (``dags/c360_airflow/assets.py``, generated),
+the catalog, lineage, access tags and retention all read it; no other list of tables exists.
+
+Column descriptions and tags live in the schema's field metadata (``column(...)``), which the
+storage layer writes into the Delta table, so every engine reading the table sees them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal
+
+from pyspark.sql import types as T
+
+from c360.storage.names import TableName
+from c360.storage.schema import column_comment, column_metadata, column_tags
+
+if TYPE_CHECKING:
+    from c360.quality import TableSuite
+    from c360.storage import DeltaStorage, TableInfo
+
+# Column tags. Roles are granted tags (c360.access); a column with a tag a role lacks is
+# hidden from it. pii and subject columns get no statistics in the Delta log (erasure).
+PII = "pii"  # a direct identifier, or the token of one
+SENSITIVE = "sensitive"  # not identifying on its own, but not for every reader (scores, money of a person)
+SUBJECT = "subject"  # the id of a data subject (a customer): what erasure searches for
+TAGS = (PII, SENSITIVE, SUBJECT)
+
+# Data products: each table belongs to one.
+C360 = "customer.analytics.C360"
+AIR_QUALITY = "environment.air_quality"
+PLATFORM = "platform.operations"  # runs, quality results, audit: written by the framework
+RETAIL_SOURCES = "customer.sources"  # raw/sanitized/quarantine of the retail contracts
+
+PRODUCTS: dict[str, str] = {
+    C360: "Customer 360: conformed dimensions, facts and the customer profile mart.",
+    AIR_QUALITY: "Air-quality readings and daily AQI per station.",
+    RETAIL_SOURCES: "The retailer's source extracts: as received (raw), validated (sanitized), rejected (quarantine).",
+    PLATFORM: "What the platform records about itself: runs, files, reconciliation, quality, lineage, audit.",
+}
+
+# Packages and modules whose module-level Table values are the lake's tables.
+TABLE_MODULES = (
+    "c360.enhanced",
+    "c360.air_quality",
+    "c360.pipeline",
+    "c360.ops",
+    "c360.quality.ops",
+    "c360.raw.ingest",
+    "c360.pii",
+)
+
+
+def column(
+    name: str, dtype: T.DataType, description: str, *, nullable: bool = True, tags: Iterable[str] = ()
+) -> T.StructField:
+    """One declared column: its type, its description and its tags."""
+    tags = tuple(tags)
+    unknown = [t for t in tags if t not in TAGS]
+    if unknown:
+        raise ValueError(f"column {name}: unknown tags {unknown} (known: {', '.join(TAGS)})")
+    return T.StructField(name, dtype, nullable, column_metadata(description, tags))
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long data stays. ``rows_days``: rows whose ``row_date`` partition is older are
+    deleted by maintenance (None: kept for ever). ``versions_days``: how long replaced
+    files stay for time travel before vacuum removes them."""
+
+    rows_days: int | None = None
+    row_date: str | None = None
+    versions_days: int = 7
+
+    def __post_init__(self) -> None:
+        if (self.rows_days is None) != (self.row_date is None):
+            raise ValueError("Retention: rows_days and row_date go together")
+
+
+PublishMode = Literal["whole", "partitions"]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of the lake, declared once.
+
+    ``inputs`` maps the parameters of the pure ``build`` function to the tables they read
+    (its ``sources``); other parameters of ``build`` are values of the step's context
+    (``spark``, ``run_dates``, ...). ``suite`` is the quality gate a published table passes.
+    """
+
+    name: str
+    schema: T.StructType
+    description: str
+    grain: str
+    keys: tuple[str, ...]
+    product: str
+    owner: str
+    partition_by: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    freshness_hours: int | None = None
+    retention: Retention = Retention()
+    # Surrogate foreign keys that may point at the unknown member (-1) and are healed later.
+    foreign_keys: tuple[str, ...] = ()
+    suite: TableSuite | None = field(default=None, compare=False)
+    build: Callable[..., Any] | None = field(default=None, compare=False)
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    publish: PublishMode = "whole"
+    # Which partitions a run publishes, from the run's context (default: what the data touched).
+    partitions: Callable[..., Sequence[date]] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        TableName.parse(self.name)
+        names = self.schema.fieldNames()
+        declared = (*self.keys, *self.partition_by, *self.foreign_keys)
+        unknown = [c for c in declared if c not in names]
+        if unknown:
+            raise ValueError(f"{self.name}: key/partition/foreign-key columns not in the schema: {', '.join(unknown)}")
+        if self.inputs and not self.sources:
+            object.__setattr__(self, "sources", tuple(dict.fromkeys(self.inputs.values())))
+        if self.suite is not None and self.suite.table != self.name:
+            raise ValueError(f"{self.name}: its suite is declared for {self.suite.table}")
+        if self.publish == "partitions" and len(self.partition_by) != 1:
+            raise ValueError(f"{self.name}: partition publishing needs exactly one partition column")
+
+    @property
+    def tier(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def published(self) -> bool:
+        """Built by a step behind a quality gate and served to consumers."""
+        return self.tier == "enhanced"
+
+    @property
+    def column_descriptions(self) -> dict[str, str]:
+        return {f.name: column_comment(f.metadata) for f in self.schema.fields}
+
+    @property
+    def column_tags(self) -> dict[str, tuple[str, ...]]:
+        return {f.name: column_tags(f.metadata) for f in self.schema.fields}
+
+    def columns_tagged(self, tag: str) -> list[str]:
+        return [c for c, tags in self.column_tags.items() if tag in tags]
+
+    @property
+    def pii_columns(self) -> list[str]:
+        return self.columns_tagged(PII)
+
+    def ensure(self, storage: DeltaStorage) -> TableInfo:
+        """Create the table (or bring its descriptions and tags up to date) in the lake."""
+        return storage.ensure_table(self.name, self.schema, self.partition_by, description=self.description)
+
+    def call_build(self, frames: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
+        """Call ``build`` with its inputs from ``frames`` (by table name) and the rest from ``context``."""
+        if self.build is None:
+            raise TypeError(f"{self.name} has no build function")
+        kwargs: dict[str, Any] = {}
+        for param in inspect.signature(self.build).parameters:
+            if param in self.inputs:
+                kwargs[param] = frames[self.inputs[param]]
+            elif param in context:
+                kwargs[param] = context[param]
+            else:
+                raise TypeError(f"{self.name}: build parameter {param!r} is neither an input nor in the step context")
+        return self.build(**kwargs)
+
+
+class UnknownTableError(LookupError):
+    """A name that is not a registered table; the message lists the closest names."""
+
+
+@dataclass(frozen=True)
+class Registry:
+    tables: dict[str, Table]
+
+    def __iter__(self) -> Any:
+        return iter(self.tables.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.tables
+
+    def get(self, name: str) -> Table:
+        try:
+            return self.tables[name]
+        except KeyError:
+            raise UnknownTableError(unknown_table_message(name, self.tables)) from None
+
+    def published(self, product: str | None = None) -> list[Table]:
+        return [t for t in self.build_order() if t.published and (product is None or t.product == product)]
+
+    def in_tier(self, tier: str) -> list[Table]:
+        return [t for t in self.tables.values() if t.tier == tier]
+
+    def build_order(self, tables: Iterable[Table] | None = None) -> list[Table]:
+        """Tables in dependency order (sources first); ties keep declaration order."""
+        chosen = list(self.tables.values() if tables is None else tables)
+        names = {t.name for t in chosen}
+        done: set[str] = set()
+        order: list[Table] = []
+        pending = list(chosen)
+        while pending:
+            ready = [t for t in pending if all(s in done or s not in names for s in t.sources)]
+            if not ready:
+                raise ValueError("cycle among tables: " + ", ".join(t.name for t in pending))
+            for t in ready:
+                order.append(t)
+                done.add(t.name)
+            pending = [t for t in pending if t.name not in done]
+        return order
+
+    def upstream(self, name: str) -> list[str]:
+        """Every table ``name`` is built from, directly or not (nearest first)."""
+        return self._walk(name, lambda n: self.get(n).sources if n in self.tables else ())
+
+    def downstream(self, name: str) -> list[str]:
+        """Every table built from ``name``, directly or not (nearest first)."""
+        readers: dict[str, list[str]] = {}
+        for t in self.tables.values():
+            for s in t.sources:
+                readers.setdefault(s, []).append(t.name)
+        return self._walk(name, lambda n: readers.get(n, ()))
+
+    def _walk(self, name: str, step: Callable[[str], Iterable[str]]) -> list[str]:
+        self.get(name)
+        seen: list[str] = []
+        frontier = [name]
+        while frontier:
+            nxt = []
+            for n in frontier:
+                for m in step(n):
+                    if m not in seen and m != name:
+                        seen.append(m)
+                        nxt.append(m)
+            frontier = nxt
+        return seen
+
+
+def unknown_table_message(name: str, known: Iterable[str]) -> str:
+    known = list(known)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    short = [k for k in known if k.rsplit(".", 1)[-1] == name.rsplit(".", 1)[-1] and k not in close]
+    hints = close + short
+    hint = f"; did you mean {', '.join(hints)}?" if hints else f" ({len(known)} tables; `c360 table list` names them)"
+    return f"unknown table {name!r}{hint}"
+
+
+def _modules(names: Sequence[str]) -> list[ModuleType]:
+    mods = []
+    for name in names:
+        mod = importlib.import_module(name)
+        mods.append(mod)
+        if hasattr(mod, "__path__"):
+            for info in pkgutil.walk_packages(mod.__path__, prefix=f"{name}."):
+                mods.append(importlib.import_module(info.name))
+    return mods
+
+
+def collect(modules: Iterable[ModuleType]) -> list[Table]:
+    """The Table values declared at module level, in module and declaration order."""
+    found: list[Table] = []
+    for mod in modules:
+        for value in vars(mod).values():
+            if isinstance(value, Table) and value not in found and value.name.startswith(_tier_prefixes()):
+                found.append(value)
+    return found
+
+
+def _tier_prefixes() -> tuple[str, ...]:
+    from c360.storage.names import TIERS
+
+    return tuple(f"{t}." for t in TIERS)
+
+
+@functools.cache
+def registry() -> Registry:
+    """Every table of the lake: source tables from the contracts, then the declared ones."""
+    from c360.contracts import CONTRACTS
+    from c360.contracts.tables import source_tables
+
+    tables: dict[str, Table] = {}
+    declared = collect(_modules(TABLE_MODULES))
+    for t in [*source_tables(CONTRACTS.values()), *declared]:
+        if t.name in tables and tables[t.name] is not t:
+            raise ValueError(f"table {t.name} is declared twice")
+        tables[t.name] = t
+    return Registry(tables)
