@@ -1,0 +1,206 @@
+"""``make airflow`` and the Airflow CLI: any port works, one Ctrl-C stops everything, and the
+CLI parses the DAGs with the settings ``make airflow-env`` prints.
+
+These run real ``make`` and ``airflow`` processes; none starts Spark.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from c360.airflow_supervisor import LocalAirflow, free_port
+
+from .conftest import AIRFLOW_HOME, DAGS, REPO
+
+BIN = Path(sys.executable).parent
+MAKE = shutil.which("make")
+needs_make = pytest.mark.skipif(MAKE is None, reason="make is not installed")
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    """The user's shell: none of this test session's Airflow settings, no outer make's flags."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MAKE", "MFLAGS"))}
+    return env | extra
+
+
+def _make(target: str, *variables: str) -> list[str]:
+    # BIN: this interpreter's folder; STAMP empty: do not (re)build .venv from the lock file here
+    return [str(MAKE), "-s", target, f"BIN={BIN}", "STAMP=", *variables]
+
+
+def _last_json_line(output: str) -> object:
+    """Airflow logs to stdout too; the CLI's ``-o json`` answer is the last line."""
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def test_every_url_comes_from_the_port() -> None:
+    local = LocalAirflow(home=Path("/h"), port=18088, host="0.0.0.0")
+    assert local.execution_api_url == "http://localhost:18088/execution/"
+    assert local.settings()["AIRFLOW__API__BASE_URL"] == "http://localhost:18088"
+    assert LocalAirflow(home=Path("/h"), port=9000, host="airflow.internal").execution_api_url == (
+        "http://airflow.internal:9000/execution/"
+    )
+    with pytest.raises(ValueError, match="AIRFLOW_PORT must be a TCP port"):
+        LocalAirflow(home=Path("/h"), port=0)
+
+
+@needs_make
+def test_make_airflow_settings_give_airflow_the_execution_api_url_of_a_non_default_port(tmp_path: Path) -> None:
+    """What ``make airflow`` runs with, read back through Airflow's own configuration."""
+    probe = (
+        "import json, os; from airflow.configuration import conf; "
+        "from airflow.executors.base_executor import get_execution_api_server_url as url; "
+        "print(json.dumps({'execution': url(), 'port': conf.get('api', 'port'), "
+        "'base_url': conf.get('api', 'base_url'), 'dags': conf.get('core', 'dags_folder'), "
+        "'home': os.environ['AIRFLOW_HOME'], 'path': os.environ['PYTHONPATH']}))"
+    )
+    make = " ".join(_make("airflow-env", "AIRFLOW_PORT=18088", f"AIRFLOW_HOME_DIR={tmp_path}"))
+    shell = f'eval "$({make})" && exec python -c "{probe}"'
+    done = subprocess.run(
+        ["bash", "-c", shell], cwd=REPO, env=_clean_env(), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    seen = _last_json_line(done.stdout)
+    assert isinstance(seen, dict)
+    # the DAGs folder goes first on PYTHONPATH; what the shell had stays after it
+    assert seen.pop("path").split(os.pathsep)[0] == str(DAGS)
+    assert seen == {
+        "execution": "http://localhost:18088/execution/",
+        "port": "18088",
+        "base_url": "http://localhost:18088",
+        "dags": str(DAGS),
+        "home": str(tmp_path),
+    }
+
+
+def _session(sid: int) -> list[psutil.Process]:
+    """Live processes of a session (the launcher's and its components' groups are all in it)."""
+    out = []
+    for proc in psutil.process_iter():
+        try:
+            if os.getsid(proc.pid) == sid and proc.status() != psutil.STATUS_ZOMBIE:
+                out.append(proc)
+        except (OSError, psutil.Error):
+            continue
+    return out
+
+
+def _commands(procs: list[psutil.Process]) -> str:
+    out = []
+    for proc in procs:
+        try:
+            out.append(" ".join(proc.cmdline()))
+        except psutil.Error:
+            continue
+    return "\n".join(out)
+
+
+def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
+    alive = []
+    for proc in procs:
+        try:
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(proc)
+        except psutil.Error:
+            continue
+    return alive
+
+
+@pytest.fixture
+def launcher(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
+    """``make airflow`` on a free port with a temporary AIRFLOW_HOME, leader of its own session
+    as under a terminal; whatever outlives the test is killed."""
+    port = free_port()
+    log = tmp_path / "airflow.log"
+    variables = (f"AIRFLOW_PORT={port}", f"AIRFLOW_HOME_DIR={tmp_path / 'home'}", "AIRFLOW_HOST=127.0.0.1")
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            _make("airflow", *variables),
+            cwd=REPO,
+            env=_clean_env(C360_LAKE_ROOT=str(tmp_path / "lake")),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield proc, port, log
+    finally:
+        for p in _session(proc.pid):
+            p.kill()
+        proc.wait(10)
+
+
+@needs_make
+def test_one_sigint_stops_every_component_and_make_returns(
+    launcher: tuple[subprocess.Popen[bytes], int, Path],
+) -> None:
+    make, port, log = launcher
+    health = f"http://localhost:{port}/execution/health"
+    deadline = time.monotonic() + 60
+    answer = None
+    while answer is None and time.monotonic() < deadline and make.poll() is None:
+        try:
+            with urllib.request.urlopen(health, timeout=2) as response:
+                answer = json.load(response)
+        except OSError:
+            time.sleep(1)
+    # the execution API that tasks call answers on the URL derived from this port
+    assert answer == {"status": "healthy"}, log.read_text()[-3000:]
+
+    # Give the scheduler time to fork its LocalExecutor workers: they ignore SIGINT and are
+    # what kept `airflow standalone` from exiting. The test stands without them, too.
+    while time.monotonic() < deadline and "LocalExecutor" not in _commands(_session(make.pid)):
+        time.sleep(1)
+    running = _session(make.pid)
+    commands = _commands(running)
+    for component in ("api_server", "scheduler", "dag-processor", "triggerer"):
+        assert component in commands, commands
+
+    os.killpg(make.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends
+    stopped_by = time.monotonic() + 30
+    make.wait(timeout=30)
+    while _alive(running) or _session(make.pid):
+        assert time.monotonic() < stopped_by, f"still running 30 s after SIGINT: {_alive(running)}"
+        time.sleep(0.5)
+    assert "every component stopped" in log.read_text()
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_the_cli_parses_the_dags_with_make_airflows_settings() -> None:
+    """``airflow dags list-import-errors --local`` and ``dags list --local`` as a user runs them
+    after ``eval "$(make -s airflow-env)"``: the DAGs' helper package is importable."""
+    env = LocalAirflow(home=AIRFLOW_HOME).environment(os.environ, BIN)
+    airflow = str(BIN / "airflow")
+    errors = subprocess.run(
+        [airflow, "dags", "list-import-errors", "--local", "-o", "json"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert errors.returncode == 0, errors.stderr
+    assert _last_json_line(errors.stdout) == [], errors.stdout
+    listed = subprocess.run(
+        [airflow, "dags", "list", "--local", "-o", "json"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert {d["dag_id"] for d in _last_json_line(listed.stdout)} >= {"c360_daily", "air_quality_daily"}  # type: ignore[union-attr]
