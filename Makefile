@@ -44,8 +44,9 @@ lint: $(STAMP) ## ruff and mypy
 AIRFLOW_HOME_DIR ?= $(CURDIR)/airflow_home
 AIRFLOW_PORT     ?= 8080
 AIRFLOW_HOST     ?= 127.0.0.1
+AIRFLOW_DAGS     ?= $(CURDIR)/dags
 # Every URL (UI, REST API, the execution API that tasks call) is derived from AIRFLOW_PORT.
-AIRFLOW_ARGS = --home $(AIRFLOW_HOME_DIR) --port $(AIRFLOW_PORT) --host $(AIRFLOW_HOST)
+AIRFLOW_ARGS = --home $(AIRFLOW_HOME_DIR) --port $(AIRFLOW_PORT) --host $(AIRFLOW_HOST) --dags $(AIRFLOW_DAGS)
 
 airflow: $(STAMP) ## Start Airflow on AIRFLOW_PORT (default 8080; SQLite in ./airflow_home, dags/); one Ctrl-C stops it
 	@exec $(BIN)/python -m c360.airflow_supervisor run $(AIRFLOW_ARGS)

@@ -144,7 +144,7 @@ def airflow_executable(bin_dir: Path) -> str:
 class Supervisor:
     """Starts the components, prints their output prefixed with their name, and stops them all.
 
-    The first SIGINT/SIGTERM is forwarded to every component's process group; after
+    The first SIGINT/SIGTERM (SIGHUP counts as SIGTERM) is forwarded to every component's process group; after
     ``grace`` seconds the survivors get SIGTERM, ``kill_after`` seconds later SIGKILL. A
     second signal skips straight to SIGKILL.
     """
@@ -184,12 +184,13 @@ class Supervisor:
         if self._stop.is_set():
             self._hurry.set()
         else:
-            self._signal = signal.Signals(signum)
+            # a closed terminal (SIGHUP) must not orphan the components: stop them as on SIGTERM
+            self._signal = signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM
             self._stop.set()
 
     def install_signal_handlers(self) -> None:
-        signal.signal(signal.SIGINT, self._on_signal)
-        signal.signal(signal.SIGTERM, self._on_signal)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
 
     def run_once(self, name: str, args: Sequence[str]) -> int:
         """Run a preparatory command (``db migrate``) to its end; its output only if it fails."""
@@ -366,9 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     supervisor = Supervisor(airflow_executable(bin_dir), local.environment(os.environ, bin_dir), grace=args.grace)
     supervisor.install_signal_handlers()
     print(f"Airflow UI: {local.base_url}  login: admin / {admin_password(local.home)}", flush=True)
-    lake = os.environ.get("C360_LAKE_ROOT", "./lakehouse (default)")
-    print(f"Lake: {lake}   Execution API: {local.execution_api_url}", flush=True)
-    print("Ready in ~20 s; Ctrl-C stops every component.", flush=True)
+    lake_root = os.environ.get("C360_LAKE_ROOT", "./lakehouse (default)")
+    print(f"Lake: {lake_root}   Execution API: {local.execution_api_url}", flush=True)
+    print("Ctrl-C stops every component.", flush=True)
     if supervisor.run_once("db migrate", ["db", "migrate"]) != 0:
         return 130 if supervisor.stopping else 1
     if supervisor.stopping:

@@ -118,13 +118,32 @@ def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
     return alive
 
 
+PROBE_DAG = """
+from datetime import datetime
+
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import DAG
+
+with DAG("reach_execution_api", schedule=None, start_date=datetime(2024, 1, 1), is_paused_upon_creation=False):
+    BashOperator(task_id="hello", bash_command="echo hello")
+"""
+
+
 @pytest.fixture
 def launcher(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
-    """``make airflow`` on a free port with a temporary AIRFLOW_HOME, leader of its own session
-    as under a terminal; whatever outlives the test is killed."""
+    """``make airflow`` on a free port with a temporary AIRFLOW_HOME and a one-task DAG, leader
+    of its own session as under a terminal; whatever outlives the test is killed."""
     port = free_port()
     log = tmp_path / "airflow.log"
-    variables = (f"AIRFLOW_PORT={port}", f"AIRFLOW_HOME_DIR={tmp_path / 'home'}", "AIRFLOW_HOST=127.0.0.1")
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "reach_execution_api.py").write_text(PROBE_DAG)
+    variables = (
+        f"AIRFLOW_PORT={port}",
+        f"AIRFLOW_HOME_DIR={tmp_path / 'home'}",
+        "AIRFLOW_HOST=127.0.0.1",
+        f"AIRFLOW_DAGS={dags}",
+    )
     with log.open("wb") as out:
         proc = subprocess.Popen(
             _make("airflow", *variables),
@@ -143,30 +162,54 @@ def launcher(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Pat
         proc.wait(10)
 
 
+def _trigger_and_wait(port: int, home: Path, deadline: float) -> str:
+    """Trigger the probe DAG through the REST API and wait for its run to end; its state."""
+    import httpx
+
+    from c360.airflow_supervisor import admin_password
+
+    with httpx.Client(base_url=f"http://localhost:{port}", timeout=10) as client:
+        login = {"username": "admin", "password": admin_password(home)}
+        token = client.post("/auth/token", json=login).json()["access_token"]
+        client.headers["Authorization"] = f"Bearer {token}"
+        while client.get("/api/v2/dags/reach_execution_api").status_code != 200:
+            assert time.monotonic() < deadline, "the DAG processor did not parse the probe DAG"
+            time.sleep(1)
+        run = client.post("/api/v2/dags/reach_execution_api/dagRuns", json={"logical_date": None})
+        assert run.status_code == 200, run.text
+        url = f"/api/v2/dags/reach_execution_api/dagRuns/{run.json()['dag_run_id']}"
+        state = "queued"
+        while state not in ("success", "failed") and time.monotonic() < deadline:
+            time.sleep(1)
+            state = client.get(url).json()["state"]
+        return state
+
+
 @needs_make
-def test_one_sigint_stops_every_component_and_make_returns(
+def test_on_a_free_port_a_task_runs_and_one_sigint_stops_everything_and_make_returns(
     launcher: tuple[subprocess.Popen[bytes], int, Path],
 ) -> None:
     make, port, log = launcher
     health = f"http://localhost:{port}/execution/health"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 75  # then 45 s for the task, 30 s to stop: ~70 s in all on a quiet machine
     answer = None
     while answer is None and time.monotonic() < deadline and make.poll() is None:
         try:
-            with urllib.request.urlopen(health, timeout=2) as response:
+            with urllib.request.urlopen(health, timeout=10) as response:
                 answer = json.load(response)
         except OSError:
             time.sleep(1)
     # the execution API that tasks call answers on the URL derived from this port
     assert answer == {"status": "healthy"}, log.read_text()[-3000:]
 
-    # Give the scheduler time to fork its LocalExecutor workers: they ignore SIGINT and are
-    # what kept `airflow standalone` from exiting. The test stands without them, too.
-    while time.monotonic() < deadline and "LocalExecutor" not in _commands(_session(make.pid)):
-        time.sleep(1)
+    # A triggered task runs: its supervisor reached the execution API on this port. The
+    # scheduler's LocalExecutor workers that ran it ignore SIGINT, and are what kept
+    # `airflow standalone` from exiting after a Ctrl-C.
+    state = _trigger_and_wait(port, Path(log).parent / "home", time.monotonic() + 45)
+    assert state == "success", log.read_text()[-4000:]
     running = _session(make.pid)
     commands = _commands(running)
-    for component in ("api_server", "scheduler", "dag-processor", "triggerer"):
+    for component in ("api_server", "scheduler", "dag-processor", "triggerer", "LocalExecutor"):
         assert component in commands, commands
 
     os.killpg(make.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends
