@@ -29,6 +29,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -144,9 +145,9 @@ def airflow_executable(bin_dir: Path) -> str:
 class Supervisor:
     """Starts the components, prints their output prefixed with their name, and stops them all.
 
-    The first SIGINT/SIGTERM (SIGHUP counts as SIGTERM) is forwarded to every component's process group; after
-    ``grace`` seconds the survivors get SIGTERM, ``kill_after`` seconds later SIGKILL. A
-    second signal skips straight to SIGKILL.
+    The first SIGINT or SIGTERM (SIGHUP counts as SIGTERM) is forwarded to every component's
+    process group; after ``grace`` seconds the survivors get SIGTERM, ``kill_after`` seconds
+    later SIGKILL. A second signal skips straight to SIGKILL.
     """
 
     def __init__(
@@ -194,28 +195,31 @@ class Supervisor:
 
     def run_once(self, name: str, args: Sequence[str]) -> int:
         """Run a preparatory command (``db migrate``) to its end; its output only if it fails."""
-        proc = subprocess.Popen(
-            [self.airflow, *args],
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            process_group=0,
-        )
-        while proc.poll() is None:
-            if self._stop.wait(0.2):
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(self.kill_after)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-                return 130
-        output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-        if proc.returncode != 0:
-            for line in output.splitlines():
-                self.say(name, line)
-        return proc.returncode
+        with tempfile.TemporaryFile() as output:  # a file, not a pipe: nobody reads it while it runs
+            proc = subprocess.Popen(
+                [self.airflow, *args],
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                process_group=0,
+            )
+            while proc.poll() is None:
+                if self._stop.wait(0.2):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGTERM)
+                    try:
+                        proc.wait(self.kill_after)
+                    except subprocess.TimeoutExpired:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.killpg(proc.pid, signal.SIGKILL)
+                        proc.wait()
+                    return 130
+            if proc.returncode != 0:
+                output.seek(0)
+                for line in output.read().decode(errors="replace").splitlines():
+                    self.say(name, line)
+            return proc.returncode
 
     def start(self) -> None:
         for name in self.components:
@@ -287,7 +291,9 @@ class Supervisor:
             except psutil.Error:
                 continue
 
-    def _wait_all(self, seconds: float) -> bool:
+    def _wait_all(self, seconds: float, interruptible: bool = True) -> bool:
+        """Whether every component and descendant exited within ``seconds`` (a second signal
+        ends an interruptible wait early)."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             for proc in self.procs.values():
@@ -295,8 +301,10 @@ class Supervisor:
             self._remember_descendants()
             if not self._alive() and all(p.poll() is not None for p in self.procs.values()):
                 return True
-            if self._hurry.wait(0.2):
+            if interruptible and self._hurry.wait(0.2):
                 return False
+            if not interruptible:
+                time.sleep(0.2)
         return False
 
     def stop(self) -> None:
@@ -312,15 +320,17 @@ class Supervisor:
                 self._wait_all(self.kill_after)
             self._signal_groups(signal.SIGKILL)
             self._signal_seen(signal.SIGKILL)
-            self._wait_all(self.kill_after)
+            self._wait_all(self.kill_after, interruptible=False)
         # idle workers that outlived their parent still belong to its group
         self._signal_groups(signal.SIGKILL)
         for proc in self.procs.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(self.kill_after)
-            except subprocess.TimeoutExpired:
-                self.say("supervisor", f"pid {proc.pid} did not exit")
-        self.say("supervisor", "every component stopped")
+        left = sorted({_describe(p) for p in self._alive()})
+        if left:
+            self.say("supervisor", f"could not stop: {', '.join(left)}")
+        else:
+            self.say("supervisor", "every component stopped")
 
 
 def _describe(proc: Any) -> str:

@@ -6,6 +6,7 @@ These run real ``make`` and ``airflow`` processes; none starts Spark.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -20,7 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from c360.airflow_supervisor import LocalAirflow, free_port
+from c360.airflow_supervisor import LocalAirflow, Supervisor, free_port
 
 from .conftest import AIRFLOW_HOME, DAGS, REPO
 
@@ -54,6 +55,45 @@ def test_every_url_comes_from_the_port() -> None:
     )
     with pytest.raises(ValueError, match="AIRFLOW_PORT must be a TCP port"):
         LocalAirflow(home=Path("/h"), port=0)
+
+
+FAKE_COMPONENT = """
+import signal, subprocess, sys, time
+
+# a worker that ignores SIGINT, like the scheduler's LocalExecutor workers
+IGNORE = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(600)"
+subprocess.Popen([sys.executable, "-c", IGNORE])
+# a grandchild in a session of its own, like a BashOperator's spark-submit
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+signal.signal(signal.SIGINT, lambda *_: sys.exit(0))  # the component itself exits, leaving them behind
+print(sys.argv[1], "up", flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_supervisor_leaves_nothing_behind_not_even_what_ignores_sigint_or_left_the_group(tmp_path: Path) -> None:
+    """The stop escalation on stand-ins for the components: no Airflow needed, seconds to run."""
+    fake = tmp_path / "airflow"
+    fake.write_text(f"#!{sys.executable}\n{FAKE_COMPONENT}")
+    fake.chmod(0o755)
+    out = io.StringIO()
+    supervisor = Supervisor(str(fake), os.environ, components=("one", "two"), grace=1.0, kill_after=1.0, out=out)
+    supervisor.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(psutil.Process().children(recursive=True)) < 6 or out.getvalue().count(" up") < 2:
+            assert time.monotonic() < deadline, out.getvalue()
+            time.sleep(0.2)
+        family = psutil.Process().children(recursive=True)
+        supervisor._on_signal(signal.SIGINT, None)  # what the handler does when Ctrl-C arrives
+        assert supervisor.wait() == 0
+        assert _alive(family) == []
+        log = out.getvalue()
+        assert "stopping: SIGINT to every component" in log
+        assert "still running after 1 s, terminating" in log and "every component stopped" in log
+    finally:
+        for proc in _alive(psutil.Process().children(recursive=True)):
+            proc.kill()
 
 
 @needs_make
@@ -186,6 +226,7 @@ def _trigger_and_wait(port: int, home: Path, deadline: float) -> str:
 
 
 @needs_make
+@pytest.mark.slow
 def test_on_a_free_port_a_task_runs_and_one_sigint_stops_everything_and_make_returns(
     launcher: tuple[subprocess.Popen[bytes], int, Path],
 ) -> None:
