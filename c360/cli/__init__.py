@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from c360.cli import aqi, mock, quality, run, table
+from c360.cli import sql as sql_cli
 from c360.cli.state import state
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ app.add_typer(aqi.app, name="aqi")
 app.add_typer(mock.app, name="mock")
 app.add_typer(run.app, name="run")
 app.add_typer(quality.app, name="quality")
+app.command("sql")(sql_cli.sql)
 
 err_console = Console(stderr=True, soft_wrap=True)
 
