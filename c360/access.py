@@ -6,19 +6,25 @@ the one place that decides which columns of a table a role sees, which are maske
 before the data leaves), and which token columns are re-identified through the vault. The
 API, the SQL engine and exports all call it before any data is read.
 
-API keys are random secrets shown once; the lake stores only their SHA-256 (see
-:mod:`c360.serve.keys`).
+API keys are random secrets shown once; the lake stores only their SHA-256, in the append-only
+``ops.access.api_keys`` table (created and revoked events), written with delta-rs so the
+serving process never needs Spark.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pyarrow as pa
+from pyspark.sql import types as T
 
-from c360.registry import PII, SENSITIVE, SUBJECT
+from c360.registry import PII, PLATFORM, SENSITIVE, SUBJECT, Table, column
 from c360.storage.names import TableName
 from c360.storage.schema import TAGS_KEY
 
@@ -189,3 +195,137 @@ def column_access(
         if r.reveal and PII in col_tags and f.name.endswith(TOKEN_SUFFIX):
             reveal.append(f.name)
     return ColumnAccess(table, tuple(visible), tuple(masked), tuple(reveal))
+
+
+# ---------------------------------------------------------------------------------- API keys
+KEYS_TABLE = Table(
+    name="ops.access.api_keys",
+    schema=T.StructType(
+        [
+            column("key_id", T.StringType(), "public id of the key (also its prefix)", nullable=False),
+            column("key_hash", T.StringType(), "SHA-256 of the whole key; the key itself is never stored"),
+            column("role", T.StringType(), "role the key acts as", nullable=False),
+            column("event", T.StringType(), "created or revoked", nullable=False),
+            column("at", T.TimestampType(), "when (UTC)", nullable=False),
+            column("note", T.StringType(), "who or what the key is for"),
+        ]
+    ),
+    description="API key events: a key is created (its hash and role) and may later be revoked. Append-only.",
+    grain="one row per key event",
+    keys=("key_id", "event"),
+    product=PLATFORM,
+    owner="platform",
+)
+KEY_PREFIX = "c360"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key_id: str
+    role: str
+    created_at: datetime
+    note: str
+    revoked_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: the key it used and the role that key acts as."""
+
+    key_id: str
+    role: Role
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _key_rows(lake_root: Path) -> list[dict[str, object]]:
+    from c360.storage.catalog import LakeCatalog
+
+    catalog = LakeCatalog(lake_root)
+    if not catalog.exists(KEYS_TABLE.name):
+        return []
+    from deltalake import QueryBuilder
+
+    dt = catalog.open(KEYS_TABLE.name)
+    reader = QueryBuilder().register("k", dt).execute("SELECT * FROM k ORDER BY at, event")
+    return pa.table(reader.read_all()).to_pylist()
+
+
+def list_keys(lake_root: Path) -> list[ApiKey]:
+    """Every key ever created, with its revocation time when revoked (never the hash)."""
+    created: dict[str, ApiKey] = {}
+    for row in _key_rows(lake_root):
+        kid = str(row["key_id"])
+        if row["event"] == "created":
+            created[kid] = ApiKey(kid, str(row["role"]), row["at"], str(row["note"] or ""))  # type: ignore[arg-type]
+        elif row["event"] == "revoked" and kid in created:
+            created[kid] = replace(created[kid], revoked_at=row["at"])  # type: ignore[arg-type]
+    return list(created.values())
+
+
+def create_key(lake_root: Path, role: str, note: str = "") -> tuple[str, ApiKey]:
+    """A new key for ``role``: returns the key (shown once, never stored) and its record."""
+    from c360.storage.light import append_rows, ensure
+
+    get_role(role)
+    ensure(KEYS_TABLE, lake_root)
+    key_id = secrets.token_hex(4)
+    key = f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(24)}"
+    now = datetime.now(UTC)
+    row = {"key_id": key_id, "key_hash": key_hash(key), "role": role, "event": "created", "at": now, "note": note}
+    append_rows(lake_root, KEYS_TABLE.name, [row], operation="create_api_key")
+    return key, ApiKey(key_id, role, now, note)
+
+
+def revoke_key(lake_root: Path, key_id: str) -> ApiKey:
+    from c360.storage.light import append_rows
+
+    keys = {k.key_id: k for k in list_keys(lake_root)}
+    if key_id not in keys:
+        raise LookupError(f"no API key {key_id!r} ({len(keys)} keys; `c360 access key list` shows them)")
+    key = keys[key_id]
+    if not key.active:
+        return key
+    now = datetime.now(UTC)
+    row = {"key_id": key_id, "key_hash": None, "role": key.role, "event": "revoked", "at": now, "note": None}
+    append_rows(lake_root, KEYS_TABLE.name, [row], operation="revoke_api_key")
+    return replace(key, revoked_at=now)
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """Active key hashes -> principals, read from the keys table at one version."""
+
+    by_hash: Mapping[str, Principal]
+    version: int | None
+
+    @classmethod
+    def load(cls, lake_root: Path) -> KeyRing:
+        from c360.storage.catalog import LakeCatalog
+
+        catalog = LakeCatalog(lake_root)
+        version = catalog.open(KEYS_TABLE.name).version() if catalog.exists(KEYS_TABLE.name) else None
+        hashes: dict[str, tuple[str, str]] = {}
+        revoked: set[str] = set()
+        for row in _key_rows(lake_root):
+            if row["event"] == "created":
+                hashes[str(row["key_hash"])] = (str(row["key_id"]), str(row["role"]))
+            elif row["event"] == "revoked":
+                revoked.add(str(row["key_id"]))
+        active = {h: (kid, r) for h, (kid, r) in hashes.items() if kid not in revoked and r in ROLES}
+        by_hash = {h: Principal(kid, get_role(r)) for h, (kid, r) in active.items()}
+        return cls(by_hash, version)
+
+    def authenticate(self, key: str | None) -> Principal:
+        if not key:
+            raise Unauthenticated("missing API key: send it in the X-API-Key header")
+        principal = self.by_hash.get(key_hash(key))
+        if principal is None:
+            raise Unauthenticated("unknown or revoked API key")
+        return principal
