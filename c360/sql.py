@@ -299,29 +299,49 @@ class SqlEngine:
         timeout = self.timeout if timeout is None else timeout
         if timeout <= 0:
             raise SqlError("timeout must be positive")
-        resolved = None if role is None else get_role(role)
-        flat, refs = check_sql(sql)
-        names = list(dict.fromkeys(r.name for r in refs))
-        snap = snapshot if snapshot is not None else self.snapshot()
-        pinned = {n: self._pinned(n, snap, versions, resolved) for n in names}
-        accesses = {n: self._access(resolved, p) for n, p in pinned.items()}
-        vault = None
-        if any(a.reveal for a in accesses.values()):
-            vault = self._pinned_vault(snap)
-        rewritten = "".join(_quote(r.name) if r is not None else tok for r, tok in _rewrite(flat, refs))
+        prepared = self._prepare(sql, role, versions, snapshot)
         started = time.perf_counter()
-        future = self._pool.submit(_execute, rewritten, pinned, accesses, vault, limit)
+        future = self._pool.submit(_execute, prepared, limit)
         try:
             table, truncated = future.result(timeout=timeout)
         except FutureTimeout:
             future.cancel()
             raise SqlTimeoutError(f"the query ran longer than its timeout of {timeout:g} s") from None
         except SqlError as exc:
-            raise self._explain(exc, accesses) from None
+            raise self._explain(exc, prepared.accesses) from None
+        return SqlResult(table, prepared.versions, truncated, time.perf_counter() - started)
+
+    def stream(
+        self,
+        sql: str,
+        *,
+        role: Role | str | None = None,
+        versions: Mapping[str, int] | None = None,
+        snapshot: Snapshot | None = None,
+    ) -> tuple[pa.RecordBatchReader, dict[str, int]]:
+        """The result as a stream of batches (exports: never held whole in memory), and the versions read."""
+        prepared = self._prepare(sql, role, versions, snapshot)
+        try:
+            reader = _open(prepared)
+        except SqlError as exc:
+            raise self._explain(exc, prepared.accesses) from None
+        return reader, prepared.versions
+
+    def _prepare(
+        self, sql: str, role: Role | str | None, versions: Mapping[str, int] | None, snapshot: Snapshot | None
+    ) -> _Prepared:
+        resolved = None if role is None else get_role(role)
+        flat, refs = check_sql(sql)
+        names = list(dict.fromkeys(r.name for r in refs))
+        snap = snapshot if snapshot is not None else self.snapshot()
+        pinned = {n: self._pinned(n, snap, versions, resolved) for n in names}
+        accesses = {n: self._access(resolved, p) for n, p in pinned.items()}
+        vault = self._pinned_vault(snap) if any(a.reveal for a in accesses.values()) else None
+        rewritten = "".join(_quote(r.name) if r is not None else tok for r, tok in _rewrite(flat, refs))
         read = {n: p.version for n, p in pinned.items()}
         if vault is not None:
             read[VAULT_TABLE] = vault.version
-        return SqlResult(table, read, truncated, time.perf_counter() - started)
+        return _Prepared(rewritten, pinned, accesses, vault, read)
 
     # -------------------------------------------------------------------------- helpers
     def _pinned(
@@ -401,31 +421,60 @@ def _view_sql(private: str, access: ColumnAccess, vault: str | None) -> str:
     return f"SELECT {select} FROM {private} AS t {' '.join(joins)}"
 
 
-def _execute(
-    sql: str,
-    pinned: Mapping[str, PinnedTable],
-    accesses: Mapping[str, ColumnAccess],
-    vault: PinnedTable | None,
-    limit: int,
-) -> tuple[pa.Table, bool]:
-    """Register private snapshots, expose access views under the tables' names, run ``sql``."""
+@dataclass(frozen=True)
+class _Prepared:
+    sql: str  # table names rewritten to their (quoted) view names
+    pinned: Mapping[str, PinnedTable]
+    accesses: Mapping[str, ColumnAccess]
+    vault: PinnedTable | None
+    versions: dict[str, int]
+
+
+class _Reader:
+    """A RecordBatchReader that keeps its QueryBuilder (and the registered snapshots) alive."""
+
+    def __init__(self, qb: QueryBuilder, reader: pa.RecordBatchReader) -> None:
+        self._qb = qb
+        self.reader = reader
+
+
+def _open(prepared: _Prepared) -> pa.RecordBatchReader:
+    """Register private snapshots, expose access views under the tables' names, start the query."""
     tag = secrets.token_hex(8)
     qb = QueryBuilder(_SESSION)
     vault_name = None
-    if vault is not None:
-        vault_name = f"{_PRIVATE}_{tag}_vault"
-        qb.register(vault_name, vault.dt)
     try:
-        for k, (name, p) in enumerate(pinned.items()):
+        if prepared.vault is not None:
+            vault_name = f"{_PRIVATE}_{tag}_vault"
+            qb.register(vault_name, prepared.vault.dt)
+        for k, (name, p) in enumerate(prepared.pinned.items()):
             private = f"{_PRIVATE}_{tag}_{k}"
             qb.register(private, p.dt)
-            access = accesses[name]
+            access = prepared.accesses[name]
             view = _view_sql(private, access, vault_name if access.reveal else None)
             qb.execute(f"CREATE VIEW {_quote(name)} AS {view}").read_all()
-        reader = pa.RecordBatchReader.from_stream(qb.execute(sql))
-        batches: list[pa.RecordBatch] = []
-        rows = 0
-        truncated = False
+        reader = pa.RecordBatchReader.from_stream(qb.execute(prepared.sql))
+    except Exception as exc:  # noqa: BLE001 - every DataFusion error here is about the query
+        raise SqlError(_clean_message(str(exc), tag, prepared.pinned)) from None
+    holder = _Reader(qb, reader)
+    schema = _plain_schema(reader.schema)
+
+    def batches() -> Iterable[pa.RecordBatch]:
+        try:
+            for batch in holder.reader:
+                yield batch.cast(schema) if batch.schema != schema else batch
+        except Exception as exc:  # noqa: BLE001 - execution errors (casts, division by zero) are the query's
+            raise SqlError(_clean_message(str(exc), tag, prepared.pinned)) from None
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _execute(prepared: _Prepared, limit: int) -> tuple[pa.Table, bool]:
+    reader = _open(prepared)
+    batches: list[pa.RecordBatch] = []
+    rows = 0
+    truncated = False
+    try:
         for batch in reader:
             if rows + batch.num_rows > limit:
                 batches.append(batch.slice(0, limit - rows))
@@ -433,22 +482,23 @@ def _execute(
                 break
             batches.append(batch)
             rows += batch.num_rows
-        return _plain_types(pa.Table.from_batches(batches, schema=reader.schema)), truncated
-    except Exception as exc:  # noqa: BLE001 - every DataFusion error here is about the query
-        raise SqlError(_clean_message(str(exc), tag, pinned)) from None
+    except SqlError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an error raised while reading is the query's
+        raise SqlError(str(exc)) from None
+    return pa.Table.from_batches(batches, schema=reader.schema), truncated
 
 
-def _plain_types(table: pa.Table) -> pa.Table:
+def _plain_schema(schema: pa.Schema) -> pa.Schema:
     """DataFusion answers with string/binary views; CSV writers and older readers want plain types."""
     fields = []
-    for f in table.schema:
+    for f in schema:
         if pa.types.is_string_view(f.type):
             f = f.with_type(pa.string())
         elif pa.types.is_binary_view(f.type):
             f = f.with_type(pa.binary())
         fields.append(f)
-    schema = pa.schema(fields)
-    return table if schema.equals(table.schema) else table.cast(schema)
+    return pa.schema(fields, metadata=schema.metadata)
 
 
 def _clean_message(message: str, tag: str, pinned: Mapping[str, PinnedTable]) -> str:
