@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from c360.cli import access, aqi, mock, quality, run, table
+from c360.cli import serve as serve_cli
 from c360.cli import sql as sql_cli
 from c360.cli.state import state
 
@@ -32,6 +33,8 @@ app.add_typer(run.app, name="run")
 app.add_typer(quality.app, name="quality")
 app.command("sql")(sql_cli.sql)
 app.add_typer(access.app, name="access")
+app.command("serve")(serve_cli.serve)
+app.command("export")(serve_cli.export)
 
 err_console = Console(stderr=True, soft_wrap=True)
 
