@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from c360.cli import access, aqi, mock, quality, run, table
+from c360.cli import access, aqi, mock, quality, registry, run, table
 from c360.cli import serve as serve_cli
 from c360.cli import sql as sql_cli
 from c360.cli.state import state
@@ -31,6 +31,7 @@ app.add_typer(aqi.app, name="aqi")
 app.add_typer(mock.app, name="mock")
 app.add_typer(run.app, name="run")
 app.add_typer(quality.app, name="quality")
+app.add_typer(registry.app, name="registry")
 app.command("sql")(sql_cli.sql)
 app.add_typer(access.app, name="access")
 app.command("serve")(serve_cli.serve)
