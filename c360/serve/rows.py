@@ -3,6 +3,8 @@ a role that reveals (through the vault snapshot of the same generation)."""
 
 from __future__ import annotations
 
+import base64
+import math
 from collections.abc import Iterable, Mapping
 
 import pyarrow as pa
@@ -53,3 +55,20 @@ def shape(
                 shaped[clear_name(c)] = clear.get(str(token)) if token else None
         out.append(shaped)
     return out, extra
+
+
+def json_safe(value: object) -> object:
+    """A value JSON can carry: NaN and infinities become null, bytes base64 text (SQL can make both)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def json_rows(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [{k: json_safe(v) for k, v in r.items()} for r in rows]

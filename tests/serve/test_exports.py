@@ -94,3 +94,18 @@ def test_exports_are_recorded_in_the_audit(client: TestClient, served: ServedLak
     ).to_pylist()
     assert rows and rows[-1]["export_table"] == STATIONS and rows[-1]["export_format"] == "csv"
     assert rows[-1]["role"] == "analyst" and rows[-1]["status"] == 200
+
+
+def test_spark_views_by_name_current_or_pinned(spark: Any, served: ServedLakeFixture) -> None:
+    from c360.sql import register_spark_views
+
+    path = served.root.joinpath(*STATIONS.split("."))
+    latest = DeltaTable(str(path)).version()
+    read = register_spark_views(spark, served.root, versions={STATIONS: latest - 1}, role="analyst")  # type: ignore[arg-type]
+    assert read[STATIONS] == latest - 1 and "enhanced.customer.customer360_profile" in read
+    pinned = spark.sql(f"SELECT count(*) AS n FROM `{STATIONS}`").first()["n"]
+    from c360.storage import DeltaStorage
+
+    assert pinned == DeltaStorage(spark, served.root).read(STATIONS, version=latest - 1).count()
+    columns = spark.table("`enhanced.customer.customer360_profile`").columns
+    assert "email_token" not in columns and "customer_segment" in columns

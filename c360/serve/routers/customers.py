@@ -93,7 +93,10 @@ def list_customers(
     rfm_segment: Annotated[str | None, Query(max_length=64, description="e.g. Champions, At Risk")] = None,
     churn_risk: Annotated[ChurnRisk | None, Query(description="churn risk label")] = None,
     loyalty_tier: Annotated[str | None, Query(max_length=32, description="Bronze, Silver, Gold, Platinum")] = None,
-    min_clv: Annotated[Decimal | None, Query(ge=0, le=10**12, description="predicted_clv_12m at least")] = None,
+    min_clv: Annotated[
+        Decimal | None,
+        Query(ge=0, le=10**12, max_digits=18, decimal_places=6, description="predicted_clv_12m at least"),
+    ] = None,
     as_of: Annotated[date | None, Query(description="as-of date of the profile (default: the latest)")] = None,
     limit: Annotated[int, Query(ge=1, description="page size")] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
