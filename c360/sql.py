@@ -24,7 +24,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -255,7 +255,7 @@ class SqlEngine:
         self,
         lake_root: Path,
         *,
-        snapshot_source: object | None = None,
+        snapshot_source: Callable[[], Snapshot | None] | None = None,
         default_limit: int = DEFAULT_LIMIT,
         max_limit: int = MAX_LIMIT,
         timeout: float = DEFAULT_TIMEOUT_S,
@@ -274,7 +274,7 @@ class SqlEngine:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def snapshot(self) -> Snapshot | None:
-        return self._snapshot_source() if callable(self._snapshot_source) else None
+        return self._snapshot_source() if self._snapshot_source is not None else None
 
     def query(
         self,
@@ -526,7 +526,7 @@ def register_spark_views(
     ``versions`` pins tables (otherwise the latest); ``role`` drops masked columns. Returns the
     version each view reads.
     """
-    from c360.storage import DeltaStorage
+    from c360.storage.delta import DeltaStorage
 
     storage = DeltaStorage(spark, lake_root)
     catalog = LakeCatalog(lake_root)
