@@ -32,7 +32,6 @@ KERNEL_ENV = {
     "C360_SPARK_LOG_LEVEL": "ERROR",
     "C360_AQI_WORKERS": "1",
     "PYSPARK_PYTHON": sys.executable,
-    "MPLBACKEND": "module://matplotlib_inline.backend_inline",
 }
 
 

@@ -1,0 +1,173 @@
+"""Jupyter: time from ``make notebook`` to a ready server, and the wall time of each notebook.
+
+The notebooks run on the lake at ``C360_LAKE_ROOT`` (build it with ``make demo``, or point the
+variable at a lake built from mock_data), on the ``c360`` kernelspec written into a temporary
+folder, exactly as the tests run them. ``make notebook`` is started the way a user starts it
+(with the venv already installed: ``-o`` tells make not to re-check the install) on a free
+port; "ready" is the first 200 from ``/api/status``, then from ``/lab`` (the page a browser
+opens). The server is stopped with SIGTERM after each start.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from benchmarks.report import markdown_table, write_section
+from c360.jupyter import NOTEBOOKS_DIR, PROJECT_ROOT, run_notebook, write_kernelspec
+from c360.settings import load_settings
+from c360.storage import LakeCatalog
+
+STARTS = int(os.environ.get("C360_BENCH_NOTEBOOK_STARTS", "3"))
+RUNS = int(os.environ.get("C360_BENCH_NOTEBOOK_RUNS", "1"))
+TIME_LIMIT_S = 900
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0
+
+
+def _server_start(lake_root: Path) -> tuple[float, float]:
+    """Seconds from ``make notebook`` to /api/status answering, and to /lab answering."""
+    port = _free_port()
+    venv = Path(sys.prefix)
+    cmd = ["make", "-s", "notebook", f"VENV={venv}", "-o", str(venv / ".installed"), f"NOTEBOOK_PORT={port}"]
+    env = {**os.environ, "C360_LAKE_ROOT": str(lake_root)}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        token = None
+        while token is None:
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"make notebook exited ({proc.wait()}) before printing its URL")
+            m = re.search(r"http://127\.0\.0\.1:\d+/lab\?token=([0-9a-f]+)", line)
+            token = m.group(1) if m else None
+        status = lab = None
+        while lab is None:
+            if proc.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited with {proc.returncode}")
+            elapsed = time.perf_counter() - t0
+            if elapsed > 120:
+                raise RuntimeError("JupyterLab not ready after 120 s")
+            if status is None and _get(f"http://127.0.0.1:{port}/api/status?token={token}") == 200:
+                status = elapsed
+            if status is not None and _get(f"http://127.0.0.1:{port}/lab?token={token}") == 200:
+                lab = time.perf_counter() - t0
+            time.sleep(0.05)
+        return status, lab
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def main() -> None:
+    settings = load_settings()
+    lake_root = settings.lake_root
+    catalog = LakeCatalog(lake_root)
+    if not catalog.exists("enhanced.customer.customer360_profile"):
+        sys.exit(f"no published lake at {lake_root}: run `make demo` first (or set C360_LAKE_ROOT)")
+    profile_dates = catalog.describe("enhanced.customer.customer360_profile")
+
+    starts = [_server_start(lake_root) for _ in range(STARTS)]
+    for status, lab in starts:
+        print(f"make notebook -> /api/status {status:.2f} s, /lab {lab:.2f} s", flush=True)
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        kernels = Path(tmp) / "kernels"
+        write_kernelspec(
+            kernels,
+            {
+                "PYTHONPATH": str(PROJECT_ROOT),
+                "C360_LAKE_ROOT": str(lake_root),
+                "C360_SPARK_MASTER": os.environ.get("C360_SPARK_MASTER", "local[2]"),
+                "C360_SPARK_UI": "false",
+                "C360_SPARK_LOG_LEVEL": "ERROR",
+            },
+        )
+        for path in sorted(NOTEBOOKS_DIR.glob("*.ipynb")):
+            times = []
+            for _ in range(RUNS):
+                t0 = time.perf_counter()
+                run_notebook(path, kernels_dir=kernels, cwd=Path(tmp), time_limit=TIME_LIMIT_S)
+                times.append(time.perf_counter() - t0)
+            print(f"{path.name}: {', '.join(f'{t:.1f}' for t in times)} s", flush=True)
+            spark = "yes" if "lake.spark()" in path.read_text() or "lake.table(" in path.read_text() else "no"
+            rows.append([f"`{path.name}`", spark, " / ".join(f"{t:.1f}" for t in times)])
+
+    status_s = [s for s, _ in starts]
+    lab_s = [b for _, b in starts]
+    body = f"""
+`make bench BENCH=notebooks` (benchmarks/bench_notebooks.py). Lake: `{lake_root.name}` at
+`C360_LAKE_ROOT`, built from mock_data ({profile_dates.files} profile files, version
+{profile_dates.version}).
+
+**`make notebook` to a ready server** ({STARTS} starts; the venv already installed; the
+kernelspec written, then JupyterLab on 127.0.0.1):
+
+{
+        markdown_table(
+            ["until", "median (s)", "each start (s)"],
+            [
+                [
+                    "`/api/status` answers 200",
+                    f"{statistics.median(status_s):.2f}",
+                    ", ".join(f"{s:.2f}" for s in status_s),
+                ],
+                [
+                    "`/lab` answers 200 (the page the URL opens)",
+                    f"{statistics.median(lab_s):.2f}",
+                    ", ".join(f"{s:.2f}" for s in lab_s),
+                ],
+            ],
+        )
+    }
+
+**Each notebook top to bottom** with nbclient on the `c360` kernel (kernel start included,
+{RUNS} run(s) each, one after the other):
+
+{markdown_table(["notebook", "starts Spark", "wall time (s)"], rows)}
+
+The three notebooks that read through delta-rs and the SQL engine spend most of their time
+starting the kernel and importing pandas, matplotlib and the registry; `04_air_quality`
+adds a JVM and a local Spark session (the DataFrame path of the AQI calculator).
+"""
+    write_section("notebooks", "Notebooks (Jupyter)", body)
+
+
+if __name__ == "__main__":
+    main()
