@@ -11,11 +11,8 @@ opens). The server is stopped with SIGTERM after each start.
 from __future__ import annotations
 
 import os
-import re
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 from benchmarks.report import markdown_table, write_section
-from c360.jupyter import NOTEBOOKS_DIR, PROJECT_ROOT, run_notebook, write_kernelspec
+from c360.jupyter import NOTEBOOKS_DIR, PROJECT_ROOT, make_notebook, run_notebook, write_kernelspec
 from c360.settings import load_settings
 from c360.storage import LakeCatalog
 
@@ -39,59 +36,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _get(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return int(response.status)
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return 0
-
-
 def _server_start(lake_root: Path) -> tuple[float, float]:
     """Seconds from ``make notebook`` to /api/status answering, and to /lab answering."""
-    port = _free_port()
-    venv = Path(sys.prefix)
-    cmd = ["make", "-s", "notebook", f"VENV={venv}", "-o", str(venv / ".installed"), f"NOTEBOOK_PORT={port}"]
-    env = {**os.environ, "C360_LAKE_ROOT": str(lake_root)}
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd,
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        assert proc.stdout is not None
-        token = None
-        while token is None:
-            line = proc.stdout.readline()
-            if not line:
-                raise RuntimeError(f"make notebook exited ({proc.wait()}) before printing its URL")
-            m = re.search(r"http://127\.0\.0\.1:\d+/lab\?token=([0-9a-f]+)", line)
-            token = m.group(1) if m else None
-        status = lab = None
-        while lab is None:
-            if proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited with {proc.returncode}")
-            elapsed = time.perf_counter() - t0
-            if elapsed > 120:
-                raise RuntimeError("JupyterLab not ready after 120 s")
-            if status is None and _get(f"http://127.0.0.1:{port}/api/status?token={token}") == 200:
-                status = elapsed
-            if status is not None and _get(f"http://127.0.0.1:{port}/lab?token={token}") == 200:
-                lab = time.perf_counter() - t0
-            time.sleep(0.05)
-        return status, lab
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    with make_notebook(lake_root, _free_port()) as (url, status):
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return status, time.perf_counter() - t0
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.05)
 
 
 def main() -> None:

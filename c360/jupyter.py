@@ -13,9 +13,10 @@ them; ``check`` lists the dirty ones and exits 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,65 @@ def run_notebook(
             error = f"the notebook ran past its time limit of {time_limit:.0f} s in this cell\n{exc}"
         raise NotebookCellError(path, index, cell.source if cell is not None else "", error) from None
     return nb
+
+
+@contextlib.contextmanager
+def make_notebook(lake_root: Path, port: int, *, timeout: float = 120.0) -> Iterator[tuple[str, float]]:
+    """Run ``make notebook`` as a user does and wait until the server answers; yield
+    (the URL it printed, seconds until ``/api/status`` answered 200). Stopped with SIGTERM
+    on exit. The venv must be installed: ``-o`` keeps make from re-checking it (for tests
+    and benchmarks, which must not reinstall the shared environment)."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import time
+    import urllib.error
+    import urllib.request
+
+    venv = Path(sys.prefix)
+    cmd = ["make", "-s", "notebook", f"VENV={venv}", "-o", str(venv / ".installed"), f"NOTEBOOK_PORT={port}"]
+    env = {**os.environ, "C360_LAKE_ROOT": str(lake_root)}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = None
+        while url is None:
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"make notebook exited ({proc.wait()}) before printing its URL")
+            m = re.search(r"(http://\S+/lab\?token=[0-9a-f]+)", line)
+            url = m.group(1) if m else None
+        status = url.replace("/lab?", "/api/status?")
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited with {proc.returncode}")
+            if time.perf_counter() - t0 > timeout:
+                raise RuntimeError(f"JupyterLab not ready after {timeout:.0f} s")
+            try:
+                with urllib.request.urlopen(status, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.05)
+        yield url, time.perf_counter() - t0
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def dirty_cells(nb: Any) -> list[int]:
