@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 
 export C360_LAKE_ROOT ?= $(CURDIR)/lakehouse
 
-.PHONY: help venv demo test test-fast bench lint clean airflow notebook notebooks-strip
+.PHONY: help venv demo test test-fast bench lint clean airflow serve notebook notebooks-strip
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,6 +36,9 @@ test-fast: $(STAMP) ## Run the tests without the slow end-to-end ones
 
 bench: $(STAMP) ## Run the benchmarks (all, or BENCH="storage aqi") and write docs/benchmarks.md
 	$(BIN)/python -m benchmarks.run $(BENCH)
+
+serve: $(STAMP) ## Serve the lake's published tables over HTTP on 127.0.0.1:8000 (docs at /docs); no Spark
+	$(BIN)/c360 serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check c360 tests dags benchmarks
