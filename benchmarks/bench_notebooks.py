@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 from benchmarks.report import markdown_table, write_section
+from c360 import lake
 from c360.jupyter import NOTEBOOKS_DIR, PROJECT_ROOT, make_notebook, run_notebook, write_kernelspec
 from c360.settings import load_settings
 from c360.storage import LakeCatalog
@@ -55,7 +56,13 @@ def main() -> None:
     catalog = LakeCatalog(lake_root)
     if not catalog.exists("enhanced.customer.customer360_profile"):
         sys.exit(f"no published lake at {lake_root}: run `make demo` first (or set C360_LAKE_ROOT)")
-    profile_dates = catalog.describe("enhanced.customer.customer360_profile")
+    db = lake.Lake(lake_root)
+    shape = db.sql(
+        "SELECT count(DISTINCT as_of_date) AS as_of_dates, count(DISTINCT customer_id) AS customers "
+        "FROM enhanced.customer.customer360_profile"
+    ).iloc[0]
+    sales_days = db.sql("SELECT count(DISTINCT sales_date) AS n FROM enhanced.sales.sales_by_segment_daily")["n"][0]
+    aq_days = db.sql("SELECT count(DISTINCT date) AS n FROM enhanced.air_quality.fct_aqi_daily")["n"][0]
 
     starts = [_server_start(lake_root) for _ in range(STARTS)]
     for status, lab in starts:
@@ -87,9 +94,10 @@ def main() -> None:
     status_s = [s for s, _ in starts]
     lab_s = [b for _, b in starts]
     body = f"""
-`make bench BENCH=notebooks` (benchmarks/bench_notebooks.py). Lake: `{lake_root.name}` at
-`C360_LAKE_ROOT`, built from mock_data ({profile_dates.files} profile files, version
-{profile_dates.version}).
+`make bench BENCH=notebooks` (benchmarks/bench_notebooks.py) on a lake built from mock_data
+through every tier (`C360_LAKE_ROOT`): {sales_days} days of sales, the Customer 360 profile
+for {shape["as_of_dates"]} as-of date(s) ({shape["customers"]} customers), {aq_days} day(s)
+of daily AQI.
 
 **`make notebook` to a ready server** ({STARTS} starts; the venv already installed; the
 kernelspec written, then JupyterLab on 127.0.0.1):
@@ -117,9 +125,8 @@ kernelspec written, then JupyterLab on 127.0.0.1):
 
 {markdown_table(["notebook", "starts Spark", "wall time (s)"], rows)}
 
-The three notebooks that read through delta-rs and the SQL engine spend most of their time
-starting the kernel and importing pandas, matplotlib and the registry; `04_air_quality`
-adds a JVM and a local Spark session (the DataFrame path of the AQI calculator).
+Only `04_air_quality` starts a JVM and a local Spark session (the DataFrame path of the AQI
+calculator); the others read through delta-rs and the SQL engine.
 """
     write_section("notebooks", "Notebooks (Jupyter)", body)
 

@@ -55,7 +55,7 @@ def test_notebook_runs_top_to_bottom(path: Path, published_lake: PublishedLake, 
     assert code and all(c.execution_count is not None for c in code), "every code cell ran"
     assert not any(o.get("output_type") == "error" for c in code for o in c.outputs)
     figures = sum(1 for c in code for o in c.outputs if "image/png" in o.get("data", {}))
-    assert figures >= 3, f"{path.name} drew {figures} figures"
+    assert figures >= 2, f"{path.name} drew {figures} figures"
     assert _versions(published_lake.root) == before, "a notebook wrote to the lake"
     assert nbformat.read(path, as_version=4).cells[1].get("outputs") == [], "the file on disk stays clean"
 
