@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 
 export C360_LAKE_ROOT ?= $(CURDIR)/lakehouse
 
-.PHONY: help venv demo test test-fast bench lint clean airflow airflow-env serve lock
+.PHONY: help venv demo test test-fast bench lint clean airflow airflow-env serve notebook notebooks-strip lock
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +56,28 @@ airflow: $(STAMP) ## Start Airflow on AIRFLOW_PORT (default 8080; SQLite in ./ai
 
 airflow-env: $(STAMP) ## Print make airflow's settings as exports for the airflow CLI: eval "$(make -s airflow-env)"
 	@$(BIN)/python -m c360.airflow_supervisor env $(AIRFLOW_ARGS)
+
+JUPYTER_DIR   := $(CURDIR)/.jupyter
+NOTEBOOK_PORT ?= 8888
+
+notebook: $(STAMP) ## Start JupyterLab on notebooks/ (project kernel, lake at C360_LAKE_ROOT, offline, 127.0.0.1)
+	@test -d "$(C360_LAKE_ROOT)" || echo "note: no lake at $(C360_LAKE_ROOT) yet; run 'make demo' (or set C360_LAKE_ROOT)"
+	@$(BIN)/python -m c360.jupyter kernelspec --dir $(JUPYTER_DIR)/data/kernels \
+	  --lake-root "$(C360_LAKE_ROOT)" --pythonpath $(CURDIR) >/dev/null
+	@token=$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(24))'); \
+	echo "JupyterLab: http://127.0.0.1:$(NOTEBOOK_PORT)/lab?token=$$token"; \
+	echo "Lake: $(C360_LAKE_ROOT)   kernel: c360 ($(BIN)/python)   Ctrl-C stops it"; \
+	JUPYTER_CONFIG_DIR=$(JUPYTER_DIR)/config JUPYTER_DATA_DIR=$(JUPYTER_DIR)/data \
+	JUPYTER_RUNTIME_DIR=$(JUPYTER_DIR)/runtime \
+	PYTHONPATH=$(CURDIR) PATH=$(abspath $(BIN)):$$PATH \
+	exec $(BIN)/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(NOTEBOOK_PORT) \
+	  --ServerApp.port_retries=0 --IdentityProvider.token=$$token \
+	  --ServerApp.root_dir=$(CURDIR)/notebooks --MappingKernelManager.default_kernel_name=c360 \
+	  --LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
+	  --LabApp.extension_manager=readonly $(if $(filter 0,$(shell id -u)),--allow-root)
+
+notebooks-strip: $(STAMP) ## Remove outputs and execution counts from notebooks/*.ipynb (commit them clean)
+	$(BIN)/python -m c360.jupyter strip
 
 lock: ## Re-resolve requirements.lock from pyproject.toml (needs network to PyPI)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --extra airflow --python-version 3.11 -o requirements.lock

@@ -1,0 +1,258 @@
+"""Jupyter plumbing for notebooks/: the project's kernel, and notebooks committed without outputs.
+
+``make notebook`` writes the ``c360`` kernelspec (the venv's Python, the project importable,
+the lake root set) into a project-local Jupyter folder, so JupyterLab runs notebooks on the
+project's environment without touching the user's ``~/.local/share/jupyter``. The notebook
+tests install the same kernelspec into a temporary folder.
+
+Notebooks are committed clean (no outputs, no execution counts), so diffs show code and a
+run's data never lands in git. ``python -m c360.jupyter strip notebooks/*.ipynb`` cleans
+them; ``check`` lists the dirty ones and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+KERNEL_NAME = "c360"
+KERNEL_DISPLAY_NAME = "c360 (project venv)"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+
+
+def write_kernelspec(
+    kernels_dir: Path,
+    env: Mapping[str, str],
+    *,
+    python: str | Path = sys.executable,
+    name: str = KERNEL_NAME,
+) -> Path:
+    """Write ``kernels_dir/name/kernel.json``: ipykernel on ``python`` with ``env`` added.
+
+    ``env`` should hold ``PYTHONPATH`` (the project, so a git worktree's code is the code the
+    kernel imports) and ``C360_LAKE_ROOT``; Jupyter merges it into the kernel's environment.
+    """
+    spec = {
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": KERNEL_DISPLAY_NAME if name == KERNEL_NAME else name,
+        "language": "python",
+        "env": dict(env),
+        "metadata": {"debugger": True},
+    }
+    folder = Path(kernels_dir) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "kernel.json"
+    path.write_text(json.dumps(spec, indent=1) + "\n")
+    return path
+
+
+class NotebookCellError(AssertionError):
+    """A cell of a notebook failed (or ran past the deadline); the message shows its source."""
+
+    def __init__(self, notebook: Path, index: int, source: str, error: str) -> None:
+        self.notebook, self.index, self.source, self.error = notebook, index, source, error
+        rule = "-" * 60
+        super().__init__(f"{notebook.name}: cell {index} failed\n{rule}\n{source}\n{rule}\n{error}")
+
+
+def run_notebook(
+    path: Path,
+    *,
+    kernel_name: str = KERNEL_NAME,
+    kernels_dir: Path | None = None,
+    cwd: Path | None = None,
+    time_limit: float = 600.0,
+    startup_timeout: float = 120.0,
+) -> Any:
+    """Execute a notebook top to bottom in a fresh kernel; return it with its outputs (in memory).
+
+    The whole notebook must finish within ``time_limit`` seconds: each cell gets what is left.
+    A failing or overrunning cell raises :class:`NotebookCellError` with that cell's source and
+    error. ``kernels_dir`` holds the kernelspec (see :func:`write_kernelspec`); the file on disk
+    is never rewritten, so committed notebooks stay clean.
+    """
+    import re
+    import time
+
+    import nbformat
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    nb = nbformat.read(path, as_version=4)
+    deadline = time.monotonic() + time_limit
+    current = {"index": -1}
+
+    def remaining(cell: Any) -> int:
+        return max(1, int(deadline - time.monotonic()))
+
+    def on_cell_execute(cell: Any, cell_index: int, **_: Any) -> None:
+        current["index"] = cell_index
+
+    km = None
+    if kernels_dir is not None:
+        specs = KernelSpecManager(kernel_dirs=[str(kernels_dir)])
+        km = AsyncKernelManager(kernel_name=kernel_name, kernel_spec_manager=specs)  # async: timeouts fire
+    client = NotebookClient(
+        nb,
+        km=km,
+        kernel_name=kernel_name,
+        timeout_func=remaining,
+        startup_timeout=int(startup_timeout),
+        resources={"metadata": {"path": str(cwd or path.parent)}},
+        on_cell_execute=on_cell_execute,
+    )
+    try:
+        client.execute()
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
+        index = current["index"]
+        cell = nb.cells[index] if 0 <= index < len(nb.cells) else None
+        error = str(exc)
+        for output in cell.get("outputs", []) if cell is not None else []:
+            if output.get("output_type") == "error":
+                trace = "\n".join(output.get("traceback", []))
+                error = re.sub(r"\x1b\[[0-9;]*m", "", trace) or f"{output.get('ename')}: {output.get('evalue')}"
+        if isinstance(exc, CellTimeoutError):
+            error = f"the notebook ran past its time limit of {time_limit:.0f} s in this cell\n{exc}"
+        raise NotebookCellError(path, index, cell.source if cell is not None else "", error) from None
+    return nb
+
+
+@contextlib.contextmanager
+def make_notebook(lake_root: Path, port: int, *, timeout: float = 120.0) -> Iterator[tuple[str, float]]:
+    """Run ``make notebook`` as a user does and wait until the server answers; yield
+    (the URL it printed, seconds until ``/api/status`` answered 200). Stopped with SIGTERM
+    on exit. The venv must be installed: ``-o`` keeps make from re-checking it (for tests
+    and benchmarks, which must not reinstall the shared environment)."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import time
+    import urllib.error
+    import urllib.request
+
+    venv = Path(sys.prefix)
+    cmd = ["make", "-s", "notebook", f"VENV={venv}", "-o", str(venv / ".installed"), f"NOTEBOOK_PORT={port}"]
+    env = {**os.environ, "C360_LAKE_ROOT": str(lake_root)}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = None
+        while url is None:
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"make notebook exited ({proc.wait()}) before printing its URL")
+            m = re.search(r"(http://\S+/lab\?token=[0-9a-f]+)", line)
+            url = m.group(1) if m else None
+        status = url.replace("/lab?", "/api/status?")
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited with {proc.returncode}")
+            if time.perf_counter() - t0 > timeout:
+                raise RuntimeError(f"JupyterLab not ready after {timeout:.0f} s")
+            try:
+                with urllib.request.urlopen(status, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.05)
+        yield url, time.perf_counter() - t0
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def dirty_cells(nb: Any) -> list[int]:
+    """Indices of code cells that carry outputs or an execution count."""
+    return [
+        i
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code" and (cell.get("outputs") or cell.get("execution_count") is not None)
+    ]
+
+
+def strip(nb: Any) -> bool:
+    """Remove outputs, execution counts and run metadata in place; True if anything changed."""
+    changed = False
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            if cell.get("outputs") or cell.get("execution_count") is not None:
+                changed = True
+            cell["outputs"] = []
+            cell["execution_count"] = None
+        for key in ("execution", "collapsed", "scrolled"):
+            if key in cell.get("metadata", {}):
+                del cell["metadata"][key]
+                changed = True
+    for key in ("widgets", "papermill"):
+        if key in nb.metadata:
+            del nb.metadata[key]
+            changed = True
+    return changed
+
+
+def strip_file(path: Path) -> bool:
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    if not strip(nb):
+        return False
+    nbformat.write(nb, path)
+    return True
+
+
+def notebooks(paths: Sequence[str]) -> list[Path]:
+    return [Path(p) for p in paths] if paths else sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m c360.jupyter", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    ks = sub.add_parser("kernelspec", help="write the c360 kernelspec")
+    ks.add_argument("--dir", required=True, type=Path, help="the kernels folder (e.g. .jupyter/kernels)")
+    ks.add_argument("--lake-root", required=True, help="C360_LAKE_ROOT for the kernel")
+    ks.add_argument("--pythonpath", default=str(PROJECT_ROOT), help="the project folder the kernel imports")
+    for name, text in (("strip", "remove outputs and execution counts"), ("check", "exit 1 if a notebook has outputs")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("paths", nargs="*", help="notebooks (default: notebooks/*.ipynb)")
+    args = parser.parse_args(argv)
+    if args.command == "kernelspec":
+        env = {"PYTHONPATH": args.pythonpath, "C360_LAKE_ROOT": str(Path(args.lake_root).resolve())}
+        print(write_kernelspec(args.dir, env))
+        return 0
+    if args.command == "strip":
+        for path in notebooks(args.paths):
+            print(f"{'stripped' if strip_file(path) else 'clean   '}  {path}")
+        return 0
+    import nbformat
+
+    dirty = [p for p in notebooks(args.paths) if dirty_cells(nbformat.read(p, as_version=4))]
+    for p in dirty:
+        print(f"{p} has outputs or execution counts: run `make notebooks-strip`", file=sys.stderr)
+    return 1 if dirty else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
