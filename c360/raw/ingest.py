@@ -42,8 +42,9 @@ from pyspark.sql import types as T
 
 from c360.contracts import CONTRACTS, Contract
 from c360.contracts.model import RAW_META
-from c360.pii import VAULT_TABLE, token, vault_schema
+from c360.pii import add_to_vault, token, vault_schema
 from c360.raw.parse import ParsedFile, escape_undecodable, parse_csv, parse_json
+from c360.registry import PLATFORM, Retention, Table, column
 from c360.storage import DeltaStorage
 
 DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -80,17 +81,28 @@ FILE_LOG_TABLE = "ops.pipeline.ingested_files"
 # checksum, table and extract_date are empty for what was never read, matched or dated.
 FILE_LOG_SCHEMA = T.StructType(
     [
-        T.StructField("ingest_id", T.StringType(), False),
-        T.StructField("ingest_time", T.TimestampType(), False),
-        T.StructField("source_file", T.StringType(), False),
-        T.StructField("checksum", T.StringType(), True),
-        T.StructField("table", T.StringType(), True),
-        T.StructField("status", T.StringType(), False),
-        T.StructField("rows", T.LongType(), False),
-        T.StructField("malformed_rows", T.LongType(), False),
-        T.StructField("message", T.StringType(), True),
-        T.StructField("extract_date", T.DateType(), True),
+        column("ingest_id", T.StringType(), "the ingest run", False),
+        column("ingest_time", T.TimestampType(), "when it was ingested (UTC)", False),
+        column("source_file", T.StringType(), "real path of the file read, or the path seen when not read", False),
+        column("checksum", T.StringType(), "SHA-256 of the content (decompressed); empty when not read"),
+        column("table", T.StringType(), "raw table it went to; empty when it matched no contract"),
+        column("status", T.StringType(), "ingested, empty, already_ingested, no_contract, refused or failed", False),
+        column("rows", T.LongType(), "rows ingested", False),
+        column("malformed_rows", T.LongType(), "of which lines that could not be parsed", False),
+        column("message", T.StringType(), "why, when it was not ingested in full"),
+        column("extract_date", T.DateType(), "the extract date of its folder, or the run date (partition)"),
     ]
+)
+FILE_LOG = Table(
+    name=FILE_LOG_TABLE,
+    schema=FILE_LOG_SCHEMA,
+    description="Every source file and folder an ingest saw, with what became of it and why.",
+    grain="one row per source item and outcome, the first time an ingest saw it",
+    keys=("ingest_id", "source_file"),
+    product=PLATFORM,
+    owner="data-platform",
+    partition_by=("extract_date",),
+    retention=Retention(rows_days=730, row_date="extract_date"),
 )
 
 
@@ -584,9 +596,7 @@ def _record(spark: SparkSession, storage: DeltaStorage, report: IngestReport, no
             )
         )
     if rows:
-        storage.ensure_table(
-            FILE_LOG_TABLE, FILE_LOG_SCHEMA, ["extract_date"], description="one row per source file or folder seen"
-        )
+        FILE_LOG.ensure(storage)
         storage.append(
             spark.createDataFrame(rows, FILE_LOG_SCHEMA), FILE_LOG_TABLE, record_transactions=list(txns.items())
         )
@@ -664,14 +674,9 @@ def _seal(
 def _add_to_vault(
     spark: SparkSession, storage: DeltaStorage, rows: list[tuple[str, str, str | None, str, str]]
 ) -> None:
-    """Append the (token, value, customer) pairs the vault does not hold yet."""
+    """The sealed values into the vault (through Arrow: a full customer extract is ~6 values per
+    customer, too many to pickle row by row)."""
     schema = vault_schema()
-    storage.ensure_table(VAULT_TABLE, schema, description="clear values of direct identifiers; restricted")
-    # Through Arrow: a full customer extract is ~6 values per customer, too many to pickle row by row.
     columns = list(zip(*rows, strict=True))
     arrow = pa.table({f.name: pa.array(columns[i], pa.string()) for i, f in enumerate(schema.fields)})
-    new = _conform(spark.createDataFrame(arrow), schema)
-    existing = storage.read(VAULT_TABLE).select("token", "customer_id", "source", "column")
-    keys = ["token", "customer_id", "source", "column"]
-    fresh = new.join(existing, on=[new[k].eqNullSafe(existing[k]) for k in keys], how="left_anti")
-    storage.append(fresh, VAULT_TABLE)
+    add_to_vault(storage, _conform(spark.createDataFrame(arrow), schema))
