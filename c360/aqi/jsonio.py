@@ -124,18 +124,18 @@ def _iter_file(path: Path, refuse: bool) -> Iterator[Item]:
         yield from _iter_binary(fp, path.name, refuse)
 
 
-def _iter_binary(raw: IO[bytes], name: str, refuse: bool) -> Iterator[Item]:
+def _iter_binary(raw: Any, name: str, refuse: bool) -> Iterator[Item]:
     """Bytes -> items, after looking at the first bytes: binary input is refused (``refuse``)
     or becomes one error record, instead of thousands of lines of garbage."""
-    buffered = raw if hasattr(raw, "peek") else io.BufferedReader(raw)  # type: ignore[arg-type]
-    head = buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES]  # type: ignore[attr-defined]
+    buffered: io.BufferedReader = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
+    head = buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES]
     why = binary_reason(head)
     if why:
         if refuse:
             raise InputError(f"{name} {why}: not JSON text, refused")
         yield (name, Malformed("", f"{why}: not JSON text, file skipped"))
         return
-    text = io.TextIOWrapper(buffered, encoding="utf-8", errors="replace", newline=None)  # type: ignore[arg-type]
+    text = io.TextIOWrapper(buffered, encoding="utf-8", errors="replace", newline=None)
     try:
         yield from _iter_stream(text, name)
     finally:

@@ -3,6 +3,9 @@ the run, every file and folder is accounted for in ops.pipeline.ingested_files."
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import socket
 from collections.abc import Iterator
@@ -18,7 +21,7 @@ from c360.contracts.retail import PRODUCTS
 from c360.pii import VAULT_TABLE
 from c360.pipeline import RUNS_TABLE
 from c360.raw import ingest as ingest_module
-from c360.raw.ingest import FILE_LOG_TABLE, discover, ingest
+from c360.raw.ingest import FILE_LOG_SCHEMA, FILE_LOG_TABLE, discover, ingest
 from c360.settings import Settings
 from c360.storage import DeltaStorage
 from tests.raw.hostile import (
@@ -183,6 +186,18 @@ def test_hostile_folder_is_contained_and_every_item_accounted_for(
     assert not storage.exists(VAULT_TABLE)
     [run] = storage.read(RUNS_TABLE).collect()
     assert (run["step"], run["status"]) == ("ingest", "succeeded")
+
+    # `c360 table show` into a pipe: CSV (or JSON Lines) with whole column names and values.
+    shown = cli.invoke(app, ["table", "show", FILE_LOG_TABLE, "--limit", "100"])
+    assert shown.exit_code == 0, shown.output
+    table = list(csv.DictReader(io.StringIO(shown.stdout)))
+    assert list(table[0]) == FILE_LOG_SCHEMA.fieldNames()
+    bad_date = next(r for r in table if r["source_file"].endswith("2024-13-45"))
+    assert bad_date["message"] == "folder 2024-13-45 is not a valid date: skipped" and bad_date["checksum"] == ""
+    as_json = cli.invoke(app, ["table", "show", "raw.air_quality.readings", "--format", "json"])
+    records = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert sorted(r["_line_number"] for r in records) == [1, 2, 3, 4, 5]
+    assert {r["_raw_line"] for r in records} == {None, DEEP, '{"station_id": "S\\xff"}'}
 
 
 def test_bad_items_never_stop_the_run_and_a_fixed_file_is_ingested_once(
