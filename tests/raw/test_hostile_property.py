@@ -40,7 +40,8 @@ SLOTS = {
     "products/products.csv": products,
     "air_quality/readings.jsonl": readings,
 }
-ODD_NAMES = ("{}.bak", "{}~", "{}.tmp", ".{}.swp", ".{}", "{}.old", "{}.part", "UPPER", "{}.txt")
+# "\udcff" is the file name byte 0xff, not UTF-8: stored escaped as \xff.
+ODD_NAMES = ("{}.bak", "{}~", "{}.tmp", ".{}.swp", ".{}", "{}.old", "{}.part", "UPPER", "{}.txt", "\udcff{}")
 KINDS = ("good", "damaged", "odd_name", "gz", "link_inside", "link_outside", "broken_link", "loop", "fifo", "dir_out")
 DAMAGES = ("truncate", "insert", "deep", "drop_header", "blank_lines", "crlf")
 NOISE = (b"\xff", b"\x00", b"\xe9", b"\n", b",", b"\r\n", b" ", b"{", b"\xc3", b"\x1c")
