@@ -168,10 +168,15 @@ def model_summary(report: ModelReport) -> str:
 
 
 def extract_dates(source: Path) -> list[date]:
-    """The dated extract folders under ``source``, in order."""
-    from c360.raw.ingest import DATE_DIR
+    """The dated extract folders under ``source``, in order.
 
-    return sorted(date.fromisoformat(p.name) for p in Path(source).iterdir() if p.is_dir() and DATE_DIR.match(p.name))
+    A folder named like a date that is not one (``2024-13-45``) is skipped here; the ingest
+    of a run date reports it, so one bad name never blocks the other dates.
+    """
+    from c360.raw.ingest import folder_date
+
+    days = (folder_date(p.name) for p in Path(source).iterdir() if p.is_dir())
+    return sorted(d for d in days if d is not None)
 
 
 def run_all(

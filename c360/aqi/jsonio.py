@@ -3,12 +3,21 @@
 Reading is streamed (a line, or one array element, at a time), so a file larger than
 memory is fine. Numbers are parsed as ``Decimal`` and written back with their digits
 unchanged, because a float round trip is what turns 0.205 into 0.20499...
+
+Inputs are untrusted: a record nested deeper than ``MAX_JSON_DEPTH`` or longer than
+``MAX_JSON_CHARS`` becomes an error record (never a ``RecursionError``); a binary file is
+refused with one line (in a folder: one error record, and the other files go on); a FIFO or
+a character device (``/dev/null``, ``/dev/stdin``) is read as a stream; a socket or a block
+device is refused with what it is.
 """
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
+import os
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,10 +27,12 @@ from typing import IO, Any
 from c360.aqi.core import compute, evaluate
 from c360.aqi.standards import Standard
 from c360.aqi.validate import error
+from c360.jsonlimits import MAX_JSON_CHARS, depth_message, scan_value, size_message, too_deep
 
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 READ_SIZE = 1 << 16
-MAX_ITEM_CHARS = 16 << 20  # an array element larger than this is treated as malformed
+MAX_ITEM_CHARS = MAX_JSON_CHARS  # an array element larger than this is treated as malformed
+SNIFF_BYTES = 8192  # how much of an input is looked at to tell text from binary
 RAW_ECHO_CHARS = 1000  # how much of an unparseable item is echoed back in ``_raw``
 
 _DECODER = json.JSONDecoder(parse_float=Decimal)
@@ -40,6 +51,30 @@ class Malformed:
 Item = tuple[str, Any]
 
 
+class InputError(ValueError):
+    """An input the calculator refuses as a whole (binary data, a socket): one clear line."""
+
+
+def binary_reason(head: bytes) -> str | None:
+    """Why the first bytes of an input are not JSON text, or None if they may be.
+
+    Judged on the whole head, not on one byte: a JSON Lines file with a few garbage lines
+    (a stray NUL) is text whose bad lines become error records.
+    """
+    start = head.lstrip()[:1]
+    if start and (start[0] < 9 or 13 < start[0] < 32):
+        return f"is binary (starts with byte 0x{start[0]:02x})"
+    controls = sum(1 for b in head if b < 9 or 13 < b < 32)
+    if controls * 10 > len(head):
+        return f"is binary ({controls} control bytes in the first {len(head)})"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3 and start not in (b"{", b"["):
+            return f"is binary (not UTF-8 text at byte {exc.start})"
+    return None
+
+
 def looks_like_json(text: str) -> bool:
     return text.lstrip()[:1] in ("{", "[")
 
@@ -50,6 +85,8 @@ def iter_items(source: object) -> Iterator[Item]:
         yield from _iter_path(Path(source))
     elif isinstance(source, str):
         yield from _iter_text(source)
+    elif isinstance(source, (io.BufferedIOBase, io.RawIOBase)):  # bytes (stdin's buffer): sniffed first
+        yield from _iter_binary(source, str(getattr(source, "name", "stream")), refuse=True)
     elif hasattr(source, "read"):  # an open text stream (stdin, a socket file)
         yield from _iter_stream(source, getattr(source, "name", "stream"))  # type: ignore[arg-type]
     elif isinstance(source, dict):
@@ -67,22 +104,52 @@ def _iter_path(path: Path) -> Iterator[Item]:
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in JSON_SUFFIXES)
         if not files:
             raise FileNotFoundError(f"no {', '.join(JSON_SUFFIXES)} files under {path}")
-    elif path.is_file():
-        files = [path]
-    else:
-        raise FileNotFoundError(f"no such file or folder: {path}")
-    for file in files:
-        with file.open("r", encoding="utf-8", errors="replace", newline=None) as fp:
-            yield from _iter_stream(fp, file.name)
+        for file in files:  # a binary file among them is one error record; the others go on
+            yield from _iter_file(file, refuse=False)
+        return
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such file or folder: {path}") from None
+    if stat.S_ISSOCK(mode):
+        raise InputError(f"{path} is a socket: give a file, a folder, a FIFO or - for stdin")
+    if stat.S_ISBLK(mode):
+        raise InputError(f"{path} is a block device: give a file, a folder, a FIFO or - for stdin")
+    # A regular file, or a stream: a FIFO or a character device (/dev/null gives no records).
+    yield from _iter_file(path, refuse=True)
+
+
+def _iter_file(path: Path, refuse: bool) -> Iterator[Item]:
+    with path.open("rb") as fp:
+        yield from _iter_binary(fp, path.name, refuse)
+
+
+def _iter_binary(raw: Any, name: str, refuse: bool) -> Iterator[Item]:
+    """Bytes -> items, after looking at the first bytes: binary input is refused (``refuse``)
+    or becomes one error record, instead of thousands of lines of garbage."""
+    buffered: io.BufferedReader = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
+    head = buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES]
+    why = binary_reason(head)
+    if why:
+        if refuse:
+            raise InputError(f"{name} {why}: not JSON text, refused")
+        yield (name, Malformed("", f"{why}: not JSON text, file skipped"))
+        return
+    text = io.TextIOWrapper(buffered, encoding="utf-8", errors="replace", newline=None)
+    try:
+        yield from _iter_stream(text, name)
+    finally:
+        text.detach()  # the caller owns (and closes) the byte stream
 
 
 def _iter_text(text: str) -> Iterator[Item]:
     stripped = text.strip()
     if stripped.startswith("{"):
         try:  # one (possibly pretty-printed) object
-            yield ("record 1", _DECODER.decode(stripped))
-            return
-        except json.JSONDecodeError:
+            if not too_deep(stripped):
+                yield ("record 1", _DECODER.decode(stripped))
+                return
+        except (json.JSONDecodeError, RecursionError):
             pass  # JSON Lines, then
     import io
 
@@ -145,6 +212,19 @@ def _iter_array(fp: IO[str], name: str) -> Iterator[Item]:
             value, end = _DECODER.raw_decode(buf, pos)
             if end >= len(buf) and not eof and not isinstance(value, (dict, list)):
                 raise json.JSONDecodeError("value may continue", buf, end)
+        except RecursionError:
+            # Too deep for the decoder: find the element's end by its brackets (no recursion).
+            found, _ = scan_value(buf, pos)
+            while found is None and not eof and len(buf) - pos < MAX_ITEM_CHARS:
+                wanted = 2 * (len(buf) - pos)  # read ahead in doubling steps: each rescan is linear
+                while len(buf) - pos < wanted and more():
+                    pass
+                found, _ = scan_value(buf, pos)
+            n += 1
+            end = len(buf) if found is None else found
+            yield (f"{name} item {n}", Malformed(buf[pos:end][:RAW_ECHO_CHARS], depth_message()))
+            pos = end
+            continue
         except json.JSONDecodeError as exc:
             if not eof and len(buf) - pos < MAX_ITEM_CHARS and more():
                 continue  # the element may just be cut by the read boundary
@@ -156,7 +236,11 @@ def _iter_array(fp: IO[str], name: str) -> Iterator[Item]:
             pos = resume
             continue
         n += 1
-        yield (f"{name} item {n}", value)
+        element = buf[pos:end]
+        if isinstance(value, (dict, list)) and too_deep(element):  # decodable, but over the limit
+            yield (f"{name} item {n}", Malformed(element[:RAW_ECHO_CHARS], depth_message()))
+        else:
+            yield (f"{name} item {n}", value)
         pos = end
         if pos > READ_SIZE:
             buf, pos = buf[pos:], 0
@@ -168,10 +252,16 @@ def evaluate_item(item: Item, standard: Standard) -> dict[str, Any]:
     if isinstance(payload, Malformed):
         return _malformed(payload.text, f"{where}: {payload.message}", standard)
     if isinstance(payload, str):
+        if len(payload) > MAX_JSON_CHARS:
+            return _malformed(payload, f"{where}: {size_message(len(payload))}", standard)
+        if too_deep(payload):
+            return _malformed(payload, f"{where}: {depth_message()}", standard)
         try:
             payload = _DECODER.decode(payload)
         except json.JSONDecodeError as exc:
             return _malformed(payload, f"{where}: {exc.msg} (column {exc.colno})", standard)
+        except RecursionError:  # below the depth limit this cannot happen; kept so it never stops a batch
+            return _malformed(payload, f"{where}: {depth_message()}", standard)
     return evaluate(payload, standard)
 
 
@@ -185,8 +275,10 @@ def failed_record(item: Item, standard: Standard, reason: str) -> dict[str, Any]
     where, payload = item
     if isinstance(payload, str):
         try:
+            if too_deep(payload) or len(payload) > MAX_JSON_CHARS:
+                raise ValueError("not decoded")
             payload = _DECODER.decode(payload)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
             payload = {"_raw": payload.rstrip("\r\n")[:RAW_ECHO_CHARS]}
     elif isinstance(payload, Malformed):
         payload = {"_raw": payload.text}

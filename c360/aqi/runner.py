@@ -27,7 +27,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from c360.aqi.jsonio import Item, dumps, evaluate_item, failed_record
+from c360.aqi.jsonio import RAW_ECHO_CHARS, Item, Malformed, dumps, evaluate_item, failed_record
 from c360.aqi.standards import Standard
 
 FAULT_ENV = "C360_AQI_FAULT_INJECTION"
@@ -38,13 +38,22 @@ Output = list[Any]
 
 
 def process_chunk(items: list[Item], standard: Standard, as_json: bool) -> Output:
-    if as_json:
-        out = []
-        for item in items:
-            result = evaluate_item(item, standard)
-            out.append((result["status"], dumps(result)))
-        return out
-    return [evaluate_item(item, standard) for item in items]
+    return [_process_item(item, standard, as_json) for item in items]
+
+
+def _process_item(item: Item, standard: Standard, as_json: bool) -> Any:
+    """One item's result; an unexpected error in one record becomes that record's failure,
+    never the chunk's (a caller's dict nested too deep to serialise, say)."""
+    try:
+        result = evaluate_item(item, standard)
+        return (result["status"], dumps(result)) if as_json else result
+    except Exception as exc:  # noqa: BLE001 - the per-record error boundary
+        reason = f"{type(exc).__name__}: {exc}"[:RAW_ECHO_CHARS]
+        where, payload = item
+        if not isinstance(payload, (str, Malformed)):
+            item = (where, Malformed("", "record could not be echoed"))  # its fields may be what failed
+        failed = failed_record(item, standard, reason)
+        return (failed["status"], dumps(failed)) if as_json else failed
 
 
 def failed_chunk(items: list[Item], standard: Standard, as_json: bool, reason: str) -> Output:

@@ -19,7 +19,13 @@ app = typer.Typer(help="Air Quality Index calculator (see docs/aqi.md).", no_arg
 err_console = Console(stderr=True)
 
 
-InputArg = Annotated[Path, typer.Argument(help="JSON Lines or JSON array file, or a folder of them; - for stdin.")]
+InputArg = Annotated[
+    Path,
+    typer.Argument(
+        help="JSON Lines or JSON array file, a folder of them, a FIFO or character device; - for stdin. "
+        "Binary input is refused."
+    ),
+]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write JSON Lines here (default: stdout).")]
 StandardOpt = Annotated[str, typer.Option("--standard", help="Standard id or path to a standard's JSON file.")]
 
@@ -33,7 +39,8 @@ def compute(
     """Compute the AQI of every record in INPUT and write one JSON line per record."""
     from c360.aqi import calculate
 
-    source: object = sys.stdin if str(input) == "-" else input
+    # stdin as bytes, so binary input is recognised and refused like a binary file.
+    source: object = getattr(sys.stdin, "buffer", sys.stdin) if str(input) == "-" else input
     run = calculate(source, standard, settings=state.settings)
     if output is None:
         counts = run.write_jsonl(sys.stdout)
@@ -41,8 +48,12 @@ def compute(
     else:
         output.parent.mkdir(parents=True, exist_ok=True)
         tmp = output.with_name(output.name + ".partial")
-        with tmp.open("w", encoding="utf-8") as fp:
-            counts = run.write_jsonl(fp)
+        try:
+            with tmp.open("w", encoding="utf-8") as fp:
+                counts = run.write_jsonl(fp)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         tmp.replace(output)  # a crash never leaves a half-written OUT behind
     err_console.print(
         f"records: {counts.total}  ok: {counts.ok}  invalid: {counts.invalid}  failed: {counts.failed}",

@@ -26,11 +26,13 @@ def _ctx():  # noqa: ANN202 - heavy imports stay inside commands
 
 
 def _print_ingest(report) -> None:  # noqa: ANN001
+    from c360.raw.ingest import shown
+
     problems = [f for f in report.files if f.problems and f.status != "already_ingested"]
     if problems:
         out = Table("file", "status", "rows", "malformed", "note", title="files needing attention")
         for f in problems:
-            out.add_row(str(f.path), f.status, str(f.rows), str(f.malformed), f.message())
+            out.add_row(shown(f.path), f.status, str(f.rows), str(f.malformed), f.message())
         console.print(out)
 
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import csv
+import json
+import sys
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -40,12 +46,49 @@ def list_tables() -> None:
     console.print(out)
 
 
+class Format(StrEnum):
+    TABLE = "table"
+    CSV = "csv"
+    JSON = "json"
+
+
+def _plain(value: Any) -> Any:
+    """A cell as JSON: dates as ISO text, decimals with their digits, maps and lists kept."""
+    if hasattr(value, "asDict"):  # a struct (Spark Row)
+        return _plain(value.asDict())
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def _cell(value: Any) -> str:
+    """A cell as CSV text: empty for null, JSON for nested values."""
+    if value is None:
+        return ""
+    plain = _plain(value)
+    return json.dumps(plain, ensure_ascii=False) if isinstance(plain, (dict, list)) else str(plain)
+
+
 @app.command("show")
 def show(
     name: str = typer.Argument(..., help="tier.domain.table"),
     version: int | None = typer.Option(None, "--version", help="Read this table version."),
     as_of: datetime | None = typer.Option(None, "--as-of", help="Read the version current at this UTC time."),
     limit: int = typer.Option(20, "--limit", min=1, help="Rows to show."),
+    fmt: Format | None = typer.Option(
+        None,
+        "--format",
+        help="table, csv or json (JSON Lines). Default: table on a terminal, csv when piped or redirected "
+        "(whole column names and values, nothing cut to fit a width).",
+    ),
 ) -> None:
     """Show the first rows of a table (latest, a version, or as of a time)."""
     if version is not None and as_of is not None:
@@ -53,10 +96,21 @@ def show(
     _catalog().open(name, version=version, as_of=as_of)  # fail fast, before starting Spark
     df = _storage().read(name, version=version, as_of=as_of)
     rows = df.limit(limit).collect()
-    out = Table(*df.columns, title=name)
-    for row in rows:
-        out.add_row(*("∅" if v is None else str(v) for v in row))
-    console.print(out)
+    fmt = fmt or (Format.TABLE if console.is_terminal else Format.CSV)
+    if fmt is Format.CSV:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(df.columns)
+        writer.writerows([_cell(v) for v in row] for row in rows)
+    elif fmt is Format.JSON:
+        for row in rows:
+            record = {c: _plain(v) for c, v in zip(df.columns, row, strict=True)}
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+    else:
+        out = Table(*df.columns, title=name)
+        for row in rows:
+            out.add_row(*("∅" if v is None else str(v) for v in row))
+        console.print(out)
+    sys.stdout.flush()
 
 
 @app.command("history")

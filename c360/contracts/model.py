@@ -127,6 +127,8 @@ class Contract:
     keep_year_of: tuple[str, ...] = ()
     owner: str = "data-platform"
     format: str = "csv"
+    # Text encoding of the delivered files (any Python codec name); undecodable lines are kept as malformed.
+    encoding: str = "utf-8"
     extra_meta: dict[str, str] = field(default_factory=dict)
     # JSON sources: raw frame (``record`` + meta) -> the same frame plus one string column per
     # contract column, as column expressions; sanitize runs it before the generic rules.

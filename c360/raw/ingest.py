@@ -9,12 +9,28 @@ goes to the vault first (so a crash can never leave a token without its value).
 A file is ingested once per table: its checksum is recorded as an application
 transaction in the same commit as its rows, so a second ingest of the same bytes,
 from any folder, adds nothing.
+
+Source folders are untrusted. Nothing outside the source folder is ever read: every
+path is resolved (links followed) and checked to lie inside it, and a file is opened
+only as the regular file that was checked (never through a link, never a FIFO, device
+or socket). One bad file or folder never stops a run: it becomes an outcome with its
+reason in ``ops.pipeline.ingested_files`` and the rest goes on. The stages of
+:func:`ingest` are named after what they do: discover, read, parse, seal, commit, record.
 """
 
 from __future__ import annotations
 
+import bz2
+import errno
+import gzip
+import hashlib
+import io
+import lzma
+import os
 import re
+import stat
 import uuid
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -27,31 +43,61 @@ from pyspark.sql import types as T
 from c360.contracts import CONTRACTS, Contract
 from c360.contracts.model import RAW_META
 from c360.pii import add_to_vault, token, vault_schema
-from c360.raw.parse import ParsedFile, parse_csv, parse_json
+from c360.raw.parse import ParsedFile, escape_undecodable, parse_csv, parse_json
 from c360.registry import PLATFORM, Retention, Table, column
 from c360.storage import DeltaStorage
 
 DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# A file is a source only under its exact name: <source><extension>[<compression>].
+EXTENSIONS: dict[str, tuple[str, ...]] = {"csv": (".csv",), "json": (".json", ".jsonl")}
+COMPRESSIONS = (".gz", ".bz2", ".xz")
+# Files are parsed in the driver's memory: a file (after decompression) over this is not read.
+MAX_FILE_BYTES = 1 << 30
+# Copies and work files of editors and transfers: never the delivery itself, even when the
+# name starts with a source's name (transactions.csv.bak once became real orders).
+NOT_DELIVERIES = (
+    (".bak", "backup copy"),
+    (".orig", "backup copy"),
+    (".old", "backup copy"),
+    (".swp", "editor swap file"),
+    (".swo", "editor swap file"),
+    (".tmp", "temporary file"),
+    (".temp", "temporary file"),
+    (".part", "partial transfer"),
+    (".partial", "partial transfer"),
+    (".crdownload", "partial transfer"),
+)
+
+# Outcomes of a file or folder seen by an ingest (ops.pipeline.ingested_files.status).
+INGESTED = "ingested"  # rows written
+EMPTY = "empty"  # read, no data rows
+ALREADY_INGESTED = "already_ingested"  # the same bytes are in the table already
+NO_CONTRACT = "no_contract"  # not a delivery: no contract has this exact name (backups, hidden files...)
+REFUSED = "refused"  # not read, on purpose: a link out of the source folder, a special file, a bad date folder
+FAILED = "failed"  # tried and could not: unreadable, vanished, corrupt compression, too large
+STATUSES = (INGESTED, EMPTY, ALREADY_INGESTED, NO_CONTRACT, REFUSED, FAILED)
+
 FILE_LOG_TABLE = "ops.pipeline.ingested_files"
+# checksum, table and extract_date are empty for what was never read, matched or dated.
 FILE_LOG_SCHEMA = T.StructType(
     [
         column("ingest_id", T.StringType(), "the ingest run", False),
         column("ingest_time", T.TimestampType(), "when it was ingested (UTC)", False),
-        column("source_file", T.StringType(), "path of the file (resolved)", False),
-        column("checksum", T.StringType(), "SHA-256 of the file", False),
-        column("table", T.StringType(), "raw table it went to, or empty when it has no contract", False),
-        column("status", T.StringType(), "what became of the file", False),
+        column("source_file", T.StringType(), "real path of the file read, or the path seen when not read", False),
+        column("checksum", T.StringType(), "SHA-256 of the content (decompressed); empty when not read"),
+        column("table", T.StringType(), "raw table it went to; empty when it matched no contract"),
+        column("status", T.StringType(), "ingested, empty, already_ingested, no_contract, refused or failed", False),
         column("rows", T.LongType(), "rows ingested", False),
         column("malformed_rows", T.LongType(), "of which lines that could not be parsed", False),
         column("message", T.StringType(), "why, when it was not ingested in full"),
-        column("extract_date", T.DateType(), "the extract date of its folder (partition)", False),
+        column("extract_date", T.DateType(), "the extract date of its folder, or the run date (partition)"),
     ]
 )
 FILE_LOG = Table(
     name=FILE_LOG_TABLE,
     schema=FILE_LOG_SCHEMA,
-    description="Every source file an ingest saw, with what became of it.",
-    grain="one row per source file per ingest run",
+    description="Every source file and folder an ingest saw, with what became of it and why.",
+    grain="one row per source item and outcome, the first time an ingest saw it",
     keys=("ingest_id", "source_file"),
     product=PLATFORM,
     owner="data-platform",
@@ -60,24 +106,45 @@ FILE_LOG = Table(
 )
 
 
+def shown(path: Path | str) -> str:
+    """A path as stored and printed: bytes of a file name that are not UTF-8 written as \\xNN."""
+    return escape_undecodable(str(path))
+
+
 @dataclass(frozen=True)
 class SourceFile:
+    """A file (or folder) found under the source folder.
+
+    ``path`` is the real path (links resolved) of the file that will be read. An item that
+    discovery already decided about (``verdict``: no_contract, refused or failed, with the
+    ``reason``) keeps the path it was seen at and is recorded, never read. ``identity``
+    (device, inode) is checked again when the file is opened, so a file swapped for a link
+    or a FIFO after it was listed is not read.
+    """
+
     path: Path
     contract: Contract | None
     extract_date: date
+    verdict: str | None = None
+    reason: str | None = None
+    seen_as: Path | None = None  # the link inside the source folder it was reached through
+    identity: tuple[int, int] | None = None
+    compression: str | None = None
 
 
 @dataclass
 class FileOutcome:
     path: Path
     table: str | None
-    status: str  # ingested | empty | already_ingested | no_contract
+    status: str  # one of STATUSES
     rows: int = 0
     malformed: int = 0
     problems: list[str] = field(default_factory=list)
+    checksum: str | None = None
+    extract_date: date | None = None
 
     def message(self) -> str:
-        return "; ".join(self.problems)
+        return escape_undecodable("; ".join(self.problems))
 
 
 @dataclass
@@ -93,33 +160,336 @@ class IngestReport:
         return [f for f in self.files if f.status == status]
 
 
+# -- discover -------------------------------------------------------------------------------
+
+
+def folder_date(name: str) -> date | None:
+    """The extract date a folder name stands for, or None (2024-13-45 is shaped like one, but is not)."""
+    if not DATE_DIR.match(name):
+        return None
+    try:
+        return date.fromisoformat(name)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """What is at a path, found without opening it."""
+
+    seen: Path
+    real: Path
+    kind: str | None = None  # "file" | "dir" when it may be read
+    identity: tuple[int, int] | None = None
+    linked: bool = False
+    verdict: str | None = None
+    reason: str | None = None
+
+    def item(self, day: date, verdict: str | None = None, reason: str | None = None) -> SourceFile:
+        return SourceFile(self.seen, None, day, verdict or self.verdict, reason or self.reason)
+
+
+_SPECIAL = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+class _SourceFolder:
+    """The source folder, resolved once; every path under it is checked against it."""
+
+    def __init__(self, source: Path) -> None:
+        self.root = os.path.realpath(source)
+
+    def inside(self, real: str) -> bool:
+        return real == self.root or real.startswith(self.root.rstrip(os.sep) + os.sep)
+
+    def entries(self, folder: Path) -> list[Path]:
+        with os.scandir(folder) as it:
+            return sorted((folder / e.name for e in it), key=lambda p: p.name)
+
+    def resolve(self, seen: Path) -> _Entry:
+        """Kind and real path of ``seen`` with links followed, or why it will not be read."""
+        try:
+            st = os.lstat(seen)
+        except OSError as exc:
+            return _Entry(seen, seen, verdict=FAILED, reason=f"{shown(seen)} cannot be examined: {exc.strerror}")
+        linked = stat.S_ISLNK(st.st_mode)
+        target = f"{shown(seen)} -> {shown(os.readlink(seen))}" if linked else shown(seen)
+        try:
+            real = os.path.realpath(seen, strict=True)
+        except (OSError, RuntimeError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
+            return _Entry(seen, seen, verdict=FAILED, reason=f"link {target} cannot be followed ({why}): not read")
+        if not self.inside(real):
+            what = "link" if linked else "path (through a linked folder)"
+            reason = f"{what} {target} leads outside the source folder (to {shown(real)}): refused, not read"
+            return _Entry(seen, seen, verdict=REFUSED, reason=reason)
+        if linked:
+            try:
+                st = os.stat(real)
+            except OSError as exc:
+                return _Entry(seen, seen, verdict=FAILED, reason=f"link {target} cannot be followed: {exc.strerror}")
+        identity = (st.st_dev, st.st_ino)
+        if stat.S_ISDIR(st.st_mode):
+            return _Entry(seen, Path(real), "dir", identity, linked)
+        if stat.S_ISREG(st.st_mode):
+            return _Entry(seen, Path(real), "file", identity, linked)
+        kind = next((name for test, name in _SPECIAL if test(st.st_mode)), "a special file")
+        return _Entry(seen, seen, verdict=REFUSED, reason=f"{target} is {kind}: special files are never opened")
+
+
 def discover(source: Path, run_date: date | None = None) -> list[SourceFile]:
     """Source files under ``source``: daily folders ``YYYY-MM-DD/<domain>/<file>``, or one
-    dump ``<domain>/<file>`` whose extract date is ``run_date``."""
+    dump ``<domain>/<file>`` whose extract date is ``run_date``.
+
+    Everything seen on the way is returned: a file or folder that will not be read carries
+    its verdict and reason. With ``run_date``, other dates' folders are not read at all, and
+    what sits at the top of the source folder besides date folders (a folder named like a
+    date that is not one, stray files, links) is reported under that date. Without it
+    (a library call over every date) only the date folders' contents are listed.
+    """
     source = Path(source)
     if not source.is_dir():
         raise FileNotFoundError(f"source folder {source} does not exist")
-    day_dirs = sorted(p for p in source.iterdir() if p.is_dir() and DATE_DIR.match(p.name))
-    found: list[SourceFile] = []
-    if day_dirs:
-        for day_dir in day_dirs:
-            day = date.fromisoformat(day_dir.name)
-            if run_date is None or day == run_date:
-                found += _files_in(day_dir, day)
-        if run_date is not None and not found:
-            raise FileNotFoundError(f"no extract folder {source / run_date.isoformat()} under {source}")
-        return found
+    folder = _SourceFolder(source)
+    top = folder.entries(source)
+    if any(DATE_DIR.match(p.name) for p in top):
+        return _dated(folder, source, top, run_date)
     if run_date is None:
         raise ValueError(f"{source} holds no dated extract folders; give the extract date (--run-date) of this dump")
-    return _files_in(source, run_date)
+    return _domains(folder, source, run_date)
 
 
-def _files_in(folder: Path, day: date) -> list[SourceFile]:
-    out = []
-    for path in sorted(p for p in folder.glob("*/*") if p.is_file() and not p.name.startswith(".")):
-        domain, stem = path.parent.name, path.name.split(".")[0]
-        out.append(SourceFile(path, CONTRACTS.get(f"{domain}.{stem}"), day))
-    return out
+def _dated(folder: _SourceFolder, source: Path, top: list[Path], run_date: date | None) -> list[SourceFile]:
+    found: list[SourceFile] = []
+    selected = False
+    for seen in top:
+        day = folder_date(seen.name)
+        if day is not None and run_date in (None, day):
+            selected = True
+            entry = folder.resolve(seen)
+            if entry.verdict:
+                found.append(entry.item(day))
+            elif entry.kind != "dir":
+                found.append(
+                    entry.item(day, NO_CONTRACT, f"{shown(seen)} is a file named like a date folder: not read")
+                )
+            else:
+                found += _domains(folder, seen, day)
+        elif day is None and run_date is not None:
+            found.append(_top_item(folder, seen, run_date))
+    if run_date is not None and not selected:
+        raise FileNotFoundError(f"no extract folder {source / run_date.isoformat()} under {source}")
+    return found
+
+
+def _top_item(folder: _SourceFolder, seen: Path, run_date: date) -> SourceFile:
+    """What sits at the top of a dated source folder besides the date folders: reported, never read."""
+    if DATE_DIR.match(seen.name):
+        return SourceFile(seen, None, run_date, REFUSED, f"folder {shown(seen.name)} is not a valid date: skipped")
+    entry = folder.resolve(seen)
+    if entry.verdict:
+        return entry.item(run_date)
+    if entry.kind == "dir":
+        return entry.item(
+            run_date, NO_CONTRACT, f"folder {shown(seen.name)} is not an extract date (YYYY-MM-DD): not read"
+        )
+    return entry.item(run_date, NO_CONTRACT, f"{shown(seen.name)} is not inside an extract date folder: not ingested")
+
+
+def _listing(folder: _SourceFolder, base: Path, day: date) -> tuple[list[Path], list[SourceFile]]:
+    try:
+        return folder.entries(base), []
+    except OSError as exc:
+        return [], [SourceFile(base, None, day, FAILED, f"folder {shown(base)} cannot be listed: {exc.strerror}")]
+
+
+def _domains(folder: _SourceFolder, base: Path, day: date) -> list[SourceFile]:
+    """``<domain>/<file>`` under one extract folder."""
+    entries, found = _listing(folder, base, day)
+    for seen in entries:
+        entry = folder.resolve(seen)
+        if entry.verdict:
+            found.append(entry.item(day))
+        elif seen.name.startswith("."):
+            found.append(entry.item(day, NO_CONTRACT, f"hidden {_kind(entry)} {shown(seen.name)}: not read"))
+        elif entry.kind == "file":
+            found.append(
+                entry.item(day, NO_CONTRACT, f"{shown(seen.name)} is not inside a domain folder: not ingested")
+            )
+        else:
+            found += _files(folder, seen, day)
+    return found
+
+
+def _kind(entry: _Entry) -> str:
+    return "folder" if entry.kind == "dir" else "file"
+
+
+def _files(folder: _SourceFolder, domain_dir: Path, day: date) -> list[SourceFile]:
+    domain = domain_dir.name
+    entries, found = _listing(folder, domain_dir, day)
+    for seen in entries:
+        entry = folder.resolve(seen)
+        if entry.verdict:
+            found.append(entry.item(day))
+            continue
+        if entry.kind == "dir":
+            reason = f"folder {shown(seen.name)} inside domain folder {shown(domain)}: only <domain>/<file> is read"
+            found.append(entry.item(day, NO_CONTRACT, reason))
+            continue
+        contract, compression, reason = match_name(domain, seen.name)
+        if contract is None:
+            found.append(entry.item(day, NO_CONTRACT, reason))
+            continue
+        seen_as = seen if entry.linked else None
+        found.append(
+            SourceFile(entry.real, contract, day, seen_as=seen_as, identity=entry.identity, compression=compression)
+        )
+    return found
+
+
+def match_name(domain: str, name: str) -> tuple[Contract | None, str | None, str]:
+    """(contract, compression, "") for a source's exact file name, else (None, None, why not)."""
+    where = f"{shown(domain)}/{shown(name)}"
+    if name.startswith("."):
+        return None, None, f"hidden file {where}: not ingested"
+    if name.endswith("~"):
+        return None, None, f"{where} is an editor backup (name ends in ~): not ingested"
+    lower = name.lower()
+    for suffix, what in NOT_DELIVERIES:
+        if lower.endswith(suffix):
+            return None, None, f"{where} is a {what} ({suffix}): not ingested"
+    base, compression = name, None
+    for ext in COMPRESSIONS:
+        if name.endswith(ext):
+            base, compression = name[: -len(ext)], ext
+    stem, dot, ext = base.rpartition(".")
+    contract = CONTRACTS.get(f"{domain}.{stem}") if dot else None
+    if contract is None:
+        near = [c for c in CONTRACTS.values() if c.domain == domain and name.lower().startswith(c.source.lower())]
+        hint = f" (the source {near[0].name} is read from {_expected(near[0])})" if near else ""
+        return None, None, f"no source contract for {where}{hint}: not ingested"
+    if f".{ext}" not in EXTENSIONS[contract.format]:
+        return None, None, f"{where}: .{shown(ext)} is not read for {contract.name} (expected {_expected(contract)})"
+    return contract, compression, ""
+
+
+def _expected(contract: Contract) -> str:
+    names = " or ".join(f"{contract.source}{e}" for e in EXTENSIONS[contract.format])
+    return f"{names}, optionally {'/'.join(COMPRESSIONS)}"
+
+
+# -- read, parse ----------------------------------------------------------------------------
+
+
+class _NotRead(Exception):
+    """A file that could not be read or parsed: becomes its outcome, never stops the run."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+def _open_source(path: Path) -> int:
+    """A descriptor on the file itself: never through a link, never blocking on a FIFO."""
+    return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+
+
+def _read(f: SourceFile) -> bytes:
+    """The file's content (decompressed), only if it is still the regular file discovery checked."""
+    try:
+        fd = _open_source(f.path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _NotRead(REFUSED, "became a link after it was listed: not read") from None
+        raise _NotRead(FAILED, f"cannot be opened: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as fp:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _NotRead(REFUSED, "is no longer a regular file: not read")
+        if f.identity is not None and (st.st_dev, st.st_ino) != f.identity:
+            raise _NotRead(REFUSED, "was replaced by another file after it was listed: not read")
+        if st.st_size > MAX_FILE_BYTES:
+            raise _NotRead(FAILED, f"{st.st_size} bytes, over the {MAX_FILE_BYTES >> 20} MiB limit per file")
+        try:
+            data = fp.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise _NotRead(FAILED, f"cannot be read: {exc.strerror}") from None
+    if f.compression:
+        data = _decompress(data, f.compression)
+    if len(data) > MAX_FILE_BYTES:
+        raise _NotRead(FAILED, f"over the {MAX_FILE_BYTES >> 20} MiB limit per file (after decompression)")
+    return data
+
+
+def _decompress(data: bytes, compression: str) -> bytes:
+    try:
+        if compression == ".gz":
+            return gzip.GzipFile(fileobj=io.BytesIO(data)).read(MAX_FILE_BYTES + 1)  # noqa: SIM115 - in memory
+        if compression == ".bz2":
+            return bz2.BZ2File(io.BytesIO(data)).read(MAX_FILE_BYTES + 1)  # noqa: SIM115
+        # bounded reads: a small compression bomb cannot fill memory
+        return lzma.LZMAFile(io.BytesIO(data)).read(MAX_FILE_BYTES + 1)  # noqa: SIM115
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
+        raise _NotRead(FAILED, f"not a valid {compression} file ({exc or type(exc).__name__}): not ingested") from None
+
+
+def _parse(contract: Contract, f: SourceFile, data: bytes) -> ParsedFile:
+    try:
+        if contract.format == "json":
+            return parse_json(f.path, data, contract.encoding)
+        return parse_csv(f.path, data, contract.raw_columns, contract.key, contract.encoding)
+    except Exception as exc:  # noqa: BLE001 - one file's surprise must not stop the other files
+        raise _NotRead(FAILED, f"could not be parsed ({type(exc).__name__}: {exc}): not ingested") from None
+
+
+def _read_and_parse(
+    contract: Contract, group: list[SourceFile], report: IngestReport, done: Callable[[str], bool]
+) -> list[tuple[SourceFile, ParsedFile]]:
+    """The group's files to commit; every other file gets its outcome in the report."""
+    batch: list[tuple[SourceFile, ParsedFile]] = []
+    seen: set[str] = set()
+    for f in group:
+        try:
+            parsed = _parse(contract, f, _read(f))
+        except _NotRead as exc:
+            report.files.append(
+                FileOutcome(f.path, contract.raw_table, exc.status, problems=[exc.reason], extract_date=f.extract_date)
+            )
+            continue
+        via = [f"read through link {shown(f.seen_as)}"] if f.seen_as else []
+        if parsed.checksum in seen or done(_txn(contract, parsed.checksum)):
+            problems = [*via, "same bytes already ingested; skipped"]
+            report.files.append(
+                FileOutcome(
+                    f.path, contract.raw_table, ALREADY_INGESTED, 0, 0, problems, parsed.checksum, f.extract_date
+                )
+            )
+            continue
+        seen.add(parsed.checksum)
+        status = INGESTED if parsed.rows else EMPTY
+        problems = [*via, *parsed.problems]
+        report.files.append(
+            FileOutcome(
+                f.path,
+                contract.raw_table,
+                status,
+                len(parsed.rows),
+                parsed.malformed,
+                problems,
+                parsed.checksum,
+                f.extract_date,
+            )
+        )
+        batch.append((f, parsed))
+    return batch
+
+
+# -- the stages together --------------------------------------------------------------------
 
 
 def ingest(
@@ -129,89 +499,107 @@ def ingest(
     pseudonym_key: bytes,
     ingest_id: str | None = None,
 ) -> IngestReport:
-    """Ingest source files into the raw tier: one commit per raw table, nothing twice."""
+    """Ingest source files into the raw tier: one commit per raw table, nothing twice.
+
+    discover (the caller) -> read -> parse -> seal -> commit, per contract; then record
+    every outcome in ``ops.pipeline.ingested_files``.
+    """
     report = IngestReport(ingest_id or uuid.uuid4().hex)
     now = datetime.now(UTC).replace(microsecond=0)
-    by_contract: dict[str, list[SourceFile]] = {}
-    for f in files:
-        if f.contract is None:
-            report.files.append(
-                FileOutcome(f.path, None, "no_contract", problems=["no source contract for this file; not ingested"])
-            )
-        else:
-            by_contract.setdefault(f.contract.name, []).append(f)
-    log_rows: list[tuple] = []
-    log_txns: list[tuple[str, int]] = []
-    logged = _transactions(storage, FILE_LOG_TABLE)
-    for name, group in by_contract.items():
-        contract = CONTRACTS[name]
-        storage.ensure_table(
-            contract.raw_table, contract.raw_schema(), ["_extract_date"], description=f"raw {contract.description}"
-        )
-        parsed_files: list[tuple[SourceFile, ParsedFile]] = []
-        seen: set[str] = set()
-        done = _transactions(storage, contract.raw_table)
-        for f in group:
-            data = f.path.read_bytes()
-            parsed = (
-                parse_json(f.path, data)
-                if contract.format == "json"
-                else parse_csv(f.path, data, contract.raw_columns, contract.key)
-            )
-            txn = _txn(contract, parsed.checksum)
-            if parsed.checksum in seen or done(txn):
-                report.files.append(
-                    FileOutcome(
-                        f.path,
-                        contract.raw_table,
-                        "already_ingested",
-                        problems=["same bytes already ingested; skipped"],
-                    )
-                )
-                continue
-            seen.add(parsed.checksum)
-            status = "ingested" if parsed.rows else "empty"
-            outcome = FileOutcome(
-                f.path, contract.raw_table, status, len(parsed.rows), parsed.malformed, list(parsed.problems)
-            )
-            report.files.append(outcome)
-            parsed_files.append((f, parsed))
-            if not logged(txn):
-                log_rows.append(
-                    (
-                        report.ingest_id,
-                        now,
-                        str(f.path),
-                        parsed.checksum,
-                        contract.raw_table,
-                        status,
-                        outcome.rows,
-                        outcome.malformed,
-                        outcome.message() or None,
-                        f.extract_date,
-                    )
-                )
-                log_txns.append((txn, 1))
-        if not parsed_files:
-            continue
-        table, vault_rows = _to_arrow(contract, parsed_files, report.ingest_id, now, pseudonym_key)
-        if vault_rows:
-            _add_to_vault(spark, storage, vault_rows)
-        rows_df = (
-            spark.createDataFrame(table).select(*contract.raw_schema().fieldNames())
-            if table.num_rows
-            else spark.createDataFrame([], contract.raw_schema())
-        )
-        storage.append(
-            _conform(rows_df, contract.raw_schema()),
-            contract.raw_table,
-            record_transactions=[(_txn(contract, p.checksum), 1) for _, p in parsed_files],
-            metadata={"c360.ingest_id": report.ingest_id},
-        )
-    if log_rows:
-        FILE_LOG.ensure(storage)
-        storage.append(spark.createDataFrame(log_rows, FILE_LOG_SCHEMA), FILE_LOG_TABLE, record_transactions=log_txns)
+    for group in _by_contract(files, report).values():
+        contract = group[0].contract
+        assert contract is not None
+        batch = _read_and_parse(contract, group, report, _transactions(storage, contract.raw_table))
+        if batch:
+            _commit(spark, storage, contract, batch, report.ingest_id, now, pseudonym_key)
+    _record(spark, storage, report, now)
     return report
+
+
+def _by_contract(files: Iterable[SourceFile], report: IngestReport) -> dict[str, list[SourceFile]]:
+    """Files to read, by contract; what discovery decided about goes to the report (once)."""
+    groups: dict[str, list[SourceFile]] = {}
+    decided: set[tuple[Path, str, str]] = set()
+    for f in files:
+        if f.contract is not None and f.verdict is None:
+            groups.setdefault(f.contract.name, []).append(f)
+            continue
+        status = f.verdict or NO_CONTRACT
+        reason = f.reason or "no source contract for this file: not ingested"
+        if (f.path, status, reason) not in decided:  # a range run lists the top of the folder once per date
+            decided.add((f.path, status, reason))
+            report.files.append(FileOutcome(f.path, None, status, problems=[reason], extract_date=f.extract_date))
+    return groups
+
+
+def _commit(
+    spark: SparkSession,
+    storage: DeltaStorage,
+    contract: Contract,
+    batch: list[tuple[SourceFile, ParsedFile]],
+    ingest_id: str,
+    now: datetime,
+    key: bytes,
+) -> None:
+    """Seal the batch, put the clear values in the vault, then append the rows with the files' checksums."""
+    schema = contract.raw_schema()
+    storage.ensure_table(contract.raw_table, schema, ["_extract_date"], description=f"raw {contract.description}")
+    table, vault_rows = _seal(contract, batch, ingest_id, now, key)
+    if vault_rows:
+        _add_to_vault(spark, storage, vault_rows)
+    rows_df = (
+        spark.createDataFrame(table).select(*schema.fieldNames())
+        if table.num_rows
+        else spark.createDataFrame([], schema)
+    )
+    storage.append(
+        _conform(rows_df, schema),
+        contract.raw_table,
+        record_transactions=[(_txn(contract, p.checksum), 1) for _, p in batch],
+        metadata={"c360.ingest_id": ingest_id},
+    )
+
+
+def _log_key(outcome: FileOutcome) -> str:
+    """The file log's transaction for an outcome: a path's bytes are logged once (ingested, or
+    already_ingested when they came from elsewhere first); anything else once per reason."""
+    if outcome.checksum is not None:
+        basis = f"{outcome.path}\0{outcome.checksum}"
+    else:
+        basis = f"{outcome.path}\0{outcome.status}\0{outcome.message()}"
+    return "seen:" + hashlib.sha256(basis.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _record(spark: SparkSession, storage: DeltaStorage, report: IngestReport, now: datetime) -> None:
+    """Every outcome not logged before goes to ops.pipeline.ingested_files (so a re-run that
+    sees nothing new commits nothing)."""
+    logged = _transactions(storage, FILE_LOG_TABLE)
+    rows: list[tuple] = []
+    txns: dict[str, int] = {}
+    for o in report.files:
+        key = _log_key(o)
+        if key in txns or logged(key):
+            continue
+        txns[key] = 1
+        rows.append(
+            (
+                report.ingest_id,
+                now,
+                shown(o.path),
+                o.checksum,
+                o.table,
+                o.status,
+                o.rows,
+                o.malformed,
+                o.message() or None,
+                o.extract_date,
+            )
+        )
+    if rows:
+        FILE_LOG.ensure(storage)
+        storage.append(
+            spark.createDataFrame(rows, FILE_LOG_SCHEMA), FILE_LOG_TABLE, record_transactions=list(txns.items())
+        )
 
 
 def _transactions(storage: DeltaStorage, table: str) -> Callable[[str], bool]:
@@ -236,14 +624,14 @@ def _conform(df: DataFrame, schema: T.StructType) -> DataFrame:
     return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
 
 
-def _to_arrow(
+def _seal(
     contract: Contract,
     parsed_files: list[tuple[SourceFile, ParsedFile]],
     ingest_id: str,
     now: datetime,
     key: bytes,
 ) -> tuple[pa.Table, list[tuple[str, str, str | None, str, str]]]:
-    """Arrow columns of the raw rows, PII sealed, and the vault rows for the clear values."""
+    """Seal: Arrow columns of the raw rows, PII sealed, and the vault rows for the clear values."""
     cols: dict[str, list[object]] = {c: [] for c in contract.raw_columns}
     meta: dict[str, list[object]] = {f.name: [] for f in RAW_META}
     pii = set(contract.pii_columns)
@@ -270,7 +658,7 @@ def _to_arrow(
             meta["_parse_error"].append(row.parse_error)
             meta["_ingest_id"].append(ingest_id)
             meta["_ingest_time"].append(now)
-            meta["_source_file"].append(str(f.path))
+            meta["_source_file"].append(shown(f.path))
             meta["_source_checksum"].append(parsed.checksum)
             meta["_extract_date"].append(f.extract_date)
     arrays = {c: pa.array(v, pa.string()) for c, v in cols.items()}
