@@ -15,6 +15,7 @@ import asyncio
 import os
 import random
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -100,9 +101,13 @@ async def _load(base: str, key: str, make_path, seconds: float, method: str = "G
                     return
                 path, body = make_path(rnd)
                 t0 = time.perf_counter()
-                r = await (client.post(path, json=body) if method == "POST" else client.get(path))
+                try:
+                    r = await (client.post(path, json=body) if method == "POST" else client.get(path))
+                    ok = r.status_code == 200
+                except httpx.TransportError:
+                    ok = False
                 latencies.append(time.perf_counter() - t0)
-                if r.status_code != 200:
+                if not ok:
                     errors += 1
 
         started = time.perf_counter()
@@ -129,11 +134,14 @@ def main() -> None:
         root = _lake(work)
         customers, day = _scale(root, CUSTOMERS)
         key, _ = create_key(root, "analyst")
-        port = 8765
+        with socket.socket() as sock:  # a free port: another process may hold any fixed one
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
         env = {**os.environ, "C360_LAKE_ROOT": str(root), "C360_SERVE_RELOAD_SECONDS": "2"}
         cmd = [str(Path(sys.executable).with_name("c360")), "serve", "--port", str(port)]
         started = time.perf_counter()
-        server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log = (work / "server.log").open("w")
+        server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         for _ in range(1200):  # up to 120 s
             try:
@@ -202,6 +210,10 @@ runs for {SECONDS["lookup"]:.0f} / {SECONDS["page"]:.0f} / {SECONDS["sql"]:.0f} 
 """
         print(body)
         write_section("serve", "Serving API under load", body)
+    except Exception:
+        if (work / "server.log").exists():
+            print("server log:\n" + (work / "server.log").read_text()[-4000:])
+        raise
     finally:
         if server is not None:
             server.terminate()

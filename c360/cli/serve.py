@@ -14,6 +14,9 @@ from c360.cli.state import state
 def serve(
     host: Annotated[str | None, typer.Option("--host", help="Interface to bind (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port (default 8000).")] = None,
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="Log every request (the audit table has them all).")
+    ] = False,
 ) -> None:
     """Serve the published tables over HTTP (docs at /docs); no Spark in this process."""
     import uvicorn
@@ -22,7 +25,9 @@ def serve(
 
     settings = state.settings
     app = create_app(settings)
-    uvicorn.run(app, host=host or settings.serve_host, port=port or settings.serve_port, log_level="info")
+    uvicorn.run(
+        app, host=host or settings.serve_host, port=port or settings.serve_port, log_level="info", access_log=access_log
+    )
 
 
 def export(

@@ -143,22 +143,37 @@ def write_export(
     return manifest
 
 
+def stable_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema with every metadata map in sorted key order: DataFusion hands field metadata
+    over from a hash map, so its order (and the Parquet footer) would change from run to run."""
+
+    def ordered(md: dict[bytes, bytes] | None) -> dict[bytes, bytes] | None:
+        return dict(sorted(md.items())) if md else None
+
+    fields = [f.with_metadata(ordered(f.metadata)) if f.metadata else f for f in schema]
+    return pa.schema(fields, metadata=ordered(schema.metadata))
+
+
 def _write_parquet(reader: pa.RecordBatchReader, sink: object) -> int:
     rows = 0
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
-    with pq.ParquetWriter(sink, reader.schema, compression="zstd", write_statistics=True) as writer:
+    schema = stable_schema(reader.schema)
+    with pq.ParquetWriter(sink, schema, compression="zstd", write_statistics=True) as writer:
         for batch in reader:
             pending.append(batch)
             pending_rows += batch.num_rows
             while pending_rows >= ROW_GROUP:
                 whole = pa.Table.from_batches(pending, schema=reader.schema)
-                writer.write_table(whole.slice(0, ROW_GROUP), row_group_size=ROW_GROUP)
+                # One contiguous chunk per row group: page boundaries follow chunks, not batches.
+                group = whole.slice(0, ROW_GROUP).combine_chunks().cast(schema)
+                writer.write_table(group, row_group_size=ROW_GROUP)
                 rest = whole.slice(ROW_GROUP)
                 pending, pending_rows = rest.to_batches(), rest.num_rows
                 rows += ROW_GROUP
         if pending_rows or rows == 0:
-            writer.write_table(pa.Table.from_batches(pending, schema=reader.schema), row_group_size=ROW_GROUP)
+            last = pa.Table.from_batches(pending, schema=reader.schema).combine_chunks().cast(schema)
+            writer.write_table(last, row_group_size=ROW_GROUP)
             rows += pending_rows
     return rows
 

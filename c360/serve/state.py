@@ -107,7 +107,7 @@ class Generation:
 
     snapshot: Snapshot
     profiles: ProfileIndex | None
-    customers: Mapping[str, dict[str, object]]  # current dim_customer row per customer id
+    customers: CurrentCustomers
     keys: KeyRing
     number: int
     loaded_at: float = field(default_factory=time.time)
@@ -122,11 +122,25 @@ class Generation:
         return p.version
 
 
-def _current_customers(p: PinnedTable | None) -> dict[str, dict[str, object]]:
-    if p is None:
-        return {}
-    rows = read_all(p, "SELECT * FROM t WHERE is_current ORDER BY customer_id").to_pylist()
-    return {str(r["customer_id"]): r for r in rows}
+@dataclass(frozen=True)
+class CurrentCustomers:
+    """The current dim_customer row of every customer, kept as Arrow (a dict per row would
+    cost several times the memory), with an id -> row index."""
+
+    table: pa.Table
+    index: Mapping[str, int]
+
+    @classmethod
+    def build(cls, p: PinnedTable | None) -> CurrentCustomers:
+        if p is None:
+            return cls(pa.table({}), {})
+        table = read_all(p, "SELECT * FROM t WHERE is_current ORDER BY customer_id")
+        table = table.cast(p.schema) if table.schema != p.schema else table
+        return cls(table, {cid: i for i, cid in enumerate(table.column("customer_id").to_pylist())})
+
+    def get(self, customer_id: str) -> dict[str, object] | None:
+        i = self.index.get(customer_id)
+        return None if i is None else self.table.slice(i, 1).to_pylist()[0]
 
 
 class ServedLake:
@@ -176,7 +190,7 @@ class ServedLake:
             same_profile = old is not None and old.table(PROFILE) is profile
             same_dim = old is not None and old.table(DIM_CUSTOMER) is dim
             profiles = old.profiles if same_profile and old else (ProfileIndex.build(profile) if profile else None)
-            customers = old.customers if same_dim and old else _current_customers(dim)
+            customers = old.customers if same_dim and old else CurrentCustomers.build(dim)
             generation = Generation(
                 Snapshot(tables),
                 profiles,

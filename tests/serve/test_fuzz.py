@@ -14,7 +14,9 @@ FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 text = st.text(min_size=0, max_size=40)
 maybe = st.one_of(st.none(), text, st.integers(-(2**70), 2**70).map(str), st.dates().map(str))
 json_value = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False, allow_infinity=False), text),
+    st.one_of(
+        st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False, allow_infinity=False), text
+    ),
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(text, inner, max_size=4)),
     max_leaves=12,
 )
