@@ -27,6 +27,7 @@ from pyspark.sql import types as T
 from c360.contracts import CONTRACTS, Contract
 from c360.contracts.model import RAW_META
 from c360.pii import VAULT_TABLE, token, vault_schema
+from c360.privacy.erased import linked_kinds, load_erased
 from c360.raw.parse import ParsedFile, parse_csv, parse_json
 from c360.storage import DeltaStorage
 
@@ -131,6 +132,9 @@ def ingest(
     log_rows: list[tuple] = []
     log_txns: list[tuple[str, int]] = []
     logged = _transactions(storage, FILE_LOG_TABLE)
+    # Erased customers stay out: their rows in a re-sent extract are dropped here, before
+    # anything (raw, vault) holds them again; the file's outcome says how many.
+    erased = load_erased(storage.catalog, pseudonym_key)
     for name, group in by_contract.items():
         contract = CONTRACTS[name]
         storage.ensure_table(
@@ -139,6 +143,7 @@ def ingest(
         parsed_files: list[tuple[SourceFile, ParsedFile]] = []
         seen: set[str] = set()
         done = _transactions(storage, contract.raw_table)
+        skip = erased.row_filter(contract.subject, linked_kinds(contract)) if erased else None
         for f in group:
             data = f.path.read_bytes()
             parsed = (
@@ -159,8 +164,14 @@ def ingest(
                 continue
             seen.add(parsed.checksum)
             status = "ingested" if parsed.rows else "empty"
+            dropped = sum(1 for r in parsed.rows if skip(r.values)) if skip else 0
             outcome = FileOutcome(
-                f.path, contract.raw_table, status, len(parsed.rows), parsed.malformed, list(parsed.problems)
+                f.path,
+                contract.raw_table,
+                status,
+                len(parsed.rows) - dropped,
+                parsed.malformed,
+                [*parsed.problems, *([f"{dropped} row(s) of erased subjects dropped"] if dropped else [])],
             )
             report.files.append(outcome)
             parsed_files.append((f, parsed))
@@ -182,7 +193,7 @@ def ingest(
                 log_txns.append((txn, 1))
         if not parsed_files:
             continue
-        table, vault_rows = _to_arrow(contract, parsed_files, report.ingest_id, now, pseudonym_key)
+        table, vault_rows = _to_arrow(contract, parsed_files, report.ingest_id, now, pseudonym_key, skip)
         if vault_rows:
             _add_to_vault(spark, storage, vault_rows)
         rows_df = (
@@ -232,8 +243,10 @@ def _to_arrow(
     ingest_id: str,
     now: datetime,
     key: bytes,
+    skip: Callable[[dict[str, str | None]], bool] | None = None,
 ) -> tuple[pa.Table, list[tuple[str, str, str | None, str, str]]]:
-    """Arrow columns of the raw rows, PII sealed, and the vault rows for the clear values."""
+    """Arrow columns of the raw rows, PII sealed, and the vault rows for the clear values
+    (rows ``skip`` selects, those of erased subjects, are left out)."""
     cols: dict[str, list[object]] = {c: [] for c in contract.raw_columns}
     meta: dict[str, list[object]] = {f.name: [] for f in RAW_META}
     pii = set(contract.pii_columns)
@@ -249,6 +262,8 @@ def _to_arrow(
 
     for f, parsed in parsed_files:
         for row in parsed.rows:
+            if skip is not None and skip(row.values):
+                continue
             subject = row.values.get(contract.subject) if contract.subject else None
             for c in contract.raw_columns:
                 v = row.values.get(c)
