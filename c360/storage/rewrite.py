@@ -190,12 +190,19 @@ def rewrite_without(
 
 
 def drop_partitions(
-    catalog: LakeCatalog, name: str | TableName, column: str, before: date, *, operation: str, details: str = ""
+    catalog: LakeCatalog,
+    name: str | TableName,
+    column: str,
+    before: date,
+    *,
+    operation: str,
+    details: str = "",
+    dry_run: bool = False,
 ) -> tuple[int | None, list[str], int]:
     """Remove (one commit) every live file whose ``column`` partition is before ``before``.
 
     Returns (commit version or None, removed relative paths, rows removed). Null partitions
-    are kept: a row with no date cannot be shown to be expired.
+    are kept: a row with no date cannot be shown to be expired. ``dry_run`` commits nothing.
     """
     tname = TableName.parse(name)
     dt = catalog.open(tname)
@@ -224,8 +231,8 @@ def drop_partitions(
                 partition_values=_partition_values(a, partition_by),
             )
         )
-    if not removes:
-        return None, [], 0
+    if not removes or dry_run:
+        return None, paths, rows
     custom: dict[str, object] = {OPERATION_KEY: operation}
     if details:
         custom[DETAILS_KEY] = details

@@ -146,6 +146,13 @@ STEPS: dict[str, Step] = {
                 "enhanced.air_quality.fct_aqi_daily",
             ),
         ),
+        Step(
+            "maintenance",
+            "Apply the registry's retention policies as of the logical date: expired partitions of "
+            "raw and quarantine leave in one commit per table, and every table is vacuumed with its "
+            "own time-travel window. Running a date twice removes nothing more.",
+            timeout=timedelta(minutes=60),
+        ),
     )
 }
 
