@@ -125,7 +125,7 @@ def test_every_other_row_is_unchanged(erased: Erased) -> None:
             continue
         now = after[name]
         assert not (now - rows), f"{name}: rows appeared or changed"
-        for row in (rows - now):
+        for row in rows - now:
             removed_somewhere = True
             mentions = any(m in row for m in marks) or any(f"('customer_key', {k})" in row for k in erased.keys)
             assert mentions, f"{name}: removed a row that is not the subject's: {row[:300]}"
