@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from c360.cli import aqi, catalog, maintenance, mock, privacy, quality, run, table
+from c360.cli import aqi, catalog, lineage, maintenance, mock, privacy, quality, run, table
 from c360.cli.state import state
 
 app = typer.Typer(
@@ -32,6 +32,7 @@ app.add_typer(quality.app, name="quality")
 app.add_typer(privacy.app, name="privacy")
 app.add_typer(catalog.app, name="catalog")
 app.command("maintenance")(maintenance.maintenance)
+app.command("lineage")(lineage.lineage)
 
 err_console = Console(stderr=True, soft_wrap=True)
 
