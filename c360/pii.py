@@ -16,8 +16,14 @@ import hashlib
 import hmac
 from typing import TYPE_CHECKING
 
+from pyspark.sql import types as T
+
+from c360.registry import PII, PLATFORM, SUBJECT, Table, column
+
 if TYPE_CHECKING:
-    from pyspark.sql import Column
+    from pyspark.sql import Column, DataFrame
+
+    from c360.storage import DeltaStorage
 
 VAULT_TABLE = "vault.pii.values"
 _BLOCK = 64  # SHA-256 block size in bytes
@@ -43,15 +49,37 @@ def token_expr(key: bytes, col: Column) -> Column:
     return F.when(col.isNull(), F.lit(None)).otherwise(F.sha2(F.concat(F.lit(opad), inner), 256))
 
 
-def vault_schema():  # noqa: ANN201 - pyspark type, imported lazily
-    from pyspark.sql import types as T
-
-    return T.StructType(
+VAULT = Table(
+    name=VAULT_TABLE,
+    schema=T.StructType(
         [
-            T.StructField("token", T.StringType(), False, {"comment": "HMAC-SHA256 of value"}),
-            T.StructField("value", T.StringType(), False, {"comment": "the clear value"}),
-            T.StructField("customer_id", T.StringType(), True, {"comment": "whose identifier it is, when known"}),
-            T.StructField("source", T.StringType(), False, {"comment": "domain.source it came from"}),
-            T.StructField("column", T.StringType(), False, {"comment": "source column"}),
+            column("token", T.StringType(), "HMAC-SHA256 of value", False, tags=(PII,)),
+            column("value", T.StringType(), "the clear value", False, tags=(PII,)),
+            column("customer_id", T.StringType(), "whose identifier it is, when known", tags=(SUBJECT,)),
+            column("source", T.StringType(), "domain.source it came from", False),
+            column("column", T.StringType(), "source column", False),
         ]
-    )
+    ),
+    description="Clear values of direct identifiers, keyed by their tokens. Restricted: never served.",
+    grain="one row per token, customer, source and column",
+    keys=("token", "customer_id", "source", "column"),
+    product=PLATFORM,
+    owner="data-platform",
+)
+
+
+def vault_schema() -> T.StructType:
+    return VAULT.schema
+
+
+def add_to_vault(storage: DeltaStorage, additions: DataFrame) -> None:
+    """Append, in one commit, the (token, value, customer, source, column) rows the vault lacks.
+
+    Both the raw tier (sealing delivered values) and sanitize (standardised values) add here.
+    """
+    table = VAULT
+    table.ensure(storage)
+    existing = storage.read(VAULT_TABLE).select(*table.keys)
+    new = additions.select(*table.schema.fieldNames()).distinct()
+    fresh = new.join(existing, on=[new[k].eqNullSafe(existing[k]) for k in table.keys], how="left_anti")
+    storage.append(fresh, VAULT_TABLE)

@@ -13,25 +13,42 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
+from c360.registry import PLATFORM, Table, column
+
+if TYPE_CHECKING:
+    from c360.air_quality.run import AirQualityReport
+    from c360.enhanced.model import ModelReport
+    from c360.raw.ingest import IngestReport
+    from c360.sanitized.run import SanitizeReport
 from c360.settings import Settings
 from c360.storage import DeltaStorage
 
 RUNS_TABLE = "ops.pipeline.runs"
 RUNS_SCHEMA = T.StructType(
     [
-        T.StructField("run_id", T.StringType(), False),
-        T.StructField("step", T.StringType(), False),
-        T.StructField("started_at", T.TimestampType(), False),
-        T.StructField("seconds", T.DoubleType(), False),
-        T.StructField("status", T.StringType(), False),
-        T.StructField("summary", T.StringType(), True),
-        T.StructField("run_date", T.DateType(), False),
+        column("run_id", T.StringType(), "the run (one id for every step of a pipeline run)", False),
+        column("step", T.StringType(), "ingest, sanitize, model or air_quality", False),
+        column("started_at", T.TimestampType(), "when the step started (UTC)", False),
+        column("seconds", T.DoubleType(), "wall time of the step", False),
+        column("status", T.StringType(), "succeeded or failed", False),
+        column("summary", T.StringType(), "what the step did, or the error that stopped it"),
+        column("run_date", T.DateType(), "the logical date (partition)", False),
     ]
+)
+RUNS = Table(
+    name=RUNS_TABLE,
+    schema=RUNS_SCHEMA,
+    description="One row per pipeline step run: when, how long, how it ended, what it did.",
+    grain="one row per step run",
+    keys=("run_id", "step", "started_at"),
+    product=PLATFORM,
+    owner="data-platform",
+    partition_by=("run_date",),
 )
 R = TypeVar("R")
 
@@ -82,7 +99,7 @@ class RunContext:
     def _log(self, step: str, run_date: date, started: datetime, seconds: float, status: str, summary: str) -> None:
         self.timings.append(StepTiming(step, seconds, status, summary))
         row = [(self.run_id, step, started.replace(tzinfo=None), seconds, status, summary, run_date)]
-        self.storage.ensure_table(RUNS_TABLE, RUNS_SCHEMA, ["run_date"], description="one row per pipeline step run")
+        RUNS.ensure(self.storage)
         self.storage.append(self.spark.createDataFrame(row, RUNS_SCHEMA), RUNS_TABLE)
 
 
@@ -92,7 +109,7 @@ def date_range(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def ingest_step(ctx: RunContext, source: Path, dates: date | Sequence[date]) -> Any:
+def ingest_step(ctx: RunContext, source: Path, dates: date | Sequence[date]) -> IngestReport:
     """Ingest the extracts of the dates: one commit per raw table, however many days."""
     from c360.raw.ingest import discover, ingest
 
@@ -101,7 +118,7 @@ def ingest_step(ctx: RunContext, source: Path, dates: date | Sequence[date]) -> 
     return ingest(ctx.spark, ctx.storage, files, ctx.settings.pseudonym_key_bytes(), ingest_id=ctx.run_id)
 
 
-def sanitize_step(ctx: RunContext, dates: Sequence[date]) -> Any:
+def sanitize_step(ctx: RunContext, dates: Sequence[date]) -> SanitizeReport:
     from c360.contracts import CONTRACTS
     from c360.sanitized.run import sanitize
 
@@ -110,7 +127,7 @@ def sanitize_step(ctx: RunContext, dates: Sequence[date]) -> Any:
     return sanitize(ctx.spark, ctx.storage, dates, ctx.settings.pseudonym_key_bytes(), ctx.run_id, contracts)
 
 
-def ingest_summary(report: Any) -> str:
+def ingest_summary(report: IngestReport) -> str:
     counts: dict[str, int] = {}
     for f in report.files:
         counts[f.status] = counts.get(f.status, 0) + 1
@@ -120,7 +137,7 @@ def ingest_summary(report: Any) -> str:
     )
 
 
-def sanitize_summary(report: Any) -> str:
+def sanitize_summary(report: SanitizeReport) -> str:
     tot = {k: sum(t.counts.get(k, 0) for t in report.tables) for k in ("rows_in", "sanitized", "quarantined")}
     dup = sum(t.counts.get(k, 0) for t in report.tables for k in ("duplicate_exact", "superseded", "unchanged_resend"))
     return (
@@ -129,14 +146,14 @@ def sanitize_summary(report: Any) -> str:
     )
 
 
-def air_quality_step(ctx: RunContext, dates: Sequence[date]) -> Any:
+def air_quality_step(ctx: RunContext, dates: Sequence[date]) -> list[AirQualityReport]:
     """Publish the air-quality star for each run date (facts for the local day before it)."""
     from c360.air_quality.run import build_air_quality
 
     return [build_air_quality(ctx.spark, ctx.storage, d, run_id=ctx.run_id) for d in sorted(set(dates))]
 
 
-def air_quality_summary(reports: Any) -> str:
+def air_quality_summary(reports: list[AirQualityReport]) -> str:
     writes = [w for r in reports for w in r.writes]
     committed = [w for w in writes if w.committed]
     days = ", ".join(str(r.fact_date) for r in reports)
@@ -146,13 +163,13 @@ def air_quality_summary(reports: Any) -> str:
     )
 
 
-def model_step(ctx: RunContext, dates: Sequence[date], profile_dates: Sequence[date] | None = None) -> Any:
+def model_step(ctx: RunContext, dates: Sequence[date], profile_dates: Sequence[date] | None = None) -> ModelReport:
     from c360.enhanced.model import build_model
 
     return build_model(ctx.spark, ctx.storage, dates, ctx.run_id, profile_dates)
 
 
-def model_summary(report: Any) -> str:
+def model_summary(report: ModelReport) -> str:
     published = sum(1 for t in report.tables if t.committed)
     rows = sum(t.rows for t in report.tables)
     return f"{len(report.tables)} tables validated ({rows} rows), {published} changed and published"

@@ -62,11 +62,13 @@ TABLE_MODULES = (
     "c360.quality.ops",
     "c360.raw.ingest",
     "c360.pii",
+    "c360.privacy",
+    "c360.catalog",
 )
 
 
 def column(
-    name: str, dtype: T.DataType, description: str, *, nullable: bool = True, tags: Iterable[str] = ()
+    name: str, dtype: T.DataType, description: str, nullable: bool = True, *, tags: Iterable[str] = ()
 ) -> T.StructField:
     """One declared column: its type, its description and its tags."""
     tags = tuple(tags)
@@ -138,6 +140,14 @@ class Table:
             raise ValueError(f"{self.name}: partition publishing needs exactly one partition column")
 
     @property
+    def checked_against(self) -> tuple[str, ...]:
+        """Tables its quality gate reads (foreign keys): they are published before it."""
+        if self.suite is None:
+            return ()
+        refs = (e.ref for e in self.suite.expectations if isinstance(e.ref, str) and e.ref != self.name)
+        return tuple(dict.fromkeys(refs))
+
+    @property
     def tier(self) -> str:
         return self.name.split(".", 1)[0]
 
@@ -169,15 +179,16 @@ class Table:
         """Call ``build`` with its inputs from ``frames`` (by table name) and the rest from ``context``."""
         if self.build is None:
             raise TypeError(f"{self.name} has no build function")
-        kwargs: dict[str, Any] = {}
-        for param in inspect.signature(self.build).parameters:
-            if param in self.inputs:
-                kwargs[param] = frames[self.inputs[param]]
-            elif param in context:
-                kwargs[param] = context[param]
-            else:
-                raise TypeError(f"{self.name}: build parameter {param!r} is neither an input nor in the step context")
-        return self.build(**kwargs)
+        return call_with(self.build, {**context, **{p: frames[name] for p, name in self.inputs.items()}})
+
+
+def call_with(fn: Callable[..., Any], context: Mapping[str, Any]) -> Any:
+    """Call ``fn`` with the context values its parameters name (a missing one is a clear error)."""
+    params = inspect.signature(fn).parameters
+    missing = [p for p in params if p not in context and params[p].default is inspect.Parameter.empty]
+    if missing:
+        raise TypeError(f"{fn.__qualname__} needs {missing}, not in the step context ({sorted(context)})")
+    return fn(**{p: context[p] for p in params if p in context})
 
 
 class UnknownTableError(LookupError):
@@ -207,14 +218,17 @@ class Registry:
         return [t for t in self.tables.values() if t.tier == tier]
 
     def build_order(self, tables: Iterable[Table] | None = None) -> list[Table]:
-        """Tables in dependency order (sources first); ties keep declaration order."""
+        """Tables in dependency order (sources, and the tables their gates check against,
+        first); ties keep declaration order."""
         chosen = list(self.tables.values() if tables is None else tables)
         names = {t.name for t in chosen}
         done: set[str] = set()
         order: list[Table] = []
         pending = list(chosen)
         while pending:
-            ready = [t for t in pending if all(s in done or s not in names for s in t.sources)]
+            ready = [
+                t for t in pending if all(s in done or s not in names for s in (*t.sources, *t.checked_against))
+            ]
             if not ready:
                 raise ValueError("cycle among tables: " + ", ".join(t.name for t in pending))
             for t in ready:

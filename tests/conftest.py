@@ -121,3 +121,13 @@ def published_lake(
     model_step(ctx, dates, profile_dates)
     air_quality_step(ctx, aq_dates)
     return PublishedLake(root, dates, profile_dates, aq_dates, MOCK_KEY)
+
+
+def patch_suite(monkeypatch: pytest.MonkeyPatch, name: str, suite: Any) -> None:
+    """Swap a registered table's quality suite for the length of one test."""
+    from dataclasses import replace
+
+    from c360.registry import registry
+
+    tables = registry().tables
+    monkeypatch.setitem(tables, name, replace(tables[name], suite=suite))

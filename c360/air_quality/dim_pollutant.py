@@ -17,10 +17,9 @@ from pyspark.sql import types as T
 from c360.aqi.standards import Standard, resolve_standard
 from c360.contracts.air_quality import CANONICAL_UNITS
 from c360.quality import TableSuite
+from c360.registry import AIR_QUALITY, Retention, Table, column
 
 NAME = "enhanced.air_quality.dim_pollutant"
-PARTITION_BY = ["snapshot_date"]
-DESCRIPTION = "Pollutants of the AQI standard: unit, averaging periods, truncation; one snapshot per run date."
 DISPLAY_NAMES = {
     "pm25": "PM2.5 (fine particulate matter)",
     "pm10": "PM10 (coarse particulate matter)",
@@ -31,20 +30,16 @@ DISPLAY_NAMES = {
 }
 
 
-def _field(name: str, dtype: T.DataType, comment: str, nullable: bool = True) -> T.StructField:
-    return T.StructField(name, dtype, nullable, {"comment": comment})
-
-
 SCHEMA = T.StructType(
     [
-        _field("pollutant", T.StringType(), "pollutant code (column name in the facts)", False),
-        _field("name", T.StringType(), "display name", False),
-        _field("unit", T.StringType(), "unit of the sanitized and fact values", False),
-        _field("aqi_fields", T.ArrayType(T.StringType(), False), "AQI input fields (<pollutant>_<averaging>)", False),
-        _field("averaging_periods", T.ArrayType(T.StringType(), False), "averaging periods of the standard", False),
-        _field("truncation_decimals", T.ArrayType(T.IntegerType(), False), "decimals kept per AQI field", False),
-        _field("standard", T.StringType(), "AQI standard id", False),
-        _field("snapshot_date", T.DateType(), "the run date (partition)", False),
+        column("pollutant", T.StringType(), "pollutant code (column name in the facts)", False),
+        column("name", T.StringType(), "display name", False),
+        column("unit", T.StringType(), "unit of the sanitized and fact values", False),
+        column("aqi_fields", T.ArrayType(T.StringType(), False), "AQI input fields (<pollutant>_<averaging>)", False),
+        column("averaging_periods", T.ArrayType(T.StringType(), False), "averaging periods of the standard", False),
+        column("truncation_decimals", T.ArrayType(T.IntegerType(), False), "decimals kept per AQI field", False),
+        column("standard", T.StringType(), "AQI standard id", False),
+        column("snapshot_date", T.DateType(), "the run date (partition)", False),
     ]
 )
 
@@ -82,4 +77,27 @@ def build(spark: SparkSession, snapshot_date: date, standard: str | Standard = "
 
 SUITE = TableSuite(NAME, key=("pollutant", "snapshot_date")).invariant(
     "one_decimal_rule_per_field", "size(aqi_fields) = size(truncation_decimals)"
+)
+
+
+def _snapshot(run_date: date) -> list[date]:
+    """A run writes its own snapshot."""
+    return [run_date]
+
+
+TABLE = Table(
+    name=NAME,
+    schema=SCHEMA,
+    description="Pollutants of the AQI standard: unit, averaging periods, truncation; one snapshot per run date.",
+    grain="one row per pollutant per snapshot (run) date",
+    keys=("pollutant", "snapshot_date"),
+    partition_by=("snapshot_date",),
+    product=AIR_QUALITY,
+    owner="environment-data",
+    build=build,
+    publish="partitions",
+    partitions=_snapshot,
+    suite=SUITE,
+    freshness_hours=36,
+    retention=Retention(rows_days=3 * 365, row_date="snapshot_date"),
 )

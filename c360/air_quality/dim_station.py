@@ -14,28 +14,23 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from c360.quality import TableSuite
+from c360.registry import AIR_QUALITY, Retention, Table, column
 
 NAME = "enhanced.air_quality.dim_station"
-PARTITION_BY = ["snapshot_date"]
-DESCRIPTION = "Air-quality stations with location and time zone, one snapshot per run date."
-
-
-def _field(name: str, dtype: T.DataType, comment: str, nullable: bool = True) -> T.StructField:
-    return T.StructField(name, dtype, nullable, {"comment": comment})
 
 
 SCHEMA = T.StructType(
     [
-        _field("station_id", T.StringType(), "station id", False),
-        _field("name", T.StringType(), "station name"),
-        _field("latitude", T.DoubleType(), "WGS84 latitude"),
-        _field("longitude", T.DoubleType(), "WGS84 longitude"),
-        _field("city", T.StringType(), "city"),
-        _field("country", T.StringType(), "ISO 3166-1 alpha-2 country code"),
-        _field("time_zone", T.StringType(), "IANA time zone; local days and hours are computed in it", False),
-        _field("first_delivered", T.DateType(), "extract date of the station's first version", False),
-        _field("version_delivered", T.DateType(), "extract date of the version shown", False),
-        _field("snapshot_date", T.DateType(), "the run date this view is as of (partition)", False),
+        column("station_id", T.StringType(), "station id", False),
+        column("name", T.StringType(), "station name"),
+        column("latitude", T.DoubleType(), "WGS84 latitude"),
+        column("longitude", T.DoubleType(), "WGS84 longitude"),
+        column("city", T.StringType(), "city"),
+        column("country", T.StringType(), "ISO 3166-1 alpha-2 country code"),
+        column("time_zone", T.StringType(), "IANA time zone; local days and hours are computed in it", False),
+        column("first_delivered", T.DateType(), "extract date of the station's first version", False),
+        column("version_delivered", T.DateType(), "extract date of the version shown", False),
+        column("snapshot_date", T.DateType(), "the run date this view is as of (partition)", False),
     ]
 )
 
@@ -71,4 +66,28 @@ SUITE = (
     .in_range("latitude", -90, 90)
     .in_range("longitude", -180, 180)
     .invariant("delivered_in_order", "first_delivered <= version_delivered AND version_delivered <= snapshot_date")
+)
+
+
+def _snapshot(run_date: date) -> list[date]:
+    """A run writes its own snapshot."""
+    return [run_date]
+
+
+TABLE = Table(
+    name=NAME,
+    schema=SCHEMA,
+    description="Air-quality stations with location and time zone, one snapshot per run date.",
+    grain="one row per station per snapshot (run) date",
+    keys=("station_id", "snapshot_date"),
+    partition_by=("snapshot_date",),
+    product=AIR_QUALITY,
+    owner="environment-data",
+    inputs={"stations": "sanitized.air_quality.stations"},
+    build=build,
+    publish="partitions",
+    partitions=_snapshot,
+    suite=SUITE,
+    freshness_hours=36,
+    retention=Retention(rows_days=3 * 365, row_date="snapshot_date"),
 )

@@ -26,11 +26,11 @@ from c360.air_quality.hours import (
 from c360.aqi import calculate
 from c360.aqi.standards import Standard
 from c360.contracts.air_quality import CANONICAL_UNITS, POLLUTANTS, stuck_column
+from c360.enhanced.common import date_key
 from c360.quality import TableSuite
+from c360.registry import AIR_QUALITY, Retention, Table, column
 
 NAME = "enhanced.air_quality.fct_air_quality_hourly"
-PARTITION_BY = ["date"]
-DESCRIPTION = "Hourly readings per station with their AQI sub-indices (averages ending at the hour)."
 # AQI input field -> how the hour's value for it is formed.
 AVERAGED_FIELDS = {
     "o3_8h": ("o3", 8),
@@ -43,27 +43,24 @@ HOURLY_FIELDS = {"o3_1h": "o3", "so2_1h": "so2", "no2_1h": "no2"}
 INDEX_FIELDS = ("pm25_24h", "pm10_24h", "o3_8h", "o3_1h", "co_8h", "so2_1h", "so2_24h", "no2_1h")
 
 
-def _field(name: str, dtype: T.DataType, comment: str, nullable: bool = True) -> T.StructField:
-    return T.StructField(name, dtype, nullable, {"comment": comment})
-
-
 SCHEMA = T.StructType(
     [
-        _field("station_id", T.StringType(), "station (dim_station)", False),
-        _field("reading_time_utc", T.TimestampType(), "start of the hour (UTC)", False),
-        _field("local_hour", T.IntegerType(), "hour of the day in the station's time zone", False),
-        *[_field(p, VALUE_TYPE, f"hourly mean {p}, {CANONICAL_UNITS[p]}") for p in POLLUTANTS],
-        *[_field(stuck_column(p), T.BooleanType(), f"{p} sensor stuck (excluded)", False) for p in POLLUTANTS],
-        _field("out_of_order", T.BooleanType(), "delivered out of time order", False),
+        column("station_id", T.StringType(), "station (dim_station)", False),
+        column("reading_time_utc", T.TimestampType(), "start of the hour (UTC)", False),
+        column("local_hour", T.IntegerType(), "hour of the day in the station's time zone", False),
+        *[column(p, VALUE_TYPE, f"hourly mean {p}, {CANONICAL_UNITS[p]}") for p in POLLUTANTS],
+        *[column(stuck_column(p), T.BooleanType(), f"{p} sensor stuck (excluded)", False) for p in POLLUTANTS],
+        column("out_of_order", T.BooleanType(), "delivered out of time order", False),
         *[
-            _field(f, AVERAGE_TYPE, f"{p} mean of the {h} hours ending at this hour, if complete")
+            column(f, AVERAGE_TYPE, f"{p} mean of the {h} hours ending at this hour, if complete")
             for f, (p, h) in AVERAGED_FIELDS.items()
         ],
-        *[_field(f"{f}_index", T.LongType(), f"AQI sub-index of {f}") for f in INDEX_FIELDS],
-        _field("aqi", T.LongType(), "highest sub-index; NULL when no pollutant has one"),
-        _field("category", T.StringType(), "AQI category"),
-        _field("dominant_pollutant", T.ArrayType(T.StringType(), False), "pollutant(s) whose sub-index is the AQI"),
-        _field("date", T.DateType(), "local date of the hour (partition)", False),
+        *[column(f"{f}_index", T.LongType(), f"AQI sub-index of {f}") for f in INDEX_FIELDS],
+        column("aqi", T.LongType(), "highest sub-index; NULL when no pollutant has one"),
+        column("category", T.StringType(), "AQI category"),
+        column("dominant_pollutant", T.ArrayType(T.StringType(), False), "pollutant(s) whose sub-index is the AQI"),
+        column("date_key", T.IntegerType(), "the local date in the conformed enhanced.shared.dim_date", False),
+        column("date", T.DateType(), "local date of the hour (partition)", False),
     ]
 )
 
@@ -89,6 +86,7 @@ def build(hours: DataFrame, day: date, standard: str | Standard = "us-epa-2024")
         F.col("aqi"),
         F.col("category"),
         F.col("dominant_pollutant"),
+        date_key(F.col("local_date")).alias("date_key"),
         F.col("local_date").alias("date"),
     )
 
@@ -96,7 +94,32 @@ def build(hours: DataFrame, day: date, standard: str | Standard = "us-epa-2024")
 SUITE = (
     TableSuite(NAME, key=("station_id", "reading_time_utc"))
     .foreign_key("station_id", "enhanced.air_quality.dim_station")
+    .foreign_key("date_key", "enhanced.shared.dim_date")
     .in_range("local_hour", 0, 23)
     .in_range("aqi", 0, None)
     .invariant("category_iff_aqi", "(aqi IS NULL) = (category IS NULL)")
+)
+
+
+def _fact_day(fact_date: date) -> list[date]:
+    """A run writes the local day before its run date (hours.fact_date)."""
+    return [fact_date]
+
+
+TABLE = Table(
+    name=NAME,
+    schema=SCHEMA,
+    description="Hourly readings per station with their AQI sub-indices (averages ending at the hour).",
+    grain="one row per station and UTC hour with a reading",
+    keys=("station_id", "reading_time_utc"),
+    partition_by=("date",),
+    product=AIR_QUALITY,
+    owner="environment-data",
+    sources=("sanitized.air_quality.readings", "enhanced.air_quality.dim_station", "enhanced.shared.dim_date"),
+    build=build,
+    publish="partitions",
+    partitions=_fact_day,
+    suite=SUITE,
+    freshness_hours=36,
+    retention=Retention(rows_days=3 * 365, row_date="date"),
 )

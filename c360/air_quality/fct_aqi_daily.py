@@ -35,39 +35,36 @@ from c360.air_quality.hours import (
 from c360.aqi import calculate
 from c360.aqi.standards import Standard
 from c360.contracts.air_quality import CANONICAL_UNITS, POLLUTANTS
+from c360.enhanced.common import date_key
 from c360.quality import TableSuite
+from c360.registry import AIR_QUALITY, Retention, Table, column
 
 NAME = "enhanced.air_quality.fct_aqi_daily"
-PARTITION_BY = ["date"]
-DESCRIPTION = "Daily AQI per station and local day, from 24-hour, 8-hour and 1-hour values with TAD completeness."
 DAILY_MEAN = ("pm25", "pm10", "so2")
 DAILY_MAX_1H = ("o3", "so2", "no2")
 DAILY_MAX_8H = ("o3", "co")
 
 
-def _field(name: str, dtype: T.DataType, comment: str, nullable: bool = True) -> T.StructField:
-    return T.StructField(name, dtype, nullable, {"comment": comment})
-
-
 SCHEMA = T.StructType(
     [
-        _field("station_id", T.StringType(), "station (dim_station)", False),
-        *[_field(f"{p}_hours", T.IntegerType(), f"valid {p} hours in the day", False) for p in POLLUTANTS],
+        column("station_id", T.StringType(), "station (dim_station)", False),
+        *[column(f"{p}_hours", T.IntegerType(), f"valid {p} hours in the day", False) for p in POLLUTANTS],
         *[
-            _field(f"{p}_24h", AVERAGE_TYPE, f"mean {p} of the day, {CANONICAL_UNITS[p]} (>= 18 hours)")
+            column(f"{p}_24h", AVERAGE_TYPE, f"mean {p} of the day, {CANONICAL_UNITS[p]} (>= 18 hours)")
             for p in DAILY_MEAN
         ],
-        *[_field(f"{p}_8h", AVERAGE_TYPE, f"highest 8-hour mean {p}, {CANONICAL_UNITS[p]}") for p in DAILY_MAX_8H],
-        *[_field(f"{p}_8h_periods", T.IntegerType(), f"valid 8-hour {p} periods", False) for p in DAILY_MAX_8H],
+        *[column(f"{p}_8h", AVERAGE_TYPE, f"highest 8-hour mean {p}, {CANONICAL_UNITS[p]}") for p in DAILY_MAX_8H],
+        *[column(f"{p}_8h_periods", T.IntegerType(), f"valid 8-hour {p} periods", False) for p in DAILY_MAX_8H],
         *[
-            _field(f"{p}_1h", VALUE_TYPE, f"highest hourly {p}, {CANONICAL_UNITS[p]} (>= 18 hours)")
+            column(f"{p}_1h", VALUE_TYPE, f"highest hourly {p}, {CANONICAL_UNITS[p]} (>= 18 hours)")
             for p in DAILY_MAX_1H
         ],
-        *[_field(f"{f}_index", T.LongType(), f"AQI sub-index of {f}") for f in INDEX_FIELDS],
-        _field("aqi", T.LongType(), "daily AQI: the highest sub-index; NULL when no value is complete"),
-        _field("category", T.StringType(), "AQI category of the day"),
-        _field("dominant_pollutant", T.ArrayType(T.StringType(), False), "pollutant(s) whose sub-index is the AQI"),
-        _field("date", T.DateType(), "the station's local date (partition)", False),
+        *[column(f"{f}_index", T.LongType(), f"AQI sub-index of {f}") for f in INDEX_FIELDS],
+        column("aqi", T.LongType(), "daily AQI: the highest sub-index; NULL when no value is complete"),
+        column("category", T.StringType(), "AQI category of the day"),
+        column("dominant_pollutant", T.ArrayType(T.StringType(), False), "pollutant(s) whose sub-index is the AQI"),
+        column("date_key", T.IntegerType(), "the local date in the conformed enhanced.shared.dim_date", False),
+        column("date", T.DateType(), "the station's local date (partition)", False),
     ]
 )
 
@@ -114,6 +111,7 @@ def build(hours: DataFrame, day: date, standard: str | Standard = "us-epa-2024")
         F.col("aqi"),
         F.col("category"),
         F.col("dominant_pollutant"),
+        date_key(F.col("local_date")).alias("date_key"),
         F.col("local_date").alias("date"),
     )
 
@@ -121,8 +119,33 @@ def build(hours: DataFrame, day: date, standard: str | Standard = "us-epa-2024")
 SUITE = (
     TableSuite(NAME, key=("station_id", "date"))
     .foreign_key("station_id", "enhanced.air_quality.dim_station")
+    .foreign_key("date_key", "enhanced.shared.dim_date")
     .in_range("aqi", 0, None)
     .invariant("category_iff_aqi", "(aqi IS NULL) = (category IS NULL)")
     # A local day has 23 to 25 hours (daylight-saving changes).
     .invariant("hours_in_a_day", " AND ".join(f"{p}_hours BETWEEN 0 AND 25" for p in POLLUTANTS))
+)
+
+
+def _fact_day(fact_date: date) -> list[date]:
+    """A run writes the local day before its run date (hours.fact_date)."""
+    return [fact_date]
+
+
+TABLE = Table(
+    name=NAME,
+    schema=SCHEMA,
+    description="Daily AQI per station and local day, from 24-hour, 8-hour and 1-hour values with TAD completeness.",
+    grain="one row per station and local day",
+    keys=("station_id", "date"),
+    partition_by=("date",),
+    product=AIR_QUALITY,
+    owner="environment-data",
+    sources=("sanitized.air_quality.readings", "enhanced.air_quality.dim_station", "enhanced.shared.dim_date"),
+    build=build,
+    publish="partitions",
+    partitions=_fact_day,
+    suite=SUITE,
+    freshness_hours=36,
+    retention=Retention(rows_days=3 * 365, row_date="date"),
 )

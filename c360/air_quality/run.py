@@ -1,41 +1,41 @@
 """The air-quality step: sanitized readings and stations of a run date -> the enhanced star.
 
 A run for D reads the sanitized extracts D-3..D (hours.extract_dates), publishes the
-station-local day D-1 in both facts and dim_date, and snapshot D of both dimensions, each
-with ``replace_partitions`` naming its partition, so a re-run or a backfill rewrites
-exactly what it owns (and the storage layer commits nothing when the rows are unchanged).
-Each table is published through its quality gate (write-audit-publish, c360.quality):
-a failing gate raises QualityGateError and leaves that table and every later one as it was.
+station-local day D-1 in both facts, and snapshot D of both dimensions, each replacing
+exactly the partition its table declares for the run, so a re-run or a backfill rewrites
+what it owns (and the storage layer commits nothing when the rows are unchanged). The
+tables are the registry's published tables of the air-quality product, in dependency
+order, each through write-audit-publish (c360.publish): a failing gate raises
+QualityGateError and leaves that table and every later one as it was. The facts' dates are
+keys of the conformed ``enhanced.shared.dim_date``, published here too if the model step
+has not published it yet.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from datetime import date
-from types import ModuleType
 
 from pyspark.sql import DataFrame, SparkSession
 
-from c360.air_quality import dim_date, dim_pollutant, dim_station, fct_air_quality_hourly, fct_aqi_daily
+from c360.air_quality import dim_station
 from c360.air_quality.hours import extract_dates, fact_date, latest_versions, station_hours
 from c360.aqi.standards import Standard
 from c360.contracts.air_quality import READINGS, STATIONS
-from c360.quality import publish
+from c360.enhanced import dim_date
+from c360.publish import Publisher, TableWrite
+from c360.registry import AIR_QUALITY, Table, registry
 from c360.storage import DeltaStorage
 
-TABLES: tuple[ModuleType, ...] = (dim_date, dim_station, dim_pollutant, fct_air_quality_hourly, fct_aqi_daily)
+
+def air_quality_tables() -> list[Table]:
+    """The tables the air-quality step publishes, in build order."""
+    return registry().published(AIR_QUALITY)
 
 
 class MissingInputError(RuntimeError):
     """The sanitized tables this step reads do not exist yet (run ingest and sanitize first)."""
-
-
-@dataclass
-class TableWrite:
-    table: str
-    partition: str
-    rows: int  # rows committed; 0 when nothing was committed
-    committed: bool  # False: the partition already held exactly these rows
 
 
 @dataclass
@@ -57,34 +57,31 @@ def build_air_quality(
     if missing:
         raise MissingInputError(f"{', '.join(missing)} not found: run ingest and sanitize for the extract dates first")
     day = fact_date(run_date)
-    stations = dim_station.build(storage.read(STATIONS.sanitized_table), run_date).cache()
+    publisher = Publisher(storage, run_id, [run_date])
+    context: dict[str, object] = {
+        "spark": spark,
+        "run_date": run_date,
+        "snapshot_date": run_date,
+        "fact_date": day,
+        "day": day,
+        "standard": standard,
+    }
+    if not storage.exists(dim_date.TABLE.name):
+        publisher.build_and_publish(dim_date.TABLE, {}, context)
+    frames: dict[str, DataFrame] = {STATIONS.sanitized_table: storage.read(STATIONS.sanitized_table)}
     readings = latest_versions(
         storage.read(READINGS.sanitized_table, partitions={"_extract_date": extract_dates(run_date)}), run_date
     )
-    hours = station_hours(readings, stations).cache()
-    outputs: list[tuple[ModuleType, DataFrame, dict[str, object]]] = [
-        (dim_date, dim_date.build(spark, [day]), {"date": day}),
-        (dim_station, stations, {"snapshot_date": run_date}),
-        (dim_pollutant, dim_pollutant.build(spark, run_date, standard), {"snapshot_date": run_date}),
-        (fct_air_quality_hourly, fct_air_quality_hourly.build(hours, day, standard), {"date": day}),
-        (fct_aqi_daily, fct_aqi_daily.build(hours, day, standard), {"date": day}),
-    ]
-    report = AirQualityReport(run_date, day)
+    hours: DataFrame | None = None
     try:
-        for module, df, partition in outputs:
-            storage.ensure_table(module.NAME, module.SCHEMA, module.PARTITION_BY, description=module.DESCRIPTION)
-            outcome = publish(
-                storage,
-                df,
-                module.SUITE,
-                write=lambda d, m=module, p=partition: storage.replace_partitions(d, m.NAME, partitions=[p]),
-                run_id=run_id,
-                run_date=run_date,
-            )
-            result = outcome.commit
-            spec = ",".join(f"{k}={v}" for k, v in partition.items())
-            report.writes.append(TableWrite(module.NAME, spec, result.rows_added, result.committed))
+        for table in air_quality_tables():
+            if table.build is not None and "hours" in inspect.signature(table.build).parameters and hours is None:
+                # The station-hours both facts are computed from: built once from the published
+                # station snapshot, cached for both.
+                hours = station_hours(readings, frames[dim_station.NAME]).cache()
+                context["hours"] = hours
+            frames[table.name] = publisher.build_and_publish(table, frames, context)
     finally:
-        hours.unpersist()
-        stations.unpersist()
-    return report
+        if hours is not None:
+            hours.unpersist()
+    return AirQualityReport(run_date, day, publisher.writes)

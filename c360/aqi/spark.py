@@ -45,8 +45,16 @@ def calculate_df(df: DataFrame, standard: Standard) -> DataFrame:
             "or pollutant/averaging/value/unit (long form)"
         )
     input_cols = [c for c in df.columns if c not in RESULT_FIELDS]
+    stage = _concentrations(df, standard, long_form, input_cols)
+    stage = _sub_indices(stage, standard)
+    result = _result(standard, long_form)
+    return stage.select(*[F.col(c) for c in input_cols], *[result[name].alias(name) for name in RESULT_FIELDS])
 
-    # Stage 1: validated, converted, truncated concentrations and input error kinds per field.
+
+def _concentrations(df: DataFrame, standard: Standard, long_form: bool, input_cols: list[str]) -> DataFrame:
+    """Stage 1: validated, converted, truncated concentrations and input error kinds per field."""
+    from pyspark.sql import functions as F
+
     parsed: list[Column] = []
     if long_form:
         # Parse the one value per row once, in the unit of the field its key names.
@@ -76,9 +84,13 @@ def calculate_df(df: DataFrame, standard: Standard) -> DataFrame:
             value, kind = F.col(f"{_TMP}v_{table.name}"), F.col(f"{_TMP}k_{table.name}")
         truncated = F.floor(value, F.lit(table.decimals)).cast(f"decimal({10 + table.decimals},{table.decimals})")
         parsed += [F.when(kind.isNull(), truncated).alias(_t(table)), kind.alias(_e(table))]
-    stage = df.select(*[F.col(c) for c in input_cols], *parsed)
+    return df.select(*[F.col(c) for c in input_cols], *parsed)
 
-    # Stage 2: sub-indices from each field's own table; stage 3: deferring fields.
+
+def _sub_indices(stage: DataFrame, standard: Standard) -> DataFrame:
+    """Stage 2: sub-indices from each field's own table; stage 3: the fields that defer to another."""
+    from pyspark.sql import functions as F
+
     for deferring in (False, True):
         extra = []
         for table in standard.fields:
@@ -98,13 +110,22 @@ def calculate_df(df: DataFrame, standard: Standard) -> DataFrame:
                 )
             extra += [index.alias(_i(table)), note.alias(_n(table))]
         stage = stage.select("*", *extra)
+    # The overall index: the highest sub-index of any pollutant, materialised once for every result column.
+    return stage.select("*", _greatest(list(_pollutant_indices(standard).values())).alias(f"{_TMP}aqi"))
 
-    # Stage 4: the record's result.
-    pollutant_index = {
-        p: _greatest([F.col(_i(t)) for t in standard.fields if t.pollutant == p]) for p in standard.pollutants()
-    }
-    aqi = _greatest(list(pollutant_index.values()))
-    stage = stage.select("*", aqi.alias(f"{_TMP}aqi"))
+
+def _pollutant_indices(standard: Standard) -> dict[str, Column]:
+    """Each pollutant's index: the highest of its fields' sub-indices."""
+    from pyspark.sql import functions as F
+
+    return {p: _greatest([F.col(_i(t)) for t in standard.fields if t.pollutant == p]) for p in standard.pollutants()}
+
+
+def _result(standard: Standard, long_form: bool) -> dict[str, Column]:
+    """Stage 4: the record's result columns, over the stages' columns."""
+    from pyspark.sql import functions as F
+
+    pollutant_index = _pollutant_indices(standard)
     aqi = F.col(f"{_TMP}aqi")
 
     category = color = None
@@ -152,7 +173,7 @@ def calculate_df(df: DataFrame, standard: Standard) -> DataFrame:
     any_error = _any([F.col(_e(t)).isNotNull() for t in standard.fields])
     if long_form:
         key_col = F.col(f"{_TMP}key")
-        unknown = ~key_col.isin(*names)
+        unknown = ~key_col.isin(*standard.field_names())
         errors.append(
             F.when(
                 unknown,
@@ -183,7 +204,7 @@ def calculate_df(df: DataFrame, standard: Standard) -> DataFrame:
         "errors": error_array,
         "status": F.when(aqi.isNull() & (F.size(error_array) > 0), F.lit("invalid")).otherwise(F.lit("ok")),
     }
-    return stage.select(*[F.col(c) for c in input_cols], *[result[name].alias(name) for name in RESULT_FIELDS])
+    return result
 
 
 def _t(table: FieldTable) -> str:

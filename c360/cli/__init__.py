@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from c360.cli import aqi, catalog, lineage, maintenance, mock, privacy, quality, run, table
+from c360.cli import aqi, catalog, lineage, maintenance, mock, privacy, quality, registry, run, table
 from c360.cli.state import state
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ app.add_typer(aqi.app, name="aqi")
 app.add_typer(mock.app, name="mock")
 app.add_typer(run.app, name="run")
 app.add_typer(quality.app, name="quality")
+app.add_typer(registry.app, name="registry")
 app.add_typer(privacy.app, name="privacy")
 app.add_typer(catalog.app, name="catalog")
 app.command("maintenance")(maintenance.maintenance)

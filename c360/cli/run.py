@@ -127,7 +127,7 @@ def model_cmd(run_date: datetime = RUN_DATE) -> None:
     report = ctx.step("model", run_date.date(), lambda: model_step(ctx, [run_date.date()]), model_summary)
     out = Table("table", "rows", "published", "version", "partitions", title="model")
     for t in report.tables:
-        out.add_row(t.table, str(t.rows), "yes" if t.committed else "unchanged", str(t.version), str(t.partitions))
+        out.add_row(t.table, str(t.rows), "yes" if t.committed else "unchanged", str(t.version), str(len(t.partitions)))
     console.print(out)
     console.print(f"model: {model_summary(report)}")
 
@@ -155,6 +155,8 @@ def air_quality_cmd(run_date: datetime = RUN_DATE) -> None:
     reports = ctx.step("air_quality", day, lambda: air_quality_step(ctx, [day]), air_quality_summary)
     out = Table("table", "partition", "rows", "committed", title="air quality")
     for w in (w for r in reports for w in r.writes):
-        out.add_row(w.table, w.partition, str(w.rows) if w.committed else "-", "yes" if w.committed else "unchanged")
+        out.add_row(
+            w.table, "; ".join(w.partitions), str(w.rows) if w.committed else "-", "yes" if w.committed else "unchanged"
+        )
     console.print(out)
     console.print(f"air-quality: {air_quality_summary(reports)}")

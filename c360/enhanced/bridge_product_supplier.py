@@ -18,28 +18,22 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from c360.enhanced.common import TableSpec, col_field, conform, latest_versions, lookup_key
+from c360.enhanced.common import conform, latest_versions, lookup_key
 from c360.quality import TableSuite
+from c360.registry import C360, Table, column
 
 SCHEMA = T.StructType(
     [
-        col_field("product_id", T.StringType(), "product (durable key of dim_product)", False),
-        col_field("supplier_key", T.LongType(), "dim_supplier key (-1 unknown supplier)", False),
-        col_field("supplier_id", T.StringType(), "supplier id as delivered", False),
-        col_field("is_primary", T.BooleanType(), "the supplier the product is normally bought from"),
-        col_field("cost_price", T.DecimalType(12, 2), "purchase price from this supplier"),
-        col_field("lead_time_days", T.IntegerType(), "days from order to delivery"),
-        col_field("delivered_date", T.DateType(), "extract date of the link's latest delivery", False),
+        column("product_id", T.StringType(), "product (durable key of dim_product)", False),
+        column("supplier_key", T.LongType(), "dim_supplier key (-1 unknown supplier)", False),
+        column("supplier_id", T.StringType(), "supplier id as delivered", False),
+        column("is_primary", T.BooleanType(), "the supplier the product is normally bought from"),
+        column("cost_price", T.DecimalType(12, 2), "purchase price from this supplier"),
+        column("lead_time_days", T.IntegerType(), "days from order to delivery"),
+        column("delivered_date", T.DateType(), "extract date of the link's latest delivery", False),
     ]
 )
-SPEC = TableSpec(
-    name="enhanced.products.bridge_product_supplier",
-    schema=SCHEMA,
-    description="Product to supplier links with cost price and lead time (latest delivered).",
-    grain="one row per product and supplier",
-    keys=("product_id", "supplier_id"),
-    sources=("sanitized.products.product_suppliers", "sanitized.products.suppliers"),
-)
+NAME = "enhanced.products.bridge_product_supplier"
 
 
 def build(links: DataFrame, dim_supplier: DataFrame) -> DataFrame:
@@ -48,9 +42,25 @@ def build(links: DataFrame, dim_supplier: DataFrame) -> DataFrame:
 
 
 SUITE = (
-    TableSuite(SPEC.name, key=("product_id", "supplier_id"))
+    TableSuite(NAME, key=("product_id", "supplier_id"))
     .foreign_key("supplier_key", "enhanced.products.dim_supplier")
     .foreign_key("product_id", "enhanced.products.dim_product", severity="warn")
     .in_range("cost_price", 0, None)
     .in_range("lead_time_days", 0, None)
+)
+
+
+TABLE = Table(
+    name=NAME,
+    schema=SCHEMA,
+    description="Product to supplier links with cost price and lead time (latest delivered).",
+    grain="one row per product and supplier",
+    keys=("product_id", "supplier_id"),
+    product=C360,
+    owner="customer-analytics",
+    inputs={"links": "sanitized.products.product_suppliers", "dim_supplier": "enhanced.products.dim_supplier"},
+    build=build,
+    publish="whole",
+    suite=SUITE,
+    freshness_hours=36,
 )

@@ -1,4 +1,4 @@
-"""Building blocks of the enhanced tier: table specs, versions, surrogate keys, SCD2.
+"""Building blocks of the enhanced tier: versions, surrogate keys, SCD2, late members.
 
 Everything here is a pure DataFrame -> DataFrame function; the model step reads the
 sanitized tier and writes the results through the storage layer.
@@ -7,7 +7,6 @@ sanitized tier and writes the results through the storage layer.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -16,45 +15,6 @@ from pyspark.sql import types as T
 
 UNKNOWN_KEY = -1
 VERSION_ORDER = ("_extract_date", "_ingest_time", "_line_number")
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """What the catalog, the quality gate and the writer need to know about a table."""
-
-    name: str  # tier.domain.table
-    schema: T.StructType  # the build's final select produces exactly these names and types, in order
-    description: str
-    grain: str
-    keys: tuple[str, ...]
-    partition_by: tuple[str, ...] = ()
-    pii_columns: tuple[str, ...] = ()  # hidden from callers without the pii grant
-    # Surrogate foreign keys that may point at the unknown member (-1): a published row keyed
-    # to -1 is rewritten once a later extract delivers the member (common.stale_dates).
-    foreign_keys: tuple[str, ...] = ()
-    owner: str = "customer-analytics"
-    sources: tuple[str, ...] = field(default_factory=tuple)
-
-    def __post_init__(self) -> None:
-        names = self.schema.fieldNames()
-        declared = (*self.keys, *self.partition_by, *self.pii_columns, *self.foreign_keys)
-        unknown = [c for c in declared if c not in names]
-        if unknown:
-            raise ValueError(
-                f"{self.name}: key/partition/pii/foreign-key columns not in the schema: {', '.join(unknown)}"
-            )
-
-    @property
-    def column_descriptions(self) -> dict[str, str]:
-        return {f.name: f.metadata.get("comment", "") for f in self.schema.fields}
-
-    @property
-    def column_tags(self) -> dict[str, tuple[str, ...]]:
-        return {f.name: ("pii",) if f.name in self.pii_columns else () for f in self.schema.fields}
-
-
-def col_field(name: str, dtype: T.DataType, comment: str, nullable: bool = True) -> T.StructField:
-    return T.StructField(name, dtype, nullable, {"comment": comment})
 
 
 def conform(df: DataFrame, schema: T.StructType) -> DataFrame:

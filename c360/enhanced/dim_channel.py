@@ -10,24 +10,19 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from c360.contracts.retail import CHANNELS
-from c360.enhanced.common import UNKNOWN_KEY, TableSpec, col_field
+from c360.enhanced.common import UNKNOWN_KEY
 from c360.quality import TableSuite
+from c360.registry import C360, Table, column
 
 SCHEMA = T.StructType(
     [
-        col_field("channel_key", T.IntegerType(), "surrogate key", False),
-        col_field("channel", T.StringType(), "online, store, mobile or unknown", False),
-        col_field("channel_group", T.StringType(), "physical or digital"),
-        col_field("is_digital", T.BooleanType(), "ordered online or in the app"),
+        column("channel_key", T.IntegerType(), "surrogate key", False),
+        column("channel", T.StringType(), "online, store, mobile or unknown", False),
+        column("channel_group", T.StringType(), "physical or digital"),
+        column("is_digital", T.BooleanType(), "ordered online or in the app"),
     ]
 )
-SPEC = TableSpec(
-    name="enhanced.sales.dim_channel",
-    schema=SCHEMA,
-    description="Sales channels.",
-    grain="one row per channel",
-    keys=("channel_key",),
-)
+NAME = "enhanced.sales.dim_channel"
 CHANNEL_KEYS = {name: i + 1 for i, name in enumerate(CHANNELS)}
 
 
@@ -39,4 +34,19 @@ def build(spark: SparkSession) -> DataFrame:
     return spark.createDataFrame(rows, SCHEMA)
 
 
-SUITE = TableSuite(SPEC.name, key=("channel_key",)).unique("channel").in_set("channel", [*CHANNEL_KEYS, "unknown"])
+SUITE = TableSuite(NAME, key=("channel_key",)).unique("channel").in_set("channel", [*CHANNEL_KEYS, "unknown"])
+
+
+TABLE = Table(
+    name=NAME,
+    schema=SCHEMA,
+    description="Sales channels.",
+    grain="one row per channel",
+    keys=("channel_key",),
+    product=C360,
+    owner="customer-analytics",
+    build=build,
+    publish="whole",
+    suite=SUITE,
+    freshness_hours=36,
+)

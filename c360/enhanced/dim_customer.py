@@ -19,8 +19,9 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from c360.enhanced.common import UNKNOWN_KEY, VERSION_ORDER, TableSpec, col_field, conform, scd2, unknown_member
+from c360.enhanced.common import UNKNOWN_KEY, VERSION_ORDER, conform, scd2, unknown_member
 from c360.quality import TableSuite
+from c360.registry import C360, PII, SUBJECT, Table, column
 
 TRACKED = (
     "customer_segment",
@@ -34,38 +35,30 @@ TRACKED = (
 )
 SCHEMA = T.StructType(
     [
-        col_field("customer_key", T.LongType(), "surrogate key of this version", False),
-        col_field("customer_id", T.StringType(), "CRM customer id", False),
-        col_field("first_name_token", T.StringType(), "token of the given name"),
-        col_field("last_name_token", T.StringType(), "token of the family name"),
-        col_field("email_token", T.StringType(), "token of the e-mail"),
-        col_field("phone_token", T.StringType(), "token of the E.164 phone"),
-        col_field("birth_year", T.IntegerType(), "year of birth"),
-        col_field("gender", T.StringType(), "F, M, X or U"),
-        col_field("registration_date", T.TimestampType(), "sign-up time (UTC)"),
-        col_field("customer_segment", T.StringType(), "CRM segment (type 2)"),
-        col_field("loyalty_tier", T.StringType(), "loyalty tier (type 2); NULL = not a member"),
-        col_field("preferred_channel", T.StringType(), "preferred channel (type 2)"),
-        col_field("address_line1_token", T.StringType(), "token of the street address (type 2)"),
-        col_field("city", T.StringType(), "city (type 2)"),
-        col_field("state", T.StringType(), "state (type 2)"),
-        col_field("zip_code", T.StringType(), "postal code (type 2)"),
-        col_field("country", T.StringType(), "ISO country (type 2)"),
-        col_field("valid_from", T.TimestampType(), "version valid from (inclusive, UTC)", False),
-        col_field("valid_to", T.TimestampType(), "version valid until (exclusive); NULL = current"),
-        col_field("is_current", T.BooleanType(), "the customer's current version", False),
-        col_field("version", T.IntegerType(), "1 = first version", False),
+        column("customer_key", T.LongType(), "surrogate key of this version", False),
+        column("customer_id", T.StringType(), "CRM customer id", False, tags=(SUBJECT,)),
+        column("first_name_token", T.StringType(), "token of the given name", tags=(PII,)),
+        column("last_name_token", T.StringType(), "token of the family name", tags=(PII,)),
+        column("email_token", T.StringType(), "token of the e-mail", tags=(PII,)),
+        column("phone_token", T.StringType(), "token of the E.164 phone", tags=(PII,)),
+        column("birth_year", T.IntegerType(), "year of birth", tags=(PII,)),
+        column("gender", T.StringType(), "F, M, X or U"),
+        column("registration_date", T.TimestampType(), "sign-up time (UTC)"),
+        column("customer_segment", T.StringType(), "CRM segment (type 2)"),
+        column("loyalty_tier", T.StringType(), "loyalty tier (type 2); NULL = not a member"),
+        column("preferred_channel", T.StringType(), "preferred channel (type 2)"),
+        column("address_line1_token", T.StringType(), "token of the street address (type 2)", tags=(PII,)),
+        column("city", T.StringType(), "city (type 2)"),
+        column("state", T.StringType(), "state (type 2)"),
+        column("zip_code", T.StringType(), "postal code (type 2)", tags=(PII,)),
+        column("country", T.StringType(), "ISO country (type 2)"),
+        column("valid_from", T.TimestampType(), "version valid from (inclusive, UTC)", False),
+        column("valid_to", T.TimestampType(), "version valid until (exclusive); NULL = current"),
+        column("is_current", T.BooleanType(), "the customer's current version", False),
+        column("version", T.IntegerType(), "1 = first version", False),
     ]
 )
-SPEC = TableSpec(
-    name="enhanced.customer.dim_customer",
-    schema=SCHEMA,
-    description="Customers with type-2 history of segment, loyalty tier, address and preferred channel.",
-    grain="one row per customer per version",
-    keys=("customer_key",),
-    pii_columns=("first_name_token", "last_name_token", "email_token", "phone_token", "address_line1_token"),
-    sources=("sanitized.customer.customers", "sanitized.customer.loyalty_program"),
-)
+NAME = "enhanced.customer.dim_customer"
 _CUSTOMER_ATTRS = (
     "first_name_token",
     "last_name_token",
@@ -132,7 +125,7 @@ def build(customers: DataFrame, loyalty: DataFrame) -> DataFrame:
 
 
 SUITE = (
-    TableSuite(SPEC.name, key=("customer_key",))
+    TableSuite(NAME, key=("customer_key",))
     .not_null("customer_id")
     .invariant("valid_interval", "valid_to IS NULL OR valid_to > valid_from")
     .invariant("current_iff_open", "is_current = (valid_to IS NULL)")
@@ -142,4 +135,20 @@ SUITE = (
         name="one_version_per_instant",
     )
     .row_count_vs_previous(0.9, 2.0, severity="warn")
+)
+
+
+TABLE = Table(
+    name=NAME,
+    schema=SCHEMA,
+    description="Customers with type-2 history of segment, loyalty tier, address and preferred channel.",
+    grain="one row per customer per version",
+    keys=("customer_key",),
+    product=C360,
+    owner="customer-analytics",
+    inputs={"customers": "sanitized.customer.customers", "loyalty": "sanitized.customer.loyalty_program"},
+    build=build,
+    publish="whole",
+    suite=SUITE,
+    freshness_hours=36,
 )

@@ -13,35 +13,30 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from c360.enhanced.common import TableSpec, col_field, conform, date_key
+from c360.enhanced.common import conform, date_key
 from c360.quality import TableSuite
+from c360.registry import C360, Table, column
 
 FIRST, LAST = date(2015, 1, 1), date(2035, 12, 31)
 SCHEMA = T.StructType(
     [
-        col_field("date_key", T.IntegerType(), "yyyymmdd", False),
-        col_field("date", T.DateType(), "calendar day", False),
-        col_field("year", T.IntegerType(), "calendar year"),
-        col_field("quarter", T.IntegerType(), "calendar quarter 1-4"),
-        col_field("month", T.IntegerType(), "month 1-12"),
-        col_field("month_name", T.StringType(), "January..December"),
-        col_field("day_of_month", T.IntegerType(), "1-31"),
-        col_field("day_of_week", T.IntegerType(), "ISO weekday, 1 = Monday"),
-        col_field("day_name", T.StringType(), "Monday..Sunday"),
-        col_field("is_weekend", T.BooleanType(), "Saturday or Sunday"),
-        col_field("iso_week", T.IntegerType(), "ISO week of year"),
-        col_field("fiscal_year", T.IntegerType(), "fiscal year (starts 1 February)"),
-        col_field("fiscal_quarter", T.IntegerType(), "fiscal quarter 1-4"),
-        col_field("fiscal_month", T.IntegerType(), "fiscal month 1-12 (1 = February)"),
+        column("date_key", T.IntegerType(), "yyyymmdd", False),
+        column("date", T.DateType(), "calendar day", False),
+        column("year", T.IntegerType(), "calendar year"),
+        column("quarter", T.IntegerType(), "calendar quarter 1-4"),
+        column("month", T.IntegerType(), "month 1-12"),
+        column("month_name", T.StringType(), "January..December"),
+        column("day_of_month", T.IntegerType(), "1-31"),
+        column("day_of_week", T.IntegerType(), "ISO weekday, 1 = Monday"),
+        column("day_name", T.StringType(), "Monday..Sunday"),
+        column("is_weekend", T.BooleanType(), "Saturday or Sunday"),
+        column("iso_week", T.IntegerType(), "ISO week of year"),
+        column("fiscal_year", T.IntegerType(), "fiscal year (starts 1 February)"),
+        column("fiscal_quarter", T.IntegerType(), "fiscal quarter 1-4"),
+        column("fiscal_month", T.IntegerType(), "fiscal month 1-12 (1 = February)"),
     ]
 )
-SPEC = TableSpec(
-    name="enhanced.shared.dim_date",
-    schema=SCHEMA,
-    description="Calendar and fiscal attributes of every day.",
-    grain="one row per calendar day",
-    keys=("date_key",),
-)
+NAME = "enhanced.shared.dim_date"
 
 
 def build(spark: SparkSession) -> DataFrame:
@@ -68,9 +63,24 @@ def build(spark: SparkSession) -> DataFrame:
 
 
 SUITE = (
-    TableSuite(SPEC.name, key=("date_key",))
+    TableSuite(NAME, key=("date_key",))
     .unique("date")
     .row_count(7000, 8000)
     .in_range("day_of_week", 1, 7)
     .in_range("fiscal_quarter", 1, 4)
+)
+
+
+TABLE = Table(
+    name=NAME,
+    schema=SCHEMA,
+    description="Calendar and fiscal attributes of every day.",
+    grain="one row per calendar day",
+    keys=("date_key",),
+    product=C360,
+    owner="customer-analytics",
+    build=build,
+    publish="whole",
+    suite=SUITE,
+    freshness_hours=36,
 )

@@ -12,36 +12,28 @@ from pyspark.sql import types as T
 
 from c360.enhanced.common import (
     UNKNOWN_KEY,
-    TableSpec,
-    col_field,
     conform,
     latest_versions,
     surrogate_key,
     unknown_member,
 )
 from c360.quality import TableSuite
+from c360.registry import C360, Table, column
 
 SCHEMA = T.StructType(
     [
-        col_field("location_key", T.LongType(), "surrogate key", False),
-        col_field("location_id", T.StringType(), "location id (WH..., ST...)", False),
-        col_field("location_name", T.StringType(), "name"),
-        col_field("location_type", T.StringType(), "warehouse, distribution_center or store"),
-        col_field("is_store", T.BooleanType(), "a store customers walk into"),
-        col_field("city", T.StringType(), "city"),
-        col_field("state", T.StringType(), "state"),
-        col_field("country", T.StringType(), "ISO country"),
-        col_field("capacity_cubic_meters", T.LongType(), "capacity"),
+        column("location_key", T.LongType(), "surrogate key", False),
+        column("location_id", T.StringType(), "location id (WH..., ST...)", False),
+        column("location_name", T.StringType(), "name"),
+        column("location_type", T.StringType(), "warehouse, distribution_center or store"),
+        column("is_store", T.BooleanType(), "a store customers walk into"),
+        column("city", T.StringType(), "city"),
+        column("state", T.StringType(), "state"),
+        column("country", T.StringType(), "ISO country"),
+        column("capacity_cubic_meters", T.LongType(), "capacity"),
     ]
 )
-SPEC = TableSpec(
-    name="enhanced.logistics.dim_location",
-    schema=SCHEMA,
-    description="Stores, warehouses and distribution centres.",
-    grain="one row per location",
-    keys=("location_key",),
-    sources=("sanitized.logistics.warehouse_locations",),
-)
+NAME = "enhanced.logistics.dim_location"
 
 
 def build(locations: DataFrame) -> DataFrame:
@@ -62,7 +54,23 @@ def build(locations: DataFrame) -> DataFrame:
 
 
 SUITE = (
-    TableSuite(SPEC.name, key=("location_key",))
+    TableSuite(NAME, key=("location_key",))
     .unique("location_id")
     .in_set("location_type", ["warehouse", "distribution_center", "store"])
+)
+
+
+TABLE = Table(
+    name=NAME,
+    schema=SCHEMA,
+    description="Stores, warehouses and distribution centres.",
+    grain="one row per location",
+    keys=("location_key",),
+    product=C360,
+    owner="customer-analytics",
+    inputs={"locations": "sanitized.logistics.warehouse_locations"},
+    build=build,
+    publish="whole",
+    suite=SUITE,
+    freshness_hours=36,
 )

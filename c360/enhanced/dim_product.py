@@ -13,37 +13,31 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from c360.enhanced.common import UNKNOWN_KEY, VERSION_ORDER, TableSpec, col_field, conform, scd2, unknown_member
+from c360.enhanced.common import UNKNOWN_KEY, VERSION_ORDER, conform, scd2, unknown_member
 from c360.quality import TableSuite
+from c360.registry import C360, Table, column
 
 TRACKED = ("price", "cost", "category", "status")
 MONEY = T.DecimalType(12, 2)
 SCHEMA = T.StructType(
     [
-        col_field("product_key", T.LongType(), "surrogate key of this version", False),
-        col_field("product_id", T.StringType(), "product id", False),
-        col_field("product_name", T.StringType(), "name"),
-        col_field("category", T.StringType(), "category (type 2)"),
-        col_field("product_line", T.StringType(), "product line (the source's subcategory)"),
-        col_field("brand", T.StringType(), "brand"),
-        col_field("price", MONEY, "list price (type 2)"),
-        col_field("cost", MONEY, "unit cost (type 2)"),
-        col_field("status", T.StringType(), "active, inactive, seasonal or discontinued (type 2)"),
-        col_field("launch_date", T.DateType(), "catalogue entry date"),
-        col_field("valid_from", T.TimestampType(), "version valid from (inclusive, UTC)", False),
-        col_field("valid_to", T.TimestampType(), "version valid until (exclusive); NULL = current"),
-        col_field("is_current", T.BooleanType(), "the product's current version", False),
-        col_field("version", T.IntegerType(), "1 = first version", False),
+        column("product_key", T.LongType(), "surrogate key of this version", False),
+        column("product_id", T.StringType(), "product id", False),
+        column("product_name", T.StringType(), "name"),
+        column("category", T.StringType(), "category (type 2)"),
+        column("product_line", T.StringType(), "product line (the source's subcategory)"),
+        column("brand", T.StringType(), "brand"),
+        column("price", MONEY, "list price (type 2)"),
+        column("cost", MONEY, "unit cost (type 2)"),
+        column("status", T.StringType(), "active, inactive, seasonal or discontinued (type 2)"),
+        column("launch_date", T.DateType(), "catalogue entry date"),
+        column("valid_from", T.TimestampType(), "version valid from (inclusive, UTC)", False),
+        column("valid_to", T.TimestampType(), "version valid until (exclusive); NULL = current"),
+        column("is_current", T.BooleanType(), "the product's current version", False),
+        column("version", T.IntegerType(), "1 = first version", False),
     ]
 )
-SPEC = TableSpec(
-    name="enhanced.products.dim_product",
-    schema=SCHEMA,
-    description="Products with type-2 history of price, cost, category and status.",
-    grain="one row per product per version",
-    keys=("product_key",),
-    sources=("sanitized.products.products",),
-)
+NAME = "enhanced.products.dim_product"
 
 
 def build(products: DataFrame) -> DataFrame:
@@ -78,9 +72,25 @@ def build(products: DataFrame) -> DataFrame:
 
 
 SUITE = (
-    TableSuite(SPEC.name, key=("product_key",))
+    TableSuite(NAME, key=("product_key",))
     .not_null("product_id")
     .invariant("valid_interval", "valid_to IS NULL OR valid_to > valid_from")
     .invariant("current_iff_open", "is_current = (valid_to IS NULL)")
     .invariant("price_positive", "product_key = -1 OR price > 0")
+)
+
+
+TABLE = Table(
+    name=NAME,
+    schema=SCHEMA,
+    description="Products with type-2 history of price, cost, category and status.",
+    grain="one row per product per version",
+    keys=("product_key",),
+    product=C360,
+    owner="customer-analytics",
+    inputs={"products": "sanitized.products.products"},
+    build=build,
+    publish="whole",
+    suite=SUITE,
+    freshness_hours=36,
 )

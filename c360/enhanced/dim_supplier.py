@@ -14,38 +14,29 @@ from pyspark.sql import types as T
 
 from c360.enhanced.common import (
     UNKNOWN_KEY,
-    TableSpec,
-    col_field,
     conform,
     latest_versions,
     surrogate_key,
     unknown_member,
 )
 from c360.quality import TableSuite
+from c360.registry import C360, PII, Table, column
 
 SCHEMA = T.StructType(
     [
-        col_field("supplier_key", T.LongType(), "surrogate key", False),
-        col_field("supplier_id", T.StringType(), "supplier id", False),
-        col_field("supplier_name", T.StringType(), "company name"),
-        col_field("contact_person_token", T.StringType(), "token of the contact's name"),
-        col_field("email_token", T.StringType(), "token of the contact e-mail"),
-        col_field("phone_token", T.StringType(), "token of the contact phone"),
-        col_field("address", T.StringType(), "company address"),
-        col_field("country", T.StringType(), "ISO country"),
-        col_field("payment_terms", T.StringType(), "payment terms, e.g. Net 30"),
-        col_field("quality_rating", T.DoubleType(), "0-5 rating"),
+        column("supplier_key", T.LongType(), "surrogate key", False),
+        column("supplier_id", T.StringType(), "supplier id", False),
+        column("supplier_name", T.StringType(), "company name"),
+        column("contact_person_token", T.StringType(), "token of the contact's name", tags=(PII,)),
+        column("email_token", T.StringType(), "token of the contact e-mail", tags=(PII,)),
+        column("phone_token", T.StringType(), "token of the contact phone", tags=(PII,)),
+        column("address", T.StringType(), "company address"),
+        column("country", T.StringType(), "ISO country"),
+        column("payment_terms", T.StringType(), "payment terms, e.g. Net 30"),
+        column("quality_rating", T.DoubleType(), "0-5 rating"),
     ]
 )
-SPEC = TableSpec(
-    name="enhanced.products.dim_supplier",
-    schema=SCHEMA,
-    description="Suppliers of the catalogue (type 1).",
-    grain="one row per supplier",
-    keys=("supplier_key",),
-    pii_columns=("contact_person_token", "email_token", "phone_token"),
-    sources=("sanitized.products.suppliers",),
-)
+NAME = "enhanced.products.dim_supplier"
 
 
 def build(suppliers: DataFrame) -> DataFrame:
@@ -56,8 +47,24 @@ def build(suppliers: DataFrame) -> DataFrame:
 
 
 SUITE = (
-    TableSuite(SPEC.name, key=("supplier_key",))
+    TableSuite(NAME, key=("supplier_key",))
     .unique("supplier_id")
     .not_null("supplier_name", severity="warn")
     .in_range("quality_rating", 0, 5)
+)
+
+
+TABLE = Table(
+    name=NAME,
+    schema=SCHEMA,
+    description="Suppliers of the catalogue (type 1).",
+    grain="one row per supplier",
+    keys=("supplier_key",),
+    product=C360,
+    owner="customer-analytics",
+    inputs={"suppliers": "sanitized.products.suppliers"},
+    build=build,
+    publish="whole",
+    suite=SUITE,
+    freshness_hours=36,
 )

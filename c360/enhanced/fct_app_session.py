@@ -6,35 +6,27 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from c360.enhanced.common import TableSpec, col_field, conform, date_key, latest_versions, lookup_scd
+from c360.enhanced.common import conform, date_key, latest_versions, lookup_scd
 from c360.quality import TableSuite
+from c360.registry import C360, SUBJECT, Table, column
 
 SCHEMA = T.StructType(
     [
-        col_field("usage_id", T.StringType(), "session id", False),
-        col_field("customer_id", T.StringType(), "customer id as delivered"),
-        col_field("customer_key", T.LongType(), "dim_customer version valid at the session (-1 unknown)", False),
-        col_field("session_start", T.TimestampType(), "start (UTC)"),
-        col_field("date_key", T.IntegerType(), "dim_date key", False),
-        col_field("duration_minutes", T.IntegerType(), "length"),
-        col_field("pages_viewed", T.IntegerType(), "pages viewed"),
-        col_field("actions_taken", T.IntegerType(), "actions taken"),
-        col_field("device_type", T.StringType(), "ios, android or web"),
-        col_field("app_version", T.StringType(), "app version"),
-        col_field("source_extract_date", T.DateType(), "extract that delivered this version", False),
-        col_field("session_date", T.DateType(), "session day; the partition", False),
+        column("usage_id", T.StringType(), "session id", False),
+        column("customer_id", T.StringType(), "customer id as delivered", tags=(SUBJECT,)),
+        column("customer_key", T.LongType(), "dim_customer version valid at the session (-1 unknown)", False),
+        column("session_start", T.TimestampType(), "start (UTC)"),
+        column("date_key", T.IntegerType(), "dim_date key", False),
+        column("duration_minutes", T.IntegerType(), "length"),
+        column("pages_viewed", T.IntegerType(), "pages viewed"),
+        column("actions_taken", T.IntegerType(), "actions taken"),
+        column("device_type", T.StringType(), "ios, android or web"),
+        column("app_version", T.StringType(), "app version"),
+        column("source_extract_date", T.DateType(), "extract that delivered this version", False),
+        column("session_date", T.DateType(), "session day; the partition", False),
     ]
 )
-SPEC = TableSpec(
-    name="enhanced.customer.fct_app_session",
-    schema=SCHEMA,
-    description="App sessions of customers.",
-    grain="one row per app session",
-    keys=("usage_id",),
-    partition_by=("session_date",),
-    sources=("sanitized.customer.app_usage",),
-    foreign_keys=("customer_key",),
-)
+NAME = "enhanced.customer.fct_app_session"
 
 
 def build(sessions: DataFrame, dim_customer: DataFrame) -> DataFrame:
@@ -60,7 +52,25 @@ def build(sessions: DataFrame, dim_customer: DataFrame) -> DataFrame:
 
 
 SUITE = (
-    TableSuite(SPEC.name, key=("usage_id",), measures=("duration_minutes",))
+    TableSuite(NAME, key=("usage_id",), measures=("duration_minutes",))
     .foreign_key("customer_key", "enhanced.customer.dim_customer")
     .in_range("duration_minutes", 0, 1440)
+)
+
+
+TABLE = Table(
+    name=NAME,
+    schema=SCHEMA,
+    description="App sessions of customers.",
+    grain="one row per app session",
+    keys=("usage_id",),
+    partition_by=("session_date",),
+    foreign_keys=("customer_key",),
+    product=C360,
+    owner="customer-analytics",
+    inputs={"sessions": "sanitized.customer.app_usage", "dim_customer": "enhanced.customer.dim_customer"},
+    build=build,
+    publish="partitions",
+    suite=SUITE,
+    freshness_hours=36,
 )

@@ -11,36 +11,28 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from c360.enhanced.common import TableSpec, col_field, conform, date_key, lookup_key, lookup_scd
+from c360.enhanced.common import conform, date_key, lookup_key, lookup_scd
 from c360.quality import TableSuite
+from c360.registry import C360, Table, column
 
 SCHEMA = T.StructType(
     [
-        col_field("product_id", T.StringType(), "product", False),
-        col_field("product_key", T.LongType(), "dim_product version valid at the snapshot (-1 unknown)", False),
-        col_field("location_id", T.StringType(), "location", False),
-        col_field("location_key", T.LongType(), "dim_location key (-1 unknown)", False),
-        col_field("date_key", T.IntegerType(), "dim_date key", False),
-        col_field("stock_quantity", T.LongType(), "on hand"),
-        col_field("reserved_quantity", T.LongType(), "reserved"),
-        col_field("available_quantity", T.LongType(), "on hand - reserved"),
-        col_field("reorder_point", T.LongType(), "reorder point"),
-        col_field("max_stock_level", T.LongType(), "capacity"),
-        col_field("below_reorder_point", T.BooleanType(), "available stock at or below the reorder point"),
-        col_field("source_extract_date", T.DateType(), "extract that delivered the snapshot", False),
-        col_field("snapshot_date", T.DateType(), "day of the snapshot; the partition", False),
+        column("product_id", T.StringType(), "product", False),
+        column("product_key", T.LongType(), "dim_product version valid at the snapshot (-1 unknown)", False),
+        column("location_id", T.StringType(), "location", False),
+        column("location_key", T.LongType(), "dim_location key (-1 unknown)", False),
+        column("date_key", T.IntegerType(), "dim_date key", False),
+        column("stock_quantity", T.LongType(), "on hand"),
+        column("reserved_quantity", T.LongType(), "reserved"),
+        column("available_quantity", T.LongType(), "on hand - reserved"),
+        column("reorder_point", T.LongType(), "reorder point"),
+        column("max_stock_level", T.LongType(), "capacity"),
+        column("below_reorder_point", T.BooleanType(), "available stock at or below the reorder point"),
+        column("source_extract_date", T.DateType(), "extract that delivered the snapshot", False),
+        column("snapshot_date", T.DateType(), "day of the snapshot; the partition", False),
     ]
 )
-SPEC = TableSpec(
-    name="enhanced.products.fct_inventory_snapshot",
-    schema=SCHEMA,
-    description="Daily stock per product and location.",
-    grain="one row per product, location and day",
-    keys=("product_id", "location_id", "snapshot_date"),
-    partition_by=("snapshot_date",),
-    sources=("sanitized.products.inventory",),
-    foreign_keys=("product_key", "location_key"),
-)
+NAME = "enhanced.products.fct_inventory_snapshot"
 
 
 def build(inventory: DataFrame, dim_product: DataFrame, dim_location: DataFrame) -> DataFrame:
@@ -74,8 +66,30 @@ def build(inventory: DataFrame, dim_product: DataFrame, dim_location: DataFrame)
 
 
 SUITE = (
-    TableSuite(SPEC.name, key=("product_id", "location_id", "snapshot_date"), measures=("stock_quantity",))
+    TableSuite(NAME, key=("product_id", "location_id", "snapshot_date"), measures=("stock_quantity",))
     .foreign_key("product_key", "enhanced.products.dim_product")
     .foreign_key("location_key", "enhanced.logistics.dim_location")
     .in_range("stock_quantity", 0, 10_000_000)
+)
+
+
+TABLE = Table(
+    name=NAME,
+    schema=SCHEMA,
+    description="Daily stock per product and location.",
+    grain="one row per product, location and day",
+    keys=("product_id", "location_id", "snapshot_date"),
+    partition_by=("snapshot_date",),
+    foreign_keys=("product_key", "location_key"),
+    product=C360,
+    owner="customer-analytics",
+    inputs={
+        "inventory": "sanitized.products.inventory",
+        "dim_product": "enhanced.products.dim_product",
+        "dim_location": "enhanced.logistics.dim_location",
+    },
+    build=build,
+    publish="partitions",
+    suite=SUITE,
+    freshness_hours=36,
 )

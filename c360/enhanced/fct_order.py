@@ -11,44 +11,36 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from c360.enhanced.common import TableSpec, col_field, conform, date_key, latest_versions, lookup_key, lookup_scd
+from c360.enhanced.common import conform, date_key, latest_versions, lookup_key, lookup_scd
 from c360.enhanced.dim_channel import CHANNEL_KEYS
 from c360.quality import TableSuite
+from c360.registry import C360, SUBJECT, Table, column
 
 MONEY = T.DecimalType(12, 2)
 SCHEMA = T.StructType(
     [
-        col_field("transaction_id", T.StringType(), "order id", False),
-        col_field("transaction_ts", T.TimestampType(), "ordered at (UTC)", False),
-        col_field("date_key", T.IntegerType(), "dim_date key of the order day", False),
-        col_field("customer_id", T.StringType(), "customer id as delivered"),
-        col_field("customer_key", T.LongType(), "dim_customer version valid at the order time (-1 unknown)", False),
-        col_field("channel", T.StringType(), "online, store or mobile"),
-        col_field("channel_key", T.IntegerType(), "dim_channel key", False),
-        col_field("store_id", T.StringType(), "store of a store order"),
-        col_field("store_location_key", T.LongType(), "dim_location key of the store (-1 none/unknown)", False),
-        col_field("payment_method", T.StringType(), "payment"),
-        col_field("order_status", T.StringType(), "completed, pending, cancelled, returned or refunded"),
-        col_field("subtotal", MONEY, "sum of lines"),
-        col_field("tax_amount", MONEY, "tax"),
-        col_field("discount_amount", MONEY, "order discount"),
-        col_field("total_amount", MONEY, "subtotal + tax - discount"),
-        col_field("currency", T.StringType(), "ISO 4217"),
-        col_field("line_count", T.IntegerType(), "order lines delivered for the order"),
-        col_field("source_extract_date", T.DateType(), "latest extract that delivered this row's inputs", False),
-        col_field("transaction_date", T.DateType(), "order day (UTC); the partition", False),
+        column("transaction_id", T.StringType(), "order id", False),
+        column("transaction_ts", T.TimestampType(), "ordered at (UTC)", False),
+        column("date_key", T.IntegerType(), "dim_date key of the order day", False),
+        column("customer_id", T.StringType(), "customer id as delivered", tags=(SUBJECT,)),
+        column("customer_key", T.LongType(), "dim_customer version valid at the order time (-1 unknown)", False),
+        column("channel", T.StringType(), "online, store or mobile"),
+        column("channel_key", T.IntegerType(), "dim_channel key", False),
+        column("store_id", T.StringType(), "store of a store order"),
+        column("store_location_key", T.LongType(), "dim_location key of the store (-1 none/unknown)", False),
+        column("payment_method", T.StringType(), "payment"),
+        column("order_status", T.StringType(), "completed, pending, cancelled, returned or refunded"),
+        column("subtotal", MONEY, "sum of lines"),
+        column("tax_amount", MONEY, "tax"),
+        column("discount_amount", MONEY, "order discount"),
+        column("total_amount", MONEY, "subtotal + tax - discount"),
+        column("currency", T.StringType(), "ISO 4217"),
+        column("line_count", T.IntegerType(), "order lines delivered for the order"),
+        column("source_extract_date", T.DateType(), "latest extract that delivered this row's inputs", False),
+        column("transaction_date", T.DateType(), "order day (UTC); the partition", False),
     ]
 )
-SPEC = TableSpec(
-    name="enhanced.sales.fct_order",
-    schema=SCHEMA,
-    description="Orders with their totals and status, keyed to the customer version of the order time.",
-    grain="one row per order",
-    keys=("transaction_id",),
-    partition_by=("transaction_date",),
-    sources=("sanitized.sales.transactions", "sanitized.sales.transaction_items"),
-    foreign_keys=("customer_key", "store_location_key"),
-)
+NAME = "enhanced.sales.fct_order"
 
 
 def channel_key(col: str) -> F.Column:
@@ -93,7 +85,7 @@ def build(transactions: DataFrame, items: DataFrame, dim_customer: DataFrame, di
 
 
 SUITE = (
-    TableSuite(SPEC.name, key=("transaction_id",), measures=("total_amount", "subtotal"))
+    TableSuite(NAME, key=("transaction_id",), measures=("total_amount", "subtotal"))
     .foreign_key("customer_key", "enhanced.customer.dim_customer")
     .foreign_key("store_location_key", "enhanced.logistics.dim_location", "location_key")
     .foreign_key("date_key", "enhanced.shared.dim_date")
@@ -103,4 +95,27 @@ SUITE = (
         "abs(total_amount - (subtotal + coalesce(tax_amount, 0) - coalesce(discount_amount, 0))) <= 0.01",
     )
     .invariant("known_customer", "customer_key <> -1", severity="warn")
+)
+
+
+TABLE = Table(
+    name=NAME,
+    schema=SCHEMA,
+    description="Orders with their totals and status, keyed to the customer version of the order time.",
+    grain="one row per order",
+    keys=("transaction_id",),
+    partition_by=("transaction_date",),
+    foreign_keys=("customer_key", "store_location_key"),
+    product=C360,
+    owner="customer-analytics",
+    inputs={
+        "transactions": "sanitized.sales.transactions",
+        "items": "sanitized.sales.transaction_items",
+        "dim_customer": "enhanced.customer.dim_customer",
+        "dim_location": "enhanced.logistics.dim_location",
+    },
+    build=build,
+    publish="partitions",
+    suite=SUITE,
+    freshness_hours=36,
 )

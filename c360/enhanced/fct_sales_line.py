@@ -13,46 +13,38 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from c360.enhanced.common import TableSpec, col_field, conform, date_key, latest_versions, lookup_scd
+from c360.enhanced.common import conform, date_key, latest_versions, lookup_scd
 from c360.quality import TableSuite
+from c360.registry import C360, SUBJECT, Table, column
 
 MONEY = T.DecimalType(12, 2)
 AMOUNT = T.DecimalType(14, 2)
 SCHEMA = T.StructType(
     [
-        col_field("item_id", T.StringType(), "order line id", False),
-        col_field("transaction_id", T.StringType(), "order id", False),
-        col_field("transaction_ts", T.TimestampType(), "ordered at (UTC)", False),
-        col_field("date_key", T.IntegerType(), "dim_date key", False),
-        col_field("customer_id", T.StringType(), "customer id of the order"),
-        col_field("customer_key", T.LongType(), "dim_customer version valid at the order time (-1 unknown)", False),
-        col_field("product_id", T.StringType(), "product id", False),
-        col_field("product_key", T.LongType(), "dim_product version valid at the order time (-1 unknown)", False),
-        col_field("channel", T.StringType(), "sales channel of the order"),
-        col_field("order_status", T.StringType(), "status of the order"),
-        col_field("order_is_missing", T.BooleanType(), "the order itself was never delivered", False),
-        col_field("quantity", T.IntegerType(), "units"),
-        col_field("unit_price", MONEY, "price per unit"),
-        col_field("gross_amount", AMOUNT, "quantity x unit price"),
-        col_field("discount_amount", MONEY, "line discount"),
-        col_field("line_amount", AMOUNT, "gross - discount"),
-        col_field("unit_cost", MONEY, "unit cost valid at the order time (NULL unknown)"),
-        col_field("cost_amount", AMOUNT, "quantity x unit cost"),
-        col_field("margin_amount", AMOUNT, "line amount - cost"),
-        col_field("source_extract_date", T.DateType(), "latest extract that delivered this row's inputs", False),
-        col_field("transaction_date", T.DateType(), "order day (UTC); the partition", False),
+        column("item_id", T.StringType(), "order line id", False),
+        column("transaction_id", T.StringType(), "order id", False),
+        column("transaction_ts", T.TimestampType(), "ordered at (UTC)", False),
+        column("date_key", T.IntegerType(), "dim_date key", False),
+        column("customer_id", T.StringType(), "customer id of the order", tags=(SUBJECT,)),
+        column("customer_key", T.LongType(), "dim_customer version valid at the order time (-1 unknown)", False),
+        column("product_id", T.StringType(), "product id", False),
+        column("product_key", T.LongType(), "dim_product version valid at the order time (-1 unknown)", False),
+        column("channel", T.StringType(), "sales channel of the order"),
+        column("order_status", T.StringType(), "status of the order"),
+        column("order_is_missing", T.BooleanType(), "the order itself was never delivered", False),
+        column("quantity", T.IntegerType(), "units"),
+        column("unit_price", MONEY, "price per unit"),
+        column("gross_amount", AMOUNT, "quantity x unit price"),
+        column("discount_amount", MONEY, "line discount"),
+        column("line_amount", AMOUNT, "gross - discount"),
+        column("unit_cost", MONEY, "unit cost valid at the order time (NULL unknown)"),
+        column("cost_amount", AMOUNT, "quantity x unit cost"),
+        column("margin_amount", AMOUNT, "line amount - cost"),
+        column("source_extract_date", T.DateType(), "latest extract that delivered this row's inputs", False),
+        column("transaction_date", T.DateType(), "order day (UTC); the partition", False),
     ]
 )
-SPEC = TableSpec(
-    name="enhanced.sales.fct_sales_line",
-    schema=SCHEMA,
-    description="Order lines with amounts, cost and margin at the product cost valid when sold.",
-    grain="one row per order line",
-    keys=("item_id",),
-    partition_by=("transaction_date",),
-    sources=("sanitized.sales.transaction_items", "sanitized.sales.transactions", "sanitized.products.products"),
-    foreign_keys=("customer_key", "product_key"),
-)
+NAME = "enhanced.sales.fct_sales_line"
 
 
 def build(items: DataFrame, transactions: DataFrame, dim_customer: DataFrame, dim_product: DataFrame) -> DataFrame:
@@ -103,7 +95,7 @@ def build(items: DataFrame, transactions: DataFrame, dim_customer: DataFrame, di
 
 
 SUITE = (
-    TableSuite(SPEC.name, key=("item_id",), measures=("line_amount", "quantity", "margin_amount"))
+    TableSuite(NAME, key=("item_id",), measures=("line_amount", "quantity", "margin_amount"))
     .foreign_key("customer_key", "enhanced.customer.dim_customer")
     .foreign_key("product_key", "enhanced.products.dim_product")
     .foreign_key("date_key", "enhanced.shared.dim_date")
@@ -112,4 +104,27 @@ SUITE = (
     .invariant("margin", "cost_amount IS NULL OR margin_amount = line_amount - cost_amount")
     .invariant("known_product", "product_key <> -1")
     .invariant("order_delivered", "NOT order_is_missing", severity="warn")
+)
+
+
+TABLE = Table(
+    name=NAME,
+    schema=SCHEMA,
+    description="Order lines with amounts, cost and margin at the product cost valid when sold.",
+    grain="one row per order line",
+    keys=("item_id",),
+    partition_by=("transaction_date",),
+    foreign_keys=("customer_key", "product_key"),
+    product=C360,
+    owner="customer-analytics",
+    inputs={
+        "items": "sanitized.sales.transaction_items",
+        "transactions": "sanitized.sales.transactions",
+        "dim_customer": "enhanced.customer.dim_customer",
+        "dim_product": "enhanced.products.dim_product",
+    },
+    build=build,
+    publish="partitions",
+    suite=SUITE,
+    freshness_hours=36,
 )

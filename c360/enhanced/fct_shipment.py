@@ -11,39 +11,31 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from c360.enhanced.common import TableSpec, col_field, conform, date_key, latest_versions, lookup_key, lookup_scd
+from c360.enhanced.common import conform, date_key, latest_versions, lookup_key, lookup_scd
 from c360.quality import TableSuite
+from c360.registry import C360, Table, column
 
 SCHEMA = T.StructType(
     [
-        col_field("shipment_id", T.StringType(), "shipment id", False),
-        col_field("transaction_id", T.StringType(), "order shipped"),
-        col_field("customer_key", T.LongType(), "customer version valid when the order was placed (-1 unknown)", False),
-        col_field("origin_location_key", T.LongType(), "dim_location key of the origin (-1 unknown)", False),
-        col_field("date_key", T.IntegerType(), "dim_date key of the ship day", False),
-        col_field("carrier", T.StringType(), "carrier"),
-        col_field("service_level", T.StringType(), "service"),
-        col_field("estimated_delivery", T.DateType(), "promised delivery"),
-        col_field("actual_delivery", T.DateType(), "delivered on"),
-        col_field("delivery_status", T.StringType(), "state"),
-        col_field("delay_days", T.IntegerType(), "actual - promised days (NULL until delivered)"),
-        col_field("is_on_time", T.BooleanType(), "delivered on or before the promise (NULL until delivered)"),
-        col_field("shipping_cost", T.DecimalType(12, 2), "cost"),
-        col_field("weight_kg", T.DecimalType(12, 3), "weight"),
-        col_field("source_extract_date", T.DateType(), "latest extract that delivered this row's inputs", False),
-        col_field("ship_date", T.DateType(), "shipped on (extract date until shipped); the partition", False),
+        column("shipment_id", T.StringType(), "shipment id", False),
+        column("transaction_id", T.StringType(), "order shipped"),
+        column("customer_key", T.LongType(), "customer version valid when the order was placed (-1 unknown)", False),
+        column("origin_location_key", T.LongType(), "dim_location key of the origin (-1 unknown)", False),
+        column("date_key", T.IntegerType(), "dim_date key of the ship day", False),
+        column("carrier", T.StringType(), "carrier"),
+        column("service_level", T.StringType(), "service"),
+        column("estimated_delivery", T.DateType(), "promised delivery"),
+        column("actual_delivery", T.DateType(), "delivered on"),
+        column("delivery_status", T.StringType(), "state"),
+        column("delay_days", T.IntegerType(), "actual - promised days (NULL until delivered)"),
+        column("is_on_time", T.BooleanType(), "delivered on or before the promise (NULL until delivered)"),
+        column("shipping_cost", T.DecimalType(12, 2), "cost"),
+        column("weight_kg", T.DecimalType(12, 3), "weight"),
+        column("source_extract_date", T.DateType(), "latest extract that delivered this row's inputs", False),
+        column("ship_date", T.DateType(), "shipped on (extract date until shipped); the partition", False),
     ]
 )
-SPEC = TableSpec(
-    name="enhanced.logistics.fct_shipment",
-    schema=SCHEMA,
-    description="Shipments with promised vs actual delivery.",
-    grain="one row per shipment",
-    keys=("shipment_id",),
-    partition_by=("ship_date",),
-    sources=("sanitized.logistics.shipments", "sanitized.sales.transactions"),
-    foreign_keys=("customer_key", "origin_location_key"),
-)
+NAME = "enhanced.logistics.fct_shipment"
 
 
 def build(shipments: DataFrame, transactions: DataFrame, dim_customer: DataFrame, dim_location: DataFrame) -> DataFrame:
@@ -84,8 +76,31 @@ def build(shipments: DataFrame, transactions: DataFrame, dim_customer: DataFrame
 
 
 SUITE = (
-    TableSuite(SPEC.name, key=("shipment_id",), measures=("shipping_cost",))
+    TableSuite(NAME, key=("shipment_id",), measures=("shipping_cost",))
     .foreign_key("customer_key", "enhanced.customer.dim_customer")
     .foreign_key("origin_location_key", "enhanced.logistics.dim_location", "location_key")
     .invariant("on_time_matches_delay", "delay_days IS NULL OR is_on_time = (delay_days <= 0)")
+)
+
+
+TABLE = Table(
+    name=NAME,
+    schema=SCHEMA,
+    description="Shipments with promised vs actual delivery.",
+    grain="one row per shipment",
+    keys=("shipment_id",),
+    partition_by=("ship_date",),
+    foreign_keys=("customer_key", "origin_location_key"),
+    product=C360,
+    owner="customer-analytics",
+    inputs={
+        "shipments": "sanitized.logistics.shipments",
+        "transactions": "sanitized.sales.transactions",
+        "dim_customer": "enhanced.customer.dim_customer",
+        "dim_location": "enhanced.logistics.dim_location",
+    },
+    build=build,
+    publish="partitions",
+    suite=SUITE,
+    freshness_hours=36,
 )

@@ -10,37 +10,29 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from c360.enhanced.common import TableSpec, col_field, conform, date_key, latest_versions, lookup_scd
+from c360.enhanced.common import conform, date_key, latest_versions, lookup_scd
 from c360.quality import TableSuite
+from c360.registry import C360, SUBJECT, Table, column
 
 SCHEMA = T.StructType(
     [
-        col_field("ticket_id", T.StringType(), "ticket id", False),
-        col_field("customer_id", T.StringType(), "customer id as delivered"),
-        col_field("customer_key", T.LongType(), "dim_customer version valid when opened (-1 unknown)", False),
-        col_field("created_ts", T.TimestampType(), "opened at (UTC)", False),
-        col_field("date_key", T.IntegerType(), "dim_date key of the opening day", False),
-        col_field("resolved_ts", T.TimestampType(), "resolved at (UTC); NULL while open"),
-        col_field("status", T.StringType(), "open, in_progress, resolved or closed"),
-        col_field("category", T.StringType(), "topic"),
-        col_field("priority", T.StringType(), "priority"),
-        col_field("channel", T.StringType(), "contact channel"),
-        col_field("satisfaction_score", T.IntegerType(), "1-5; NULL = not answered"),
-        col_field("resolution_hours", T.DoubleType(), "hours from opening to resolution"),
-        col_field("source_extract_date", T.DateType(), "extract that delivered this version", False),
-        col_field("created_date", T.DateType(), "opening day (UTC); the partition", False),
+        column("ticket_id", T.StringType(), "ticket id", False),
+        column("customer_id", T.StringType(), "customer id as delivered", tags=(SUBJECT,)),
+        column("customer_key", T.LongType(), "dim_customer version valid when opened (-1 unknown)", False),
+        column("created_ts", T.TimestampType(), "opened at (UTC)", False),
+        column("date_key", T.IntegerType(), "dim_date key of the opening day", False),
+        column("resolved_ts", T.TimestampType(), "resolved at (UTC); NULL while open"),
+        column("status", T.StringType(), "open, in_progress, resolved or closed"),
+        column("category", T.StringType(), "topic"),
+        column("priority", T.StringType(), "priority"),
+        column("channel", T.StringType(), "contact channel"),
+        column("satisfaction_score", T.IntegerType(), "1-5; NULL = not answered"),
+        column("resolution_hours", T.DoubleType(), "hours from opening to resolution"),
+        column("source_extract_date", T.DateType(), "extract that delivered this version", False),
+        column("created_date", T.DateType(), "opening day (UTC); the partition", False),
     ]
 )
-SPEC = TableSpec(
-    name="enhanced.customer.fct_support_ticket",
-    schema=SCHEMA,
-    description="Support tickets in their latest state, keyed to the customer version of the opening time.",
-    grain="one row per ticket",
-    keys=("ticket_id",),
-    partition_by=("created_date",),
-    sources=("sanitized.customer.support_tickets",),
-    foreign_keys=("customer_key",),
-)
+NAME = "enhanced.customer.fct_support_ticket"
 
 
 def build(tickets: DataFrame, dim_customer: DataFrame) -> DataFrame:
@@ -67,9 +59,27 @@ def build(tickets: DataFrame, dim_customer: DataFrame) -> DataFrame:
 
 
 SUITE = (
-    TableSuite(SPEC.name, key=("ticket_id",))
+    TableSuite(NAME, key=("ticket_id",))
     .foreign_key("customer_key", "enhanced.customer.dim_customer")
     .foreign_key("date_key", "enhanced.shared.dim_date")
     .in_range("satisfaction_score", 1, 5)
     .invariant("resolved_after_created", "resolved_ts IS NULL OR resolved_ts >= created_ts")
+)
+
+
+TABLE = Table(
+    name=NAME,
+    schema=SCHEMA,
+    description="Support tickets in their latest state, keyed to the customer version of the opening time.",
+    grain="one row per ticket",
+    keys=("ticket_id",),
+    partition_by=("created_date",),
+    foreign_keys=("customer_key",),
+    product=C360,
+    owner="customer-analytics",
+    inputs={"tickets": "sanitized.customer.support_tickets", "dim_customer": "enhanced.customer.dim_customer"},
+    build=build,
+    publish="partitions",
+    suite=SUITE,
+    freshness_hours=36,
 )

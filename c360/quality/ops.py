@@ -29,6 +29,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from c360.quality.results import ValidationReport
+from c360.registry import PLATFORM, Table, column
 from c360.storage.delta import CommitConflictError, DeltaStorage
 
 RESULTS_TABLE = "ops.quality.expectation_results"
@@ -46,54 +47,54 @@ def plots_dir(lake_root: Path) -> Path:
 
 RESULTS_SCHEMA = T.StructType(
     [
-        T.StructField("run_id", T.StringType(), False),
-        T.StructField("run_date", T.DateType(), False),
-        T.StructField("table_name", T.StringType(), False),
-        T.StructField("table_version", T.LongType(), True),
-        T.StructField("published", T.BooleanType(), False),
-        T.StructField("status", T.StringType(), False),
-        T.StructField("expectation", T.StringType(), False),
-        T.StructField("kind", T.StringType(), False),
-        T.StructField("columns", T.StringType(), True),
-        T.StructField("severity", T.StringType(), False),
-        T.StructField("success", T.BooleanType(), False),
-        T.StructField("observed_value", T.StringType(), True),
-        T.StructField("unexpected_count", T.LongType(), True),
-        T.StructField("element_count", T.LongType(), True),
-        T.StructField("unexpected_percent", T.DoubleType(), True),
-        T.StructField("details", T.StringType(), True),
-        T.StructField("data_docs", T.StringType(), True),
-        T.StructField("validated_at", T.TimestampType(), False),
+        column("run_id", T.StringType(), "the run whose gate this was", False),
+        column("run_date", T.DateType(), "the run's logical date (partition)", False),
+        column("table_name", T.StringType(), "table validated", False),
+        column("table_version", T.LongType(), "version committed by the write, when it was published"),
+        column("published", T.BooleanType(), "whether the gate passed and the write was committed", False),
+        column("status", T.StringType(), "the gate's verdict", False),
+        column("expectation", T.StringType(), "expectation name (unique in its suite)", False),
+        column("kind", T.StringType(), "kind of expectation", False),
+        column("columns", T.StringType(), "columns it checks"),
+        column("severity", T.StringType(), "error blocks publishing, warn only reports", False),
+        column("success", T.BooleanType(), "whether it held", False),
+        column("observed_value", T.StringType(), "the value observed"),
+        column("unexpected_count", T.LongType(), "rows breaking it"),
+        column("element_count", T.LongType(), "rows checked"),
+        column("unexpected_percent", T.DoubleType(), "share of rows breaking it"),
+        column("details", T.StringType(), "more detail, as JSON"),
+        column("data_docs", T.StringType(), "the Data Docs page of the validation"),
+        column("validated_at", T.TimestampType(), "when it was validated (UTC)", False),
     ]
 )
 
 METRICS_SCHEMA = T.StructType(
     [
-        T.StructField("table_name", T.StringType(), False),
-        T.StructField("run_date", T.DateType(), False),
-        T.StructField("metric", T.StringType(), False),
-        T.StructField("value", T.DoubleType(), True),
-        T.StructField("run_id", T.StringType(), False),
-        T.StructField("table_version", T.LongType(), True),
-        T.StructField("published", T.BooleanType(), False),
-        T.StructField("computed_at", T.TimestampType(), False),
+        column("table_name", T.StringType(), "table measured (partition)", False),
+        column("run_date", T.DateType(), "the run's logical date (partition)", False),
+        column("metric", T.StringType(), "metric name (row_count, null_rate:<col>, ...)", False),
+        column("value", T.DoubleType(), "the metric's value"),
+        column("run_id", T.StringType(), "the run that measured it", False),
+        column("table_version", T.LongType(), "version committed, when published"),
+        column("published", T.BooleanType(), "measured on a published write (partition)", False),
+        column("computed_at", T.TimestampType(), "when it was computed (UTC)", False),
     ]
 )
 
 ANOMALIES_SCHEMA = T.StructType(
     [
-        T.StructField("table_name", T.StringType(), False),
-        T.StructField("run_date", T.DateType(), False),
-        T.StructField("metric", T.StringType(), False),
-        T.StructField("value", T.DoubleType(), False),
-        T.StructField("expected", T.DoubleType(), False),
-        T.StructField("lower", T.DoubleType(), False),
-        T.StructField("upper", T.DoubleType(), False),
-        T.StructField("z_score", T.DoubleType(), False),
-        T.StructField("blocks", T.BooleanType(), False),
-        T.StructField("plot", T.StringType(), True),
-        T.StructField("run_id", T.StringType(), False),
-        T.StructField("validated_at", T.TimestampType(), False),
+        column("table_name", T.StringType(), "table measured", False),
+        column("run_date", T.DateType(), "the run's logical date (partition)", False),
+        column("metric", T.StringType(), "metric flagged", False),
+        column("value", T.DoubleType(), "the value observed", False),
+        column("expected", T.DoubleType(), "the value the trend and weekday pattern predict", False),
+        column("lower", T.DoubleType(), "lower bound of the accepted band", False),
+        column("upper", T.DoubleType(), "upper bound of the accepted band", False),
+        column("z_score", T.DoubleType(), "distance from the prediction in robust standard deviations", False),
+        column("blocks", T.BooleanType(), "whether it blocks publishing", False),
+        column("plot", T.StringType(), "path of the plot of the metric's history"),
+        column("run_id", T.StringType(), "the run that flagged it", False),
+        column("validated_at", T.TimestampType(), "when it was flagged (UTC)", False),
     ]
 )
 
@@ -111,25 +112,41 @@ def _retry(write: Callable[[], object]) -> None:
             time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)
 
 
+RESULTS = Table(
+    name=RESULTS_TABLE,
+    schema=RESULTS_SCHEMA,
+    description="Every expectation of every quality-gate attempt (c360.quality).",
+    grain="one row per expectation per gate attempt",
+    keys=("run_id", "table_name", "expectation", "validated_at"),
+    product=PLATFORM,
+    owner="data-platform",
+    partition_by=("run_date",),
+)
+METRICS = Table(
+    name=METRICS_TABLE,
+    schema=METRICS_SCHEMA,
+    description="Table metrics (row count, null rates, distinct keys, sums), one set per date.",
+    grain="one row per table, run date, metric and published flag",
+    keys=("table_name", "run_date", "published", "metric"),
+    product=PLATFORM,
+    owner="data-platform",
+    partition_by=("table_name", "run_date", "published"),
+)
+ANOMALIES = Table(
+    name=ANOMALIES_TABLE,
+    schema=ANOMALIES_SCHEMA,
+    description="Metrics flagged by the anomaly detector, per table and run date.",
+    grain="one row per flagged metric per gate attempt",
+    keys=("run_id", "table_name", "metric", "validated_at"),
+    product=PLATFORM,
+    owner="data-platform",
+    partition_by=("run_date",),
+)
+
+
 def ensure_ops_tables(storage: DeltaStorage) -> None:
-    storage.ensure_table(
-        RESULTS_TABLE,
-        RESULTS_SCHEMA,
-        ("run_date",),
-        description="Every expectation of every quality-gate attempt (c360.quality).",
-    )
-    storage.ensure_table(
-        METRICS_TABLE,
-        METRICS_SCHEMA,
-        ("table_name", "run_date", "published"),
-        description="Table metrics (row count, null rates, distinct keys, sums), one set per date.",
-    )
-    storage.ensure_table(
-        ANOMALIES_TABLE,
-        ANOMALIES_SCHEMA,
-        ("run_date",),
-        description="Metrics flagged by the anomaly detector, per table and run date.",
-    )
+    for table in (RESULTS, METRICS, ANOMALIES):
+        table.ensure(storage)
 
 
 def record(storage: DeltaStorage, report: ValidationReport, table_version: int | None, published: bool) -> None:

@@ -26,26 +26,38 @@ from pyspark.sql import types as T
 
 from c360.contracts import CONTRACTS, Contract
 from c360.contracts.model import RAW_META
-from c360.pii import VAULT_TABLE, token, vault_schema
+from c360.pii import add_to_vault, token, vault_schema
 from c360.privacy.erased import linked_kinds, load_erased
 from c360.raw.parse import ParsedFile, parse_csv, parse_json
+from c360.registry import PLATFORM, Retention, Table, column
 from c360.storage import DeltaStorage
 
 DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 FILE_LOG_TABLE = "ops.pipeline.ingested_files"
 FILE_LOG_SCHEMA = T.StructType(
     [
-        T.StructField("ingest_id", T.StringType(), False),
-        T.StructField("ingest_time", T.TimestampType(), False),
-        T.StructField("source_file", T.StringType(), False),
-        T.StructField("checksum", T.StringType(), False),
-        T.StructField("table", T.StringType(), False),
-        T.StructField("status", T.StringType(), False),
-        T.StructField("rows", T.LongType(), False),
-        T.StructField("malformed_rows", T.LongType(), False),
-        T.StructField("message", T.StringType(), True),
-        T.StructField("extract_date", T.DateType(), False),
+        column("ingest_id", T.StringType(), "the ingest run", False),
+        column("ingest_time", T.TimestampType(), "when it was ingested (UTC)", False),
+        column("source_file", T.StringType(), "path of the file (resolved)", False),
+        column("checksum", T.StringType(), "SHA-256 of the file", False),
+        column("table", T.StringType(), "raw table it went to, or empty when it has no contract", False),
+        column("status", T.StringType(), "what became of the file", False),
+        column("rows", T.LongType(), "rows ingested", False),
+        column("malformed_rows", T.LongType(), "of which lines that could not be parsed", False),
+        column("message", T.StringType(), "why, when it was not ingested in full"),
+        column("extract_date", T.DateType(), "the extract date of its folder (partition)", False),
     ]
+)
+FILE_LOG = Table(
+    name=FILE_LOG_TABLE,
+    schema=FILE_LOG_SCHEMA,
+    description="Every source file an ingest saw, with what became of it.",
+    grain="one row per source file per ingest run",
+    keys=("ingest_id", "source_file"),
+    product=PLATFORM,
+    owner="data-platform",
+    partition_by=("extract_date",),
+    retention=Retention(rows_days=730, row_date="extract_date"),
 )
 
 
@@ -208,15 +220,13 @@ def ingest(
             metadata={"c360.ingest_id": report.ingest_id},
         )
     if log_rows:
-        storage.ensure_table(
-            FILE_LOG_TABLE, FILE_LOG_SCHEMA, ["extract_date"], description="one row per source file ingested"
-        )
+        FILE_LOG.ensure(storage)
         storage.append(spark.createDataFrame(log_rows, FILE_LOG_SCHEMA), FILE_LOG_TABLE, record_transactions=log_txns)
     return report
 
 
 def _transactions(storage: DeltaStorage, table: str) -> Callable[[str], bool]:
-    """"Is this application transaction committed to ``table``?", on one snapshot of its log.
+    """ "Is this application transaction committed to ``table``?", on one snapshot of its log.
 
     Opened once per table and run, not once per file: a year of daily files would
     otherwise replay the growing log thousands of times.
@@ -291,14 +301,9 @@ def _to_arrow(
 def _add_to_vault(
     spark: SparkSession, storage: DeltaStorage, rows: list[tuple[str, str, str | None, str, str]]
 ) -> None:
-    """Append the (token, value, customer) pairs the vault does not hold yet."""
+    """The sealed values into the vault (through Arrow: a full customer extract is ~6 values per
+    customer, too many to pickle row by row)."""
     schema = vault_schema()
-    storage.ensure_table(VAULT_TABLE, schema, description="clear values of direct identifiers; restricted")
-    # Through Arrow: a full customer extract is ~6 values per customer, too many to pickle row by row.
     columns = list(zip(*rows, strict=True))
     arrow = pa.table({f.name: pa.array(columns[i], pa.string()) for i, f in enumerate(schema.fields)})
-    new = _conform(spark.createDataFrame(arrow), schema)
-    existing = storage.read(VAULT_TABLE).select("token", "customer_id", "source", "column")
-    keys = ["token", "customer_id", "source", "column"]
-    fresh = new.join(existing, on=[new[k].eqNullSafe(existing[k]) for k in keys], how="left_anti")
-    storage.append(fresh, VAULT_TABLE)
+    add_to_vault(storage, _conform(spark.createDataFrame(arrow), schema))

@@ -7,6 +7,7 @@ backfill of a range in one call equals the same dates run one by one.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,8 +17,8 @@ from pyspark.sql import functions as F
 
 from c360.contracts import CONTRACTS, Contract
 from c360.contracts.retail import RETAIL_CONTRACTS
-from c360.ops import RECONCILIATION_SCHEMA, RECONCILIATION_TABLE
-from c360.pii import VAULT_TABLE, vault_schema
+from c360.ops import RECONCILIATION, RECONCILIATION_SCHEMA, RECONCILIATION_TABLE
+from c360.pii import VAULT_TABLE, add_to_vault, vault_schema
 from c360.sanitized.transform import (
     FATES,
     classify,
@@ -118,15 +119,10 @@ def sanitize(
         reconciliation += rows
         _check_written(storage, contract, dates, fates)
     if additions:
-        _add_to_vault(storage, vault, additions)
+        add_to_vault(storage, functools.reduce(DataFrame.unionByName, additions))
     vault.unpersist()
     if reconciliation:
-        storage.ensure_table(
-            RECONCILIATION_TABLE,
-            RECONCILIATION_SCHEMA,
-            ["table", "extract_date"],
-            description="rows in = sanitized + quarantined + dropped duplicates, per table and extract date",
-        )
+        RECONCILIATION.ensure(storage)
         storage.replace_partitions(
             spark.createDataFrame(reconciliation, RECONCILIATION_SCHEMA),
             RECONCILIATION_TABLE,
@@ -149,16 +145,6 @@ def _check_written(storage: DeltaStorage, contract: Contract, dates: list[date],
                 raise ReconciliationError(
                     f"{table}: holds {held.get(d.isoformat(), 0)} rows for {d}, classified {expected} {fate}"
                 )
-
-
-def _add_to_vault(storage: DeltaStorage, vault: DataFrame, additions: list[DataFrame]) -> None:
-    """One vault commit per run: the standardised identifiers the vault does not hold yet."""
-    combined = additions[0]
-    for extra in additions[1:]:
-        combined = combined.unionByName(extra)
-    keys = ["token", "customer_id", "source", "column"]
-    fresh = combined.distinct().join(vault, on=[combined[k].eqNullSafe(vault[k]) for k in keys], how="left_anti")
-    storage.append(fresh, VAULT_TABLE)
 
 
 def _reconcile(

@@ -23,6 +23,7 @@ from typing import Any
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import Asset, Variable, chain
 
+from c360_airflow.assets import PUBLISHES
 from c360_airflow.notify import FailureNotifier
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,7 +83,8 @@ class Step:
     extra_args: str = ""
     # State carried from earlier dates (dedupe, SCD2) needs those dates done first.
     depends_on_past: bool = False
-    # Tables the step publishes (tier.domain.table): Airflow Assets consumers schedule on.
+    # Tables the step publishes (tier.domain.table): Airflow Assets consumers schedule on,
+    # generated from the table registry (c360_airflow/assets.py).
     publishes: tuple[str, ...] = ()
 
     @property
@@ -114,23 +116,7 @@ STEPS: dict[str, Step] = {
             "version unchanged.",
             timeout=timedelta(minutes=90),
             depends_on_past=True,
-            publishes=(
-                "enhanced.shared.dim_date",
-                "enhanced.sales.dim_channel",
-                "enhanced.logistics.dim_location",
-                "enhanced.customer.dim_customer",
-                "enhanced.products.dim_product",
-                "enhanced.products.dim_supplier",
-                "enhanced.products.bridge_product_supplier",
-                "enhanced.sales.fct_order",
-                "enhanced.sales.fct_sales_line",
-                "enhanced.customer.fct_support_ticket",
-                "enhanced.customer.fct_app_session",
-                "enhanced.logistics.fct_shipment",
-                "enhanced.products.fct_inventory_snapshot",
-                "enhanced.customer.customer360_profile",
-                "enhanced.sales.sales_by_segment_daily",
-            ),
+            publishes=PUBLISHES["model"],
         ),
         Step(
             "air_quality",
@@ -138,13 +124,7 @@ STEPS: dict[str, Step] = {
             "and per-station daily AQI. Rewrites only the partitions the date owns.",
             timeout=timedelta(minutes=60),
             depends_on_past=True,
-            publishes=(
-                "enhanced.air_quality.dim_date",
-                "enhanced.air_quality.dim_station",
-                "enhanced.air_quality.dim_pollutant",
-                "enhanced.air_quality.fct_air_quality_hourly",
-                "enhanced.air_quality.fct_aqi_daily",
-            ),
+            publishes=PUBLISHES["air_quality"],
         ),
         Step(
             "maintenance",

@@ -18,12 +18,14 @@ from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from c360.air_quality.run import TABLES, AirQualityReport
+from c360.air_quality.run import AirQualityReport, air_quality_tables
 from c360.aqi import calculate
 from c360.contracts.air_quality import READINGS
+from c360.enhanced import dim_date
 from c360.pipeline import RunContext, air_quality_step, sanitize_step
 from c360.raw.ingest import discover, ingest
 from c360.settings import Settings
+from tests.conftest import patch_suite
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +53,7 @@ class Lake:
 
 
 def _versions(ctx: RunContext) -> dict[str, int]:
-    return {m.NAME: ctx.storage.catalog.open(m.NAME).version() for m in TABLES}
+    return {t.name: ctx.storage.catalog.open(t.name).version() for t in air_quality_tables()}
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +215,7 @@ def test_daily_aqi_equals_the_json_path_on_the_published_daily_values(lake: Lake
 
 def test_rerunning_a_date_changes_no_table_version(lake: Lake) -> None:
     assert lake.versions_after_rerun == lake.versions
-    assert [w.committed for r in lake.rerun for w in r.writes] == [False] * len(TABLES)
+    assert [w.committed for r in lake.rerun for w in r.writes] == [False] * len(air_quality_tables())
 
 
 def test_every_table_passed_its_quality_gate_before_it_was_published(lake: Lake) -> None:
@@ -228,8 +230,12 @@ def test_every_table_passed_its_quality_gate_before_it_was_published(lake: Lake)
         )
         .collect()
     }
-    assert set(by_table) == {m.NAME for m in TABLES}
-    suites = {m.NAME: m.SUITE for m in TABLES}
+    tables = air_quality_tables()
+    assert set(by_table) == {t.name for t in tables} | {dim_date.NAME}
+    suites = {t.name: t.suite for t in tables}
+    # The conformed date dimension is published by the first run that finds it missing.
+    n, failed, published = by_table.pop(dim_date.NAME)
+    assert (n, failed, published) == (len(dim_date.SUITE.expectations), 0, 1)
     for name, (n, failed, published) in by_table.items():
         # Three runs (two dates and the re-run), each with every expectation of the suite.
         assert (n, failed, published) == (3 * len(suites[name].expectations), 0, 1), name
@@ -245,11 +251,12 @@ def test_a_failing_gate_stops_the_step_and_leaves_every_table_as_it_was(
     before = _versions(lake.ctx)
     # An AQI cap no real hour meets: the hourly fact fails, so the daily fact after it is never built.
     strict = fct_air_quality_hourly.SUITE.in_range("aqi", 0, 0, name="aqi_cap")
-    monkeypatch.setattr(fct_air_quality_hourly, "SUITE", strict)
+    patch_suite(monkeypatch, fct_air_quality_hourly.NAME, strict)
     with pytest.raises(QualityGateError, match="aqi_cap"):
         build_air_quality(lake.ctx.spark, lake.ctx.storage, RUN_DATES[0], run_id="bad-run")
     assert _versions(lake.ctx) == before
+    tables = air_quality_tables()
     results = lake.ctx.storage.read("ops.quality.expectation_results").filter("run_id = 'bad-run'")
     assert {r.table_name for r in results.select("table_name").distinct().collect()} == {
-        m.NAME for m in TABLES[: TABLES.index(fct_air_quality_hourly) + 1]
+        t.name for t in tables[: [t.name for t in tables].index(fct_air_quality_hourly.NAME) + 1]
     }

@@ -1,4 +1,5 @@
-"""dim_station (as of a snapshot date), dim_pollutant (from the standard), dim_date."""
+"""dim_station (as of a snapshot date) and dim_pollutant (from the standard); the facts' dates are
+keys of the conformed enhanced.shared.dim_date (tests/enhanced/test_dim_static.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, date, datetime
 from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 
-from c360.air_quality import dim_date, dim_pollutant, dim_station
+from c360.air_quality import dim_pollutant, dim_station
 from c360.contracts.air_quality import STATIONS
 
 INGESTED = datetime(2024, 1, 1, tzinfo=UTC)
@@ -57,17 +58,5 @@ def test_dim_pollutant_is_read_from_the_standard(spark: SparkSession) -> None:
             ("no2", "Nitrogen dioxide", "ppb", ["no2_1h"], ["1h"], [0], "us-epa-2024", snap),
         ],
         dim_pollutant.SCHEMA,
-    )
-    assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True)
-
-
-def test_dim_date_attributes(spark: SparkSession) -> None:
-    out = dim_date.build(spark, [date(2024, 1, 6), date(2024, 1, 8), date(2024, 1, 6)])
-    expected = spark.createDataFrame(
-        [
-            (2024, 1, 1, "January", 6, 1, 6, "Saturday", True, date(2024, 1, 6)),
-            (2024, 1, 1, "January", 8, 2, 1, "Monday", False, date(2024, 1, 8)),
-        ],
-        dim_date.SCHEMA,
     )
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True)

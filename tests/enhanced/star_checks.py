@@ -9,10 +9,13 @@ from pathlib import Path
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from c360.enhanced.model import DIMENSIONS, FACTS
+from c360.enhanced.model import model_tables
 from c360.storage import DeltaStorage
 
-TABLES = DIMENSIONS + FACTS  # the star, without the marts
+# The star, without the marts: dimensions (whole tables) and facts (partitioned).
+DIMENSIONS = [t for t in model_tables() if t.publish == "whole"]
+FACTS = [t for t in model_tables() if t.name.split(".")[-1].startswith("fct_")]
+TABLES = DIMENSIONS + FACTS
 
 
 def duplicate_keys(df: DataFrame, keys: tuple[str, ...]) -> list[tuple[object, ...]]:

@@ -134,7 +134,7 @@ def test_dim_supplier_latest_record_wins_and_keeps_contact_tokens(spark: SparkSe
         "supplier_id string, supplier_name string, email_token string, payment_terms string, quality_rating double",
     ).withColumn("supplier_key", F.when(F.col("supplier_id") == "UNKNOWN", -1).otherwise(surrogate_key("supplier_id")))
     assert_df_equality(actual, expected.select(actual.columns), ignore_row_order=True, ignore_nullable=True)
-    assert dim_supplier.SPEC.pii_columns == ("contact_person_token", "email_token", "phone_token")
+    assert dim_supplier.TABLE.pii_columns == ["contact_person_token", "email_token", "phone_token"]
 
 
 def test_bridge_product_supplier_latest_link_and_unknown_supplier(spark: SparkSession) -> None:

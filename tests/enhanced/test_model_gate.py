@@ -13,6 +13,7 @@ from c360.enhanced import fct_sales_line
 from c360.enhanced.model import build_model
 from c360.quality import QualityGateError
 from c360.storage import DeltaStorage
+from tests.conftest import patch_suite
 from tests.enhanced.star_checks import copy_sanitized
 
 pytestmark = pytest.mark.slow
@@ -25,12 +26,12 @@ def test_failing_gate_blocks_the_table_and_every_later_step(
 ) -> None:
     storage = DeltaStorage(spark, copy_sanitized(mock_sanitized, tmp_path / "lake"))
     build_model(spark, storage, [DAY1], "good-run")
-    before = {name: storage.catalog.describe(name).version for name in (fct_sales_line.SPEC.name, *LATER)}
-    published_lines = sorted(tuple(r) for r in storage.read(fct_sales_line.SPEC.name).collect())
+    before = {name: storage.catalog.describe(name).version for name in (fct_sales_line.NAME, *LATER)}
+    published_lines = sorted(tuple(r) for r in storage.read(fct_sales_line.NAME).collect())
 
     # A batch that violates an error-level expectation: every line "too expensive".
     strict = fct_sales_line.SUITE.in_range("unit_price", 0, 0.001, name="price_cap")
-    monkeypatch.setattr(fct_sales_line, "SUITE", strict)
+    patch_suite(monkeypatch, fct_sales_line.NAME, strict)
     with pytest.raises(QualityGateError) as failed:
         build_model(spark, storage, [DAY1, DAY2], "bad-run")
 
@@ -41,7 +42,7 @@ def test_failing_gate_blocks_the_table_and_every_later_step(
     assert "FAILED price_cap" in str(failed.value)
     # The gated table and the steps after it are exactly as the good run left them.
     assert {name: storage.catalog.describe(name).version for name in before} == before
-    assert sorted(tuple(r) for r in storage.read(fct_sales_line.SPEC.name).collect()) == published_lines
+    assert sorted(tuple(r) for r in storage.read(fct_sales_line.NAME).collect()) == published_lines
     results = storage.read("ops.quality.expectation_results").filter("run_id = 'bad-run'")
     rows = results.collect()
     recorded = {(r.expectation, r.published, r.unexpected_count) for r in rows if r.expectation == "price_cap"}

@@ -52,12 +52,12 @@ def lake(spark: SparkSession, mock_sanitized: Path, tmp_path_factory: pytest.Tem
 
 
 def test_every_table_is_published_with_rows_and_unique_keys(lake: Lake) -> None:
-    assert {m.SPEC.name for m in TABLES} <= {t.table for t in lake.report.tables}
+    assert {m.name for m in TABLES} <= {t.table for t in lake.report.tables}
     for module in TABLES:
-        df = lake.storage.read(module.SPEC.name)
-        assert df.count() > 0, module.SPEC.name
-        assert duplicate_keys(df, module.SPEC.keys) == [], module.SPEC.name
-        assert [f.name for f in df.schema.fields] == module.SPEC.schema.fieldNames()
+        df = lake.storage.read(module.name)
+        assert df.count() > 0, module.name
+        assert duplicate_keys(df, module.keys) == [], module.name
+        assert [f.name for f in df.schema.fields] == module.schema.fieldNames()
     # Facts are partitioned by day and hold the whole history, not only the last run date.
     days = lake.storage.read("enhanced.sales.fct_order").select("transaction_date").distinct().count()
     assert days > 60
@@ -157,8 +157,8 @@ def test_every_foreign_key_is_the_dimension_row_valid_at_the_event_time(lake: La
         ),
     }
     for module in FACTS:
-        problems[f"{module.SPEC.name}.date"] = wrong_type1_keys(
-            read(module.SPEC.name), "date_key", None, dates, "date_key", "date"
+        problems[f"{module.name}.date"] = wrong_type1_keys(
+            read(module.name), "date_key", None, dates, "date_key", "date"
         )
     assert {name: rows for name, rows in problems.items() if rows} == {}
     # Lines of quarantined orders or customers rightly point at -1; products all resolve.

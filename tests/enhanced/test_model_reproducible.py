@@ -19,8 +19,8 @@ D1, D2 = date(2024, 1, 30), date(2024, 1, 31)
 
 
 def snapshot(storage: DeltaStorage) -> tuple[dict[str, str], dict[str, dict[object, str]]]:
-    dims = {m.SPEC.name: content_hash(storage.read(m.SPEC.name)) for m in DIMENSIONS}
-    facts = {m.SPEC.name: partition_hashes(storage, m.SPEC.name, m.SPEC.partition_by[0]) for m in FACTS}
+    dims = {m.name: content_hash(storage.read(m.name)) for m in DIMENSIONS}
+    facts = {m.name: partition_hashes(storage, m.name, m.partition_by[0]) for m in FACTS}
     return dims, facts
 
 

@@ -69,6 +69,8 @@ Rules (docs/customer360.md has the reasoning and the segment table):
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from datetime import date
 
 from pyspark.sql import Column, DataFrame, Window
@@ -76,8 +78,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from c360.enhanced.marts import clv_model
-from c360.enhanced.marts.spec import MartSpec, field
 from c360.quality import TableSuite
+from c360.registry import C360, PII, SUBJECT, Table, column
 
 UNKNOWN_CUSTOMER_KEY = -1
 HORIZON_DAYS = 365
@@ -91,77 +93,59 @@ SEGMENTS = (
 
 SCHEMA = T.StructType(
     [
-        field("as_of_date", T.DateType(), "the run date the profile describes (partition)", False),
-        field("customer_id", T.StringType(), "CRM customer id (durable key)", False),
-        field("customer_key", T.LongType(), "dim_customer row valid at the end of as_of_date", False),
-        field("first_name_token", T.StringType(), "HMAC token of the given name"),
-        field("last_name_token", T.StringType(), "HMAC token of the family name"),
-        field("email_token", T.StringType(), "HMAC token of the e-mail address"),
-        field("phone_token", T.StringType(), "HMAC token of the phone number"),
-        field("address_line1_token", T.StringType(), "HMAC token of the street address"),
-        field("birth_year", T.IntegerType(), "year of birth"),
-        field("gender", T.StringType(), "F, M, X or U"),
-        field("registration_date", T.TimestampType(), "when the customer signed up"),
-        field("tenure_days", T.IntegerType(), "days from registration to as_of_date"),
-        field("city", T.StringType(), "city"),
-        field("state", T.StringType(), "state or region code"),
-        field("zip_code", T.StringType(), "postal code"),
-        field("country", T.StringType(), "ISO 3166-1 alpha-2 country"),
-        field("customer_segment", T.StringType(), "CRM segment (Premium/Standard/Basic)"),
-        field("loyalty_tier", T.StringType(), "loyalty tier (Bronze < Silver < Gold < Platinum), NULL if no member"),
-        field("preferred_channel", T.StringType(), "channel the customer says it prefers"),
-        field("orders_count", T.IntegerType(), "completed orders up to as_of_date", False),
-        field("total_spent", MONEY, "sum of total_amount of completed orders up to as_of_date", False),
-        field("avg_order_value", MONEY, "total_spent / orders_count; NULL without orders"),
-        field("first_purchase_date", T.DateType(), "date of the first completed order"),
-        field("last_purchase_date", T.DateType(), "date of the latest completed order up to as_of_date"),
-        field("recency_days", T.IntegerType(), "as_of_date - last_purchase_date; NULL without orders"),
-        field("recency_score", T.IntegerType(), "R quintile 1-5 (5 = most recent), 0 without orders", False),
-        field("frequency_score", T.IntegerType(), "F quintile 1-5 (5 = most orders), 0 without orders", False),
-        field("monetary_score", T.IntegerType(), "M quintile 1-5 (5 = highest total_spent), 0 without orders", False),
-        field("rfm_cell", T.StringType(), "R, F and M scores as three digits ('000' without orders)", False),
-        field("rfm_segment", T.StringType(), "named RFM segment (rules in the module docstring)", False),
-        field("historical_clv", MONEY, "sum of margin of completed order lines up to as_of_date", False),
-        field("p_alive", T.DoubleType(), "BG/NBD probability the customer is still active; NULL without orders"),
-        field("predicted_purchases_12m", T.DoubleType(), "BG/NBD expected purchase days in the next 365 days", False),
-        field("predicted_clv_12m", MONEY, "expected margin of the next 365 days (BG/NBD x Gamma-Gamma)", False),
-        field("churn_risk_score", T.DoubleType(), "0-1: recency vs own rhythm, support, app engagement drop", False),
-        field("churn_risk_label", T.StringType(), "low (< 0.3), medium (< 0.6) or high", False),
-        field("engagement_score", T.DoubleType(), "0-100 app engagement, relative to active customers", False),
-        field("sessions_30d", T.IntegerType(), "app sessions in the 30 days up to as_of_date", False),
-        field("sessions_90d", T.IntegerType(), "app sessions in the 90 days up to as_of_date", False),
-        field("tickets_count", T.IntegerType(), "support tickets opened up to as_of_date", False),
-        field("open_tickets_count", T.IntegerType(), "tickets not resolved or closed by as_of_date", False),
-        field("avg_satisfaction_score", T.DoubleType(), "mean answered survey score (1-5); NULL if none"),
-        field("support_satisfaction", T.StringType(), "no_tickets, no_score, satisfied, neutral or unhappy", False),
-        field("channel_share_online", T.DoubleType(), "share of completed orders placed online"),
-        field("channel_share_store", T.DoubleType(), "share of completed orders placed in store"),
-        field("channel_share_mobile", T.DoubleType(), "share of completed orders placed on mobile"),
-        field("flag_upsell", T.BooleanType(), "Loyal or Potential Loyalist spending below the top 40 %", False),
-        field("flag_win_back", T.BooleanType(), "profitable buyer with high churn risk", False),
-        field("flag_vip_care", T.BooleanType(), "valuable customer with an open ticket or unhappy", False),
+        column("as_of_date", T.DateType(), "the run date the profile describes (partition)", False),
+        column("customer_id", T.StringType(), "CRM customer id (durable key)", False, tags=(SUBJECT,)),
+        column("customer_key", T.LongType(), "dim_customer row valid at the end of as_of_date", False),
+        column("first_name_token", T.StringType(), "HMAC token of the given name", tags=(PII,)),
+        column("last_name_token", T.StringType(), "HMAC token of the family name", tags=(PII,)),
+        column("email_token", T.StringType(), "HMAC token of the e-mail address", tags=(PII,)),
+        column("phone_token", T.StringType(), "HMAC token of the phone number", tags=(PII,)),
+        column("address_line1_token", T.StringType(), "HMAC token of the street address", tags=(PII,)),
+        column("birth_year", T.IntegerType(), "year of birth", tags=(PII,)),
+        column("gender", T.StringType(), "F, M, X or U"),
+        column("registration_date", T.TimestampType(), "when the customer signed up"),
+        column("tenure_days", T.IntegerType(), "days from registration to as_of_date"),
+        column("city", T.StringType(), "city"),
+        column("state", T.StringType(), "state or region code"),
+        column("zip_code", T.StringType(), "postal code", tags=(PII,)),
+        column("country", T.StringType(), "ISO 3166-1 alpha-2 country"),
+        column("customer_segment", T.StringType(), "CRM segment (Premium/Standard/Basic)"),
+        column("loyalty_tier", T.StringType(), "loyalty tier (Bronze < Silver < Gold < Platinum), NULL if no member"),
+        column("preferred_channel", T.StringType(), "channel the customer says it prefers"),
+        column("orders_count", T.IntegerType(), "completed orders up to as_of_date", False),
+        column("total_spent", MONEY, "sum of total_amount of completed orders up to as_of_date", False),
+        column("avg_order_value", MONEY, "total_spent / orders_count; NULL without orders"),
+        column("first_purchase_date", T.DateType(), "date of the first completed order"),
+        column("last_purchase_date", T.DateType(), "date of the latest completed order up to as_of_date"),
+        column("recency_days", T.IntegerType(), "as_of_date - last_purchase_date; NULL without orders"),
+        column("recency_score", T.IntegerType(), "R quintile 1-5 (5 = most recent), 0 without orders", False),
+        column("frequency_score", T.IntegerType(), "F quintile 1-5 (5 = most orders), 0 without orders", False),
+        column("monetary_score", T.IntegerType(), "M quintile 1-5 (5 = highest total_spent), 0 without orders", False),
+        column("rfm_cell", T.StringType(), "R, F and M scores as three digits ('000' without orders)", False),
+        column("rfm_segment", T.StringType(), "named RFM segment (rules in the module docstring)", False),
+        column("historical_clv", MONEY, "sum of margin of completed order lines up to as_of_date", False),
+        column("p_alive", T.DoubleType(), "BG/NBD probability the customer is still active; NULL without orders"),
+        column("predicted_purchases_12m", T.DoubleType(), "BG/NBD expected purchase days in the next 365 days", False),
+        column("predicted_clv_12m", MONEY, "expected margin of the next 365 days (BG/NBD x Gamma-Gamma)", False),
+        column("churn_risk_score", T.DoubleType(), "0-1: recency vs own rhythm, support, app engagement drop", False),
+        column("churn_risk_label", T.StringType(), "low (< 0.3), medium (< 0.6) or high", False),
+        column("engagement_score", T.DoubleType(), "0-100 app engagement, relative to active customers", False),
+        column("sessions_30d", T.IntegerType(), "app sessions in the 30 days up to as_of_date", False),
+        column("sessions_90d", T.IntegerType(), "app sessions in the 90 days up to as_of_date", False),
+        column("tickets_count", T.IntegerType(), "support tickets opened up to as_of_date", False),
+        column("open_tickets_count", T.IntegerType(), "tickets not resolved or closed by as_of_date", False),
+        column("avg_satisfaction_score", T.DoubleType(), "mean answered survey score (1-5); NULL if none"),
+        column("support_satisfaction", T.StringType(), "no_tickets, no_score, satisfied, neutral or unhappy", False),
+        column("channel_share_online", T.DoubleType(), "share of completed orders placed online"),
+        column("channel_share_store", T.DoubleType(), "share of completed orders placed in store"),
+        column("channel_share_mobile", T.DoubleType(), "share of completed orders placed on mobile"),
+        column("flag_upsell", T.BooleanType(), "Loyal or Potential Loyalist spending below the top 40 %", False),
+        column("flag_win_back", T.BooleanType(), "profitable buyer with high churn risk", False),
+        column("flag_vip_care", T.BooleanType(), "valuable customer with an open ticket or unhappy", False),
     ]
 )
 
-SPEC = MartSpec(
-    name="enhanced.customer.customer360_profile",
-    description="Customer 360 profile: one row per customer per as-of date with RFM, CLV, churn risk, "
-    "engagement, support satisfaction, channel mix and opportunity flags.",
-    grain="one row per customer per as-of date",
-    keys=("as_of_date", "customer_id"),
-    partition_by=("as_of_date",),
-    schema=SCHEMA,
-    pii_columns=(
-        "first_name_token",
-        "last_name_token",
-        "email_token",
-        "phone_token",
-        "address_line1_token",
-        "birth_year",
-        "zip_code",
-    ),  # fmt: skip
-    owner="customer-analytics",
-)
+NAME = "enhanced.customer.customer360_profile"
 
 
 def _clamp01(c: Column) -> Column:
@@ -469,10 +453,27 @@ def build_customer360_profile(
     )
 
 
+def build(
+    dim_customer: DataFrame,
+    fct_order: DataFrame,
+    fct_sales_line: DataFrame,
+    fct_support_ticket: DataFrame,
+    fct_app_session: DataFrame,
+    profile_dates: Sequence[date],
+) -> DataFrame:
+    """The profiles of every as-of date, from the facts as built for this run (as of its last
+    date), never the published tables, which may hold later versions when an older date is rebuilt."""
+    profiles = [
+        build_customer360_profile(
+            dim_customer, fct_order, fct_sales_line, fct_support_ticket, fct_app_session, as_of=d
+        ).localCheckpoint()
+        for d in sorted(profile_dates)
+    ]
+    return functools.reduce(DataFrame.unionByName, profiles)
+
+
 SUITE = (
-    TableSuite(
-        SPEC.name, key=("as_of_date", "customer_id"), measures=("total_spent", "historical_clv", "predicted_clv_12m")
-    )
+    TableSuite(NAME, key=("as_of_date", "customer_id"), measures=("total_spent", "historical_clv", "predicted_clv_12m"))
     .foreign_key("customer_key", "enhanced.customer.dim_customer")
     .in_range("churn_risk_score", 0, 1)
     .in_set("churn_risk_label", ["low", "medium", "high"])
@@ -487,4 +488,28 @@ SUITE = (
         "aov_matches", "orders_count = 0 OR abs(avg_order_value * orders_count - total_spent) <= 0.01 * orders_count"
     )
     .row_count_vs_previous(0.9, 1.5, severity="warn")
+)
+
+
+TABLE = Table(
+    name=NAME,
+    schema=SCHEMA,
+    description="Customer 360 profile: one row per customer per as-of date with RFM, CLV, churn risk, "
+    "engagement, support satisfaction, channel mix and opportunity flags.",
+    grain="one row per customer per as-of date",
+    keys=("as_of_date", "customer_id"),
+    partition_by=("as_of_date",),
+    product=C360,
+    owner="customer-analytics",
+    inputs={
+        "dim_customer": "enhanced.customer.dim_customer",
+        "fct_order": "enhanced.sales.fct_order",
+        "fct_sales_line": "enhanced.sales.fct_sales_line",
+        "fct_support_ticket": "enhanced.customer.fct_support_ticket",
+        "fct_app_session": "enhanced.customer.fct_app_session",
+    },
+    build=build,
+    publish="partitions",
+    suite=SUITE,
+    freshness_hours=36,
 )

@@ -30,45 +30,39 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import date
+from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from c360.enhanced.marts.spec import MartSpec, field
 from c360.quality import TableSuite
+from c360.registry import C360, Table, column
 
 UNKNOWN = "Unknown"
 AMOUNT = T.DecimalType(18, 2)
 
 SCHEMA = T.StructType(
     [
-        field("sales_date", T.DateType(), "transaction date of the order (partition)", False),
-        field("channel", T.StringType(), "online, store or mobile", False),
-        field("category", T.StringType(), "product category at the sale ('Unknown' without a product row)", False),
-        field("product_line", T.StringType(), "product line (source subcategory) at the sale", False),
-        field("customer_segment", T.StringType(), "customer segment valid at the sale ('Unknown' if unknown)", False),
-        field("category_launch_date", T.DateType(), "earliest launch date of a product of the category"),
-        field("revenue", AMOUNT, "sum of line_amount of completed order lines", False),
-        field("units", T.LongType(), "sum of quantity", False),
-        field("orders", T.LongType(), "distinct completed orders (not additive across rows)", False),
-        field("customers", T.LongType(), "distinct customers (not additive across rows)", False),
-        field("margin_amount", AMOUNT, "sum of margin_amount of lines with a known cost"),
+        column("sales_date", T.DateType(), "transaction date of the order (partition)", False),
+        column("channel", T.StringType(), "online, store or mobile", False),
+        column("category", T.StringType(), "product category at the sale ('Unknown' without a product row)", False),
+        column("product_line", T.StringType(), "product line (source subcategory) at the sale", False),
+        column("customer_segment", T.StringType(), "customer segment valid at the sale ('Unknown' if unknown)", False),
+        column("category_launch_date", T.DateType(), "earliest launch date of a product of the category"),
+        column("revenue", AMOUNT, "sum of line_amount of completed order lines", False),
+        column("units", T.LongType(), "sum of quantity", False),
+        column("orders", T.LongType(), "distinct completed orders (not additive across rows)", False),
+        column("customers", T.LongType(), "distinct customers (not additive across rows)", False),
+        column("margin_amount", AMOUNT, "sum of margin_amount of lines with a known cost"),
     ]
 )
 
-SPEC = MartSpec(
-    name="enhanced.sales.sales_by_segment_daily",
-    description="Completed sales per day x channel x product category/line x customer segment: "
-    "which customer segments buy which product line.",
-    grain="one row per sales date, channel, category, product line and customer segment",
-    keys=("sales_date", "channel", "category", "product_line", "customer_segment"),
-    partition_by=("sales_date",),
-    schema=SCHEMA,
-    owner="customer-analytics",
-)
+NAME = "enhanced.sales.sales_by_segment_daily"
+KEYS = ("sales_date", "channel", "category", "product_line", "customer_segment")
+# Orders arrive up to a few days late and returns weeks later (docs/source-data.md).
+SALES_RESTATEMENT_DAYS = 30
 
 
 def build_sales_by_segment_daily(
@@ -118,9 +112,45 @@ def build_sales_by_segment_daily(
     )
 
 
+def restatement_dates(run_dates: Sequence[date]) -> list[date]:
+    """The partitions a run rewrites: late orders and returns change past days' sales, so each
+    run date restates the trailing window of SALES_RESTATEMENT_DAYS days."""
+    return sorted({d - timedelta(days=i) for d in run_dates for i in range(SALES_RESTATEMENT_DAYS)})
+
+
+def build(
+    fct_sales_line: DataFrame, dim_product: DataFrame, dim_customer: DataFrame, run_dates: Sequence[date]
+) -> DataFrame:
+    """The mart for the restated window of the run dates."""
+    return build_sales_by_segment_daily(fct_sales_line, dim_product, dim_customer, restatement_dates(run_dates))
+
+
 SUITE = (
-    TableSuite(SPEC.name, key=SPEC.keys, measures=("revenue", "units"))
+    TableSuite(NAME, key=KEYS, measures=("revenue", "units"))
     .in_set("channel", ["online", "store", "mobile", UNKNOWN])
     .invariant("revenue_not_negative", "revenue >= 0")
     .invariant("customers_within_orders", "customers <= orders")
+)
+
+
+TABLE = Table(
+    name=NAME,
+    schema=SCHEMA,
+    description="Completed sales per day x channel x product category/line x customer segment: "
+    "which customer segments buy which product line.",
+    grain="one row per sales date, channel, category, product line and customer segment",
+    keys=KEYS,
+    partition_by=("sales_date",),
+    product=C360,
+    owner="customer-analytics",
+    inputs={
+        "fct_sales_line": "enhanced.sales.fct_sales_line",
+        "dim_product": "enhanced.products.dim_product",
+        "dim_customer": "enhanced.customer.dim_customer",
+    },
+    build=build,
+    publish="partitions",
+    partitions=restatement_dates,
+    suite=SUITE,
+    freshness_hours=36,
 )

@@ -15,8 +15,14 @@ from marts_frames import dim_customer, fct_app_session, fct_order, fct_sales_lin
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from c360.enhanced.marts import CUSTOMER360_PROFILE, build_customer360_profile, clv_model
-from c360.enhanced.marts.customer360_profile import quintile_score, rfm_segment, with_clv_prediction
+from c360.enhanced.marts import clv_model
+from c360.enhanced.marts.customer360_profile import TABLE as CUSTOMER360_PROFILE
+from c360.enhanced.marts.customer360_profile import (
+    build_customer360_profile,
+    quintile_score,
+    rfm_segment,
+    with_clv_prediction,
+)
 
 D = date(2024, 3, 31)
 AFTER = date(2024, 4, 5)

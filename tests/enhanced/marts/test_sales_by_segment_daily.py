@@ -9,7 +9,8 @@ from chispa import assert_df_equality
 from marts_frames import dim_customer, dim_product, fct_sales_line
 from pyspark.sql import SparkSession
 
-from c360.enhanced.marts import SALES_BY_SEGMENT_DAILY, build_sales_by_segment_daily
+from c360.enhanced.marts.sales_by_segment_daily import TABLE as SALES_BY_SEGMENT_DAILY
+from c360.enhanced.marts.sales_by_segment_daily import build_sales_by_segment_daily
 
 D1, D2 = date(2024, 3, 5), date(2024, 3, 12)
 SMART_HOME_LAUNCH = date(2024, 2, 15)
