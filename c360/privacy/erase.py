@@ -166,16 +166,21 @@ def _values_in(col: pa.ChunkedArray | pa.Array, values: set) -> np.ndarray:
     if not values or n == 0:
         return np.zeros(n, dtype=bool)
     if pa.types.is_map(arr.type):
-        entries = pc.list_flatten(arr)
-        hits = pc.fill_null(
-            pc.is_in(entries.field("value"), value_set=pa.array(list(values), arr.type.item_type)), False
-        )
-        parents = np.asarray(pc.list_parent_indices(arr))
+        entries, parents = _map_entries(arr)
+        hits = np.asarray(pc.fill_null(pc.is_in(entries, value_set=pa.array(sorted(values), entries.type)), False))
         out = np.zeros(n, dtype=bool)
-        out[parents[np.asarray(hits, dtype=bool)]] = True
+        out[parents[hits]] = True
         return out
     value_set = pa.array(sorted(values), arr.type)
     return np.asarray(pc.fill_null(pc.is_in(arr, value_set=value_set), False), dtype=bool)
+
+
+def _map_entries(arr: pa.MapArray) -> tuple[pa.Array, np.ndarray]:
+    """A map column's values, flattened, and the row each came from (pyarrow's list kernels
+    do not take maps)."""
+    offsets = np.asarray(arr.offsets)
+    parents = np.repeat(np.arange(len(arr)), np.diff(offsets))
+    return arr.items.slice(int(offsets[0]), int(offsets[-1] - offsets[0])), parents
 
 
 def identity_mask(batch: pa.Table, cols: Columns, subject: Subject) -> np.ndarray:
@@ -248,7 +253,7 @@ def find_subject(catalog: LakeCatalog, customer_id: str) -> tuple[Subject, dict[
     # those orders' lines and shipments, then the shipments' tracking events.
     for contract in CONTRACTS.values():
         kinds = linked_kinds(contract)
-        own_key = contract.key[0] if len(contract.key) == 1 else None
+        own_key = contract.key[0] if len(contract.key) == 1 and contract.key[0] in kinds else None
         parent_links = {c: k for c, k in kinds.items() if c != own_key}
         follows = [c for c, k in parent_links.items() if c in subject.linked_kinds and subject.linked_kinds[c] == k]
         if contract.subject is None and not follows:
@@ -296,7 +301,7 @@ def find_subject(catalog: LakeCatalog, customer_id: str) -> tuple[Subject, dict[
 def _tokens(col: pa.ChunkedArray) -> set[str]:
     arr = col.combine_chunks()
     if pa.types.is_map(arr.type):
-        arr = pc.list_flatten(arr).field("value")
+        arr = _map_entries(arr)[0]
     return {v for v in arr.to_pylist() if v}
 
 
