@@ -85,3 +85,41 @@ def test_steps_emit_valid_openlineage_events_with_versions(
     assert "raw.customer.customers (v" in cli.stdout and "customers.csv" in cli.stdout
     assert picture.stat().st_size > 1000
     assert '"raw.customer.customers" -> "sanitized.customer.customers"' in picture.with_suffix(".dot").read_text()
+
+
+def test_a_step_s_events_on_a_small_lake_validate_and_a_broken_event_does_not(tmp_path: Path) -> None:
+    """Without Spark: a step writing one table from another, seen by the lineage hook."""
+    import copy
+
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from c360.lineage import StepLineage
+    from tests.governance.openlineage_check import InvalidEvent
+
+    write_deltalake(str(tmp_path / "raw/customer/customers"), pa.table({"email": ["tok"]}))
+    step = StepLineage.start(tmp_path, "run-7", "sanitize", date(2024, 1, 5))
+    assert step is not None
+    write_deltalake(str(tmp_path / "sanitized/customer/customers"), pa.table({"email_token": ["tok"]}))
+    step.complete()
+    start, complete = read_events(tmp_path)
+    for e in (start, complete):
+        validate_run_event(e)
+    assert complete["run"]["runId"] == start["run"]["runId"]
+    assert complete["run"]["facets"]["nominalTime"]["nominalStartTime"].startswith("2024-01-05")
+    assert [(i["name"], i["facets"]["version"]["datasetVersion"]) for i in complete["inputs"]] == [
+        ("raw.customer.customers", "0")
+    ]
+    assert [o["name"] for o in complete["outputs"]] == ["sanitized.customer.customers"]
+    graph = lineage_graph(LakeCatalog(tmp_path), "run-7")
+    assert graph.edges == {("raw.customer.customers", "sanitized.customer.customers")}
+    for breakage in (
+        lambda e: e["run"].__setitem__("runId", "not-a-uuid"),
+        lambda e: e.__setitem__("eventTime", "yesterday"),
+        lambda e: e["job"].__setitem__("nam", "typo"),
+        lambda e: e["outputs"][0]["facets"]["version"].__setitem__("datasetVersion", 3),
+    ):
+        broken = copy.deepcopy(complete)
+        breakage(broken)
+        with pytest.raises(InvalidEvent):
+            validate_run_event(broken)
