@@ -24,7 +24,7 @@ Everything but the two small ops appends is file-level pyarrow work, no Spark jo
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -175,6 +175,13 @@ def _values_in(col: pa.ChunkedArray | pa.Array, values: set) -> np.ndarray:
     return np.asarray(pc.fill_null(pc.is_in(arr, value_set=value_set), False), dtype=bool)
 
 
+def _names(col: pa.ChunkedArray | pa.Array, customer_id: str) -> np.ndarray:
+    """Per row: is the value the id, or does it name the id as a whole word (a subject column
+    holding a request path such as ``/v1/customers/<id>``)?"""
+    pattern = rf"(^|[^A-Za-z0-9_]){re.escape(customer_id)}($|[^A-Za-z0-9_])"
+    return np.asarray(pc.fill_null(pc.match_substring_regex(col, pattern), False), dtype=bool)
+
+
 def _map_entries(arr: pa.MapArray) -> tuple[pa.Array, np.ndarray]:
     """A map column's values, flattened, and the row each came from (pyarrow's list kernels
     do not take maps)."""
@@ -188,7 +195,7 @@ def identity_mask(batch: pa.Table, cols: Columns, subject: Subject) -> np.ndarra
     m = np.zeros(batch.num_rows, dtype=bool)
     for c in cols.subject:
         if c in batch.column_names:
-            m |= _values_in(batch[c], {subject.customer_id})
+            m |= _names(batch[c], subject.customer_id)
     for c in cols.keys:
         if c in batch.column_names:
             m |= _values_in(batch[c], subject.keys)
@@ -397,31 +404,32 @@ def _audit_rows(report: ErasureReport) -> pa.Table:
 
 
 def exports_before(catalog: LakeCatalog, when: datetime) -> list[str]:
-    """Exports recorded before ``when`` in any ops table about exports (their rows as JSON,
-    without columns tagged pii): what left the lake before the request, for the report."""
+    """Exports recorded before ``when``: the rows with an ``export_table`` of any ops table
+    (the serving audit records every export so), as "table@vversion format sha256 at time".
+    What left the lake before the request is outside the erasure; the audit names it."""
     out: list[str] = []
     for name in catalog.list_tables():
-        if not name.startswith("ops.") or "export" not in name:
+        if not name.startswith("ops."):
             continue
         dt = catalog.open(name)
-        files = dt.file_uris()
-        if not files:
-            continue
         schema = pa.schema(dt.schema().to_arrow())
-        keep = [
-            f.name
-            for f in schema
-            if "pii" not in column_tags({k.decode(): v.decode() for k, v in (f.metadata or {}).items()})
-        ]
-        rows = pa.concat_tables(
-            [pq.read_table(f, columns=[c for c in keep if c in pq.ParquetFile(f).schema_arrow.names]) for f in files]
-        )
-        times = [f.name for f in schema if pa.types.is_timestamp(f.type) and f.name in rows.column_names]
-        for r in rows.to_pylist():
-            at = r.get(times[0]) if times else None
-            if at is None or at <= when:
-                out.append(f"{name}: " + json.dumps(r, default=str, sort_keys=True))
-    return out
+        if "export_table" not in schema.names:
+            continue
+        wanted = [c for c in ("export_table", "export_version", "export_format", "export_sha256") if c in schema.names]
+        times = [f.name for f in schema if pa.types.is_timestamp(f.type)][:1]
+        for f in dt.file_uris():
+            present = set(pq.ParquetFile(f).schema_arrow.names)
+            rows = pq.read_table(f, columns=[c for c in (*wanted, *times) if c in present]).to_pylist()
+            for r in rows:
+                at = r.get(times[0]) if times else None
+                if r.get("export_table") is None or (at is not None and at > when):
+                    continue
+                sha = str(r.get("export_sha256") or "")[:16]
+                out.append(
+                    f"{r['export_table']}@v{r.get('export_version')} {r.get('export_format') or ''} "
+                    f"sha256:{sha} at {at}".strip()
+                )
+    return sorted(out)
 
 
 def record(storage: object, erased: pa.Table, audit: pa.Table) -> None:
