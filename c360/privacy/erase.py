@@ -425,10 +425,9 @@ def exports_before(catalog: LakeCatalog, when: datetime) -> list[str]:
                 if r.get("export_table") is None or (at is not None and at > when):
                     continue
                 sha = str(r.get("export_sha256") or "")[:16]
-                out.append(
-                    f"{r['export_table']}@v{r.get('export_version')} {r.get('export_format') or ''} "
-                    f"sha256:{sha} at {at}".strip()
-                )
+                parts = [f"{r['export_table']}@v{r.get('export_version')}", r.get("export_format") or ""]
+                parts += [f"sha256:{sha}" if sha else "", f"at {at}" if at is not None else ""]
+                out.append(" ".join(p for p in parts if p))
     return sorted(out)
 
 

@@ -104,9 +104,26 @@ def _lake(root: Path) -> None:
     )  # fmt: skip
 
 
+def _audit(root: Path) -> None:
+    """A serving audit: one lookup of the subject by path, one export of a table."""
+    from datetime import UTC, datetime
+
+    at = datetime(2024, 1, 3, tzinfo=UTC)
+    _write(
+        root,
+        "ops.serve.audit",
+        [_field("target", pa.string(), "subject"), _field("at", pa.timestamp("us", tz="UTC")),
+         _field("export_table", pa.string()), _field("export_version", pa.int64())],
+        [{"target": f"/v1/customers/{SUBJECT}", "at": at, "export_table": None, "export_version": None},
+         {"target": f"/v1/customers/{OTHER}", "at": at, "export_table": None, "export_version": None},
+         {"target": "export", "at": at, "export_table": "enhanced.customer.dim_customer", "export_version": 0}],
+    )  # fmt: skip
+
+
 def test_the_subject_goes_and_the_household_stays(tmp_path: Path) -> None:
     root = tmp_path / "lake"
     _lake(root)
+    _audit(root)
     before = {n: _rows(root, n) for n in ("raw.sales.transactions", "enhanced.logistics.fct_shipment")}
     report, erased, audit = erase(LakeCatalog(root), SUBJECT, "REQ-1", KEY)
 
@@ -141,4 +158,6 @@ def test_the_subject_goes_and_the_household_stays(tmp_path: Path) -> None:
         "sales.transactions.transaction_id",
         "subject",
     ]
+    assert [r["target"] for r in _rows(root, "ops.serve.audit")] == ["/v1/customers/CUST-OTHER-002", "export"]
+    assert report.exports_before == ["enhanced.customer.dim_customer@v0 at 2024-01-03 00:00:00+00:00"]
     assert SUBJECT not in repr(audit.to_pylist()) and "tok-email-subject" not in repr(audit.to_pylist())
