@@ -334,12 +334,17 @@ def erase(
     exports = exports_before(catalog, now)
     results: list[TableErasure] = []
     for t, cols in columns.items():
-        if not cols.identity and not cols.tokens:
-            continue
-        mask = erase_mask(subject, cols)
-        result = rw.rewrite_without(
-            catalog, t, cols.all, mask, operation="erase", details=f"erasure request {request_ref}"
-        )
+        if cols.identity or cols.tokens:
+            result = rw.rewrite_without(
+                catalog,
+                t,
+                cols.all,
+                erase_mask(subject, cols),
+                operation="erase",
+                details=f"erasure request {request_ref}",
+            )
+        else:  # nothing here can name the subject, but its log is searched all the same
+            result = rw.RewriteResult(t, None, 0)
         replaced = [*result.files_rewritten, *result.stale_files]
         log_hits = rw.log_mentions(catalog, t, needles)
         if not replaced and not log_hits:
