@@ -2,7 +2,7 @@
 
 Each lake is built by the pipeline (ingest, sanitize, model for every date, the profile for
 the last one) from a data set: mock_data, and a generated set
-(``C360_BENCH_ERASURE_CUSTOMERS`` x ``C360_BENCH_ERASURE_DAYS``, default 20,000 x 60). Then
+(``C360_BENCH_ERASURE_CUSTOMERS`` x ``C360_BENCH_ERASURE_DAYS``, default 10,000 x 45). Then
 one customer with orders is erased; the figure is the erasure alone (find, rewrite, purge,
 log cleanup) and its two small audit commits, with the lake's size beside it.
 """
@@ -21,8 +21,8 @@ from pathlib import Path
 from benchmarks.report import markdown_table, write_section
 
 REPO = Path(__file__).resolve().parents[1]
-CUSTOMERS = int(os.environ.get("C360_BENCH_ERASURE_CUSTOMERS", "20000"))
-DAYS = int(os.environ.get("C360_BENCH_ERASURE_DAYS", "60"))
+CUSTOMERS = int(os.environ.get("C360_BENCH_ERASURE_CUSTOMERS", "10000"))
+DAYS = int(os.environ.get("C360_BENCH_ERASURE_DAYS", "45"))
 SEED = 7
 
 
