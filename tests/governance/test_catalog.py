@@ -72,7 +72,7 @@ def test_annotations_are_kept_with_author_and_searchable(
 
     root = copy_lake(published_lake.root, tmp_path / "lake")
     storage = DeltaStorage(spark, root)  # type: ignore[arg-type]
-    annotate(storage, PROFILE, "tag", "campaign-ready", "ana", column_name="churn_risk")
+    annotate(storage, PROFILE, "tag", "campaign-ready", "ana", column_name="churn_risk_score")
     annotate(storage, PROFILE, "note", "Marketing reads this every Monday", "bo")
     with pytest.raises(ValueError, match="no column"):
         annotate(storage, PROFILE, "tag", "x", "ana", column_name="no_such_column")
@@ -80,7 +80,7 @@ def test_annotations_are_kept_with_author_and_searchable(
     assert [e.name for e in search(catalog, "campaign-ready")] == [PROFILE]
     assert [e.name for e in search(catalog, "monday")] == [PROFILE]
     notes = get(catalog, PROFILE).annotations
-    assert [(a.kind, a.column, a.author) for a in notes] == [("tag", "churn_risk", "ana"), ("note", None, "bo")]
+    assert [(a.kind, a.column, a.author) for a in notes] == [("tag", "churn_risk_score", "ana"), ("note", None, "bo")]
     table = DeltaTable(str(root / "ops/catalog/annotations"))
     rows = [r for f in table.file_uris() for r in pq.read_table(f).to_pylist()]
     assert sorted((r["author"], r["kind"], r["text"]) for r in rows) == [

@@ -11,7 +11,7 @@ import csv
 import shutil
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -77,7 +77,7 @@ class Erased:
 
 def _vault(root: Path) -> list[dict]:
     dt = DeltaTable(str(root / "vault/pii/values"))
-    return pa.concat_tables([pq.read_table(f) for f in dt.file_uris()]).to_pylist()
+    return [r for f in dt.file_uris() for r in pq.read_table(f).to_pylist()]
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +157,7 @@ def test_rerun_and_resent_extract_do_not_bring_them_back(
     source = tmp_path / "extracts"
     shutil.copytree(MOCK, source, ignore=shutil.ignore_patterns("air_quality"))
     # A re-sent customer extract a day later: the subject and one other customer.
-    lines = (MOCK / "2024-01-01/customer/customers.csv").read_text().splitlines()
+    lines = [line for f in sorted(MOCK.glob("*/customer/customers.csv")) for line in f.read_text().splitlines()]
     header = lines[0]
     subject_line = next(
         line
@@ -165,14 +165,15 @@ def test_rerun_and_resent_extract_do_not_bring_them_back(
         for line in f.read_text().splitlines()
         if line.startswith(erased.customer_id + ",")
     )
-    other = next(line for line in lines[1:] if not line.startswith(erased.customer_id + ","))
-    resent = source / "2024-01-11/customer"
+    other = next(line for line in lines[1:] if not line.startswith((erased.customer_id + ",", "customer_id,")))
+    resent_day = max(published_lake.dates) + timedelta(days=1)
+    resent = source / resent_day.isoformat() / "customer"
     resent.mkdir(parents=True)
     (resent / "customers.csv").write_text("\n".join([header, subject_line, other]) + "\n")
 
     settings = Settings(lake_root=erased.root, pseudonym_key=published_lake.key.decode())
     ctx = RunContext.create(settings, spark, "rerun-after-erasure")  # type: ignore[arg-type]
-    dates = [*published_lake.dates, date(2024, 1, 11)]
+    dates = [*published_lake.dates, resent_day]
     report = ingest_step(ctx, source, dates)
     dropped = [f for f in report.files if any("erased subjects" in p for p in f.problems)]
     assert [(f.table, f.rows) for f in dropped] == [("raw.customer.customers", 1)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -37,10 +37,11 @@ def test_steps_emit_valid_openlineage_events_with_versions(
 
     root = copy_lake(published_lake.root, tmp_path / "lake")
     source = tmp_path / "extracts"
-    day = date(2024, 1, 11)
+    day = max(published_lake.dates) + timedelta(days=1)
     (source / day.isoformat() / "customer").mkdir(parents=True)
-    lines = (MOCK / "2024-01-10/customer/customers.csv").read_text().splitlines()[:2]
-    (source / day.isoformat() / "customer/customers.csv").write_text("\n".join(lines) + "\n")
+    header, first = (MOCK / "2024-01-10/customer/customers.csv").read_text().splitlines()[:2]
+    new_customer = "CUST9999001" + first[first.index(",") :]  # new bytes: a customer nobody sent before
+    (source / day.isoformat() / "customer/customers.csv").write_text(f"{header}\n{new_customer}\n")
     settings = Settings(lake_root=root, pseudonym_key=published_lake.key.decode())
     ctx = RunContext.create(settings, spark, "lineage-run")  # type: ignore[arg-type]
     ctx.step("ingest", day, lambda: ingest_step(ctx, source, [day]))
