@@ -70,7 +70,7 @@ class Erased:
     customer_id: str
     needles: list[str]  # id, clear e-mails and phones, tokens
     keys: set[int]  # the subject's customer_key values
-    linked: list[str]  # their order and shipment ids
+    linked: list[str]  # their order and shipment ids, their delivery addresses
     before: dict[str, Counter[str]]
     report: object
 
@@ -104,10 +104,13 @@ def erased(spark: object, published_lake: PublishedLake, tmp_path_factory: pytes
         if r["customer_id"] == cid
     }
     orders = {r["transaction_id"] for r in _csv_rows("sales/transactions.csv") if r["customer_id"] == cid}
-    shipments = {r["shipment_id"] for r in _csv_rows("logistics/shipments.csv") if r["transaction_id"] in orders}
+    shipped = [r for r in _csv_rows("logistics/shipments.csv") if r["transaction_id"] in orders]
+    shipments = {r["shipment_id"] for r in shipped}
+    # Their addresses: a vault row of a shipment's address names no customer, but is theirs.
+    addresses = {r["destination_address"] for r in shipped if r["destination_address"]}
     before = table_rows(root)
     report = erase_customer(DeltaStorage(spark, root), cid, "REQ-2026-0042", key)  # type: ignore[arg-type]
-    return Erased(root, cid, needles, keys, sorted(orders | shipments), before, report)
+    return Erased(root, cid, needles, keys, sorted(orders | shipments | addresses), before, report)
 
 
 def test_no_trace_in_any_file_of_any_version_or_log(erased: Erased) -> None:
