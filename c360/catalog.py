@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -24,6 +24,9 @@ from pyspark.sql import types as T
 from c360.registry import PLATFORM, PRODUCTS, Table, column, registry
 from c360.storage import LakeCatalog
 from c360.storage.schema import column_comment, column_tags
+
+if TYPE_CHECKING:
+    from c360.storage.delta import DeltaStorage
 
 RESULTS_TABLE = "ops.quality.expectation_results"  # written by c360.quality.ops
 ANNOTATIONS_TABLE = "ops.catalog.annotations"
@@ -169,7 +172,7 @@ def last_gates(catalog: LakeCatalog) -> dict[str, str]:
     return {t: s for t, (_, s) in latest.items()}
 
 
-def annotations(catalog: LakeCatalog) -> list[Annotation]:
+def load_annotations(catalog: LakeCatalog) -> list[Annotation]:
     rows = _read_all(catalog, ANNOTATIONS_TABLE)
     if rows is None:
         return []
@@ -185,7 +188,7 @@ def entries(catalog: LakeCatalog, names: Iterable[str] | None = None) -> list[En
     wanted = set(names) if names is not None else None
     in_lake = set(catalog.list_tables())
     gates = last_gates(catalog)
-    notes = annotations(catalog)
+    notes = load_annotations(catalog)
     out: list[Entry] = []
     for name in sorted(set(reg.tables) | in_lake):
         if wanted is not None and name not in wanted:
@@ -223,11 +226,10 @@ def get(catalog: LakeCatalog, name: str) -> Entry:
     return found[0]
 
 
-def annotate(storage: Any, table: str, kind: str, text: str, author: str, column_name: str | None = None) -> Annotation:
+def annotate(
+    storage: DeltaStorage, table: str, kind: str, text: str, author: str, column_name: str | None = None
+) -> Annotation:
     """Add a tag or a note to a table (or one of its columns); it is searchable at once."""
-    from c360.storage import DeltaStorage
-
-    assert isinstance(storage, DeltaStorage)
     if kind not in ("tag", "note"):
         raise ValueError(f"kind must be 'tag' or 'note', not {kind!r}")
     text = text.strip()

@@ -112,7 +112,7 @@ def show(name: str = typer.Argument(..., help="tier.domain.table")) -> None:
 
 def _annotate(kind: str, name: str, text: str, column: str | None, author: str | None) -> None:
     from c360.catalog import annotate
-    from c360.storage import DeltaStorage
+    from c360.storage.delta import DeltaStorage
 
     note = annotate(
         DeltaStorage(state.spark, state.settings.lake_root), name, kind, text, author or getpass.getuser(), column

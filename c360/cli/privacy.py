@@ -19,7 +19,7 @@ def erase(
     """Remove a customer from every table and every retained version, keep them out of later
     runs, and record the request in ops.privacy.erasure_requests (no PII)."""
     from c360.privacy.erase import erase_customer
-    from c360.storage import DeltaStorage
+    from c360.storage.delta import DeltaStorage
 
     settings = state.settings
     storage = DeltaStorage(state.spark, settings.lake_root)

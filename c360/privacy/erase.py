@@ -28,6 +28,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -41,6 +42,9 @@ from c360.registry import PLATFORM, SUBJECT, Table, column
 from c360.storage import LakeCatalog
 from c360.storage import rewrite as rw
 from c360.storage.schema import column_tags
+
+if TYPE_CHECKING:
+    from c360.storage.delta import DeltaStorage
 
 AUDIT_TABLE = "ops.privacy.erasure_requests"
 DIM_CUSTOMER = "enhanced.customer.dim_customer"
@@ -436,11 +440,8 @@ def exports_before(catalog: LakeCatalog, when: datetime) -> list[str]:
     return sorted(out)
 
 
-def record(storage: object, erased: pa.Table, audit: pa.Table) -> None:
+def record(storage: DeltaStorage, erased: pa.Table, audit: pa.Table) -> None:
     """Append the erased keys and the audit rows (two small commits through the bridge)."""
-    from c360.storage import DeltaStorage
-
-    assert isinstance(storage, DeltaStorage)
     spark = storage.spark
     for table, rows in ((ERASED_TABLE, erased), (AUDIT_TABLE, audit)):
         spec = {ERASED_TABLE: _erased_table(), AUDIT_TABLE: AUDIT}[table]
@@ -456,11 +457,8 @@ def _erased_table() -> Table:
     return ERASED
 
 
-def erase_customer(storage: object, customer_id: str, request_ref: str, key: bytes) -> ErasureReport:
+def erase_customer(storage: DeltaStorage, customer_id: str, request_ref: str, key: bytes) -> ErasureReport:
     """The whole request: erase, then record (the entry point of ``c360 privacy erase``)."""
-    from c360.storage import DeltaStorage
-
-    assert isinstance(storage, DeltaStorage)
     report, erased, audit = erase(storage.catalog, customer_id, request_ref, key)
     record(storage, erased, audit)
     return report
