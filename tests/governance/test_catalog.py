@@ -72,13 +72,15 @@ def test_annotations_are_kept_with_author_and_searchable(
 
     root = copy_lake(published_lake.root, tmp_path / "lake")
     storage = DeltaStorage(spark, root)  # type: ignore[arg-type]
+    assert search(LakeCatalog(root), "campaign-ready") == []
+    assert PROFILE not in [e.name for e in search(LakeCatalog(root), "marketing reads this every monday")]
     annotate(storage, PROFILE, "tag", "campaign-ready", "ana", column_name="churn_risk_score")
     annotate(storage, PROFILE, "note", "Marketing reads this every Monday", "bo")
     with pytest.raises(ValueError, match="no column"):
         annotate(storage, PROFILE, "tag", "x", "ana", column_name="no_such_column")
     catalog = LakeCatalog(root)
     assert [e.name for e in search(catalog, "campaign-ready")] == [PROFILE]
-    assert [e.name for e in search(catalog, "monday")] == [PROFILE]
+    assert [e.name for e in search(catalog, "marketing reads this every monday")] == [PROFILE]
     notes = get(catalog, PROFILE).annotations
     assert [(a.kind, a.column, a.author) for a in notes] == [("tag", "churn_risk_score", "ana"), ("note", None, "bo")]
     table = DeltaTable(str(root / "ops/catalog/annotations"))

@@ -39,7 +39,7 @@ def test_steps_emit_valid_openlineage_events_with_versions(
     source = tmp_path / "extracts"
     day = max(published_lake.dates) + timedelta(days=1)
     (source / day.isoformat() / "customer").mkdir(parents=True)
-    header, first = (MOCK / "2024-01-10/customer/customers.csv").read_text().splitlines()[:2]
+    header, first = (MOCK / "2024-01-01/customer/customers.csv").read_text().splitlines()[:2]
     new_customer = "CUST9999001" + first[first.index(",") :]  # new bytes: a customer nobody sent before
     (source / day.isoformat() / "customer/customers.csv").write_text(f"{header}\n{new_customer}\n")
     settings = Settings(lake_root=root, pseudonym_key=published_lake.key.decode())
