@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 
 export C360_LAKE_ROOT ?= $(CURDIR)/lakehouse
 
-.PHONY: help venv demo test test-fast bench lint clean airflow
+.PHONY: help venv demo test test-fast bench lint clean airflow airflow-env serve lock
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,29 +37,25 @@ test-fast: $(STAMP) ## Run the tests without the slow end-to-end ones
 bench: $(STAMP) ## Run the benchmarks (all, or BENCH="storage aqi") and write docs/benchmarks.md
 	$(BIN)/python -m benchmarks.run $(BENCH)
 
+serve: $(STAMP) ## Serve the lake's published tables over HTTP on 127.0.0.1:8000 (docs at /docs); no Spark
+	$(BIN)/c360 serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
+
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check c360 tests dags benchmarks
 	$(BIN)/mypy c360
 
-AIRFLOW_HOME_DIR := $(CURDIR)/airflow_home
+AIRFLOW_HOME_DIR ?= $(CURDIR)/airflow_home
 AIRFLOW_PORT     ?= 8080
-AIRFLOW_PASSWORDS := $(AIRFLOW_HOME_DIR)/simple_auth_manager_passwords.json.generated
+AIRFLOW_HOST     ?= 127.0.0.1
+AIRFLOW_DAGS     ?= $(CURDIR)/dags
+# Every URL (UI, REST API, the execution API that tasks call) is derived from AIRFLOW_PORT.
+AIRFLOW_ARGS = --home $(AIRFLOW_HOME_DIR) --port $(AIRFLOW_PORT) --host $(AIRFLOW_HOST) --dags $(AIRFLOW_DAGS)
 
-airflow: $(STAMP) ## Start Airflow locally (standalone, SQLite in ./airflow_home, dags/); Ctrl-C stops it
-	@mkdir -p $(AIRFLOW_HOME_DIR)
-	@test -s $(AIRFLOW_PASSWORDS) || $(BIN)/python -c 'import json, secrets, sys; \
-	  open(sys.argv[1], "w").write(json.dumps({"admin": secrets.token_urlsafe(12)}) + "\n")' $(AIRFLOW_PASSWORDS)
-	@echo "Airflow UI: http://localhost:$(AIRFLOW_PORT)  login: admin / $$($(BIN)/python -c \
-	  'import json, sys; print(json.load(open(sys.argv[1]))["admin"])' $(AIRFLOW_PASSWORDS))"
-	@echo "Lake: $(C360_LAKE_ROOT)   (ready in ~20 s; Ctrl-C stops every component)"
-	@AIRFLOW_HOME=$(AIRFLOW_HOME_DIR) \
-	  AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
-	  AIRFLOW__CORE__LOAD_EXAMPLES=False \
-	  AIRFLOW__CORE__PARALLELISM=4 \
-	  AIRFLOW__API__WORKERS=1 \
-	  AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
-	  PATH=$(CURDIR)/$(BIN):$$PATH \
-	  exec $(BIN)/airflow standalone
+airflow: $(STAMP) ## Start Airflow on AIRFLOW_PORT (default 8080; SQLite in ./airflow_home, dags/); one Ctrl-C stops it
+	@exec $(BIN)/python -m c360.airflow_supervisor run $(AIRFLOW_ARGS)
+
+airflow-env: $(STAMP) ## Print make airflow's settings as exports for the airflow CLI: eval "$(make -s airflow-env)"
+	@$(BIN)/python -m c360.airflow_supervisor env $(AIRFLOW_ARGS)
 
 lock: ## Re-resolve requirements.lock from pyproject.toml (needs network to PyPI)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --extra airflow --python-version 3.11 -o requirements.lock

@@ -62,6 +62,8 @@ TABLE_MODULES = (
     "c360.quality.ops",
     "c360.raw.ingest",
     "c360.pii",
+    "c360.access",
+    "c360.serve.audit",
     "c360.privacy",
     "c360.catalog",
 )

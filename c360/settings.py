@@ -47,6 +47,18 @@ class Settings(BaseSettings):
     aqi_chunk_size: int = Field(default=5000, ge=1)
     # Vacuum retention; Delta's usual safety default is 7 days.
     vacuum_retention_hours: int = Field(default=168, ge=0)
+    # Serving API (c360 serve): no Spark; tables are delta-rs snapshots reloaded on new versions.
+    serve_host: str = "127.0.0.1"
+    serve_port: int = Field(default=8000, ge=1, le=65535)
+    serve_reload_seconds: float = Field(default=5.0, gt=0, description="How often the server polls for new versions.")
+    serve_sql_row_limit: int = Field(default=10_000, ge=1)
+    serve_sql_timeout_seconds: float = Field(default=30.0, gt=0)
+    serve_page_max: int = Field(default=500, ge=1, description="Largest page of a list endpoint.")
+    serve_aqi_max_records: int = Field(default=5000, ge=1, description="Records per POST /v1/aqi request.")
+    serve_audit_flush_seconds: float = Field(default=2.0, gt=0)
+    serve_export_dir: Path | None = Field(
+        default=None, description="Where the server keeps export files (default: <lake_root>/../exports)."
+    )
 
     @model_validator(mode="after")
     def _absolute_lake_root(self) -> Settings:

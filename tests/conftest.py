@@ -93,6 +93,7 @@ class PublishedLake:
     profile_dates: list[date]  # as-of dates of the Customer 360 profile
     air_quality_dates: list[date]  # run dates of the air-quality product
     key: bytes
+    model: Any  # c360.enhanced.model.ModelReport of the one model build
 
 
 @pytest.fixture(scope="session")
@@ -118,9 +119,9 @@ def published_lake(
     settings = Settings(lake_root=root, pseudonym_key=MOCK_KEY.decode())
     ctx = RunContext(settings, spark, storage, run_id="published-lake")  # type: ignore[arg-type]
     profile_dates, aq_dates = dates[-3:], dates[-2:]
-    model_step(ctx, dates, profile_dates)
+    model = model_step(ctx, dates, profile_dates)
     air_quality_step(ctx, aq_dates)
-    return PublishedLake(root, dates, profile_dates, aq_dates, MOCK_KEY)
+    return PublishedLake(root, dates, profile_dates, aq_dates, MOCK_KEY, model)
 
 
 def patch_suite(monkeypatch: pytest.MonkeyPatch, name: str, suite: Any) -> None:

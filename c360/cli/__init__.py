@@ -14,7 +14,9 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from c360.cli import aqi, catalog, lineage, maintenance, mock, privacy, quality, registry, run, table
+from c360.cli import access, aqi, catalog, lineage, maintenance, mock, privacy, quality, registry, run, table
+from c360.cli import serve as serve_cli
+from c360.cli import sql as sql_cli
 from c360.cli.state import state
 
 app = typer.Typer(
@@ -30,6 +32,10 @@ app.add_typer(mock.app, name="mock")
 app.add_typer(run.app, name="run")
 app.add_typer(quality.app, name="quality")
 app.add_typer(registry.app, name="registry")
+app.command("sql")(sql_cli.sql)
+app.add_typer(access.app, name="access")
+app.command("serve")(serve_cli.serve)
+app.command("export")(serve_cli.export)
 app.add_typer(privacy.app, name="privacy")
 app.add_typer(catalog.app, name="catalog")
 app.command("maintenance")(maintenance.maintenance)

@@ -14,6 +14,10 @@ Several tables' gates write these tables at the same time; a commit that loses a
 every write here is an append of new rows or a replace of one table's own partitions.
 
 All writes go through :class:`~c360.storage.DeltaStorage`; nothing here touches folders.
+
+Paths of files under the lake (a Data Docs page, an anomaly plot) are stored relative to
+the lake root and resolved against the current root when shown (:func:`resolve_in_lake`),
+so a lake that is copied or moved keeps its links.
 """
 
 from __future__ import annotations
@@ -45,6 +49,42 @@ def plots_dir(lake_root: Path) -> Path:
     return Path(lake_root) / "ops" / "anomaly_plots"
 
 
+# The lake's own file folders: an absolute path stored by an older lake is re-rooted from here on.
+_LAKE_FILE_FOLDERS = (("ops", "data_docs"), ("ops", "anomaly_plots"))
+
+
+def lake_relative(lake_root: Path, path: Path | str | None) -> str | None:
+    """How a file path is stored in an ops table: relative to the lake root (POSIX), so the
+    lake stays valid when copied or moved. A file outside the lake keeps its absolute path."""
+    if path is None:
+        return None
+    p, root = Path(path), Path(lake_root)
+    for candidate, base in ((p, root), (p.resolve(), root.resolve())):
+        if candidate.is_relative_to(base):
+            return candidate.relative_to(base).as_posix()
+    return str(p)
+
+
+def resolve_in_lake(lake_root: Path, stored: str | None) -> Path | None:
+    """Where a stored path is under the lake as it is now.
+
+    A relative path is joined to the current root. An absolute one (lakes written before
+    paths were stored relative) is re-rooted from its ``ops/data_docs`` or
+    ``ops/anomaly_plots`` folder on, so a moved old lake points into itself, not at the
+    folder it was built in; any other absolute path is shown as stored.
+    """
+    if stored is None or stored == "":
+        return None
+    p = Path(stored)
+    if not p.is_absolute():
+        return Path(lake_root) / p
+    parts = p.parts
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i : i + 2] in _LAKE_FILE_FOLDERS:
+            return Path(lake_root).joinpath(*parts[i:])
+    return p
+
+
 RESULTS_SCHEMA = T.StructType(
     [
         column("run_id", T.StringType(), "the run whose gate this was", False),
@@ -63,7 +103,7 @@ RESULTS_SCHEMA = T.StructType(
         column("element_count", T.LongType(), "rows checked"),
         column("unexpected_percent", T.DoubleType(), "share of rows breaking it"),
         column("details", T.StringType(), "more detail, as JSON"),
-        column("data_docs", T.StringType(), "the Data Docs page of the validation"),
+        column("data_docs", T.StringType(), "the Data Docs page of the validation, relative to the lake root"),
         column("validated_at", T.TimestampType(), "when it was validated (UTC)", False),
     ]
 )
@@ -92,7 +132,7 @@ ANOMALIES_SCHEMA = T.StructType(
         column("upper", T.DoubleType(), "upper bound of the accepted band", False),
         column("z_score", T.DoubleType(), "distance from the prediction in robust standard deviations", False),
         column("blocks", T.BooleanType(), "whether it blocks publishing", False),
-        column("plot", T.StringType(), "path of the plot of the metric's history"),
+        column("plot", T.StringType(), "the plot of the metric's history, relative to the lake root"),
         column("run_id", T.StringType(), "the run that flagged it", False),
         column("validated_at", T.TimestampType(), "when it was flagged (UTC)", False),
     ]
@@ -153,7 +193,8 @@ def record(storage: DeltaStorage, report: ValidationReport, table_version: int |
     """Write one validation's results, metrics and anomalies to the ops tables."""
     spark = storage.spark
     ensure_ops_tables(storage)
-    docs = None if report.data_docs is None else str(report.data_docs)
+    root = storage.catalog.lake_root
+    docs = lake_relative(root, report.data_docs)
     rows = [
         (
             report.run_id,
@@ -209,7 +250,7 @@ def record(storage: DeltaStorage, report: ValidationReport, table_version: int |
             a.upper,
             a.z_score,
             report.anomalies_block,
-            None if a.plot is None else str(a.plot),
+            lake_relative(root, a.plot),
             report.run_id,
             report.validated_at,
         )

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 from deltalake import QueryBuilder
 
-from c360.quality.ops import ANOMALIES_TABLE, RESULTS_TABLE, data_docs_dir
+from c360.quality.ops import ANOMALIES_TABLE, RESULTS_TABLE, data_docs_dir, resolve_in_lake
 from c360.storage.catalog import LakeCatalog
 
 
@@ -40,7 +40,8 @@ class AnomalyRow:
 
 @dataclass(frozen=True)
 class TableStatus:
-    """The latest validation attempt of one table for one run date."""
+    """The latest validation attempt of one table for one run date (file paths resolved
+    against the lake's current root)."""
 
     table: str
     run_date: date
@@ -104,7 +105,9 @@ def table_status(lake_root: Path, table: str | None = None, run_date: date | Non
         if catalog.exists(ANOMALIES_TABLE):
             found = _query(catalog, ANOMALIES_TABLE, f"SELECT * FROM t WHERE {key} ORDER BY metric")
             anomalies = tuple(
-                AnomalyRow(a["metric"], a["value"], a["expected"], a["z_score"], a["blocks"], a["plot"])
+                AnomalyRow(
+                    a["metric"], a["value"], a["expected"], a["z_score"], a["blocks"], _shown(lake_root, a["plot"])
+                )
                 for a in found
                 if a["run_id"] == first["run_id"] and a["validated_at"] == last
             )
@@ -120,10 +123,15 @@ def table_status(lake_root: Path, table: str | None = None, run_date: date | Non
                 expectations=len(attempt),
                 failures=failures,
                 anomalies=anomalies,
-                data_docs=first["data_docs"],
+                data_docs=_shown(lake_root, first["data_docs"]),
             )
         )
     return out
+
+
+def _shown(lake_root: Path, stored: str | None) -> str | None:
+    path = resolve_in_lake(lake_root, stored)
+    return None if path is None else str(path)
 
 
 def data_docs_index(lake_root: Path) -> Path:

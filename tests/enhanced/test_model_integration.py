@@ -19,12 +19,11 @@ from pyspark.sql import functions as F
 from c360.enhanced.model import ModelReport, build_model
 from c360.pipeline import extract_dates
 from c360.storage import DeltaStorage
-from tests.conftest import MOCK
+from tests.conftest import MOCK, PublishedLake, copy_lake
 from tests.enhanced.frames import scd2_violations
 from tests.enhanced.star_checks import (
     FACTS,
     TABLES,
-    copy_sanitized,
     duplicate_keys,
     wrong_scd_keys,
     wrong_type1_keys,
@@ -42,13 +41,15 @@ class Lake:
 
 
 @pytest.fixture(scope="module")
-def lake(spark: SparkSession, mock_sanitized: Path, tmp_path_factory: pytest.TempPathFactory) -> Lake:
-    storage = DeltaStorage(spark, copy_sanitized(mock_sanitized, tmp_path_factory.mktemp("star")))
-    dates = extract_dates(MOCK)
-    # The profile is one whole-population build per as-of date (tests/enhanced/marts cover
-    # its content); two dates show a range publishes several, without 90 builds.
-    profile_dates = [dates[len(dates) // 2], dates[-1]]
-    return Lake(storage, dates, profile_dates, build_model(spark, storage, dates, "model-1", profile_dates))
+def lake(spark: SparkSession, published_lake: PublishedLake) -> Lake:
+    """The session's published lake: the model built once over every date of mock_data.
+
+    The profile is one whole-population build per as-of date (tests/enhanced/marts cover its
+    content); a few dates show a range publishes several, without 90 builds. Read-only.
+    """
+    assert published_lake.dates == extract_dates(MOCK)
+    storage = DeltaStorage(spark, published_lake.root)
+    return Lake(storage, published_lake.dates, published_lake.profile_dates, published_lake.model)
 
 
 def test_every_table_is_published_with_rows_and_unique_keys(lake: Lake) -> None:
@@ -166,12 +167,13 @@ def test_every_foreign_key_is_the_dimension_row_valid_at_the_event_time(lake: La
     assert lines.filter("customer_key <> -1").count() > 0
 
 
-def test_a_second_build_of_the_same_dates_changes_no_table(lake: Lake, spark: SparkSession) -> None:
+def test_a_second_build_of_the_same_dates_changes_no_table(lake: Lake, spark: SparkSession, tmp_path: Path) -> None:
+    storage = DeltaStorage(spark, copy_lake(lake.storage.catalog.lake_root, tmp_path / "lake"))
     names = [t.table for t in lake.report.tables]  # the star and the marts
-    before = {n: lake.storage.catalog.open(n).version() for n in names}
+    before = {n: storage.catalog.open(n).version() for n in names}
 
-    again = build_model(spark, lake.storage, lake.dates, "model-2", lake.profile_dates)
+    again = build_model(spark, storage, lake.dates, "model-2", lake.profile_dates)
 
-    after = {n: lake.storage.catalog.open(n).version() for n in names}
+    after = {n: storage.catalog.open(n).version() for n in names}
     assert after == before
     assert [t.table for t in again.tables if t.committed] == []

@@ -1,0 +1,60 @@
+"""``c360 serve`` (the API under uvicorn) and ``c360 export`` (a table at a version, as a file)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from c360.cli.state import state
+
+
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="Interface to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (default 8000).")] = None,
+) -> None:
+    """Serve the published tables over HTTP (docs at /docs); no Spark in this process."""
+    import uvicorn
+
+    from c360.serve import create_app
+
+    settings = state.settings
+    app = create_app(settings)
+    uvicorn.run(app, host=host or settings.serve_host, port=port or settings.serve_port, log_level="info")
+
+
+def export(
+    table: Annotated[str, typer.Argument(help="A published table, tier.domain.table.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="File to write; its manifest goes next to it.")],
+    version: Annotated[int | None, typer.Option("--version", min=0, help="Table version (default: latest).")] = None,
+    as_of: Annotated[datetime | None, typer.Option("--as-of", help="The version current at this UTC time.")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="parquet or csv.")] = "parquet",
+    role: Annotated[str, typer.Option("--role", help="Column access of this role.")] = "analyst",
+) -> None:
+    """Export a table exactly as of one version; recorded in the audit table (erasure reports list exports)."""
+    import getpass
+
+    from c360.serve.audit import AUDIT_TABLE, AuditRecord
+    from c360.serve.exports import resolve_version, write_export
+    from c360.sql import SqlEngine
+    from c360.storage.light import append_rows, ensure
+
+    root = state.settings.lake_root
+    v = resolve_version(root, table, version, as_of)
+    engine = SqlEngine(root)
+    try:
+        manifest = write_export(engine, table, v, fmt, out, role=role)
+    finally:
+        engine.close()
+    rec = AuditRecord(
+        "CLI", "c360 export", f"c360 export {table} --version {v} --format {fmt} --out {out}", status=200,
+        key_id=None, role=role, tables=[f"{table}@{v}"], rows=manifest.rows, export_table=table,
+        export_version=v, export_format=fmt, export_sha256=manifest.sha256,
+        error=None, sql=None, duration_ms=None,
+    )  # fmt: skip
+    rec.key_id = f"cli:{getpass.getuser()}"
+    ensure(AUDIT_TABLE, root)
+    append_rows(root, AUDIT_TABLE.name, [rec.row()], operation="audit")
+    typer.echo(f"{table}@v{v}: {manifest.rows} rows, {manifest.bytes} bytes, sha256 {manifest.sha256} -> {out}")

@@ -1,0 +1,68 @@
+"""``c360 sql "SELECT ..."``: the serving SQL engine on the command line (no Spark).
+
+Same engine, same access and the same refusals as ``POST /v1/sql``. The table versions
+read go to stderr, so stdout is only the result.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from c360.cli.state import make_console, state
+
+err_console = Console(stderr=True, soft_wrap=True)
+FORMATS = ("table", "csv", "json", "parquet")
+
+
+def sql(
+    query: Annotated[str, typer.Argument(help="One SELECT over tables named tier.domain.table.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table (on screen), csv, json or parquet.")] = "table",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the result here (default: stdout).")] = None,
+    role: Annotated[str, typer.Option("--role", help="Column access of this role.")] = "analyst",
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Row limit.")] = 10_000,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds before the query is abandoned.")] = 60.0,
+    at: Annotated[list[str] | None, typer.Option("--at", help="Pin a table: TABLE=VERSION (repeatable).")] = None,
+) -> None:
+    """Run one read-only SELECT over the published tables and print or write the result."""
+    from c360.sql import SqlEngine, write_result
+
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
+    if fmt == "parquet" and out is None:
+        raise typer.BadParameter("--format parquet needs --out FILE")
+    versions: dict[str, int] = {}
+    for item in at or []:
+        name, sep, version = item.partition("=")
+        if not sep or not version.isdigit():
+            raise typer.BadParameter(f"--at {item!r}: expected TABLE=VERSION")
+        versions[name] = int(version)
+    engine = SqlEngine(state.settings.lake_root)
+    try:
+        result = engine.query(query, role=role, limit=limit, timeout=timeout, versions=versions)
+    finally:
+        engine.close()
+    read = ", ".join(f"{n}@v{v}" for n, v in result.versions.items()) or "no table"
+    more = f" (truncated at --limit {limit})" if result.truncated else ""
+    err_console.print(f"{result.rows} rows{more}; read {read}", highlight=False)
+    if fmt == "table":
+        console = make_console()
+        screen = Table(*result.table.column_names)
+        for row in result.table.to_pylist():
+            screen.add_row(*("∅" if v is None else str(v) for v in row.values()))
+        console.print(screen)
+        return
+    if out is None:
+        write_result(result.table, fmt, sys.stdout.buffer)
+        sys.stdout.flush()
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".partial")
+    with tmp.open("wb") as sink:
+        write_result(result.table, fmt, sink)
+    tmp.replace(out)

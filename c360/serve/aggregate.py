@@ -1,0 +1,39 @@
+"""Aggregate endpoints run through the one SQL engine, on the request's generation and role."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from c360.access import Principal
+from c360.serve.audit import AuditRecord
+from c360.serve.models import Rows
+from c360.serve.rows import json_rows
+from c360.serve.state import Generation
+from c360.sql import SqlEngine
+
+
+def lit(value: str | date | int | float) -> str:
+    """A SQL literal for a validated parameter (strings quoted, dates typed)."""
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, bool):
+        raise TypeError("no boolean literals here")
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def run(
+    engine: SqlEngine, gen: Generation, caller: Principal, audit: AuditRecord, sql: str, limit: int = 10_000
+) -> Rows:
+    result = engine.query(sql, role=caller.role, snapshot=gen.snapshot, limit=limit)
+    audit.read(result.versions)
+    audit.rows = result.rows
+    return Rows(rows=json_rows(result.table.to_pylist()), truncated=result.truncated, versions=result.versions)
+
+
+def latest_as_of(gen: Generation, given: date | None) -> date | None:
+    """The as-of date asked for, else the profile's latest."""
+    if given is not None:
+        return given
+    return gen.profiles.latest if gen.profiles is not None else None

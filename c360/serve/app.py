@@ -1,0 +1,183 @@
+"""``create_app(settings)``: the serving API over the published tables of one lake root.
+
+No Spark in this process: tables are delta-rs snapshots, SQL and aggregates run in
+DataFusion (:mod:`c360.sql`), lookups come from in-memory indexes of the current
+generation (:mod:`c360.serve.state`), reloaded by polling the Delta logs. Every /v1
+request is authenticated by its X-API-Key, authorised by its role's tags and recorded in
+the audit table in batches. The docs page is served with local Swagger UI assets.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from c360.access import SCOPES, AccessDenied, Unauthenticated
+from c360.serve.audit import AuditRecord, AuditWriter
+from c360.serve.routers import air_quality, customers, exports, finance, health, marketing, meta, product, sql
+from c360.serve.state import ServedLake
+from c360.settings import Settings
+from c360.sql import SqlEngine, SqlError
+
+log = logging.getLogger(__name__)
+SWAGGER_STATIC = "/static/swagger"
+TAG_DESCRIPTIONS = {
+    "customers": "Application and call-centre lookups: one profile, filtered pages, history.",
+    "marketing": "Churn-risk and win-back lists, segment sizes and value, loyalty tiers.",
+    "finance": "CLV by segment; revenue by customer segment and its share.",
+    "product": "Which segments buy a product line; digital engagement by segment.",
+    "air-quality": "Stations, daily AQI, and the AQI calculator.",
+    "meta": "The tables you may read: versions, rows, columns, descriptions, tags.",
+    "sql": "Read-only SQL over the published tables by name.",
+    "exports": "A table as of a version, as a file.",
+}
+
+
+def create_app(settings: Settings, *, block_until_loaded: bool = False) -> FastAPI:
+    """The app. ``block_until_loaded``: load the lake before serving (tests); otherwise it loads
+    in the background and /health says 503 until it is ready."""
+    lake = ServedLake(settings.lake_root, poll_seconds=settings.serve_reload_seconds)
+    engine = SqlEngine(
+        settings.lake_root,
+        snapshot_source=lambda: lake.current.snapshot if lake.current else None,
+        default_limit=settings.serve_sql_row_limit,
+        timeout=settings.serve_sql_timeout_seconds,
+    )
+    audit = AuditWriter(settings.lake_root, flush_seconds=settings.serve_audit_flush_seconds)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        audit.start()
+
+        def load_then_poll() -> None:
+            try:
+                lake.load()
+            except Exception as exc:  # noqa: BLE001 - /health reports it; the poller retries
+                lake.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("initial load failed")
+            lake.start()
+
+        if block_until_loaded:
+            load_then_poll()
+        else:
+            threading.Thread(target=load_then_poll, name="c360-load", daemon=True).start()
+        try:
+            yield
+        finally:
+            lake.stop()
+            audit.close()
+            engine.close()
+
+    app = FastAPI(
+        title="c360 serving API",
+        version="1",
+        description="Customer 360 and air-quality data products: lookups, aggregates, SQL and exports. "
+        "Every answer names the table versions it read. Send your key in the X-API-Key header.",
+        openapi_tags=[{"name": t, "description": TAG_DESCRIPTIONS.get(t, "")} for t in SCOPES],
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.lake = lake
+    app.state.engine = engine
+    app.state.audit = audit
+    for module in (health, customers, marketing, finance, product, air_quality, meta, sql, exports):
+        app.include_router(module.router)
+    _docs(app)
+    _errors(app)
+
+    @app.middleware("http")
+    async def audit_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if not request.url.path.startswith("/v1"):
+            return await call_next(request)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        rec = AuditRecord(request.method, request.url.path, target)
+        request.state.audit = rec
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        except Exception as exc:
+            rec.status, rec.error = 500, f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            route = request.scope.get("route")
+            rec.endpoint = getattr(route, "path", request.url.path)
+            rec.duration_ms = (time.perf_counter() - started) * 1000
+            if rec.status == 0:
+                rec.status = response.status_code
+            audit.record(rec)
+        response.headers["X-Request-ID"] = rec.request_id
+        if rec.tables:
+            response.headers["X-C360-Versions"] = ",".join(rec.tables)
+        return response
+
+    return app
+
+
+def _docs(app: FastAPI) -> None:
+    """The Swagger UI page from the installed swagger_ui_bundle assets: works offline."""
+    import swagger_ui_bundle
+
+    app.mount(SWAGGER_STATIC, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - docs",
+            swagger_js_url=f"{SWAGGER_STATIC}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER_STATIC}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER_STATIC}/favicon-32x32.png",
+        )
+
+
+def _note(request: Request, status: int, message: str) -> None:
+    rec = getattr(request.state, "audit", None)
+    if rec is not None:
+        rec.status, rec.error = status, message
+
+
+def _errors(app: FastAPI) -> None:
+    """Refusals become clear 4xx answers (and audit rows), never a 500."""
+
+    @app.exception_handler(Unauthenticated)
+    async def unauthenticated(request: Request, exc: Unauthenticated) -> JSONResponse:
+        _note(request, 401, str(exc))
+        return JSONResponse({"detail": str(exc)}, status_code=401, headers={"WWW-Authenticate": "X-API-Key"})
+
+    @app.exception_handler(AccessDenied)
+    async def denied(request: Request, exc: AccessDenied) -> JSONResponse:
+        _note(request, 403, str(exc))
+        return JSONResponse({"detail": str(exc)}, status_code=403)
+
+    @app.exception_handler(SqlError)
+    async def bad_sql(request: Request, exc: SqlError) -> JSONResponse:
+        _note(request, 400, str(exc))
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(LookupError)
+    async def not_found(request: Request, exc: LookupError) -> JSONResponse:
+        _note(request, 404, str(exc))
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        _note(request, exc.status_code, str(exc.detail))
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        _note(request, 422, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors))
+        return JSONResponse({"detail": errors}, status_code=422)

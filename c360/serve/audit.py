@@ -1,0 +1,151 @@
+"""The audit trail: who read what, at which version, appended to an ops table in batches.
+
+Requests only put a record on an in-memory queue; a background thread appends the queue
+to ``ops.serve.audit`` with delta-rs every few seconds (or when a batch fills), so auditing
+adds no lake write to a request. Exports carry their table, version and SHA-256, so an
+erasure report can list every file handed out before the request.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from pyspark.sql import types as T
+
+from c360.registry import PLATFORM, SUBJECT, Retention, Table, column
+
+log = logging.getLogger(__name__)
+
+AUDIT_TABLE = Table(
+    name="ops.serve.audit",
+    schema=T.StructType(
+        [
+            column("request_id", T.StringType(), "id of the request (also the X-Request-ID header)", nullable=False),
+            column("at", T.TimestampType(), "when the request arrived (UTC)", nullable=False),
+            column("day", T.DateType(), "UTC date of at (partition)", nullable=False),
+            column("key_id", T.StringType(), "API key id of the caller; NULL when no valid key was sent"),
+            column("role", T.StringType(), "role of the caller; NULL when not authenticated"),
+            column("method", T.StringType(), "HTTP method (CLI for command-line exports)", nullable=False),
+            column("endpoint", T.StringType(), "route template, e.g. /v1/customers/{customer_id}", nullable=False),
+            column("target", T.StringType(), "path and query string as asked", nullable=False, tags=(SUBJECT,)),
+            column("sql", T.StringType(), "the SQL text of a /v1/sql request"),
+            column("tables", T.ArrayType(T.StringType(), False), "tables read, as name@version"),
+            column("rows", T.LongType(), "rows returned (or exported)"),
+            column("status", T.IntegerType(), "HTTP status", nullable=False),
+            column("duration_ms", T.DoubleType(), "time to the response head, in milliseconds"),
+            column("error", T.StringType(), "the error message of a refused or failed request"),
+            column("export_table", T.StringType(), "table exported"),
+            column("export_version", T.LongType(), "version exported"),
+            column("export_format", T.StringType(), "parquet or csv"),
+            column("export_sha256", T.StringType(), "SHA-256 of the exported file"),
+        ]
+    ),
+    description="Every request to the serving API and every export: who, when, what, which table versions, "
+    "rows, status. Written in batches by the server.",
+    grain="one row per request",
+    keys=("request_id",),
+    product=PLATFORM,
+    owner="platform",
+    partition_by=("day",),
+    retention=Retention(rows_days=400, row_date="day"),
+)
+
+
+@dataclass
+class AuditRecord:
+    method: str
+    endpoint: str
+    target: str
+    status: int = 0
+    key_id: str | None = None
+    role: str | None = None
+    sql: str | None = None
+    tables: list[str] = field(default_factory=list)
+    rows: int | None = None
+    duration_ms: float | None = None
+    error: str | None = None
+    export_table: str | None = None
+    export_version: int | None = None
+    export_format: str | None = None
+    export_sha256: str | None = None
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def read(self, versions: dict[str, int]) -> None:
+        """Note the tables (and versions) this request read."""
+        for name, version in versions.items():
+            entry = f"{name}@{version}"
+            if entry not in self.tables:
+                self.tables.append(entry)
+
+    def row(self) -> dict[str, object]:
+        values = asdict(self)
+        values["day"] = date(self.at.year, self.at.month, self.at.day)
+        return values
+
+
+class AuditWriter:
+    """Collects records and appends them to the audit table in batches from one thread."""
+
+    def __init__(self, lake_root: Path, *, flush_seconds: float = 2.0, batch_size: int = 500) -> None:
+        self.lake_root = Path(lake_root)
+        self.flush_seconds = flush_seconds
+        self.batch_size = batch_size
+        self._queue: queue.Queue[AuditRecord] = queue.Queue()
+        self._stop = threading.Event()
+        self._flushing = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.written = 0
+        self.failures = 0
+
+    def start(self) -> None:
+        from c360.storage.light import ensure
+
+        ensure(AUDIT_TABLE, self.lake_root)
+        self._thread = threading.Thread(target=self._run, name="c360-audit", daemon=True)
+        self._thread.start()
+
+    def record(self, rec: AuditRecord) -> None:
+        self._queue.put(rec)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_seconds):
+            self.flush()
+
+    def flush(self) -> int:
+        """Append every queued record now (one commit per batch); returns how many were written."""
+        with self._flushing:
+            done = 0
+            while True:
+                batch: list[AuditRecord] = []
+                while len(batch) < self.batch_size:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                if not batch:
+                    return done
+                try:
+                    from c360.storage.light import append_rows
+
+                    append_rows(self.lake_root, AUDIT_TABLE.name, [r.row() for r in batch], operation="audit")
+                except Exception:  # noqa: BLE001 - keep the records and retry at the next flush
+                    self.failures += 1
+                    log.exception("audit append failed; %d records kept for the next flush", len(batch))
+                    for r in batch:
+                        self._queue.put(r)
+                    return done
+                done += len(batch)
+                self.written += len(batch)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.flush()

@@ -1,0 +1,179 @@
+"""Versioned exports: a published table exactly as of one version, as a Parquet or CSV file.
+
+Shared by ``c360 export`` and ``GET /v1/exports/{table}``. The rows stream from the SQL
+engine (the caller's column access applied) into the file batch by batch, so a table is
+never held whole in memory. The same version asked for twice gives byte-identical files:
+rows are ordered by the table's keys and then every other sortable column, Parquet row
+groups have a fixed size whatever batches DataFusion yields, and nothing time-dependent
+is written. A manifest next to the file carries the version, row count and SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+
+from c360.access import Role, column_access, get_role
+from c360.sql import SqlEngine, SqlError, pin
+from c360.storage.catalog import LakeCatalog, TableNotFoundError
+
+FORMATS = ("parquet", "csv")
+ROW_GROUP = 100_000
+MEDIA_TYPES = {"parquet": "application/vnd.apache.parquet", "csv": "text/csv; charset=utf-8"}
+
+
+@dataclass(frozen=True)
+class ExportManifest:
+    table: str
+    version: int
+    format: str
+    rows: int
+    bytes: int
+    sha256: str
+    columns: list[str]
+    masked: list[str]
+    role: str | None
+    file: str
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+    @classmethod
+    def read(cls, path: Path) -> ExportManifest:
+        return cls(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def manifest_path(out: Path) -> Path:
+    return out.with_name(out.name + ".manifest.json")
+
+
+def resolve_version(lake_root: Path, table: str, version: int | None, as_of: datetime | None) -> int:
+    """The version to export: the one given, the one current at ``as_of``, or the latest."""
+    if version is not None and as_of is not None:
+        raise SqlError("give a version or as_of, not both")
+    try:
+        return LakeCatalog(lake_root).open(table, version=version, as_of=as_of).version()
+    except TableNotFoundError as exc:
+        raise SqlError(str(exc)) from None
+
+
+def _sortable(t: pa.DataType) -> bool:
+    return not (pa.types.is_nested(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t))
+
+
+def export_sql(table: str, schema: pa.Schema, role: Role | None) -> tuple[str, list[str], list[str]]:
+    """The query of an export: visible columns, ordered by the keys then every other sortable column."""
+    from c360.registry import registry
+
+    if role is not None:
+        access = column_access(role, table, schema)
+        columns, masked = list(access.output_columns), list(access.masked)
+    else:
+        columns, masked = list(schema.names), []
+    types = {f.name: f.type for f in schema}
+    reg = registry()
+    keys = [k for k in (reg.get(table).keys if table in reg else ()) if k in columns]
+    order = keys + [c for c in columns if c not in keys and c in types and _sortable(types[c])]
+    quoted = ", ".join(f'"{c}"' for c in order)
+    return f'SELECT * FROM "{table}"' + (f" ORDER BY {quoted} NULLS FIRST" if order else ""), columns, masked
+
+
+def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """CSV has no lists or structs: lists become their items joined by '|', structs JSON text."""
+    arrays, fields = [], []
+    for f, arr in zip(batch.schema, batch.columns, strict=True):
+        if pa.types.is_list(f.type) or pa.types.is_large_list(f.type):
+            arr = pc.binary_join(pc.cast(arr, pa.list_(pa.string())), "|")
+            f = pa.field(f.name, pa.string())
+        elif pa.types.is_nested(f.type):
+            arr = pa.array([None if v is None else json.dumps(v, default=str, sort_keys=True) for v in arr.to_pylist()])
+            f = pa.field(f.name, pa.string())
+        arrays.append(arr)
+        fields.append(f)
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def write_export(
+    engine: SqlEngine,
+    table: str,
+    version: int,
+    fmt: str,
+    out: Path,
+    *,
+    role: Role | str | None = None,
+) -> ExportManifest:
+    """Write ``table`` at ``version`` to ``out`` (atomically) and its manifest next to it."""
+    if fmt not in FORMATS:
+        raise SqlError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    resolved = None if role is None else get_role(role)
+    if resolved is not None:
+        resolved.require_table(table)
+    pinned = pin(engine.catalog, table, version)
+    sql, columns, masked = export_sql(table, pinned.schema, resolved)
+    reader, versions = engine.stream(sql, role=resolved, versions={table: version})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.partial")
+    rows = 0
+    try:
+        with tmp.open("wb") as sink:
+            rows = _write_parquet(reader, sink) if fmt == "parquet" else _write_csv(reader, sink)
+        digest = hashlib.sha256()
+        with tmp.open("rb") as fp:
+            for chunk in iter(lambda: fp.read(1 << 20), b""):
+                digest.update(chunk)
+        size = tmp.stat().st_size
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    manifest = ExportManifest(
+        table, versions[table], fmt, rows, size, digest.hexdigest(), columns, masked,
+        None if resolved is None else resolved.name, out.name,
+    )  # fmt: skip
+    manifest.write(manifest_path(out))
+    return manifest
+
+
+def _write_parquet(reader: pa.RecordBatchReader, sink: object) -> int:
+    rows = 0
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
+    with pq.ParquetWriter(sink, reader.schema, compression="zstd", write_statistics=True) as writer:
+        for batch in reader:
+            pending.append(batch)
+            pending_rows += batch.num_rows
+            while pending_rows >= ROW_GROUP:
+                whole = pa.Table.from_batches(pending, schema=reader.schema)
+                writer.write_table(whole.slice(0, ROW_GROUP), row_group_size=ROW_GROUP)
+                rest = whole.slice(ROW_GROUP)
+                pending, pending_rows = rest.to_batches(), rest.num_rows
+                rows += ROW_GROUP
+        if pending_rows or rows == 0:
+            writer.write_table(pa.Table.from_batches(pending, schema=reader.schema), row_group_size=ROW_GROUP)
+            rows += pending_rows
+    return rows
+
+
+def _write_csv(reader: pa.RecordBatchReader, sink: object) -> int:
+    rows = 0
+    writer = None
+    for batch in reader:
+        ready = _csv_ready(batch)
+        if writer is None:
+            writer = pcsv.CSVWriter(sink, ready.schema)
+        writer.write_batch(ready)
+        rows += batch.num_rows
+    if writer is None:
+        empty = _csv_ready(pa.RecordBatch.from_pylist([], schema=reader.schema))
+        writer = pcsv.CSVWriter(sink, empty.schema)
+    writer.close()
+    return rows

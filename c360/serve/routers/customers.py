@@ -1,0 +1,151 @@
+"""Customers: one profile by id (from the in-memory index), filtered pages, history."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+
+from c360.access import CUSTOMERS, AccessDenied, ColumnAccess, Principal
+from c360.serve.deps import AuditDep, GenerationDep, SettingsDep, scope
+from c360.serve.models import CustomerHistory, CustomerOut, CustomerPage
+from c360.serve.rows import access_for, shape
+from c360.serve.state import DIM_CUSTOMER, PROFILE, Generation, ProfileIndex
+
+router = APIRouter(prefix="/v1/customers", tags=[CUSTOMERS])
+Caller = Annotated[Principal, Depends(scope(CUSTOMERS))]
+CustomerId = Annotated[str, Path(min_length=1, max_length=64, description="CRM customer id")]
+
+
+class ChurnRisk(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+def _profiles(gen: Generation) -> ProfileIndex:
+    if gen.profiles is None:
+        raise HTTPException(404, f"{PROFILE} is not in the lake yet")
+    return gen.profiles
+
+
+@router.get("/{customer_id}", response_model=CustomerOut, summary="One customer's profile and current attributes")
+def get_customer(customer_id: CustomerId, caller: Caller, gen: GenerationDep, audit: AuditDep) -> CustomerOut:
+    idx = _profiles(gen)
+    access = access_for(gen, caller.role, PROFILE)
+    i = idx.latest_row(customer_id)
+    if i is None:
+        raise HTTPException(404, f"no profile for customer {customer_id!r}")
+    versions = {PROFILE: gen.version(PROFILE)}
+    (profile,), extra = shape(gen, [idx.row(i)], access)
+    versions.update(extra)
+    attributes = None
+    masked = [f"{PROFILE}.{c}" for c in access.masked]
+    current = gen.customers.get(customer_id)
+    if current is not None and gen.table(DIM_CUSTOMER) is not None and caller.role.may_read(DIM_CUSTOMER):
+        dim_access = access_for(gen, caller.role, DIM_CUSTOMER)
+        (attributes,), extra = shape(gen, [current], dim_access)
+        versions[DIM_CUSTOMER] = gen.version(DIM_CUSTOMER)
+        versions.update(extra)
+        masked += [f"{DIM_CUSTOMER}.{c}" for c in dim_access.masked]
+    audit.read(versions)
+    audit.rows = 1
+    as_of = idx.table.column("as_of_date")[i].as_py()
+    return CustomerOut(
+        customer_id=customer_id, as_of_date=as_of, profile=profile, attributes=attributes, masked=masked,
+        versions=versions,
+    )  # fmt: skip
+
+
+def _filterable(access: ColumnAccess, column: str) -> None:
+    # Filtering on a masked column would disclose it one bit at a time.
+    if column in access.masked:
+        raise AccessDenied(f"column {column} of {access.table} is outside your role; it cannot be filtered on")
+
+
+def _encode_cursor(as_of: date, after: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"d": as_of.isoformat(), "k": after}).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[date, str]:
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return date.fromisoformat(raw["d"]), str(raw["k"])
+    except (ValueError, KeyError, TypeError, binascii.Error, json.JSONDecodeError):
+        raise HTTPException(400, "invalid cursor: pass the next_cursor of the previous page unchanged") from None
+
+
+@router.get("", response_model=CustomerPage, summary="Customers by segment, churn risk, tier or value, paged")
+def list_customers(
+    caller: Caller,
+    gen: GenerationDep,
+    audit: AuditDep,
+    settings: SettingsDep,
+    segment: Annotated[str | None, Query(max_length=64, description="CRM segment, e.g. Premium")] = None,
+    rfm_segment: Annotated[str | None, Query(max_length=64, description="e.g. Champions, At Risk")] = None,
+    churn_risk: Annotated[ChurnRisk | None, Query(description="churn risk label")] = None,
+    loyalty_tier: Annotated[str | None, Query(max_length=32, description="Bronze, Silver, Gold, Platinum")] = None,
+    min_clv: Annotated[
+        Decimal | None,
+        Query(ge=0, le=10**12, max_digits=18, decimal_places=6, description="predicted_clv_12m at least"),
+    ] = None,
+    as_of: Annotated[date | None, Query(description="as-of date of the profile (default: the latest)")] = None,
+    limit: Annotated[int, Query(ge=1, description="page size")] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> CustomerPage:
+    idx = _profiles(gen)
+    if limit > settings.serve_page_max:
+        raise HTTPException(400, f"limit must be at most {settings.serve_page_max}")
+    access = access_for(gen, caller.role, PROFILE)
+    after = None
+    if cursor is not None:
+        cursor_date, after = _decode_cursor(cursor)
+        if as_of is not None and as_of != cursor_date:
+            raise HTTPException(400, "the cursor belongs to another as_of date")
+        as_of = cursor_date
+    day = as_of or idx.latest
+    filters = []
+    for column, value in (
+        ("customer_segment", segment), ("rfm_segment", rfm_segment),
+        ("churn_risk_label", churn_risk.value if churn_risk else None), ("loyalty_tier", loyalty_tier),
+    ):  # fmt: skip
+        if value is not None:
+            _filterable(access, column)
+            filters.append(pc.field(column) == value)
+    if min_clv is not None:
+        _filterable(access, "predicted_clv_12m")
+        filters.append(pc.field("predicted_clv_12m") >= pa.scalar(min_clv, pa.decimal128(38, 6)))
+    expr = None
+    for f in filters:
+        expr = f if expr is None else expr & f
+    page, more = idx.page(day, expr, after, limit) if day is not None else (idx.table.slice(0, 0), False)
+    items, extra = shape(gen, page.to_pylist(), access)
+    versions = {PROFILE: gen.version(PROFILE), **extra}
+    audit.read(versions)
+    audit.rows = len(items)
+    next_cursor = _encode_cursor(day, str(items[-1]["customer_id"])) if more and items and day else None
+    return CustomerPage(
+        as_of_date=day, items=items, next_cursor=next_cursor, masked=list(access.masked), versions=versions
+    )
+
+
+@router.get("/{customer_id}/history", response_model=CustomerHistory, summary="A customer's profile over as-of dates")
+def customer_history(customer_id: CustomerId, caller: Caller, gen: GenerationDep, audit: AuditDep) -> CustomerHistory:
+    idx = _profiles(gen)
+    access = access_for(gen, caller.role, PROFILE)
+    rows = idx.rows_of.get(customer_id)
+    if not rows:
+        raise HTTPException(404, f"no profile for customer {customer_id!r}")
+    items, extra = shape(gen, [idx.row(i) for i in rows], access)
+    versions = {PROFILE: gen.version(PROFILE), **extra}
+    audit.read(versions)
+    audit.rows = len(items)
+    return CustomerHistory(customer_id=customer_id, items=items, masked=list(access.masked), versions=versions)

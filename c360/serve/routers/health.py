@@ -1,0 +1,24 @@
+"""Health: ready only once the tables are loaded (503 before), with the versions served."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from c360.serve.deps import LakeDep
+from c360.serve.models import Health
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=Health, summary="Ready when the tables are loaded")
+def health(lake: LakeDep, response: Response) -> Health:
+    gen = lake.current
+    if gen is None:
+        response.status_code = 503
+    return Health(
+        ready=gen is not None,
+        generation=gen.number if gen else None,
+        versions=gen.snapshot.versions if gen else {},
+        last_reload_seconds=lake.last_reload_seconds,
+        last_error=lake.last_error,
+    )

@@ -1,0 +1,74 @@
+"""Rows on their way out: only the columns the caller's role sees, tokens re-identified for
+a role that reveals (through the vault snapshot of the same generation)."""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Iterable, Mapping
+
+import pyarrow as pa
+from deltalake import QueryBuilder
+
+from c360.access import VAULT_TABLE, ColumnAccess, Role, clear_name, column_access
+from c360.serve.state import Generation
+
+
+def access_for(gen: Generation, role: Role, table: str) -> ColumnAccess:
+    """column_access for a table of this generation (404-style LookupError when not loaded)."""
+    p = gen.table(table)
+    if p is None:
+        raise LookupError(f"{table} is not in the lake yet")
+    return column_access(role, table, p.schema)
+
+
+def vault_values(gen: Generation, tokens: Iterable[str]) -> dict[str, str]:
+    """Clear values of ``tokens`` from the generation's vault snapshot."""
+    wanted = sorted({t for t in tokens if t})
+    vault = gen.table(VAULT_TABLE)
+    if not wanted or vault is None:
+        return {}
+    values = ", ".join("'" + t.replace("'", "''") + "'" for t in wanted)
+    sql = f"SELECT token, min(value) AS value FROM v WHERE token IN ({values}) GROUP BY token"
+    out = pa.table(QueryBuilder().register("v", vault.dt).execute(sql).read_all())
+    return dict(zip(out.column("token").to_pylist(), out.column("value").to_pylist(), strict=True))
+
+
+def shape(
+    gen: Generation, rows: list[dict[str, object]], access: ColumnAccess
+) -> tuple[list[dict[str, object]], dict[str, int]]:
+    """``rows`` reduced to the caller's columns; returns them and the extra versions read (the vault)."""
+    clear: Mapping[str, str] = {}
+    extra: dict[str, int] = {}
+    if access.reveal:
+        clear = vault_values(gen, (str(r[c]) for r in rows for c in access.reveal if r.get(c)))
+        vault = gen.table(VAULT_TABLE)
+        if vault is not None:
+            extra[VAULT_TABLE] = vault.version
+    out = []
+    for r in rows:
+        shaped: dict[str, object] = {}
+        for c in access.visible:
+            shaped[c] = r.get(c)
+            if c in access.reveal:
+                token = r.get(c)
+                shaped[clear_name(c)] = clear.get(str(token)) if token else None
+        out.append(shaped)
+    return out, extra
+
+
+def json_safe(value: object) -> object:
+    """A value JSON can carry: NaN and infinities become null, bytes base64 text (SQL can make both)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def json_rows(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [{k: json_safe(v) for k, v in r.items()} for r in rows]

@@ -1,0 +1,243 @@
+"""What the server serves: one immutable generation of pinned tables and in-memory indexes.
+
+A :class:`Generation` holds one snapshot per table (a delta-rs table at one version), the
+customer profile index for point lookups and pages, and the API keys. A request takes the
+current generation once, at its start, and reads only from it, so every table it touches
+stays at one version for the whole request. The poller watches each table's Delta log for
+the next commit file; when one appears it builds a new generation (re-pinning only the
+changed tables) off to the side and swaps a single reference: requests in flight keep
+their generation, new requests get the new one, and nothing ever waits on a reload.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from bisect import bisect_right
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import QueryBuilder
+
+from c360.access import VAULT_TABLE, KeyRing
+from c360.sql import PinnedTable, Snapshot, pin, served_tables
+from c360.storage.catalog import LakeCatalog
+
+log = logging.getLogger(__name__)
+
+PROFILE = "enhanced.customer.customer360_profile"
+DIM_CUSTOMER = "enhanced.customer.dim_customer"
+STATIONS = "enhanced.air_quality.dim_station"
+AQI_DAILY = "enhanced.air_quality.fct_aqi_daily"
+SALES_BY_SEGMENT = "enhanced.sales.sales_by_segment_daily"
+
+
+def read_all(p: PinnedTable, sql: str) -> pa.Table:
+    """A pinned table read through DataFusion (``t`` in ``sql``)."""
+    return pa.table(QueryBuilder().register("t", p.dt).execute(sql).read_all())
+
+
+@dataclass(frozen=True)
+class ProfileIndex:
+    """The profile mart in memory, sorted by (as_of_date, customer_id): each as-of date is one
+    contiguous slice ordered by customer id (pages), and ``rows_of`` maps a customer to its
+    rows, oldest first (lookups and history)."""
+
+    table: pa.Table
+    as_of_dates: tuple[date, ...]
+    date_ranges: Mapping[date, tuple[int, int]]
+    rows_of: Mapping[str, tuple[int, ...]]
+    ids_by_date: Mapping[date, list[str]]
+
+    @classmethod
+    def build(cls, p: PinnedTable) -> ProfileIndex:
+        table = read_all(p, "SELECT * FROM t ORDER BY as_of_date, customer_id")
+        table = table.cast(p.schema) if table.schema != p.schema else table
+        dates = table.column("as_of_date").to_pylist()
+        ids = table.column("customer_id").to_pylist()
+        ranges: dict[date, tuple[int, int]] = {}
+        rows_of: dict[str, list[int]] = {}
+        for i, (d, cid) in enumerate(zip(dates, ids, strict=True)):
+            start, _ = ranges.get(d, (i, i))
+            ranges[d] = (start, i + 1)
+            rows_of.setdefault(cid, []).append(i)
+        ids_by_date = {d: ids[s:e] for d, (s, e) in ranges.items()}
+        return cls(
+            table,
+            tuple(sorted(ranges)),
+            ranges,
+            {k: tuple(v) for k, v in rows_of.items()},
+            ids_by_date,
+        )
+
+    @property
+    def latest(self) -> date | None:
+        return self.as_of_dates[-1] if self.as_of_dates else None
+
+    def row(self, i: int) -> dict[str, object]:
+        return self.table.slice(i, 1).to_pylist()[0]
+
+    def latest_row(self, customer_id: str) -> int | None:
+        rows = self.rows_of.get(customer_id)
+        return rows[-1] if rows else None
+
+    def page(
+        self, as_of: date, filters: pa.compute.Expression | None, after: str | None, size: int
+    ) -> tuple[pa.Table, bool]:
+        """Rows of ``as_of`` matching ``filters`` with customer_id > ``after``, in id order."""
+        if as_of not in self.date_ranges:
+            return self.table.slice(0, 0), False
+        start, end = self.date_ranges[as_of]
+        if after is not None:
+            start += bisect_right(self.ids_by_date[as_of], after)
+        chunk = self.table.slice(start, end - start)
+        if filters is not None:
+            chunk = chunk.filter(filters)
+        return chunk.slice(0, size), chunk.num_rows > size
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Everything one request reads: pinned tables, indexes and keys, never mutated."""
+
+    snapshot: Snapshot
+    profiles: ProfileIndex | None
+    customers: Mapping[str, dict[str, object]]  # current dim_customer row per customer id
+    keys: KeyRing
+    number: int
+    loaded_at: float = field(default_factory=time.time)
+
+    def table(self, name: str) -> PinnedTable | None:
+        return self.snapshot.tables.get(name)
+
+    def version(self, name: str) -> int:
+        p = self.snapshot.tables.get(name)
+        if p is None:
+            raise LookupError(name)
+        return p.version
+
+
+def _current_customers(p: PinnedTable | None) -> dict[str, dict[str, object]]:
+    if p is None:
+        return {}
+    rows = read_all(p, "SELECT * FROM t WHERE is_current ORDER BY customer_id").to_pylist()
+    return {str(r["customer_id"]): r for r in rows}
+
+
+class ServedLake:
+    """The current generation of the lake root, reloaded by polling the Delta logs."""
+
+    def __init__(self, lake_root: Path, *, poll_seconds: float = 5.0) -> None:
+        self.lake_root = Path(lake_root)
+        self.catalog = LakeCatalog(self.lake_root)
+        self.poll_seconds = poll_seconds
+        self._current: Generation | None = None
+        self._reload_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_reload_seconds: float | None = None
+        self.last_error: str | None = None
+
+    @property
+    def current(self) -> Generation | None:
+        return self._current
+
+    @property
+    def ready(self) -> bool:
+        return self._current is not None
+
+    def load(self) -> Generation:
+        """Load (or reload) the lake; the swap is one reference assignment."""
+        with self._reload_lock:
+            started = time.perf_counter()
+            old = self._current
+            names = served_tables(self.lake_root)
+            if self.catalog.exists(VAULT_TABLE):
+                names.append(VAULT_TABLE)
+            tables: dict[str, PinnedTable] = {}
+            for name in names:
+                previous = old.snapshot.tables.get(name) if old else None
+                if previous is not None and not self._has_new_version(previous):
+                    tables[name] = previous
+                else:
+                    tables[name] = pin(self.catalog, name)
+            changed = old is None or {n: t.version for n, t in tables.items()} != old.snapshot.versions
+            if not changed and old is not None:
+                keys = self._keys(old)
+                if keys is not old.keys:
+                    self._current = Generation(old.snapshot, old.profiles, old.customers, keys, old.number + 1)
+                return self._current  # type: ignore[return-value]
+            profile, dim = tables.get(PROFILE), tables.get(DIM_CUSTOMER)
+            same_profile = old is not None and old.table(PROFILE) is profile
+            same_dim = old is not None and old.table(DIM_CUSTOMER) is dim
+            profiles = old.profiles if same_profile and old else (ProfileIndex.build(profile) if profile else None)
+            customers = old.customers if same_dim and old else _current_customers(dim)
+            generation = Generation(
+                Snapshot(tables),
+                profiles,
+                customers,
+                self._keys(old),
+                (old.number + 1) if old else 1,
+            )
+            self._current = generation
+            self.last_reload_seconds = time.perf_counter() - started
+            log.info("serving generation %d: %s", generation.number, generation.snapshot.versions)
+            return generation
+
+    def _keys(self, old: Generation | None) -> KeyRing:
+        from c360.access import KEYS_TABLE
+
+        if old is not None:
+            exists = self.catalog.exists(KEYS_TABLE.name)
+            if old.keys.version is None and not exists:
+                return old.keys
+            if old.keys.version is not None and not _log_file(self.catalog, KEYS_TABLE.name, old.keys.version + 1):
+                return old.keys
+        return KeyRing.load(self.lake_root)
+
+    def _has_new_version(self, p: PinnedTable) -> bool:
+        return _log_file(self.catalog, p.name, p.version + 1)
+
+    def changed(self) -> bool:
+        """Cheap check: does any served table (or the key table) have a newer commit, or a new table appeared?"""
+        gen = self._current
+        if gen is None:
+            return True
+        if any(self._has_new_version(p) for p in gen.snapshot.tables.values()):
+            return True
+        if set(served_tables(self.lake_root)) - set(gen.snapshot.tables):
+            return True
+        return self._keys(gen) is not gen.keys
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._poll, name="c360-reload", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                if self.changed():
+                    self.load()
+                self.last_error = None
+            except Exception as exc:  # noqa: BLE001 - a failed reload keeps serving the last generation
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("reload failed; still serving generation %s", self._current and self._current.number)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+def _log_file(catalog: LakeCatalog, name: str, version: int) -> bool:
+    """Whether commit ``version`` of ``name`` exists (one stat call, no log replay)."""
+    return (catalog.path(name) / "_delta_log" / f"{version:020d}.json").exists()
+
+
+def equals(column: str, value: object) -> pc.Expression:
+    return pc.field(column) == value

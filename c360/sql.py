@@ -1,0 +1,561 @@
+"""The one SQL engine: read-only DataFusion SQL over the published tables, by name, with access.
+
+Used by ``POST /v1/sql``, the API's aggregate endpoints, ``c360 sql`` and ``c360.lake.sql()``
+in notebooks, so every door answers the same query the same way. No Spark: tables are
+delta-rs snapshots queried through deltalake's ``QueryBuilder`` (DataFusion).
+
+- Tables are named ``tier.domain.table`` (quoted or not). DataFusion would read an unquoted
+  dotted name as catalog.schema.table, so the engine rewrites each reference to a view of
+  that name.
+- Access comes first: each referenced table is registered under a random private name and
+  exposed only as a view of the columns :func:`c360.access.column_access` allows (with
+  token columns re-identified through the vault for a role that reveals). The query never
+  sees a masked column.
+- Exactly one SELECT (``WITH ... SELECT`` included). DataFusion itself runs COPY, CREATE
+  EXTERNAL TABLE, SET and DROP, so anything else is refused before it reaches it.
+- Every result names the table versions it read; a query reads one pinned snapshot per
+  table. A row limit and a timeout bound every query.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+import pyarrow as pa
+import sqlparse
+from deltalake import DeltaTable, QueryBuilder
+from sqlparse import tokens as Tk
+
+from c360.access import VAULT_TABLE, AccessDenied, ColumnAccess, Role, clear_name, column_access, get_role, is_served
+from c360.registry import unknown_table_message
+from c360.storage.catalog import LakeCatalog, TableNotFoundError
+from c360.storage.names import TIERS, TableName, TableNameError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+DEFAULT_LIMIT = 10_000
+MAX_LIMIT = 1_000_000
+DEFAULT_TIMEOUT_S = 30.0
+_PRIVATE = "__c360"  # prefix of the engine's private table names; refused in user SQL
+_SESSION = {"datafusion.catalog.information_schema": "false"}
+
+# Statements DataFusion would run that a read-only door must not: refused by keyword.
+FORBIDDEN_KEYWORDS = frozenset(
+    {
+        "INSERT", "UPDATE", "DELETE", "MERGE", "UPSERT", "REPLACE INTO", "CREATE", "DROP", "ALTER", "TRUNCATE",
+        "COPY", "SET", "RESET", "SHOW", "DESCRIBE", "EXPLAIN", "PREPARE", "EXECUTE", "DEALLOCATE", "GRANT",
+        "REVOKE", "ATTACH", "DETACH", "INSTALL", "LOAD", "VACUUM", "OPTIMIZE", "USE", "BEGIN", "COMMIT",
+        "ROLLBACK", "CALL", "EXTERNAL", "PRAGMA", "ANALYZE", "UNLOAD", "EXPORT", "IMPORT",
+    }
+)  # fmt: skip
+# Functions (scalar or table) that read files, URLs or the environment.
+FORBIDDEN_FUNCTIONS = frozenset(
+    {
+        "read_parquet", "read_csv", "read_json", "read_ndjson", "read_avro", "read_arrow", "read_text",
+        "read_blob", "parquet_scan", "parquet_metadata", "parquet_schema", "metadata_cache", "csv_scan",
+        "json_scan", "glob", "read_file", "file", "url", "http_get", "load_extension", "getenv", "env",
+        "delta_scan", "iceberg_scan", "sniff_csv",
+    }
+)  # fmt: skip
+
+
+class SqlError(ValueError):
+    """A query the engine refuses or cannot run: the caller's mistake (HTTP 400)."""
+
+
+class SqlTimeoutError(SqlError):
+    """The query ran longer than its timeout."""
+
+
+@dataclass(frozen=True)
+class PinnedTable:
+    """One table at one version: the snapshot every read in a request uses."""
+
+    name: str
+    version: int
+    dt: DeltaTable
+    schema: pa.Schema
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Pinned versions of a set of tables, taken together. Immutable: a server swaps a whole
+    Snapshot for a newer one, so a request holding this one keeps reading the same versions."""
+
+    tables: Mapping[str, PinnedTable]
+    taken_at: float = field(default_factory=time.time)
+
+    @classmethod
+    def load(
+        cls,
+        lake_root: Path,
+        names: Iterable[str] | None = None,
+        *,
+        versions: Mapping[str, int] | None = None,
+        as_of: datetime | None = None,
+    ) -> Snapshot:
+        """Open ``names`` (default: every served table, plus the vault when it exists)."""
+        catalog = LakeCatalog(lake_root)
+        wanted = list(names) if names is not None else served_tables(lake_root)
+        if names is None and catalog.exists(VAULT_TABLE):
+            wanted.append(VAULT_TABLE)
+        return cls({n: pin(catalog, n, (versions or {}).get(n), as_of) for n in wanted})
+
+    @property
+    def versions(self) -> dict[str, int]:
+        return {n: t.version for n, t in self.tables.items()}
+
+    def served(self) -> list[str]:
+        return [n for n in self.tables if is_served(n)]
+
+
+def pin(catalog: LakeCatalog, name: str, version: int | None = None, as_of: datetime | None = None) -> PinnedTable:
+    dt = catalog.open(name, version=version, as_of=None if version is not None else as_of)
+    return PinnedTable(name, dt.version(), dt, pa.schema(dt.schema().to_arrow()))
+
+
+def served_tables(lake_root: Path) -> list[str]:
+    """The published tables present in the lake (the enhanced tier), by name."""
+    return [n for n in LakeCatalog(lake_root).list_tables() if is_served(n)]
+
+
+@dataclass(frozen=True)
+class SqlResult:
+    table: pa.Table
+    versions: dict[str, int]  # every table the query read, at the version it read
+    truncated: bool  # more rows existed than the limit
+    seconds: float
+
+    @property
+    def rows(self) -> int:
+        return self.table.num_rows
+
+
+# ---------------------------------------------------------------------------------- checking
+_NAME_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class _Reference:
+    start: int  # index of the first token in the flat token list
+    end: int  # index one past the last token
+    name: str
+
+
+def _unquote(value: str) -> str | None:
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    if len(value) >= 2 and value[0] == value[-1] == "`":
+        return value[1:-1]
+    return value if _NAME_PART.match(value) else None
+
+
+def _is_word(tok: sqlparse.sql.Token) -> bool:
+    return tok.ttype in Tk.Name or tok.ttype in Tk.Keyword or tok.ttype == Tk.Literal.String.Symbol
+
+
+def check_sql(sql: str) -> tuple[list[sqlparse.sql.Token], list[_Reference]]:
+    """Refuse anything but one read-only SELECT; return the flat tokens and the table references.
+
+    A table reference is ``tier.domain.table`` (each part optionally double-quoted) or one
+    quoted identifier ``"tier.domain.table"``.
+    """
+    if not sql or not sql.strip():
+        raise SqlError("empty query: send one SELECT statement")
+    statements = [s for s in sqlparse.parse(sql) if s.token_first(skip_cm=True, skip_ws=True) is not None]
+    if len(statements) != 1:
+        raise SqlError(f"one statement per query, got {len(statements)}: send a single SELECT")
+    stmt = statements[0]
+    first = stmt.token_first(skip_cm=True, skip_ws=True)
+    assert first is not None
+    lead = first.value.upper() if first.ttype is not None else str(first).split(None, 1)[0].upper()
+    if first.ttype not in (Tk.Keyword.DML, Tk.Keyword.CTE) or lead not in ("SELECT", "WITH"):
+        raise SqlError(f"only a SELECT (or WITH ... SELECT) is allowed; this statement starts with {lead!r}")
+    flat = [t for t in stmt.flatten()]
+    words = [t for t in flat if not t.is_whitespace and t.ttype not in Tk.Comment]
+    for i, tok in enumerate(words):
+        upper = tok.value.upper()
+        if tok.ttype in Tk.Keyword and (upper in FORBIDDEN_KEYWORDS or upper.split()[0] in FORBIDDEN_KEYWORDS):
+            raise SqlError(f"{upper} is not allowed: the SQL door is read-only (one SELECT)")
+        if tok.ttype in (Tk.Keyword.DDL,) or (tok.ttype in Tk.Keyword.DML and upper not in ("SELECT",)):
+            raise SqlError(f"{upper} is not allowed: the SQL door is read-only (one SELECT)")
+        if (
+            tok.ttype == Tk.Punctuation and tok.value == ";" and any(not w.is_whitespace for w in words[i + 1 :])
+        ):  # pragma: no cover - sqlparse splits statements first
+            raise SqlError("one statement per query: send a single SELECT")
+        ident = _unquote(tok.value) if _is_word(tok) else None
+        if ident is not None and ident.lower().startswith(_PRIVATE):
+            raise SqlError(f"identifier {tok.value} is reserved")
+        nxt = words[i + 1] if i + 1 < len(words) else None
+        if ident is not None and nxt is not None and nxt.value == "(" and ident.lower() in FORBIDDEN_FUNCTIONS:
+            raise SqlError(f"function {ident} is not allowed: queries read published tables only, never files or URLs")
+        reads_from = upper in ("FROM", "JOIN") or upper.endswith(" JOIN")
+        if reads_from and nxt is not None and nxt.ttype in Tk.Literal.String.Single:
+            raise SqlError(f"reading a file or URL ({nxt.value}) is not allowed: name a published table")
+    return flat, _references(flat)
+
+
+def _references(flat: list[sqlparse.sql.Token]) -> list[_Reference]:
+    refs: list[_Reference] = []
+    i = 0
+    while i < len(flat):
+        tok = flat[i]
+        if _is_word(tok):
+            # a.b.c with each part a word, parts joined by '.' with no space
+            parts = [_unquote(tok.value)]
+            j = i + 1
+            while (
+                j + 1 < len(flat)
+                and flat[j].ttype == Tk.Punctuation
+                and flat[j].value == "."
+                and _is_word(flat[j + 1])
+                and len(parts) < 3
+            ):
+                parts.append(_unquote(flat[j + 1].value))
+                j += 2
+            if len(parts) == 3 and all(parts) and str(parts[0]).lower() in TIERS:
+                refs.append(_Reference(i, j, ".".join(str(p).lower() for p in parts)))
+                i = j
+                continue
+            single = parts[0] if len(parts) == 1 and tok.ttype == Tk.Literal.String.Symbol else None
+            if single is None and tok.ttype == Tk.Literal.String.Symbol:
+                single = tok.value[1:-1]
+            if single and single.count(".") == 2 and single.split(".", 1)[0].lower() in TIERS:
+                refs.append(_Reference(i, i + 1, single.lower()))
+        i += 1
+    return refs
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# ---------------------------------------------------------------------------------- engine
+class SqlEngine:
+    """Read-only SQL over the published tables of ``lake_root``.
+
+    ``snapshot_source``: a callable giving the current :class:`Snapshot` (the server passes its
+    reloader's); without it every query opens the referenced tables at their latest (or
+    requested) version.
+    """
+
+    def __init__(
+        self,
+        lake_root: Path,
+        *,
+        snapshot_source: Callable[[], Snapshot | None] | None = None,
+        default_limit: int = DEFAULT_LIMIT,
+        max_limit: int = MAX_LIMIT,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        workers: int = 4,
+    ) -> None:
+        self.lake_root = Path(lake_root)
+        self.catalog = LakeCatalog(self.lake_root)
+        self._snapshot_source = snapshot_source
+        self.default_limit = default_limit
+        self.max_limit = max_limit
+        self.timeout = timeout
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="c360-sql")
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def snapshot(self) -> Snapshot | None:
+        return self._snapshot_source() if self._snapshot_source is not None else None
+
+    def query(
+        self,
+        sql: str,
+        *,
+        role: Role | str | None = None,
+        limit: int | None = None,
+        timeout: float | None = None,
+        versions: Mapping[str, int] | None = None,
+        snapshot: Snapshot | None = None,
+    ) -> SqlResult:
+        """Run one read-only SELECT.
+
+        ``role``: None reads every served column (trusted local use); a role applies its
+        column access. ``versions`` pins tables to versions (otherwise the snapshot's, or the
+        latest). Raises :class:`SqlError` (bad query, unknown table or column, timeout) or
+        :class:`c360.access.AccessDenied` (a table or column outside the role).
+        """
+        limit = self.default_limit if limit is None else limit
+        if not 0 < limit <= self.max_limit:
+            raise SqlError(f"limit must be between 1 and {self.max_limit}, got {limit}")
+        timeout = self.timeout if timeout is None else timeout
+        if timeout <= 0:
+            raise SqlError("timeout must be positive")
+        prepared = self._prepare(sql, role, versions, snapshot)
+        started = time.perf_counter()
+        future = self._pool.submit(_execute, prepared, limit)
+        try:
+            table, truncated = future.result(timeout=timeout)
+        except FutureTimeout:
+            future.cancel()
+            raise SqlTimeoutError(f"the query ran longer than its timeout of {timeout:g} s") from None
+        except SqlError as exc:
+            raise self._explain(exc, prepared.accesses) from None
+        return SqlResult(table, prepared.versions, truncated, time.perf_counter() - started)
+
+    def stream(
+        self,
+        sql: str,
+        *,
+        role: Role | str | None = None,
+        versions: Mapping[str, int] | None = None,
+        snapshot: Snapshot | None = None,
+    ) -> tuple[pa.RecordBatchReader, dict[str, int]]:
+        """The result as a stream of batches (exports: never held whole in memory), and the versions read."""
+        prepared = self._prepare(sql, role, versions, snapshot)
+        try:
+            reader = _open(prepared)
+        except SqlError as exc:
+            raise self._explain(exc, prepared.accesses) from None
+        return reader, prepared.versions
+
+    def _prepare(
+        self, sql: str, role: Role | str | None, versions: Mapping[str, int] | None, snapshot: Snapshot | None
+    ) -> _Prepared:
+        resolved = None if role is None else get_role(role)
+        flat, refs = check_sql(sql)
+        names = list(dict.fromkeys(r.name for r in refs))
+        snap = snapshot if snapshot is not None else self.snapshot()
+        pinned = {n: self._pinned(n, snap, versions, resolved) for n in names}
+        accesses = {n: self._access(resolved, p) for n, p in pinned.items()}
+        vault = self._pinned_vault(snap) if any(a.reveal for a in accesses.values()) else None
+        rewritten = "".join(_quote(r.name) if r is not None else tok for r, tok in _rewrite(flat, refs))
+        read = {n: p.version for n, p in pinned.items()}
+        if vault is not None:
+            read[VAULT_TABLE] = vault.version
+        return _Prepared(rewritten, pinned, accesses, vault, read)
+
+    # -------------------------------------------------------------------------- helpers
+    def _pinned(
+        self, name: str, snap: Snapshot | None, versions: Mapping[str, int] | None, role: Role | None
+    ) -> PinnedTable:
+        try:
+            tname = str(TableName.parse(name))
+        except TableNameError as exc:
+            raise SqlError(str(exc)) from None
+        if not is_served(tname):
+            if role is None and TableName.parse(tname).tier == "vault":
+                raise AccessDenied(f"{tname} is never served")
+            if role is not None:
+                role.require_table(tname)
+            raise AccessDenied(f"{tname} is not a published table; only the enhanced tier is served")
+        if role is not None:
+            role.require_table(tname)
+        wanted = (versions or {}).get(tname)
+        if snap is not None and tname in snap.tables and (wanted is None or snap.tables[tname].version == wanted):
+            return snap.tables[tname]
+        try:
+            return pin(self.catalog, tname, wanted)
+        except TableNotFoundError as exc:
+            if self.catalog.exists(tname):
+                raise SqlError(str(exc)) from None
+            known = snap.served() if snap is not None else served_tables(self.lake_root)
+            raise SqlError(unknown_table_message(tname, known)) from None
+
+    def _pinned_vault(self, snap: Snapshot | None) -> PinnedTable | None:
+        if snap is not None and VAULT_TABLE in snap.tables:
+            return snap.tables[VAULT_TABLE]
+        return pin(self.catalog, VAULT_TABLE) if self.catalog.exists(VAULT_TABLE) else None
+
+    @staticmethod
+    def _access(role: Role | None, p: PinnedTable) -> ColumnAccess:
+        if role is None:
+            return ColumnAccess(p.name, tuple(p.schema.names), ())
+        return column_access(role, p.name, p.schema)
+
+    @staticmethod
+    def _explain(exc: SqlError, accesses: Mapping[str, ColumnAccess]) -> Exception:
+        """A masked column named in a query is an access error, not an unknown column."""
+        m = re.search(r"No field named ([^\s.]+\.)?\"?([A-Za-z0-9_]+)\"?", str(exc))
+        if m:
+            col = m.group(2)
+            for a in accesses.values():
+                if col in a.masked:
+                    return AccessDenied(f"column {col} of {a.table} is outside your role (tagged outside its grants)")
+        return exc
+
+
+def _rewrite(flat: list[sqlparse.sql.Token], refs: list[_Reference]) -> Iterable[tuple[_Reference | None, str]]:
+    by_start = {r.start: r for r in refs}
+    i = 0
+    while i < len(flat):
+        ref = by_start.get(i)
+        if ref is not None:
+            yield ref, ""
+            i = ref.end
+        else:
+            yield None, flat[i].value
+            i += 1
+
+
+def _view_sql(private: str, access: ColumnAccess, vault: str | None) -> str:
+    cols = [f"t.{_quote(c)}" for c in access.visible]
+    joins = []
+    if vault is not None:
+        for k, c in enumerate(access.reveal):
+            alias = f"v{k}"
+            cols.insert(cols.index(f"t.{_quote(c)}") + 1, f"{alias}.value AS {_quote(clear_name(c))}")
+            joins.append(
+                f"LEFT JOIN (SELECT token, min(value) AS value FROM {vault} GROUP BY token) AS {alias} "
+                f"ON {alias}.token = t.{_quote(c)}"
+            )
+    select = ", ".join(cols) if cols else "NULL AS no_visible_column"
+    return f"SELECT {select} FROM {private} AS t {' '.join(joins)}"
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    sql: str  # table names rewritten to their (quoted) view names
+    pinned: Mapping[str, PinnedTable]
+    accesses: Mapping[str, ColumnAccess]
+    vault: PinnedTable | None
+    versions: dict[str, int]
+
+
+class _Reader:
+    """A RecordBatchReader that keeps its QueryBuilder (and the registered snapshots) alive."""
+
+    def __init__(self, qb: QueryBuilder, reader: pa.RecordBatchReader) -> None:
+        self._qb = qb
+        self.reader = reader
+
+
+def _open(prepared: _Prepared) -> pa.RecordBatchReader:
+    """Register private snapshots, expose access views under the tables' names, start the query."""
+    tag = secrets.token_hex(8)
+    qb = QueryBuilder(_SESSION)
+    vault_name = None
+    try:
+        if prepared.vault is not None:
+            vault_name = f"{_PRIVATE}_{tag}_vault"
+            qb.register(vault_name, prepared.vault.dt)
+        for k, (name, p) in enumerate(prepared.pinned.items()):
+            private = f"{_PRIVATE}_{tag}_{k}"
+            qb.register(private, p.dt)
+            access = prepared.accesses[name]
+            view = _view_sql(private, access, vault_name if access.reveal else None)
+            qb.execute(f"CREATE VIEW {_quote(name)} AS {view}").read_all()
+        reader = pa.RecordBatchReader.from_stream(qb.execute(prepared.sql))
+    except Exception as exc:  # noqa: BLE001 - every DataFusion error here is about the query
+        raise SqlError(_clean_message(str(exc), tag, prepared.pinned)) from None
+    holder = _Reader(qb, reader)
+    schema = _plain_schema(reader.schema)
+
+    def batches() -> Iterable[pa.RecordBatch]:
+        try:
+            for batch in holder.reader:
+                yield batch.cast(schema) if batch.schema != schema else batch
+        except Exception as exc:  # noqa: BLE001 - execution errors (casts, division by zero) are the query's
+            raise SqlError(_clean_message(str(exc), tag, prepared.pinned)) from None
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _execute(prepared: _Prepared, limit: int) -> tuple[pa.Table, bool]:
+    reader = _open(prepared)
+    batches: list[pa.RecordBatch] = []
+    rows = 0
+    truncated = False
+    try:
+        for batch in reader:
+            if rows + batch.num_rows > limit:
+                batches.append(batch.slice(0, limit - rows))
+                truncated = True
+                break
+            batches.append(batch)
+            rows += batch.num_rows
+    except SqlError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an error raised while reading is the query's
+        raise SqlError(str(exc)) from None
+    return pa.Table.from_batches(batches, schema=reader.schema), truncated
+
+
+def _plain_schema(schema: pa.Schema) -> pa.Schema:
+    """DataFusion answers with string/binary views; CSV writers and older readers want plain types."""
+    fields = []
+    for f in schema:
+        if pa.types.is_string_view(f.type):
+            f = f.with_type(pa.string())
+        elif pa.types.is_binary_view(f.type):
+            f = f.with_type(pa.binary())
+        fields.append(f)
+    return pa.schema(fields, metadata=schema.metadata)
+
+
+def _clean_message(message: str, tag: str, pinned: Mapping[str, PinnedTable]) -> str:
+    """DataFusion's message without the engine's private names, and with the published names."""
+    for k, name in enumerate(pinned):
+        message = message.replace(f"{_PRIVATE}_{tag}_{k}", name)
+    message = re.sub(rf"{_PRIVATE}_{tag}_vault", "vault", message)
+    m = re.search(r"table '(?:datafusion\.public\.)?([^']+)' not found", message)
+    if m:
+        return f"unknown table {m.group(1)!r}: name a published table as tier.domain.table (GET /v1/tables lists them)"
+    return message.strip().splitlines()[0] if len(message) > 500 else message.strip()
+
+
+# ---------------------------------------------------------------------------------- Spark
+def register_spark_views(
+    spark: SparkSession,
+    lake_root: Path,
+    *,
+    versions: Mapping[str, int] | None = None,
+    role: Role | str | None = None,
+) -> dict[str, int]:
+    """Register every published table as a Spark temp view named ``tier.domain.table``.
+
+    Query them with backticks: ``spark.sql("SELECT * FROM `enhanced.customer.dim_customer`")``.
+    ``versions`` pins tables (otherwise the latest); ``role`` drops masked columns. Returns the
+    version each view reads.
+    """
+    from c360.storage.delta import DeltaStorage
+
+    storage = DeltaStorage(spark, lake_root)
+    catalog = LakeCatalog(lake_root)
+    read: dict[str, int] = {}
+    resolved = None if role is None else get_role(role)
+    for name in served_tables(lake_root):
+        if resolved is not None and not resolved.may_read(name):
+            continue
+        p = pin(catalog, name, (versions or {}).get(name))
+        df = storage.read(name, version=p.version)
+        if resolved is not None:
+            df = df.select(*column_access(resolved, name, p.schema).visible)
+        df.createOrReplaceTempView(f"`{name}`")
+        read[name] = p.version
+    return read
+
+
+def write_result(table: pa.Table, fmt: str, sink: BinaryIO) -> None:
+    """Write a result as csv, json (an array of records) or parquet to a binary sink."""
+    if fmt == "csv":
+        import pyarrow.csv as pcsv
+
+        pcsv.write_csv(table, sink)
+    elif fmt == "json":
+        sink.write(json.dumps(table.to_pylist(), default=str, ensure_ascii=False).encode("utf-8"))
+        sink.write(b"\n")
+    elif fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, sink)
+    else:
+        raise ValueError(f"unknown format {fmt!r} (csv, json or parquet)")

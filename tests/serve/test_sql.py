@@ -1,0 +1,153 @@
+"""The SQL engine: read-only, one SELECT, names resolved, access first, limits; unit tests on a
+tiny delta-rs lake (no Spark) and the 400s of POST /v1/sql on the published lake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from deltalake import write_deltalake
+from fastapi.testclient import TestClient
+
+from c360.access import AccessDenied
+from c360.sql import SqlEngine, SqlError, SqlTimeoutError, check_sql
+from tests.serve.conftest import ServedLakeFixture, headers
+
+PROFILE = "enhanced.customer.customer360_profile"
+FORBIDDEN = [
+    "INSERT INTO enhanced.customer.customer360_profile SELECT * FROM enhanced.customer.customer360_profile",
+    "UPDATE enhanced.customer.dim_customer SET city = 'x'",
+    "DELETE FROM enhanced.customer.dim_customer",
+    "DROP TABLE enhanced.customer.dim_customer",
+    "CREATE TABLE t AS SELECT 1",
+    "CREATE VIEW v AS SELECT 1",
+    "CREATE EXTERNAL TABLE e STORED AS CSV LOCATION '/etc/passwd'",
+    "ALTER TABLE enhanced.customer.dim_customer ADD COLUMN x INT",
+    "TRUNCATE TABLE enhanced.customer.dim_customer",
+    "COPY (SELECT 1) TO '/tmp/c360-copy.csv'",
+    "SET datafusion.execution.batch_size = 1",
+    "SELECT 1; SELECT 2",
+    "SELECT 1; DROP TABLE enhanced.customer.dim_customer",
+    "EXPLAIN SELECT 1",
+    "SHOW TABLES",
+    "DESCRIBE enhanced.customer.dim_customer",
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM read_parquet('https://example.com/x.parquet')",
+    "SELECT * FROM '/etc/passwd'",
+    "WITH x AS (SELECT 1) INSERT INTO enhanced.customer.dim_customer SELECT * FROM x",
+    "MERGE INTO enhanced.customer.dim_customer USING x ON TRUE WHEN MATCHED THEN DELETE",
+    "PREPARE p AS SELECT 1",
+    "",
+]
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Path:
+    schema = pa.schema(
+        [
+            pa.field("id", pa.string(), metadata={"comment": "id", "c360.tags": "subject"}),
+            pa.field("email_token", pa.string(), metadata={"comment": "token", "c360.tags": "pii"}),
+            pa.field("n", pa.int64(), metadata={"comment": "a number"}),
+        ]
+    )
+    path = tmp_path / "enhanced" / "d" / "t"
+    write_deltalake(
+        str(path), pa.table({"id": ["a", "b", "c"], "email_token": ["t1", "t2", None], "n": [1, 2, 3]}, schema=schema)
+    )
+    write_deltalake(str(path), pa.table({"id": ["d"], "email_token": ["t4"], "n": [4]}, schema=schema), mode="append")
+    write_deltalake(
+        str(tmp_path / "vault" / "pii" / "values"),
+        pa.table({"token": ["t1", "t2", "t4"], "value": ["a@x.org", "b@x.org", "d@x.org"]}),
+    )
+    return tmp_path
+
+
+@pytest.mark.parametrize("sql", FORBIDDEN)
+def test_forbidden_statements_are_refused_before_datafusion(sql: str) -> None:
+    with pytest.raises(SqlError):
+        check_sql(sql)
+
+
+def test_names_views_order_limit_and_versions(lake: Path) -> None:
+    engine = SqlEngine(lake)
+    r = engine.query("SELECT id, n FROM enhanced.d.t ORDER BY n DESC", limit=3)
+    assert r.table.to_pylist() == [{"id": "d", "n": 4}, {"id": "c", "n": 3}, {"id": "b", "n": 2}]
+    assert r.truncated and r.versions == {"enhanced.d.t": 1}
+    old = engine.query(
+        'WITH q AS (SELECT n FROM "enhanced.d.t") SELECT sum(n) AS s FROM q', versions={"enhanced.d.t": 0}
+    )
+    assert old.table.to_pylist() == [{"s": 6}] and old.versions == {"enhanced.d.t": 0} and not old.truncated
+    joined = engine.query("SELECT a.id FROM enhanced.d.t a JOIN enhanced.d.t b ON a.id = b.id WHERE a.n = 1")
+    assert joined.table.to_pylist() == [{"id": "a"}]
+
+
+def test_access_is_applied_before_the_query(lake: Path) -> None:
+    engine = SqlEngine(lake)
+    assert engine.query("SELECT * FROM enhanced.d.t", role="analyst").table.column_names == ["id", "n"]
+    with pytest.raises(AccessDenied, match="email_token"):
+        engine.query("SELECT email_token FROM enhanced.d.t", role="analyst")
+    with pytest.raises(AccessDenied, match="email_token"):
+        engine.query("SELECT count(*) FROM enhanced.d.t WHERE email_token = 't1'", role="analyst")
+    clear = engine.query("SELECT id, email FROM enhanced.d.t ORDER BY id", role="steward")
+    assert clear.table.to_pylist() == [
+        {"id": "a", "email": "a@x.org"}, {"id": "b", "email": "b@x.org"},
+        {"id": "c", "email": None}, {"id": "d", "email": "d@x.org"},
+    ]  # fmt: skip
+    assert clear.versions == {"enhanced.d.t": 1, "vault.pii.values": 0}
+    with pytest.raises(AccessDenied, match="never served"):
+        engine.query("SELECT * FROM vault.pii.values", role="steward")
+    with pytest.raises(AccessDenied):
+        engine.query("SELECT * FROM enhanced.d.t", role="application")
+
+
+def test_unknown_names_and_bad_values_are_user_errors(lake: Path) -> None:
+    engine = SqlEngine(lake)
+    with pytest.raises(SqlError, match="did you mean enhanced.d.t"):
+        engine.query("SELECT * FROM enhanced.d.tt")
+    with pytest.raises(SqlError, match="nope"):
+        engine.query("SELECT nope FROM enhanced.d.t")
+    with pytest.raises(SqlError, match="unknown table"):
+        engine.query("SELECT * FROM somewhere")
+    with pytest.raises(SqlError):
+        engine.query("SELECT n / 0 FROM enhanced.d.t")
+    with pytest.raises(SqlError, match="reserved"):
+        engine.query("SELECT * FROM __c360_abc_0")
+
+
+def test_timeout(lake: Path) -> None:
+    engine = SqlEngine(lake)
+    slow = "SELECT count(*) FROM generate_series(1, 10000000) a, generate_series(1, 1000) b WHERE a.value % 7 = b.value"
+    with pytest.raises(SqlTimeoutError):
+        engine.query(slow, timeout=0.2)
+
+
+@pytest.mark.slow
+def test_api_refuses_forbidden_sql_with_400(client: TestClient, served: ServedLakeFixture) -> None:
+    h = headers(served, "analyst")
+    statements = [s for s in FORBIDDEN if s]
+    assert len(statements) >= 20
+    for sql in statements:
+        r = client.post("/v1/sql", json={"sql": sql}, headers=h)
+        assert r.status_code == 400, (sql, r.status_code, r.text)
+        assert r.json()["detail"]
+    assert not Path("/tmp/c360-copy.csv").exists()
+
+
+@pytest.mark.slow
+def test_api_unknown_table_or_column_is_400(client: TestClient, served: ServedLakeFixture) -> None:
+    h = headers(served, "analyst")
+    r = client.post("/v1/sql", json={"sql": "SELECT * FROM enhanced.customer.customer360_profil"}, headers=h)
+    assert r.status_code == 400 and "customer360_profile" in r.json()["detail"]
+    r = client.post("/v1/sql", json={"sql": "SELECT no_such FROM enhanced.customer.customer360_profile"}, headers=h)
+    assert r.status_code == 400 and "no_such" in r.json()["detail"]
+    r = client.post("/v1/sql", json={"sql": "SELECT * FROM no_table"}, headers=h)
+    assert r.status_code == 400
+    ok = client.post(
+        "/v1/sql",
+        json={"sql": f"SELECT customer_segment, avg(predicted_clv_12m) AS clv FROM {PROFILE} GROUP BY 1 ORDER BY 1",
+              "limit": 2},
+        headers=h,
+    ).json()  # fmt: skip
+    assert ok["row_count"] == 2 and ok["truncated"] is True
+    assert list(ok["versions"]) == ["enhanced.customer.customer360_profile"]
