@@ -41,16 +41,17 @@ def _customer_with_orders(data: Path) -> str:
 
 
 def _build_and_erase(label: str, data: Path, work: Path, built: Path | None = None) -> list[object]:
+    slug = "".join(ch if ch.isalnum() else "_" for ch in label)  # Spark URL-encodes odd characters in paths
     from c360.pipeline import RunContext, ingest_step, model_step, sanitize_step
     from c360.privacy.erase import erase, record
     from c360.settings import load_settings
     from c360.spark import get_spark
 
-    settings = load_settings(lake_root=work / f"lake-{label}", spark_ui=False, spark_log_level="ERROR")
+    settings = load_settings(lake_root=work / f"lake-{slug}", spark_ui=False, spark_log_level="ERROR")
     spark = get_spark(settings)
-    ctx = RunContext.create(settings, spark, f"bench-{label}")
+    ctx = RunContext.create(settings, spark, f"bench-{slug}")
     dates = sorted(date.fromisoformat(p.name) for p in data.iterdir() if p.is_dir() and p.name[:2] == "20")
-    retail = work / f"retail-{label}"
+    retail = work / f"retail-{slug}"
     shutil.copytree(data, retail, ignore=shutil.ignore_patterns("air_quality", "manifest.json"))
     t0 = time.perf_counter()
     if built is not None:  # a lake the same pipeline already built from this data set: copied
@@ -63,7 +64,7 @@ def _build_and_erase(label: str, data: Path, work: Path, built: Path | None = No
     tables, files, size = _lake_size(settings.lake_root)
     customer = _customer_with_orders(retail)
     t1 = time.perf_counter()
-    report, erased, audit = erase(ctx.storage.catalog, customer, f"BENCH-{label}", settings.pseudonym_key_bytes())
+    report, erased, audit = erase(ctx.storage.catalog, customer, f"BENCH-{slug}", settings.pseudonym_key_bytes())
     t2 = time.perf_counter()
     record(ctx.storage, erased, audit)
     t3 = time.perf_counter()
