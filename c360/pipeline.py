@@ -74,16 +74,24 @@ class RunContext:
         return cls(settings, spark, DeltaStorage(spark, settings.lake_root), run_id or uuid.uuid4().hex)
 
     def step(self, name: str, run_date: date, fn: Callable[[], R], summarise: Callable[[R], str] = str) -> R:
-        """Run one step, time it, and log it to ``ops.pipeline.runs`` (success or failure)."""
+        """Run one step, time it, and log it to ``ops.pipeline.runs`` (success or failure);
+        its OpenLineage events (c360.lineage) name the tables it read and wrote, with versions."""
+        from c360.lineage import StepLineage
+
+        lineage = StepLineage.start(self.settings.lake_root, self.run_id, name, run_date)
         started = datetime.now(UTC)
         t0 = time.perf_counter()
         try:
             result = fn()
         except Exception as exc:
+            if lineage is not None:
+                lineage.fail(exc)
             self._log(
                 name, run_date, started, time.perf_counter() - t0, "failed", f"{type(exc).__name__}: {exc}"[:2000]
             )
             raise
+        if lineage is not None:
+            lineage.complete()
         summary = summarise(result)
         self._log(name, run_date, started, time.perf_counter() - t0, "succeeded", summary)
         return result

@@ -64,6 +64,8 @@ TABLE_MODULES = (
     "c360.pii",
     "c360.access",
     "c360.serve.audit",
+    "c360.privacy",
+    "c360.catalog",
 )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from c360.cli import access, aqi, mock, quality, registry, run, table
+from c360.cli import access, aqi, catalog, lineage, maintenance, mock, privacy, quality, registry, run, table
 from c360.cli import serve as serve_cli
 from c360.cli import sql as sql_cli
 from c360.cli.state import state
@@ -36,6 +36,10 @@ app.command("sql")(sql_cli.sql)
 app.add_typer(access.app, name="access")
 app.command("serve")(serve_cli.serve)
 app.command("export")(serve_cli.export)
+app.add_typer(privacy.app, name="privacy")
+app.add_typer(catalog.app, name="catalog")
+app.command("maintenance")(maintenance.maintenance)
+app.command("lineage")(lineage.lineage)
 
 err_console = Console(stderr=True, soft_wrap=True)
 

@@ -43,6 +43,7 @@ from pyspark.sql import types as T
 from c360.contracts import CONTRACTS, Contract
 from c360.contracts.model import RAW_META
 from c360.pii import add_to_vault, token, vault_schema
+from c360.privacy.erased import linked_kinds, load_erased
 from c360.raw.parse import ParsedFile, escape_undecodable, parse_csv, parse_json
 from c360.registry import PLATFORM, Retention, Table, column
 from c360.storage import DeltaStorage
@@ -104,6 +105,10 @@ FILE_LOG = Table(
     partition_by=("extract_date",),
     retention=Retention(rows_days=730, row_date="extract_date"),
 )
+
+
+# Selects the rows of a parsed file that must not be ingested (erased subjects).
+Skip = Callable[[dict[str, str | None]], bool]
 
 
 def shown(path: Path | str) -> str:
@@ -448,9 +453,14 @@ def _parse(contract: Contract, f: SourceFile, data: bytes) -> ParsedFile:
 
 
 def _read_and_parse(
-    contract: Contract, group: list[SourceFile], report: IngestReport, done: Callable[[str], bool]
+    contract: Contract,
+    group: list[SourceFile],
+    report: IngestReport,
+    done: Callable[[str], bool],
+    skip: Skip | None = None,
 ) -> list[tuple[SourceFile, ParsedFile]]:
-    """The group's files to commit; every other file gets its outcome in the report."""
+    """The group's files to commit; every other file gets its outcome in the report. Rows
+    ``skip`` selects (those of erased subjects) are not counted as ingested."""
     batch: list[tuple[SourceFile, ParsedFile]] = []
     seen: set[str] = set()
     for f in group:
@@ -472,13 +482,15 @@ def _read_and_parse(
             continue
         seen.add(parsed.checksum)
         status = INGESTED if parsed.rows else EMPTY
-        problems = [*via, *parsed.problems]
+        dropped = sum(1 for r in parsed.rows if skip(r.values)) if skip else 0
+        erased = [f"{dropped} row(s) of erased subjects dropped"] if dropped else []
+        problems = [*via, *parsed.problems, *erased]
         report.files.append(
             FileOutcome(
                 f.path,
                 contract.raw_table,
                 status,
-                len(parsed.rows),
+                len(parsed.rows) - dropped,
                 parsed.malformed,
                 problems,
                 parsed.checksum,
@@ -506,12 +518,16 @@ def ingest(
     """
     report = IngestReport(ingest_id or uuid.uuid4().hex)
     now = datetime.now(UTC).replace(microsecond=0)
+    # Erased customers stay out: their rows in a re-sent extract are dropped here, before
+    # anything (raw, vault) holds them again; the file's outcome says how many.
+    erased = load_erased(storage.catalog, pseudonym_key)
     for group in _by_contract(files, report).values():
         contract = group[0].contract
         assert contract is not None
-        batch = _read_and_parse(contract, group, report, _transactions(storage, contract.raw_table))
+        skip = erased.row_filter(contract.subject, linked_kinds(contract)) if erased else None
+        batch = _read_and_parse(contract, group, report, _transactions(storage, contract.raw_table), skip)
         if batch:
-            _commit(spark, storage, contract, batch, report.ingest_id, now, pseudonym_key)
+            _commit(spark, storage, contract, batch, report.ingest_id, now, pseudonym_key, skip)
     _record(spark, storage, report, now)
     return report
 
@@ -540,11 +556,12 @@ def _commit(
     ingest_id: str,
     now: datetime,
     key: bytes,
+    skip: Skip | None = None,
 ) -> None:
     """Seal the batch, put the clear values in the vault, then append the rows with the files' checksums."""
     schema = contract.raw_schema()
     storage.ensure_table(contract.raw_table, schema, ["_extract_date"], description=f"raw {contract.description}")
-    table, vault_rows = _seal(contract, batch, ingest_id, now, key)
+    table, vault_rows = _seal(contract, batch, ingest_id, now, key, skip)
     if vault_rows:
         _add_to_vault(spark, storage, vault_rows)
     rows_df = (
@@ -630,8 +647,10 @@ def _seal(
     ingest_id: str,
     now: datetime,
     key: bytes,
+    skip: Skip | None = None,
 ) -> tuple[pa.Table, list[tuple[str, str, str | None, str, str]]]:
-    """Seal: Arrow columns of the raw rows, PII sealed, and the vault rows for the clear values."""
+    """Seal: Arrow columns of the raw rows, PII sealed, and the vault rows for the clear values
+    (rows ``skip`` selects, those of erased subjects, are left out)."""
     cols: dict[str, list[object]] = {c: [] for c in contract.raw_columns}
     meta: dict[str, list[object]] = {f.name: [] for f in RAW_META}
     pii = set(contract.pii_columns)
@@ -647,6 +666,8 @@ def _seal(
 
     for f, parsed in parsed_files:
         for row in parsed.rows:
+            if skip is not None and skip(row.values):
+                continue
             subject = row.values.get(contract.subject) if contract.subject else None
             for c in contract.raw_columns:
                 v = row.values.get(c)

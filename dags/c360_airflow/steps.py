@@ -126,6 +126,13 @@ STEPS: dict[str, Step] = {
             depends_on_past=True,
             publishes=PUBLISHES["air_quality"],
         ),
+        Step(
+            "maintenance",
+            "Apply the registry's retention policies as of the logical date: expired partitions of "
+            "raw and quarantine leave in one commit per table, and every table is vacuumed with its "
+            "own time-travel window. Running a date twice removes nothing more.",
+            timeout=timedelta(minutes=60),
+        ),
     )
 }
 

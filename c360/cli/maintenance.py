@@ -1,0 +1,49 @@
+"""``c360 maintenance``: apply the registry's retention policies (docs/retention.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import typer
+from rich.table import Table
+
+from c360.cli.state import make_console, state
+
+console = make_console()
+
+
+def maintenance(
+    today: str | None = typer.Option(None, "--today", help="Apply the policies as of this date (default: today, UTC)."),
+    table: list[str] = typer.Option([], "--table", help="Only these tables (repeatable)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would expire; change nothing."),
+    no_vacuum: bool = typer.Option(False, "--no-vacuum", help="Expire rows but keep old versions' files."),
+) -> None:
+    """Delete expired rows (by partition) and vacuum old versions, per table policy."""
+    from c360.maintenance import apply_retention
+    from c360.registry import registry
+    from c360.storage import LakeCatalog
+
+    day = date.fromisoformat(today) if today else datetime.now(UTC).date()
+    tables = [registry().get(t) for t in table] or None
+    done = apply_retention(LakeCatalog(state.settings.lake_root), day, tables, vacuum=not no_vacuum, dry_run=dry_run)
+    out = Table(
+        "table", "rows kept from", "expired files", "expired rows", "version", "versions kept (days)", "vacuumed"
+    )
+    for t in done:
+        if not (t.files_expired or t.files_vacuumed or table):
+            continue
+        out.add_row(
+            t.table,
+            str(t.rows_before or "-"),
+            str(len(t.files_expired)),
+            str(t.rows_removed),
+            "-" if t.version is None else str(t.version),
+            str(t.versions_days),
+            str(len(t.files_vacuumed)),
+        )
+    console.print(out)
+    verb = "would expire" if dry_run else "expired"
+    console.print(
+        f"{len(done)} table(s) checked as of {day}: {verb} {sum(t.rows_removed for t in done)} row(s), "
+        f"vacuumed {sum(len(t.files_vacuumed) for t in done)} file(s)"
+    )

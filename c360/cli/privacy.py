@@ -1,0 +1,41 @@
+"""``c360 privacy ...``: erasure on request (docs/privacy.md)."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from c360.cli.state import make_console, state
+
+app = typer.Typer(help="Privacy: erase a customer from every tier and version (docs/privacy.md).", no_args_is_help=True)
+console = make_console()
+
+
+@app.command("erase")
+def erase(
+    customer_id: str = typer.Option(..., "--customer-id", help="The customer (CRM id) to erase."),
+    request: str = typer.Option(..., "--request", help="The request's reference (ticket); the audit is kept under it."),
+) -> None:
+    """Remove a customer from every table and every retained version, keep them out of later
+    runs, and record the request in ops.privacy.erasure_requests (no PII)."""
+    from c360.privacy.erase import erase_customer
+    from c360.storage.delta import DeltaStorage
+
+    settings = state.settings
+    storage = DeltaStorage(state.spark, settings.lake_root)
+    report = erase_customer(storage, customer_id, request, settings.pseudonym_key_bytes())
+    out = Table("table", "version", "rows removed", "files rewritten", "files purged", "log entries purged")
+    for t in report.tables:
+        out.add_row(
+            t.table,
+            str(t.version),
+            str(t.rows_removed),
+            str(len(t.files_rewritten)),
+            str(len(t.files_purged)),
+            str(t.log_entries_purged),
+        )
+    console.print(out)
+    console.print(
+        f"request {report.request_ref}: {report.rows_removed} row(s) removed from {len(report.tables)} table(s); "
+        f"{len(report.exports_before)} export(s) recorded before the request; subject hash {report.subject_hash[:16]}…"
+    )

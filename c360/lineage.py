@@ -1,0 +1,416 @@
+"""Lineage: which tables (and source files) a table comes from, and what each run read and wrote.
+
+Two sources, one graph:
+
+* **Declared**: every table's ``sources`` in the registry; a raw table's sources are the
+  files ``ops.pipeline.ingested_files`` says were ingested into it. Column lineage is by
+  name through those edges (``x_token`` comes from ``x``: the masked identifier).
+* **Observed**: every pipeline step emits OpenLineage run events (START, then COMPLETE or
+  FAIL) through the client's file transport into ``<lake>/ops/lineage/events.jsonl``. A
+  COMPLETE event names the tables the step committed (outputs) and what they were built
+  from (inputs), each with its Delta version, schema and column lineage; the c360 run id is
+  the parent run, so ``c360 lineage TABLE --run RUN_ID`` shows that run's graph long after.
+
+Emission never fails a step: lineage is a record of the work, not part of it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from c360.registry import registry
+from c360.storage import LakeCatalog
+
+log = logging.getLogger(__name__)
+
+PRODUCER = "https://github.com/c360/c360"  # the producing software, as OpenLineage asks
+JOB_NAMESPACE = "c360"
+FILE_NAMESPACE = "file"
+FILE_LOG_TABLE = "ops.pipeline.ingested_files"
+
+
+def events_path(lake_root: Path) -> Path:
+    return Path(lake_root) / "ops" / "lineage" / "events.jsonl"
+
+
+def dataset_namespace(lake_root: Path) -> str:
+    return f"file://{Path(lake_root).resolve()}"
+
+
+def _run_uuid(*parts: str) -> str:
+    """A stable UUID for a run id that may not be one (OpenLineage requires UUIDs)."""
+    joined = "/".join(parts)
+    try:
+        return str(uuid.UUID(joined))
+    except ValueError:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"c360:{joined}"))
+
+
+# ---------------------------------------------------------------- the declared graph
+@dataclass
+class Graph:
+    """Edges source -> target between tables ("tier.domain.table") and files ("file:<path>")."""
+
+    edges: set[tuple[str, str]] = field(default_factory=set)
+    versions: dict[str, int] = field(default_factory=dict)  # node -> version seen (run graphs)
+
+    def add(self, source: str, target: str) -> None:
+        if source != target:
+            self.edges.add((source, target))
+
+    def upstream(self, node: str) -> list[str]:
+        return self._walk(node, {t: [s for s, t2 in self.edges if t2 == t] for _, t in self.edges})
+
+    def downstream(self, node: str) -> list[str]:
+        return self._walk(node, {s: [t for s2, t in self.edges if s2 == s] for s, _ in self.edges})
+
+    @staticmethod
+    def _walk(node: str, step: Mapping[str, list[str]]) -> list[str]:
+        seen: list[str] = []
+        frontier = [node]
+        while frontier:
+            nxt = []
+            for n in frontier:
+                for m in sorted(step.get(n, [])):
+                    if m not in seen and m != node:
+                        seen.append(m)
+                        nxt.append(m)
+            frontier = nxt
+        return seen
+
+    def restricted(self, node: str, direction: str) -> Graph:
+        """The part of the graph upstream and/or downstream of ``node``."""
+        keep = {node}
+        if direction in ("upstream", "both"):
+            keep |= set(self.upstream(node))
+        if direction in ("downstream", "both"):
+            keep |= set(self.downstream(node))
+        g = Graph({(s, t) for s, t in self.edges if s in keep and t in keep})
+        g.versions = {k: v for k, v in self.versions.items() if k in keep}
+        return g
+
+
+def _ingested_files(catalog: LakeCatalog) -> list[dict[str, Any]]:
+    if not catalog.exists(FILE_LOG_TABLE):
+        return []
+    files = catalog.open(FILE_LOG_TABLE).file_uris()
+    cols = ["source_file", "table", "ingest_id"]
+    return [r for f in files for r in pq.read_table(f, columns=cols).to_pylist()]
+
+
+def declared_graph(catalog: LakeCatalog) -> Graph:
+    """Registry edges, plus each raw table's ingested source files."""
+    g = Graph()
+    for t in registry():
+        for s in t.sources:
+            g.add(s, t.name)
+    for r in _ingested_files(catalog):
+        g.add(f"{FILE_NAMESPACE}:{r['source_file']}", r["table"])
+    return g
+
+
+def column_sources(table: str, column: str) -> list[tuple[str, str]]:
+    """(source table, column) pairs a column comes from, by name through the declared sources."""
+    reg = registry()
+    t = reg.get(table)
+    out = []
+    for s in t.sources:
+        if s not in reg:
+            continue
+        names = reg.get(s).schema.fieldNames()
+        base = column[: -len("_token")] if column.endswith("_token") else None
+        if column in names:
+            out.append((s, column))
+        elif base and base in names:
+            out.append((s, base))
+    return out
+
+
+# ---------------------------------------------------------------- run events
+def _versions(catalog: LakeCatalog) -> dict[str, int]:
+    out = {}
+    for name in catalog.list_tables():
+        try:
+            out[name] = catalog.open(name).version()
+        except Exception:  # noqa: BLE001 - a table being created right now: not in this snapshot
+            continue
+    return out
+
+
+def _schema_facet(catalog: LakeCatalog, name: str) -> Any:
+    from openlineage.client.generated.schema_dataset import SchemaDatasetFacet, SchemaDatasetFacetFields
+
+    fields = []
+    for f in pa.schema(catalog.open(name).schema().to_arrow()):
+        md = {k.decode(): v.decode() for k, v in (f.metadata or {}).items()}
+        fields.append(SchemaDatasetFacetFields(name=f.name, type=str(f.type), description=md.get("comment") or None))
+    return SchemaDatasetFacet(fields=fields)
+
+
+def _column_lineage_facet(namespace: str, name: str, inputs: Iterable[str]) -> Any | None:
+    from openlineage.client.generated.column_lineage_dataset import ColumnLineageDatasetFacet, Fields, InputField
+
+    if name not in registry():
+        return None
+    inputs = set(inputs)
+    fields = {}
+    for col in registry().get(name).schema.fieldNames():
+        sources = [(s, c) for s, c in column_sources(name, col) if s in inputs]
+        if sources:
+            masked = col.endswith("_token") and all(c != col for _, c in sources)
+            fields[col] = Fields(
+                inputFields=[InputField(namespace=namespace, name=s, field=c) for s, c in sources],
+                transformationType="MASKED" if masked else "IDENTITY",
+                transformationDescription="HMAC token of the source value" if masked else "same column by name",
+            )
+    return ColumnLineageDatasetFacet(fields=fields) if fields else None
+
+
+@dataclass
+class StepLineage:
+    """The OpenLineage record of one pipeline step: START now, COMPLETE or FAIL at the end."""
+
+    lake_root: Path
+    run_id: str  # the c360 run id
+    step: str
+    run_date: date
+    before: dict[str, int] = field(default_factory=dict)
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def step_run_id(self) -> str:
+        return _run_uuid(self.run_id, self.step, self.run_date.isoformat())
+
+    @classmethod
+    def start(cls, lake_root: Path, run_id: str, step: str, run_date: date) -> StepLineage | None:
+        try:
+            me = cls(Path(lake_root), run_id, step, run_date, _versions(LakeCatalog(lake_root)))
+            me._emit("START", [], [])
+            return me
+        except Exception as exc:  # noqa: BLE001 - lineage never fails a step
+            log.warning("lineage: no START event for %s: %s", step, exc)
+            return None
+
+    def complete(self) -> None:
+        try:
+            catalog = LakeCatalog(self.lake_root)
+            after = _versions(catalog)
+            outputs = sorted(n for n, v in after.items() if self.before.get(n) != v and not n.startswith("ops."))
+            reg = registry()
+            inputs: dict[str, int | None] = {}
+            for n in outputs:
+                for s in reg.tables[n].sources if n in reg.tables else ():
+                    if s in after and s not in outputs:
+                        inputs[s] = self.before.get(s, after[s])
+            files = [
+                f"{FILE_NAMESPACE}:{r['source_file']}"
+                for r in _ingested_files(catalog)
+                if r["ingest_id"] == self.run_id and r["table"] in outputs
+            ]
+            self._emit(
+                "COMPLETE",
+                [(n, v) for n, v in sorted(inputs.items())] + [(f, None) for f in files],
+                [(n, after[n]) for n in outputs],
+                catalog,
+            )
+        except Exception as exc:  # noqa: BLE001
+            log.warning("lineage: no COMPLETE event for %s: %s", self.step, exc)
+
+    def fail(self, error: BaseException) -> None:
+        try:
+            self._emit("FAIL", [], [], error=error)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("lineage: no FAIL event for %s: %s", self.step, exc)
+
+    def _emit(
+        self,
+        event_type: str,
+        inputs: list[tuple[str, int | None]],
+        outputs: list[tuple[str, int]],
+        catalog: LakeCatalog | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        from openlineage.client import OpenLineageClient
+        from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+        from openlineage.client.generated.dataset_version_dataset import DatasetVersionDatasetFacet
+        from openlineage.client.generated.error_message_run import ErrorMessageRunFacet
+        from openlineage.client.generated.nominal_time_run import NominalTimeRunFacet
+        from openlineage.client.generated.parent_run import Job as ParentJob
+        from openlineage.client.generated.parent_run import ParentRunFacet
+        from openlineage.client.generated.parent_run import Run as ParentRun
+        from openlineage.client.generated.tags_run import TagsRunFacet, TagsRunFacetFields
+        from openlineage.client.transport.file import FileConfig, FileTransport
+
+        path = events_path(self.lake_root)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        client = OpenLineageClient(transport=FileTransport(FileConfig(log_file_path=str(path), append=True)))
+        ns = dataset_namespace(self.lake_root)
+        start = datetime.combine(self.run_date, time(0), UTC)
+        facets: dict[str, Any] = {
+            "nominalTime": NominalTimeRunFacet(nominalStartTime=start.isoformat()),
+            "parent": ParentRunFacet(
+                run=ParentRun(runId=_run_uuid(self.run_id)),
+                job=ParentJob(namespace=JOB_NAMESPACE, name="c360.pipeline"),
+            ),
+            "tags": TagsRunFacet(
+                tags=[
+                    TagsRunFacetFields(key="c360.run_id", value=self.run_id, source="c360"),
+                    TagsRunFacetFields(key="c360.run_date", value=self.run_date.isoformat(), source="c360"),
+                ]
+            ),
+        }
+        if error is not None:
+            facets["errorMessage"] = ErrorMessageRunFacet(
+                message=f"{type(error).__name__}: {error}"[:2000], programmingLanguage="python"
+            )
+
+        def dataset_facets(name: str, version: int | None) -> dict[str, Any]:
+            if catalog is None or name.startswith(f"{FILE_NAMESPACE}:"):
+                return {}
+            out: dict[str, Any] = {"schema": _schema_facet(catalog, name)}
+            if version is not None:
+                out["version"] = DatasetVersionDatasetFacet(datasetVersion=str(version))
+            return out
+
+        def split(name: str) -> tuple[str, str]:
+            if name.startswith(f"{FILE_NAMESPACE}:"):
+                return FILE_NAMESPACE, name.split(":", 1)[1]
+            return ns, name
+
+        ins = [InputDataset(*split(n), facets=dataset_facets(n, v)) for n, v in inputs]
+        outs = []
+        for n, v in outputs:
+            f = dataset_facets(n, v)
+            lineage = _column_lineage_facet(ns, n, [i for i, _ in inputs]) if catalog is not None else None
+            if lineage is not None:
+                f["columnLineage"] = lineage
+            outs.append(OutputDataset(*split(n), facets=f))
+        client.emit(
+            RunEvent(
+                eventType=RunState[event_type],
+                eventTime=datetime.now(UTC).isoformat(),
+                run=Run(runId=self.step_run_id, facets=facets),
+                job=Job(namespace=JOB_NAMESPACE, name=f"c360.{self.step}"),
+                inputs=ins,
+                outputs=outs,
+                producer=PRODUCER,
+            )
+        )
+
+
+def read_events(lake_root: Path) -> list[dict[str, Any]]:
+    path = events_path(lake_root)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def c360_run_id(event: Mapping[str, Any]) -> str | None:
+    for tag in event.get("run", {}).get("facets", {}).get("tags", {}).get("tags", []):
+        if tag.get("key") == "c360.run_id":
+            return str(tag.get("value"))
+    return None
+
+
+def run_graph(lake_root: Path, run_id: str | None = None) -> Graph:
+    """Edges the COMPLETE events observed (of one c360 run, or of all runs), with versions."""
+    g = Graph()
+    for e in read_events(lake_root):
+        if e.get("eventType") != "COMPLETE" or (run_id is not None and c360_run_id(e) != run_id):
+            continue
+        for node in (*e.get("inputs", []), *e.get("outputs", [])):
+            name = node["name"] if node["namespace"] != FILE_NAMESPACE else f"{FILE_NAMESPACE}:{node['name']}"
+            version = node.get("facets", {}).get("version", {}).get("datasetVersion")
+            if version is not None:
+                g.versions[name] = int(version)
+        for o in e.get("outputs", []):
+            for i in e.get("inputs", []):
+                src = i["name"] if i["namespace"] != FILE_NAMESPACE else f"{FILE_NAMESPACE}:{i['name']}"
+                g.add(src, o["name"])
+    return g
+
+
+def lineage_graph(catalog: LakeCatalog, run_id: str | None = None) -> Graph:
+    """The declared graph merged with every observed run (or only the given run's graph)."""
+    if run_id is not None:
+        g = run_graph(catalog.lake_root, run_id)
+        if not g.edges:
+            known = sorted({r for e in read_events(catalog.lake_root) if (r := c360_run_id(e))})
+            raise LookupError(f"no lineage events for run {run_id!r} (runs with events: {', '.join(known) or 'none'})")
+        return g
+    g = declared_graph(catalog)
+    observed = run_graph(catalog.lake_root)
+    g.edges |= observed.edges
+    return g
+
+
+# ---------------------------------------------------------------- pictures
+def to_dot(g: Graph, focus: str) -> str:
+    """Graphviz dot text of the graph (the focus table highlighted)."""
+    nodes = sorted({n for e in g.edges for n in e} | {focus})
+    lines = ["digraph lineage {", "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];']
+    for n in nodes:
+        label = n.split(":", 1)[1].rsplit("/", 2)[-2:] if n.startswith(f"{FILE_NAMESPACE}:") else [n]
+        text = "/".join(label) + (f"\\nv{g.versions[n]}" if n in g.versions else "")
+        style = (
+            ', style=filled, fillcolor="#ffd27f"' if n == focus else (", shape=note" if n.startswith("file:") else "")
+        )
+        lines.append(f'  "{n}" [label="{text}"{style}];')
+    for s, t in sorted(g.edges):
+        lines.append(f'  "{s}" -> "{t}";')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def draw_png(g: Graph, focus: str, path: Path) -> Path:
+    """A layered picture (sources left, the focus in its layer) drawn with matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    nodes = sorted({n for e in g.edges for n in e} | {focus})
+    depth: dict[str, int] = {n: 0 for n in nodes}
+    for _ in nodes:  # longest path from a source: at most len(nodes) relaxations
+        changed = False
+        for s, t in g.edges:
+            if depth[t] < depth[s] + 1:
+                depth[t] = depth[s] + 1
+                changed = True
+        if not changed:
+            break
+    layers: dict[int, list[str]] = {}
+    for n in nodes:
+        layers.setdefault(depth[n], []).append(n)
+    pos = {n: (d, i - len(ns) / 2) for d, ns in layers.items() for i, n in enumerate(sorted(ns))}
+    height = max(len(ns) for ns in layers.values())
+    fig, ax = plt.subplots(figsize=(4 + 3.2 * len(layers), 1 + 0.35 * height))
+    for s, t in g.edges:
+        ax.annotate("", xy=pos[t], xytext=pos[s], arrowprops={"arrowstyle": "->", "color": "#999", "lw": 0.6})
+    for n, (x, y) in pos.items():
+        label = "/".join(n.split(":", 1)[1].rsplit("/", 2)[-2:]) if n.startswith("file:") else n
+        ax.text(
+            x,
+            y,
+            label,
+            ha="center",
+            va="center",
+            fontsize=6,
+            bbox={"boxstyle": "round", "fc": "#ffd27f" if n == focus else "#eef", "ec": "#669"},
+        )
+    ax.set_axis_off()
+    ax.set_title(f"lineage of {focus}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,189 @@
+"""Erasing one customer of the published mock lake: no trace left in any file of any
+version or log, every other row unchanged, and they stay out of later runs.
+
+The checks read the lake with pyarrow, plain delta-rs and byte searches (tests/governance/
+lakescan.py), never through the code under test.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from deltalake import DeltaTable
+
+from c360.pii import token
+from tests.conftest import MOCK, PublishedLake, copy_lake
+from tests.governance.lakescan import int_hits, scan_lake
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def _csv_rows(name: str) -> list[dict[str, str]]:
+    rows = []
+    for f in sorted(MOCK.glob(f"*/{name}")):
+        with f.open(newline="") as fh:
+            rows += list(csv.DictReader(fh))
+    return rows
+
+
+def _pick_subject() -> str:
+    """The smallest customer id (so it is a min statistic somewhere) whose e-mail and phone
+    nobody else uses, and who placed orders that were shipped."""
+    customers = _csv_rows("customer/customers.csv")
+    owners: dict[str, set[str]] = {}
+    for r in customers:
+        for c in ("email", "phone"):
+            owners.setdefault(r[c].strip().lower(), set()).add(r["customer_id"])
+    orders = {r["transaction_id"]: r["customer_id"] for r in _csv_rows("sales/transactions.csv")}
+    shipped = {orders.get(r["transaction_id"]) for r in _csv_rows("logistics/shipments.csv")}
+    for cid in sorted({r["customer_id"] for r in customers}):
+        values = [r[c].strip().lower() for r in customers if r["customer_id"] == cid for c in ("email", "phone")]
+        if all(owners[v] == {cid} for v in values if v) and cid in shipped:
+            return cid
+    raise AssertionError("mock_data has no customer with an unshared e-mail and phone and a shipped order")
+
+
+def table_rows(root: Path) -> dict[str, Counter[str]]:
+    """The latest version of every table, read with plain delta-rs + pyarrow, as row multisets."""
+    out: dict[str, Counter[str]] = {}
+    for log in sorted(root.glob("*/*/*/_delta_log")):
+        dt = DeltaTable(str(log.parent))
+        name = ".".join(log.parent.relative_to(root).parts)
+        rows: Counter[str] = Counter()
+        for f in dt.file_uris():
+            rows.update(repr(sorted(r.items())) for r in pq.read_table(f).to_pylist())
+        out[name] = rows
+    return out
+
+
+@dataclass(frozen=True)
+class Erased:
+    root: Path
+    customer_id: str
+    needles: list[str]  # id, clear e-mails and phones, tokens
+    keys: set[int]  # the subject's customer_key values
+    linked: list[str]  # their order and shipment ids, their delivery addresses
+    before: dict[str, Counter[str]]
+    report: object
+
+
+def _vault(root: Path) -> list[dict]:
+    dt = DeltaTable(str(root / "vault/pii/values"))
+    return [r for f in dt.file_uris() for r in pq.read_table(f).to_pylist()]
+
+
+@pytest.fixture(scope="module")
+def erased(spark: object, published_lake: PublishedLake, tmp_path_factory: pytest.TempPathFactory) -> Erased:
+    from c360.privacy.erase import erase_customer
+    from c360.storage import DeltaStorage
+
+    root = copy_lake(published_lake.root, tmp_path_factory.mktemp("erasure") / "lake")
+    cid = _pick_subject()
+    key = published_lake.key
+    clear = {r[c] for r in _csv_rows("customer/customers.csv") if r["customer_id"] == cid for c in ("email", "phone")}
+    vault = _vault(root)
+    mine = [r for r in vault if r["customer_id"] == cid]
+    clear |= {r["value"] for r in mine if r["column"] in ("email", "phone")}
+    others = {r["token"] for r in vault if r["customer_id"] not in (cid, None)}
+    tokens = {r["token"] for r in mine} - others | {token(key, v) for v in clear}
+    needles = sorted({cid, *clear, *tokens})
+    assert scan_lake(root, [cid]), "the subject must be in the lake before the erasure"
+    dim = DeltaTable(str(root / "enhanced/customer/dim_customer"))
+    keys = {
+        r["customer_key"]
+        for f in dim.file_uris()
+        for r in pq.read_table(f, columns=["customer_id", "customer_key"]).to_pylist()
+        if r["customer_id"] == cid
+    }
+    orders = {r["transaction_id"] for r in _csv_rows("sales/transactions.csv") if r["customer_id"] == cid}
+    shipped = [r for r in _csv_rows("logistics/shipments.csv") if r["transaction_id"] in orders]
+    shipments = {r["shipment_id"] for r in shipped}
+    # Their addresses: a vault row of a shipment's address names no customer, but is theirs.
+    addresses = {r["destination_address"] for r in shipped if r["destination_address"]}
+    before = table_rows(root)
+    report = erase_customer(DeltaStorage(spark, root), cid, "REQ-2026-0042", key)  # type: ignore[arg-type]
+    return Erased(root, cid, needles, keys, sorted(orders | shipments | addresses), before, report)
+
+
+def test_no_trace_in_any_file_of_any_version_or_log(erased: Erased) -> None:
+    assert erased.keys, "the subject has dim_customer rows"
+    assert scan_lake(erased.root, erased.needles) == {}
+    assert int_hits(erased.root, "customer_key", erased.keys) == {}
+
+
+def test_every_other_row_is_unchanged(erased: Erased) -> None:
+    after = table_rows(erased.root)
+    marks = [erased.customer_id, *erased.needles, *erased.linked]
+    removed_somewhere = False
+    for name, rows in erased.before.items():
+        if name.startswith("ops.privacy."):
+            continue
+        now = after[name]
+        assert not (now - rows), f"{name}: rows appeared or changed"
+        for row in rows - now:
+            removed_somewhere = True
+            mentions = any(m in row for m in marks) or any(f"('customer_key', {k})" in row for k in erased.keys)
+            assert mentions, f"{name}: removed a row that is not the subject's: {row[:300]}"
+    assert removed_somewhere
+    # the subject's rows are gone from the tables that held them
+    for name in ("raw.customer.customers", "sanitized.sales.transactions", "enhanced.customer.dim_customer"):
+        assert len(after[name]) < len(erased.before[name]), name
+
+
+def test_the_request_is_audited_without_pii(erased: Erased) -> None:
+    audit = DeltaTable(str(erased.root / "ops/privacy/erasure_requests"))
+    rows = pa.concat_tables([pq.read_table(f) for f in audit.file_uris()]).to_pylist()
+    assert {r["request_ref"] for r in rows} == {"REQ-2026-0042"}
+    tables = {r["table_name"]: r for r in rows}
+    assert "-" in tables and tables["-"]["rows_removed"] > 0
+    assert tables["vault.pii.values"]["rows_removed"] > 0
+    assert tables["raw.customer.customers"]["files_purged"]
+    erased_keys = DeltaTable(str(erased.root / "ops/privacy/erased_subjects"))
+    kinds = Counter(r["kind"] for f in erased_keys.file_uris() for r in pq.read_table(f).to_pylist())
+    assert kinds["subject"] == 1 and kinds["sales.transactions.transaction_id"] >= 1
+
+
+def test_rerun_and_resent_extract_do_not_bring_them_back(
+    spark: object, erased: Erased, published_lake: PublishedLake, tmp_path: Path
+) -> None:
+    from c360.pipeline import RunContext, ingest_step, model_step, sanitize_step
+    from c360.settings import Settings
+
+    source = tmp_path / "extracts"
+    shutil.copytree(MOCK, source, ignore=shutil.ignore_patterns("air_quality"))
+    # A re-sent customer extract a day later: the subject and one other customer.
+    lines = [line for f in sorted(MOCK.glob("*/customer/customers.csv")) for line in f.read_text().splitlines()]
+    header = lines[0]
+    subject_line = next(
+        line
+        for f in sorted(MOCK.glob("*/customer/customers.csv"))
+        for line in f.read_text().splitlines()
+        if line.startswith(erased.customer_id + ",")
+    )
+    other = next(line for line in lines[1:] if not line.startswith((erased.customer_id + ",", "customer_id,")))
+    resent_day = max(published_lake.dates) + timedelta(days=1)
+    resent = source / resent_day.isoformat() / "customer"
+    resent.mkdir(parents=True)
+    (resent / "customers.csv").write_text("\n".join([header, subject_line, other]) + "\n")
+
+    settings = Settings(lake_root=erased.root, pseudonym_key=published_lake.key.decode())
+    ctx = RunContext.create(settings, spark, "rerun-after-erasure")  # type: ignore[arg-type]
+    dates = [*published_lake.dates, resent_day]
+    report = ingest_step(ctx, source, dates)
+    dropped = [f for f in report.files if any("erased subjects" in p for p in f.problems)]
+    assert [(f.table, f.rows) for f in dropped] == [("raw.customer.customers", 1)]
+    sanitize_step(ctx, dates)
+    model_step(ctx, published_lake.dates, published_lake.profile_dates)
+    assert scan_lake(erased.root, erased.needles) == {}
+    raw = table_rows(erased.root)["raw.customer.customers"]
+    other_id = other.split(",", 1)[0]
+    resent_rows = [r for r in raw if "rerun-after-erasure" in r]
+    assert len(resent_rows) == 1 and other_id in resent_rows[0]
