@@ -3,6 +3,7 @@
 - ``dags/c360_airflow/assets.py``: the tables each Airflow step publishes (DAG files must not
   import c360 at parse time).
 - ``docs/tables.md``: every table of the lake with its grain, keys, owner and sources.
+- ``docs/catalog.md``: the catalog, every column with its description and tags (c360.catalog).
 
 ``c360 registry generate`` rewrites them; a fast test fails when a committed file differs
 from what the registry renders, so they never drift.
@@ -71,10 +72,13 @@ def tables_doc(reg: Registry) -> str:
 
 
 def outputs(reg: Registry | None = None) -> dict[Path, str]:
+    from c360.catalog import render_markdown
+
     reg = reg or registry()
     return {
         REPO / "dags" / "c360_airflow" / "assets.py": assets_module(reg),
         REPO / "docs" / "tables.md": tables_doc(reg),
+        REPO / "docs" / "catalog.md": render_markdown(),
     }
 
 

@@ -79,7 +79,10 @@ def main() -> None:
     # the CLI reports the error itself in one line (the traceback with --debug).
     logging.getLogger("DataFrameQueryContextLogger").setLevel(logging.CRITICAL)
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode click returns a command's exit code (typer.Exit) instead of exiting.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except SystemExit:
         raise
     except KeyboardInterrupt:

@@ -11,7 +11,7 @@ console = Console()
 
 @app.command("generate")
 def generate(check: bool = typer.Option(False, "--check", help="Only report stale files; exit 1 if any.")) -> None:
-    """Rewrite dags/c360_airflow/assets.py and docs/tables.md from the registry."""
+    """Rewrite dags/c360_airflow/assets.py, docs/tables.md and docs/catalog.md from the registry."""
     from c360 import generated
 
     if check:
