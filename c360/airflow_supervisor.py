@@ -256,14 +256,23 @@ class Supervisor:
         self.stop()
         return exit_code
 
-    def _remember_descendants(self) -> None:
+    def descendants(self) -> list[Any]:
+        """The components and everything they started, and nothing else of this process's:
+        a supervisor embedded in a bigger process (a test, a notebook) must not touch its siblings."""
         import psutil
 
-        try:
-            for child in psutil.Process().children(recursive=True):
-                self._seen.setdefault(child.pid, child)
-        except psutil.Error:
-            pass
+        found = []
+        for proc in self.procs.values():
+            try:
+                root = psutil.Process(proc.pid)
+                found += [root, *root.children(recursive=True)]
+            except psutil.Error:
+                continue
+        return found
+
+    def _remember_descendants(self) -> None:
+        for child in self.descendants():
+            self._seen.setdefault(child.pid, child)
 
     def _alive(self) -> list[Any]:
         import psutil

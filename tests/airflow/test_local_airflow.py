@@ -78,22 +78,29 @@ def test_the_supervisor_leaves_nothing_behind_not_even_what_ignores_sigint_or_le
     fake.chmod(0o755)
     out = io.StringIO()
     supervisor = Supervisor(str(fake), os.environ, components=("one", "two"), grace=1.0, kill_after=1.0, out=out)
+    # A sibling the supervisor did not start (as Spark's JVM is in the suite): it must survive.
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     supervisor.start()
+    family: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 30
-        while len(psutil.Process().children(recursive=True)) < 6 or out.getvalue().count(" up") < 2:
+        # Only the components' own family: this pytest process has other children (Spark's JVM).
+        while len(supervisor.descendants()) < 6 or out.getvalue().count(" up") < 2:
             assert time.monotonic() < deadline, out.getvalue()
             time.sleep(0.2)
-        family = psutil.Process().children(recursive=True)
+        family = supervisor.descendants()
         supervisor._on_signal(signal.SIGINT, None)  # what the handler does when Ctrl-C arrives
         assert supervisor.wait() == 0
         assert _alive(family) == []
         log = out.getvalue()
         assert "stopping: SIGINT to every component" in log
         assert "still running after 1 s, terminating" in log and "every component stopped" in log
+        assert bystander.poll() is None
     finally:
-        for proc in _alive(psutil.Process().children(recursive=True)):
+        for proc in _alive(family or supervisor.descendants()):
             proc.kill()
+        bystander.kill()
+        bystander.wait()
 
 
 @needs_make
