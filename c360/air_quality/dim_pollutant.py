@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from c360.air_quality.hours import snapshot_partition
 from c360.aqi.standards import Standard, resolve_standard
 from c360.contracts.air_quality import CANONICAL_UNITS
 from c360.quality import TableSuite
@@ -80,11 +81,6 @@ SUITE = TableSuite(NAME, key=("pollutant", "snapshot_date")).invariant(
 )
 
 
-def _snapshot(run_date: date) -> list[date]:
-    """A run writes its own snapshot."""
-    return [run_date]
-
-
 TABLE = Table(
     name=NAME,
     schema=SCHEMA,
@@ -96,7 +92,7 @@ TABLE = Table(
     owner="environment-data",
     build=build,
     publish="partitions",
-    partitions=_snapshot,
+    partitions=snapshot_partition,
     suite=SUITE,
     freshness_hours=36,
     retention=Retention(rows_days=3 * 365, row_date="snapshot_date"),

@@ -13,6 +13,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from c360.air_quality.hours import snapshot_partition
 from c360.quality import TableSuite
 from c360.registry import AIR_QUALITY, Retention, Table, column
 
@@ -69,11 +70,6 @@ SUITE = (
 )
 
 
-def _snapshot(run_date: date) -> list[date]:
-    """A run writes its own snapshot."""
-    return [run_date]
-
-
 TABLE = Table(
     name=NAME,
     schema=SCHEMA,
@@ -86,7 +82,7 @@ TABLE = Table(
     inputs={"stations": "sanitized.air_quality.stations"},
     build=build,
     publish="partitions",
-    partitions=_snapshot,
+    partitions=snapshot_partition,
     suite=SUITE,
     freshness_hours=36,
     retention=Retention(rows_days=3 * 365, row_date="snapshot_date"),

@@ -20,6 +20,7 @@ from c360.air_quality.hours import (
     MIN_HOURS_8H,
     MIN_HOURS_24H,
     VALUE_TYPE,
+    fact_partition,
     trailing_average,
     valid,
 )
@@ -101,11 +102,6 @@ SUITE = (
 )
 
 
-def _fact_day(fact_date: date) -> list[date]:
-    """A run writes the local day before its run date (hours.fact_date)."""
-    return [fact_date]
-
-
 TABLE = Table(
     name=NAME,
     schema=SCHEMA,
@@ -115,10 +111,10 @@ TABLE = Table(
     partition_by=("date",),
     product=AIR_QUALITY,
     owner="environment-data",
-    sources=("sanitized.air_quality.readings", "enhanced.air_quality.dim_station", "enhanced.shared.dim_date"),
+    sources=("sanitized.air_quality.readings", "enhanced.air_quality.dim_station"),
     build=build,
     publish="partitions",
-    partitions=_fact_day,
+    partitions=fact_partition,
     suite=SUITE,
     freshness_hours=36,
     retention=Retention(rows_days=3 * 365, row_date="date"),

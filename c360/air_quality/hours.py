@@ -38,6 +38,16 @@ def fact_date(run_date: date) -> date:
     return run_date - timedelta(days=1)
 
 
+def snapshot_partition(run_date: date) -> list[date]:
+    """The partition a dimension's run writes: its own snapshot (``Table.partitions``)."""
+    return [run_date]
+
+
+def fact_partition(fact_date: date) -> list[date]:
+    """The partition a fact's run writes: the local day before its run date (``Table.partitions``)."""
+    return [fact_date]
+
+
 def extract_dates(run_date: date) -> list[date]:
     """Extract partitions a run reads: the run date and the lookback before it."""
     return [run_date - timedelta(days=n) for n in range(LOOKBACK_DAYS, -1, -1)]
