@@ -23,7 +23,7 @@ from c360.registry import PLATFORM, Table, column
 if TYPE_CHECKING:
     from c360.air_quality.run import AirQualityReport
     from c360.enhanced.model import ModelReport
-    from c360.raw.ingest import IngestReport
+    from c360.raw.ingest import IngestReport, SourceFile
     from c360.sanitized.run import SanitizeReport
 from c360.settings import Settings
 from c360.storage import DeltaStorage
@@ -109,21 +109,47 @@ def date_range(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def ingest_step(ctx: RunContext, source: Path, dates: date | Sequence[date]) -> IngestReport:
-    """Ingest the extracts of the dates: one commit per raw table, however many days."""
+def owning_group(f: SourceFile) -> str:
+    """The source group (``c360.contracts.SOURCE_GROUPS``) that ingests or reports a discovered file.
+
+    A file with a contract belongs to its contract's group; anything else to the group of the
+    domain folder it sits in, and what sits in no group's folder to the first group.
+    """
+    from c360.contracts import SOURCE_GROUPS
+
+    for name, contracts in SOURCE_GROUPS.items():
+        if f.contract is not None and f.contract in contracts:
+            return name
+        if f.contract is None and f.path.parent.name in {c.domain for c in contracts}:
+            return name
+    return next(iter(SOURCE_GROUPS))
+
+
+def ingest_step(
+    ctx: RunContext, source: Path, dates: date | Sequence[date], sources: str | None = None
+) -> IngestReport:
+    """Ingest the extracts of the dates: one commit per raw table, however many days.
+
+    ``sources`` (a source group name) keeps only that group's files, so two products ingesting
+    the same date folder at the same time never write the same raw table; None ingests all.
+    """
+    from c360.contracts import source_group
     from c360.raw.ingest import discover, ingest
 
+    if sources is not None:
+        source_group(sources)  # an unknown name fails here, before anything is read
     days = [dates] if isinstance(dates, date) else sorted(dates)
-    files = [f for d in days for f in discover(source, d)]
+    files = [f for d in days for f in discover(source, d) if sources is None or owning_group(f) == sources]
     return ingest(ctx.spark, ctx.storage, files, ctx.settings.pseudonym_key_bytes(), ingest_id=ctx.run_id)
 
 
-def sanitize_step(ctx: RunContext, dates: Sequence[date]) -> SanitizeReport:
-    from c360.contracts import CONTRACTS
+def sanitize_step(ctx: RunContext, dates: Sequence[date], sources: str | None = None) -> SanitizeReport:
+    """Sanitize the dates for one source group (``sources``) or, with None, every registered source."""
+    from c360.contracts import CONTRACTS, source_group
     from c360.sanitized.run import sanitize
 
-    # Every registered source (retail, then air quality), parents before children.
-    contracts = tuple(CONTRACTS.values())
+    # Parents before children: the registry's order (retail, then air quality).
+    contracts = tuple(CONTRACTS.values()) if sources is None else source_group(sources)
     return sanitize(ctx.spark, ctx.storage, dates, ctx.settings.pseudonym_key_bytes(), ctx.run_id, contracts)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, CronDataIntervalTimetable
-from c360_airflow.steps import MACROS, default_args, spark_steps
+from c360_airflow.steps import MACROS, deadline, default_args, spark_steps
 
 with DAG(
     dag_id="air_quality_daily",
@@ -22,9 +22,12 @@ with DAG(
     # Dates run in order: daily AQI averages need the previous day's readings settled.
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=3),
+    # Late data products alert (e-mail, webhook) 2 h after the run was queued;
+    # C360_DEADLINE_MINUTES_AIR_QUALITY_DAILY overrides it (docs/airflow.md).
+    deadline=deadline("air_quality_daily", timedelta(hours=2)),
     default_args=default_args(),
     user_defined_macros=MACROS,
     tags=["c360", "air_quality", "environment"],
     doc_md=__doc__,
 ) as dag:
-    spark_steps("ingest", "sanitize", "air_quality")
+    spark_steps("ingest", "sanitize", "air_quality", sources="air_quality")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, CronDataIntervalTimetable
-from c360_airflow.steps import MACROS, default_args, spark_steps
+from c360_airflow.steps import MACROS, deadline, default_args, spark_steps
 
 with DAG(
     dag_id="c360_daily",
@@ -22,9 +22,12 @@ with DAG(
     # Dates run in order: sanitize and model carry state (dedupe, SCD2) from earlier dates.
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=4),
+    # Late data products alert (e-mail, webhook) 3 h after the run was queued;
+    # C360_DEADLINE_MINUTES_C360_DAILY overrides it (docs/airflow.md).
+    deadline=deadline("c360_daily", timedelta(hours=3)),
     default_args=default_args(),
     user_defined_macros=MACROS,
     tags=["c360", "retail", "customer360"],
     doc_md=__doc__,
 ) as dag:
-    spark_steps("ingest", "sanitize", "model")
+    spark_steps("ingest", "sanitize", "model", sources="retail")

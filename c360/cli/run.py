@@ -17,6 +17,8 @@ app = typer.Typer(
 console = make_console()
 
 RUN_DATE = typer.Option(..., "--run-date", help="Logical date (extract date) YYYY-MM-DD.", formats=["%Y-%m-%d"])
+# Each product's DAG passes its own group, so two products on one date never write the same table.
+SOURCES = typer.Option(None, "--sources", help="Only this source group: retail or air_quality (default: all).")
 
 
 def _ctx():  # noqa: ANN202 - heavy imports stay inside commands
@@ -109,13 +111,14 @@ def _print_tables() -> None:
 def ingest_cmd(
     source: Path = typer.Option(..., "--source", exists=True, file_okay=False, help="Folder of extracts."),
     run_date: datetime = RUN_DATE,
+    sources: str | None = SOURCES,
 ) -> None:
     """Ingest the extract of the date (SOURCE/<date>/, or SOURCE itself for a one-off dump)."""
     from c360.pipeline import ingest_step, ingest_summary
 
     ctx = _ctx()
     day = run_date.date()
-    report = ctx.step("ingest", day, lambda: ingest_step(ctx, source, day), ingest_summary)
+    report = ctx.step("ingest", day, lambda: ingest_step(ctx, source, day, sources), ingest_summary)
     _print_ingest(report)
     console.print(f"ingest: {ingest_summary(report)} -> {state.settings.lake_root / 'raw'}")
 
@@ -135,12 +138,13 @@ def model_cmd(run_date: datetime = RUN_DATE) -> None:
 
 
 @app.command("sanitize")
-def sanitize_cmd(run_date: datetime = RUN_DATE) -> None:
+def sanitize_cmd(run_date: datetime = RUN_DATE, sources: str | None = SOURCES) -> None:
     """Sanitize what raw received for the date: typed, validated, de-duplicated, pseudonymised."""
     from c360.pipeline import sanitize_step, sanitize_summary
 
     ctx = _ctx()
-    report = ctx.step("sanitize", run_date.date(), lambda: sanitize_step(ctx, [run_date.date()]), sanitize_summary)
+    day = run_date.date()
+    report = ctx.step("sanitize", day, lambda: sanitize_step(ctx, [day], sources), sanitize_summary)
     _print_sanitize(report)
     console.print(
         f"sanitize: {sanitize_summary(report)}; quarantined rows: c360 table show quarantine.<domain>.<source>"

@@ -6,6 +6,23 @@ from c360.contracts.retail import RETAIL_CONTRACTS
 
 CONTRACTS: dict[str, Contract] = {c.name: c for c in (*RETAIL_CONTRACTS, *AIR_QUALITY_CONTRACTS)}
 
+# The sources each data product ingests and sanitizes: the retail DAG takes "retail", the
+# air-quality DAG "air_quality", so the two never write the same raw or sanitized table.
+# What sits in no group's domain folder (stray files, unknown domains) is reported by the
+# first group, the retailer's extract, so every file is recorded exactly once.
+SOURCE_GROUPS: dict[str, tuple[Contract, ...]] = {
+    "retail": tuple(RETAIL_CONTRACTS),
+    "air_quality": tuple(AIR_QUALITY_CONTRACTS),
+}
+
+
+def source_group(name: str) -> tuple[Contract, ...]:
+    """The contracts of a source group, with a clear error for an unknown name."""
+    try:
+        return SOURCE_GROUPS[name]
+    except KeyError:
+        raise KeyError(f"no source group {name!r}; known: {', '.join(SOURCE_GROUPS)}") from None
+
 
 def contract(name: str) -> Contract:
     """The contract of ``domain.source``, with a clear error for an unknown source."""
@@ -15,4 +32,15 @@ def contract(name: str) -> Contract:
         raise KeyError(f"no contract for source {name!r}; known: {', '.join(sorted(CONTRACTS))}") from None
 
 
-__all__ = ["CONTRACTS", "Col", "Contract", "FkPolicy", "ForeignKey", "Rule", "Std", "contract"]
+__all__ = [
+    "CONTRACTS",
+    "SOURCE_GROUPS",
+    "Col",
+    "Contract",
+    "FkPolicy",
+    "ForeignKey",
+    "Rule",
+    "Std",
+    "contract",
+    "source_group",
+]

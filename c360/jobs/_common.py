@@ -19,6 +19,14 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def add_sources(p: argparse.ArgumentParser) -> None:
+    """``--sources GROUP``: only that product's source contracts (each DAG passes its own, so
+    two DAGs on the same date never write the same table); all sources when left out."""
+    from c360.contracts import SOURCE_GROUPS
+
+    p.add_argument("--sources", choices=sorted(SOURCE_GROUPS), default=None, help="source group (default: all)")
+
+
 def run_job(args: argparse.Namespace, body: Callable[[RunContext], str]) -> None:
     """Build the context, run the body, print its summary; exit 1 with one line on failure."""
     settings = load_settings()

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk import Asset, Variable, chain
+from airflow.sdk import Asset, DeadlineAlert, DeadlineReference, SyncCallback, Variable, chain
 
 from c360_airflow.assets import PUBLISHES
-from c360_airflow.notify import FailureNotifier
+from c360_airflow.notify import FailureNotifier, deadline_missed
 
 REPO = Path(__file__).resolve().parents[2]
 OWNER = "c360-data-eng"
@@ -100,13 +100,14 @@ STEPS: dict[str, Step] = {
             "Copy the extract of the logical date from the source folder into the raw tier. "
             "Write-once per source file: a retry or a re-run of the date is a no-op.",
             timeout=timedelta(minutes=30),
-            extra_args='--source "$C360_TASK_SOURCE"',
+            extra_args='--source "$C360_TASK_SOURCE" --sources "$C360_TASK_SOURCES"',
         ),
         Step(
             "sanitize",
             "Type, validate, de-duplicate and pseudonymise what raw received for the date; bad rows go "
             "to quarantine. Replaces the date's partitions, so re-runs never duplicate.",
             timeout=timedelta(minutes=60),
+            extra_args='--sources "$C360_TASK_SOURCES"',
             depends_on_past=True,
         ),
         Step(
@@ -183,13 +184,20 @@ def spark_submit_env() -> dict[str, str]:
     }
 
 
-def spark_step(name: str) -> BashOperator:
-    """The task running step ``name`` for the run's logical date (``{{ ds }}``) as a spark-submit batch."""
+def spark_step(name: str, sources: str | None = None) -> BashOperator:
+    """The task running step ``name`` for the run's logical date (``{{ ds }}``) as a spark-submit batch.
+
+    ``sources`` is the DAG's source group (``c360.contracts.SOURCE_GROUPS``): ingest and sanitize
+    touch only its contracts, so two DAGs on one date never write the same table.
+    """
     step = STEPS[name]
+    if "$C360_TASK_SOURCES" in step.extra_args and not sources:
+        raise ValueError(f"step {name!r} needs the DAG's source group: spark_steps(..., sources='retail')")
+    env = spark_submit_env() | ({"C360_TASK_SOURCES": sources} if sources else {})
     return BashOperator(
         task_id=name,
         bash_command=SPARK_SUBMIT.format(name=name, extra_args=step.extra_args),
-        env=spark_submit_env(),
+        env=env,
         append_env=True,
         # The jobs exit 1 on failure; no exit code means "skipped" for a pipeline step.
         skip_on_exit_code=None,
@@ -203,8 +211,52 @@ def spark_step(name: str) -> BashOperator:
     )
 
 
-def spark_steps(*names: str) -> list[BashOperator]:
+def spark_steps(*names: str, sources: str | None = None) -> list[BashOperator]:
     """The steps as tasks, chained in the given order (call inside a ``with DAG(...)`` block)."""
-    tasks = [spark_step(n) for n in names]
+    tasks = [spark_step(n, sources) for n in names]
     chain(*tasks)
     return tasks
+
+
+DEADLINE_ENV = "C360_DEADLINE_MINUTES_{dag}"
+
+
+def deadline_minutes(dag_id: str, default: timedelta) -> timedelta:
+    """The DAG's deadline: ``C360_DEADLINE_MINUTES_<DAG_ID>`` in the DAG processor's environment,
+    else ``default``. Read at parse time (a cheap environment lookup, no Variable): Airflow turns
+    it into a deadline row when it creates each run."""
+    env = DEADLINE_ENV.format(dag=dag_id.upper())
+    raw = os.environ.get(env, "").strip()
+    if not raw:
+        return default
+    try:
+        minutes = float(raw)
+    except ValueError:
+        raise ValueError(f"{env}={raw!r} is not a number of minutes") from None
+    if minutes <= 0:
+        raise ValueError(f"{env}={raw!r} must be a positive number of minutes")
+    return timedelta(minutes=minutes)
+
+
+DEADLINES_SWITCH = "C360_DEADLINE_ALERTS"
+
+
+def deadline(dag_id: str, default: timedelta) -> list[DeadlineAlert]:
+    """Alert (``notify.deadline_missed``) when a run has not finished ``interval`` after it was queued.
+
+    Queued-at, not logical date: a scheduled run is queued when its data interval ends, so the
+    two agree for the daily runs, while a backfill or a re-run of an old date is not "late" the
+    moment it starts. ``C360_DEADLINE_ALERTS=off`` leaves the alert out: Airflow 3.3.2's
+    ``dag.test()`` (and so ``airflow dags test``) fails a DAG with a deadline when its run
+    succeeds (it looks the alerts up by an id only the scheduler's copy has), see docs/airflow.md.
+    """
+    if os.environ.get(DEADLINES_SWITCH, "on").strip().lower() in ("off", "0", "false", "no"):
+        return []
+    return [
+        DeadlineAlert(
+            reference=DeadlineReference.DAGRUN_QUEUED_AT,
+            interval=deadline_minutes(dag_id, default),
+            callback=SyncCallback(deadline_missed),
+            name=f"{dag_id} published",
+        )
+    ]

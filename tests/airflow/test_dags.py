@@ -181,3 +181,43 @@ def test_parse_is_fast_and_imports_neither_pyspark_nor_c360() -> None:
     heavy = [m for m in probe["new_modules"] if m.split(".")[0] in ("pyspark", "great_expectations", "c360", "py4j")]
     assert heavy == []
     assert "c360_airflow.steps" in probe["new_modules"]  # the probe did parse the DAG files
+
+
+def test_each_product_dag_ingests_and_sanitizes_only_its_own_source_group(dagbag: object) -> None:
+    """The retail and air-quality DAGs pass disjoint source groups that together cover every
+    contract, so running both for one date never writes the same raw or sanitized table."""
+    from c360.contracts import CONTRACTS, SOURCE_GROUPS
+
+    groups = {}
+    for dag_id in ("c360_daily", "air_quality_daily"):
+        dag = dagbag.dags[dag_id]  # type: ignore[attr-defined]
+        ingest, sanitize = dag.get_task("ingest"), dag.get_task("sanitize")
+        assert '--sources "$C360_TASK_SOURCES"' in ingest.bash_command
+        assert '--sources "$C360_TASK_SOURCES"' in sanitize.bash_command
+        assert ingest.env["C360_TASK_SOURCES"] == sanitize.env["C360_TASK_SOURCES"]
+        groups[dag_id] = ingest.env["C360_TASK_SOURCES"]
+    assert groups == {"c360_daily": "retail", "air_quality_daily": "air_quality"}
+    owned = [c.name for g in groups.values() for c in SOURCE_GROUPS[g]]
+    assert sorted(owned) == sorted(CONTRACTS)  # each contract in exactly one DAG
+
+
+@pytest.mark.parametrize(("dag_id", "hours"), [("c360_daily", 3), ("air_quality_daily", 2)])
+def test_each_product_dag_has_a_deadline_alert_after_its_run_is_queued(dagbag: object, dag_id: str, hours: int) -> None:
+    from airflow.sdk import DeadlineReference
+
+    (alert,) = dagbag.dags[dag_id].deadline  # type: ignore[attr-defined]
+    assert alert.reference == DeadlineReference.DAGRUN_QUEUED_AT
+    assert alert.interval == timedelta(hours=hours)
+    assert alert.callback.path == "c360_airflow.notify.deadline_missed"
+
+
+def test_the_deadline_is_configurable_and_a_bad_value_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from c360_airflow.steps import deadline
+
+    monkeypatch.setenv("C360_DEADLINE_MINUTES_C360_DAILY", "90")
+    assert deadline("c360_daily", timedelta(hours=3))[0].interval == timedelta(minutes=90)
+    monkeypatch.setenv("C360_DEADLINE_MINUTES_C360_DAILY", "soon")
+    with pytest.raises(ValueError, match="C360_DEADLINE_MINUTES_C360_DAILY='soon' is not a number of minutes"):
+        deadline("c360_daily", timedelta(hours=3))
+    monkeypatch.setenv("C360_DEADLINE_ALERTS", "off")
+    assert deadline("c360_daily", timedelta(hours=3)) == []
