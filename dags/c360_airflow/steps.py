@@ -20,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from airflow.providers.standard.hooks.subprocess import SubprocessHook, SubprocessResult
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import Asset, DeadlineAlert, DeadlineReference, SyncCallback, Variable, chain
 
@@ -168,6 +169,41 @@ exec spark-submit \\
 """
 
 
+class StepFailed(RuntimeError):
+    """A step's spark-submit exited non-zero; the message ends with the job's own last output line."""
+
+
+class _RememberingHook(SubprocessHook):
+    """The subprocess hook, keeping the result (exit code and last output line) of its last command."""
+
+    result: SubprocessResult | None = None
+
+    def run_command(self, *args: Any, **kwargs: Any) -> SubprocessResult:
+        self.result = super().run_command(*args, **kwargs)
+        return self.result
+
+
+class SparkStepOperator(BashOperator):
+    """A BashOperator whose failure names the job's last output line (``error: <Type>: <message>``,
+    what ``c360/jobs`` print before exiting 1), so alerts say why, not only "exit code 1"."""
+
+    @property
+    def subprocess_hook(self) -> _RememberingHook:  # type: ignore[override]
+        hook = self.__dict__.get("_c360_hook")
+        if hook is None:
+            hook = self.__dict__["_c360_hook"] = _RememberingHook()
+        return hook
+
+    def execute(self, context: Any) -> Any:
+        try:
+            return super().execute(context)
+        except Exception as exc:
+            result = self.subprocess_hook.result
+            if result is None or result.exit_code == 0 or not result.output:
+                raise
+            raise StepFailed(f"{self.task_id} exited {result.exit_code}: {result.output.strip()}") from exc
+
+
 def spark_submit_env() -> dict[str, str]:
     """The job's environment, templated at run time; values travel as variables, never spliced into shell."""
     return {
@@ -184,7 +220,7 @@ def spark_submit_env() -> dict[str, str]:
     }
 
 
-def spark_step(name: str, sources: str | None = None) -> BashOperator:
+def spark_step(name: str, sources: str | None = None) -> SparkStepOperator:
     """The task running step ``name`` for the run's logical date (``{{ ds }}``) as a spark-submit batch.
 
     ``sources`` is the DAG's source group (``c360.contracts.SOURCE_GROUPS``): ingest and sanitize
@@ -194,7 +230,7 @@ def spark_step(name: str, sources: str | None = None) -> BashOperator:
     if "$C360_TASK_SOURCES" in step.extra_args and not sources:
         raise ValueError(f"step {name!r} needs the DAG's source group: spark_steps(..., sources='retail')")
     env = spark_submit_env() | ({"C360_TASK_SOURCES": sources} if sources else {})
-    return BashOperator(
+    return SparkStepOperator(
         task_id=name,
         bash_command=SPARK_SUBMIT.format(name=name, extra_args=step.extra_args),
         env=env,
@@ -211,7 +247,7 @@ def spark_step(name: str, sources: str | None = None) -> BashOperator:
     )
 
 
-def spark_steps(*names: str, sources: str | None = None) -> list[BashOperator]:
+def spark_steps(*names: str, sources: str | None = None) -> list[SparkStepOperator]:
     """The steps as tasks, chained in the given order (call inside a ``with DAG(...)`` block)."""
     tasks = [spark_step(n, sources) for n in names]
     chain(*tasks)

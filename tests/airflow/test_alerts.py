@@ -24,11 +24,14 @@ from datetime import datetime, timedelta
 
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG
-from c360_airflow.steps import deadline, default_args
+from c360_airflow.steps import SparkStepOperator, deadline, default_args
 
 args = default_args() | {"retry_delay": timedelta(seconds=1), "max_retry_delay": timedelta(seconds=2)}
 with DAG("c360_email_probe", schedule=None, start_date=datetime(2024, 1, 1), default_args=args, tags=["test"]):
-    BashOperator(task_id="broken", bash_command="echo working; echo 'disk full' >&2; exit 3", retries=1)
+    # The step operator: its failure carries the command's last output line, as a job's "error: ..." line.
+    SparkStepOperator(
+        task_id="broken", bash_command="echo working; echo 'error: OSError: disk full' >&2; exit 3", retries=1
+    )
     BashOperator(task_id="fine", bash_command="echo ok")
 
 with DAG(
@@ -100,7 +103,7 @@ def test_retries_running_out_e_mails_once_with_every_field_and_success_e_mails_n
         "broken",  # task
         "2024-01-07T00:00:00+00:00",  # logical date
         "<th align='left'>try_number</th><td><code>2</code>",  # try number
-        "non-zero exit code 3.",  # the error's last line
+        "StepFailed: broken exited 3: error: OSError: disk full",  # the error's last line
         f"/dags/c360_email_probe/runs/{run.run_id.replace(':', '%3A').replace('+', '%2B')}/tasks/broken?try_number=2",
     ):
         assert needle in text, f"{needle!r} not in the e-mail:\n{text}"

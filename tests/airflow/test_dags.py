@@ -81,7 +81,7 @@ def test_every_task_is_a_spark_submit_of_its_entry_point_for_the_logical_date(
 ) -> None:
     dag = dagbag.dags[dag_id]  # type: ignore[attr-defined]
     task = dag.get_task(task_id)
-    assert task.task_type == "BashOperator"
+    assert task.task_type == "SparkStepOperator"  # a BashOperator naming the job's last output line
     assert "exec spark-submit" in task.bash_command
     assert f'"$C360_TASK_JOBS/{task_id}.py" --run-date "$C360_TASK_RUN_DATE"' in task.bash_command
     env = dag.get_template_env()
