@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -112,7 +112,9 @@ def runs(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     lake = home / "lake"
     migrated = Path(conf.get("database", "sql_alchemy_conn").removeprefix("sqlite:///"))
     for dag_id in STEPS:
-        shutil.copy(migrated, home / f"{dag_id}.db")
+        # SQLite's backup API, not a file copy: the migrated schema may still sit in the WAL file.
+        with sqlite3.connect(migrated) as src, sqlite3.connect(home / f"{dag_id}.db") as dst:
+            src.backup(dst)
     results: dict[str, dict] = {}
     versions = []
     results |= _round("1", [("c360_daily", "2024-01-01"), ("air_quality_daily", "2024-01-01")], home, lake)
