@@ -1,21 +1,22 @@
 """Both product DAGs end to end with ``dag.test()``: every step a real spark-submit over mock_data.
 
-One lake and one Airflow home for the whole module; three rounds, each a pair of processes where
-it can be (the two DAGs no longer share a table, so running them side by side is the point):
+One lake and one Airflow home for the module; each DAG runs in a process of its own:
 
 1. ``c360_daily`` and ``air_quality_daily`` for 2024-01-01 at the same time, into an empty lake:
-   both succeed at their first try.
-2. ``c360_daily`` for 2024-01-01 again, beside ``air_quality_daily`` for 2024-01-02: the re-run
-   executes every step and changes no retail table; the air-quality date adds its data.
-3. ``air_quality_daily`` for 2024-01-02 again: no data table changes.
+   both succeed at their first try (the DAGs no longer share a table, so no commit conflict
+   and no retry).
+2. ``air_quality_daily`` for its second date, 2024-01-02, while ``c360_daily``'s date is re-run.
+3. ``air_quality_daily``'s second date re-run.
 
-A re-run that recomputes a date one DAG after the other and finds nothing to change is what
-"the concurrent run's tables equal those of a sequential run" means here, without paying for a
-second lake. The lake starts empty, not from ``published_lake``: that lake holds every mock
-date already, so nothing would be written concurrently, and the air-quality product needs the
-station list that only the first day delivers. The ops tier is excluded by design: the run log
-gains rows with every run, which is how the test knows the re-runs happened.
-Cost: about as much as the former ``c360_daily`` test (two runs of it) plus two air-quality runs.
+The re-runs are cheap: the DAG's steps for the date once more through the same functions its
+tasks call (``c360.pipeline``, with the DAG's source group), in this test's Spark session
+instead of six more spark-submits. Neither changes a data table. Re-runs, one DAG after the
+other, that find nothing to change in what the concurrent round wrote are the check that the
+concurrent round left the tables a sequential run would. The lake starts empty, not from
+``published_lake``: that lake holds every mock date already, so nothing would be written
+concurrently, and the air-quality product needs the station list only the first day delivers.
+The ops tier is excluded by design: the run log gains rows with every run, which is how the test
+knows the re-runs happened.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
@@ -38,6 +40,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 STEPS = {"c360_daily": ("ingest", "sanitize", "model"), "air_quality_daily": ("ingest", "sanitize", "air_quality")}
 RUN_TIMEOUT = 1500
+D1, D2 = "2024-01-01", "2024-01-02"  # mock_data's first two days (the first carries the station list)
 
 
 def _versions(lake: Path) -> dict[str, int]:
@@ -68,11 +71,12 @@ def _succeeded_steps(lake: Path, run_id: str) -> list[str]:
 @dataclass
 class Runs:
     lake: Path
-    results: dict[str, dict]  # "round:dag_id" -> dag_runner's result
-    versions: list[dict[str, int]]  # after each round
+    rounds: list[dict[str, dict]]  # per round: {dag_id: {date: dag_runner's result}}
+    versions: list[dict[str, int]]  # every table's version after each round
+    reruns: dict[str, str]  # dag_id -> run id of its in-process re-run
 
 
-def _start(dag_id: str, day: str, home: Path, lake: Path, out: Path) -> subprocess.Popen:
+def _start(dag_id: str, day: str, home: Path, lake: Path, out: Path, err: Path) -> subprocess.Popen:
     """``dag.test()`` of one DAG in its own process, with its own copy of the migrated database
     (two writers on one SQLite file would lock each other out) and the lake as Variables."""
     db = home / f"{dag_id}.db"
@@ -90,22 +94,50 @@ def _start(dag_id: str, day: str, home: Path, lake: Path, out: Path) -> subproce
         "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "dags")]),
     }
     cmd = [sys.executable, "-m", "tests.airflow.dag_runner", dag_id, day, str(out)]
-    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # Output to a file, not a pipe: an unread pipe that fills up would stall the other process.
+    with err.open("w") as stderr:
+        return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
 
 
-def _round(name: str, runs: list[tuple[str, str]], home: Path, lake: Path) -> dict[str, dict]:
-    procs = {dag_id: (_start(dag_id, day, home, lake, home / f"{name}-{dag_id}.json")) for dag_id, day in runs}
-    results = {}
-    for dag_id, proc in procs.items():
-        _, err = proc.communicate(timeout=RUN_TIMEOUT)
-        out = home / f"{name}-{dag_id}.json"
-        assert proc.returncode == 0 and out.exists(), f"{name} {dag_id} exited {proc.returncode}:\n{err[-3000:]}"
-        results[f"{name}:{dag_id}"] = json.loads(out.read_text())
-    return results
+def _round(runs: dict[str, str], home: Path, lake: Path, name: str) -> Callable[[], dict[str, dict]]:
+    """Start every DAG's dates (``"D1,D2"``, run in order) at once; the returned function waits
+    for them and gives ``{dag_id: {date: result}}``."""
+    outs = {dag_id: home / f"{name}-{dag_id}.json" for dag_id in runs}
+    errs = {dag_id: home / f"{name}-{dag_id}.err" for dag_id in runs}
+    procs = {dag_id: _start(dag_id, days, home, lake, outs[dag_id], errs[dag_id]) for dag_id, days in runs.items()}
+
+    def wait() -> dict[str, dict]:
+        results = {}
+        for dag_id, proc in procs.items():
+            proc.wait(timeout=RUN_TIMEOUT)
+            assert proc.returncode == 0 and outs[dag_id].exists(), (
+                f"{name} {dag_id} exited {proc.returncode}:\n{errs[dag_id].read_text()[-3000:]}"
+            )
+            results[dag_id] = json.loads(outs[dag_id].read_text())
+        return results
+
+    return wait
+
+
+def _rerun(spark: object, lake: Path, dag_id: str, day: date) -> str:
+    """The DAG's steps for ``day`` again, as its tasks call them (same functions, same source
+    group, settings from the same environment), logged under a run id of their own."""
+    from c360.pipeline import RunContext, air_quality_step, ingest_step, model_step, sanitize_step
+    from c360.settings import load_settings
+
+    ctx = RunContext.create(load_settings(lake_root=lake), spark, f"rerun-{dag_id}-{day}")  # type: ignore[arg-type]
+    sources = "retail" if dag_id == "c360_daily" else "air_quality"
+    ctx.step("ingest", day, lambda: ingest_step(ctx, REPO / "mock_data", day, sources))
+    ctx.step("sanitize", day, lambda: sanitize_step(ctx, [day], sources))
+    if dag_id == "c360_daily":
+        ctx.step("model", day, lambda: model_step(ctx, [day]))
+    else:
+        ctx.step("air_quality", day, lambda: air_quality_step(ctx, [day]))
+    return ctx.run_id
 
 
 @pytest.fixture(scope="module")
-def runs(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
+def runs(airflow_db: Path, spark: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     from airflow.configuration import conf
 
     home = tmp_path_factory.mktemp("dag-runs")
@@ -115,15 +147,16 @@ def runs(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         # SQLite's backup API, not a file copy: the migrated schema may still sit in the WAL file.
         with sqlite3.connect(migrated) as src, sqlite3.connect(home / f"{dag_id}.db") as dst:
             src.backup(dst)
-    results: dict[str, dict] = {}
-    versions = []
-    results |= _round("1", [("c360_daily", "2024-01-01"), ("air_quality_daily", "2024-01-01")], home, lake)
-    versions.append(_versions(lake))
-    results |= _round("2", [("c360_daily", "2024-01-01"), ("air_quality_daily", "2024-01-02")], home, lake)
-    versions.append(_versions(lake))
-    results |= _round("3", [("air_quality_daily", "2024-01-02")], home, lake)
-    versions.append(_versions(lake))
-    yield Runs(lake, results, versions)
+    first = _round({"c360_daily": D1, "air_quality_daily": D1}, home, lake, "first")()
+    after_first = _versions(lake)
+    # The next air-quality date in its process while c360_daily's date is re-run here: again two
+    # writers at once, and the re-run must find nothing to change.
+    wait = _round({"air_quality_daily": D2}, home, lake, "second")
+    reruns = {"c360_daily": _rerun(spark, lake, "c360_daily", date.fromisoformat(D1))}
+    second = wait()
+    after_second = _versions(lake)
+    reruns["air_quality_daily"] = _rerun(spark, lake, "air_quality_daily", date.fromisoformat(D2))
+    yield Runs(lake, [first, second], [after_first, after_second, _versions(lake)], reruns)
 
 
 def _assert_first_try_success(result: dict, dag_id: str) -> None:
@@ -133,46 +166,42 @@ def _assert_first_try_success(result: dict, dag_id: str) -> None:
 
 
 def test_both_dags_for_one_date_at_the_same_time_succeed_at_their_first_try(runs: Runs, dagbag: object) -> None:
+    first = runs.rounds[0]
     for dag_id in STEPS:
-        result = runs.results[f"1:{dag_id}"]
+        result = first[dag_id][D1]
         _assert_first_try_success(result, dag_id)
         # Each task ran its own job with the Airflow run id (the job's --run-id).
         assert _succeeded_steps(runs.lake, result["run_id"]) == sorted(STEPS[dag_id])
     assert not (runs.lake.parent / "not-this-lake").exists()
-    first = runs.versions[0]
-    assert {"raw", "sanitized", "enhanced", "ops"} <= {n.split(".")[0] for n in first}
+    tables = runs.versions[0]
+    assert {"raw", "sanitized", "enhanced", "ops"} <= {n.split(".")[0] for n in tables}
     # Each DAG wrote its own sources: both domains' raw and sanitized tables exist.
     for tier in ("raw", "sanitized"):
-        assert any(n.startswith(f"{tier}.air_quality.") for n in first)
-        assert any(n.startswith(f"{tier}.") and not _is_air_quality(n) for n in first)
+        assert any(n.startswith(f"{tier}.air_quality.") for n in tables)
+        assert any(n.startswith(f"{tier}.") and not _is_air_quality(n) for n in tables)
     # The Assets on the publishing tasks are exactly the enhanced tables written.
     outlets = {
         a.name
         for dag_id, task in (("c360_daily", "model"), ("air_quality_daily", "air_quality"))
         for a in dagbag.dags[dag_id].get_task(task).outlets  # type: ignore[attr-defined]
     }
-    assert {n for n in first if n.startswith("enhanced.")} == outlets
+    assert {n for n in tables if n.startswith("enhanced.")} == outlets
 
 
-def test_a_rerun_of_c360_daily_beside_the_next_air_quality_date_changes_no_retail_table(runs: Runs) -> None:
-    rerun, aq = runs.results["2:c360_daily"], runs.results["2:air_quality_daily"]
-    _assert_first_try_success(rerun, "c360_daily")
-    _assert_first_try_success(aq, "air_quality_daily")
-    assert rerun["run_id"] != runs.results["1:c360_daily"]["run_id"]
-    assert _succeeded_steps(runs.lake, rerun["run_id"]) == sorted(STEPS["c360_daily"])
-    before, after = _data(runs.versions[0]), _data(runs.versions[1])
-    assert set(after) == set(before)
-    assert {n: v for n, v in after.items() if not _is_air_quality(n)} == {
-        n: v for n, v in before.items() if not _is_air_quality(n)
-    }
-    # The second air-quality date did write: its readings and daily AQI are new versions.
-    assert after["raw.air_quality.readings"] > before["raw.air_quality.readings"]
-    assert after["enhanced.air_quality.fct_aqi_daily"] > before["enhanced.air_quality.fct_aqi_daily"]
-
-
-def test_air_quality_daily_rerun_of_the_second_date_changes_no_data_table(runs: Runs) -> None:
-    rerun = runs.results["3:air_quality_daily"]
-    _assert_first_try_success(rerun, "air_quality_daily")
-    assert _succeeded_steps(runs.lake, rerun["run_id"]) == sorted(STEPS["air_quality_daily"])
-    assert _data(runs.versions[2]) == _data(runs.versions[1])
-    assert set(runs.versions[2]) == set(runs.versions[1])
+def test_air_quality_daily_runs_its_second_date_and_a_rerun_of_each_dags_last_date_changes_no_data_table(
+    runs: Runs,
+) -> None:
+    second = runs.rounds[1]["air_quality_daily"][D2]
+    _assert_first_try_success(second, "air_quality_daily")
+    assert _succeeded_steps(runs.lake, second["run_id"]) == sorted(STEPS["air_quality_daily"])
+    after_first, after_second, after_reruns = runs.versions
+    # Round 2 changed air-quality tables only: the second date's, while c360_daily's re-run of
+    # its date changed nothing.
+    changed = {n for n, v in _data(after_second).items() if v != after_first.get(n)}
+    assert "enhanced.air_quality.fct_aqi_daily" in changed and "raw.air_quality.readings" in changed
+    assert all(_is_air_quality(n) for n in changed), changed
+    # The re-runs executed every step (the run log has them); the second date's changed nothing.
+    for dag_id, run_id in runs.reruns.items():
+        assert _succeeded_steps(runs.lake, run_id) == sorted(STEPS[dag_id])
+    assert set(after_reruns) == set(after_second)
+    assert _data(after_reruns) == _data(after_second)
