@@ -136,7 +136,8 @@ def plot_holdout(report: HoldoutReport, path: Path) -> Path:
     ax.plot(labels, [g[3] for g in report.by_frequency], marker="s", label="predicted (BG/NBD)")
     ax.set_xlabel("repeat purchase days in calibration")
     ax.set_ylabel(f"mean purchase days in the {report.holdout_days}-day holdout")
-    ax.set_title(f"{report.customers} customers: predicted {report.predicted_total:.0f}, actual {report.actual_total:.0f}")
+    totals = f"predicted {report.predicted_total:.0f}, actual {report.actual_total:.0f}"
+    ax.set_title(f"{report.customers} customers: {totals}")
     ax.legend()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100, bbox_inches="tight")
