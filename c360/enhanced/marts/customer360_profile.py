@@ -15,10 +15,12 @@ Rules (docs/customer360.md has the reasoning and the segment table):
 - Identity and contact are carried as the dimension's HMAC tokens; clear values come only
   from the vault, for readers with the pii grant. Tokens, ``zip_code`` and ``birth_year``
   (quasi-identifiers) are tagged pii.
-- Purchases are COMPLETED orders with ``transaction_date <= D``; pending, cancelled,
-  returned and refunded orders never count. Lines are never filtered by product status,
+- Purchases are COMPLETED orders with ``transaction_date <= D`` and at least one line;
+  pending, cancelled, returned and refunded orders never count, nor does a completed order
+  without lines (the sanitized cross-table checks count those). Lines are never filtered by product status,
   so orders containing inactive or discontinued products count in full.
-- ``orders_count``: completed orders; ``total_spent``: sum of their ``total_amount``;
+- ``orders_count``: purchases; ``total_spent``: sum of ``line_amount`` of their lines (one
+  money basis with ``historical_clv``: the same lines);
   ``avg_order_value`` = total_spent / orders_count; first/last purchase dates;
   ``recency_days`` = D - last purchase date. NULL (no value) for customers without purchases.
 - R/F/M scores 1-5 by quintiles of the current population of purchasers (R on
@@ -31,26 +33,28 @@ Rules (docs/customer360.md has the reasoning and the segment table):
   (R>=4, F>=4, M>=4); Loyal (R>=3, F>=4); New (R>=4, exactly one order); Potential Loyalist
   (R>=4); Need Attention (R=3); Can't Lose (R<=2, F>=4, M>=4); At Risk (R<=2, F>=3);
   Hibernating (R=2); Lost (R=1).
-- ``historical_clv``: sum of ``margin_amount`` of completed order lines up to D (lines
+- ``historical_clv``: sum of ``margin_amount`` of the purchases' lines up to D (lines
   whose cost is unknown add nothing rather than a guessed margin).
 - ``predicted_purchases_12m`` and ``p_alive``: BG/NBD fitted on this as-of date's
-  population (time in days; a purchase is a purchase day); ``predicted_clv_12m`` = expected
+  population minus left-censored customers (clv_model_fit; the profile reads its row) (time in days; a purchase is a purchase day); ``predicted_clv_12m`` = expected
   purchases in the next 365 days x expected margin per purchase (Gamma-Gamma on the mean
   margin per purchase day of customers with >= 2 purchase days, the customer's own mean
   when fewer than 10 such customers exist; negative means count as 0). Undiscounted, never
   negative; 0 (and p_alive NULL) for customers without purchases, whom the model does not
   cover. See :mod:`c360.enhanced.marts.clv_model`.
+- ``clv_confidence``: ok, left_censored (registered before the lake's first order) or
+  degenerate_fit (the date's fit is not identified by the data); NULL without purchases.
 - ``churn_risk_score`` in [0, 1] = 0.6 x recency risk + 0.2 x support risk + 0.2 x
-  engagement risk. Recency risk = clamp((days inactive / expected gap - 1) / 2, 0, 1): 0 up
-  to the customer's usual gap between purchase days, 1 at three times it; the expected gap
-  is the customer's own mean gap (>= 2 purchase days), otherwise the population median gap
-  (30 days if nobody has one); days inactive count from the last purchase, or from
-  registration for customers who never bought. Support risk = 1 for an unhappy score
+  engagement risk. Recency risk = 1 - p_alive for buyers (so the two agree: p_alive >= 0.9
+  caps the score at 0.46); for customers who never bought, clamp((days since registration
+  / gap - 1) / 2, 0, 1) with the buyers' median gap between purchase days (30 days if
+  nobody has one). Support risk = 1 for an unhappy score
   (1-2) on a ticket resolved in the last 90 days, else 0.5 for an open ticket or two or
   more tickets opened in the last 45 days, else 0.25 for a neutral score (3) in the last
   90 days, else 0; an unanswered survey adds nothing. Engagement risk = the drop of app
   sessions in the last 30 days against the monthly average of days 31-90 (0 without
-  earlier sessions: no app use is no evidence). Label: high >= 0.6, medium >= 0.3, low.
+  earlier sessions: no app use is no evidence). Label: never_purchased without purchases,
+  else high >= 0.6, medium >= 0.3, low.
 - ``engagement_score`` 0-100: activity = sessions + actions / 10, raw = 0.7 x activity of
   the last 30 days + 0.3 x monthly average activity of the last 90 days; the score is
   100 x the share of active customers with raw <= the customer's (cume_dist, ties equal,
