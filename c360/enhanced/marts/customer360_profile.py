@@ -36,7 +36,8 @@ Rules (docs/customer360.md has the reasoning and the segment table):
 - ``historical_clv``: sum of ``margin_amount`` of the purchases' lines up to D (lines
   whose cost is unknown add nothing rather than a guessed margin).
 - ``predicted_purchases_12m`` and ``p_alive``: BG/NBD fitted on this as-of date's
-  population minus left-censored customers (clv_model_fit; the profile reads its row) (time in days; a purchase is a purchase day); ``predicted_clv_12m`` = expected
+  population minus left-censored customers (clv_model_fit; the profile reads its row;
+  time in days; a purchase is a purchase day); ``predicted_clv_12m`` = expected
   purchases in the next 365 days x expected margin per purchase (Gamma-Gamma on the mean
   margin per purchase day of customers with >= 2 purchase days, the customer's own mean
   when fewer than 10 such customers exist; negative means count as 0). Undiscounted, never
