@@ -118,8 +118,7 @@ def fit_as_of(dim_customer: DataFrame, fct_order: DataFrame, fct_sales_line: Dat
     buyers = len(set(cust.tolist()))
     censored_buyers = len(set(cust[cens].tolist()))
     use = ~cens if censored_buyers < buyers else np.ones_like(cens)
-    summary = clv_holdout.summarise(cust[use], day[use], cut)
-    fit = clv_holdout.fit_summary(summary) if buyers else None
+    fit = clv_holdout.fit_summary(clv_holdout.summarise(cust[use], day[use], cut)) if buyers else None
     if fit is not None and censored_buyers == buyers:
         reason = "every buyer registered before the lake's first order: their histories are left-censored"
         fit = dataclasses.replace(fit, degenerate=True, reason=reason)

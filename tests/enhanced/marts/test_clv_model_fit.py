@@ -50,3 +50,10 @@ def test_fit_row_counts_buyers_censoring_and_flags_a_fit_the_data_cannot_identif
     # 86 days of history: a 28-day holdout (a third); NEW1 and NEW2 had bought before it.
     assert (got["holdout_days"], got["holdout_customers"], got["holdout_actual_purchases"]) == (28, 2, 1.0)
     assert got["holdout_predicted_purchases"] >= 0
+
+
+def test_a_date_without_buyers_has_a_row_that_says_so(spark: SparkSession) -> None:
+    customers = dim_customer(spark, {"customer_id": "NOBODY"})
+    got = build_clv_model_fit(spark, customers, fct_order(spark), fct_sales_line(spark), D).collect()[0].asDict()
+    assert (got["buyers"], got["fitted_customers"], got["bg_r"], got["history_start"]) == (0, 0, None, None)
+    assert (got["degenerate"], got["degenerate_reason"], got["holdout_days"]) == (True, "no buyers", None)
