@@ -99,7 +99,9 @@ def cross_table_report(orders: DataFrame, lines: DataFrame, run_id: str, run_dat
         run_id=run_id,
         run_date=run_date,
         validated_at=ops.now_utc(),
-        results=cross_table_results(orders, lines),
+        results=(results := cross_table_results(orders, lines)),
+        # The counts also go to the metrics history, so a rise shows up as a trend.
+        metrics={r.expectation: float(r.unexpected_count or 0) for r in results},
     )
 
 
