@@ -24,7 +24,7 @@ def _m(v: str | None) -> Decimal | None:
 def test_three_rules_count_exactly(spark: SparkSession) -> None:
     orders = spark.createDataFrame(
         [
-            ("OK", "completed", _m("30.00"), _m("5.00"), D1, T, 1),  # 2 x 10 + 15 - 0 - 5 = 30 - 5
+            ("OK", "completed", _m("35.00"), _m("5.00"), D1, T, 1),  # 35 - 5 = lines 2 x 10 + (15 - 5)
             ("EMPTY1", "completed", _m("0.00"), None, D1, T, 2),  # completed, no lines
             ("EMPTY2", "completed", _m("12.00"), None, D1, T, 3),  # completed, no lines
             ("PENDING", "pending", _m("9.00"), None, D1, T, 4),  # no lines, but not completed: fine
@@ -38,7 +38,7 @@ def test_three_rules_count_exactly(spark: SparkSession) -> None:
     lines = spark.createDataFrame(
         [
             ("ok1", "OK", 2, _m("10.00"), None, D1, T, 1),
-            ("ok2", "OK", 1, _m("15.00"), _m("5.00"), D1, T, 2),  # net 10: order lines 30 = subtotal 30
+            ("ok2", "OK", 1, _m("15.00"), _m("5.00"), D1, T, 2),  # net 10: lines 30 = subtotal 35 - discount 5
             ("off1", "OFF", 4, _m("10.00"), None, D1, T, 3),
             ("cent1", "CENT", 1, _m("20.00"), None, D1, T, 4),
             ("ch1", "CHANGED", 1, _m("10.00"), None, D1, T, 5),

@@ -25,7 +25,7 @@ def test_fit_row_counts_buyers_censoring_and_flags_a_fit_the_data_cannot_identif
     orders = [
         ("X", "OLD", date(2024, 1, 5), "cancelled"), ("O1", "OLD", date(2024, 1, 10), "completed"),
         ("O2", "OLD", date(2024, 2, 10), "completed"), ("N1", "NEW1", date(2024, 1, 20), "completed"),
-        ("N2", "NEW1", date(2024, 3, 1), "completed"), ("M1", "NEW2", date(2024, 2, 15), "completed"),
+        ("N2", "NEW1", date(2024, 3, 10), "completed"), ("M1", "NEW2", date(2024, 2, 15), "completed"),
         ("LATER", "NEW2", date(2024, 4, 2), "completed"),
     ]  # fmt: skip
     o = fct_order(spark, *({"transaction_id": t, "customer_id": c, "transaction_date": d, "order_status": s,
@@ -47,7 +47,8 @@ def test_fit_row_counts_buyers_censoring_and_flags_a_fit_the_data_cannot_identif
     # Two customers cannot identify four parameters: flagged, with the reason, and never silent.
     assert got["degenerate"] is True and got["degenerate_reason"]
     assert got["gg_p"] is None and got["gg_customers"] == 2  # fewer than 10 repeat buyers: no Gamma-Gamma
-    # 86 days of history: a 28-day holdout (a third); NEW1 and NEW2 had bought before it.
+    # 86 days of history: a 28-day holdout (a third, from 2024-03-04); NEW1 and NEW2 had bought before
+    # it, and NEW1's second purchase (2024-03-10) falls in it.
     assert (got["holdout_days"], got["holdout_customers"], got["holdout_actual_purchases"]) == (28, 2, 1.0)
     assert got["holdout_predicted_purchases"] >= 0
 
