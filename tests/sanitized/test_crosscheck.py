@@ -63,3 +63,28 @@ def test_agreeing_tables_pass(spark: SparkSession) -> None:
     orders = spark.createDataFrame([("A", "completed", _m("10.00"), None, D1, T, 1)], ORDERS)
     lines = spark.createDataFrame([("a1", "A", 1, _m("10.00"), None, D1, T, 1)], LINES)
     assert all(r.success and r.unexpected_count == 0 for r in cross_table_results(orders, lines))
+
+
+def test_counts_are_recorded_in_the_quality_results(spark: SparkSession, settings) -> None:  # noqa: ANN001
+    from c360.sanitized import crosscheck
+    from c360.storage import DeltaStorage
+
+    storage = DeltaStorage(spark, settings.lake_root)
+    orders = spark.createDataFrame([("A", "completed", _m("10.00"), None, D1, T, 1),
+                                    ("B", "completed", _m("5.00"), None, D1, T, 2)], ORDERS)  # fmt: skip
+    lines = spark.createDataFrame([("a1", "A", 1, _m("10.00"), None, D1, T, 1),
+                                   ("x1", "GHOST", 1, _m("1.00"), None, D2, T, 1)], LINES)  # fmt: skip
+    for df, name in ((orders, crosscheck.ORDERS), (lines, crosscheck.LINES)):
+        storage.ensure_table(name, df.schema, ["_extract_date"])
+        storage.append(df, name)
+    # As of D1 the lake does not know the line delivered on D2 yet.
+    crosscheck.record_cross_table_checks(storage, "run-1", D1)
+    got = {
+        (r.table_name, r.expectation, r.severity, r.unexpected_count, r.element_count, r.published)
+        for r in storage.read("ops.quality.expectation_results").collect()
+    }
+    assert got == {
+        (crosscheck.ORDERS, "completed_order_without_lines", "warn", 1, 2, False),
+        (crosscheck.ORDERS, "header_total_vs_lines", "warn", 0, 1, False),
+        (crosscheck.ORDERS, "line_of_unknown_order", "warn", 0, 1, False),
+    }

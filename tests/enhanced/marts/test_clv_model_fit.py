@@ -58,3 +58,21 @@ def test_a_date_without_buyers_has_a_row_that_says_so(spark: SparkSession) -> No
     got = build_clv_model_fit(spark, customers, fct_order(spark), fct_sales_line(spark), D).collect()[0].asDict()
     assert (got["buyers"], got["fitted_customers"], got["bg_r"], got["history_start"]) == (0, 0, None, None)
     assert (got["degenerate"], got["degenerate_reason"], got["holdout_days"]) == (True, "no buyers", None)
+
+
+def test_the_gate_warns_on_a_degenerate_fit_and_still_publishes(spark: SparkSession, settings) -> None:  # noqa: ANN001
+    from c360.enhanced.marts.clv_model_fit import SUITE
+    from c360.quality.gate import validate
+    from c360.storage import DeltaStorage
+
+    customers = dim_customer(spark, {"customer_id": "ONE"})
+    o = fct_order(spark, {"transaction_id": "T1", "customer_id": "ONE", "transaction_date": date(2024, 3, 1),
+                          "total_amount": 10})  # fmt: skip
+    line = {"item_id": "t1", "transaction_id": "T1", "customer_id": "ONE", "transaction_date": date(2024, 3, 1),
+            "line_amount": 10, "margin_amount": 4}  # fmt: skip
+    lines = fct_sales_line(spark, line)
+    fit = build_clv_model_fit(spark, customers, o, lines, D)
+    report = validate(DeltaStorage(spark, settings.lake_root), fit, SUITE, run_id="r", run_date=D)
+    (identified,) = [r for r in report.results if r.expectation == "fit_identified"]
+    assert (identified.success, identified.severity.value, identified.unexpected_count) == (False, "warn", 1)
+    assert report.passed and report.status == "warn"
