@@ -19,6 +19,7 @@ from c360.contracts import CONTRACTS, Contract
 from c360.contracts.retail import RETAIL_CONTRACTS
 from c360.ops import RECONCILIATION, RECONCILIATION_SCHEMA, RECONCILIATION_TABLE
 from c360.pii import VAULT_TABLE, add_to_vault, vault_schema
+from c360.sanitized.crosscheck import LINES, ORDERS, record_cross_table_checks
 from c360.sanitized.transform import (
     FATES,
     classify,
@@ -128,6 +129,9 @@ def sanitize(
             RECONCILIATION_TABLE,
             partitions=[{"table": r[-2], "extract_date": r[-1]} for r in reconciliation],
         )
+    if any(c.sanitized_table in (ORDERS, LINES) for c in contracts):
+        # Orders and lines are valid row by row; whether they agree is recorded, never blocking.
+        record_cross_table_checks(storage, run_id, dates[-1])
     return report
 
 

@@ -19,8 +19,9 @@ PUBLISHES: dict[str, tuple[str, ...]] = {
         "enhanced.logistics.fct_shipment",
         "enhanced.customer.fct_support_ticket",
         "enhanced.logistics.fct_tracking_event",
-        "enhanced.customer.customer360_profile",
+        "enhanced.customer.clv_model_fit",
         "enhanced.sales.sales_by_segment_daily",
+        "enhanced.customer.customer360_profile",
     ),
     "air_quality": (
         "enhanced.air_quality.dim_pollutant",

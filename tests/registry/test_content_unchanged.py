@@ -9,7 +9,15 @@ Air quality kept its own date dimension before the redesign; it now uses the con
 ``enhanced.shared.dim_date``. So ``enhanced.air_quality.dim_date`` is gone, and the two
 air-quality facts gained one column, ``date_key``, the conformed key of their ``date``. The
 test checks that key on every row (yyyymmdd of ``date``, and present in the shared dimension)
-and hashes the facts without it. Any other difference fails.
+and hashes the facts without it.
+
+Issue #18 changed the Customer 360 profile on purpose (docs/customer360.md): spend and
+margin now share one basis (the purchases' lines, not the order headers), a completed
+order without lines is no purchase, churn risk uses 1 - p_alive for buyers and labels
+non-buyers ``never_purchased``, the CLV ridge's weight is fixed in customers and
+left-censored customers are kept out of the fit (so p_alive and the predictions move), and
+the profile gained ``clv_confidence``. Its hash is therefore not compared; the model-fit
+table ``enhanced.customer.clv_model_fit`` is new. Any other difference fails.
 """
 
 from __future__ import annotations
@@ -31,7 +39,9 @@ RUN_DEPENDENT = ("_ingest_id", "_ingest_time", "_source_file")
 # Tables the redesign removed on purpose (see the module docstring).
 REMOVED = {"enhanced.air_quality.dim_date"}
 # Tables the redesign added (the worked example of adding a table, docs/architecture.md).
-ADDED = {"enhanced.logistics.fct_tracking_event"}
+ADDED = {"enhanced.logistics.fct_tracking_event", "enhanced.customer.clv_model_fit"}
+# Tables whose content changed on purpose (issue #18, see the module docstring).
+CHANGED_ON_PURPOSE = {"enhanced.customer.customer360_profile"}
 CONFORMED = ("enhanced.air_quality.fct_air_quality_hourly", "enhanced.air_quality.fct_aqi_daily")
 
 pytestmark = pytest.mark.slow
@@ -59,5 +69,5 @@ def test_sanitized_and_enhanced_content_as_before_the_redesign(
         HASHES.write_text(json.dumps(actual, indent=1, sort_keys=True) + "\n")
     expected = {n: h for n, h in json.loads(HASHES.read_text()).items() if n not in REMOVED}
     assert sorted(actual) == sorted([*expected, *ADDED])
-    changed = sorted(n for n in expected if actual[n] != expected[n])
+    changed = sorted(n for n in expected if actual[n] != expected[n] and n not in CHANGED_ON_PURPOSE)
     assert changed == []

@@ -25,10 +25,18 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-# Shrinks log-parameters towards 0 (parameters towards 1) so tiny or degenerate populations
-# (a handful of customers, nobody repeating) still give finite parameters; at realistic
-# sizes its effect is negligible (the data term is a mean over customers).
-PENALIZER = 1e-3
+# A ridge on the log-parameters (a Gaussian prior centred on parameters of 1) so tiny or
+# degenerate populations (a handful of customers, nobody repeating) still give finite
+# parameters. Its weight is fixed in units of customers: it is added to the *summed*
+# log-likelihood, so with n customers it weighs 1/n of the data term and fades as the
+# population grows (PENALIZER customers' worth of evidence). Added to the mean instead
+# (as before 2026-11), it kept the same pull at every size and decided small fits.
+PENALIZER = 0.1
+# Likelihood-ratio test, one degree of freedom at 95 %: a regularised fit whose summed
+# log-likelihood is within this of the unregularised one is not distinguishable from it.
+FLAT_LOG_LIKELIHOOD = 1.92
+# Mean dropout probabilities a/(a+b) further apart than this factor are a different story.
+DROPOUT_RATIO = 2.0
 _LOG_BOUND = 10.0  # parameters stay within [e^-10, e^10]
 # Too few repeat buyers to estimate spend heterogeneity: use each customer's own average.
 MIN_GAMMA_GAMMA_CUSTOMERS = 10
@@ -79,18 +87,77 @@ def bg_nbd_log_likelihood(params: BgNbdParams, x: ArrayLike, t_x: ArrayLike, T: 
     return a1 + a2 + np.logaddexp(a3, a4)
 
 
-def fit_bg_nbd(x: ArrayLike, t_x: ArrayLike, T: ArrayLike, weights: ArrayLike) -> BgNbdParams:
-    """Maximum likelihood over a weighted histogram of (x, t_x, T); deterministic for the same histogram."""
+def fit_bg_nbd(
+    x: ArrayLike, t_x: ArrayLike, T: ArrayLike, weights: ArrayLike, penalizer: float = PENALIZER
+) -> BgNbdParams:
+    """Maximum (penalised) likelihood over a weighted histogram of (x, t_x, T); deterministic
+    for the same histogram. ``penalizer`` is the ridge's weight in customers (see PENALIZER)."""
     xs, txs, Ts, ws = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T, weights))
     total = ws.sum()
 
     def objective(log_params: NDArray[np.float64]) -> float:
         p = BgNbdParams(*np.exp(log_params))
         ll = bg_nbd_log_likelihood(p, xs, txs, Ts)
-        value = -(ws * ll).sum() / total + PENALIZER * float((log_params**2).sum())
+        # Divided by n for the optimiser's scale only; the ridge's weight relative to the data is penalizer / n.
+        value = (-(ws * ll).sum() + penalizer * float((log_params**2).sum())) / total
         return float(value) if np.isfinite(value) else 1e100
 
     return BgNbdParams(*(float(v) for v in np.exp(_minimize(objective, np.zeros(4)))))
+
+
+@dataclass(frozen=True)
+class BgNbdFit:
+    """A fit with the evidence needed to trust it (or not).
+
+    ``degenerate`` is set when the data cannot tell the dropout process apart: nobody
+    repeated, the unregularised optimum runs to a parameter bound, or the regularised and
+    unregularised fits are statistically indistinguishable (likelihood-ratio test) while
+    telling different dropout stories (mean dropout probability apart by DROPOUT_RATIO).
+    Then the ridge, not the data, chose the parameters.
+    """
+
+    params: BgNbdParams
+    log_likelihood: float  # summed, unpenalised, at ``params``
+    unregularised: BgNbdParams
+    unregularised_log_likelihood: float
+    customers: int
+    repeat_customers: int
+    degenerate: bool
+    reason: str | None
+
+    @property
+    def dropout_probability(self) -> float:
+        return self.params.a / (self.params.a + self.params.b)
+
+
+def _dropout(p: BgNbdParams) -> float:
+    return p.a / (p.a + p.b)
+
+
+def fit_bg_nbd_checked(
+    x: ArrayLike, t_x: ArrayLike, T: ArrayLike, weights: ArrayLike, penalizer: float = PENALIZER
+) -> BgNbdFit:
+    """:func:`fit_bg_nbd` with and without the ridge, and the degeneracy verdict."""
+    xs, txs, Ts, ws = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T, weights))
+    reg = fit_bg_nbd(xs, txs, Ts, ws, penalizer)
+    free = fit_bg_nbd(xs, txs, Ts, ws, 0.0)
+    ll_reg = float((ws * bg_nbd_log_likelihood(reg, xs, txs, Ts)).sum())
+    ll_free = float((ws * bg_nbd_log_likelihood(free, xs, txs, Ts)).sum())
+    repeat = int(ws[xs > 0].sum())
+    at_bound = any(abs(np.log(v)) >= _LOG_BOUND - 0.5 for v in (free.r, free.alpha, free.a, free.b))
+    d_reg, d_free = _dropout(reg), _dropout(free)
+    ratio = max(d_reg, d_free) / max(min(d_reg, d_free), 1e-300)
+    reason = None
+    if repeat == 0:
+        reason = "no repeat buyers: the purchase and dropout rates cannot be separated"
+    elif at_bound:
+        reason = f"unregularised optimum at a parameter bound ({free}): the dropout process is not identified"
+    elif ll_free - ll_reg < FLAT_LOG_LIKELIHOOD and ratio > DROPOUT_RATIO:
+        reason = (
+            f"likelihood flat between the regularised and unregularised fits (difference {ll_free - ll_reg:.3f}) "
+            f"while their mean dropout probabilities differ {ratio:.3g}-fold"
+        )
+    return BgNbdFit(reg, ll_reg, free, ll_free, int(ws.sum()), repeat, reason is not None, reason)
 
 
 def _safe_a(a: float) -> float:
@@ -166,7 +233,7 @@ def fit_gamma_gamma(x: ArrayLike, m: ArrayLike) -> GammaGammaParams | None:
 
     def objective(theta: NDArray[np.float64]) -> float:
         ll = gamma_gamma_log_likelihood(params_of(theta), xs, ms / scale)
-        value = -ll.mean() + PENALIZER * float((theta**2).sum())
+        value = (-ll.sum() + PENALIZER * float((theta**2).sum())) / len(xs)
         return float(value) if np.isfinite(value) else 1e100
 
     fitted = params_of(_minimize(objective, np.zeros(3)))

@@ -15,10 +15,12 @@ Rules (docs/customer360.md has the reasoning and the segment table):
 - Identity and contact are carried as the dimension's HMAC tokens; clear values come only
   from the vault, for readers with the pii grant. Tokens, ``zip_code`` and ``birth_year``
   (quasi-identifiers) are tagged pii.
-- Purchases are COMPLETED orders with ``transaction_date <= D``; pending, cancelled,
-  returned and refunded orders never count. Lines are never filtered by product status,
+- Purchases are COMPLETED orders with ``transaction_date <= D`` and at least one line;
+  pending, cancelled, returned and refunded orders never count, nor does a completed order
+  without lines (the sanitized cross-table checks count those). Lines are never filtered by product status,
   so orders containing inactive or discontinued products count in full.
-- ``orders_count``: completed orders; ``total_spent``: sum of their ``total_amount``;
+- ``orders_count``: purchases; ``total_spent``: sum of ``line_amount`` of their lines (one
+  money basis with ``historical_clv``: the same lines);
   ``avg_order_value`` = total_spent / orders_count; first/last purchase dates;
   ``recency_days`` = D - last purchase date. NULL (no value) for customers without purchases.
 - R/F/M scores 1-5 by quintiles of the current population of purchasers (R on
@@ -31,26 +33,29 @@ Rules (docs/customer360.md has the reasoning and the segment table):
   (R>=4, F>=4, M>=4); Loyal (R>=3, F>=4); New (R>=4, exactly one order); Potential Loyalist
   (R>=4); Need Attention (R=3); Can't Lose (R<=2, F>=4, M>=4); At Risk (R<=2, F>=3);
   Hibernating (R=2); Lost (R=1).
-- ``historical_clv``: sum of ``margin_amount`` of completed order lines up to D (lines
+- ``historical_clv``: sum of ``margin_amount`` of the purchases' lines up to D (lines
   whose cost is unknown add nothing rather than a guessed margin).
 - ``predicted_purchases_12m`` and ``p_alive``: BG/NBD fitted on this as-of date's
-  population (time in days; a purchase is a purchase day); ``predicted_clv_12m`` = expected
+  population minus left-censored customers (clv_model_fit; the profile reads its row;
+  time in days; a purchase is a purchase day); ``predicted_clv_12m`` = expected
   purchases in the next 365 days x expected margin per purchase (Gamma-Gamma on the mean
   margin per purchase day of customers with >= 2 purchase days, the customer's own mean
   when fewer than 10 such customers exist; negative means count as 0). Undiscounted, never
   negative; 0 (and p_alive NULL) for customers without purchases, whom the model does not
   cover. See :mod:`c360.enhanced.marts.clv_model`.
+- ``clv_confidence``: ok, left_censored (registered before the lake's first order) or
+  degenerate_fit (the date's fit is not identified by the data); NULL without purchases.
 - ``churn_risk_score`` in [0, 1] = 0.6 x recency risk + 0.2 x support risk + 0.2 x
-  engagement risk. Recency risk = clamp((days inactive / expected gap - 1) / 2, 0, 1): 0 up
-  to the customer's usual gap between purchase days, 1 at three times it; the expected gap
-  is the customer's own mean gap (>= 2 purchase days), otherwise the population median gap
-  (30 days if nobody has one); days inactive count from the last purchase, or from
-  registration for customers who never bought. Support risk = 1 for an unhappy score
+  engagement risk. Recency risk = 1 - p_alive for buyers (so the two agree: p_alive >= 0.9
+  caps the score at 0.46); for customers who never bought, clamp((days since registration
+  / gap - 1) / 2, 0, 1) with the buyers' median gap between purchase days (30 days if
+  nobody has one). Support risk = 1 for an unhappy score
   (1-2) on a ticket resolved in the last 90 days, else 0.5 for an open ticket or two or
   more tickets opened in the last 45 days, else 0.25 for a neutral score (3) in the last
   90 days, else 0; an unanswered survey adds nothing. Engagement risk = the drop of app
   sessions in the last 30 days against the monthly average of days 31-90 (0 without
-  earlier sessions: no app use is no evidence). Label: high >= 0.6, medium >= 0.3, low.
+  earlier sessions: no app use is no evidence). Label: never_purchased without purchases,
+  else high >= 0.6, medium >= 0.3, low.
 - ``engagement_score`` 0-100: activity = sessions + actions / 10, raw = 0.7 x activity of
   the last 30 days + 0.3 x monthly average activity of the last 90 days; the score is
   100 x the share of active customers with raw <= the customer's (cume_dist, ties equal,
@@ -82,6 +87,7 @@ from c360.quality import TableSuite
 from c360.registry import C360, PII, SUBJECT, Table, column
 
 UNKNOWN_CUSTOMER_KEY = -1
+NEVER_PURCHASED = "never_purchased"
 HORIZON_DAYS = 365
 DEFAULT_GAP_DAYS = 30.0
 MONEY = T.DecimalType(14, 2)
@@ -112,8 +118,8 @@ SCHEMA = T.StructType(
         column("customer_segment", T.StringType(), "CRM segment (Premium/Standard/Basic)"),
         column("loyalty_tier", T.StringType(), "loyalty tier (Bronze < Silver < Gold < Platinum), NULL if no member"),
         column("preferred_channel", T.StringType(), "channel the customer says it prefers"),
-        column("orders_count", T.IntegerType(), "completed orders up to as_of_date", False),
-        column("total_spent", MONEY, "sum of total_amount of completed orders up to as_of_date", False),
+        column("orders_count", T.IntegerType(), "completed orders with lines up to as_of_date", False),
+        column("total_spent", MONEY, "sum of line_amount of the purchases' lines up to as_of_date", False),
         column("avg_order_value", MONEY, "total_spent / orders_count; NULL without orders"),
         column("first_purchase_date", T.DateType(), "date of the first completed order"),
         column("last_purchase_date", T.DateType(), "date of the latest completed order up to as_of_date"),
@@ -123,12 +129,22 @@ SCHEMA = T.StructType(
         column("monetary_score", T.IntegerType(), "M quintile 1-5 (5 = highest total_spent), 0 without orders", False),
         column("rfm_cell", T.StringType(), "R, F and M scores as three digits ('000' without orders)", False),
         column("rfm_segment", T.StringType(), "named RFM segment (rules in the module docstring)", False),
-        column("historical_clv", MONEY, "sum of margin of completed order lines up to as_of_date", False),
+        column("historical_clv", MONEY, "sum of margin_amount of the same lines as total_spent", False),
         column("p_alive", T.DoubleType(), "BG/NBD probability the customer is still active; NULL without orders"),
         column("predicted_purchases_12m", T.DoubleType(), "BG/NBD expected purchase days in the next 365 days", False),
         column("predicted_clv_12m", MONEY, "expected margin of the next 365 days (BG/NBD x Gamma-Gamma)", False),
-        column("churn_risk_score", T.DoubleType(), "0-1: recency vs own rhythm, support, app engagement drop", False),
-        column("churn_risk_label", T.StringType(), "low (< 0.3), medium (< 0.6) or high", False),
+        column(
+            "clv_confidence",
+            T.StringType(),
+            "ok, left_censored (history starts before the lake) or degenerate_fit; NULL without orders",
+        ),
+        column("churn_risk_score", T.DoubleType(), "0-1: 1 - p_alive (buyers), support, app engagement drop", False),
+        column(
+            "churn_risk_label",
+            T.StringType(),
+            "low (< 0.3), medium (< 0.6), high; never_purchased without orders",
+            False,
+        ),
         column("engagement_score", T.DoubleType(), "0-100 app engagement, relative to active customers", False),
         column("sessions_30d", T.IntegerType(), "app sessions in the 30 days up to as_of_date", False),
         column("sessions_90d", T.IntegerType(), "app sessions in the 90 days up to as_of_date", False),
@@ -159,23 +175,36 @@ def customers_as_of(dim_customer: DataFrame, as_of: date) -> DataFrame:
     return dim_customer.filter(valid & (F.col("customer_key") != UNKNOWN_CUSTOMER_KEY))
 
 
-def purchase_summary(fct_order: DataFrame, fct_sales_line: DataFrame, as_of: date) -> DataFrame:
-    """Per customer: completed orders up to ``as_of``, spend, dates, channel counts, margin."""
+def purchased_orders(fct_order: DataFrame, as_of: date) -> DataFrame:
+    """The orders that are purchases: completed, on or before ``as_of``, with at least one line.
+
+    A completed order without lines bought nothing the lake can price or cost; the sanitized
+    cross-table check counts such orders (c360/sanitized/crosscheck.py).
+    """
     d = F.lit(as_of)
-    orders = fct_order.filter((F.col("transaction_date") <= d) & (F.col("order_status") == "completed"))
+    completed = (F.col("transaction_date") <= d) & (F.col("order_status") == "completed")
+    return fct_order.filter(completed & (F.coalesce(F.col("line_count"), F.lit(0)) > 0))
+
+
+def purchase_summary(fct_order: DataFrame, fct_sales_line: DataFrame, as_of: date) -> DataFrame:
+    """Per customer: purchases up to ``as_of``, spend and margin (both from their lines), dates, channels."""
+    orders = purchased_orders(fct_order, as_of)
     by_channel = [F.count(F.when(F.col("channel") == ch, 1)).alias(f"_orders_{ch}") for ch in CHANNELS]
     summary = orders.groupBy("customer_id").agg(
         F.count("transaction_id").cast("int").alias("orders_count"),
-        F.sum("total_amount").cast(MONEY).alias("total_spent"),
         F.min("transaction_date").alias("first_purchase_date"),
         F.max("transaction_date").alias("last_purchase_date"),
         F.countDistinct("transaction_date").cast("int").alias("_purchase_days"),
         *by_channel,
     )
-    # No join to dim_product: a line of an inactive product is as much a sale as any other.
-    lines = fct_sales_line.filter((F.col("transaction_date") <= d) & (F.col("order_status") == "completed"))
-    margin = lines.groupBy("customer_id").agg(F.sum("margin_amount").alias("_margin"))
-    return summary.join(margin, on="customer_id", how="left")
+    # One money basis: spend and margin are sums over the same lines (those of the purchases), so
+    # total_spent - historical_clv is their cost. No join to dim_product: a line of an inactive
+    # product is as much a sale as any other.
+    lines = fct_sales_line.join(orders.select("transaction_id"), on="transaction_id", how="left_semi")
+    money = lines.groupBy("customer_id").agg(
+        F.sum("line_amount").cast(MONEY).alias("total_spent"), F.sum("margin_amount").alias("_margin")
+    )
+    return summary.join(money, on="customer_id", how="left")
 
 
 def support_summary(fct_support_ticket: DataFrame, as_of: date) -> DataFrame:
@@ -265,7 +294,14 @@ def rfm_segment(r: Column, f: Column, m: Column, orders: Column) -> Column:
 
 
 def with_churn_risk(df: DataFrame, as_of: date) -> DataFrame:
-    """``churn_risk_score`` and ``churn_risk_label`` (weights and thresholds in the module docstring)."""
+    """``churn_risk_score`` and ``churn_risk_label`` (weights and thresholds in the module docstring).
+
+    For buyers the recency part is the model's own 1 - p_alive, so the score cannot contradict
+    p_alive: with p_alive >= 0.9 the score is at most 0.6 x 0.1 + 0.2 + 0.2 = 0.46 < 0.6 (never
+    high). Customers who never bought are ``never_purchased`` whatever their score: they are
+    leads, not customers at risk.
+    """
+    # Non-buyers: days since registration against the buyers' median gap between purchase days.
     own_gap = F.when(
         F.col("_purchase_days") >= 2,
         F.datediff("last_purchase_date", "first_purchase_date") / (F.col("_purchase_days") - 1),
@@ -273,9 +309,10 @@ def with_churn_risk(df: DataFrame, as_of: date) -> DataFrame:
     df = df.withColumn("_own_gap", own_gap)
     pop_gap = F.coalesce(F.median("_own_gap").over(Window.partitionBy()), F.lit(DEFAULT_GAP_DAYS))
     df = df.withColumn("_pop_gap", pop_gap)
-    inactive = F.coalesce(F.col("recency_days"), F.datediff(F.lit(as_of), F.to_date("registration_date")))
-    gap = F.coalesce(F.col("_own_gap"), F.col("_pop_gap"))
-    recency_risk = _clamp01((F.greatest(inactive, F.lit(0)) / gap - 1.0) / 2.0)
+    inactive = F.datediff(F.lit(as_of), F.to_date("registration_date"))
+    lead_risk = _clamp01((F.greatest(inactive, F.lit(0)) / F.col("_pop_gap") - 1.0) / 2.0)
+    buyer = F.col("orders_count") > 0
+    recency_risk = F.when(buyer, 1.0 - F.col("p_alive")).otherwise(F.coalesce(lead_risk, F.lit(0.0)))
     support_risk = (
         F.when(F.col("_unhappy_90d"), 1.0)
         .when((F.col("open_tickets_count") > 0) | (F.col("_tickets_45d") >= 2), 0.5)
@@ -285,17 +322,30 @@ def with_churn_risk(df: DataFrame, as_of: date) -> DataFrame:
     prior_monthly = (F.col("sessions_90d") - F.col("sessions_30d")) / 2.0
     engagement_risk = F.when(prior_monthly > 0, _clamp01(1.0 - F.col("sessions_30d") / prior_monthly)).otherwise(0.0)
     score = F.round(_clamp01(0.6 * recency_risk + 0.2 * support_risk + 0.2 * engagement_risk), 4)
-    label = F.when(F.col("churn_risk_score") >= 0.6, "high").when(F.col("churn_risk_score") >= 0.3, "medium")
-    return df.withColumn("churn_risk_score", score).withColumn("churn_risk_label", label.otherwise("low"))
+    label = (
+        F.when(~buyer, NEVER_PURCHASED)
+        .when(F.col("churn_risk_score") >= 0.6, "high")
+        .when(F.col("churn_risk_score") >= 0.3, "medium")
+        .otherwise("low")
+    )
+    return df.withColumn("churn_risk_score", score).withColumn("churn_risk_label", label)
 
 
-def with_clv_prediction(df: DataFrame, as_of: date) -> DataFrame:
-    """``p_alive``, ``predicted_purchases_12m``, ``predicted_clv_12m`` from BG/NBD + Gamma-Gamma.
+def clv_fit_of(clv_model_fit: DataFrame, as_of: date) -> dict:
+    """The fit row of ``as_of`` from the model-fit table (exactly one must exist)."""
+    rows = clv_model_fit.filter(F.col("as_of_date") == F.lit(as_of)).collect()
+    if len(rows) != 1:
+        raise ValueError(f"clv_model_fit has {len(rows)} rows for {as_of}; the profile needs exactly one")
+    return rows[0].asDict()
 
-    One small collect feeds the driver-side fit (sorted, so the fit is deterministic); the
+
+def with_clv_prediction(df: DataFrame, as_of: date, fit: dict) -> DataFrame:
+    """``p_alive``, ``predicted_purchases_12m``, ``predicted_clv_12m`` and ``clv_confidence``.
+
+    The parameters come from the model-fit row of ``as_of`` (clv_model_fit, same inputs); the
     closed forms are Spark expressions, with the 2F1 term joined from a table per (x, T).
-    Run on the per-customer purchase summary, before any window, so the collect does not
-    recompute the ranking.
+    Run on the per-customer purchase summary, before any window, so the collect of distinct
+    (x, T) pairs does not recompute the ranking.
     """
     buyers = F.col("_purchase_days") >= 1
     df = df.select(
@@ -305,23 +355,20 @@ def with_clv_prediction(df: DataFrame, as_of: date) -> DataFrame:
         F.when(buyers, F.datediff(F.lit(as_of), "first_purchase_date")).alias("_T"),
         F.when(buyers, F.col("historical_clv") / F.col("_purchase_days")).alias("_m"),
     )
-    # One small collect: customers sharing (x, t_x, T, mean margin) are one weighted row.
-    cells = df.filter(buyers).groupBy("_x", "_tx", "_T", "_m").count().orderBy("_x", "_tx", "_T", "_m").collect()
-    if not cells:
+    if fit.get("bg_r") is None:
         zero = F.lit(0.0)
         return df.select("*", F.lit(None).cast("double").alias("p_alive"), zero.alias("predicted_purchases_12m"),
-                         zero.cast(MONEY).alias("predicted_clv_12m"))  # fmt: skip
-    x_, tx_, T_, w_ = (list(v) for v in zip(*((c["_x"], c["_tx"], c["_T"], c["count"]) for c in cells), strict=True))
-    bg = clv_model.fit_bg_nbd(x_, tx_, T_, w_)
-    repeat = [(c["_x"] + 1, float(c["_m"])) for c in cells if c["_x"] >= 1 for _ in range(c["count"])]
-    gg = clv_model.fit_gamma_gamma([r[0] for r in repeat], [r[1] for r in repeat]) if repeat else None
+                         zero.cast(MONEY).alias("predicted_clv_12m"),
+                         F.lit(None).cast("string").alias("clv_confidence"))  # fmt: skip
+    bg = clv_model.BgNbdParams(fit["bg_r"], fit["bg_alpha"], fit["bg_a"], fit["bg_b"])
+    gg = None if fit.get("gg_p") is None else clv_model.GammaGammaParams(fit["gg_p"], fit["gg_q"], fit["gg_gamma"])
 
-    pairs = sorted({(c["_x"], c["_T"]) for c in cells})
+    pairs = sorted((int(r["_x"]), int(r["_T"])) for r in df.filter(buyers).select("_x", "_T").distinct().collect())
     tails = clv_model.bg_nbd_tail(bg, HORIZON_DAYS, [p[0] for p in pairs], [p[1] for p in pairs])
     tail_schema = T.StructType([T.StructField("_x", T.IntegerType()), T.StructField("_T", T.IntegerType()),
                                 T.StructField("_tail", T.DoubleType())])  # fmt: skip
     tail_df = df.sparkSession.createDataFrame(
-        [(int(x), int(t), float(g)) for (x, t), g in zip(pairs, tails, strict=True)], tail_schema
+        [(x, t, float(g)) for (x, t), g in zip(pairs, tails, strict=True)], tail_schema
     )
     df = df.join(F.broadcast(tail_df), on=["_x", "_T"], how="left")
 
@@ -336,11 +383,22 @@ def with_clv_prediction(df: DataFrame, as_of: date) -> DataFrame:
     per_purchase = mean_margin if gg is None else gg.p * (gg.gamma + n * mean_margin) / (gg.p * n + gg.q - 1.0)
     purchases_12m = F.greatest(F.round(purchases, 4), F.lit(0.0))
     clv = F.greatest(F.round(purchases_12m * per_purchase, 2), F.lit(0.0)).cast(MONEY)
+    start = fit.get("history_start")
+    censored = F.lit(False) if start is None else (
+        F.col("registration_date").isNull() | (F.to_date("registration_date") < F.lit(start))
+    )  # fmt: skip
+    confidence = (
+        F.when(~buyers, F.lit(None).cast("string"))
+        .when(F.lit(bool(fit["degenerate"])), "degenerate_fit")
+        .when(censored, "left_censored")
+        .otherwise("ok")
+    )
     return df.select(
         "*",
         F.when(buyers, F.round(p_alive, 4)).alias("p_alive"),
         F.coalesce(F.when(buyers, purchases_12m), F.lit(0.0)).alias("predicted_purchases_12m"),
         F.coalesce(F.when(buyers, clv), F.lit(0).cast(MONEY)).alias("predicted_clv_12m"),
+        confidence.alias("clv_confidence"),
     )
 
 
@@ -351,8 +409,20 @@ def build_customer360_profile(
     fct_support_ticket: DataFrame,
     fct_app_session: DataFrame,
     as_of: date,
+    clv_model_fit: DataFrame | None = None,
 ) -> DataFrame:
-    """The profile of every customer valid at ``as_of`` (rules in the module docstring)."""
+    """The profile of every customer valid at ``as_of`` (rules in the module docstring).
+
+    ``clv_model_fit`` is the model-fit table (the pipeline passes the one it just built); without
+    it the fit is computed here from the same frames (what the unit tests do).
+    """
+    if clv_model_fit is None:
+        from c360.enhanced.marts import clv_model_fit as fit_module  # it imports this module
+
+        row = fit_module.fit_as_of(dim_customer, fct_order, fct_sales_line, as_of)
+        fit = dict(zip(fit_module.SCHEMA.fieldNames(), row, strict=True))
+    else:
+        fit = clv_fit_of(clv_model_fit, as_of)
     d = F.lit(as_of)
     base = (
         customers_as_of(dim_customer, as_of)
@@ -368,7 +438,7 @@ def build_customer360_profile(
         F.coalesce(F.col("_margin"), F.lit(0)).cast(MONEY).alias("historical_clv"),
         F.when(F.col("orders_count") > 0, F.datediff(d, "last_purchase_date")).alias("recency_days"),
     )
-    base = with_clv_prediction(base, as_of)
+    base = with_clv_prediction(base, as_of, fit)
     purchasers = F.col("orders_count") > 0
     profile = base.select(
         "*",
@@ -437,6 +507,7 @@ def build_customer360_profile(
         "p_alive",
         "predicted_purchases_12m",
         "predicted_clv_12m",
+        "clv_confidence",
         "churn_risk_score",
         "churn_risk_label",
         "engagement_score",
@@ -459,13 +530,20 @@ def build(
     fct_sales_line: DataFrame,
     fct_support_ticket: DataFrame,
     fct_app_session: DataFrame,
+    clv_model_fit: DataFrame,
     profile_dates: Sequence[date],
 ) -> DataFrame:
     """The profiles of every as-of date, from the facts as built for this run (as of its last
     date), never the published tables, which may hold later versions when an older date is rebuilt."""
     profiles = [
         build_customer360_profile(
-            dim_customer, fct_order, fct_sales_line, fct_support_ticket, fct_app_session, as_of=d
+            dim_customer,
+            fct_order,
+            fct_sales_line,
+            fct_support_ticket,
+            fct_app_session,
+            as_of=d,
+            clv_model_fit=clv_model_fit,
         ).localCheckpoint()
         for d in sorted(profile_dates)
     ]
@@ -476,7 +554,10 @@ SUITE = (
     TableSuite(NAME, key=("as_of_date", "customer_id"), measures=("total_spent", "historical_clv", "predicted_clv_12m"))
     .foreign_key("customer_key", "enhanced.customer.dim_customer")
     .in_range("churn_risk_score", 0, 1)
-    .in_set("churn_risk_label", ["low", "medium", "high"])
+    .in_set("churn_risk_label", ["low", "medium", "high", NEVER_PURCHASED])
+    .in_set("clv_confidence", ["ok", "left_censored", "degenerate_fit"])
+    .invariant("churn_agrees_with_p_alive", "NOT (p_alive >= 0.9 AND churn_risk_label = 'high')")
+    .invariant("non_buyers_never_purchased", "(orders_count = 0) = (churn_risk_label = 'never_purchased')")
     .in_range("engagement_score", 0, 100)
     .in_set("support_satisfaction", ["no_tickets", "no_score", "satisfied", "neutral", "unhappy"])
     .in_range("recency_score", 0, 5)
@@ -507,6 +588,7 @@ TABLE = Table(
         "fct_sales_line": "enhanced.sales.fct_sales_line",
         "fct_support_ticket": "enhanced.customer.fct_support_ticket",
         "fct_app_session": "enhanced.customer.fct_app_session",
+        "clv_model_fit": "enhanced.customer.clv_model_fit",
     },
     build=build,
     publish="partitions",

@@ -31,6 +31,7 @@ class ChurnRisk(StrEnum):
     low = "low"
     medium = "medium"
     high = "high"
+    never_purchased = "never_purchased"
 
 
 def _profiles(gen: Generation) -> ProfileIndex:

@@ -21,6 +21,7 @@ from c360.enhanced.marts.customer360_profile import (
     build_customer360_profile,
     quintile_score,
     rfm_segment,
+    with_churn_risk,
     with_clv_prediction,
 )
 
@@ -208,18 +209,89 @@ def test_support_satisfaction_keeps_no_tickets_no_score_and_unhappy_apart(
 
 
 def test_churn_score_components_and_labels(spark: SparkSession, profile: DataFrame) -> None:
-    # A: 30 d inactive = its own 30 d gap (0) + unhappy ticket (0.2 x 1) + sessions halved (0.2 x 0.5) = 0.3.
-    # B: 6 d inactive < population median gap 30.25 d: 0. L: 121 d vs own 30.5 d gap (0.6) + open ticket (0.1).
-    # C: never bought, registered 455 d ago (0.6). H: + open ticket (0.1); E: its no_score adds nothing.
-    # N: 0.6 + neutral score in 90 d (0.2 x 0.25) + sessions halved (0.1); S: happy, engaged, only recency.
+    # Buyers: 0.6 x (1 - p_alive) + 0.2 x support + 0.2 x engagement.
+    # A: unhappy ticket (0.2 x 1) + sessions halved (0.2 x 0.5). B: one purchase (p_alive 1), nothing else: 0.
+    # L: open ticket (0.2 x 0.5). Non-buyers are never_purchased whatever their score:
+    # C: registered 455 d ago vs the buyers' median gap 30.25 d (0.6). H: + open ticket (0.1); E: no_score
+    # adds nothing. N: 0.6 + neutral score in 90 d (0.2 x 0.25) + sessions halved (0.1); S: only recency.
+    p = {r["customer_id"]: r["p_alive"] for r in profile.collect()}
+    buyer = {"A": 0.3, "B": 0.0, "L": 0.1}
+    rows = [(c, round(0.6 * (1 - p[c]) + rest, 4)) for c, rest in buyer.items()]
+    rows += [("C", 0.6), ("E", 0.6), ("H", 0.7), ("N", 0.75), ("S", 0.6)]
+    label = {"A": "medium", "B": "low", "L": "high"}  # L: silent for 4 months, p_alive 0.15
     expected = spark.createDataFrame(
-        [("A", 0.3, "medium"), ("B", 0.0, "low"), ("C", 0.6, "high"), ("E", 0.6, "high"), ("H", 0.7, "high"),
-         ("L", 0.7, "high"), ("N", 0.75, "high"), ("S", 0.6, "high")],
+        [(c, s, label.get(c, "never_purchased")) for c, s in rows],
         "customer_id string, churn_risk_score double, churn_risk_label string",
-    )  # fmt: skip
+    )
+    assert 0 < p["L"] < p["A"] < p["B"] == 1.0
     assert_df_equality(_pick(profile, "customer_id", "churn_risk_score", "churn_risk_label"), expected,
-                       ignore_nullable=True)  # fmt: skip
+                       ignore_nullable=True, ignore_row_order=True)  # fmt: skip
     assert profile.filter((F.col("churn_risk_score") < 0) | (F.col("churn_risk_score") > 1)).count() == 0
+
+
+def test_churn_is_never_high_for_a_buyer_the_model_thinks_alive(spark: SparkSession) -> None:
+    # The worst support and engagement cannot outweigh p_alive >= 0.9: 0.6 x 0.1 + 0.2 + 0.2 = 0.46.
+    rows = [("W", 1, 0.9, True, 1, 3, 0), ("X", 1, 0.89, True, 1, 3, 0), ("Y", 1, 0.1, False, 0, 0, 0),
+            ("Z", 0, None, True, 1, 3, 0)]  # fmt: skip
+    df = spark.createDataFrame(
+        rows, "customer_id string, orders_count int, p_alive double, _unhappy_90d boolean, open_tickets_count int, "
+        "sessions_90d int, sessions_30d int",
+    ).select(
+        "*", F.lit(None).cast("int").alias("_purchase_days"), F.lit(None).cast("date").alias("first_purchase_date"),
+        F.lit(None).cast("date").alias("last_purchase_date"), F.lit(0).alias("_tickets_45d"),
+        F.lit(None).cast("boolean").alias("_neutral_90d"), F.lit(datetime(2023, 1, 1)).alias("registration_date"),
+    )  # fmt: skip
+    got = {r["customer_id"]: r for r in with_churn_risk(df, D).collect()}
+    assert (got["W"]["churn_risk_score"], got["W"]["churn_risk_label"]) == (0.46, "medium")
+    assert (got["X"]["churn_risk_score"], got["X"]["churn_risk_label"]) == (0.466, "medium")
+    assert (got["Y"]["churn_risk_score"], got["Y"]["churn_risk_label"]) == (0.54, "medium")
+    assert got["Z"]["churn_risk_label"] == "never_purchased"
+
+
+def test_an_order_without_lines_is_no_purchase_and_spend_and_margin_share_their_lines(spark: SparkSession) -> None:
+    customers = dim_customer(spark, {"customer_id": "P"}, {"customer_id": "Q"})
+    orders = fct_order(
+        spark,
+        {"transaction_id": "P1", "customer_id": "P", "transaction_date": date(2024, 3, 1), "total_amount": 0,
+         "line_count": 0},
+        # the header says 130; its lines say 120: the lines are the basis of spend and margin
+        {"transaction_id": "Q1", "customer_id": "Q", "transaction_date": date(2024, 3, 2), "total_amount": 130,
+         "line_count": 2},
+    )  # fmt: skip
+    lines = fct_sales_line(
+        spark,
+        {"item_id": "q1", "transaction_id": "Q1", "customer_id": "Q", "transaction_date": date(2024, 3, 2),
+         "line_amount": 100, "margin_amount": 30},
+        {"item_id": "q2", "transaction_id": "Q1", "customer_id": "Q", "transaction_date": date(2024, 3, 2),
+         "line_amount": 20, "margin_amount": 5},
+    )  # fmt: skip
+    empty_tickets, empty_sessions = fct_support_ticket(spark), fct_app_session(spark)
+    got = build_customer360_profile(customers, orders, lines, empty_tickets, empty_sessions, as_of=D)
+    expected = spark.createDataFrame(
+        [("P", 0, Decimal("0.00"), Decimal("0.00"), "never_purchased", None),
+         ("Q", 1, Decimal("120.00"), Decimal("35.00"), "low", "degenerate_fit")],
+        "customer_id string, orders_count int, total_spent decimal(14,2), historical_clv decimal(14,2), "
+        "churn_risk_label string, clv_confidence string",
+    )  # fmt: skip
+    cols = ("customer_id", "orders_count", "total_spent", "historical_clv", "churn_risk_label", "clv_confidence")
+    assert_df_equality(_pick(got, *cols), expected, ignore_nullable=True)
+
+
+def test_clv_confidence_marks_left_censored_histories_and_degenerate_fits(spark: SparkSession) -> None:
+    df = spark.createDataFrame(
+        [("OLD", 2, date(2024, 1, 1), date(2024, 3, 1), Decimal(60), datetime(2022, 5, 1)),
+         ("NEW", 2, date(2024, 1, 1), date(2024, 3, 1), Decimal(60), datetime(2023, 12, 1)),
+         ("NONE", 0, None, None, Decimal(0), datetime(2023, 12, 1))],
+        "customer_id string, _purchase_days int, first_purchase_date date, last_purchase_date date, "
+        "historical_clv decimal(14,2), registration_date timestamp",
+    )  # fmt: skip
+    fit = {"bg_r": 0.5, "bg_alpha": 20.0, "bg_a": 0.8, "bg_b": 2.5, "gg_p": None, "history_start": date(2023, 6, 1)}
+    for degenerate, expected in ((False, ("left_censored", "ok")), (True, ("degenerate_fit", "degenerate_fit"))):
+        got = {
+            r["customer_id"]: r["clv_confidence"]
+            for r in with_clv_prediction(df, D, fit | {"degenerate": degenerate}).collect()
+        }
+        assert (got["OLD"], got["NEW"], got["NONE"]) == (*expected, None)
 
 
 def test_engagement_is_normalised_across_active_customers(spark: SparkSession, profile: DataFrame) -> None:
@@ -337,8 +409,14 @@ def test_gamma_gamma_is_used_with_enough_repeat_buyers(spark: SparkSession) -> N
     df = spark.createDataFrame(
         rows, "customer_id string, _purchase_days int, first_purchase_date date, last_purchase_date date, "
         "historical_clv decimal(14,2)",
-    )  # fmt: skip
-    got = {r["customer_id"]: r for r in with_clv_prediction(df, D).collect()}
+    ).withColumn("registration_date", F.lit(datetime(2023, 1, 1)))  # fmt: skip
+    margins = [40 * (i + 1) / 4 for i in range(12)] + [120.0]
+    gg = clv_model.fit_gamma_gamma([4] * 13, margins)
+    assert gg is not None
+    bg = clv_model.fit_bg_nbd([3] * 13, [84] * 12 + [76], [90] * 12 + [274], [1] * 13)
+    fit = {"bg_r": bg.r, "bg_alpha": bg.alpha, "bg_a": bg.a, "bg_b": bg.b, "gg_p": gg.p, "gg_q": gg.q,
+           "gg_gamma": gg.gamma, "history_start": date(2023, 1, 1), "degenerate": False}  # fmt: skip
+    got = {r["customer_id"]: r for r in with_clv_prediction(df, D, fit).collect()}
     clv = [float(got[f"R{i:02d}"]["predicted_clv_12m"]) for i in range(12)]
     assert all(c > 0 for c in clv) and clv == sorted(clv)  # more margin per purchase, more predicted margin
     # Gamma-Gamma shrinks towards the mean: the top spender is predicted below its own mean x purchases.

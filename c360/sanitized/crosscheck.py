@@ -1,0 +1,115 @@
+"""Cross-table rules between sanitized orders and their lines, reported with exact counts.
+
+A row rule sees one record; these need two tables. They do not quarantine anything (each
+row is valid on its own, and which side is wrong cannot be known), so they are reported in
+the quality results (``ops.quality.expectation_results``, table
+``sanitized.sales.transactions``, severity warn) after every sanitize run. The profile's
+money basis follows from them (docs/customer360.md): spend and margin are sums over lines,
+and a completed order without lines is not a purchase.
+
+- ``completed_order_without_lines``: completed orders with no line at all.
+- ``header_total_vs_lines``: completed orders with lines whose ``subtotal - discount_amount``
+  differs from the sum of their net lines (quantity x unit_price - discount_applied, the
+  star's ``line_amount``) by more than 0.01 per line plus 0.01 (each figure is rounded to the
+  cent once; tax is not part of either side).
+- ``line_of_unknown_order``: lines whose order is in no delivered version of the orders.
+
+Both tables are read at their latest delivered version per key, as the star reads them.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from c360.enhanced.common import latest_versions
+from c360.quality import ops
+from c360.quality.results import ExpectationResult, ValidationReport
+from c360.quality.suite import Severity
+from c360.storage import DeltaStorage
+
+ORDERS = "sanitized.sales.transactions"
+LINES = "sanitized.sales.transaction_items"
+CENT = 0.01
+RULES = ("completed_order_without_lines", "header_total_vs_lines", "line_of_unknown_order")
+
+
+def cross_table_counts(orders: DataFrame, lines: DataFrame) -> dict[str, tuple[int, int]]:
+    """Per rule: (rows breaking it, rows it was checked on), in one Spark job."""
+    o = latest_versions(orders, ["transaction_id"]).select("transaction_id", "status", "subtotal", "discount_amount")
+    net = F.col("quantity") * F.col("unit_price") - F.coalesce(F.col("discount_applied"), F.lit(0))
+    per_order = (
+        latest_versions(lines, ["item_id"])
+        .groupBy("transaction_id")
+        .agg(F.count(F.lit(1)).alias("_lines"), F.sum(net).alias("_net"))
+    )
+    both = o.withColumn("_order", F.lit(True)).join(per_order, on="transaction_id", how="full")
+    is_order = F.col("_order").isNotNull()
+    completed = is_order & (F.col("status") == "completed")
+    has_lines = F.coalesce(F.col("_lines"), F.lit(0)) > 0
+    header = F.col("subtotal") - F.coalesce(F.col("discount_amount"), F.lit(0))
+    mismatch = F.abs(header - F.col("_net")) > CENT * (F.col("_lines") + 1)
+    row = both.agg(
+        F.count(F.when(completed & ~has_lines, 1)).alias("no_lines"),
+        F.count(F.when(completed, 1)).alias("completed"),
+        F.count(F.when(completed & has_lines & mismatch, 1)).alias("mismatch"),
+        F.count(F.when(completed & has_lines, 1)).alias("completed_with_lines"),
+        F.coalesce(F.sum(F.when(~is_order, F.col("_lines"))), F.lit(0)).alias("orphans"),
+        F.coalesce(F.sum("_lines"), F.lit(0)).alias("lines"),
+    ).first()
+    return {
+        RULES[0]: (int(row["no_lines"]), int(row["completed"])),
+        RULES[1]: (int(row["mismatch"]), int(row["completed_with_lines"])),
+        RULES[2]: (int(row["orphans"]), int(row["lines"])),
+    }
+
+
+def cross_table_results(orders: DataFrame, lines: DataFrame) -> tuple[ExpectationResult, ...]:
+    """The counts as warn-level expectation results (the quality results' shape)."""
+    details = {
+        RULES[0]: "completed orders without any line: not purchases in the profile",
+        RULES[1]: "completed orders: |subtotal - discount - sum(net lines)| > 0.01 x (lines + 1); lines are the basis",
+        RULES[2]: f"lines whose transaction_id is not in {ORDERS}",
+    }
+    out = []
+    for name, (bad, checked) in cross_table_counts(orders, lines).items():
+        out.append(
+            ExpectationResult(
+                expectation=name,
+                kind="cross_table",
+                severity=Severity.WARN,
+                success=bad == 0,
+                observed_value=str(bad),
+                unexpected_count=bad,
+                element_count=checked,
+                unexpected_percent=100.0 * bad / checked if checked else 0.0,
+                columns=("transaction_id",),
+                details=details[name],
+            )
+        )
+    return tuple(out)
+
+
+def cross_table_report(orders: DataFrame, lines: DataFrame, run_id: str, run_date: date) -> ValidationReport:
+    """The report the sanitize step records for the orders table."""
+    return ValidationReport(
+        table=ORDERS,
+        run_id=run_id,
+        run_date=run_date,
+        validated_at=ops.now_utc(),
+        results=(results := cross_table_results(orders, lines)),
+        # The counts also go to the metrics history, so a rise shows up as a trend.
+        metrics={r.expectation: float(r.unexpected_count or 0) for r in results},
+    )
+
+
+def record_cross_table_checks(storage: DeltaStorage, run_id: str, run_date: date) -> ValidationReport | None:
+    """Check what the sanitized tier knows at the end of ``run_date`` and record it; None if a table is missing."""
+    if not (storage.exists(ORDERS) and storage.exists(LINES)):
+        return None
+    known = F.col("_extract_date") <= F.lit(run_date)
+    report = cross_table_report(storage.read(ORDERS).filter(known), storage.read(LINES).filter(known), run_id, run_date)
+    ops.record(storage, report, table_version=None, published=False)
+    return report

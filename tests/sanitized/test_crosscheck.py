@@ -1,0 +1,90 @@
+"""Cross-table rules between sanitized orders and lines: exact counts on tiny inline frames."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from pyspark.sql import SparkSession
+
+from c360.sanitized.crosscheck import cross_table_counts, cross_table_results
+
+ORDERS = "transaction_id string, status string, subtotal decimal(12,2), discount_amount decimal(12,2), " \
+    "_extract_date date, _ingest_time timestamp, _line_number long"  # fmt: skip
+LINES = "item_id string, transaction_id string, quantity int, unit_price decimal(12,2), " \
+    "discount_applied decimal(12,2), _extract_date date, _ingest_time timestamp, _line_number long"  # fmt: skip
+D1, D2 = date(2024, 3, 1), date(2024, 3, 2)
+T = datetime(2024, 3, 2, 1)
+
+
+def _m(v: str | None) -> Decimal | None:
+    return None if v is None else Decimal(v)
+
+
+def test_three_rules_count_exactly(spark: SparkSession) -> None:
+    orders = spark.createDataFrame(
+        [
+            ("OK", "completed", _m("35.00"), _m("5.00"), D1, T, 1),  # 35 - 5 = lines 2 x 10 + (15 - 5)
+            ("EMPTY1", "completed", _m("0.00"), None, D1, T, 2),  # completed, no lines
+            ("EMPTY2", "completed", _m("12.00"), None, D1, T, 3),  # completed, no lines
+            ("PENDING", "pending", _m("9.00"), None, D1, T, 4),  # no lines, but not completed: fine
+            ("OFF", "completed", _m("50.00"), _m("0.00"), D1, T, 5),  # lines say 40: off by 10
+            ("CENT", "completed", _m("20.01"), None, D1, T, 6),  # lines 20.00: within 0.01 x (1 + 1)
+            ("CHANGED", "pending", _m("99.00"), None, D1, T, 7),  # old version: mismatch, not completed
+            ("CHANGED", "completed", _m("10.00"), None, D2, T, 1),  # latest version agrees with its line
+        ],
+        ORDERS,
+    )
+    lines = spark.createDataFrame(
+        [
+            ("ok1", "OK", 2, _m("10.00"), None, D1, T, 1),
+            ("ok2", "OK", 1, _m("15.00"), _m("5.00"), D1, T, 2),  # net 10: lines 30 = subtotal 35 - discount 5
+            ("off1", "OFF", 4, _m("10.00"), None, D1, T, 3),
+            ("cent1", "CENT", 1, _m("20.00"), None, D1, T, 4),
+            ("ch1", "CHANGED", 1, _m("10.00"), None, D1, T, 5),
+            ("lost1", "GHOST", 1, _m("5.00"), None, D1, T, 6),  # order never delivered
+            ("lost2", "GHOST", 3, _m("5.00"), None, D1, T, 7),
+            ("lost3", "GHOST2", 1, _m("5.00"), None, D1, T, 8),
+        ],
+        LINES,
+    )
+    assert cross_table_counts(orders, lines) == {
+        "completed_order_without_lines": (2, 6),  # EMPTY1, EMPTY2 of 6 completed (latest versions)
+        "header_total_vs_lines": (1, 4),  # OFF, of OK, OFF, CENT, CHANGED
+        "line_of_unknown_order": (3, 8),  # lost1-3 of 8 lines
+    }
+    results = {r.expectation: r for r in cross_table_results(orders, lines)}
+    assert [(r.success, r.unexpected_count, r.severity.value) for r in results.values()] == [
+        (False, 2, "warn"), (False, 1, "warn"), (False, 3, "warn"),
+    ]  # fmt: skip
+
+
+def test_agreeing_tables_pass(spark: SparkSession) -> None:
+    orders = spark.createDataFrame([("A", "completed", _m("10.00"), None, D1, T, 1)], ORDERS)
+    lines = spark.createDataFrame([("a1", "A", 1, _m("10.00"), None, D1, T, 1)], LINES)
+    assert all(r.success and r.unexpected_count == 0 for r in cross_table_results(orders, lines))
+
+
+def test_counts_are_recorded_in_the_quality_results(spark: SparkSession, settings) -> None:  # noqa: ANN001
+    from c360.sanitized import crosscheck
+    from c360.storage import DeltaStorage
+
+    storage = DeltaStorage(spark, settings.lake_root)
+    orders = spark.createDataFrame([("A", "completed", _m("10.00"), None, D1, T, 1),
+                                    ("B", "completed", _m("5.00"), None, D1, T, 2)], ORDERS)  # fmt: skip
+    lines = spark.createDataFrame([("a1", "A", 1, _m("10.00"), None, D1, T, 1),
+                                   ("x1", "GHOST", 1, _m("1.00"), None, D2, T, 1)], LINES)  # fmt: skip
+    for df, name in ((orders, crosscheck.ORDERS), (lines, crosscheck.LINES)):
+        storage.ensure_table(name, df.schema, ["_extract_date"])
+        storage.append(df, name)
+    # As of D1 the lake does not know the line delivered on D2 yet.
+    crosscheck.record_cross_table_checks(storage, "run-1", D1)
+    got = {
+        (r.table_name, r.expectation, r.severity, r.unexpected_count, r.element_count, r.published)
+        for r in storage.read("ops.quality.expectation_results").collect()
+    }
+    assert got == {
+        (crosscheck.ORDERS, "completed_order_without_lines", "warn", 1, 2, False),
+        (crosscheck.ORDERS, "header_total_vs_lines", "warn", 0, 1, False),
+        (crosscheck.ORDERS, "line_of_unknown_order", "warn", 0, 1, False),
+    }
