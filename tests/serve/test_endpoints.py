@@ -37,14 +37,16 @@ def latest(served: ServedLakeFixture) -> date:
 
 @pytest.fixture(scope="module")
 def buyers(spark: Any, served: ServedLakeFixture, latest: date) -> dict[str, tuple[int, Decimal]]:
-    """Completed orders and spend per customer up to the latest as-of date, from fct_order."""
+    """Purchases and spend per customer up to the latest as-of date, from the order lines:
+    completed orders that have lines, and the sum of their line amounts (the profile's one
+    money basis, docs/customer360.md)."""
     from c360.storage import DeltaStorage
 
-    orders = DeltaStorage(spark, served.root).read("enhanced.sales.fct_order")
+    lines = DeltaStorage(spark, served.root).read("enhanced.sales.fct_sales_line")
     rows = (
-        orders.filter((F.col("order_status") == "completed") & (F.col("transaction_date") <= F.lit(latest)))
+        lines.filter((F.col("order_status") == "completed") & (F.col("transaction_date") <= F.lit(latest)))
         .groupBy("customer_id")
-        .agg(F.count("*").alias("n"), F.sum("total_amount").alias("spent"))
+        .agg(F.countDistinct("transaction_id").alias("n"), F.sum("line_amount").alias("spent"))
         .orderBy(F.col("n").desc(), "customer_id")
         .limit(3)
         .collect()
