@@ -181,6 +181,7 @@ def air_quality_summary(reports: list[AirQualityReport]) -> str:
     return (
         f"local day(s) {days}: {len(committed)} of {len(writes)} partitions written"
         f" ({sum(w.rows for w in committed)} rows), {len(writes) - len(committed)} unchanged"
+        f" ({sum(1 for w in writes if not w.validated)} without a gate: they already held their rows)"
     )
 
 
@@ -192,8 +193,13 @@ def model_step(ctx: RunContext, dates: Sequence[date], profile_dates: Sequence[d
 
 def model_summary(report: ModelReport) -> str:
     published = sum(1 for t in report.tables if t.committed)
-    rows = sum(t.rows for t in report.tables)
-    return f"{len(report.tables)} tables validated ({rows} rows), {published} changed and published"
+    gated = [t for t in report.tables if t.validated]
+    rows = sum(t.rows for t in gated)
+    held = len(report.tables) - len(gated)
+    return (
+        f"{len(gated)} of {len(report.tables)} tables validated ({rows} rows), {published} changed and published,"
+        f" {held} already held their rows (no gate)"
+    )
 
 
 def extract_dates(source: Path) -> list[date]:
