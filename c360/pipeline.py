@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -68,6 +69,7 @@ class RunContext:
     storage: DeltaStorage
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     timings: list[StepTiming] = field(default_factory=list)
+    _held: list[tuple] | None = field(default=None, repr=False)
 
     @classmethod
     def create(cls, settings: Settings, spark: SparkSession, run_id: str | None = None) -> RunContext:
@@ -96,11 +98,30 @@ class RunContext:
         self._log(name, run_date, started, time.perf_counter() - t0, "succeeded", summary)
         return result
 
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """Hold the step records of a run and append them in one commit when it ends
+        (failed or not): a commit per step cost as much as a small table's step."""
+        self._held = []
+        try:
+            yield
+        finally:
+            rows, self._held = self._held, None
+            self._write_runs(rows)
+
     def _log(self, step: str, run_date: date, started: datetime, seconds: float, status: str, summary: str) -> None:
         self.timings.append(StepTiming(step, seconds, status, summary))
-        row = [(self.run_id, step, started.replace(tzinfo=None), seconds, status, summary, run_date)]
+        row = (self.run_id, step, started.replace(tzinfo=None), seconds, status, summary, run_date)
+        if self._held is not None:
+            self._held.append(row)
+        else:
+            self._write_runs([row])
+
+    def _write_runs(self, rows: list[tuple]) -> None:
+        if not rows:
+            return
         RUNS.ensure(self.storage)
-        self.storage.append(self.spark.createDataFrame(row, RUNS_SCHEMA), RUNS_TABLE)
+        self.storage.append(self.spark.createDataFrame(rows, RUNS_SCHEMA), RUNS_TABLE)
 
 
 def date_range(start: date, end: date) -> list[date]:
@@ -186,6 +207,7 @@ def air_quality_summary(reports: list[AirQualityReport]) -> str:
     return (
         f"local day(s) {days}: {len(committed)} of {len(writes)} partitions written"
         f" ({sum(w.rows for w in committed)} rows), {len(writes) - len(committed)} unchanged"
+        f" ({sum(1 for w in writes if not w.validated)} without a gate: they already held their rows)"
     )
 
 
@@ -197,8 +219,13 @@ def model_step(ctx: RunContext, dates: Sequence[date], profile_dates: Sequence[d
 
 def model_summary(report: ModelReport) -> str:
     published = sum(1 for t in report.tables if t.committed)
-    rows = sum(t.rows for t in report.tables)
-    return f"{len(report.tables)} tables validated ({rows} rows), {published} changed and published"
+    gated = [t for t in report.tables if t.validated]
+    rows = sum(t.rows for t in gated)
+    held = len(report.tables) - len(gated)
+    return (
+        f"{len(gated)} of {len(report.tables)} tables validated ({rows} rows), {published} changed and published,"
+        f" {held} already held their rows (no gate)"
+    )
 
 
 def extract_dates(source: Path) -> list[date]:
@@ -231,13 +258,14 @@ def run_all(
     """
     dates = sorted(dates)
     last = dates[-1]
-    on_step(f"ingest {dates[0]}..{last}")
-    ctx.step("ingest", last, lambda: ingest_step(ctx, source, dates), ingest_summary)
-    on_step(f"sanitize {dates[0]}..{last}")
-    ctx.step("sanitize", last, lambda: sanitize_step(ctx, dates), sanitize_summary)
-    on_step(f"model {dates[0]}..{last}")
-    ctx.step("model", last, lambda: model_step(ctx, dates, profile_dates), model_summary)
-    aq = sorted(dates if air_quality_dates is None else air_quality_dates)
-    if aq:
-        on_step(f"air quality {aq[0]}..{aq[-1]}")
-        ctx.step("air_quality", aq[-1], lambda: air_quality_step(ctx, aq), air_quality_summary)
+    with ctx.batched():
+        on_step(f"ingest {dates[0]}..{last}")
+        ctx.step("ingest", last, lambda: ingest_step(ctx, source, dates), ingest_summary)
+        on_step(f"sanitize {dates[0]}..{last}")
+        ctx.step("sanitize", last, lambda: sanitize_step(ctx, dates), sanitize_summary)
+        on_step(f"model {dates[0]}..{last}")
+        ctx.step("model", last, lambda: model_step(ctx, dates, profile_dates), model_summary)
+        aq = sorted(dates if air_quality_dates is None else air_quality_dates)
+        if aq:
+            on_step(f"air quality {aq[0]}..{aq[-1]}")
+            ctx.step("air_quality", aq[-1], lambda: air_quality_step(ctx, aq), air_quality_summary)

@@ -5,6 +5,11 @@ once, the partitions to write are decided (the whole table, the partitions the t
 declares for the run, or those the run's data touched plus stale ones), the quality gate
 validates exactly what would be written, and only a passing gate commits. A failing gate
 raises ``QualityGateError`` and leaves the table, and every later one, as it was.
+
+A day costs what its data costs: when the table already holds exactly the rows to write
+(a source that brought nothing new, a dimension whose rows did not change), there is
+nothing to publish, so neither the gate nor a commit runs. The gates' results, metrics
+and Data Docs of a step are recorded together by :meth:`Publisher.flush`.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from c360.enhanced.common import affected_dates, stale_dates
+from c360.quality.gate import GateLog
 from c360.registry import Table, call_with
 from c360.storage import CommitResult, DeltaStorage
 
@@ -33,6 +39,7 @@ class TableWrite:
     version: int
     partitions: tuple[str, ...]  # "column=value" of each partition replaced; () for a whole table
     seconds: float  # build + quality gate + commit
+    validated: bool = True  # False: the table already held these rows, so no gate ran
 
 
 @dataclass
@@ -43,6 +50,14 @@ class Publisher:
     run_id: str
     run_dates: Sequence[date]
     writes: list[TableWrite] = field(default_factory=list)
+    log: GateLog = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log = GateLog(self.storage)
+
+    def flush(self) -> None:
+        """Record the gates of the tables published so far (call it in a ``finally``)."""
+        self.log.flush()
 
     def build_and_publish(self, table: Table, frames: Mapping[str, DataFrame], context: Mapping[str, Any]) -> DataFrame:
         """Build ``table`` from its inputs and publish it; returns the whole built frame
@@ -62,6 +77,7 @@ class Publisher:
         table.ensure(self.storage)
         df = df.localCheckpoint()
         write: Callable[[DataFrame], CommitResult]
+        specs: list[dict[str, Any]]
         if table.publish == "whole":
             part, specs = df, []
             write = lambda d: self.storage.overwrite(d, table.name)  # noqa: E731
@@ -71,10 +87,25 @@ class Publisher:
             part = df.filter(F.col(column).isin(*dates))
             specs = [{column: d} for d in dates]
             write = lambda d: self.storage.replace_partitions(d, table.name, partitions=specs)  # noqa: E731
-        outcome = gate(self.storage, part, table.suite, write=write, run_id=self.run_id, run_date=max(self.run_dates))
+        shown = tuple(",".join(f"{k}={v}" for k, v in s.items()) for s in specs)
+        if self.storage.holds(part, table.name, specs if table.publish != "whole" else None):
+            version = self.storage.catalog.describe(table.name).version
+            rows = part.count()
+            self.writes.append(
+                TableWrite(table.name, rows, False, version, shown, time.perf_counter() - started, validated=False)
+            )
+            return df
+        outcome = gate(
+            self.storage,
+            part,
+            table.suite,
+            write=write,
+            run_id=self.run_id,
+            run_date=max(self.run_dates),
+            log=self.log,
+        )
         c = outcome.commit
         rows = int(outcome.report.metrics.get("row_count", c.rows_added))
-        shown = tuple(",".join(f"{k}={v}" for k, v in s.items()) for s in specs)
         self.writes.append(TableWrite(table.name, rows, c.committed, c.version, shown, time.perf_counter() - started))
         return df
 

@@ -67,7 +67,10 @@ def build_air_quality(
         "standard": standard,
     }
     if not storage.exists(dim_date.TABLE.name):
-        publisher.build_and_publish(dim_date.TABLE, {}, context)
+        try:
+            publisher.build_and_publish(dim_date.TABLE, {}, context)
+        finally:
+            publisher.flush()
     frames: dict[str, DataFrame] = {STATIONS.sanitized_table: storage.read(STATIONS.sanitized_table)}
     readings = latest_versions(
         storage.read(READINGS.sanitized_table, partitions={"_extract_date": extract_dates(run_date)}), run_date
@@ -82,6 +85,7 @@ def build_air_quality(
                 context["hours"] = hours
             frames[table.name] = publisher.build_and_publish(table, frames, context)
     finally:
+        publisher.flush()
         if hours is not None:
             hours.unpersist()
     return AirQualityReport(run_date, day, publisher.writes)

@@ -62,9 +62,12 @@ def build_model(
         "profile_dates": sorted(run_dates if profile_dates is None else profile_dates),
     }
     frames: dict[str, DataFrame] = {}
-    for table in model_tables():
-        for source in table.sources:
-            if source not in frames:
-                frames[source] = _sanitized(spark, storage, source, last)
-        frames[table.name] = publisher.build_and_publish(table, frames, context)
+    try:
+        for table in model_tables():
+            for source in table.sources:
+                if source not in frames:
+                    frames[source] = _sanitized(spark, storage, source, last)
+            frames[table.name] = publisher.build_and_publish(table, frames, context)
+    finally:
+        publisher.flush()
     return ModelReport(sorted(run_dates), publisher.writes)

@@ -77,6 +77,7 @@ class GxRunner:
         )
         self.datasource = self.context.data_sources.add_spark(_DATASOURCE)
         self._lock = threading.Lock()
+        self._unbuilt: list[Any] = []  # validation results stored, their pages not built yet
 
     def validate(
         self, df: DataFrame, table: str, checks: Sequence[GxCheck], run_id: str
@@ -136,8 +137,15 @@ class GxRunner:
         results.sort(key=lambda res: order[res.expectation])
         return results, key, suite_result
 
-    def write_docs(self, key: Any, suite_result: Any, extra: Sequence[ExpectationResult]) -> Path:
-        """Add c360-computed results to GX's result, then (re)build this validation's page."""
+    def write_docs(
+        self, key: Any, suite_result: Any, extra: Sequence[ExpectationResult], *, build: bool = True
+    ) -> Path:
+        """Add c360-computed results to GX's result, then (re)build this validation's page.
+
+        ``build=False`` stores the result and returns where its page will be: :meth:`build_docs`
+        then renders the pages of a whole run at once (GX rebuilds the site index on every
+        build, ~0.5 s, so once per run instead of once per table).
+        """
         from great_expectations.core.expectation_validation_result import (
             ExpectationValidationResult,
         )
@@ -185,11 +193,20 @@ class GxRunner:
         suite_result.success = all(r.success for r in suite_result.results)
         with self._lock:
             self.context.validation_results_store.set(key, suite_result)
-            self.context.build_data_docs(site_names=[_SITE], resource_identifiers=[key])
-        urls = self.context.get_docs_sites_urls(resource_identifier=key, site_name=_SITE)
+            self._unbuilt.append(key)
+        if build:
+            self.build_docs()
+        urls = self.context.get_docs_sites_urls(resource_identifier=key, site_name=_SITE, only_if_exists=False)
         url = urls[0]["site_url"] if urls else None
         page = Path(url2pathname(urlparse(url).path)) if url else self.docs_dir / "index.html"
-        return page if page.is_file() else self.docs_dir / "index.html"
+        return page if page.is_file() or not build else self.docs_dir / "index.html"
+
+    def build_docs(self) -> None:
+        """Render the pages of every validation stored since the last build, and the index."""
+        with self._lock:
+            keys, self._unbuilt = self._unbuilt, []
+            if keys:
+                self.context.build_data_docs(site_names=[_SITE], resource_identifiers=keys)
 
 
 def _from_gx(

@@ -77,9 +77,16 @@ def sanitize(
     for contract in contracts:
         if not storage.exists(contract.raw_table):
             continue
-        raw = storage.read(contract.raw_table, partitions={"_extract_date": dates})
         per_partition = storage.catalog.row_counts(contract.raw_table, "_extract_date")
         rows_in = {d: per_partition.get(d.isoformat(), 0) for d in dates}
+        if _nothing_new(storage, contract, dates, rows_in):
+            # No rows arrived and none are held for these dates: its log said so, and that is
+            # all this source costs (no Spark job, no commit); it still reconciles 0 = 0.
+            outcome, rows = _reconcile(contract, run_id, dates, rows_in, [])
+            report.tables.append(outcome)
+            reconciliation += rows
+            continue
+        raw = storage.read(contract.raw_table, partitions={"_extract_date": dates})
         san_schema = contract.sanitized_schema()
         previous = _read_or_empty(spark, storage, contract.sanitized_table, san_schema).filter(
             F.col("_extract_date") < dates[0]
@@ -133,6 +140,20 @@ def sanitize(
         # Orders and lines are valid row by row; whether they agree is recorded, never blocking.
         record_cross_table_checks(storage, run_id, dates[-1])
     return report
+
+
+def _nothing_new(storage: DeltaStorage, contract: Contract, dates: list[date], rows_in: dict[date, int]) -> bool:
+    """Raw received no rows for ``dates`` and the sanitized and quarantine tables hold none for
+    them (both read from the Delta logs), so sanitizing would replace nothing with nothing."""
+    if any(rows_in.values()):
+        return False
+    for table in (contract.sanitized_table, contract.quarantine_table):
+        if not storage.exists(table):
+            return False
+        held = storage.catalog.row_counts(table, "_extract_date")
+        if any(held.get(d.isoformat(), 0) for d in dates):
+            return False
+    return True
 
 
 def _check_written(storage: DeltaStorage, contract: Contract, dates: list[date], fates: list) -> None:

@@ -291,6 +291,40 @@ class DeltaStorage:
                 (self.path(tname) / unquote(w.action.path)).unlink(missing_ok=True)
             raise
 
+    def holds(
+        self, df: DataFrame, name: str | TableName, partitions: Iterable[Mapping[str, object]] | None = None
+    ) -> bool:
+        """Whether the table already holds exactly ``df``'s rows: in the listed partitions
+        (``{column: value}`` each), or as its whole content when none are listed.
+
+        The same test a write makes before committing (row count and order-independent row
+        hash), asked before the work around a write: a caller can then skip validating and
+        writing what would commit nothing. An empty frame over partitions that hold no rows
+        (read from the Delta log) is answered without reading any file.
+        """
+        tname = TableName.parse(name)
+        if not self.exists(tname):
+            return False
+        dt = DeltaTable(str(self.path(tname)))
+        table_schema = arrow_to_spark_schema(pa.schema(dt.schema().to_arrow()))
+        if diff_schemas(table_schema, df.schema):
+            return False
+        if partitions is None:
+            old = _live_paths(dt)
+        else:
+            partition_by = list(dt.metadata().partition_columns)
+            targets = set()
+            for spec in partitions:
+                if sorted(spec) != sorted(partition_by):
+                    raise ValueError(f"{tname}: partition spec {dict(spec)} must name exactly {partition_by}")
+                targets.add(tuple(_partition_string(spec[c]) for c in partition_by))
+            old = [a.path for a in _remove_actions(dt, partition_by, targets)]  # type: ignore[union-attr]
+        if not old:
+            return df.isEmpty()
+        return _frame_fingerprint(df.select(*table_schema.fieldNames()), table_schema) == self._fingerprint(
+            tname, dt, old
+        )
+
     def transaction_version(self, name: str | TableName, app_id: str) -> int | None:
         """The last committed version of an application transaction, or None."""
         if not self.exists(name):
@@ -390,12 +424,7 @@ class DeltaStorage:
         schema = arrow_to_spark_schema(pa.schema(dt.schema().to_arrow()))
         root = self.path(tname)
         files = [str(root / unquote(p)) for p in rel_paths]
-        df = self.spark.read.schema(schema).option("basePath", str(root)).parquet(*files)
-        row = df.select(
-            F.count(F.lit(1)).alias("n"),
-            F.sum(F.xxhash64(*[_hashable(f) for f in schema.fields]).cast("decimal(38,0)")).alias("h"),
-        ).first()
-        return (int(row["n"]), int(row["h"] or 0)) if row else (0, 0)
+        return _frame_fingerprint(self.spark.read.schema(schema).option("basePath", str(root)).parquet(*files), schema)
 
     def _check_not_null(
         self, tname: TableName, schema: T.StructType, partition_by: list[str], written: list[_WrittenFile]
@@ -485,6 +514,15 @@ class DeltaStorage:
             ) from exc
         dt.update_incremental()
         return CommitResult(str(tname), dt.version(), True, rows, len(adds), files_removed, mode.value)
+
+
+def _frame_fingerprint(df: DataFrame, schema: T.StructType) -> tuple[int, int]:
+    """(rows, order-independent sum of xxhash64 of each row's ``schema`` columns)."""
+    row = df.select(
+        F.count(F.lit(1)).alias("n"),
+        F.sum(F.xxhash64(*[_hashable(f) for f in schema.fields]).cast("decimal(38,0)")).alias("h"),
+    ).first()
+    return (int(row["n"]), int(row["h"] or 0)) if row else (0, 0)
 
 
 def _hashable(f: T.StructField) -> Column:

@@ -108,3 +108,42 @@ def test_warn_failure_publishes_and_rerun_replaces_metrics(spark, storage) -> No
     ]
     attempts = storage.read(RESULTS_TABLE).select("run_id", "status").distinct().collect()
     assert sorted(tuple(r) for r in attempts) == [("a", "warn"), ("b", "passed")]
+
+
+def test_a_gate_log_records_a_whole_step_at_once_as_one_by_one_would(spark, storage) -> None:  # noqa: ANN001
+    """A step's gates go through one GateLog: nothing is written until it flushes, then one
+    commit per ops table holds what recording each gate at once would have left."""
+    from c360.quality.gate import GateLog
+
+    log, calls = GateLog(storage), []
+    good = spark.createDataFrame([(1, 10.0, "pos", D1), (2, 5.0, "web", D1)], SCHEMA)
+    publish(storage, good, SUITE, write=_write(storage, D1, calls), run_id="r1", run_date=D1, log=log)
+    bad = spark.createDataFrame([(3, -1.0, "pos", D2), (4, 4.0, "web", D2)], SCHEMA)
+    with pytest.raises(QualityGateError) as raised:
+        publish(storage, bad, SUITE, write=_write(storage, D2, calls), run_id="r2", run_date=D2, log=log)
+    fixed = spark.createDataFrame([(3, 1.0, "pos", D2), (4, 4.0, "web", D2), (5, 2.0, "web", D2)], SCHEMA)
+    publish(storage, fixed, SUITE, write=_write(storage, D2, calls), run_id="r3", run_date=D2, log=log)
+    page = raised.value.report.data_docs
+    assert calls == [D1.isoformat(), D2.isoformat()]
+    assert not storage.exists(RESULTS_TABLE) and not storage.exists(METRICS_TABLE)
+    assert page is not None and not page.is_file()  # its page is built with the step's
+
+    log.flush()
+
+    assert page.is_file() and "amount_not_negative" in page.read_text()
+    # created (version 0), then one commit for the whole step
+    assert (storage.catalog.describe(RESULTS_TABLE).version, storage.catalog.describe(METRICS_TABLE).version) == (1, 1)
+    attempts = storage.read(RESULTS_TABLE).select("run_id", "status", "published").distinct().collect()
+    assert sorted(tuple(r) for r in attempts) == [
+        ("r1", "passed", True),
+        ("r2", "failed", False),
+        ("r3", "passed", True),
+    ]
+    # D2 refused then published: the refused metrics are cleared, as one-by-one recording leaves them
+    counts = storage.read(METRICS_TABLE).where(F.col("metric") == "row_count")
+    assert sorted((r.run_date, r.published, r.value, r.run_id) for r in counts.collect()) == [
+        (D1, True, 2.0, "r1"),
+        (D2, True, 3.0, "r3"),
+    ]
+    log.flush()  # nothing pending: no further commit
+    assert storage.catalog.describe(RESULTS_TABLE).version == 1

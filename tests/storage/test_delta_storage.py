@@ -137,6 +137,26 @@ def test_an_empty_result_over_an_empty_table_commits_nothing(spark: SparkSession
     assert storage.read(NAME).count() == 0
 
 
+def test_holds_answers_whether_a_write_would_change_nothing(spark: SparkSession, storage: DeltaStorage) -> None:
+    """The question a publisher asks before gating: same rows (any order) held, per partition or whole."""
+    storage.replace_partitions(frame(spark, rows((1, D1), (2, D1), (3, D2))), NAME)
+    version = storage.catalog.describe(NAME).version
+    day1 = [{"day": D1}]
+    assert storage.holds(frame(spark, rows((2, D1), (1, D1))), NAME, day1)
+    assert not storage.holds(frame(spark, rows((1, D1))), NAME, day1)  # a row fewer
+    assert not storage.holds(frame(spark, rows((1, D1), (2, D1), (4, D1))), NAME, day1)  # a row more
+    changed = [(1, Decimal("9.99"), *rest) for _, _, *rest in rows((1, D1))] + rows((2, D1))
+    assert not storage.holds(frame(spark, changed), NAME, day1)  # a value changed
+    # An empty result over a partition that holds nothing (decided from the log), or holds rows.
+    assert storage.holds(frame(spark, []), NAME, [{"day": D3}])
+    assert not storage.holds(frame(spark, []), NAME, day1)
+    # Whole table: all partitions at once.
+    assert storage.holds(frame(spark, rows((3, D2), (1, D1), (2, D1))), NAME)
+    assert not storage.holds(frame(spark, rows((1, D1), (2, D1))), NAME)
+    assert not storage.holds(frame(spark, []), "raw.test.missing")
+    assert storage.catalog.describe(NAME).version == version  # asking commits nothing
+
+
 def test_replace_named_partition_with_empty_result_clears_it(spark: SparkSession, storage: DeltaStorage) -> None:
     storage.append(frame(spark, rows((1, D1), (2, D2))), NAME)
     result = storage.replace_partitions(frame(spark, []), NAME, partitions=[{"day": D2}])

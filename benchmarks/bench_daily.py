@@ -1,0 +1,87 @@
+"""What a day costs on the committed mock_data: a 20-day backfill, then the next daily run.
+
+``c360 run --from 2024-01-01 --to 2024-01-20`` (one call per step; air quality and the
+profile per run date, as the CLI does), then ``c360 run --run-date 2024-01-21`` on that
+lake, the run Airflow schedules. Goals of issue #16: backfill <= 120 s (air quality <= 20 s
+of it), daily run <= 30 s. Per step, and per table of the daily run: which tables were
+gated and committed, and which were skipped because they already held their rows.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+from benchmarks.report import markdown_table, write_section
+
+MOCK = Path(__file__).resolve().parents[1] / "mock_data"
+FIRST, LAST, NEXT = date(2024, 1, 1), date(2024, 1, 20), date(2024, 1, 21)
+GOALS = {"backfill": 120.0, "daily": 30.0}
+
+
+def main() -> None:
+    from c360.pipeline import (
+        RunContext,
+        air_quality_step,
+        air_quality_summary,
+        date_range,
+        ingest_step,
+        ingest_summary,
+        model_step,
+        model_summary,
+        sanitize_step,
+        sanitize_summary,
+    )
+    from c360.settings import load_settings
+    from c360.spark import get_spark
+
+    work = Path(tempfile.mkdtemp(prefix="c360-bench-daily-"))
+    try:
+        settings = load_settings(lake_root=work / "lake", spark_ui=False, spark_log_level="ERROR")
+        spark = get_spark(settings)
+        steps: list[list[object]] = []
+        tables: list[list[object]] = []
+        totals: dict[str, float] = {}
+        for label, dates in (("backfill", date_range(FIRST, LAST)), ("daily", [NEXT])):
+            # The steps of c360.pipeline.run_all, called one by one to keep their reports.
+            ctx = RunContext.create(settings, spark, f"bench-{label}")
+            began = time.perf_counter()
+            with ctx.batched():
+                ctx.step("ingest", dates[-1], lambda d=dates, c=ctx: ingest_step(c, MOCK, d), ingest_summary)
+                ctx.step("sanitize", dates[-1], lambda d=dates, c=ctx: sanitize_step(c, d), sanitize_summary)
+                model = ctx.step("model", dates[-1], lambda d=dates, c=ctx: model_step(c, d, d), model_summary)
+                aq = ctx.step(
+                    "air_quality", dates[-1], lambda d=dates, c=ctx: air_quality_step(c, d), air_quality_summary
+                )
+            totals[label] = time.perf_counter() - began
+            steps += [[label, t.step, f"{t.seconds:.1f}", t.summary] for t in ctx.timings]
+            if label == "daily":
+                writes = [*model.tables, *(w for r in aq for w in r.writes)]
+                tables = [
+                    [w.table, w.rows, "gated" if w.validated else "skipped", w.committed, f"{w.seconds:.1f}"]
+                    for w in writes
+                ]
+        spark.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    verdict = ", ".join(
+        f"{k} {v:.1f} s (goal <= {GOALS[k]:.0f} s: {'met' if v <= GOALS[k] else 'MISSED'})" for k, v in totals.items()
+    )
+    body = (
+        "`make bench BENCH=daily`: the committed mock_data, Spark `local[*]`. Backfill = "
+        f"`c360 run --from {FIRST} --to {LAST}`; daily = `c360 run --run-date {NEXT}` on that lake.\n\n"
+        f"{verdict}\n\n"
+        + markdown_table(["run", "step", "seconds", "what it did"], steps)
+        + "\n\nThe daily run's published tables (gated = the quality gate ran; skipped = the table already "
+        "held exactly these rows, so neither gate nor commit ran):\n\n"
+        + markdown_table(["table", "rows", "gate", "committed", "seconds"], tables)
+    )
+    write_section("daily", "A day on mock_data (backfill, then the next daily run)", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
