@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from c360.aqi.core import note_message
 from c360.aqi.standards import FieldTable, Standard
 from c360.aqi.validate import (
+    AVERAGING_PATTERN,
     CONVERSIONS,
     CTX,
     ERROR_MESSAGES,
@@ -257,7 +258,9 @@ def evaluate_table(table: pa.Table, standard: Standard) -> Results:
             "or pollutant/averaging/value/unit (long form)"
         )
     inputs = {
-        t.name: field_values(parse_column(table.column(t.name)), t) for t in standard.fields if t.name in table.column_names
+        t.name: field_values(parse_column(table.column(t.name)), t)
+        for t in standard.fields
+        if t.name in table.column_names
     }
     return evaluate(inputs, standard, n)
 
@@ -266,7 +269,7 @@ def _evaluate_long(table: pa.Table, standard: Standard) -> Results:
     n = table.num_rows
     averaging = table.column("averaging") if "averaging" in table.column_names else pa.nulls(n, pa.string())
     key_token = _normalize(table.column("pollutant"), "[^a-z0-9]")
-    avg_token = pc.replace_substring_regex(_normalize(averaging, "[^a-z0-9]"), r"^([0-9]+)(h|hr|hrs|hour|hours)$", r"\1h")
+    avg_token = pc.replace_substring_regex(_normalize(averaging, "[^a-z0-9]"), AVERAGING_PATTERN, r"\1h")
     keys = pc.binary_join_element_wise(key_token, avg_token, "_")
     keys_np = np.asarray(keys.to_numpy(zero_copy_only=False), dtype=object)
     # Unit factor as a power of ten, and the unit's own error, per row.
@@ -355,7 +358,10 @@ def _entries(results: Results) -> tuple[list[list[dict[str, Any]]], list[list[di
     n = len(results)
     notes: list[list[dict[str, Any]]] = [[] for _ in range(n)]
     errors: list[list[dict[str, Any]]] = [[] for _ in range(n)]
-    for target, codes, lookup in ((notes, results.note, texts.note_entries), (errors, results.error, texts.error_entries)):
+    for target, codes, lookup in (
+        (notes, results.note, texts.note_entries),
+        (errors, results.error, texts.error_entries),
+    ):
         fields, rows = np.nonzero(codes)
         order = np.lexsort((fields, rows))
         for f, r in zip(fields[order].tolist(), rows[order].tolist(), strict=True):
