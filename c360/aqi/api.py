@@ -98,7 +98,7 @@ def _kind(source: object) -> str | None:
         return "polars"
     if module.startswith("pyarrow") and name in ("Table", "RecordBatch"):
         return "arrow"
-    if module.startswith("pyarrow") and name == "RecordBatchReader":
+    if module.startswith("pyarrow") and hasattr(source, "read_next_batch"):  # any RecordBatchReader
         return "arrow_reader"
     is_path = isinstance(source, Path) or (isinstance(source, str) and not looks_like_json(source))
     if is_path and Path(source).suffix.lower() in (".parquet", ".csv"):  # type: ignore[arg-type]

@@ -57,7 +57,7 @@ def calculate_reader(reader: pa.RecordBatchReader, standard: Standard) -> pa.Rec
     def batches() -> Iterator[pa.RecordBatch]:
         for batch in reader:
             if batch.num_rows:
-                yield from calculate_arrow(batch, standard).to_batches()
+                yield calculate_arrow(batch, standard)  # type: ignore[misc]
 
     return pa.RecordBatchReader.from_batches(schema, batches())
 
@@ -105,7 +105,7 @@ def calculate_polars(df: Any, standard: Standard) -> Any:
     """A Polars DataFrame -> a Polars DataFrame, through Arrow (zero copy where it can)."""
     import polars as pl
 
-    return pl.from_arrow(calculate_arrow(df.to_arrow(), standard))
+    return pl.from_arrow(calculate_arrow(df.to_arrow(), standard))  # type: ignore[arg-type]
 
 
 def read_file(path: Path, fmt: str) -> pa.RecordBatchReader:
@@ -178,3 +178,42 @@ def _flatten(batch: pa.RecordBatch, flat: pa.Schema) -> pa.RecordBatch:
             values = [None if v is None else dict(v) for v in values]
         arrays.append(pa.array([None if v is None else json.dumps(v, ensure_ascii=False) for v in values], pa.string()))
     return pa.RecordBatch.from_arrays(arrays, schema=flat)
+
+
+def json_lines(batch: pa.RecordBatch) -> Iterator[str]:
+    """One JSON line per row of a result batch (maps as objects, as the JSON path writes)."""
+    from c360.aqi.jsonio import dumps
+
+    map_columns = [f.name for f in batch.schema if pa.types.is_map(f.type)]
+    for row in batch.to_pylist():
+        for name in map_columns:
+            if row[name] is not None:
+                row[name] = dict(row[name])
+        yield dumps(row)
+
+
+def records_reader(records: Iterator[dict[str, Any]], batch_rows: int = BATCH_ROWS) -> pa.RecordBatchReader:
+    """JSON result records -> one Arrow table (in memory: JSON records share no schema up front).
+
+    Input fields become text (numbers keep their digits; objects and arrays their JSON);
+    result fields keep their types.
+    """
+    from c360.aqi.jsonio import dumps
+
+    rows = list(records)
+    names = list(dict.fromkeys(k for r in rows for k in r if k not in RESULT_FIELDS))
+    columns = [
+        pa.array(
+            [None if (v := r.get(n)) is None else v if isinstance(v, str) else dumps(v) for r in rows], pa.string()
+        )
+        for n in names
+    ]
+    for field in RESULT_SCHEMA:
+        values = [r[field.name] for r in rows]
+        if pa.types.is_map(field.type):
+            values = [list(v.items()) for v in values]
+        columns.append(pa.array(values, field.type))
+    table = pa.Table.from_arrays(
+        columns, schema=pa.schema([*(pa.field(n, pa.string()) for n in names), *RESULT_SCHEMA])
+    )
+    return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=batch_rows))
