@@ -40,13 +40,16 @@ def _input_columns(schema: pa.Schema) -> list[str]:
     return [c for c in schema.names if c not in RESULT_FIELDS]
 
 
-def calculate_arrow(table: pa.Table | pa.RecordBatch, standard: Standard) -> pa.Table:
-    """An Arrow table or batch -> the same rows with the result columns appended."""
-    if isinstance(table, pa.RecordBatch):
-        table = pa.Table.from_batches([table])
+def calculate_arrow(source: pa.Table | pa.RecordBatch, standard: Standard) -> pa.Table | pa.RecordBatch:
+    """An Arrow table (or batch) -> a table (or batch): the same rows, result columns appended."""
+    table = pa.Table.from_batches([source]) if isinstance(source, pa.RecordBatch) else source
     results = to_arrow(evaluate_table(table, standard))
     kept = table.select(_input_columns(table.schema))
-    return pa.Table.from_arrays([*kept.columns, *results.columns], schema=pa.schema([*kept.schema, *RESULT_SCHEMA]))
+    schema = pa.schema([*kept.schema, *RESULT_SCHEMA])
+    out = pa.Table.from_arrays([*kept.columns, *results.columns], schema=schema)
+    if isinstance(source, pa.RecordBatch):
+        return out.combine_chunks().to_batches()[0] if out.num_rows else pa.RecordBatch.from_pylist([], schema=schema)
+    return out
 
 
 def calculate_reader(reader: pa.RecordBatchReader, standard: Standard) -> pa.RecordBatchReader:
