@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 
 export C360_LAKE_ROOT ?= $(CURDIR)/lakehouse
 
-.PHONY: help venv demo test test-fast bench lint clean airflow airflow-env serve notebook notebooks-strip lock
+.PHONY: help venv demo test test-fast bench lint clean airflow airflow-env serve notebook notebooks-strip lock cluster cluster-stop
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,6 +39,13 @@ bench: $(STAMP) ## Run the benchmarks (all, or BENCH="storage aqi") and write do
 
 serve: $(STAMP) ## Serve the lake's published tables over HTTP on 127.0.0.1:8000 (docs at /docs); no Spark
 	$(BIN)/c360 serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
+
+CLUSTER_WORKERS ?= 2
+cluster: $(STAMP) ## Start a Spark standalone master and CLUSTER_WORKERS workers on 127.0.0.1 (docs/cluster.md)
+	@$(BIN)/python -m c360.cluster start --workers $(CLUSTER_WORKERS)
+
+cluster-stop: $(STAMP) ## Stop the cluster make cluster started
+	@$(BIN)/python -m c360.cluster stop
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check c360 tests dags benchmarks
@@ -83,4 +90,4 @@ lock: ## Re-resolve requirements.lock from pyproject.toml (needs network to PyPI
 	$(BIN)/uv pip compile pyproject.toml --extra dev --extra airflow --python-version 3.11 -o requirements.lock
 
 clean: ## Remove the virtual environment, the lake and caches
-	rm -rf $(VENV) lakehouse .pytest_cache
+	rm -rf $(VENV) lakehouse .pytest_cache .cluster

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # Serving API (c360 serve): no Spark; tables are delta-rs snapshots reloaded on new versions.
     serve_host: str = "127.0.0.1"
     serve_port: int = Field(default=8000, ge=1, le=65535)
+    serve_workers: int = Field(
+        default=1, ge=1, le=64, description="Server processes; each holds its own copy of the served tables."
+    )
     serve_reload_seconds: float = Field(default=5.0, gt=0, description="How often the server polls for new versions.")
     serve_sql_row_limit: int = Field(default=10_000, ge=1)
     serve_sql_timeout_seconds: float = Field(default=30.0, gt=0)

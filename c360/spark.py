@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,11 +39,22 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     }
 
 
+def launched_by_spark_submit() -> bool:
+    """Whether this Python process was started by spark-submit (which passes its gateway)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
 def get_spark(settings: Settings) -> SparkSession:
-    """Build (or reuse) the process's SparkSession configured from ``settings``."""
+    """Build (or reuse) the process's SparkSession configured from ``settings``.
+
+    Under spark-submit the master comes from ``--master`` unless C360_SPARK_MASTER is set
+    explicitly: setting the settings' default (``local[*]``) on the builder would override
+    the submitted master and run the job on the driver alone."""
     from pyspark.sql import SparkSession
 
-    builder = SparkSession.builder.master(settings.spark_master).appName(settings.spark_app_name)
+    builder = SparkSession.builder.appName(settings.spark_app_name)
+    if not launched_by_spark_submit() or "spark_master" in settings.model_fields_set:
+        builder = builder.master(settings.spark_master)
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

@@ -17,17 +17,31 @@ def serve(
     access_log: Annotated[
         bool, typer.Option("--access-log/--no-access-log", help="Log every request (the audit table has them all).")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, max=64, help="Server processes (default 1; C360_SERVE_WORKERS)."),
+    ] = None,
 ) -> None:
     """Serve the published tables over HTTP (docs at /docs); no Spark in this process."""
     import uvicorn
 
     from c360.serve import create_app
+    from c360.serve.audit import AUDIT_TABLE
+    from c360.storage.light import ensure
 
     settings = state.settings
-    app = create_app(settings)
+    host, port = host or settings.serve_host, port or settings.serve_port
+    workers = workers or settings.serve_workers
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=access_log)
+        return
+    # Several processes: each worker builds the app from the environment (the settings are
+    # environment variables, inherited), and the audit table exists before they race to create it.
+    ensure(AUDIT_TABLE, settings.lake_root)
     uvicorn.run(
-        app, host=host or settings.serve_host, port=port or settings.serve_port, log_level="info", access_log=access_log
-    )
+        "c360.serve.app:create_app_from_environment", factory=True, workers=workers, host=host, port=port,
+        log_level="info", access_log=access_log,
+    )  # fmt: skip
 
 
 def export(

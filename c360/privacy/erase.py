@@ -24,10 +24,12 @@ Everything but the two small ops appends is file-level pyarrow work, no Spark jo
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -60,7 +62,12 @@ AUDIT_SCHEMA = T.StructType(
         column("table_name", T.StringType(), "table rewritten, or '-' for the request's summary row", nullable=False),
         column("version", T.LongType(), "the table version that no longer holds the subject"),
         column("rows_removed", T.LongType(), "rows of the subject removed from the latest version", nullable=False),
-        column("files_rewritten", T.ArrayType(T.StringType()), "live files replaced (relative paths)"),
+        column(
+            "files_rewritten",
+            T.ArrayType(T.StringType()),
+            "live files replaced (relative paths); on the summary row, the lake files outside tables "
+            "(Data Docs pages, lineage events) where the subject was redacted",
+        ),
         column("files_purged", T.ArrayType(T.StringType()), "files deleted: replaced and earlier versions'"),
         column("log_entries_purged", T.LongType(), "log files before the erasure checkpoint deleted"),
         column("exports_before", T.ArrayType(T.StringType()), "exports recorded before the request (their ids)"),
@@ -134,6 +141,7 @@ class ErasureReport:
     requested_at: datetime
     tables: list[TableErasure]
     exports_before: list[str]
+    files_redacted: list[str] = field(default_factory=list)  # lake files outside tables, relative paths
 
     @property
     def rows_removed(self) -> int:
@@ -359,9 +367,38 @@ def erase(
         log_purged = rw.purge_log(catalog, t)
         version = catalog.open(t).version()
         results.append(TableErasure(t, version, result.rows_removed, result.files_rewritten, purged, len(log_purged)))
+    # Files outside the tables: Data Docs pages list sample unexpected values of a failed
+    # expectation (GX's SUMMARY result format), and events or notes may quote ids.
+    redacted = redact_lake_files(catalog.lake_root, [*needles, *(str(k).encode() for k in subject.keys)])
     shash = key_hash(key, SUBJECT_KIND, customer_id)
-    report = ErasureReport(request_ref, shash, now, results, exports)
+    report = ErasureReport(request_ref, shash, now, results, exports, redacted)
     return report, _erased_rows(subject, request_ref, key, now), _audit_rows(report)
+
+
+REDACTED = b"[erased]"
+
+
+def redact_lake_files(lake_root: Path, needles: Iterable[bytes]) -> list[str]:
+    """Replace every needle with ``[erased]`` in the lake's files that belong to no table
+    (Data Docs HTML, lineage events, anything else under the root); returns the files
+    changed, relative to the root. Table folders are left alone: their files were
+    rewritten and purged above. Each file is replaced atomically (written beside, renamed)."""
+    wanted = sorted({n for n in needles if n}, key=len, reverse=True)  # longer first: no partial leftovers
+    changed: list[str] = []
+    tables = {p.parent for p in lake_root.glob("*/*/*/_delta_log")}
+    for path in sorted(lake_root.rglob("*")):
+        if not path.is_file() or path.is_symlink() or any(parent in tables for parent in path.parents):
+            continue
+        data = path.read_bytes()
+        if not any(n in data for n in wanted):
+            continue
+        for n in wanted:
+            data = data.replace(n, REDACTED)
+        tmp = path.with_name(f".{path.name}.erasing")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        changed.append(path.relative_to(lake_root).as_posix())
+    return changed
 
 
 def _erased_rows(subject: Subject, request_ref: str, key: bytes, now: datetime) -> pa.Table:
@@ -397,7 +434,7 @@ def _audit_rows(report: ErasureReport) -> pa.Table:
             "table_name": "-",
             "version": None,
             "rows_removed": report.rows_removed,
-            "files_rewritten": None,
+            "files_rewritten": report.files_redacted or None,
             "files_purged": None,
             "log_entries_purged": sum(t.log_entries_purged for t in report.tables),
             "exports_before": report.exports_before,

@@ -12,15 +12,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from c360.access import SCOPES, AccessDenied, Unauthenticated
 from c360.serve.audit import AuditRecord, AuditWriter
@@ -97,32 +99,61 @@ def create_app(settings: Settings, *, block_until_loaded: bool = False) -> FastA
     _docs(app)
     _errors(app)
 
-    @app.middleware("http")
-    async def audit_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if not request.url.path.startswith("/v1"):
-            return await call_next(request)
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        rec = AuditRecord(request.method, request.url.path, target)
-        request.state.audit = rec
+    app.add_middleware(AuditMiddleware, writer=audit)
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app with settings from the environment: what each worker process of
+    ``c360 serve --workers N`` builds."""
+    from c360.settings import load_settings
+
+    return create_app(load_settings())
+
+
+class AuditMiddleware:
+    """One audit record per /v1 request, as plain ASGI.
+
+    Starlette's ``@app.middleware("http")`` wraps every request in a task group and memory
+    streams, which cost more than the lookup itself; this only watches the response head
+    go by, adds the request id and versions headers, and queues the record when the
+    response is complete (or failed)."""
+
+    def __init__(self, app: ASGIApp, writer: AuditWriter) -> None:
+        self.app = app
+        self.writer = writer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1"):
+            await self.app(scope, receive, send)
+            return
+        query = scope.get("query_string", b"").decode("latin-1")
+        rec = AuditRecord(scope["method"], scope["path"], scope["path"] + (f"?{query}" if query else ""))
+        scope.setdefault("state", {})["audit"] = rec
         started = time.perf_counter()
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                if rec.status == 0:
+                    rec.status = message["status"]
+                rec.duration_ms = (time.perf_counter() - started) * 1000
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = rec.request_id
+                if rec.tables:
+                    headers["X-C360-Versions"] = ",".join(rec.tables)
+            await send(message)
+
         try:
-            response = await call_next(request)
+            await self.app(scope, receive, send_with_headers)
         except Exception as exc:
             rec.status, rec.error = 500, f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            route = request.scope.get("route")
-            rec.endpoint = getattr(route, "path", request.url.path)
-            rec.duration_ms = (time.perf_counter() - started) * 1000
-            if rec.status == 0:
-                rec.status = response.status_code
-            audit.record(rec)
-        response.headers["X-Request-ID"] = rec.request_id
-        if rec.tables:
-            response.headers["X-C360-Versions"] = ",".join(rec.tables)
-        return response
-
-    return app
+            route = scope.get("route")
+            rec.endpoint = getattr(route, "path", scope["path"])
+            if rec.duration_ms is None:
+                rec.duration_ms = (time.perf_counter() - started) * 1000
+            self.writer.record(rec)
 
 
 def _docs(app: FastAPI) -> None:

@@ -1,4 +1,7 @@
-"""Request dependencies as ``Annotated`` aliases: the pinned generation, the caller, the audit record."""
+"""Request dependencies as ``Annotated`` aliases: the pinned generation, the caller, the audit record.
+
+They are ``async def`` because none of them blocks: FastAPI runs a plain ``def`` dependency
+in the thread pool, and those hops were most of a lookup's time."""
 
 from __future__ import annotations
 
@@ -14,26 +17,26 @@ from c360.settings import Settings
 from c360.sql import SqlEngine
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_lake(request: Request) -> ServedLake:
+async def get_lake(request: Request) -> ServedLake:
     return request.app.state.lake
 
 
-def get_engine(request: Request) -> SqlEngine:
+async def get_engine(request: Request) -> SqlEngine:
     return request.app.state.engine
 
 
-def get_audit(request: Request) -> AuditRecord:
+async def get_audit(request: Request) -> AuditRecord:
     rec = getattr(request.state, "audit", None)
     if rec is None:  # a route outside /v1: a throwaway record keeps handlers uniform
         rec = AuditRecord(request.method, request.url.path, request.url.path)
     return rec
 
 
-def get_generation(request: Request) -> Generation:
+async def get_generation(request: Request) -> Generation:
     """The generation this request reads, taken once: every table stays at one version."""
     gen = request.app.state.lake.current
     if gen is None:
@@ -48,7 +51,7 @@ GenerationDep = Annotated[Generation, Depends(get_generation)]
 AuditDep = Annotated[AuditRecord, Depends(get_audit)]
 
 
-def get_principal(
+async def get_principal(
     gen: GenerationDep,
     audit: AuditDep,
     x_api_key: Annotated[str | None, Header(description="Your API key (`c360 access key create`).")] = None,
@@ -64,7 +67,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 def scope(name: str) -> Callable[[Principal], Principal]:
     """A dependency admitting only roles allowed to call the ``name`` endpoints (else 403)."""
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:
         principal.role.require_scope(name)
         return principal
 

@@ -9,17 +9,15 @@ from collections.abc import Iterable, Mapping
 
 import pyarrow as pa
 from deltalake import QueryBuilder
+from starlette.concurrency import run_in_threadpool
 
-from c360.access import VAULT_TABLE, ColumnAccess, Role, clear_name, column_access
+from c360.access import VAULT_TABLE, ColumnAccess, Role, clear_name
 from c360.serve.state import Generation
 
 
 def access_for(gen: Generation, role: Role, table: str) -> ColumnAccess:
     """column_access for a table of this generation (404-style LookupError when not loaded)."""
-    p = gen.table(table)
-    if p is None:
-        raise LookupError(f"{table} is not in the lake yet")
-    return column_access(role, table, p.schema)
+    return gen.access(role, table)
 
 
 def vault_values(gen: Generation, tokens: Iterable[str]) -> dict[str, str]:
@@ -38,6 +36,8 @@ def shape(
     gen: Generation, rows: list[dict[str, object]], access: ColumnAccess
 ) -> tuple[list[dict[str, object]], dict[str, int]]:
     """``rows`` reduced to the caller's columns; returns them and the extra versions read (the vault)."""
+    if not access.reveal:  # the common case: only drop what the role may not see
+        return [{c: r.get(c) for c in access.visible} for r in rows], {}
     clear: Mapping[str, str] = {}
     extra: dict[str, int] = {}
     if access.reveal:
@@ -55,6 +55,16 @@ def shape(
                 shaped[clear_name(c)] = clear.get(str(token)) if token else None
         out.append(shaped)
     return out, extra
+
+
+async def shape_async(
+    gen: Generation, rows: list[dict[str, object]], access: ColumnAccess
+) -> tuple[list[dict[str, object]], dict[str, int]]:
+    """:func:`shape` for ``async`` endpoints: in the event loop when nothing is re-identified
+    (pure dict work), in the thread pool when the vault must be queried."""
+    if access.reveal:
+        return await run_in_threadpool(shape, gen, rows, access)
+    return shape(gen, rows, access)
 
 
 def json_safe(value: object) -> object:

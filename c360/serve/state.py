@@ -15,16 +15,17 @@ import logging
 import threading
 import time
 from bisect import bisect_right
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import QueryBuilder
 
-from c360.access import VAULT_TABLE, KeyRing
+from c360.access import VAULT_TABLE, ColumnAccess, KeyRing, Role, column_access
 from c360.sql import PinnedTable, Snapshot, pin, served_tables
 from c360.storage.catalog import LakeCatalog
 
@@ -35,6 +36,23 @@ DIM_CUSTOMER = "enhanced.customer.dim_customer"
 STATIONS = "enhanced.air_quality.dim_station"
 AQI_DAILY = "enhanced.air_quality.fct_aqi_daily"
 SALES_BY_SEGMENT = "enhanced.sales.sales_by_segment_daily"
+
+
+@dataclass(frozen=True)
+class RowReader:
+    """Rows of a table as dicts, one scalar per column of its contiguous arrays: five times
+    faster than ``table.slice(i, 1).to_pylist()``, which builds a one-row table first."""
+
+    names: tuple[str, ...]
+    arrays: tuple[pa.Array | pa.ChunkedArray, ...]
+
+    @classmethod
+    def of(cls, table: pa.Table) -> RowReader:
+        arrays = tuple(c.chunk(0) if c.num_chunks == 1 else c for c in table.columns)
+        return cls(tuple(table.column_names), arrays)
+
+    def __call__(self, i: int) -> dict[str, object]:
+        return {name: array[i].as_py() for name, array in zip(self.names, self.arrays, strict=True)}
 
 
 def read_all(p: PinnedTable, sql: str) -> pa.Table:
@@ -53,11 +71,14 @@ class ProfileIndex:
     date_ranges: Mapping[date, tuple[int, int]]
     rows_of: Mapping[str, tuple[int, ...]]
     ids_by_date: Mapping[date, list[str]]
+    row: RowReader
 
     @classmethod
     def build(cls, p: PinnedTable) -> ProfileIndex:
         table = read_all(p, "SELECT * FROM t ORDER BY as_of_date, customer_id")
-        table = table.cast(p.schema) if table.schema != p.schema else table
+        # One chunk per column: a row slice or a take over DataFusion's many small batches
+        # costs ten times more than over contiguous arrays.
+        table = (table.cast(p.schema) if table.schema != p.schema else table).combine_chunks()
         dates = table.column("as_of_date").to_pylist()
         ids = table.column("customer_id").to_pylist()
         ranges: dict[date, tuple[int, int]] = {}
@@ -73,32 +94,63 @@ class ProfileIndex:
             ranges,
             {k: tuple(v) for k, v in rows_of.items()},
             ids_by_date,
+            RowReader.of(table),
         )
 
     @property
     def latest(self) -> date | None:
         return self.as_of_dates[-1] if self.as_of_dates else None
 
-    def row(self, i: int) -> dict[str, object]:
-        return self.table.slice(i, 1).to_pylist()[0]
-
     def latest_row(self, customer_id: str) -> int | None:
         rows = self.rows_of.get(customer_id)
         return rows[-1] if rows else None
 
-    def page(
-        self, as_of: date, filters: pa.compute.Expression | None, after: str | None, size: int
-    ) -> tuple[pa.Table, bool]:
-        """Rows of ``as_of`` matching ``filters`` with customer_id > ``after``, in id order."""
+    def page(self, as_of: date, where: Sequence[Match], after: str | None, size: int) -> tuple[pa.Table, bool]:
+        """Rows of ``as_of`` matching every condition of ``where`` with customer_id > ``after``, in id order.
+
+        Only the filtered columns are compared, block by block from the cursor on, until one
+        row more than the page is found; then just those rows are taken from the whole
+        table. A page costs what it returns, not what the as-of date holds.
+        """
         if as_of not in self.date_ranges:
             return self.table.slice(0, 0), False
         start, end = self.date_ranges[as_of]
         if after is not None:
             start += bisect_right(self.ids_by_date[as_of], after)
-        chunk = self.table.slice(start, end - start)
-        if filters is not None:
-            chunk = chunk.filter(filters)
-        return chunk.slice(0, size), chunk.num_rows > size
+        if not where:
+            rows = self.table.slice(start, min(size + 1, end - start))
+            return rows.slice(0, size), rows.num_rows > size
+        found: list[pa.Array] = []
+        count, block = 0, PAGE_BLOCK
+        while start < end and count <= size:
+            stop = min(start + block, end)
+            mask = None
+            for m in where:
+                hit = m.test(self.table.column(m.column).slice(start, stop - start))
+                mask = hit if mask is None else pc.and_kleene(mask, hit)
+            hits = pc.add(pc.indices_nonzero(pc.fill_null(mask, False)), start)
+            found.append(hits)
+            count += len(hits)
+            start, block = stop, block * 2
+        rows = pa.concat_arrays(found)[: size + 1]
+        taken = self.table.take(rows)
+        return taken.slice(0, size), taken.num_rows > size
+
+
+PAGE_BLOCK = 2048
+
+
+@dataclass(frozen=True)
+class Match:
+    """One page filter: ``column`` equal to (``op="eq"``) or at least (``op="ge"``) ``value``."""
+
+    column: str
+    op: Literal["eq", "ge"]
+    value: object
+
+    def test(self, values: pa.ChunkedArray) -> pa.ChunkedArray:
+        scalar = pa.scalar(self.value, values.type)
+        return pc.equal(values, scalar) if self.op == "eq" else pc.greater_equal(values, scalar)
 
 
 @dataclass(frozen=True)
@@ -111,6 +163,21 @@ class Generation:
     keys: KeyRing
     number: int
     loaded_at: float = field(default_factory=time.time)
+    _access: dict[tuple[str, str], ColumnAccess] = field(default_factory=dict, repr=False, compare=False)
+
+    def access(self, role: Role, table: str) -> ColumnAccess:
+        """``column_access`` of ``role`` on ``table`` at this generation's version (404-style
+        LookupError when the table is not loaded). Computed once per generation: the answer
+        depends only on the role and the pinned schema, and it sits on every request's path."""
+        cached = self._access.get((role.name, table))
+        if cached is not None:
+            return cached
+        p = self.snapshot.tables.get(table)
+        if p is None:
+            raise LookupError(f"{table} is not in the lake yet")
+        decided = column_access(role, table, p.schema)
+        self._access[(role.name, table)] = decided
+        return decided
 
     def table(self, name: str) -> PinnedTable | None:
         return self.snapshot.tables.get(name)
@@ -129,18 +196,20 @@ class CurrentCustomers:
 
     table: pa.Table
     index: Mapping[str, int]
+    row: RowReader
 
     @classmethod
     def build(cls, p: PinnedTable | None) -> CurrentCustomers:
         if p is None:
-            return cls(pa.table({}), {})
+            return cls(pa.table({}), {}, RowReader((), ()))
         table = read_all(p, "SELECT * FROM t WHERE is_current ORDER BY customer_id")
-        table = table.cast(p.schema) if table.schema != p.schema else table
-        return cls(table, {cid: i for i, cid in enumerate(table.column("customer_id").to_pylist())})
+        table = (table.cast(p.schema) if table.schema != p.schema else table).combine_chunks()
+        index = {cid: i for i, cid in enumerate(table.column("customer_id").to_pylist())}
+        return cls(table, index, RowReader.of(table))
 
     def get(self, customer_id: str) -> dict[str, object] | None:
         i = self.index.get(customer_id)
-        return None if i is None else self.table.slice(i, 1).to_pylist()[0]
+        return None if i is None else self.row(i)
 
 
 class ServedLake:

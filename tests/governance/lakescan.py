@@ -1,5 +1,6 @@
 """Look for values in a lake without c360: every Parquet file (data of any version, and
-checkpoints) read with pyarrow, plus a byte search of every file of every Delta log.
+checkpoints) read with pyarrow, plus a byte search of every other file (Delta logs, Data
+Docs, lineage events).
 
 Deliberately independent of the code under test: it walks folders, not Delta logs, so
 files an old version still points at, or nothing points at, are searched too.
@@ -53,7 +54,8 @@ def parquet_hits(path: Path, needles: list[str]) -> set[str]:
 
 
 def scan_lake(root: Path, needles: Iterable[str]) -> dict[str, set[str]]:
-    """{file relative to root: needles found} over every Parquet and Delta log file."""
+    """{file relative to root: needles found} over every file: Parquet files read with pyarrow,
+    every other file (Delta logs, Data Docs HTML, lineage events, ...) searched as bytes."""
     wanted = [n for n in needles if n]
     hits: dict[str, set[str]] = {}
     for path in sorted(root.rglob("*")):
@@ -62,11 +64,9 @@ def scan_lake(root: Path, needles: Iterable[str]) -> dict[str, set[str]]:
         rel = path.relative_to(root).as_posix()
         if path.suffix == ".parquet":
             found = parquet_hits(path, wanted)
-        elif "_delta_log" in path.parts:
+        else:
             data = path.read_bytes()
             found = {n for n in wanted if n.encode() in data}
-        else:
-            continue
         if found:
             hits[rel] = found
     return hits

@@ -73,6 +73,7 @@ class Erased:
     linked: list[str]  # their order and shipment ids, their delivery addresses
     before: dict[str, Counter[str]]
     report: object
+    data_docs_page: str  # a page quoting the subject before the erasure
 
 
 def _vault(root: Path) -> list[dict]:
@@ -108,14 +109,30 @@ def erased(spark: object, published_lake: PublishedLake, tmp_path_factory: pytes
     shipments = {r["shipment_id"] for r in shipped}
     # Their addresses: a vault row of a shipment's address names no customer, but is theirs.
     addresses = {r["destination_address"] for r in shipped if r["destination_address"]}
+    docs = _plant_data_docs_page(root, cid, sorted(tokens)[0])
     before = table_rows(root)
     report = erase_customer(DeltaStorage(spark, root), cid, "REQ-2026-0042", key)  # type: ignore[arg-type]
-    return Erased(root, cid, needles, keys, sorted(orders | shipments | addresses), before, report)
+    return Erased(root, cid, needles, keys, sorted(orders | shipments | addresses), before, report, docs)
+
+
+def _plant_data_docs_page(root: Path, customer_id: str, tok: str) -> str:
+    """A Data Docs validation page that quotes the subject, as GX's SUMMARY result format does
+    for a failed column expectation (its "partial unexpected" sample values). The mock lake's
+    gates all pass, so no real page names a customer; this one stands for a failed gate's."""
+    pages = sorted((root / "ops/data_docs/validations").rglob("*.html"))
+    assert pages, "the published lake has Data Docs pages"
+    page = pages[0].with_name("failed-validation.html")
+    sample = f"<table><tr><th>Unexpected Value</th></tr><tr><td>{customer_id}</td></tr><tr><td>{tok}</td></tr></table>"
+    page.write_text(pages[0].read_text().replace("</body>", sample + "</body>"))
+    return page.relative_to(root).as_posix()
 
 
 def test_no_trace_in_any_file_of_any_version_or_log(erased: Erased) -> None:
     assert erased.keys, "the subject has dim_customer rows"
     assert scan_lake(erased.root, erased.needles) == {}
+    page = (erased.root / erased.data_docs_page).read_text()
+    assert "[erased]" in page and "Unexpected Value" in page, "the page is kept, with the subject redacted"
+    assert erased.data_docs_page in erased.report.files_redacted  # type: ignore[attr-defined]
     assert int_hits(erased.root, "customer_key", erased.keys) == {}
 
 
@@ -144,6 +161,7 @@ def test_the_request_is_audited_without_pii(erased: Erased) -> None:
     assert {r["request_ref"] for r in rows} == {"REQ-2026-0042"}
     tables = {r["table_name"]: r for r in rows}
     assert "-" in tables and tables["-"]["rows_removed"] > 0
+    assert erased.data_docs_page in tables["-"]["files_rewritten"], "the redacted Data Docs page is listed"
     assert tables["vault.pii.values"]["rows_removed"] > 0
     assert tables["raw.customer.customers"]["files_purged"]
     erased_keys = DeltaTable(str(erased.root / "ops/privacy/erased_subjects"))

@@ -1,4 +1,8 @@
-"""Customers: one profile by id (from the in-memory index), filtered pages, history."""
+"""Customers: one profile by id (from the in-memory index), filtered pages, history.
+
+The handlers are ``async``: they read only the in-memory generation (microseconds), so a
+thread-pool hop would cost more than the work; re-identification through the vault, the
+one blocking read, goes to the pool (:func:`c360.serve.rows.shape_async`)."""
 
 from __future__ import annotations
 
@@ -10,15 +14,13 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-import pyarrow as pa
-import pyarrow.compute as pc
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from c360.access import CUSTOMERS, AccessDenied, ColumnAccess, Principal
 from c360.serve.deps import AuditDep, GenerationDep, SettingsDep, scope
 from c360.serve.models import CustomerHistory, CustomerOut, CustomerPage
-from c360.serve.rows import access_for, shape
-from c360.serve.state import DIM_CUSTOMER, PROFILE, Generation, ProfileIndex
+from c360.serve.rows import access_for, shape_async
+from c360.serve.state import DIM_CUSTOMER, PROFILE, Generation, Match, ProfileIndex
 
 router = APIRouter(prefix="/v1/customers", tags=[CUSTOMERS])
 Caller = Annotated[Principal, Depends(scope(CUSTOMERS))]
@@ -38,21 +40,21 @@ def _profiles(gen: Generation) -> ProfileIndex:
 
 
 @router.get("/{customer_id}", response_model=CustomerOut, summary="One customer's profile and current attributes")
-def get_customer(customer_id: CustomerId, caller: Caller, gen: GenerationDep, audit: AuditDep) -> CustomerOut:
+async def get_customer(customer_id: CustomerId, caller: Caller, gen: GenerationDep, audit: AuditDep) -> CustomerOut:
     idx = _profiles(gen)
     access = access_for(gen, caller.role, PROFILE)
     i = idx.latest_row(customer_id)
     if i is None:
         raise HTTPException(404, f"no profile for customer {customer_id!r}")
     versions = {PROFILE: gen.version(PROFILE)}
-    (profile,), extra = shape(gen, [idx.row(i)], access)
+    (profile,), extra = await shape_async(gen, [idx.row(i)], access)
     versions.update(extra)
     attributes = None
     masked = [f"{PROFILE}.{c}" for c in access.masked]
     current = gen.customers.get(customer_id)
     if current is not None and gen.table(DIM_CUSTOMER) is not None and caller.role.may_read(DIM_CUSTOMER):
         dim_access = access_for(gen, caller.role, DIM_CUSTOMER)
-        (attributes,), extra = shape(gen, [current], dim_access)
+        (attributes,), extra = await shape_async(gen, [current], dim_access)
         versions[DIM_CUSTOMER] = gen.version(DIM_CUSTOMER)
         versions.update(extra)
         masked += [f"{DIM_CUSTOMER}.{c}" for c in dim_access.masked]
@@ -84,7 +86,7 @@ def _decode_cursor(cursor: str) -> tuple[date, str]:
 
 
 @router.get("", response_model=CustomerPage, summary="Customers by segment, churn risk, tier or value, paged")
-def list_customers(
+async def list_customers(
     caller: Caller,
     gen: GenerationDep,
     audit: AuditDep,
@@ -112,22 +114,20 @@ def list_customers(
             raise HTTPException(400, "the cursor belongs to another as_of date")
         as_of = cursor_date
     day = as_of or idx.latest
-    filters = []
+    where: list[Match] = []
     for column, value in (
         ("customer_segment", segment), ("rfm_segment", rfm_segment),
         ("churn_risk_label", churn_risk.value if churn_risk else None), ("loyalty_tier", loyalty_tier),
     ):  # fmt: skip
         if value is not None:
             _filterable(access, column)
-            filters.append(pc.field(column) == value)
+            where.append(Match(column, "eq", value))
     if min_clv is not None:
         _filterable(access, "predicted_clv_12m")
-        filters.append(pc.field("predicted_clv_12m") >= pa.scalar(min_clv, pa.decimal128(38, 6)))
-    expr = None
-    for f in filters:
-        expr = f if expr is None else expr & f
-    page, more = idx.page(day, expr, after, limit) if day is not None else (idx.table.slice(0, 0), False)
-    items, extra = shape(gen, page.to_pylist(), access)
+        where.append(Match("predicted_clv_12m", "ge", min_clv))
+    page, more = idx.page(day, where, after, limit) if day is not None else (idx.table.slice(0, 0), False)
+    # Only the visible columns become Python objects: the conversion is most of a page's cost.
+    items, extra = await shape_async(gen, page.select(list(access.visible)).to_pylist(), access)
     versions = {PROFILE: gen.version(PROFILE), **extra}
     audit.read(versions)
     audit.rows = len(items)
@@ -138,13 +138,15 @@ def list_customers(
 
 
 @router.get("/{customer_id}/history", response_model=CustomerHistory, summary="A customer's profile over as-of dates")
-def customer_history(customer_id: CustomerId, caller: Caller, gen: GenerationDep, audit: AuditDep) -> CustomerHistory:
+async def customer_history(
+    customer_id: CustomerId, caller: Caller, gen: GenerationDep, audit: AuditDep
+) -> CustomerHistory:
     idx = _profiles(gen)
     access = access_for(gen, caller.role, PROFILE)
     rows = idx.rows_of.get(customer_id)
     if not rows:
         raise HTTPException(404, f"no profile for customer {customer_id!r}")
-    items, extra = shape(gen, [idx.row(i) for i in rows], access)
+    items, extra = await shape_async(gen, [idx.row(i) for i in rows], access)
     versions = {PROFILE: gen.version(PROFILE), **extra}
     audit.read(versions)
     audit.rows = len(items)
