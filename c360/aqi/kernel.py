@@ -408,29 +408,31 @@ def to_records(results: Results) -> list[dict[str, Any]]:
 
 
 def to_arrow(results: Results) -> pa.Table:
-    """The result columns as an Arrow table (the Spark path's column types)."""
+    """The result columns as an Arrow table (the Spark path's column types).
+
+    Strings are taken from small dictionaries by index arrays (``take``), never per row.
+    """
     standard = results.standard
     n = len(results)
-    names = np.array(standard.field_names(), dtype=object)
-    pollutants = np.array(standard.pollutants(), dtype=object)
-    cats = standard.categories
+    names = pa.array(standard.field_names(), pa.string())
+    pollutants = pa.array(standard.pollutants(), pa.string())
     has_aqi = results.aqi >= 0
-    cat_pos = np.where(has_aqi, results.category, 0)
-    category = pa.array(np.array([c.name for c in cats], dtype=object)[cat_pos], pa.string(), mask=~has_aqi)
-    color = pa.array(np.array([c.color for c in cats], dtype=object)[cat_pos], pa.string(), mask=~has_aqi)
+    cat_index = pa.array(np.where(has_aqi, results.category, 0), pa.int64(), mask=~has_aqi)
+    category = pa.array([c.name for c in standard.categories], pa.string()).take(cat_index)
+    color = pa.array([c.color for c in standard.categories], pa.string()).take(cat_index)
 
-    def lists(present: np.ndarray, values: np.ndarray) -> tuple[pa.Array, pa.Array]:
+    def lists(present: np.ndarray) -> tuple[pa.Array, pa.Array, np.ndarray]:
         rows, cols = np.nonzero(present.T)  # row-major: each row's entries in field order
         offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))]).astype(np.int32)
-        return pa.array(offsets), values[cols] if values.ndim == 1 else values[cols, rows]
+        return pa.array(offsets), pa.array(cols.astype(np.int64)), rows
 
-    offs, dom = lists(results.dominant, pollutants)
-    dominant = pa.ListArray.from_arrays(offs, pa.array(dom, pa.string()))
-    offs, keys = lists(results.sub >= 0, names)
-    sub_values = results.sub.T[results.sub.T >= 0]
-    sub_indices = pa.MapArray.from_arrays(offs, pa.array(keys, pa.string()), pa.array(sub_values, pa.int64()))
-    notes, errors = _entries(results)
-    status = np.where(results.status_invalid, "invalid", "ok").astype(object)
+    offs, cols, _ = lists(results.dominant)
+    dominant = pa.ListArray.from_arrays(offs, pollutants.take(cols))
+    offs, cols, rows = lists(results.sub >= 0)
+    sub_values = results.sub[cols.to_numpy(), rows]
+    sub_indices = pa.MapArray.from_arrays(offs, names.take(cols), pa.array(sub_values, pa.int64()))
+    notes, errors = _entry_lists(results)
+    status = pa.array(["ok", "invalid"], pa.string()).take(pa.array(results.status_invalid.astype(np.int64)))
     return pa.table(
         [
             pa.array(results.aqi, pa.int64(), mask=~has_aqi),
@@ -438,9 +440,76 @@ def to_arrow(results: Results) -> pa.Table:
             color,
             dominant,
             sub_indices,
-            pa.array(notes, pa.list_(_ENTRY)),
-            pa.array(errors, pa.list_(_ENTRY)),
-            pa.array(status, pa.string()),
+            notes,
+            errors,
+            status,
         ],
         schema=RESULT_SCHEMA,
     )
+
+
+def _entry_lists(results: Results) -> tuple[pa.Array, pa.Array]:
+    """Notes and errors as Arrow list<struct> columns, built from index arrays (no row loop).
+
+    Each entry is an id into a table of (field, kind, message) strings; a row's ids in field
+    order, then the extras, become its list, exactly as :func:`_entries` orders them.
+    """
+    standard = results.standard
+    texts = _texts(standard)
+    n = len(results)
+
+    def build(codes: np.ndarray, lookup: dict[tuple[int, int], tuple[str, str, str]],
+              extras: list[tuple[np.ndarray, tuple[str | None, str, str]]],
+              dynamic: tuple[np.ndarray, list[tuple[str, str, str]]] | None) -> pa.Array:  # fmt: skip
+        table: list[tuple[str | None, str, str]] = list(lookup.values())
+        position = {key: i for i, key in enumerate(lookup)}
+        width = codes.shape[1] if codes.ndim == 2 else n
+        ids = np.full((len(codes) + len(extras) + (dynamic is not None), width), -1, np.int64)
+        for f in range(len(codes)):
+            for code in np.unique(codes[f]).tolist():
+                if code:
+                    ids[f][codes[f] == code] = position[(f, code)]
+        for j, (mask, entry) in enumerate(extras):
+            ids[len(codes) + j][mask] = len(table)
+            table.append(entry)
+        if dynamic is not None:
+            mask, entries = dynamic
+            ids[-1][mask] = len(table) + np.arange(int(mask.sum()))
+            table.extend(entries)
+        rows, slots = np.nonzero(ids.T >= 0)  # row-major: a row's entries in slot order
+        chosen = ids.T[rows, slots]
+        offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))]).astype(np.int32)
+        fields = pa.array([e[0] for e in table], pa.string())
+        kinds = pa.array([e[1] for e in table], pa.string())
+        messages = pa.array([e[2] for e in table], pa.string())
+        take = pa.array(chosen)
+        structs = pa.StructArray.from_arrays(
+            [fields.take(take), kinds.take(take), messages.take(take)], fields=list(_ENTRY)
+        )
+        return pa.ListArray.from_arrays(pa.array(offsets), structs)
+
+    beyond = (results.aqi > standard.index_top, (None, "beyond_index", standard.beyond_message()))
+    notes = build(results.note, texts.note_entries, [beyond], None)
+    dynamic = None
+    if results.unknown_key is not None:
+        mask = np.asarray(results.unknown_key != None, bool)  # noqa: E711
+        message = ERROR_MESSAGES["unknown_field"]
+        keys = results.unknown_key[mask].tolist()
+        dynamic = (mask, [(k, "unknown_field", f"{k}: {message}") for k in keys])
+    no_pollutants = (results.no_pollutants, (None, "no_pollutants", NO_POLLUTANTS))
+    errors = build(results.error, texts.error_entries, [no_pollutants], dynamic)
+    if dynamic is not None:  # the unknown field error comes before no_pollutants
+        errors = build(results.error, texts.error_entries, [], dynamic)
+        errors = _append_constant(errors, no_pollutants)
+    return notes, errors
+
+
+def _append_constant(lists: pa.Array, extra: tuple[np.ndarray, tuple[str | None, str, str]]) -> pa.Array:
+    mask, entry = extra
+    if not mask.any():
+        return lists
+    values = lists.to_pylist()
+    item = dict(zip(("field", "kind", "message"), entry, strict=True))
+    for r in np.flatnonzero(mask).tolist():
+        values[r].append(item)
+    return pa.array(values, pa.list_(_ENTRY))
