@@ -1,10 +1,18 @@
-"""AQI calculator throughput: DataFrame path vs JSON path vs python-aqi's per-value loop.
+"""AQI calculator throughput, every path side by side on the same generated records.
 
-All three read the same 1M generated records in one run on one machine. The DataFrame
-and JSON paths go file-to-result (Spark reads the JSON Lines file with string columns; the
-JSON path streams it through the worker pool and serialises JSON Lines); python-aqi is the
-anchor, fed pre-parsed string values, so its figure flatters it. python-aqi implements the
-2012 tables without SO2 24-hour; the anchor measures speed, not agreement.
+One run, one machine, the same N records (``C360_BENCH_AQI_RECORDS``, default 1M; set it
+small to try the benchmark):
+
+- the JSON path, JSON Lines file -> JSON Lines (the CLI's path: worker pool + kernel);
+- Spark, Parquet -> results -> noop write: native column expressions, and ``mapInArrow``
+  over the integer kernel;
+- the kernel per input kind: an in-memory Arrow table, a pandas frame, a Parquet file and
+  a CSV file (read, calculate, results consumed);
+- the decimal core's per-record loop (the exact reference the kernel is tested against),
+  on a tenth of the records;
+- anchors: python-aqi's per-record loop (fed pre-parsed strings: its figure flatters it;
+  2012 tables without SO2 24-hour, so it measures speed, not agreement) and a plain NumPy
+  float evaluation of one pollutant's table (the hardware's whole-array speed).
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -74,51 +83,121 @@ def _python_aqi(n: int) -> float:
     return time.perf_counter() - start
 
 
+def _numpy_anchor(n: int) -> float:
+    """One pollutant's table (PM2.5, 8 bands) evaluated on n floats with NumPy: the ceiling."""
+    import numpy as np
+
+    from c360.aqi import load_standard
+
+    table = load_standard("us-epa-2024").field("pm25_24h")
+    lo = np.array([float(b.c_low) for b in table.bands])
+    hi = np.array([float(b.c_high) for b in table.bands])
+    ilo = np.array([b.i_low for b in table.bands], dtype=float)
+    ihi = np.array([b.i_high for b in table.bands], dtype=float)
+    values = np.random.default_rng(1).uniform(0, 300, n)
+    start = time.perf_counter()
+    c = np.floor(values * 10) / 10
+    band = np.minimum(np.searchsorted(hi, c), len(hi) - 1)
+    np.rint((ihi[band] - ilo[band]) / (hi[band] - lo[band]) * (c - lo[band]) + ilo[band])
+    return time.perf_counter() - start
+
+
+def _decimal_core(n: int) -> float:
+    from c360.aqi import load_standard
+    from c360.aqi.core import evaluate
+
+    standard = load_standard("us-epa-2024")
+    records = list(_records(n))
+    start = time.perf_counter()
+    for record in records:
+        evaluate(record, standard)
+    return time.perf_counter() - start
+
+
+def _timed(fn) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def main() -> None:
-    from c360.aqi import calculate
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    from c360.aqi import calculate, load_standard
+    from c360.aqi.spark import calculate_df_arrow
     from c360.settings import load_settings
     from c360.spark import get_spark
 
+    # mapInArrow's Python workers must be this interpreter (it has c360 and pyarrow).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     settings = load_settings(spark_ui=False, spark_log_level="ERROR")
+    standard = load_standard("us-epa-2024")
+    rows: list[list[object]] = []
     with tempfile.TemporaryDirectory(prefix="bench_aqi_") as tmp:
         source = Path(tmp) / "readings.jsonl"
         _write_input(source, N)
         size_mb = source.stat().st_size / 1e6
-
-        spark = get_spark(settings)
-        schema = ", ".join(f"{c} string" for c in ("station", *FIELDS))
-        calculate(spark.read.schema(schema).json(str(source)).limit(1000)).collect()  # warm-up
-        start = time.perf_counter()
-        df = calculate(spark.read.schema(schema).json(str(source)))
-        df.write.format("noop").mode("overwrite").save()
-        spark_s = time.perf_counter() - start
-        spark.stop()
+        columns = ("station", *FIELDS)
+        strings = list(_records(N))
+        table = pa.table({c: pa.array([r[c] for r in strings], pa.string()) for c in columns})
+        del strings
+        parquet, csv = Path(tmp) / "readings.parquet", Path(tmp) / "readings.csv"
+        pq.write_table(table, parquet)
+        pcsv.write_csv(table, csv)
 
         start = time.perf_counter()
         run = calculate(source, settings=settings)
         with open(os.devnull, "w") as sink:
             counts = run.write_jsonl(sink)
-        json_s = time.perf_counter() - start
+        rows.append([f"c360 JSON path (kernel, {settings.aqi_worker_count} workers)",
+                     "JSON Lines file -> JSON Lines", time.perf_counter() - start])  # fmt: skip
         assert counts.total == N, counts
 
-        anchor_s = _python_aqi(N)
+        spark = get_spark(settings)
+        calculate(spark.read.parquet(str(parquet)).limit(1000)).collect()  # warm-up
+        calculate_df_arrow(spark.read.parquet(str(parquet)).limit(1000), standard).collect()
+        for name, fn in (
+            ("c360 Spark, native column expressions", lambda df: calculate(df)),
+            ("c360 Spark, mapInArrow over the kernel", lambda df: calculate_df_arrow(df, standard)),
+        ):
+            secs = _timed(
+                lambda fn=fn: fn(spark.read.parquet(str(parquet))).write.format("noop").mode("overwrite").save()
+            )
+            rows.append([name, "Parquet file -> noop write", secs])
+        spark.stop()
 
-    rows = [
-        ["c360 DataFrame path (Spark, native expressions)", "JSON Lines file", spark_s],
-        [f"c360 JSON path ({settings.aqi_worker_count} worker processes)", "JSON Lines file", json_s],
-        ["python-aqi `to_aqi` loop (anchor, 7 pollutants)", "pre-parsed strings", anchor_s],
-    ]
-    table = markdown_table(
-        ["path", "input", "records", "seconds", "records/s"],
-        [[name, src, f"{N:,}", f"{secs:.1f}", f"{N / secs:,.0f}"] for name, src, secs in rows],
+        pandas_frame = table.to_pandas()
+        rows.append(["c360 kernel, Arrow table", "in memory -> Arrow table", _timed(lambda: calculate(table))])
+        rows.append(["c360 kernel, pandas frame", "in memory -> pandas frame", _timed(lambda: calculate(pandas_frame))])
+        rows.append(["c360 kernel, Parquet file", "file -> Arrow batches",
+                     _timed(lambda: calculate(parquet).read_all())])  # fmt: skip
+        rows.append(["c360 kernel, CSV file", "file -> Arrow batches", _timed(lambda: calculate(csv).read_all())])
+
+    sample = max(1, N // 10)
+    core_s = _decimal_core(sample) * N / sample
+    rows.append([f"c360 decimal core loop (reference; {sample:,} records, scaled)", "parsed records", core_s])
+    anchor_s = _python_aqi(N)
+    rows.append(["python-aqi `to_aqi` loop (anchor, 7 pollutants)", "pre-parsed strings", anchor_s])
+    numpy_s = _numpy_anchor(N)
+    rows.append(["NumPy, one pollutant's table in floats (anchor)", "in-memory float array", numpy_s])
+
+    table_md = markdown_table(
+        ["path", "input -> output", "records", "seconds", "records/s", "x python-aqi"],
+        [
+            [name, src, f"{N:,}", f"{secs:.2f}", f"{N / secs:,.0f}", f"{anchor_s / secs:.1f}"]
+            for name, src, secs in rows
+        ],
     )
+    load = os.getloadavg()
     body = (
         f"{N:,} wide records (8 concentrations each, {size_mb:.0f} MB of JSON Lines), "
-        f"US EPA 2024 standard, Spark `{settings.spark_master}`, "
-        f"chunk size {settings.aqi_chunk_size}. DataFrame path: read + calculate + noop write; "
-        "JSON path: stream + validate + calculate + serialise JSON Lines (the CLI's path); "
-        "python-aqi: its per-record loop only, no parsing or output.\n\n"
-        f"{table}\n\nJSON path outcome: {counts.ok:,} ok, {counts.invalid:,} invalid, "
+        f"US EPA 2024 standard, Spark `{settings.spark_master}`, chunk size {settings.aqi_chunk_size}, "
+        f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} at the end. "
+        "Every c360 path includes reading, validating, calculating and writing or materialising "
+        "its results; python-aqi and NumPy are compute only.\n\n"
+        f"{table_md}\n\nJSON path outcome: {counts.ok:,} ok, {counts.invalid:,} invalid, "
         f"{counts.failed:,} failed."
     )
     path = write_section("aqi", "AQI calculator", body)

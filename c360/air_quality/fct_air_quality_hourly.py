@@ -5,6 +5,12 @@ concentrations in the standard's units, the sanitize flags, and the AQI of that 
 calculator computes it from the averages ending at that hour: 1-hour values (O3, SO2, NO2),
 8-hour averages (O3, CO; 6 of 8 hours) and 24-hour averages (PM2.5, PM10, SO2; 18 of 24
 hours). A stuck sensor's values are shown but excluded from every average and sub-index.
+
+The NowCast columns (``*_nowcast``, ``aqi_nowcast``, ``category_nowcast``) are the hourly
+AQI as AirNow reports it: PM2.5, PM10 and O3 NowCast concentrations (c360.aqi.nowcast,
+docs/aqi.md "NowCast") looked up in the 24-hour PM and 8-hour O3 tables, with the hour's
+1-hour O3. They are marked as NowCast by name and description: ``aqi`` stays the TAD's
+index of the averages ending at the hour.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from c360.air_quality.hours import (
     valid,
 )
 from c360.aqi import calculate
+from c360.aqi.nowcast import RULES as NOWCAST_RULES
+from c360.aqi.nowcast import with_nowcast
 from c360.aqi.standards import Standard
 from c360.contracts.air_quality import CANONICAL_UNITS, POLLUTANTS, stuck_column
 from c360.enhanced.common import date_key
@@ -42,6 +50,7 @@ AVERAGED_FIELDS = {
 }
 HOURLY_FIELDS = {"o3_1h": "o3", "so2_1h": "so2", "no2_1h": "no2"}
 INDEX_FIELDS = ("pm25_24h", "pm10_24h", "o3_8h", "o3_1h", "co_8h", "so2_1h", "so2_24h", "no2_1h")
+NOWCAST_POLLUTANTS = ("pm25", "pm10", "o3")
 
 
 SCHEMA = T.StructType(
@@ -60,6 +69,17 @@ SCHEMA = T.StructType(
         column("aqi", T.LongType(), "highest sub-index; NULL when no pollutant has one"),
         column("category", T.StringType(), "AQI category"),
         column("dominant_pollutant", T.ArrayType(T.StringType(), False), "pollutant(s) whose sub-index is the AQI"),
+        *[
+            column(
+                f"{p}_nowcast",
+                AVERAGE_TYPE,
+                f"NowCast of {p} ({NOWCAST_RULES[p].hours}-hour weighted average, EPA/AirNow), "
+                "NULL unless 2 of the 3 latest hours are valid",
+            )
+            for p in NOWCAST_POLLUTANTS
+        ],
+        column("aqi_nowcast", T.LongType(), "NowCast AQI (PM2.5, PM10, O3 NowCast and 1-hour O3), as AirNow reports"),
+        column("category_nowcast", T.StringType(), "category of the NowCast AQI"),
         column("date_key", T.IntegerType(), "the local date in the conformed enhanced.shared.dim_date", False),
         column("date", T.DateType(), "local date of the hour (partition)", False),
     ]
@@ -69,24 +89,43 @@ SCHEMA = T.StructType(
 def build(hours: DataFrame, day: date, standard: str | Standard = "us-epa-2024") -> DataFrame:
     """Station-hours (see hours.station_hours) -> the hourly fact rows of local ``day``."""
     minimum = {8: MIN_HOURS_8H, 24: MIN_HOURS_24H}
+    for p in NOWCAST_POLLUTANTS:  # over the whole grid: a NowCast reaches back 12 hours
+        hours = with_nowcast(hours, valid(p), p, f"{p}_nowcast")
     df = hours.select(
         "*",
         *[trailing_average(p, h, minimum[h]).alias(f) for f, (p, h) in AVERAGED_FIELDS.items()],
         *[F.col(valid(p)).alias(f) for f, p in HOURLY_FIELDS.items()],
     ).filter(F.col("has_reading") & (F.col("local_date") == F.lit(day)))
-    scored = calculate(df, standard)
-    return scored.select(
+    scored = calculate(df, standard).select(
+        *[F.col(c) for c in df.columns if c not in INDEX_FIELDS],
+        *[F.col(f).alias(f"__in_{f}") for f in INDEX_FIELDS],
+        *[F.col("sub_indices")[f].alias(f"{f}_index") for f in INDEX_FIELDS],
+        F.col("aqi").alias("__aqi"),
+        F.col("category").alias("__category"),
+        F.col("dominant_pollutant").alias("__dominant"),
+    )
+    # The NowCast AQI: the same calculator, fed the NowCast concentrations in the tables
+    # AirNow looks them up in (24-hour PM, 8-hour O3) and the hour's 1-hour O3.
+    nowcast_fields = {NOWCAST_RULES[p].field: F.col(f"{p}_nowcast") for p in NOWCAST_POLLUTANTS}
+    nowcast = calculate(
+        scored.select("*", *[c.alias(f) for f, c in nowcast_fields.items()], F.col("__in_o3_1h").alias("o3_1h")),
+        standard,
+    )
+    return nowcast.select(
         F.col("station_id"),
         F.col("reading_time_utc"),
         F.col("local_hour"),
         *[F.col(p) for p in POLLUTANTS],
         *[F.col(stuck_column(p)) for p in POLLUTANTS],
         F.col("out_of_order"),
-        *[F.col(f) for f in AVERAGED_FIELDS],
-        *[F.col("sub_indices")[f].alias(f"{f}_index") for f in INDEX_FIELDS],
-        F.col("aqi"),
-        F.col("category"),
-        F.col("dominant_pollutant"),
+        *[F.col(f"__in_{f}").alias(f) for f in AVERAGED_FIELDS],
+        *[F.col(f"{f}_index") for f in INDEX_FIELDS],
+        F.col("__aqi").alias("aqi"),
+        F.col("__category").alias("category"),
+        F.col("__dominant").alias("dominant_pollutant"),
+        *[F.col(f"{p}_nowcast").cast("string").cast(AVERAGE_TYPE).alias(f"{p}_nowcast") for p in NOWCAST_POLLUTANTS],
+        F.col("aqi").alias("aqi_nowcast"),
+        F.col("category").alias("category_nowcast"),
         date_key(F.col("local_date")).alias("date_key"),
         F.col("local_date").alias("date"),
     )

@@ -1,6 +1,8 @@
 """The one entry point: ``calculate(source, standard=...)`` for every kind of input.
 
-A Spark DataFrame comes back as a DataFrame (native column expressions); anything JSON
+A Spark DataFrame comes back as a DataFrame (native column expressions); pandas, Polars and
+Arrow frames as their own kind, Parquet/CSV files as an Arrow stream (:mod:`c360.aqi.frames`,
+over the integer kernel :mod:`c360.aqi.kernel`); anything JSON
 (a file, a folder, JSON text, an iterable of records) comes back as an :class:`AqiRun`, a
 one-pass stream of result records in input order that knows its counts when it ends.
 """
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, overload
 
-from c360.aqi.jsonio import Item, iter_items
+from c360.aqi.jsonio import Item, iter_items, looks_like_json
 from c360.aqi.runner import run_chunks
 from c360.aqi.standards import Standard, resolve_standard
 from c360.settings import Settings, load_settings
@@ -83,10 +85,25 @@ def _chunked(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
         yield chunk
 
 
-def _is_dataframe(source: object) -> bool:
-    # Checked by type name so that plain JSON callers never import pyspark.
-    module = type(source).__module__
-    return module.startswith("pyspark.sql") and type(source).__name__ == "DataFrame"
+def _kind(source: object) -> str | None:
+    """Which frame or file kind ``source`` is, by type name: plain JSON callers never import
+    pyspark, pandas or polars."""
+    cls = type(source)
+    module, name = cls.__module__, cls.__name__
+    if module.startswith("pyspark.sql") and name == "DataFrame":
+        return "spark"
+    if module.startswith("pandas") and name == "DataFrame":
+        return "pandas"
+    if module.startswith("polars") and name == "DataFrame":
+        return "polars"
+    if module.startswith("pyarrow") and name in ("Table", "RecordBatch"):
+        return "arrow"
+    if module.startswith("pyarrow") and hasattr(source, "read_next_batch"):  # any RecordBatchReader
+        return "arrow_reader"
+    is_path = isinstance(source, Path) or (isinstance(source, str) and not looks_like_json(source))
+    if is_path and Path(source).suffix.lower() in (".parquet", ".csv"):  # type: ignore[arg-type]
+        return "file"
+    return None
 
 
 @overload
@@ -108,7 +125,7 @@ def calculate(
     settings: Settings | None = ...,
     workers: int | None = ...,
     chunk_size: int | None = ...,
-) -> AqiRun: ...
+) -> Any: ...
 
 
 def calculate(
@@ -118,19 +135,37 @@ def calculate(
     settings: Settings | None = None,
     workers: int | None = None,
     chunk_size: int | None = None,
-) -> DataFrame | AqiRun:
+) -> Any:
     """AQI results for ``source`` in the caller's shape.
 
-    ``source``: a Spark DataFrame (wide or long columns); a path to a JSON Lines / JSON
-    array file or a folder of them; JSON text; or an iterable of dicts (or JSON strings).
+    ``source``: a Spark, pandas or Polars DataFrame, a pyarrow Table, RecordBatch or
+    RecordBatchReader (each comes back as its own kind, result columns appended); a Parquet
+    or CSV path (an Arrow ``RecordBatchReader`` of results, streamed); a path to a JSON Lines /
+    JSON array file or a folder of them; JSON text; or an iterable of dicts (or JSON strings).
     ``standard``: a built-in id, a path to a standard's JSON file, or a :class:`Standard`.
     ``workers``/``chunk_size`` default to ``Settings.aqi_worker_count``/``aqi_chunk_size``.
     """
     resolved = resolve_standard(standard)
-    if _is_dataframe(source):
+    kind = _kind(source)
+    if kind == "spark":
         from c360.aqi.spark import calculate_df
 
         return calculate_df(source, resolved)  # type: ignore[arg-type]
+    if kind is not None:
+        from c360.aqi import frames
+
+        if kind == "pandas":
+            return frames.calculate_pandas(source, resolved)  # type: ignore[no-any-return]
+        if kind == "polars":
+            return frames.calculate_polars(source, resolved)  # type: ignore[no-any-return]
+        if kind == "arrow":
+            return frames.calculate_arrow(source, resolved)  # type: ignore[arg-type]
+        if kind == "arrow_reader":
+            return frames.calculate_reader(source, resolved)  # type: ignore[arg-type]
+        path = Path(source)  # type: ignore[arg-type]
+        if not path.is_file():
+            raise FileNotFoundError(f"no such file: {path}")
+        return frames.calculate_reader(frames.read_file(path, frames.format_of(path)), resolved)
     if workers is None or chunk_size is None:
         settings = settings or load_settings()
     return AqiRun(

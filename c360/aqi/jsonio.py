@@ -27,7 +27,7 @@ from typing import IO, Any
 from c360.aqi.core import compute, evaluate
 from c360.aqi.standards import Standard
 from c360.aqi.validate import error
-from c360.jsonlimits import MAX_JSON_CHARS, depth_message, scan_value, size_message, too_deep
+from c360.jsonlimits import MAX_JSON_CHARS, MAX_JSON_DEPTH, depth_message, scan_value, size_message, too_deep
 
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 READ_SIZE = 1 << 16
@@ -298,3 +298,106 @@ def dumps(value: Any) -> str:
             return str(value)
         return "NaN" if value.is_nan() else ("-Infinity" if value < 0 else "Infinity")
     return json.dumps(value, ensure_ascii=False)
+
+
+# ----------------------------------------------------------------------------- the kernel's JSON path
+
+_LONG_COLUMNS = ("pollutant", "averaging", "value", "unit")
+
+
+def _value_text(value: object) -> str | None:
+    """A parsed JSON value -> the text the kernel parses, with :func:`parse_number`'s meaning."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true"  # not a number
+    if isinstance(value, (int, Decimal)):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)  # NaN / Infinity constants
+    return "[object]"  # arrays and objects are not numbers
+
+
+def _label_text(value: object) -> str:
+    return str(value or "")  # field_key's reading of pollutant/averaging
+
+
+def evaluate_records(records: list[dict[str, Any]], standard: Standard) -> list[dict[str, Any]]:
+    """Result fields of many records at once, through the kernel (wide and long forms mixed).
+
+    Equal to :func:`c360.aqi.core.compute` per record; tests hold the two together.
+    """
+    import pyarrow as pa
+
+    from c360.aqi.core import is_long_form
+    from c360.aqi.kernel import evaluate_table, to_records
+
+    out: list[dict[str, Any]] = [{}] * len(records)
+    long_rows = [i for i, r in enumerate(records) if is_long_form(r)]
+    wide_rows = [i for i, r in enumerate(records) if not is_long_form(r)] if long_rows else range(len(records))
+    if wide_rows:
+        columns = {
+            name: pa.array([_value_text(records[i].get(name)) for i in wide_rows], pa.string())
+            for name in standard.field_names()
+        }
+        for i, result in zip(wide_rows, to_records(evaluate_table(pa.table(columns), standard)), strict=True):
+            out[i] = result
+    if long_rows:
+        rows = [records[i] for i in long_rows]
+        long_columns = {
+            "pollutant": pa.array([_label_text(r.get("pollutant")) for r in rows], pa.string()),
+            "averaging": pa.array([_label_text(r.get("averaging")) for r in rows], pa.string()),
+            "value": pa.array([_value_text(r.get("value")) for r in rows], pa.string()),
+            "unit": pa.array([None if r.get("unit") is None else str(r["unit"]) for r in rows], pa.string()),
+        }
+        for i, result in zip(long_rows, to_records(evaluate_table(pa.table(long_columns), standard)), strict=True):
+            out[i] = result
+    return out
+
+
+_TEXT_DECODER = json.JSONDecoder(parse_float=str)  # digits kept as text: the output echoes the line itself
+
+
+def evaluate_chunk(items: list[Item], as_json: bool, standard: Standard) -> list[Any] | None:
+    """A chunk of items -> results through the kernel, or None for the items it leaves to
+    :func:`evaluate_item` (malformed, too deep, not an object, or carrying result field names).
+
+    Returns a list aligned with ``items``: a result (a dict, or the JSON line when ``as_json``)
+    or None where the per-record path must decide.
+    """
+    from c360.aqi.core import RESULT_FIELDS
+
+    decoder = _TEXT_DECODER if as_json else _DECODER
+    reserved = set(RESULT_FIELDS)
+    parsed: list[Any] = [None] * len(items)
+    rows: list[int] = []
+    for pos, (_, payload) in enumerate(items):
+        record: Any = None
+        if isinstance(payload, str):
+            # Under the depth limit for sure when there are fewer brackets than levels allowed.
+            if len(payload) <= MAX_JSON_CHARS and payload.count("{") + payload.count("[") <= MAX_JSON_DEPTH:
+                try:
+                    record = decoder.decode(payload)
+                except (ValueError, RecursionError):
+                    record = None
+        elif isinstance(payload, dict):
+            record = payload
+        if isinstance(record, dict) and reserved.isdisjoint(record):
+            parsed[pos] = record
+            rows.append(pos)
+    outputs: list[Any] = [None] * len(items)
+    if not rows:
+        return outputs
+    results = evaluate_records([parsed[pos] for pos in rows], standard)
+    for pos, result in zip(rows, results, strict=True):
+        if not as_json:
+            outputs[pos] = {**parsed[pos], **result}
+            continue
+        payload = items[pos][1]
+        if not isinstance(payload, str):
+            outputs[pos] = (result["status"], dumps({**parsed[pos], **result}))
+            continue
+        body = payload.strip()[:-1].rstrip()
+        fragment = json.dumps(result, ensure_ascii=False, separators=(",", ":"))[1:]
+        outputs[pos] = (result["status"], body + ("" if body.endswith("{") else ",") + fragment)
+    return outputs

@@ -358,3 +358,42 @@ def _note_message(kind: Column, table: FieldTable) -> Column:
         .when(kind == F.lit("deferred"), F.lit(table.deferred_message() if table.defer_to else ""))
         .otherwise(F.lit(table.above_message()))
     )
+
+
+def calculate_df_arrow(df: DataFrame, standard: Standard) -> DataFrame:
+    """The same results through the integer kernel in Spark's Python workers (``mapInArrow``).
+
+    One implementation for every path; the price is a Python worker per task and the Arrow
+    transfer both ways. benchmarks/bench_aqi.py measures it against :func:`calculate_df`.
+    """
+    from pyspark.sql import types as T
+
+    long_form = "pollutant" in df.columns and "value" in df.columns
+    names = standard.field_names()
+    if not long_form and not set(names) & set(df.columns):
+        raise ValueError(
+            f"no AQI input columns: expected some of {', '.join(names)} (wide form) "
+            "or pollutant/averaging/value/unit (long form)"
+        )
+    # The native path's types exactly, so that either path's frame can replace the other's.
+    entry = T.ArrayType(T.StructType([T.StructField(n, T.StringType()) for n in ("field", "kind", "message")]))
+    result_fields = [
+        T.StructField("aqi", T.LongType()),
+        T.StructField("category", T.StringType()),
+        T.StructField("color", T.StringType()),
+        T.StructField("dominant_pollutant", T.ArrayType(T.StringType())),
+        T.StructField("sub_indices", T.MapType(T.StringType(), T.LongType())),
+        T.StructField("notes", entry),
+        T.StructField("errors", entry),
+        T.StructField("status", T.StringType()),
+    ]
+    kept = [f for f in df.schema.fields if f.name not in RESULT_FIELDS]
+    schema = T.StructType([*kept, *result_fields])
+
+    def run(batches):  # type: ignore[no-untyped-def]
+        from c360.aqi.frames import calculate_arrow
+
+        for batch in batches:
+            yield calculate_arrow(batch, standard)
+
+    return df.mapInArrow(run, schema)

@@ -183,3 +183,42 @@ def test_daily_values_need_the_tads_completeness_and_give_aqi_category_dominant(
         out.schema,
     )
     assert_df_equality(out, expected, ignore_row_order=True, ignore_nullable=True, ignore_metadata=True)
+
+
+def test_hourly_nowcast_columns_follow_the_exact_reference(spark: SparkSession) -> None:
+    """NowCast in the hourly fact (Spark, doubles) equals c360.aqi.nowcast (exact fractions),
+    with a missing hour, a stuck hour and the 2-of-3 rule; the NowCast AQI uses AirNow's tables."""
+    from c360.aqi.nowcast import nowcast_series
+
+    pm25 = [12.0, 30.5, 80.2, None, 55.0, 9.1, None, None, 35.5, 35.5, 35.5, 35.5] * 2
+    o3 = [0.04, 0.063, 0.069, 0.08, 0.074, 0.06, None, 0.035, 0.022, 0.05, 0.05, 0.05] * 2
+    data: Hours = {}
+    for h in range(24):
+        values = {k: v for k, v in (("pm25", pm25[h]), ("o3", o3[h]), ("pm10", 40.0 + h)) if v is not None}
+        data["S1", h] = values
+    stuck = frozenset({("S1", 4, "pm25")})  # a stuck value is a missing hour for the NowCast
+    out = fct_air_quality_hourly.build(hours_of(spark, data, stuck), DAY)
+    rows = {r["local_hour"]: r for r in out.collect()}
+    valid_pm25 = [None if h == 4 else v for h, v in enumerate(pm25)]
+    expected = {
+        "pm25": nowcast_series(list(range(24)), [None if v is None else str(v) for v in valid_pm25], "pm25"),
+        "o3": nowcast_series(list(range(24)), [None if v is None else str(v) for v in o3], "o3"),
+        "pm10": nowcast_series(list(range(24)), [str(40.0 + h) for h in range(24)], "pm10"),
+    }
+    for h, row in rows.items():
+        for p, series in expected.items():
+            want = series[h]
+            got = row[f"{p}_nowcast"]
+            assert (got is None) == (want is None), (h, p, got, want)
+            if want is not None:
+                assert abs(got - want) < Decimal("1e-7"), (h, p, got, want)
+    # The minimum-data rule, by hand: hour 5 has only itself valid (3 missing, 4 stuck);
+    # hour 7 only 5; hour 9 has 8 and 9; hour 3 has 1 and 2.
+    assert [rows[h]["pm25_nowcast"] is None for h in (5, 7, 9, 3)] == [True, True, False, False]
+    # The NowCast AQI of an hour, by hand: hour 11, PM2.5 NowCast truncated in the 24-hour table,
+    # O3 NowCast in the 8-hour table, the hour's 1-hour O3 (below 0.125: none).
+    from c360.aqi import calculate
+
+    hand = next(iter(calculate([{"pm25_24h": str(expected["pm25"][11]), "pm10_24h": str(expected["pm10"][11]),
+                                 "o3_8h": str(expected["o3"][11]), "o3_1h": "0.05"}])))  # fmt: skip
+    assert (rows[11]["aqi_nowcast"], rows[11]["category_nowcast"]) == (hand["aqi"], hand["category"])

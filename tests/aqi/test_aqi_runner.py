@@ -114,7 +114,8 @@ def test_cli_writes_json_lines_with_input_fields_and_counts(tmp_path: Path) -> N
         (None, None, None, "invalid"),
         ("B", None, None, "ok"),
     ]
-    assert '"pm25_24h":12.30' in target.read_text()  # the input's digits, untouched
+    # The input record's own text, untouched (digits and spacing), then the result fields.
+    assert target.read_text().startswith('{"station": "A", "pm25_24h": 12.30,"aqi":57,')
     assert "records: 3  ok: 2  invalid: 1  failed: 0" in result.output
 
 

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from decimal import Decimal
+from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
 from chispa import assert_df_equality
 from pyspark.sql import types as T
 
 from c360.aqi import calculate, load_standard
 from c360.aqi.core import RESULT_FIELDS
+from c360.aqi.spark import calculate_df_arrow
 
 ENTRY = T.ArrayType(
     T.StructType(
@@ -130,7 +136,22 @@ def _as_jsonl(records: list[dict]) -> str:
     )
 
 
-def _compare(spark, records: list[dict], standard_id: str) -> None:
+def _rows(rows: list[dict]) -> list[dict]:
+    """Result rows of any kind in the Spark rows' shape (maps as dicts, arrays as lists)."""
+    out = []
+    for row in rows:
+        entry = {k: row[k] for k in ("id", *RESULT_FIELDS)}
+        for key in ("dominant_pollutant", "notes", "errors"):
+            entry[key] = list(entry[key])
+        if isinstance(entry["sub_indices"], list):
+            entry["sub_indices"] = dict(entry["sub_indices"])
+        entry["aqi"] = None if entry["aqi"] is None else int(entry["aqi"])
+        entry["id"] = int(entry["id"])
+        out.append(entry)
+    return out
+
+
+def _compare(spark, records: list[dict], standard_id: str, tmp: Path) -> None:
     standard = load_standard(standard_id)
     columns = ["id", *standard.field_names()]
     schema = "id long, " + ", ".join(f"{c} string" for c in standard.field_names())
@@ -144,17 +165,42 @@ def _compare(spark, records: list[dict], standard_id: str) -> None:
     assert len(from_json) == len(records)
     diffs = [(s, j) for s, j in zip(from_spark, from_json, strict=True) if s != j]
     assert not diffs, f"{len(diffs)} records differ, first: {diffs[0]}"
+    # Every other kind of input: the same records, the same results (invalid ones included).
+    from_arrow_udf = [
+        {k: row[k] for k in ("id", *RESULT_FIELDS)}
+        for row in (r.asDict(recursive=True) for r in calculate_df_arrow(df, standard).orderBy("id").collect())
+    ]
+    table = pa.table({c: pa.array([r[c] for r in records], pa.int64() if c == "id" else pa.string()) for c in columns})
+    pq.write_table(table, tmp / "in.parquet")
+    pcsv.write_csv(table, tmp / "in.csv")
+    frame = calculate(table.to_pandas(), standard_id)
+    kinds = {
+        "spark mapInArrow": from_arrow_udf,
+        "arrow": _rows(calculate(table, standard_id).to_pylist()),
+        "pandas": _rows(frame.astype(object).where(frame.notna(), None).to_dict("records")),
+        "parquet": _rows(calculate(tmp / "in.parquet", standard_id).read_all().to_pylist()),
+    }
+    for kind, rows in kinds.items():
+        diffs = [(s, j) for s, j in zip(from_spark, rows, strict=True) if s != j]
+        assert len(rows) == len(records) and not diffs, f"{kind}: {len(diffs)} records differ, first: {diffs[:1]}"
+    # CSV cannot tell an empty string from a missing value; apart from those, identical too.
+    from_csv = _rows(calculate(tmp / "in.csv", standard_id).read_all().to_pylist())
+    diffs = [(s, j) for s, j, r in zip(from_spark, from_csv, records, strict=True) if s != j and "" not in r.values()]
+    assert len(from_csv) == len(records) and not diffs, f"csv: {len(diffs)} records differ, first: {diffs[:1]}"
     # The sample exercises errors, notes and results alike.
     assert all(any(r[k] for r in from_json) for k in ("errors", "notes", "sub_indices"))
     assert run.counts.total == len(records)
 
 
-def test_dataframe_path_equals_json_path_on_10000_random_records(spark) -> None:
+def test_dataframe_path_equals_json_path_on_10000_random_records(spark, tmp_path: Path, monkeypatch) -> None:
+    # mapInArrow's Python workers must import c360 and pyarrow: this interpreter (PYSPARK_PYTHON).
+    monkeypatch.setattr(spark.sparkContext, "pythonExec", sys.executable)
     standard = load_standard("us-epa-2024")
     records = _random_records(10_000, standard, seed=6)
     assert len({json.dumps(r, sort_keys=True) for r in records}) == len(records)
-    _compare(spark, records, "us-epa-2024")
+    _compare(spark, records, "us-epa-2024", tmp_path)
 
 
-def test_dataframe_path_equals_json_path_for_hj633(spark) -> None:
-    _compare(spark, _random_records(2_000, load_standard("cn-hj633-2012"), seed=633), "cn-hj633-2012")
+def test_dataframe_path_equals_json_path_for_hj633(spark, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(spark.sparkContext, "pythonExec", sys.executable)
+    _compare(spark, _random_records(2_000, load_standard("cn-hj633-2012"), seed=633), "cn-hj633-2012", tmp_path)

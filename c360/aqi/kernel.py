@@ -1,0 +1,515 @@
+"""The exact integer kernel: a whole column batch of readings -> AQI results, vectorised.
+
+Truncated concentrations are fixed-point numbers, so the TAD's equation is exact in scaled
+64-bit integers: a field with ``d`` decimals holds ``floor(c * 10**d)``, and the rounded
+index is ``floor((2A + D) / 2D)`` (half up) or ``ceil(A / D)`` (ceiling), with ``D`` and
+``A`` the scaled terms of :func:`c360.aqi.core.interpolate`. Every bound stays far inside
+int64: values are below 1e9 in the standard's unit (``MAX_VALUE``), so ``c * 10**6 < 1e15``
+and ``A < 500 * 1e15``.
+
+Parsing is vectorised with pyarrow compute: a plain number (up to 9 integer digits, up to 20
+decimals, no sign or exponent: nearly every reading) is split into its digits and read as
+``floor(x * 10**9)``, exactly. Anything else (signs, exponents, NaN, words, ``".5"``) goes
+through :func:`c360.aqi.validate.parse_number`, the decimal path's own rule, value by value;
+so the error kinds and messages are the decimal core's whatever the input kind. The tests
+check this kernel against :mod:`c360.aqi.core` on a hypothesis sample and every band edge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from c360.aqi.core import note_message
+from c360.aqi.standards import FieldTable, Standard
+from c360.aqi.validate import (
+    AVERAGING_PATTERN,
+    CONVERSIONS,
+    CTX,
+    ERROR_MESSAGES,
+    KNOWN_UNITS,
+    MAX_VALUE,
+    NO_POLLUTANTS,
+    parse_number,
+)
+
+SCALE = 9  # plain numbers are read as floor(x * 10**SCALE)
+_FAST = r"^(?P<i>[0-9]{1,9})(?:[.](?P<f>[0-9]{0,20}))?$"
+# Error kinds of one value, by code (0: no error). unknown_field is the long form's key error.
+KINDS = (
+    "",
+    "empty",
+    "non_numeric",
+    "not_finite",
+    "negative",
+    "out_of_range",
+    "unknown_unit",
+    "unit_not_convertible",
+)
+_KIND_CODE = {k: i for i, k in enumerate(KINDS)}
+NOTE_KINDS = ("", "below_range", "capped", "deferred", "fallback", "above_range")
+_NONE = -1  # no index
+
+
+@dataclass
+class ParsedColumn:
+    """One input column read as numbers: ``y = floor(x * 10**9)`` for plain numbers,
+    ``exact`` (row -> Decimal at the input scale) for the rest, ``kind`` the error codes."""
+
+    present: np.ndarray  # bool: a value was given (not null)
+    y: np.ndarray  # int64, valid where fast
+    fast: np.ndarray  # bool
+    exact: dict[int, Decimal]
+    kind: np.ndarray  # int8 error code
+
+
+def parse_column(values: pa.Array | pa.ChunkedArray) -> ParsedColumn:
+    """Any Arrow column -> numbers and error kinds, with the decimal path's rules."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    n = len(values)
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    if pa.types.is_null(values.type):
+        return _empty_parse(n)
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        try:
+            values = pc.cast(values, pa.string())  # floats: shortest repr, as Python's repr
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            # Lists, structs...: not a number, whatever they hold.
+            present = values.is_valid().to_numpy(zero_copy_only=False)
+            kind = np.where(present, _KIND_CODE["non_numeric"], 0).astype(np.int8)
+            return ParsedColumn(present, np.zeros(n, np.int64), np.zeros(n, bool), {}, kind)
+    text = pc.utf8_trim(values, " ")
+    present = values.is_valid().to_numpy(zero_copy_only=False)
+    parts = pc.extract_regex(text, _FAST)
+    fast = parts.is_valid().to_numpy(zero_copy_only=False) & present
+    ints = pc.cast(pc.fill_null(pc.struct_field(parts, "i"), "0"), pa.int64()).to_numpy(zero_copy_only=False)
+    frac = pc.utf8_slice_codeunits(pc.utf8_rpad(pc.fill_null(pc.struct_field(parts, "f"), ""), SCALE, "0"), 0, SCALE)
+    fracs = pc.cast(frac, pa.int64()).to_numpy(zero_copy_only=False)
+    y = ints * 10**SCALE + fracs
+    kind = np.zeros(n, np.int8)
+    exact: dict[int, Decimal] = {}
+    slow = np.flatnonzero(present & ~fast)
+    if len(slow):
+        raw = values.take(pa.array(slow)).to_pylist()
+        for row, value in zip(slow.tolist(), raw, strict=True):
+            number, error_kind = parse_number(value)
+            if error_kind is not None:
+                kind[row] = _KIND_CODE[error_kind]
+            else:
+                exact[row] = number  # type: ignore[assignment]
+    return ParsedColumn(present, np.where(fast, y, 0), fast, exact, kind)
+
+
+def _empty_parse(n: int) -> ParsedColumn:
+    return ParsedColumn(np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(n, bool), {}, np.zeros(n, np.int8))
+
+
+@dataclass
+class FieldInput:
+    """One field's concentrations in the standard's unit: ``t = floor(c * 10**decimals)``."""
+
+    has: np.ndarray  # bool: a valid value
+    t: np.ndarray  # int64
+    kind: np.ndarray  # int8 error code
+
+
+def field_values(parsed: ParsedColumn, table: FieldTable, exponent: np.ndarray | int = 0) -> FieldInput:
+    """Scale, convert (``* 10**exponent``, the unit factor) and truncate one parsed column."""
+    kind = parsed.kind.copy()
+    exp = np.broadcast_to(np.asarray(exponent, np.int64), kind.shape)
+    # converted >= MAX_VALUE (1e9)  <=>  y * 10**exp >= 10**(SCALE + 9)
+    limit = 10 ** (SCALE + 9 - exp)
+    big = parsed.fast & (kind == 0) & (parsed.y >= limit)
+    kind[big] = _KIND_CODE["out_of_range"]
+    t = parsed.y // 10 ** (SCALE - table.decimals - exp)
+    for row, number in parsed.exact.items():
+        if kind[row]:
+            continue
+        converted = CTX.multiply(number, Decimal(10) ** int(exp[row]))
+        if converted >= MAX_VALUE:
+            kind[row] = _KIND_CODE["out_of_range"]
+            continue
+        t[row] = int(converted.scaleb(table.decimals).to_integral_value(rounding=ROUND_FLOOR))
+    has = parsed.present & (kind == 0)
+    return FieldInput(has, np.where(has, t, 0), kind)
+
+
+@dataclass
+class Results:
+    """The kernel's output for a batch, as arrays (one row per input record)."""
+
+    standard: Standard
+    sub: np.ndarray  # (fields, n) int64 sub-indices, -1: none
+    note: np.ndarray  # (fields, n) int8 note codes
+    error: np.ndarray  # (fields, n) int8 error codes
+    aqi: np.ndarray  # (n,) int64, -1: none
+    category: np.ndarray  # (n,) int64 category position, -1: none
+    dominant: np.ndarray  # (pollutants, n) bool
+    no_pollutants: np.ndarray  # (n,) bool
+    unknown_key: np.ndarray | None = None  # (n,) object: the long form's unknown field key, or None
+
+    def __len__(self) -> int:
+        return len(self.aqi)
+
+    @property
+    def status_invalid(self) -> np.ndarray:
+        has_error = (self.error != 0).any(axis=0) | self.no_pollutants
+        if self.unknown_key is not None:
+            has_error |= self.unknown_key != None  # noqa: E711 - elementwise
+        return (self.aqi < 0) & has_error
+
+
+def evaluate(inputs: dict[str, FieldInput], standard: Standard, n: int) -> Results:
+    """Sub-indices, deferral and capping, overall index, category and dominant pollutants."""
+    names = standard.field_names()
+    sub = np.full((len(names), n), _NONE, np.int64)
+    note = np.zeros((len(names), n), np.int8)
+    error = np.zeros((len(names), n), np.int8)
+    row_of = {name: i for i, name in enumerate(names)}
+    for table in standard.evaluation_order():
+        i = row_of[table.name]
+        value = inputs.get(table.name)
+        if value is None:
+            continue
+        error[i] = value.kind
+        index, kind = _table_index(table, value.t, standard.index_rounding)
+        kind = np.where(value.has, kind, 0).astype(np.int8)
+        index = np.where(value.has, index, _NONE)
+        if table.above == "defer":
+            above = kind == 99
+            target = sub[row_of[table.defer_to or ""]] >= 0
+            kind = np.where(above & target, 3, kind)
+            if table.fallback is not None:
+                index = np.where(above & ~target, table.fallback, index)
+                kind = np.where(above & ~target, 4, kind)
+            else:
+                kind = np.where(above & ~target, 5, kind)
+        sub[i], note[i] = index, kind
+    pollutants = standard.pollutants()
+    by_pollutant = np.full((len(pollutants), n), _NONE, np.int64)
+    for p, pollutant in enumerate(pollutants):
+        rows = [row_of[t.name] for t in standard.fields if t.pollutant == pollutant]
+        by_pollutant[p] = sub[rows].max(axis=0)
+    aqi = by_pollutant.max(axis=0) if len(pollutants) else np.full(n, _NONE, np.int64)
+    highs = np.array([c.high if c.high is not None else np.iinfo(np.int64).max for c in standard.categories])
+    category = np.where(aqi >= 0, np.searchsorted(highs, aqi, side="left"), _NONE)
+    dominant = (by_pollutant == aqi) & (aqi >= 0)
+    if standard.dominant_above is not None:
+        dominant &= aqi > standard.dominant_above
+    any_value = np.zeros(n, bool)
+    any_error = np.zeros(n, bool)
+    for value in inputs.values():
+        any_value |= value.has
+        any_error |= value.kind != 0
+    return Results(standard, sub, note, error, aqi, category, dominant, ~any_value & ~any_error)
+
+
+def _table_index(table: FieldTable, t: np.ndarray, rounding: str) -> tuple[np.ndarray, np.ndarray]:
+    """(sub-index, note code) of one field; note 99 marks a pending defer ("above")."""
+    scale = 10**table.decimals
+    lo = np.array([int(b.c_low * scale) for b in table.bands], np.int64)
+    hi = np.array([int(b.c_high * scale) for b in table.bands], np.int64)
+    ilo = np.array([b.i_low for b in table.bands], np.int64)
+    ihi = np.array([b.i_high for b in table.bands], np.int64)
+    band = np.searchsorted(hi, t, side="left")
+    above = band >= len(hi)
+    band = np.minimum(band, len(hi) - 1)  # above: the top band (extrapolation)
+    d = hi[band] - lo[band]
+    a = ilo[band] * d + (ihi[band] - ilo[band]) * (t - lo[band])
+    index = (2 * a + d) // (2 * d) if rounding == "half_up" else -((-a) // d)
+    kind = np.zeros(len(t), np.int8)
+    below = t < lo[0]
+    if table.above == "cap":
+        index = np.where(above, ihi[-1], index)
+        kind[above] = 2
+    elif table.above == "defer":
+        index = np.where(above, _NONE, index)
+        kind[above] = 99
+    index = np.where(below, _NONE, index)
+    kind[below] = 1
+    return index, kind
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def _normalize(col: pa.Array, drop: str) -> pa.Array:
+    text = pc.fill_null(pc.cast(col, pa.string()), "")
+    return pc.replace_substring_regex(pc.utf8_lower(text), drop, "")
+
+
+def evaluate_table(table: pa.Table, standard: Standard) -> Results:
+    """An Arrow table in the wide form (a column per field) or the long form
+    (``pollutant``, ``value``, optional ``averaging`` and ``unit``) -> :class:`Results`."""
+    n = table.num_rows
+    if "pollutant" in table.column_names and "value" in table.column_names:
+        return _evaluate_long(table, standard)
+    names = standard.field_names()
+    if not set(names) & set(table.column_names):
+        raise ValueError(
+            f"no AQI input columns: expected some of {', '.join(names)} (wide form) "
+            "or pollutant/averaging/value/unit (long form)"
+        )
+    inputs = {
+        t.name: field_values(parse_column(table.column(t.name)), t)
+        for t in standard.fields
+        if t.name in table.column_names
+    }
+    return evaluate(inputs, standard, n)
+
+
+def _evaluate_long(table: pa.Table, standard: Standard) -> Results:
+    n = table.num_rows
+    averaging = table.column("averaging") if "averaging" in table.column_names else pa.nulls(n, pa.string())
+    key_token = _normalize(table.column("pollutant"), "[^a-z0-9]")
+    avg_token = pc.replace_substring_regex(_normalize(averaging, "[^a-z0-9]"), AVERAGING_PATTERN, r"\1h")
+    keys = pc.binary_join_element_wise(key_token, avg_token, "_")
+    keys_np = np.asarray(keys.to_numpy(zero_copy_only=False), dtype=object)
+    # Unit factor as a power of ten, and the unit's own error, per row.
+    unit = table.column("unit") if "unit" in table.column_names else pa.nulls(n, pa.string())
+    unit_text = pc.cast(unit, pa.string())
+    blank = pc.fill_null(pc.equal(pc.utf8_trim(unit_text, " "), ""), True).to_numpy(zero_copy_only=False)
+    given = pc.replace_substring_regex(
+        pc.replace_substring(pc.replace_substring(pc.replace_substring(
+            pc.utf8_lower(pc.fill_null(unit_text, "")), "µ", "u"), "μ", "u"), "³", "3"),
+        "[^a-z0-9]", "",
+    )  # fmt: skip
+    given_np = np.asarray(given.to_numpy(zero_copy_only=False), dtype=object)
+    parsed = parse_column(table.column("value"))
+    inputs: dict[str, FieldInput] = {}
+    known = np.zeros(n, bool)
+    for field in standard.fields:
+        mine = keys_np == field.name
+        known |= mine
+        wanted = "".join(ch for ch in field.unit.lower().replace("µ", "u").replace("μ", "u").replace("³", "3")
+                         if ch.isascii() and ch.isalnum())  # fmt: skip
+        exponent = np.zeros(n, np.int64)
+        unit_kind = np.where(blank | (given_np == wanted), 0, _KIND_CODE["unknown_unit"]).astype(np.int8)
+        for (src, dst), factor in CONVERSIONS.items():
+            if dst == wanted:
+                pair = (given_np == src) & ~blank
+                exponent[pair] = int(factor.adjusted())
+                unit_kind[pair] = 0
+        unknown = unit_kind != 0
+        unit_kind[unknown & np.isin(given_np, KNOWN_UNITS)] = _KIND_CODE["unit_not_convertible"]
+        exponent[unknown] = 0
+        value = field_values(parsed, field, exponent)
+        kind = np.where(mine, value.kind, 0).astype(np.int8)
+        # a unit error only for a value that parsed (the decimal path's order)
+        unit_applies = mine & parsed.present & (parsed.kind == 0) & (unit_kind != 0)
+        kind[unit_applies] = unit_kind[unit_applies]
+        has = mine & value.has & (unit_kind == 0)
+        inputs[field.name] = FieldInput(has, np.where(has, value.t, 0), kind)
+    results = evaluate(inputs, standard, n)
+    unknown_key = np.where(known, None, keys_np)
+    results.unknown_key = unknown_key
+    results.no_pollutants &= known
+    return results
+
+
+# ----------------------------------------------------------------------------- outputs
+
+_ENTRY = pa.struct([("field", pa.string()), ("kind", pa.string()), ("message", pa.string())])
+RESULT_SCHEMA = pa.schema(
+    [
+        ("aqi", pa.int64()),
+        ("category", pa.string()),
+        ("color", pa.string()),
+        ("dominant_pollutant", pa.list_(pa.string())),
+        ("sub_indices", pa.map_(pa.string(), pa.int64())),
+        ("notes", pa.list_(_ENTRY)),
+        ("errors", pa.list_(_ENTRY)),
+        ("status", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class _Texts:
+    """Every constant string of the results of one standard, computed once."""
+
+    note_entries: dict[tuple[int, int], tuple[str, str, str]]  # (field row, note code) -> entry
+    error_entries: dict[tuple[int, int], tuple[str, str, str]]
+
+
+def _texts(standard: Standard) -> _Texts:
+    notes, errors = {}, {}
+    for i, table in enumerate(standard.fields):
+        for code, kind in enumerate(NOTE_KINDS[1:], 1):
+            if kind == "deferred" and not table.defer_to:
+                continue
+            notes[(i, code)] = (table.name, kind, note_message(table, kind))
+        for code, kind in enumerate(KINDS[1:], 1):
+            errors[(i, code)] = (table.name, kind, f"{table.name}: {ERROR_MESSAGES[kind]}")
+    return _Texts(notes, errors)
+
+
+def _entries(results: Results) -> tuple[list[list[dict[str, Any]]], list[list[dict[str, Any]]]]:
+    """Notes and errors per row as the decimal core writes them (field order, then extras)."""
+    standard = results.standard
+    texts = _texts(standard)
+    n = len(results)
+    notes: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    errors: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    for target, codes, lookup in (
+        (notes, results.note, texts.note_entries),
+        (errors, results.error, texts.error_entries),
+    ):
+        fields, rows = np.nonzero(codes)
+        order = np.lexsort((fields, rows))
+        for f, r in zip(fields[order].tolist(), rows[order].tolist(), strict=True):
+            name, kind, message = lookup[(f, int(codes[f, r]))]
+            target[r].append({"field": name, "kind": kind, "message": message})
+    beyond = {"field": None, "kind": "beyond_index", "message": standard.beyond_message()}
+    for r in np.flatnonzero(results.aqi > standard.index_top).tolist():
+        notes[r].append(dict(beyond))
+    if results.unknown_key is not None:
+        message = ERROR_MESSAGES["unknown_field"]
+        for r in np.flatnonzero(results.unknown_key != None).tolist():  # noqa: E711
+            key = results.unknown_key[r]
+            errors[r].append({"field": key, "kind": "unknown_field", "message": f"{key}: {message}"})
+    for r in np.flatnonzero(results.no_pollutants).tolist():
+        errors[r].append({"field": None, "kind": "no_pollutants", "message": NO_POLLUTANTS})
+    return notes, errors
+
+
+def to_records(results: Results) -> list[dict[str, Any]]:
+    """One dict of result fields per row, equal to :func:`c360.aqi.core.compute`'s."""
+    standard = results.standard
+    names = standard.field_names()
+    pollutants = standard.pollutants()
+    notes, errors = _entries(results)
+    invalid = results.status_invalid
+    out = []
+    sub_t = results.sub.T.tolist()
+    dom_t = results.dominant.T.tolist()
+    for r, (aqi, cat) in enumerate(zip(results.aqi.tolist(), results.category.tolist(), strict=True)):
+        category = standard.categories[cat] if cat >= 0 else None
+        out.append(
+            {
+                "aqi": aqi if aqi >= 0 else None,
+                "category": category.name if category else None,
+                "color": category.color if category else None,
+                "dominant_pollutant": [p for p, d in zip(pollutants, dom_t[r], strict=True) if d],
+                "sub_indices": {name: i for name, i in zip(names, sub_t[r], strict=True) if i >= 0},
+                "notes": notes[r],
+                "errors": errors[r],
+                "status": "invalid" if invalid[r] else "ok",
+            }
+        )
+    return out
+
+
+def to_arrow(results: Results) -> pa.Table:
+    """The result columns as an Arrow table (the Spark path's column types).
+
+    Strings are taken from small dictionaries by index arrays (``take``), never per row.
+    """
+    standard = results.standard
+    n = len(results)
+    names = pa.array(standard.field_names(), pa.string())
+    pollutants = pa.array(standard.pollutants(), pa.string())
+    has_aqi = results.aqi >= 0
+    cat_index = pa.array(np.where(has_aqi, results.category, 0), pa.int64(), mask=~has_aqi)
+    category = pa.array([c.name for c in standard.categories], pa.string()).take(cat_index)
+    color = pa.array([c.color for c in standard.categories], pa.string()).take(cat_index)
+
+    def lists(present: np.ndarray) -> tuple[pa.Array, pa.Array, np.ndarray]:
+        rows, cols = np.nonzero(present.T)  # row-major: each row's entries in field order
+        offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))]).astype(np.int32)
+        return pa.array(offsets), pa.array(cols.astype(np.int64)), rows
+
+    offs, cols, _ = lists(results.dominant)
+    dominant = pa.ListArray.from_arrays(offs, pollutants.take(cols))
+    offs, cols, rows = lists(results.sub >= 0)
+    sub_values = results.sub[cols.to_numpy(), rows]
+    sub_indices = pa.MapArray.from_arrays(offs, names.take(cols), pa.array(sub_values, pa.int64()))
+    notes, errors = _entry_lists(results)
+    status = pa.array(["ok", "invalid"], pa.string()).take(pa.array(results.status_invalid.astype(np.int64)))
+    return pa.table(
+        [
+            pa.array(results.aqi, pa.int64(), mask=~has_aqi),
+            category,
+            color,
+            dominant,
+            sub_indices,
+            notes,
+            errors,
+            status,
+        ],
+        schema=RESULT_SCHEMA,
+    )
+
+
+def _entry_lists(results: Results) -> tuple[pa.Array, pa.Array]:
+    """Notes and errors as Arrow list<struct> columns, built from index arrays (no row loop).
+
+    Each entry is an id into a table of (field, kind, message) strings; a row's ids in field
+    order, then the extras, become its list, exactly as :func:`_entries` orders them.
+    """
+    standard = results.standard
+    texts = _texts(standard)
+    n = len(results)
+
+    def build(codes: np.ndarray, lookup: dict[tuple[int, int], tuple[str, str, str]],
+              extras: list[tuple[np.ndarray, tuple[str | None, str, str]]],
+              dynamic: tuple[np.ndarray, list[tuple[str, str, str]]] | None) -> pa.Array:  # fmt: skip
+        table: list[tuple[str | None, str, str]] = list(lookup.values())
+        position = {key: i for i, key in enumerate(lookup)}
+        width = codes.shape[1] if codes.ndim == 2 else n
+        ids = np.full((len(codes) + len(extras) + (dynamic is not None), width), -1, np.int64)
+        for f in range(len(codes)):
+            for code in np.unique(codes[f]).tolist():
+                if code:
+                    ids[f][codes[f] == code] = position[(f, code)]
+        for j, (mask, entry) in enumerate(extras):
+            ids[len(codes) + j][mask] = len(table)
+            table.append(entry)
+        if dynamic is not None:
+            mask, entries = dynamic
+            ids[-1][mask] = len(table) + np.arange(int(mask.sum()))
+            table.extend(entries)
+        rows, slots = np.nonzero(ids.T >= 0)  # row-major: a row's entries in slot order
+        chosen = ids.T[rows, slots]
+        offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))]).astype(np.int32)
+        fields = pa.array([e[0] for e in table], pa.string())
+        kinds = pa.array([e[1] for e in table], pa.string())
+        messages = pa.array([e[2] for e in table], pa.string())
+        take = pa.array(chosen)
+        structs = pa.StructArray.from_arrays(
+            [fields.take(take), kinds.take(take), messages.take(take)], fields=list(_ENTRY)
+        )
+        return pa.ListArray.from_arrays(pa.array(offsets), structs)
+
+    beyond = (results.aqi > standard.index_top, (None, "beyond_index", standard.beyond_message()))
+    notes = build(results.note, texts.note_entries, [beyond], None)
+    dynamic = None
+    if results.unknown_key is not None:
+        mask = np.asarray(results.unknown_key != None, bool)  # noqa: E711
+        message = ERROR_MESSAGES["unknown_field"]
+        keys = results.unknown_key[mask].tolist()
+        dynamic = (mask, [(k, "unknown_field", f"{k}: {message}") for k in keys])
+    no_pollutants = (results.no_pollutants, (None, "no_pollutants", NO_POLLUTANTS))
+    errors = build(results.error, texts.error_entries, [no_pollutants], dynamic)
+    if dynamic is not None:  # the unknown field error comes before no_pollutants
+        errors = build(results.error, texts.error_entries, [], dynamic)
+        errors = _append_constant(errors, no_pollutants)
+    return notes, errors
+
+
+def _append_constant(lists: pa.Array, extra: tuple[np.ndarray, tuple[str | None, str, str]]) -> pa.Array:
+    mask, entry = extra
+    if not mask.any():
+        return lists
+    values = lists.to_pylist()
+    item = dict(zip(("field", "kind", "message"), entry, strict=True))
+    for r in np.flatnonzero(mask).tolist():
+        values[r].append(item)
+    return pa.array(values, pa.list_(_ENTRY))
