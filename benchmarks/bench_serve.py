@@ -83,7 +83,7 @@ def _scale(root: Path, customers: int) -> tuple[list[str], str, str]:
     )
     write_deltalake(str(root.joinpath(*PROFILE.split("."))), scaled.cast(schema), mode="overwrite")
     write_deltalake(str(root.joinpath(*DIM.split("."))), dim_scaled.cast(dim_schema), mode="overwrite")
-    source = (f"{customers:,} profiles: the mock profile's {n} rows of {day} repeated under new customer ids "
+    source = (f"{customers:,} profiles: the lake profile's {n:,} rows of {day} repeated under new customer ids "
               "(with their current dim_customer rows)")  # fmt: skip
     return ids.to_pylist(), day.isoformat(), source
 
