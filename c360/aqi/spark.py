@@ -33,10 +33,8 @@ if TYPE_CHECKING:
 _TMP = "__aqi_"
 
 
-def calculate_df(df: DataFrame, standard: Standard) -> DataFrame:
-    """A wide or long DataFrame -> the same rows with the AQI result columns appended."""
-    from pyspark.sql import functions as F
-
+def _long_form(df: DataFrame, standard: Standard) -> bool:
+    """Whether ``df`` is in long form (pollutant/value rows); refuses a frame with no AQI input column."""
     long_form = "pollutant" in df.columns and "value" in df.columns
     names = standard.field_names()
     if not long_form and not set(names) & set(df.columns):
@@ -44,6 +42,14 @@ def calculate_df(df: DataFrame, standard: Standard) -> DataFrame:
             f"no AQI input columns: expected some of {', '.join(names)} (wide form) "
             "or pollutant/averaging/value/unit (long form)"
         )
+    return long_form
+
+
+def calculate_df(df: DataFrame, standard: Standard) -> DataFrame:
+    """A wide or long DataFrame -> the same rows with the AQI result columns appended."""
+    from pyspark.sql import functions as F
+
+    long_form = _long_form(df, standard)
     input_cols = [c for c in df.columns if c not in RESULT_FIELDS]
     stage = _concentrations(df, standard, long_form, input_cols)
     stage = _sub_indices(stage, standard)
@@ -368,13 +374,7 @@ def calculate_df_arrow(df: DataFrame, standard: Standard) -> DataFrame:
     """
     from pyspark.sql import types as T
 
-    long_form = "pollutant" in df.columns and "value" in df.columns
-    names = standard.field_names()
-    if not long_form and not set(names) & set(df.columns):
-        raise ValueError(
-            f"no AQI input columns: expected some of {', '.join(names)} (wide form) "
-            "or pollutant/averaging/value/unit (long form)"
-        )
+    _long_form(df, standard)  # the same refusal as the native path for a frame with no AQI input column
     # The native path's types exactly, so that either path's frame can replace the other's.
     entry = T.ArrayType(T.StructType([T.StructField(n, T.StringType()) for n in ("field", "kind", "message")]))
     result_fields = [
