@@ -19,13 +19,31 @@ from pyspark.sql import DataFrame, SparkSession
 from c360.contracts import CONTRACTS
 from c360.enhanced.common import as_of
 from c360.publish import Publisher, TableWrite
-from c360.registry import C360, Table, registry
+from c360.registry import C360, Table, UnknownTableError, registry, unknown_table_message
 from c360.storage import DeltaStorage
 
 
-def model_tables() -> list[Table]:
-    """The tables the model step publishes, in build order."""
-    return registry().published(C360)
+def model_tables(only: Sequence[str] | None = None) -> list[Table]:
+    """The tables the model step publishes, in build order.
+
+    ``only``: just these tables and every model table they are built from or checked
+    against (a fact needs its dimensions published before its gate), like dbt's
+    ``--select +table``. An unknown or non-model name raises with the names it knows."""
+    tables = registry().published(C360)
+    if only is None:
+        return tables
+    known = {t.name: t for t in tables}
+    wanted: set[str] = set()
+    pending = list(only)
+    while pending:
+        name = pending.pop()
+        if name in wanted:
+            continue
+        if name not in known:
+            raise UnknownTableError(unknown_table_message(name, known))
+        wanted.add(name)
+        pending += [n for n in (*known[name].sources, *known[name].checked_against) if n in known]
+    return [t for t in tables if t.name in wanted]
 
 
 @dataclass
@@ -48,8 +66,11 @@ def build_model(
     run_dates: Sequence[date],
     run_id: str,
     profile_dates: Sequence[date] | None = None,
+    tables: Sequence[str] | None = None,
 ) -> ModelReport:
     """Build the star (and marts) for the run dates; the last one is the as-of date of dimensions.
+
+    ``tables``: build only these and what they need (``model_tables``); default all.
 
     Marts read the facts as built in this run (as of its last date), never the published
     tables, which may hold later versions when an older date is rebuilt.
@@ -63,7 +84,7 @@ def build_model(
     }
     frames: dict[str, DataFrame] = {}
     try:
-        for table in model_tables():
+        for table in model_tables(tables):
             for source in table.sources:
                 if source not in frames:
                     frames[source] = _sanitized(spark, storage, source, last)

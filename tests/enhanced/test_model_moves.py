@@ -82,8 +82,9 @@ def test_a_moved_row_leaves_no_copy_in_its_old_partition(spark: SparkSession, tm
     for source, rows in sources.items():
         publish_sanitized(storage, source, sanitized(spark, source, rows))
 
-    build_model(spark, storage, [D2], "day-2")
-    build_model(spark, storage, [D3], "day-3")
+    checked = ["enhanced.sales.fct_sales_line", "enhanced.logistics.fct_shipment"]
+    build_model(spark, storage, [D2], "day-2", tables=checked)
+    build_model(spark, storage, [D3], "day-3", tables=checked)
 
     lines = storage.read("enhanced.sales.fct_sales_line").select("item_id", "transaction_date", "order_is_missing")
     expected_lines = spark.createDataFrame(
@@ -119,11 +120,11 @@ def test_a_fact_keyed_to_unknown_is_corrected_when_its_customer_arrives_later(
     def order_keys() -> DataFrame:
         return storage.read("enhanced.sales.fct_order").select("transaction_id", "transaction_date", "customer_key")
 
-    build_model(spark, storage, [D1, D2], "days-1-2")
+    build_model(spark, storage, [D1, D2], "days-1-2", tables=["enhanced.sales.fct_order"])
     assert {r.transaction_id: r.customer_key for r in order_keys().collect()}["T1"] == -1
     d1_version = storage.catalog.open("enhanced.sales.fct_order").version()
 
-    report = build_model(spark, storage, [D3], "day-3")
+    report = build_model(spark, storage, [D3], "day-3", tables=["enhanced.sales.fct_order"])
 
     dim = storage.read("enhanced.customer.dim_customer")
     keys = {r.customer_id: r.customer_key for r in dim.filter("customer_id IN ('C1', 'C9')").collect()}

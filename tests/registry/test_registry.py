@@ -115,3 +115,20 @@ def test_each_step_publishes_one_product() -> None:
     assert {t.product for t in registry().published()} == {C360, AIR_QUALITY}
     assert registry().get("enhanced.shared.dim_date").product == C360
     assert "enhanced.air_quality.dim_date" not in registry()
+
+
+def test_a_model_selection_builds_its_tables_and_what_they_need_in_build_order() -> None:
+    from c360.enhanced.model import model_tables
+
+    chosen = [t.name for t in model_tables(["enhanced.sales.fct_sales_line"])]
+    # Built from the customer and product dimensions, and checked against those and the date.
+    needed = {
+        "enhanced.sales.fct_sales_line",
+        "enhanced.customer.dim_customer",
+        "enhanced.products.dim_product",
+        "enhanced.shared.dim_date",
+    }
+    assert chosen == [t.name for t in model_tables() if t.name in needed]
+    assert chosen.index("enhanced.sales.fct_sales_line") == len(chosen) - 1
+    with pytest.raises(UnknownTableError, match="fct_sales_line"):
+        model_tables(["enhanced.sales.fct_sale_line"])
