@@ -1,6 +1,6 @@
-"""Submitted by tests/cluster/test_cluster.py with ``spark-submit --master spark://...``: builds
-the enhanced tier (star, marts, air quality) of the lake at C360_LAKE_ROOT from its sanitized
-tier, with the same dates as the session's published lake, and prints the master it ran on.
+"""Submitted by tests/cluster/test_cluster.py with ``spark-submit --master spark://...``: runs
+the model and air-quality steps (star, marts, air quality) on the lake at C360_LAKE_ROOT from
+its sanitized tier, for the dates given, and prints the master it ran on.
 
 Usage: spark-submit --master URL build_on_cluster.py --dates D1,D2,... --profile-dates ... --aq-dates ...
 """
@@ -8,6 +8,7 @@ Usage: spark-submit --master URL build_on_cluster.py --dates D1,D2,... --profile
 from __future__ import annotations
 
 import argparse
+import time
 from datetime import date
 
 from c360.pipeline import RunContext, air_quality_step, model_step
@@ -25,9 +26,11 @@ def main() -> None:
     try:
         print(f"master={spark.sparkContext.master}", flush=True)
         ctx = RunContext.create(settings, spark, "cluster-run")
+        started = time.perf_counter()
         model_step(ctx, args.dates, args.profile_dates)
+        modelled = time.perf_counter()
         air_quality_step(ctx, args.aq_dates)
-        print("built", flush=True)
+        print(f"built: model {modelled - started:.1f} s, air quality {time.perf_counter() - modelled:.1f} s", flush=True)
     finally:
         spark.stop()
 
