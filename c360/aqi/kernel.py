@@ -58,14 +58,37 @@ _NONE = -1  # no index
 
 @dataclass
 class ParsedColumn:
-    """One input column read as numbers: ``y = floor(x * 10**9)`` for plain numbers,
-    ``exact`` (row -> Decimal at the input scale) for the rest, ``kind`` the error codes."""
+    """One input column read as numbers, per slot.
+
+    A slot is a distinct input value when the column repeats its values (``codes`` maps each
+    row to its slot, the last slot being "no value"), else a row (``codes`` is None). The
+    arrays are per slot: ``y = floor(x * 10**9)`` for plain numbers, ``exact`` (slot ->
+    Decimal at the input scale) for the rest, ``kind`` the error codes. Readings repeat (a
+    sensor reports a few thousand distinct values), so the exact parsing and the band lookup
+    run once per distinct value and the rows only gather the outcome.
+    """
 
     present: np.ndarray  # bool: a value was given (not null)
     y: np.ndarray  # int64, valid where fast
     fast: np.ndarray  # bool
     exact: dict[int, Decimal]
     kind: np.ndarray  # int8 error code
+    codes: np.ndarray | None = None  # intp: row -> slot; None: a slot per row
+
+    def rows(self) -> ParsedColumn:
+        """The same column with one slot per row (the long form converts units row by row)."""
+        codes = self.codes
+        if codes is None:
+            return self
+        exact: dict[int, Decimal] = {}
+        if self.exact:
+            slots = np.fromiter(self.exact, np.int64, len(self.exact))
+            for row in np.flatnonzero(np.isin(codes, slots)).tolist():
+                exact[row] = self.exact[int(codes[row])]
+        return ParsedColumn(self.present[codes], self.y[codes], self.fast[codes], exact, self.kind[codes])
+
+
+DISTINCT_SAMPLE = 8192  # rows looked at to decide whether a column repeats its values
 
 
 def parse_column(values: pa.Array | pa.ChunkedArray) -> ParsedColumn:
@@ -73,26 +96,62 @@ def parse_column(values: pa.Array | pa.ChunkedArray) -> ParsedColumn:
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
     n = len(values)
-    if pa.types.is_dictionary(values.type):
-        values = values.dictionary_decode()
     if pa.types.is_null(values.type):
-        return _empty_parse(n)
-    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-        try:
-            values = pc.cast(values, pa.string())  # floats: shortest repr, as Python's repr
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            # Lists, structs...: not a number, whatever they hold.
-            present = values.is_valid().to_numpy(zero_copy_only=False)
-            kind = np.where(present, _KIND_CODE["non_numeric"], 0).astype(np.int8)
-            return ParsedColumn(present, np.zeros(n, np.int64), np.zeros(n, bool), {}, kind)
+        return ParsedColumn(np.zeros(1, bool), np.zeros(1, np.int64), np.zeros(1, bool), {}, np.zeros(1, np.int8),
+                            np.zeros(n, np.intp))  # fmt: skip
+    try:
+        if pa.types.is_dictionary(values.type):
+            encoded = values
+        else:
+            encoded = pc.dictionary_encode(values) if _repeats(values) else None
+        text = values if encoded is None else encoded.dictionary
+        if not _textual(text.type):
+            text = pc.cast(text, pa.string())  # floats: shortest repr, as Python's repr
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        # Lists, structs...: not a number, whatever they hold.
+        present = values.is_valid().to_numpy(zero_copy_only=False)
+        kind = np.where(present, _KIND_CODE["non_numeric"], 0).astype(np.int8)
+        return ParsedColumn(present, np.zeros(n, np.int64), np.zeros(n, bool), {}, kind)
+    present, y, fast, exact, kind = _parse_text(text)
+    if encoded is None:
+        return ParsedColumn(present, y, fast, exact, kind)
+    codes = encoded.indices.fill_null(len(text)).to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
+    return ParsedColumn(
+        np.append(present, False), np.append(y, 0), np.append(fast, False), exact, np.append(kind, 0).astype(np.int8),
+        codes,
+    )  # fmt: skip
+
+
+def _repeats(values: pa.Array) -> bool:
+    """Whether a column repeats its values enough that working per distinct value pays: judged
+    on its first rows (hashing a million distinct texts costs more than parsing them)."""
+    if len(values) <= DISTINCT_SAMPLE:
+        return True
+    sample = values.slice(0, DISTINCT_SAMPLE)
+    return len(pc.unique(sample)) < 0.9 * DISTINCT_SAMPLE
+
+
+def _textual(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _parse_text(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, Decimal], np.ndarray]:
+    """Distinct texts -> (present, y, fast, exact, kind), exactly.
+
+    Plain numbers (``_FAST``) are cast to ``decimal128(18, 9)`` with truncation, which is
+    ``floor(x * 10**9)`` for them, and read as int64 from the decimal's low word (they are
+    below 1e18). Anything else goes through :func:`parse_number`, value by value.
+    """
+    n = len(values)
     text = pc.utf8_trim(values, " ")
     present = values.is_valid().to_numpy(zero_copy_only=False)
-    parts = pc.extract_regex(text, _FAST)
-    fast = parts.is_valid().to_numpy(zero_copy_only=False) & present
-    ints = pc.cast(pc.fill_null(pc.struct_field(parts, "i"), "0"), pa.int64()).to_numpy(zero_copy_only=False)
-    frac = pc.utf8_slice_codeunits(pc.utf8_rpad(pc.fill_null(pc.struct_field(parts, "f"), ""), SCALE, "0"), 0, SCALE)
-    fracs = pc.cast(frac, pa.int64()).to_numpy(zero_copy_only=False)
-    y = ints * 10**SCALE + fracs
+    fast = pc.fill_null(pc.match_substring_regex(text, _FAST), False).to_numpy(zero_copy_only=False)
+    y = np.zeros(n, np.int64)
+    if fast.any():
+        plain = pc.if_else(pa.array(fast), text, pa.nulls(n, text.type))
+        scaled = pc.cast(plain, pa.decimal128(18, SCALE), safe=False)
+        words = np.frombuffer(scaled.buffers()[1], "<i8")[2 * scaled.offset : 2 * (scaled.offset + n)]
+        y = np.where(fast, words[::2], 0)
     kind = np.zeros(n, np.int8)
     exact: dict[int, Decimal] = {}
     slow = np.flatnonzero(present & ~fast)
@@ -104,20 +163,21 @@ def parse_column(values: pa.Array | pa.ChunkedArray) -> ParsedColumn:
                 kind[row] = _KIND_CODE[error_kind]
             else:
                 exact[row] = number  # type: ignore[assignment]
-    return ParsedColumn(present, np.where(fast, y, 0), fast, exact, kind)
-
-
-def _empty_parse(n: int) -> ParsedColumn:
-    return ParsedColumn(np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(n, bool), {}, np.zeros(n, np.int8))
+    return present, y, fast, exact, kind
 
 
 @dataclass
 class FieldInput:
-    """One field's concentrations in the standard's unit: ``t = floor(c * 10**decimals)``."""
+    """One field's concentrations in the standard's unit: ``t = floor(c * 10**decimals)``,
+    per slot (see :class:`ParsedColumn`)."""
 
     has: np.ndarray  # bool: a valid value
     t: np.ndarray  # int64
     kind: np.ndarray  # int8 error code
+    codes: np.ndarray | None = None  # intp: row -> slot; None: a slot per row
+
+    def rows(self, per_slot: np.ndarray) -> np.ndarray:
+        return per_slot if self.codes is None else per_slot[self.codes]
 
 
 def field_values(parsed: ParsedColumn, table: FieldTable, exponent: np.ndarray | int = 0) -> FieldInput:
@@ -138,7 +198,7 @@ def field_values(parsed: ParsedColumn, table: FieldTable, exponent: np.ndarray |
             continue
         t[row] = int(converted.scaleb(table.decimals).to_integral_value(rounding=ROUND_FLOOR))
     has = parsed.present & (kind == 0)
-    return FieldInput(has, np.where(has, t, 0), kind)
+    return FieldInput(has, np.where(has, t, 0), kind, parsed.codes)
 
 
 @dataclass
@@ -173,24 +233,31 @@ def evaluate(inputs: dict[str, FieldInput], standard: Standard, n: int) -> Resul
     note = np.zeros((len(names), n), np.int8)
     error = np.zeros((len(names), n), np.int8)
     row_of = {name: i for i, name in enumerate(names)}
+    any_value = np.zeros(n, bool)
+    any_error = np.zeros(n, bool)
     for table in standard.evaluation_order():
         i = row_of[table.name]
         value = inputs.get(table.name)
         if value is None:
             continue
-        error[i] = value.kind
+        # Per slot (a distinct input value), then gathered to the rows.
         index, kind = _table_index(table, value.t, standard.index_rounding)
         kind = np.where(value.has, kind, 0).astype(np.int8)
         index = np.where(value.has, index, _NONE)
+        state = np.where(value.has, 1, np.where(value.kind != 0, 2, 0)).astype(np.int8)
+        error[i] = value.rows(value.kind)
+        index, kind, state = value.rows(index), value.rows(kind), value.rows(state)
+        any_value |= state == 1
+        any_error |= state == 2
         if table.above == "defer":
-            above = kind == 99
-            target = sub[row_of[table.defer_to or ""]] >= 0
-            kind = np.where(above & target, 3, kind)
+            above = np.flatnonzero(kind == 99)
+            target = sub[row_of[table.defer_to or ""]][above] >= 0
+            kind[above[target]] = 3
             if table.fallback is not None:
-                index = np.where(above & ~target, table.fallback, index)
-                kind = np.where(above & ~target, 4, kind)
+                index[above[~target]] = table.fallback
+                kind[above[~target]] = 4
             else:
-                kind = np.where(above & ~target, 5, kind)
+                kind[above[~target]] = 5
         sub[i], note[i] = index, kind
     pollutants = standard.pollutants()
     by_pollutant = np.full((len(pollutants), n), _NONE, np.int64)
@@ -203,11 +270,6 @@ def evaluate(inputs: dict[str, FieldInput], standard: Standard, n: int) -> Resul
     dominant = (by_pollutant == aqi) & (aqi >= 0)
     if standard.dominant_above is not None:
         dominant &= aqi > standard.dominant_above
-    any_value = np.zeros(n, bool)
-    any_error = np.zeros(n, bool)
-    for value in inputs.values():
-        any_value |= value.has
-        any_error |= value.kind != 0
     return Results(standard, sub, note, error, aqi, category, dominant, ~any_value & ~any_error)
 
 
@@ -282,7 +344,7 @@ def _evaluate_long(table: pa.Table, standard: Standard) -> Results:
         "[^a-z0-9]", "",
     )  # fmt: skip
     given_np = np.asarray(given.to_numpy(zero_copy_only=False), dtype=object)
-    parsed = parse_column(table.column("value"))
+    parsed = parse_column(table.column("value")).rows()
     inputs: dict[str, FieldInput] = {}
     known = np.zeros(n, bool)
     for field in standard.fields:
@@ -306,7 +368,7 @@ def _evaluate_long(table: pa.Table, standard: Standard) -> Results:
         unit_applies = mine & parsed.present & (parsed.kind == 0) & (unit_kind != 0)
         kind[unit_applies] = unit_kind[unit_applies]
         has = mine & value.has & (unit_kind == 0)
-        inputs[field.name] = FieldInput(has, np.where(has, value.t, 0), kind)
+        inputs[field.name] = FieldInput(has, np.where(has, value.t, 0), kind, value.codes)
     results = evaluate(inputs, standard, n)
     unknown_key = np.where(known, None, keys_np)
     results.unknown_key = unknown_key
@@ -410,29 +472,26 @@ def to_records(results: Results) -> list[dict[str, Any]]:
 def to_arrow(results: Results) -> pa.Table:
     """The result columns as an Arrow table (the Spark path's column types).
 
-    Strings are taken from small dictionaries by index arrays (``take``), never per row.
+    Strings are taken from small dictionaries by index arrays (``take``), never per row; list
+    offsets come from per-row counts, and list items from one mask over the row-major
+    (row, field) grid, so no step loops over rows in Python.
     """
     standard = results.standard
     n = len(results)
     names = pa.array(standard.field_names(), pa.string())
     pollutants = pa.array(standard.pollutants(), pa.string())
     has_aqi = results.aqi >= 0
-    cat_index = pa.array(np.where(has_aqi, results.category, 0), pa.int64(), mask=~has_aqi)
+    cat_index = pa.array(np.where(has_aqi, results.category, 0), pa.int32(), mask=~has_aqi)
     category = pa.array([c.name for c in standard.categories], pa.string()).take(cat_index)
     color = pa.array([c.color for c in standard.categories], pa.string()).take(cat_index)
 
-    def lists(present: np.ndarray) -> tuple[pa.Array, pa.Array, np.ndarray]:
-        rows, cols = np.nonzero(present.T)  # row-major: each row's entries in field order
-        offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))]).astype(np.int32)
-        return pa.array(offsets), pa.array(cols.astype(np.int64)), rows
-
-    offs, cols, _ = lists(results.dominant)
+    offs, cols, _ = _grid(results.dominant, n)
     dominant = pa.ListArray.from_arrays(offs, pollutants.take(cols))
-    offs, cols, rows = lists(results.sub >= 0)
-    sub_values = results.sub[cols.to_numpy(), rows]
+    offs, cols, flat = _grid(results.sub >= 0, n)
+    sub_values = np.ascontiguousarray(results.sub.T).ravel()[flat]
     sub_indices = pa.MapArray.from_arrays(offs, names.take(cols), pa.array(sub_values, pa.int64()))
     notes, errors = _entry_lists(results)
-    status = pa.array(["ok", "invalid"], pa.string()).take(pa.array(results.status_invalid.astype(np.int64)))
+    status = pa.array(["ok", "invalid"], pa.string()).take(pa.array(results.status_invalid.astype(np.int8)))
     return pa.table(
         [
             pa.array(results.aqi, pa.int64(), mask=~has_aqi),
@@ -448,68 +507,72 @@ def to_arrow(results: Results) -> pa.Table:
     )
 
 
+def _grid(present: np.ndarray, n: int) -> tuple[pa.Array, pa.Array, np.ndarray]:
+    """A (slots, rows) mask -> list offsets, each entry's slot (a row's entries in slot order)
+    and each entry's position in the row-major (row, slot) grid."""
+    by_row = np.ascontiguousarray(present.T)
+    flat = np.flatnonzero(by_row)
+    width = len(present)
+    offsets = np.zeros(n + 1, np.int32)
+    np.cumsum(present.sum(axis=0, dtype=np.int32), out=offsets[1:])
+    cols = flat.astype(np.int32) % np.int32(max(width, 1))
+    return pa.array(offsets), pa.array(cols), flat
+
+
+# An entry slot of the notes or errors lists: a per-row id into the entry table, -1 for none.
+_Slot = np.ndarray
+
+
 def _entry_lists(results: Results) -> tuple[pa.Array, pa.Array]:
     """Notes and errors as Arrow list<struct> columns, built from index arrays (no row loop).
 
-    Each entry is an id into a table of (field, kind, message) strings; a row's ids in field
-    order, then the extras, become its list, exactly as :func:`_entries` orders them.
+    Each entry is an id into a table of (field, kind, message) strings; a row's entries come
+    in slot order: the fields in order, then the unknown long-form key, then the record-level
+    entry (beyond_index for notes, no_pollutants for errors), as :func:`_entries` orders them.
     """
     standard = results.standard
     texts = _texts(standard)
-    n = len(results)
 
-    def build(codes: np.ndarray, lookup: dict[tuple[int, int], tuple[str, str, str]],
-              extras: list[tuple[np.ndarray, tuple[str | None, str, str]]],
-              dynamic: tuple[np.ndarray, list[tuple[str, str, str]]] | None) -> pa.Array:  # fmt: skip
-        table: list[tuple[str | None, str, str]] = list(lookup.values())
-        position = {key: i for i, key in enumerate(lookup)}
-        width = codes.shape[1] if codes.ndim == 2 else n
-        ids = np.full((len(codes) + len(extras) + (dynamic is not None), width), -1, np.int64)
+    def field_slots(codes: np.ndarray, lookup: dict[tuple[int, int], tuple[str, str, str]],
+                    table: list[tuple[str | None, str, str]]) -> list[_Slot]:  # fmt: skip
+        slots = []
         for f in range(len(codes)):
-            for code in np.unique(codes[f]).tolist():
-                if code:
-                    ids[f][codes[f] == code] = position[(f, code)]
-        for j, (mask, entry) in enumerate(extras):
-            ids[len(codes) + j][mask] = len(table)
-            table.append(entry)
-        if dynamic is not None:
-            mask, entries = dynamic
-            ids[-1][mask] = len(table) + np.arange(int(mask.sum()))
-            table.extend(entries)
-        rows, slots = np.nonzero(ids.T >= 0)  # row-major: a row's entries in slot order
-        chosen = ids.T[rows, slots]
-        offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))]).astype(np.int32)
-        fields = pa.array([e[0] for e in table], pa.string())
-        kinds = pa.array([e[1] for e in table], pa.string())
-        messages = pa.array([e[2] for e in table], pa.string())
-        take = pa.array(chosen)
-        structs = pa.StructArray.from_arrays(
-            [fields.take(take), kinds.take(take), messages.take(take)], fields=list(_ENTRY)
-        )
-        return pa.ListArray.from_arrays(pa.array(offsets), structs)
+            lut = np.full(max(len(NOTE_KINDS), len(KINDS)), -1, np.int32)
+            for (field, code), entry in lookup.items():
+                if field == f:
+                    lut[code] = len(table)
+                    table.append(entry)
+            slots.append(lut[codes[f]])
+        return slots
 
-    beyond = (results.aqi > standard.index_top, (None, "beyond_index", standard.beyond_message()))
-    notes = build(results.note, texts.note_entries, [beyond], None)
-    dynamic = None
+    def constant(mask: np.ndarray, entry: tuple[str | None, str, str], table: list) -> _Slot:  # type: ignore[type-arg]
+        table.append(entry)
+        return np.where(mask, len(table) - 1, -1).astype(np.int32)
+
+    def build(slots: list[_Slot], table: list[tuple[str | None, str, str]]) -> pa.Array:
+        ids = np.stack(slots) if slots else np.zeros((0, len(results)), np.int32)
+        offsets, _, flat = _grid(ids >= 0, len(results))
+        chosen = np.ascontiguousarray(ids.T).ravel()[flat]
+        entries = pa.StructArray.from_arrays(
+            [pa.array([e[i] for e in table], pa.string()) for i in range(3)], fields=list(_ENTRY)
+        )
+        return pa.ListArray.from_arrays(offsets, entries.take(pa.array(chosen)))
+
+    note_table: list[tuple[str | None, str, str]] = []
+    note_slots = field_slots(results.note, texts.note_entries, note_table)
+    beyond = (None, "beyond_index", standard.beyond_message())
+    note_slots.append(constant(results.aqi > standard.index_top, beyond, note_table))
+    notes = build(note_slots, note_table)
+
+    error_table: list[tuple[str | None, str, str]] = []
+    error_slots = field_slots(results.error, texts.error_entries, error_table)
     if results.unknown_key is not None:
         mask = np.asarray(results.unknown_key != None, bool)  # noqa: E711
         message = ERROR_MESSAGES["unknown_field"]
-        keys = results.unknown_key[mask].tolist()
-        dynamic = (mask, [(k, "unknown_field", f"{k}: {message}") for k in keys])
-    no_pollutants = (results.no_pollutants, (None, "no_pollutants", NO_POLLUTANTS))
-    errors = build(results.error, texts.error_entries, [no_pollutants], dynamic)
-    if dynamic is not None:  # the unknown field error comes before no_pollutants
-        errors = build(results.error, texts.error_entries, [], dynamic)
-        errors = _append_constant(errors, no_pollutants)
-    return notes, errors
-
-
-def _append_constant(lists: pa.Array, extra: tuple[np.ndarray, tuple[str | None, str, str]]) -> pa.Array:
-    mask, entry = extra
-    if not mask.any():
-        return lists
-    values = lists.to_pylist()
-    item = dict(zip(("field", "kind", "message"), entry, strict=True))
-    for r in np.flatnonzero(mask).tolist():
-        values[r].append(item)
-    return pa.array(values, pa.list_(_ENTRY))
+        slot = np.full(len(results), -1, np.int32)
+        slot[mask] = len(error_table) + np.arange(int(mask.sum()), dtype=np.int32)
+        error_table.extend((k, "unknown_field", f"{k}: {message}") for k in results.unknown_key[mask].tolist())
+        error_slots.append(slot)
+    no_pollutants = (None, "no_pollutants", NO_POLLUTANTS)
+    error_slots.append(constant(results.no_pollutants, no_pollutants, error_table))
+    return notes, build(error_slots, error_table)

@@ -212,3 +212,65 @@ def test_cli_converts_between_every_file_format(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "needs --output" in result.output
     result = runner.invoke(app, ["aqi", "compute", str(source), "--format", "xml"])
     assert result.exit_code != 0 and "unknown format" in result.output
+
+
+# ----------------------------------------------------------------------------- column encodings
+
+
+@pytest.fixture(params=["per_distinct_value", "per_row"])
+def slots(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The kernel parses a column once per distinct value when it repeats its values, else row
+    by row (judged on a sample); both must give the decimal core's results."""
+    from c360.aqi import kernel
+
+    if request.param == "per_row":
+        monkeypatch.setattr(kernel, "DISTINCT_SAMPLE", 0)  # every column judged as not repeating
+    return str(request.param)
+
+
+def _column_kinds(values: list[object]) -> dict[str, pa.Array]:
+    text = pa.array([None if v is None else str(v) for v in values], pa.string())
+    return {
+        "string": text,
+        "large_string": text.cast(pa.large_string()),
+        "dictionary": text.dictionary_encode(),
+        "decimal": pa.array([None if v is None else Decimal(str(v)) for v in values], pa.decimal128(30, 12)),
+        "float64": pa.array([None if v is None else float(v) for v in values], pa.float64()),
+    }
+
+
+@pytest.mark.parametrize("standard", STANDARDS, ids=lambda s: s.id)
+def test_every_breakpoint_in_every_arrow_column_type(standard: Standard, slots: str) -> None:
+    """Band edges, one step either side, and values floats cannot hold (0.205, 35.45) as text,
+    dictionary, decimal and float columns: each gives the decimal core's result for the same
+    value (a float column: for the float, whose shortest repr decides)."""
+    for table in standard.fields:
+        values: list[object] = [*(str(e) for e in _edges(table)), "0.205", "35.45", None, "35.45", "0.205"]
+        for kind, column in _column_kinds(values).items():
+            got = _results(calculate(pa.table({table.name: column}), standard).to_pylist())
+            python = column.to_pylist()
+            expected = _results([{table.name: v, **evaluate({table.name: v}, standard)} for v in python])
+            assert got == expected, (table.name, kind, slots)
+
+
+def test_bad_values_give_the_same_errors_in_every_column_encoding(slots: str) -> None:
+    values = [*BAD, *ODD, None, "9.05", "9.05", "abc"]
+    expected = [evaluate({"pm25_24h": v}, STANDARDS[0])["errors"] for v in values]
+    text = pa.array(values, pa.string())
+    for column in (text, text.dictionary_encode(), text.cast(pa.large_string())):
+        got = calculate(pa.table({"pm25_24h": column}), STANDARDS[0]).column("errors").to_pylist()
+        assert got == expected, slots
+    # A pandas object column: text alone converts at once; a mix is read value by value.
+    mixed = [*values, 12, 3.5, float("nan"), True, b"12", [1]]
+    frame = calculate(pd.DataFrame({"pm25_24h": pd.Series(mixed, dtype=object)}), STANDARDS[0])
+    not_a_number = [{"field": "pm25_24h", "kind": "non_numeric", "message": "pm25_24h: not a number"}]
+    reference = [evaluate({"pm25_24h": v}, STANDARDS[0])["errors"] for v in mixed[:-4]]
+    missing = evaluate({"pm25_24h": None}, STANDARDS[0])["errors"]  # NaN: pandas' missing value
+    reference += [missing, not_a_number, not_a_number, not_a_number]  # bytes are not text
+    assert [[dict(x) for x in e] for e in frame["errors"]] == reference
+
+
+def test_kernel_equals_the_decimal_core_row_by_row_too(slots: str) -> None:
+    records = [{t.name: str(e) for t in STANDARDS[0].fields} for e in _edges(STANDARDS[0].field("pm25_24h"))]
+    records += [{"pm25_24h": v} for v in ODD]
+    assert evaluate_records(records, STANDARDS[0]) == _reference(records, STANDARDS[0])
