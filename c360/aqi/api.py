@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, overload
 
-from c360.aqi.jsonio import Item, iter_items, looks_like_json
+from c360.aqi.jsonio import Item, Written, iter_items, line_blocks, looks_like_json
 from c360.aqi.runner import run_chunks
 from c360.aqi.standards import Standard, resolve_standard
 from c360.settings import Settings, load_settings
@@ -56,8 +56,10 @@ class AqiRun:
         if self._started:
             raise RuntimeError("an AqiRun is a stream and can be consumed only once")
         self._started = True
+        # Serialising a JSON Lines file: whole blocks of lines to the workers (parsed there).
+        chunks = line_blocks(self._source, self._chunk_size) if as_json else None
         return run_chunks(
-            _chunked(iter_items(self._source), self._chunk_size),
+            chunks if chunks is not None else _chunked(iter_items(self._source), self._chunk_size),
             self.standard,
             workers=self._workers,
             as_json=as_json,
@@ -71,9 +73,27 @@ class AqiRun:
                 yield record
 
     def write_jsonl(self, out: TextIO) -> Counts:
-        """Write one JSON line per input record (serialised in the workers); return counts."""
+        """Write one JSON line per input record (serialised in the workers); return counts.
+
+        Blocks serialised as UTF-8 go straight to the stream's byte buffer when it has one
+        (a file, stdout), after flushing what was written as text before them.
+        """
+        binary = getattr(out, "buffer", None)
+        if binary is not None and (getattr(out, "encoding", "") or "").lower().replace("-", "") != "utf8":
+            binary = None  # a text stream in another encoding must encode the text itself
         for output in self._outputs(as_json=True):
-            for status, line in output:
+            for entry in output:
+                if isinstance(entry, Written):
+                    self.counts.ok += entry.ok
+                    self.counts.invalid += entry.invalid
+                    self.counts.failed += entry.failed
+                    if binary is not None:
+                        out.flush()
+                        binary.write(entry.data)
+                    else:
+                        out.write(entry.data.decode("utf-8"))
+                    continue
+                status, line = entry
                 self.counts.add(status)
                 out.write(line)
                 out.write("\n")

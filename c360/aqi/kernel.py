@@ -17,6 +17,8 @@ check this kernel against :mod:`c360.aqi.core` on a hypothesis sample and every 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
@@ -99,6 +101,10 @@ def parse_column(values: pa.Array | pa.ChunkedArray) -> ParsedColumn:
     if pa.types.is_null(values.type):
         return ParsedColumn(np.zeros(1, bool), np.zeros(1, np.int64), np.zeros(1, bool), {}, np.zeros(1, np.int8),
                             np.zeros(n, np.intp))  # fmt: skip
+    if pa.types.is_decimal128(values.type):
+        parsed = _parse_decimal(values)
+        if parsed is not None:
+            return parsed
     try:
         if pa.types.is_dictionary(values.type):
             encoded = values
@@ -120,6 +126,39 @@ def parse_column(values: pa.Array | pa.ChunkedArray) -> ParsedColumn:
         np.append(present, False), np.append(y, 0), np.append(fast, False), exact, np.append(kind, 0).astype(np.int8),
         codes,
     )  # fmt: skip
+
+
+def _parse_decimal(values: pa.Array) -> ParsedColumn | None:
+    """A decimal128 column read without text: a truncating cast to scale 9 is ``floor(x * 10**9)``
+    for ``0 <= x < 1e9`` (read from the low word); a negative value (the sign of the input's
+    high word, so even -1e-20 counts) is the error; anything else (1e9 or more: valid in a unit
+    converted down) goes through :func:`parse_number` value by value. None: a column whose
+    values do not fit decimal128(38, 9), read as text instead."""
+    try:
+        scaled = pc.cast(values, pa.decimal128(38, SCALE), safe=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    present = values.is_valid().to_numpy(zero_copy_only=False)
+    low, high = _words(scaled)
+    negative = present & (_words(values)[1] < 0)
+    fast = present & ~negative & (high == 0) & (low >= 0) & (low < 10 ** (SCALE + 9))
+    kind = np.where(negative, _KIND_CODE["negative"], 0).astype(np.int8)
+    exact: dict[int, Decimal] = {}
+    slow = np.flatnonzero(present & ~fast & ~negative)
+    if len(slow):
+        for row, value in zip(slow.tolist(), values.take(pa.array(slow)).to_pylist(), strict=True):
+            number, error_kind = parse_number(value)
+            if error_kind is not None:
+                kind[row] = _KIND_CODE[error_kind]
+            else:
+                exact[row] = number  # type: ignore[assignment]
+    return ParsedColumn(present, np.where(fast, low, 0), fast, exact, kind)
+
+
+def _words(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The low and high 64-bit words of a decimal128 array's values (little-endian)."""
+    words = np.frombuffer(values.buffers()[1], "<i8")[2 * values.offset : 2 * (values.offset + len(values))]
+    return words[0::2], words[1::2]
 
 
 def _repeats(values: pa.Array) -> bool:
@@ -224,6 +263,12 @@ class Results:
         if self.unknown_key is not None:
             has_error |= self.unknown_key != None  # noqa: E711 - elementwise
         return (self.aqi < 0) & has_error
+
+    def take(self, rows: np.ndarray) -> Results:
+        """The results of some rows, in the given order."""
+        unknown = None if self.unknown_key is None else self.unknown_key[rows]
+        return Results(self.standard, self.sub[:, rows], self.note[:, rows], self.error[:, rows], self.aqi[rows],
+                       self.category[rows], self.dominant[:, rows], self.no_pollutants[rows], unknown)  # fmt: skip
 
 
 def evaluate(inputs: dict[str, FieldInput], standard: Standard, n: int) -> Results:
@@ -576,3 +621,230 @@ def _entry_lists(results: Results) -> tuple[pa.Array, pa.Array]:
     no_pollutants = (None, "no_pollutants", NO_POLLUTANTS)
     error_slots.append(constant(results.no_pollutants, no_pollutants, error_table))
     return notes, build(error_slots, error_table)
+
+
+# ----------------------------------------------------------------------------- JSON text
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def to_json_fragments(results: Results) -> pa.Array:
+    """Each row's result fields as JSON text, without the opening brace: exactly
+    ``json.dumps(record, ensure_ascii=False, separators=(",", ":"))[1:]`` of the row's
+    :func:`to_records` dict, so it can close an echoed input object.
+
+    Built column-wise: every constant piece (a category, a note, an error) is encoded once
+    by :func:`json.dumps` and taken by index; only the integers are formatted per row.
+    """
+    standard = results.standard
+    n = len(results)
+    has_aqi = results.aqi >= 0
+
+    def pick(texts: list[str], index: np.ndarray) -> pa.Array:
+        return pa.array(texts, pa.string()).take(pa.array(index.astype(np.int32)))
+
+    def integers(values: np.ndarray, missing: np.ndarray) -> pa.Array:
+        return pc.cast(pa.array(values, pa.int64(), mask=missing), pa.string())
+
+    aqi = pc.fill_null(integers(results.aqi, ~has_aqi), "null")
+    category_index = np.where(has_aqi, results.category, len(standard.categories))
+    category = pick([_json(c.name) for c in standard.categories] + ["null"], category_index)
+    color = pick([_json(c.color) for c in standard.categories] + ["null"], category_index)
+    pollutants = standard.pollutants()
+    code = np.zeros(n, np.int64)
+    for p in range(len(pollutants)):
+        code |= results.dominant[p].astype(np.int64) << p
+    combos, position = np.unique(code, return_inverse=True)
+    dominant = pick(
+        ["[" + ",".join(_json(x) for p, x in enumerate(pollutants) if c >> p & 1) + "]" for c in combos.tolist()],
+        position.reshape(-1),
+    )
+    # Lists: every entry carries its trailing comma, joined, then the last comma dropped.
+    subs = [
+        pc.binary_join_element_wise(_json(name) + ":", integers(results.sub[f], results.sub[f] < 0), ",", "")
+        for f, name in enumerate(standard.field_names())
+        if (results.sub[f] >= 0).any()
+    ]
+    notes = _json_entries(results, notes=True)
+    errors = _json_entries(results, notes=False)
+    status = pick(['"ok"', '"invalid"'], results.status_invalid.astype(np.int8))
+    pieces: list[Any] = ['"aqi":', aqi, ',"category":', category, ',"color":', color, ',"dominant_pollutant":',
+                         dominant, ',"sub_indices":{', _close_list(subs, n), '},"notes":[', notes, '],"errors":[',
+                         errors, '],"status":', status, "}"]  # fmt: skip
+    return pc.binary_join_element_wise(*pieces, "")
+
+
+def _close_list(items: list[pa.Array], n: int) -> pa.Array:
+    """Entries that each end with a comma (null: no entry) -> the row's entries, comma-separated."""
+    if not items:
+        return pa.array([""] * n, pa.string())
+    joined = pc.binary_join_element_wise(*(pc.fill_null(item, "") for item in items), "")
+    return pc.utf8_slice_codeunits(joined, 0, -1)
+
+
+def _json_entries(results: Results, notes: bool) -> pa.Array:
+    """The notes or errors list's items as JSON, in the order :func:`_entries` gives them."""
+    standard = results.standard
+    n = len(results)
+    texts = _texts(standard)
+    lookup, codes = (texts.note_entries, results.note) if notes else (texts.error_entries, results.error)
+
+    def entry(field: str | None, kind: str, message: str) -> str:
+        return json.dumps({"field": field, "kind": kind, "message": message}, ensure_ascii=False, separators=(",", ":"))
+
+    items: list[pa.Array] = []
+    for f in range(len(codes)):
+        if not codes[f].any():
+            continue
+        table = [None] * (max(len(NOTE_KINDS), len(KINDS)))
+        for (field, code), value in lookup.items():
+            if field == f:
+                table[code] = entry(*value) + ","  # type: ignore[call-overload]
+        items.append(pa.array(table, pa.string()).take(pa.array(codes[f].astype(np.int32))))
+
+    def constant(mask: np.ndarray, text: str) -> None:
+        if mask.any():
+            items.append(pa.array(np.where(mask, text + ",", None), pa.string()))
+
+    if notes:
+        constant(results.aqi > standard.index_top, entry(None, "beyond_index", standard.beyond_message()))
+    else:
+        if results.unknown_key is not None:
+            mask = np.asarray(results.unknown_key != None, bool)  # noqa: E711
+            if mask.any():
+                message = ERROR_MESSAGES["unknown_field"]
+                dynamic = np.full(n, None, object)
+                dynamic[mask] = [entry(k, "unknown_field", f"{k}: {message}") + "," for k in results.unknown_key[mask]]
+                items.append(pa.array(dynamic, pa.string()))
+        constant(results.no_pollutants, entry(None, "no_pollutants", NO_POLLUTANTS))
+    return _close_list(items, n)
+
+
+def to_json_lines(results: Results, bodies: pa.Array) -> bytes:
+    """JSON Lines text: each row's ``body`` (an input object without its closing brace),
+    then its result fields (as :func:`to_json_fragments`), then a newline.
+
+    Every line is a concatenation of a few pieces drawn from tables: the body; the index with
+    its category and color (a text per index value); the dominant pollutants (a text per set);
+    one ``"field":index`` entry per sub-index (a text per value); and the tail (notes, errors,
+    status: a text per distinct combination of codes in the batch, from :func:`to_records` on
+    one representative row). The first four tables depend only on the standard and grow as
+    larger values come; one ``take`` over all of them lays out the whole text. Unknown
+    long-form keys (a text per row) fall back to :func:`to_json_fragments`.
+    """
+    n = len(results)
+    if results.unknown_key is not None and (results.unknown_key != None).any():  # noqa: E711
+        comma = pc.if_else(pc.ends_with(bodies, "{"), "", ",")
+        lines = pc.binary_join_element_wise(bodies, comma, to_json_fragments(results), "\n", "")
+        return _text_of(lines)
+    pieces = _json_pieces(results.standard)
+    tables: list[pa.Array] = [bodies.cast(pa.string())]
+    ids: list[np.ndarray] = [np.arange(n, dtype=np.int64)]
+    base = n
+
+    def add(table: pa.Array, index: np.ndarray) -> None:
+        nonlocal base
+        tables.append(table)
+        ids.append(np.where(index >= 0, base + index, -1))
+        base += len(table)
+
+    def lookup(fixed: pa.Array, key: np.ndarray, present: np.ndarray | None, text: Callable[[int], str]) -> None:
+        """Keys below the fixed table's length index it; larger ones (an index extrapolated
+        far beyond the scale) get a text per distinct key."""
+        nonlocal base
+        inside = key < len(fixed)
+        add(fixed, np.where(inside if present is None else inside & present, key, -1))
+        outside = ~inside if present is None else ~inside & present
+        if outside.any():
+            keys, position = np.unique(key[outside], return_inverse=True)
+            index = np.full(n, -1, np.int64)
+            index[outside] = position.reshape(-1)
+            add(pa.array([text(k) for k in keys.tolist()], pa.string()), index)
+
+    empty = pc.ends_with(bodies, "{").to_numpy(zero_copy_only=False)
+    lookup(pieces.heads, (results.aqi + 1) * 2 + empty, None, pieces.head)
+    dominant = np.zeros(n, np.int64)
+    for p in range(len(results.dominant)):
+        dominant |= results.dominant[p].astype(np.int64) << p
+    add(pieces.dominant, dominant)
+    present = results.sub >= 0
+    first_present = np.argmax(present, axis=0)
+    for f, name in enumerate(results.standard.field_names()):
+        if present[f].any():
+            key = results.sub[f] * 2 + (first_present == f)
+            lookup(
+                pieces.subs[name],
+                key,
+                present[f],
+                lambda k, p=_json(name) + ":": ("" if k & 1 else ",") + p + str(k >> 1),
+            )
+    # The tail's key: codes are below 8 (three bits each), plus the two record-level flags.
+    words = [results.no_pollutants.astype(np.int64) | ((results.aqi > results.standard.index_top) << 1)]
+    shift = 2
+    for codes in (*results.note, *results.error):
+        if shift > 60:
+            words.append(np.zeros(n, np.int64))
+            shift = 0
+        words[-1] |= codes.astype(np.int64) << shift
+        shift += 3
+    key = words[0] if len(words) == 1 else np.stack(words, axis=1)
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True, axis=0 if len(words) > 1 else None)
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    tails = [
+        "}," + dumps({"notes": r["notes"], "errors": r["errors"], "status": r["status"]})[1:] + "\n"
+        for r in to_records(results.take(first))
+    ]
+    add(pa.array(tails, pa.string()), inverse.reshape(-1))
+    order = np.stack(ids, axis=1).reshape(-1)
+    return _text_of(pa.concat_arrays(tables).take(pa.array(order[order >= 0])))
+
+
+class _JsonPieces:
+    """The standard-only pieces of :func:`to_json_lines`, built once per standard per process:
+    texts for every index up to twice the scale's top (larger ones are made per batch)."""
+
+    def __init__(self, standard: Standard) -> None:
+        self.standard = standard
+        pollutants = standard.pollutants()
+        self.dominant = pa.array(
+            [',"dominant_pollutant":[' + ",".join(_json(x) for p, x in enumerate(pollutants) if code >> p & 1)
+             + '],"sub_indices":{' for code in range(2 ** len(pollutants))],
+            pa.string(),
+        )  # fmt: skip
+        self._highs = np.array([c.high if c.high is not None else np.iinfo(np.int64).max for c in standard.categories])
+        size = 2 * (standard.index_top + 1)
+        # Row (aqi + 1) * 2 + empty: the index -1 (none) .. size, after a comma unless the body is empty.
+        self.heads = pa.array([self.head(k) for k in range(2 * (size + 1))], pa.string())
+        # Row v * 2 + first: "name":v after a comma unless it is the first entry.
+        self.subs = {
+            name: pa.array([t for v in range(size) for t in (f",{_json(name)}:{v}", f"{_json(name)}:{v}")], pa.string())
+            for name in standard.field_names()
+        }
+
+    def head(self, key: int) -> str:
+        aqi, comma = key // 2 - 1, "" if key & 1 else ","
+        if aqi < 0:
+            return comma + '"aqi":null,"category":null,"color":null'
+        c = self.standard.categories[int(np.searchsorted(self._highs, aqi, side="left"))]
+        return comma + f'"aqi":{aqi},"category":{_json(c.name)},"color":{_json(c.color)}'
+
+
+_PIECES: dict[int, _JsonPieces] = {}
+
+
+def _json_pieces(standard: Standard) -> _JsonPieces:
+    pieces = _PIECES.get(id(standard))
+    if pieces is None or pieces.standard is not standard:
+        pieces = _PIECES[id(standard)] = _JsonPieces(standard)
+    return pieces
+
+
+def _text_of(lines: pa.Array) -> bytes:
+    """The concatenated bytes of a string array (its value buffer between its first and last offsets)."""
+    if len(lines) == 0:
+        return b""
+    offsets = np.frombuffer(lines.buffers()[1], np.int32)
+    first, last = int(offsets[lines.offset]), int(offsets[lines.offset + len(lines)])
+    return bytes(memoryview(lines.buffers()[2])[first:last])

@@ -27,18 +27,43 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from c360.aqi.jsonio import RAW_ECHO_CHARS, Item, Malformed, dumps, evaluate_chunk, evaluate_item, failed_record
+from c360.aqi.jsonio import (
+    RAW_ECHO_CHARS,
+    Item,
+    LineBlock,
+    Malformed,
+    dumps,
+    evaluate_block,
+    evaluate_chunk,
+    evaluate_item,
+    expand_blocks,
+    failed_record,
+)
 from c360.aqi.standards import Standard
 
 FAULT_ENV = "C360_AQI_FAULT_INJECTION"
 MAX_RETRIES = 1
 
-# A processed chunk: result dicts, or (status, JSON line) pairs when serialising in the worker.
+# A processed chunk: result dicts, or (status, JSON line) pairs when serialising in the worker,
+# or one Written (a whole block's JSON Lines text and counts).
 Output = list[Any]
 
 
 def process_chunk(items: list[Item], standard: Standard, as_json: bool) -> Output:
-    """A chunk through the kernel; what it leaves (malformed text, odd records) per record."""
+    """A chunk through the kernel; what it leaves (malformed text, odd records) per record.
+
+    A block of JSON Lines goes through pyarrow's reader and the kernel as a whole; a block the
+    fast path leaves (a malformed line, long-form records...) is read line by line, as before.
+    """
+    if len(items) == 1 and isinstance(items[0][1], LineBlock):
+        block = items[0][1]
+        try:
+            written = evaluate_block(block, standard) if as_json else None
+        except Exception:  # noqa: BLE001 - never the chunk's failure: the line path decides
+            written = None
+        if written is not None:
+            return [written]
+    items = expand_blocks(items)
     try:
         fast = evaluate_chunk(items, as_json, standard)
     except Exception:  # noqa: BLE001 - never the chunk's failure: the per-record path decides
@@ -65,7 +90,7 @@ def _process_item(item: Item, standard: Standard, as_json: bool) -> Any:
 
 
 def failed_chunk(items: list[Item], standard: Standard, as_json: bool, reason: str) -> Output:
-    records = [failed_record(item, standard, reason) for item in items]
+    records = [failed_record(item, standard, reason) for item in expand_blocks(items)]
     return [("failed", dumps(r)) for r in records] if as_json else records
 
 
@@ -73,7 +98,7 @@ def _inject_faults(items: list[Item]) -> None:
     folder = os.environ.get(FAULT_ENV)
     if not folder:
         return
-    for where, payload in items:
+    for where, payload in expand_blocks(items):
         text = payload if isinstance(payload, str) else repr(payload)
         if '"__crash__": "always"' in text or "'__crash__': 'always'" in text:
             os._exit(70)
