@@ -431,6 +431,16 @@ class Written:
     data: bytes
 
 
+@dataclass(frozen=True)
+class Spooled:
+    """A :class:`Written` block left in a file by a worker: the reader copies it, then deletes it."""
+
+    ok: int
+    invalid: int
+    failed: int
+    path: str
+
+
 def line_blocks(source: object, chunk_size: int) -> Iterator[list[Item]] | None:
     """Chunks of one :class:`LineBlock` each for a regular JSON Lines file, or None when the
     source is anything else (a folder, a stream, a JSON array, JSON text, binary data), which

@@ -318,13 +318,30 @@ def evaluate(inputs: dict[str, FieldInput], standard: Standard, n: int) -> Resul
     return Results(standard, sub, note, error, aqi, category, dominant, ~any_value & ~any_error)
 
 
-def _table_index(table: FieldTable, t: np.ndarray, rounding: str) -> tuple[np.ndarray, np.ndarray]:
-    """(sub-index, note code) of one field; note 99 marks a pending defer ("above")."""
+_BANDS: dict[int, tuple[FieldTable, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = {}
+
+
+def _band_arrays(table: FieldTable) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A table's bands as scaled int64 arrays (low and high concentration, low and high index),
+    made once per table object (hashing a table costs as much as making them)."""
+    cached = _BANDS.get(id(table))
+    if cached is None or cached[0] is not table:
+        cached = _BANDS[id(table)] = (table, _make_band_arrays(table))
+    return cached[1]
+
+
+def _make_band_arrays(table: FieldTable) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     scale = 10**table.decimals
     lo = np.array([int(b.c_low * scale) for b in table.bands], np.int64)
     hi = np.array([int(b.c_high * scale) for b in table.bands], np.int64)
     ilo = np.array([b.i_low for b in table.bands], np.int64)
     ihi = np.array([b.i_high for b in table.bands], np.int64)
+    return lo, hi, ilo, ihi
+
+
+def _table_index(table: FieldTable, t: np.ndarray, rounding: str) -> tuple[np.ndarray, np.ndarray]:
+    """(sub-index, note code) of one field; note 99 marks a pending defer ("above")."""
+    lo, hi, ilo, ihi = _band_arrays(table)
     band = np.searchsorted(hi, t, side="left")
     above = band >= len(hi)
     band = np.minimum(band, len(hi) - 1)  # above: the top band (extrapolation)

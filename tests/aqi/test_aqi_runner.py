@@ -213,6 +213,12 @@ def test_json_lines_in_blocks_write_what_the_line_path_writes(tmp_path: Path, mo
     by_line = write(9)
     for size, got in in_blocks.items():
         assert got == by_line, size
+    # A real file: blocks are copied from the workers' spool files between lines written as text.
+    monkeypatch.undo()
+    target = tmp_path / "out.jsonl"
+    with target.open("w", encoding="utf-8") as fp:
+        calculate(path, workers=2, chunk_size=9).write_jsonl(fp)
+    assert target.read_text("utf-8") == by_line[0]
     assert by_line[1][0] > 300 and by_line[1][1] > 10
 
 
