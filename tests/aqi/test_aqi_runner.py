@@ -182,6 +182,20 @@ ODD_LINES = [
     "   ",
     "",
     '{"o3_8h": 0.205, "o3_1h": 0.205, "pm10_24h": 604.5, "co_8h": 50.5, "no2_1h": 2049}',
+    '{"station": "raw\ttab", "pm25_24h": 1}',  # control characters inside strings: not JSON
+    '{"station": "raw\rreturn", "pm25_24h": 1}',
+    '{"station": "nul\x00", "pm25_24h": 1}',
+    '\ufeff{"pm25_24h": 1}',  # a byte order mark in the middle of a file
+    '\u00a0{"pm25_24h": 1}\u00a0',
+    '{"pm25_24h": 1}\x0c',
+    '{"pm25_24h": 1}\x1f',
+    '{"station": "line\u2028separator", "pm25_24h": 1}',
+    '{"station": "a", "station": "b", "pm25_24h": 1}',
+    '{"id": 123456789012345678901234567890, "pm25_24h": 1}',
+    '{"pm25\\u005f24h": 35.5}',
+    '{ "pm25_24h" : 5 , "o3_8h" : 0.1 }',
+    '{"pm25_24h": 1e30}',
+    '{"station": "\\ud800", "pm25_24h": 1}',
 ]
 
 
@@ -201,7 +215,7 @@ def test_json_lines_in_blocks_write_what_the_line_path_writes(tmp_path: Path, mo
         lines += [_clean(10 * n + k) for k in range(1, 9)] + [odd]
     text = "\r\n".join(lines[:20]) + "\n" + "\n".join(lines[20:]) + "\n"
     path = tmp_path / "mixed.jsonl"
-    path.write_bytes(text.encode("utf-8"))
+    path.write_bytes(text.encode("utf-8") + b'{"station": "\xff not UTF-8", "pm25_24h": 1}\n' + _clean(9999).encode())
 
     def write(chunk_size: int) -> tuple[str, tuple[int, int, int]]:
         out = io.StringIO()
