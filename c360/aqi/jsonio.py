@@ -460,6 +460,11 @@ def line_blocks(source: object, chunk_size: int) -> Iterator[list[Item]] | None:
         return None  # the item path says what is wrong
     if binary_reason(head) is not None or head.lstrip(b" \t\r\n")[:1] != b"{":
         return None
+    # Imported here, once: forked workers inherit them instead of each importing them again.
+    import pyarrow.compute
+    import pyarrow.json  # noqa: F401
+
+    import c360.aqi.kernel  # noqa: F401
 
     def chunks() -> Iterator[list[Item]]:
         line, first = 1, True
