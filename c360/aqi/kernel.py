@@ -224,10 +224,14 @@ def field_values(parsed: ParsedColumn, table: FieldTable, exponent: np.ndarray |
     kind = parsed.kind.copy()
     exp = np.broadcast_to(np.asarray(exponent, np.int64), kind.shape)
     # converted >= MAX_VALUE (1e9)  <=>  y * 10**exp >= 10**(SCALE + 9)
-    limit = 10 ** (SCALE + 9 - exp)
+    if isinstance(exponent, int):  # one unit for the column (the wide form): scalar arithmetic
+        limit: np.ndarray | int = 10 ** (SCALE + 9 - exponent)
+        divisor: np.ndarray | int = 10 ** (SCALE - table.decimals - exponent)
+    else:
+        limit, divisor = 10 ** (SCALE + 9 - exp), 10 ** (SCALE - table.decimals - exp)
     big = parsed.fast & (kind == 0) & (parsed.y >= limit)
     kind[big] = _KIND_CODE["out_of_range"]
-    t = parsed.y // 10 ** (SCALE - table.decimals - exp)
+    t = parsed.y // divisor
     for row, number in parsed.exact.items():
         if kind[row]:
             continue
