@@ -10,7 +10,7 @@ No Spark: these run without the lock.
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from c360.aqi import calculate, load_standard
 from c360.aqi.core import RESULT_FIELDS, evaluate
 from c360.aqi.jsonio import evaluate_records
+from c360.aqi.kernel import KINDS
 from c360.aqi.standards import FieldTable, Standard
 
 STANDARDS = [load_standard("us-epa-2024"), load_standard("cn-hj633-2012")]
@@ -274,3 +275,33 @@ def test_kernel_equals_the_decimal_core_row_by_row_too(slots: str) -> None:
     records = [{t.name: str(e) for t in STANDARDS[0].fields} for e in _edges(STANDARDS[0].field("pm25_24h"))]
     records += [{"pm25_24h": v} for v in ODD]
     assert evaluate_records(records, STANDARDS[0]) == _reference(records, STANDARDS[0])
+
+
+def test_doubles_read_without_text_equal_their_shortest_repr_read_as_text() -> None:
+    """A float64 column is read from the doubles (no repr per value): floor(x * 10**9) must be
+    what parse_number makes of the shortest repr, for doubles of every magnitude, one step
+    either side of each, the 0.205-like values, and any bit pattern."""
+    import numpy as np
+
+    from c360.aqi.kernel import _parse_float
+    from c360.aqi.validate import parse_number
+
+    rng = np.random.default_rng(17)
+    values = np.concatenate([
+        rng.uniform(0, 600, 3000), np.round(rng.uniform(0, 300, 3000), 1), np.round(rng.uniform(0, 1, 3000), 3),
+        10.0 ** rng.uniform(-25, 10, 3000), rng.integers(0, 2000, 1000).astype(float),
+        np.frombuffer(rng.integers(0, 2**63, 1000, dtype=np.int64).tobytes(), np.float64),
+        [0.205, 35.45, 0.0, -0.0, 1e-7, 5e-324, 0.1, 9.05, 1e6, 999999.9999999999, np.nan, np.inf, -1.5, 1 - 2**-53],
+    ])  # fmt: skip
+    with np.errstate(invalid="ignore"):
+        values = np.concatenate([values, np.nextafter(values, np.inf), np.nextafter(values, -np.inf)])
+    present, y, fast, exact, kind = _parse_float(pa.array(values))
+    assert fast.mean() > 0.5  # the point: most values never become text
+    for i, value in enumerate(values.tolist()):
+        number, error_kind = parse_number(value)
+        if error_kind is not None:
+            assert (bool(fast[i]), KINDS[kind[i]]) == (False, error_kind), value
+            continue
+        expected = int(number.scaleb(9).to_integral_value(rounding=ROUND_FLOOR))
+        got = int(y[i]) if fast[i] else int(exact[i].scaleb(9).to_integral_value(rounding=ROUND_FLOOR))
+        assert (got, int(kind[i])) == (expected, 0), value
