@@ -7,7 +7,8 @@ small to try the benchmark):
 - Spark, Parquet -> results -> noop write: native column expressions, and ``mapInArrow``
   over the integer kernel;
 - the kernel per input kind: an in-memory Arrow table, a pandas frame, a Parquet file and
-  a CSV file (read, calculate, results consumed);
+  a CSV file (read, calculate, results consumed); and an Arrow table whose values never
+  repeat (the kernel works once per distinct value, so this is its worst case);
 - the decimal core's per-record loop (the exact reference the kernel is tested against),
   on a tenth of the records;
 - anchors: python-aqi's per-record loop (fed pre-parsed strings: its figure flatters it;
@@ -45,6 +46,21 @@ def _records(n: int, seed: int = 2024):
             "so2_24h": str(rng.randint(0, 900)),
             "no2_1h": str(rng.randint(0, 1500)),
         }
+
+
+def _distinct_table(n: int):  # type: ignore[no-untyped-def]
+    """The same fields with (almost) no repeated value: floats rounded to 6 decimals, as text.
+
+    The kernel parses and looks up each distinct value once; on sensor data values repeat,
+    here they do not, so this row shows the row-by-row cost."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rng = np.random.default_rng(7)
+    tops = {"pm25_24h": 300, "pm10_24h": 500, "o3_8h": 0.2, "o3_1h": 0.6, "co_8h": 40, "so2_1h": 300,
+            "so2_24h": 900, "no2_1h": 1500}  # fmt: skip
+    return pa.table({c: pc.cast(pc.round(pa.array(rng.uniform(0, top, n)), 6), pa.string()) for c, top in tops.items()})
 
 
 def _write_input(path: Path, n: int) -> None:
@@ -170,6 +186,9 @@ def main() -> None:
 
         pandas_frame = table.to_pandas()
         rows.append(["c360 kernel, Arrow table", "in memory -> Arrow table", _timed(lambda: calculate(table))])
+        distinct = _distinct_table(N)  # the kernel's worst case: no value repeats
+        rows.append(["c360 kernel, Arrow table of distinct values", "in memory -> Arrow table",
+                     _timed(lambda: calculate(distinct))])  # fmt: skip
         rows.append(["c360 kernel, pandas frame", "in memory -> pandas frame", _timed(lambda: calculate(pandas_frame))])
         rows.append(["c360 kernel, Parquet file", "file -> Arrow batches",
                      _timed(lambda: calculate(parquet).read_all())])  # fmt: skip

@@ -9,13 +9,17 @@ one-pass stream of result records in input order that knows its counts when it e
 
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
+import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, overload
 
-from c360.aqi.jsonio import Item, iter_items, looks_like_json
+from c360.aqi.jsonio import Item, Spooled, Written, iter_items, line_blocks, looks_like_json
 from c360.aqi.runner import run_chunks
 from c360.aqi.standards import Standard, resolve_standard
 from c360.settings import Settings, load_settings
@@ -52,16 +56,19 @@ class AqiRun:
         self._started = False
         self.retries: list[tuple[int, int]] = []  # (chunk, attempt) of every worker death
 
-    def _outputs(self, as_json: bool) -> Iterator[list[Any]]:
+    def _outputs(self, as_json: bool, spool: Path | None = None) -> Iterator[list[Any]]:
         if self._started:
             raise RuntimeError("an AqiRun is a stream and can be consumed only once")
         self._started = True
+        # Serialising a JSON Lines file: whole blocks of lines to the workers (parsed there).
+        chunks = line_blocks(self._source, self._chunk_size) if as_json else None
         return run_chunks(
-            _chunked(iter_items(self._source), self._chunk_size),
+            chunks if chunks is not None else _chunked(iter_items(self._source), self._chunk_size),
             self.standard,
             workers=self._workers,
             as_json=as_json,
             on_retry=lambda chunk, attempt: self.retries.append((chunk, attempt)),
+            spool=spool if chunks is not None else None,
         )
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -71,13 +78,79 @@ class AqiRun:
                 yield record
 
     def write_jsonl(self, out: TextIO) -> Counts:
-        """Write one JSON line per input record (serialised in the workers); return counts."""
-        for output in self._outputs(as_json=True):
-            for status, line in output:
+        """Write one JSON line per input record (serialised in the workers); return counts.
+
+        Blocks of a JSON Lines file come back serialised as UTF-8, left by the workers in a
+        spool folder (a RAM disk where there is one): they are copied into ``out`` by the
+        kernel when it is a UTF-8 stream on a file descriptor (a file, stdout), else decoded
+        and written as text. Whatever was written as text before is flushed first.
+        """
+        sink = _ByteSink(out)
+        ram = Path("/dev/shm")
+        with tempfile.TemporaryDirectory(prefix="c360-aqi-", dir=ram if ram.is_dir() else None) as folder:
+            outputs = self._outputs(as_json=True, spool=Path(folder))
+            with contextlib.closing(outputs):  # the workers stop before their folder goes
+                self._write(outputs, out, sink)
+        return self.counts
+
+    def _write(self, outputs: Iterator[list[Any]], out: TextIO, sink: _ByteSink) -> None:
+        for output in outputs:
+            for entry in output:
+                if isinstance(entry, (Written, Spooled)):
+                    self.counts.ok += entry.ok
+                    self.counts.invalid += entry.invalid
+                    self.counts.failed += entry.failed
+                    if isinstance(entry, Written):
+                        sink.write(entry.data)
+                    else:
+                        sink.copy(Path(entry.path))
+                    continue
+                status, line = entry
                 self.counts.add(status)
                 out.write(line)
                 out.write("\n")
-        return self.counts
+
+
+class _ByteSink:
+    """Bytes into a text stream: through its byte buffer or file descriptor when it is UTF-8."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        encoding = (getattr(out, "encoding", "") or "").lower().replace("-", "")
+        self._binary = getattr(out, "buffer", None) if encoding == "utf8" else None
+        self._fd: int | None = None
+        if self._binary is not None:
+            with contextlib.suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):
+                self._fd = self._binary.fileno()
+
+    def write(self, data: bytes) -> None:
+        if self._binary is None:
+            self._out.write(data.decode("utf-8"))
+            return
+        self._out.flush()
+        self._binary.write(data)
+
+    def copy(self, path: Path) -> None:
+        try:
+            if self._fd is None:
+                self.write(path.read_bytes())
+                return
+            self._out.flush()
+            self._binary.flush()  # type: ignore[union-attr]
+            with path.open("rb") as source:
+                size, offset = os.fstat(source.fileno()).st_size, 0
+                while offset < size:
+                    try:
+                        sent = os.sendfile(self._fd, source.fileno(), offset, size - offset)
+                    except OSError:  # a system whose sendfile wants a socket: copy by hand
+                        source.seek(offset)
+                        self._binary.write(source.read())  # type: ignore[union-attr]
+                        return
+                    if sent == 0:
+                        raise OSError(f"could not copy {path} into the output")
+                    offset += sent
+        finally:
+            path.unlink(missing_ok=True)
 
 
 def _chunked(items: Iterator[Item], size: int) -> Iterator[list[Item]]:

@@ -87,6 +87,15 @@ def _pandas_column(series: Any) -> pa.Array:
     """A pandas column -> text values with the JSON path's meaning of each Python type."""
     if series.dtype != object:
         return pa.Array.from_pandas(series)  # numbers (NaN: missing), strings, booleans
+    import pandas as pd
+
+    if pd.api.types.infer_dtype(series, skipna=True) == "string":
+        try:
+            # Text and None only (the usual object column) converts in one step; a NaN among
+            # them is refused here and read value by value below, as anything else is.
+            return pa.array(series.to_numpy(), pa.string(), from_pandas=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
     return pa.array([_as_text(v) for v in series.tolist()], pa.string())
 
 

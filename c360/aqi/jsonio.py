@@ -401,3 +401,176 @@ def evaluate_chunk(items: list[Item], as_json: bool, standard: Standard) -> list
         fragment = json.dumps(result, ensure_ascii=False, separators=(",", ":"))[1:]
         outputs[pos] = (result["status"], body + ("" if body.endswith("{") else ",") + fragment)
     return outputs
+
+
+# ----------------------------------------------------------------------------- JSON Lines blocks
+
+
+@dataclass(frozen=True)
+class LineBlock:
+    """Consecutive lines of a JSON Lines file, as bytes: one chunk that a worker reads whole.
+
+    ``first_line`` numbers the block's first line (blank lines count, as in the text path);
+    ``first`` marks the file's first block, whose first content line the text path reads
+    without its leading whitespace.
+    """
+
+    name: str
+    first_line: int
+    data: bytes
+    first: bool
+
+
+@dataclass(frozen=True)
+class Written:
+    """A block's results, already serialised: JSON Lines (UTF-8) and its status counts."""
+
+    ok: int
+    invalid: int
+    failed: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Spooled:
+    """A :class:`Written` block left in a file by a worker: the reader copies it, then deletes it."""
+
+    ok: int
+    invalid: int
+    failed: int
+    path: str
+
+
+def line_blocks(source: object, chunk_size: int) -> Iterator[list[Item]] | None:
+    """Chunks of one :class:`LineBlock` each for a regular JSON Lines file, or None when the
+    source is anything else (a folder, a stream, a JSON array, JSON text, binary data), which
+    the item path reads.
+
+    The parent only cuts the file at line ends; parsing happens in the workers.
+    """
+    if not (isinstance(source, Path) or (isinstance(source, str) and not looks_like_json(source))):
+        return None
+    path = Path(source)
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        with path.open("rb") as fp:
+            head = fp.read(SNIFF_BYTES)
+    except OSError:
+        return None  # the item path says what is wrong
+    if binary_reason(head) is not None or head.lstrip(b" \t\r\n")[:1] != b"{":
+        return None
+    # Imported here, once: forked workers inherit them instead of each importing them again.
+    import pyarrow.compute
+    import pyarrow.json  # noqa: F401
+
+    import c360.aqi.kernel  # noqa: F401
+
+    def chunks() -> Iterator[list[Item]]:
+        line, first = 1, True
+        with path.open("rb") as fp:
+            while lines := list(itertools.islice(fp, chunk_size)):
+                data = b"".join(lines)
+                yield [(f"{path.name} lines {line}-{line + len(lines) - 1}", LineBlock(path.name, line, data, first))]
+                first = False
+                # Lines as the text path counts them: "\r" alone also ends a line there.
+                line += len(lines) + (data.count(b"\r") - data.count(b"\r\n") if b"\r" in data else 0)
+
+    return chunks()
+
+
+def block_items(block: LineBlock) -> list[Item]:
+    """A block as the text path's items: one per non-blank line, named by its line number."""
+    text = block.data.decode("utf-8", errors="replace")
+    items: list[Item] = []
+    for n, line in enumerate(io.StringIO(text, newline=None), block.first_line):
+        if block.first and not items:
+            line = line.lstrip()
+        if line.strip():
+            items.append((f"{block.name} line {n}", line))
+    return items
+
+
+def expand_blocks(items: list[Item]) -> list[Item]:
+    """Items with every :class:`LineBlock` replaced by its lines' items."""
+    if not any(isinstance(payload, LineBlock) for _, payload in items):
+        return items
+    out: list[Item] = []
+    for item in items:
+        out.extend(block_items(item[1]) if isinstance(item[1], LineBlock) else [item])
+    return out
+
+
+def evaluate_block(block: LineBlock, standard: Standard) -> Written | None:
+    """A block of wide records through pyarrow's JSON reader and the kernel, serialised
+    column-wise; None when the block holds anything the item path must decide.
+
+    Each output line is the input line (trimmed, its closing brace removed) followed by the
+    result fields, exactly as :func:`evaluate_chunk` writes it. Concentrations are read as
+    ``decimal128(38, 9)``, else ``decimal128(38, 20)``: every digit of a JSON number is kept.
+    The reader refuses a value with more decimals than the scale, a boolean, NaN, and text
+    that is not a plain number (it reads "12.5" as 12.5, as :func:`parse_number` does; " 5",
+    "NaN" or "12,5" it refuses): such a block goes the item path, which says why per record. The block
+    goes the item path too when any line is not one flat JSON object, is too long, has a key
+    named like a result field, or is in the long form: the reader's column names and types
+    tell that, escaped keys included.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pj
+
+    from c360.aqi.core import RESULT_FIELDS
+    from c360.aqi.kernel import evaluate_table, to_json_lines
+
+    data = block.data
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not data.strip():
+        return Written(0, 0, 0, b"")
+    names = standard.field_names()
+    table = None
+    for scale in (9, 20):  # 9 decimals: no rescaling in the kernel; more: read again
+        schema = pa.schema([(name, pa.decimal128(38, scale)) for name in names])
+        try:
+            table = pj.read_json(
+                io.BytesIO(data),
+                read_options=pj.ReadOptions(use_threads=False, block_size=len(data) + 1),
+                parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer"),
+            )
+            break
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            continue
+    if table is None:
+        return None
+    reserved = set(RESULT_FIELDS) | {"pollutant", "value"}
+    if reserved & set(table.column_names):
+        return None
+    if any(pa.types.is_nested(f.type) for f in table.schema):
+        return None
+    lines = pc.split_pattern(_string_array(data), "\n").flatten()
+    if lines[-1].as_py() == "":
+        lines = lines.slice(0, len(lines) - 1)  # after the last newline
+    lines = pc.utf8_trim(lines, " \t\r")
+    lengths = pc.binary_length(lines)
+    if pc.min(lengths).as_py() == 0:
+        lines = lines.filter(pc.not_equal(lengths, 0))  # blank lines: no record
+        lengths = pc.binary_length(lines)
+    if len(lines) != table.num_rows or table.num_rows == 0 or pc.max(lengths).as_py() > MAX_JSON_CHARS:
+        return None
+    if not (pc.all(pc.starts_with(lines, "{")).as_py() and pc.all(pc.ends_with(lines, "}")).as_py()):
+        return None
+    results = evaluate_table(table.select(names), standard)
+    bodies = pc.utf8_rtrim(pc.utf8_slice_codeunits(lines, 0, -1), " \t\r")
+    invalid = int(results.status_invalid.sum())
+    return Written(len(lines) - invalid, invalid, 0, to_json_lines(results, bodies))
+
+
+def _string_array(data: bytes) -> Any:
+    """One Arrow string holding ``data`` (UTF-8 already checked), without copying it."""
+    import numpy as np
+    import pyarrow as pa
+
+    offsets = pa.py_buffer(np.array([0, len(data)], np.int32).tobytes())
+    return pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(data)])

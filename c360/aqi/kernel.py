@@ -17,6 +17,8 @@ check this kernel against :mod:`c360.aqi.core` on a hypothesis sample and every 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
@@ -58,14 +60,37 @@ _NONE = -1  # no index
 
 @dataclass
 class ParsedColumn:
-    """One input column read as numbers: ``y = floor(x * 10**9)`` for plain numbers,
-    ``exact`` (row -> Decimal at the input scale) for the rest, ``kind`` the error codes."""
+    """One input column read as numbers, per slot.
+
+    A slot is a distinct input value when the column repeats its values (``codes`` maps each
+    row to its slot, the last slot being "no value"), else a row (``codes`` is None). The
+    arrays are per slot: ``y = floor(x * 10**9)`` for plain numbers, ``exact`` (slot ->
+    Decimal at the input scale) for the rest, ``kind`` the error codes. Readings repeat (a
+    sensor reports a few thousand distinct values), so the exact parsing and the band lookup
+    run once per distinct value and the rows only gather the outcome.
+    """
 
     present: np.ndarray  # bool: a value was given (not null)
     y: np.ndarray  # int64, valid where fast
     fast: np.ndarray  # bool
     exact: dict[int, Decimal]
     kind: np.ndarray  # int8 error code
+    codes: np.ndarray | None = None  # intp: row -> slot; None: a slot per row
+
+    def rows(self) -> ParsedColumn:
+        """The same column with one slot per row (the long form converts units row by row)."""
+        codes = self.codes
+        if codes is None:
+            return self
+        exact: dict[int, Decimal] = {}
+        if self.exact:
+            slots = np.fromiter(self.exact, np.int64, len(self.exact))
+            for row in np.flatnonzero(np.isin(codes, slots)).tolist():
+                exact[row] = self.exact[int(codes[row])]
+        return ParsedColumn(self.present[codes], self.y[codes], self.fast[codes], exact, self.kind[codes])
+
+
+DISTINCT_SAMPLE = 8192  # rows looked at to decide whether a column repeats its values
 
 
 def parse_column(values: pa.Array | pa.ChunkedArray) -> ParsedColumn:
@@ -73,26 +98,144 @@ def parse_column(values: pa.Array | pa.ChunkedArray) -> ParsedColumn:
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
     n = len(values)
-    if pa.types.is_dictionary(values.type):
-        values = values.dictionary_decode()
     if pa.types.is_null(values.type):
-        return _empty_parse(n)
-    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-        try:
-            values = pc.cast(values, pa.string())  # floats: shortest repr, as Python's repr
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            # Lists, structs...: not a number, whatever they hold.
-            present = values.is_valid().to_numpy(zero_copy_only=False)
-            kind = np.where(present, _KIND_CODE["non_numeric"], 0).astype(np.int8)
-            return ParsedColumn(present, np.zeros(n, np.int64), np.zeros(n, bool), {}, kind)
+        return ParsedColumn(np.zeros(1, bool), np.zeros(1, np.int64), np.zeros(1, bool), {}, np.zeros(1, np.int8),
+                            np.zeros(n, np.intp))  # fmt: skip
+    if pa.types.is_decimal128(values.type):
+        parsed = _parse_decimal(values)
+        if parsed is not None:
+            return parsed
+    try:
+        if pa.types.is_dictionary(values.type):
+            encoded = values
+        else:
+            encoded = pc.dictionary_encode(values) if _repeats(values) else None
+        text = values if encoded is None else encoded.dictionary
+        if not (_textual(text.type) or pa.types.is_float64(text.type)):
+            text = pc.cast(text, pa.string())  # float32, integers...: their text
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        # Lists, structs...: not a number, whatever they hold.
+        present = values.is_valid().to_numpy(zero_copy_only=False)
+        kind = np.where(present, _KIND_CODE["non_numeric"], 0).astype(np.int8)
+        return ParsedColumn(present, np.zeros(n, np.int64), np.zeros(n, bool), {}, kind)
+    present, y, fast, exact, kind = _parse_float(text) if pa.types.is_float64(text.type) else _parse_text(text)
+    if encoded is None:
+        return ParsedColumn(present, y, fast, exact, kind)
+    codes = encoded.indices.fill_null(len(text)).to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
+    return ParsedColumn(
+        np.append(present, False), np.append(y, 0), np.append(fast, False), exact, np.append(kind, 0).astype(np.int8),
+        codes,
+    )  # fmt: skip
+
+
+def _parse_decimal(values: pa.Array) -> ParsedColumn | None:
+    """A decimal128 column read without text: a truncating cast to scale 9 is ``floor(x * 10**9)``
+    for ``0 <= x < 1e9`` (read from the low word); a negative value (the sign of the input's
+    high word, so even -1e-20 counts) is the error; anything else (1e9 or more: valid in a unit
+    converted down) goes through :func:`parse_number` value by value. None: a column whose
+    values do not fit decimal128(38, 9), read as text instead."""
+    try:
+        scaled = pc.cast(values, pa.decimal128(38, SCALE), safe=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    present = values.is_valid().to_numpy(zero_copy_only=False)
+    low, high = _words(scaled)
+    negative = present & (_words(values)[1] < 0)
+    fast = present & ~negative & (high == 0) & (low >= 0) & (low < 10 ** (SCALE + 9))
+    kind = np.where(negative, _KIND_CODE["negative"], 0).astype(np.int8)
+    exact: dict[int, Decimal] = {}
+    slow = np.flatnonzero(present & ~fast & ~negative)
+    if len(slow):
+        for row, value in zip(slow.tolist(), values.take(pa.array(slow)).to_pylist(), strict=True):
+            number, error_kind = parse_number(value)
+            if error_kind is not None:
+                kind[row] = _KIND_CODE[error_kind]
+            else:
+                exact[row] = number  # type: ignore[assignment]
+    return ParsedColumn(present, np.where(fast, low, 0), fast, exact, kind)
+
+
+def _words(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The low and high 64-bit words of a decimal128 array's values (little-endian)."""
+    words = np.frombuffer(values.buffers()[1], "<i8")[2 * values.offset : 2 * (values.offset + len(values))]
+    return words[0::2], words[1::2]
+
+
+def _repeats(values: pa.Array) -> bool:
+    """Whether a column repeats its values enough that working per distinct value pays: judged
+    on its first rows (hashing a million distinct texts costs more than parsing them)."""
+    if len(values) <= DISTINCT_SAMPLE:
+        return True
+    sample = values.slice(0, DISTINCT_SAMPLE)
+    return len(pc.unique(sample)) < 0.9 * DISTINCT_SAMPLE
+
+
+def _textual(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+FLOAT_GRID_LIMIT = 1e6  # below it, a double on the 1e-9 grid has at most 15 significant digits
+
+
+def _parse_float(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, Decimal], np.ndarray]:
+    """Doubles -> (present, y, fast, exact, kind) as :func:`parse_number` reads them (through
+    their shortest repr), without making the text.
+
+    For ``0 <= d < 1e6``, with ``p = d * 1e9`` and ``M = rint(p)``: if ``M / 1e9 == d`` (an
+    IEEE division, correctly rounded), the decimal ``M * 1e-9`` rounds to ``d`` and has at most
+    15 significant digits, so it *is* the shortest repr's value (two such decimals cannot round
+    to one double) and ``y = M``. Otherwise the repr has more than 9 decimals and no multiple
+    of 1e-9 lies between it and ``d`` (that multiple would round to ``d`` and be ``M``), so
+    ``y = floor(d * 1e9)``, which ``floor(p)`` is whenever ``p`` is not within its rounding
+    error (or 1e-9, where the repr's rounding to 20 decimals could carry) of an integer. Every
+    other value (near an integer, 1e6 or more, negative, NaN, infinite) goes through
+    :func:`parse_number` one by one. Tested against it on random doubles of every magnitude.
+    """
+    n = len(values)
+    present = values.is_valid().to_numpy(zero_copy_only=False)
+    d = values.to_numpy(zero_copy_only=False)
+    with np.errstate(invalid="ignore"):
+        usable = present & (d >= 0) & (d < FLOAT_GRID_LIMIT)  # NaN compares false
+    d = np.where(usable, d, 0.0)
+    p = d * 1e9
+    m = np.rint(p)
+    on_grid = usable & (m / 1e9 == d)
+    below = np.floor(p)
+    frac = p - below
+    margin = np.maximum(4 * np.spacing(p), 1e-9)
+    off_grid = usable & ~on_grid & (frac > margin) & (1 - frac > margin)
+    fast = on_grid | off_grid
+    y = np.where(on_grid, m, np.where(off_grid, below, 0)).astype(np.int64)
+    kind = np.zeros(n, np.int8)
+    exact: dict[int, Decimal] = {}
+    slow = np.flatnonzero(present & ~fast)
+    if len(slow):
+        for row, value in zip(slow.tolist(), values.take(pa.array(slow)).to_pylist(), strict=True):
+            number, error_kind = parse_number(value)
+            if error_kind is not None:
+                kind[row] = _KIND_CODE[error_kind]
+            else:
+                exact[row] = number  # type: ignore[assignment]
+    return present, y, fast, exact, kind
+
+
+def _parse_text(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, Decimal], np.ndarray]:
+    """Distinct texts -> (present, y, fast, exact, kind), exactly.
+
+    Plain numbers (``_FAST``) are cast to ``decimal128(18, 9)`` with truncation, which is
+    ``floor(x * 10**9)`` for them, and read as int64 from the decimal's low word (they are
+    below 1e18). Anything else goes through :func:`parse_number`, value by value.
+    """
+    n = len(values)
     text = pc.utf8_trim(values, " ")
     present = values.is_valid().to_numpy(zero_copy_only=False)
-    parts = pc.extract_regex(text, _FAST)
-    fast = parts.is_valid().to_numpy(zero_copy_only=False) & present
-    ints = pc.cast(pc.fill_null(pc.struct_field(parts, "i"), "0"), pa.int64()).to_numpy(zero_copy_only=False)
-    frac = pc.utf8_slice_codeunits(pc.utf8_rpad(pc.fill_null(pc.struct_field(parts, "f"), ""), SCALE, "0"), 0, SCALE)
-    fracs = pc.cast(frac, pa.int64()).to_numpy(zero_copy_only=False)
-    y = ints * 10**SCALE + fracs
+    fast = pc.fill_null(pc.match_substring_regex(text, _FAST), False).to_numpy(zero_copy_only=False)
+    y = np.zeros(n, np.int64)
+    if fast.any():
+        plain = pc.if_else(pa.array(fast), text, pa.nulls(n, text.type))
+        scaled = pc.cast(plain, pa.decimal128(18, SCALE), safe=False)
+        words = np.frombuffer(scaled.buffers()[1], "<i8")[2 * scaled.offset : 2 * (scaled.offset + n)]
+        y = np.where(fast, words[::2], 0)
     kind = np.zeros(n, np.int8)
     exact: dict[int, Decimal] = {}
     slow = np.flatnonzero(present & ~fast)
@@ -104,20 +247,21 @@ def parse_column(values: pa.Array | pa.ChunkedArray) -> ParsedColumn:
                 kind[row] = _KIND_CODE[error_kind]
             else:
                 exact[row] = number  # type: ignore[assignment]
-    return ParsedColumn(present, np.where(fast, y, 0), fast, exact, kind)
-
-
-def _empty_parse(n: int) -> ParsedColumn:
-    return ParsedColumn(np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(n, bool), {}, np.zeros(n, np.int8))
+    return present, y, fast, exact, kind
 
 
 @dataclass
 class FieldInput:
-    """One field's concentrations in the standard's unit: ``t = floor(c * 10**decimals)``."""
+    """One field's concentrations in the standard's unit: ``t = floor(c * 10**decimals)``,
+    per slot (see :class:`ParsedColumn`)."""
 
     has: np.ndarray  # bool: a valid value
     t: np.ndarray  # int64
     kind: np.ndarray  # int8 error code
+    codes: np.ndarray | None = None  # intp: row -> slot; None: a slot per row
+
+    def rows(self, per_slot: np.ndarray) -> np.ndarray:
+        return per_slot if self.codes is None else per_slot[self.codes]
 
 
 def field_values(parsed: ParsedColumn, table: FieldTable, exponent: np.ndarray | int = 0) -> FieldInput:
@@ -125,10 +269,14 @@ def field_values(parsed: ParsedColumn, table: FieldTable, exponent: np.ndarray |
     kind = parsed.kind.copy()
     exp = np.broadcast_to(np.asarray(exponent, np.int64), kind.shape)
     # converted >= MAX_VALUE (1e9)  <=>  y * 10**exp >= 10**(SCALE + 9)
-    limit = 10 ** (SCALE + 9 - exp)
+    if isinstance(exponent, int):  # one unit for the column (the wide form): scalar arithmetic
+        limit: np.ndarray | int = 10 ** (SCALE + 9 - exponent)
+        divisor: np.ndarray | int = 10 ** (SCALE - table.decimals - exponent)
+    else:
+        limit, divisor = 10 ** (SCALE + 9 - exp), 10 ** (SCALE - table.decimals - exp)
     big = parsed.fast & (kind == 0) & (parsed.y >= limit)
     kind[big] = _KIND_CODE["out_of_range"]
-    t = parsed.y // 10 ** (SCALE - table.decimals - exp)
+    t = parsed.y // divisor
     for row, number in parsed.exact.items():
         if kind[row]:
             continue
@@ -138,7 +286,7 @@ def field_values(parsed: ParsedColumn, table: FieldTable, exponent: np.ndarray |
             continue
         t[row] = int(converted.scaleb(table.decimals).to_integral_value(rounding=ROUND_FLOOR))
     has = parsed.present & (kind == 0)
-    return FieldInput(has, np.where(has, t, 0), kind)
+    return FieldInput(has, np.where(has, t, 0), kind, parsed.codes)
 
 
 @dataclass
@@ -165,6 +313,12 @@ class Results:
             has_error |= self.unknown_key != None  # noqa: E711 - elementwise
         return (self.aqi < 0) & has_error
 
+    def take(self, rows: np.ndarray) -> Results:
+        """The results of some rows, in the given order."""
+        unknown = None if self.unknown_key is None else self.unknown_key[rows]
+        return Results(self.standard, self.sub[:, rows], self.note[:, rows], self.error[:, rows], self.aqi[rows],
+                       self.category[rows], self.dominant[:, rows], self.no_pollutants[rows], unknown)  # fmt: skip
+
 
 def evaluate(inputs: dict[str, FieldInput], standard: Standard, n: int) -> Results:
     """Sub-indices, deferral and capping, overall index, category and dominant pollutants."""
@@ -173,24 +327,31 @@ def evaluate(inputs: dict[str, FieldInput], standard: Standard, n: int) -> Resul
     note = np.zeros((len(names), n), np.int8)
     error = np.zeros((len(names), n), np.int8)
     row_of = {name: i for i, name in enumerate(names)}
+    any_value = np.zeros(n, bool)
+    any_error = np.zeros(n, bool)
     for table in standard.evaluation_order():
         i = row_of[table.name]
         value = inputs.get(table.name)
         if value is None:
             continue
-        error[i] = value.kind
+        # Per slot (a distinct input value), then gathered to the rows.
         index, kind = _table_index(table, value.t, standard.index_rounding)
         kind = np.where(value.has, kind, 0).astype(np.int8)
         index = np.where(value.has, index, _NONE)
+        state = np.where(value.has, 1, np.where(value.kind != 0, 2, 0)).astype(np.int8)
+        error[i] = value.rows(value.kind)
+        index, kind, state = value.rows(index), value.rows(kind), value.rows(state)
+        any_value |= state == 1
+        any_error |= state == 2
         if table.above == "defer":
-            above = kind == 99
-            target = sub[row_of[table.defer_to or ""]] >= 0
-            kind = np.where(above & target, 3, kind)
+            above = np.flatnonzero(kind == 99)
+            target = sub[row_of[table.defer_to or ""]][above] >= 0
+            kind[above[target]] = 3
             if table.fallback is not None:
-                index = np.where(above & ~target, table.fallback, index)
-                kind = np.where(above & ~target, 4, kind)
+                index[above[~target]] = table.fallback
+                kind[above[~target]] = 4
             else:
-                kind = np.where(above & ~target, 5, kind)
+                kind[above[~target]] = 5
         sub[i], note[i] = index, kind
     pollutants = standard.pollutants()
     by_pollutant = np.full((len(pollutants), n), _NONE, np.int64)
@@ -203,21 +364,33 @@ def evaluate(inputs: dict[str, FieldInput], standard: Standard, n: int) -> Resul
     dominant = (by_pollutant == aqi) & (aqi >= 0)
     if standard.dominant_above is not None:
         dominant &= aqi > standard.dominant_above
-    any_value = np.zeros(n, bool)
-    any_error = np.zeros(n, bool)
-    for value in inputs.values():
-        any_value |= value.has
-        any_error |= value.kind != 0
     return Results(standard, sub, note, error, aqi, category, dominant, ~any_value & ~any_error)
 
 
-def _table_index(table: FieldTable, t: np.ndarray, rounding: str) -> tuple[np.ndarray, np.ndarray]:
-    """(sub-index, note code) of one field; note 99 marks a pending defer ("above")."""
+_BANDS: dict[int, tuple[FieldTable, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = {}
+
+
+def _band_arrays(table: FieldTable) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A table's bands as scaled int64 arrays (low and high concentration, low and high index),
+    made once per table object (hashing a table costs as much as making them)."""
+    cached = _BANDS.get(id(table))
+    if cached is None or cached[0] is not table:
+        cached = _BANDS[id(table)] = (table, _make_band_arrays(table))
+    return cached[1]
+
+
+def _make_band_arrays(table: FieldTable) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     scale = 10**table.decimals
     lo = np.array([int(b.c_low * scale) for b in table.bands], np.int64)
     hi = np.array([int(b.c_high * scale) for b in table.bands], np.int64)
     ilo = np.array([b.i_low for b in table.bands], np.int64)
     ihi = np.array([b.i_high for b in table.bands], np.int64)
+    return lo, hi, ilo, ihi
+
+
+def _table_index(table: FieldTable, t: np.ndarray, rounding: str) -> tuple[np.ndarray, np.ndarray]:
+    """(sub-index, note code) of one field; note 99 marks a pending defer ("above")."""
+    lo, hi, ilo, ihi = _band_arrays(table)
     band = np.searchsorted(hi, t, side="left")
     above = band >= len(hi)
     band = np.minimum(band, len(hi) - 1)  # above: the top band (extrapolation)
@@ -282,7 +455,7 @@ def _evaluate_long(table: pa.Table, standard: Standard) -> Results:
         "[^a-z0-9]", "",
     )  # fmt: skip
     given_np = np.asarray(given.to_numpy(zero_copy_only=False), dtype=object)
-    parsed = parse_column(table.column("value"))
+    parsed = parse_column(table.column("value")).rows()
     inputs: dict[str, FieldInput] = {}
     known = np.zeros(n, bool)
     for field in standard.fields:
@@ -306,7 +479,7 @@ def _evaluate_long(table: pa.Table, standard: Standard) -> Results:
         unit_applies = mine & parsed.present & (parsed.kind == 0) & (unit_kind != 0)
         kind[unit_applies] = unit_kind[unit_applies]
         has = mine & value.has & (unit_kind == 0)
-        inputs[field.name] = FieldInput(has, np.where(has, value.t, 0), kind)
+        inputs[field.name] = FieldInput(has, np.where(has, value.t, 0), kind, value.codes)
     results = evaluate(inputs, standard, n)
     unknown_key = np.where(known, None, keys_np)
     results.unknown_key = unknown_key
@@ -410,29 +583,26 @@ def to_records(results: Results) -> list[dict[str, Any]]:
 def to_arrow(results: Results) -> pa.Table:
     """The result columns as an Arrow table (the Spark path's column types).
 
-    Strings are taken from small dictionaries by index arrays (``take``), never per row.
+    Strings are taken from small dictionaries by index arrays (``take``), never per row; list
+    offsets come from per-row counts, and list items from one mask over the row-major
+    (row, field) grid, so no step loops over rows in Python.
     """
     standard = results.standard
     n = len(results)
     names = pa.array(standard.field_names(), pa.string())
     pollutants = pa.array(standard.pollutants(), pa.string())
     has_aqi = results.aqi >= 0
-    cat_index = pa.array(np.where(has_aqi, results.category, 0), pa.int64(), mask=~has_aqi)
+    cat_index = pa.array(np.where(has_aqi, results.category, 0), pa.int32(), mask=~has_aqi)
     category = pa.array([c.name for c in standard.categories], pa.string()).take(cat_index)
     color = pa.array([c.color for c in standard.categories], pa.string()).take(cat_index)
 
-    def lists(present: np.ndarray) -> tuple[pa.Array, pa.Array, np.ndarray]:
-        rows, cols = np.nonzero(present.T)  # row-major: each row's entries in field order
-        offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))]).astype(np.int32)
-        return pa.array(offsets), pa.array(cols.astype(np.int64)), rows
-
-    offs, cols, _ = lists(results.dominant)
+    offs, cols, _ = _grid(results.dominant, n)
     dominant = pa.ListArray.from_arrays(offs, pollutants.take(cols))
-    offs, cols, rows = lists(results.sub >= 0)
-    sub_values = results.sub[cols.to_numpy(), rows]
+    offs, cols, flat = _grid(results.sub >= 0, n)
+    sub_values = np.ascontiguousarray(results.sub.T).ravel()[flat]
     sub_indices = pa.MapArray.from_arrays(offs, names.take(cols), pa.array(sub_values, pa.int64()))
     notes, errors = _entry_lists(results)
-    status = pa.array(["ok", "invalid"], pa.string()).take(pa.array(results.status_invalid.astype(np.int64)))
+    status = pa.array(["ok", "invalid"], pa.string()).take(pa.array(results.status_invalid.astype(np.int8)))
     return pa.table(
         [
             pa.array(results.aqi, pa.int64(), mask=~has_aqi),
@@ -448,68 +618,299 @@ def to_arrow(results: Results) -> pa.Table:
     )
 
 
+def _grid(present: np.ndarray, n: int) -> tuple[pa.Array, pa.Array, np.ndarray]:
+    """A (slots, rows) mask -> list offsets, each entry's slot (a row's entries in slot order)
+    and each entry's position in the row-major (row, slot) grid."""
+    by_row = np.ascontiguousarray(present.T)
+    flat = np.flatnonzero(by_row)
+    width = len(present)
+    offsets = np.zeros(n + 1, np.int32)
+    np.cumsum(present.sum(axis=0, dtype=np.int32), out=offsets[1:])
+    cols = flat.astype(np.int32) % np.int32(max(width, 1))
+    return pa.array(offsets), pa.array(cols), flat
+
+
+# An entry slot of the notes or errors lists: a per-row id into the entry table, -1 for none.
+_Slot = np.ndarray
+
+
 def _entry_lists(results: Results) -> tuple[pa.Array, pa.Array]:
     """Notes and errors as Arrow list<struct> columns, built from index arrays (no row loop).
 
-    Each entry is an id into a table of (field, kind, message) strings; a row's ids in field
-    order, then the extras, become its list, exactly as :func:`_entries` orders them.
+    Each entry is an id into a table of (field, kind, message) strings; a row's entries come
+    in slot order: the fields in order, then the unknown long-form key, then the record-level
+    entry (beyond_index for notes, no_pollutants for errors), as :func:`_entries` orders them.
     """
     standard = results.standard
     texts = _texts(standard)
-    n = len(results)
 
-    def build(codes: np.ndarray, lookup: dict[tuple[int, int], tuple[str, str, str]],
-              extras: list[tuple[np.ndarray, tuple[str | None, str, str]]],
-              dynamic: tuple[np.ndarray, list[tuple[str, str, str]]] | None) -> pa.Array:  # fmt: skip
-        table: list[tuple[str | None, str, str]] = list(lookup.values())
-        position = {key: i for i, key in enumerate(lookup)}
-        width = codes.shape[1] if codes.ndim == 2 else n
-        ids = np.full((len(codes) + len(extras) + (dynamic is not None), width), -1, np.int64)
+    def field_slots(codes: np.ndarray, lookup: dict[tuple[int, int], tuple[str, str, str]],
+                    table: list[tuple[str | None, str, str]]) -> list[_Slot]:  # fmt: skip
+        slots = []
         for f in range(len(codes)):
-            for code in np.unique(codes[f]).tolist():
-                if code:
-                    ids[f][codes[f] == code] = position[(f, code)]
-        for j, (mask, entry) in enumerate(extras):
-            ids[len(codes) + j][mask] = len(table)
-            table.append(entry)
-        if dynamic is not None:
-            mask, entries = dynamic
-            ids[-1][mask] = len(table) + np.arange(int(mask.sum()))
-            table.extend(entries)
-        rows, slots = np.nonzero(ids.T >= 0)  # row-major: a row's entries in slot order
-        chosen = ids.T[rows, slots]
-        offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))]).astype(np.int32)
-        fields = pa.array([e[0] for e in table], pa.string())
-        kinds = pa.array([e[1] for e in table], pa.string())
-        messages = pa.array([e[2] for e in table], pa.string())
-        take = pa.array(chosen)
-        structs = pa.StructArray.from_arrays(
-            [fields.take(take), kinds.take(take), messages.take(take)], fields=list(_ENTRY)
-        )
-        return pa.ListArray.from_arrays(pa.array(offsets), structs)
+            lut = np.full(max(len(NOTE_KINDS), len(KINDS)), -1, np.int32)
+            for (field, code), entry in lookup.items():
+                if field == f:
+                    lut[code] = len(table)
+                    table.append(entry)
+            slots.append(lut[codes[f]])
+        return slots
 
-    beyond = (results.aqi > standard.index_top, (None, "beyond_index", standard.beyond_message()))
-    notes = build(results.note, texts.note_entries, [beyond], None)
-    dynamic = None
+    def constant(mask: np.ndarray, entry: tuple[str | None, str, str], table: list) -> _Slot:  # type: ignore[type-arg]
+        table.append(entry)
+        return np.where(mask, len(table) - 1, -1).astype(np.int32)
+
+    def build(slots: list[_Slot], table: list[tuple[str | None, str, str]]) -> pa.Array:
+        ids = np.stack(slots) if slots else np.zeros((0, len(results)), np.int32)
+        offsets, _, flat = _grid(ids >= 0, len(results))
+        chosen = np.ascontiguousarray(ids.T).ravel()[flat]
+        entries = pa.StructArray.from_arrays(
+            [pa.array([e[i] for e in table], pa.string()) for i in range(3)], fields=list(_ENTRY)
+        )
+        return pa.ListArray.from_arrays(offsets, entries.take(pa.array(chosen)))
+
+    note_table: list[tuple[str | None, str, str]] = []
+    note_slots = field_slots(results.note, texts.note_entries, note_table)
+    beyond = (None, "beyond_index", standard.beyond_message())
+    note_slots.append(constant(results.aqi > standard.index_top, beyond, note_table))
+    notes = build(note_slots, note_table)
+
+    error_table: list[tuple[str | None, str, str]] = []
+    error_slots = field_slots(results.error, texts.error_entries, error_table)
     if results.unknown_key is not None:
         mask = np.asarray(results.unknown_key != None, bool)  # noqa: E711
         message = ERROR_MESSAGES["unknown_field"]
-        keys = results.unknown_key[mask].tolist()
-        dynamic = (mask, [(k, "unknown_field", f"{k}: {message}") for k in keys])
-    no_pollutants = (results.no_pollutants, (None, "no_pollutants", NO_POLLUTANTS))
-    errors = build(results.error, texts.error_entries, [no_pollutants], dynamic)
-    if dynamic is not None:  # the unknown field error comes before no_pollutants
-        errors = build(results.error, texts.error_entries, [], dynamic)
-        errors = _append_constant(errors, no_pollutants)
-    return notes, errors
+        slot = np.full(len(results), -1, np.int32)
+        slot[mask] = len(error_table) + np.arange(int(mask.sum()), dtype=np.int32)
+        error_table.extend((k, "unknown_field", f"{k}: {message}") for k in results.unknown_key[mask].tolist())
+        error_slots.append(slot)
+    no_pollutants = (None, "no_pollutants", NO_POLLUTANTS)
+    error_slots.append(constant(results.no_pollutants, no_pollutants, error_table))
+    return notes, build(error_slots, error_table)
 
 
-def _append_constant(lists: pa.Array, extra: tuple[np.ndarray, tuple[str | None, str, str]]) -> pa.Array:
-    mask, entry = extra
-    if not mask.any():
-        return lists
-    values = lists.to_pylist()
-    item = dict(zip(("field", "kind", "message"), entry, strict=True))
-    for r in np.flatnonzero(mask).tolist():
-        values[r].append(item)
-    return pa.array(values, pa.list_(_ENTRY))
+# ----------------------------------------------------------------------------- JSON text
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def to_json_fragments(results: Results) -> pa.Array:
+    """Each row's result fields as JSON text, without the opening brace: exactly
+    ``json.dumps(record, ensure_ascii=False, separators=(",", ":"))[1:]`` of the row's
+    :func:`to_records` dict, so it can close an echoed input object.
+
+    Built column-wise: every constant piece (a category, a note, an error) is encoded once
+    by :func:`json.dumps` and taken by index; only the integers are formatted per row.
+    """
+    standard = results.standard
+    n = len(results)
+    has_aqi = results.aqi >= 0
+
+    def pick(texts: list[str], index: np.ndarray) -> pa.Array:
+        return pa.array(texts, pa.string()).take(pa.array(index.astype(np.int32)))
+
+    def integers(values: np.ndarray, missing: np.ndarray) -> pa.Array:
+        return pc.cast(pa.array(values, pa.int64(), mask=missing), pa.string())
+
+    aqi = pc.fill_null(integers(results.aqi, ~has_aqi), "null")
+    category_index = np.where(has_aqi, results.category, len(standard.categories))
+    category = pick([_json(c.name) for c in standard.categories] + ["null"], category_index)
+    color = pick([_json(c.color) for c in standard.categories] + ["null"], category_index)
+    pollutants = standard.pollutants()
+    code = np.zeros(n, np.int64)
+    for p in range(len(pollutants)):
+        code |= results.dominant[p].astype(np.int64) << p
+    combos, position = np.unique(code, return_inverse=True)
+    dominant = pick(
+        ["[" + ",".join(_json(x) for p, x in enumerate(pollutants) if c >> p & 1) + "]" for c in combos.tolist()],
+        position.reshape(-1),
+    )
+    # Lists: every entry carries its trailing comma, joined, then the last comma dropped.
+    subs = [
+        pc.binary_join_element_wise(_json(name) + ":", integers(results.sub[f], results.sub[f] < 0), ",", "")
+        for f, name in enumerate(standard.field_names())
+        if (results.sub[f] >= 0).any()
+    ]
+    notes = _json_entries(results, notes=True)
+    errors = _json_entries(results, notes=False)
+    status = pick(['"ok"', '"invalid"'], results.status_invalid.astype(np.int8))
+    pieces: list[Any] = ['"aqi":', aqi, ',"category":', category, ',"color":', color, ',"dominant_pollutant":',
+                         dominant, ',"sub_indices":{', _close_list(subs, n), '},"notes":[', notes, '],"errors":[',
+                         errors, '],"status":', status, "}"]  # fmt: skip
+    return pc.binary_join_element_wise(*pieces, "")
+
+
+def _close_list(items: list[pa.Array], n: int) -> pa.Array:
+    """Entries that each end with a comma (null: no entry) -> the row's entries, comma-separated."""
+    if not items:
+        return pa.array([""] * n, pa.string())
+    joined = pc.binary_join_element_wise(*(pc.fill_null(item, "") for item in items), "")
+    return pc.utf8_slice_codeunits(joined, 0, -1)
+
+
+def _json_entries(results: Results, notes: bool) -> pa.Array:
+    """The notes or errors list's items as JSON, in the order :func:`_entries` gives them."""
+    standard = results.standard
+    n = len(results)
+    texts = _texts(standard)
+    lookup, codes = (texts.note_entries, results.note) if notes else (texts.error_entries, results.error)
+
+    def entry(field: str | None, kind: str, message: str) -> str:
+        return json.dumps({"field": field, "kind": kind, "message": message}, ensure_ascii=False, separators=(",", ":"))
+
+    items: list[pa.Array] = []
+    for f in range(len(codes)):
+        if not codes[f].any():
+            continue
+        table = [None] * (max(len(NOTE_KINDS), len(KINDS)))
+        for (field, code), value in lookup.items():
+            if field == f:
+                table[code] = entry(*value) + ","  # type: ignore[call-overload]
+        items.append(pa.array(table, pa.string()).take(pa.array(codes[f].astype(np.int32))))
+
+    def constant(mask: np.ndarray, text: str) -> None:
+        if mask.any():
+            items.append(pa.array(np.where(mask, text + ",", None), pa.string()))
+
+    if notes:
+        constant(results.aqi > standard.index_top, entry(None, "beyond_index", standard.beyond_message()))
+    else:
+        if results.unknown_key is not None:
+            mask = np.asarray(results.unknown_key != None, bool)  # noqa: E711
+            if mask.any():
+                message = ERROR_MESSAGES["unknown_field"]
+                dynamic = np.full(n, None, object)
+                dynamic[mask] = [entry(k, "unknown_field", f"{k}: {message}") + "," for k in results.unknown_key[mask]]
+                items.append(pa.array(dynamic, pa.string()))
+        constant(results.no_pollutants, entry(None, "no_pollutants", NO_POLLUTANTS))
+    return _close_list(items, n)
+
+
+def to_json_lines(results: Results, bodies: pa.Array) -> bytes:
+    """JSON Lines text: each row's ``body`` (an input object without its closing brace),
+    then its result fields (as :func:`to_json_fragments`), then a newline.
+
+    Every line is a concatenation of a few pieces drawn from tables: the body; the index with
+    its category and color (a text per index value); the dominant pollutants (a text per set);
+    one ``"field":index`` entry per sub-index (a text per value); and the tail (notes, errors,
+    status: a text per distinct combination of codes in the batch, from :func:`to_records` on
+    one representative row). The first four tables depend only on the standard and grow as
+    larger values come; one ``take`` over all of them lays out the whole text. Unknown
+    long-form keys (a text per row) fall back to :func:`to_json_fragments`.
+    """
+    n = len(results)
+    if results.unknown_key is not None and (results.unknown_key != None).any():  # noqa: E711
+        comma = pc.if_else(pc.ends_with(bodies, "{"), "", ",")
+        lines = pc.binary_join_element_wise(bodies, comma, to_json_fragments(results), "\n", "")
+        return _text_of(lines)
+    pieces = _json_pieces(results.standard)
+    tables: list[pa.Array] = [bodies.cast(pa.string())]
+    ids: list[np.ndarray] = [np.arange(n, dtype=np.int64)]
+    base = n
+
+    def add(table: pa.Array, index: np.ndarray) -> None:
+        nonlocal base
+        tables.append(table)
+        ids.append(np.where(index >= 0, base + index, -1))
+        base += len(table)
+
+    def lookup(fixed: pa.Array, key: np.ndarray, present: np.ndarray | None, text: Callable[[int], str]) -> None:
+        """Keys below the fixed table's length index it; larger ones (an index extrapolated
+        far beyond the scale) get a text per distinct key."""
+        nonlocal base
+        inside = key < len(fixed)
+        add(fixed, np.where(inside if present is None else inside & present, key, -1))
+        outside = ~inside if present is None else ~inside & present
+        if outside.any():
+            keys, position = np.unique(key[outside], return_inverse=True)
+            index = np.full(n, -1, np.int64)
+            index[outside] = position.reshape(-1)
+            add(pa.array([text(k) for k in keys.tolist()], pa.string()), index)
+
+    empty = pc.ends_with(bodies, "{").to_numpy(zero_copy_only=False)
+    lookup(pieces.heads, (results.aqi + 1) * 2 + empty, None, pieces.head)
+    dominant = np.zeros(n, np.int64)
+    for p in range(len(results.dominant)):
+        dominant |= results.dominant[p].astype(np.int64) << p
+    add(pieces.dominant, dominant)
+    present = results.sub >= 0
+    first_present = np.argmax(present, axis=0)
+    for f, name in enumerate(results.standard.field_names()):
+        if present[f].any():
+            key = results.sub[f] * 2 + (first_present == f)
+            lookup(
+                pieces.subs[name],
+                key,
+                present[f],
+                lambda k, p=_json(name) + ":": ("" if k & 1 else ",") + p + str(k >> 1),
+            )
+    # The tail's key: codes are below 8 (three bits each), plus the two record-level flags.
+    words = [results.no_pollutants.astype(np.int64) | ((results.aqi > results.standard.index_top) << 1)]
+    shift = 2
+    for codes in (*results.note, *results.error):
+        if shift > 60:
+            words.append(np.zeros(n, np.int64))
+            shift = 0
+        words[-1] |= codes.astype(np.int64) << shift
+        shift += 3
+    key = words[0] if len(words) == 1 else np.stack(words, axis=1)
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True, axis=0 if len(words) > 1 else None)
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    tails = [
+        "}," + dumps({"notes": r["notes"], "errors": r["errors"], "status": r["status"]})[1:] + "\n"
+        for r in to_records(results.take(first))
+    ]
+    add(pa.array(tails, pa.string()), inverse.reshape(-1))
+    order = np.stack(ids, axis=1).reshape(-1)
+    return _text_of(pa.concat_arrays(tables).take(pa.array(order[order >= 0])))
+
+
+class _JsonPieces:
+    """The standard-only pieces of :func:`to_json_lines`, built once per standard per process:
+    texts for every index up to twice the scale's top (larger ones are made per batch)."""
+
+    def __init__(self, standard: Standard) -> None:
+        self.standard = standard
+        pollutants = standard.pollutants()
+        self.dominant = pa.array(
+            [',"dominant_pollutant":[' + ",".join(_json(x) for p, x in enumerate(pollutants) if code >> p & 1)
+             + '],"sub_indices":{' for code in range(2 ** len(pollutants))],
+            pa.string(),
+        )  # fmt: skip
+        self._highs = np.array([c.high if c.high is not None else np.iinfo(np.int64).max for c in standard.categories])
+        size = 2 * (standard.index_top + 1)
+        # Row (aqi + 1) * 2 + empty: the index -1 (none) .. size, after a comma unless the body is empty.
+        self.heads = pa.array([self.head(k) for k in range(2 * (size + 1))], pa.string())
+        # Row v * 2 + first: "name":v after a comma unless it is the first entry.
+        self.subs = {
+            name: pa.array([t for v in range(size) for t in (f",{_json(name)}:{v}", f"{_json(name)}:{v}")], pa.string())
+            for name in standard.field_names()
+        }
+
+    def head(self, key: int) -> str:
+        aqi, comma = key // 2 - 1, "" if key & 1 else ","
+        if aqi < 0:
+            return comma + '"aqi":null,"category":null,"color":null'
+        c = self.standard.categories[int(np.searchsorted(self._highs, aqi, side="left"))]
+        return comma + f'"aqi":{aqi},"category":{_json(c.name)},"color":{_json(c.color)}'
+
+
+_PIECES: dict[int, _JsonPieces] = {}
+
+
+def _json_pieces(standard: Standard) -> _JsonPieces:
+    pieces = _PIECES.get(id(standard))
+    if pieces is None or pieces.standard is not standard:
+        pieces = _PIECES[id(standard)] = _JsonPieces(standard)
+    return pieces
+
+
+def _text_of(lines: pa.Array) -> bytes:
+    """The concatenated bytes of a string array (its value buffer between its first and last offsets)."""
+    if len(lines) == 0:
+        return b""
+    offsets = np.frombuffer(lines.buffers()[1], np.int32)
+    first, last = int(offsets[lines.offset]), int(offsets[lines.offset + len(lines)])
+    return bytes(memoryview(lines.buffers()[2])[first:last])

@@ -27,18 +27,45 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from c360.aqi.jsonio import RAW_ECHO_CHARS, Item, Malformed, dumps, evaluate_chunk, evaluate_item, failed_record
+from c360.aqi.jsonio import (
+    RAW_ECHO_CHARS,
+    Item,
+    LineBlock,
+    Malformed,
+    Spooled,
+    Written,
+    dumps,
+    evaluate_block,
+    evaluate_chunk,
+    evaluate_item,
+    expand_blocks,
+    failed_record,
+)
 from c360.aqi.standards import Standard
 
 FAULT_ENV = "C360_AQI_FAULT_INJECTION"
 MAX_RETRIES = 1
 
-# A processed chunk: result dicts, or (status, JSON line) pairs when serialising in the worker.
+# A processed chunk: result dicts, or (status, JSON line) pairs when serialising in the worker,
+# or one Written (a whole block's JSON Lines text and counts).
 Output = list[Any]
 
 
 def process_chunk(items: list[Item], standard: Standard, as_json: bool) -> Output:
-    """A chunk through the kernel; what it leaves (malformed text, odd records) per record."""
+    """A chunk through the kernel; what it leaves (malformed text, odd records) per record.
+
+    A block of JSON Lines goes through pyarrow's reader and the kernel as a whole; a block the
+    fast path leaves (a malformed line, long-form records...) is read line by line, as before.
+    """
+    if len(items) == 1 and isinstance(items[0][1], LineBlock):
+        block = items[0][1]
+        try:
+            written = evaluate_block(block, standard) if as_json else None
+        except Exception:  # noqa: BLE001 - never the chunk's failure: the line path decides
+            written = None
+        if written is not None:
+            return [written]
+    items = expand_blocks(items)
     try:
         fast = evaluate_chunk(items, as_json, standard)
     except Exception:  # noqa: BLE001 - never the chunk's failure: the per-record path decides
@@ -65,7 +92,7 @@ def _process_item(item: Item, standard: Standard, as_json: bool) -> Any:
 
 
 def failed_chunk(items: list[Item], standard: Standard, as_json: bool, reason: str) -> Output:
-    records = [failed_record(item, standard, reason) for item in items]
+    records = [failed_record(item, standard, reason) for item in expand_blocks(items)]
     return [("failed", dumps(r)) for r in records] if as_json else records
 
 
@@ -73,7 +100,7 @@ def _inject_faults(items: list[Item]) -> None:
     folder = os.environ.get(FAULT_ENV)
     if not folder:
         return
-    for where, payload in items:
+    for where, payload in expand_blocks(items):
         text = payload if isinstance(payload, str) else repr(payload)
         if '"__crash__": "always"' in text or "'__crash__': 'always'" in text:
             os._exit(70)
@@ -84,7 +111,23 @@ def _inject_faults(items: list[Item]) -> None:
                 os._exit(70)
 
 
-def _worker_main(conn: Connection, standard: Standard, as_json: bool) -> None:
+def _spool(output: Output, folder: Path | None, chunk_id: int) -> Output:
+    """A worker's blocks of JSON Lines go to a file in ``folder`` (a RAM disk where there is
+    one) rather than through the pipe: the parent copies the file into its output in the
+    kernel, so the text is neither pickled nor read by Python on the way."""
+    if folder is None:
+        return output
+    spooled: Output = []
+    for entry in output:
+        if isinstance(entry, Written) and entry.data:
+            path = folder / f"{chunk_id}-{os.getpid()}.jsonl"
+            path.write_bytes(entry.data)
+            entry = Spooled(entry.ok, entry.invalid, entry.failed, str(path))
+        spooled.append(entry)
+    return spooled
+
+
+def _worker_main(conn: Connection, standard: Standard, as_json: bool, spool: Path | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     while True:
         try:
@@ -95,7 +138,7 @@ def _worker_main(conn: Connection, standard: Standard, as_json: bool) -> None:
             return
         chunk_id, items = message
         _inject_faults(items)
-        conn.send((chunk_id, process_chunk(items, standard, as_json)))
+        conn.send((chunk_id, _spool(process_chunk(items, standard, as_json), spool, chunk_id)))
 
 
 @dataclass
@@ -119,11 +162,13 @@ def run_chunks(
     workers: int,
     as_json: bool = False,
     on_retry: Callable[[int, int], None] | None = None,
+    spool: Path | None = None,
 ) -> Iterator[Output]:
     """Process chunks in worker processes; yield each chunk's output in input order.
 
     A single chunk is processed in this process: starting workers would cost more than it
-    saves, and there is nothing to run side by side.
+    saves, and there is nothing to run side by side. ``spool``: a folder where workers leave
+    serialised blocks (:class:`Spooled`) for the caller to copy and delete.
     """
     first = next(chunks, None)
     if first is None:
@@ -138,7 +183,7 @@ def run_chunks(
         yield second  # type: ignore[misc]
         yield from chunks
 
-    yield from _Pool(standard, max(1, workers), as_json, on_retry).run(all_chunks())
+    yield from _Pool(standard, max(1, workers), as_json, on_retry, spool).run(all_chunks())
 
 
 class _Pool:
@@ -148,6 +193,7 @@ class _Pool:
         size: int,
         as_json: bool,
         on_retry: Callable[[int, int], None] | None,
+        spool: Path | None = None,
     ) -> None:
         # fork where there is one: spawn would re-import the caller's __main__ (breaking
         # scripts without a main guard) and costs an interpreter start per replaced worker.
@@ -156,12 +202,15 @@ class _Pool:
         self._standard = standard
         self._size = size
         self._as_json = as_json
+        self._spool = spool
         self._on_retry = on_retry
         self._workers: list[_Worker] = []
 
     def _start(self) -> _Worker:
         parent, child = self._ctx.Pipe()
-        process = self._ctx.Process(target=_worker_main, args=(child, self._standard, self._as_json), daemon=True)
+        process = self._ctx.Process(
+            target=_worker_main, args=(child, self._standard, self._as_json, self._spool), daemon=True
+        )
         process.start()
         child.close()
         return _Worker(process, parent)

@@ -10,7 +10,7 @@ No Spark: these run without the lock.
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from c360.aqi import calculate, load_standard
 from c360.aqi.core import RESULT_FIELDS, evaluate
 from c360.aqi.jsonio import evaluate_records
+from c360.aqi.kernel import KINDS
 from c360.aqi.standards import FieldTable, Standard
 
 STANDARDS = [load_standard("us-epa-2024"), load_standard("cn-hj633-2012")]
@@ -212,3 +213,95 @@ def test_cli_converts_between_every_file_format(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "needs --output" in result.output
     result = runner.invoke(app, ["aqi", "compute", str(source), "--format", "xml"])
     assert result.exit_code != 0 and "unknown format" in result.output
+
+
+# ----------------------------------------------------------------------------- column encodings
+
+
+@pytest.fixture(params=["per_distinct_value", "per_row"])
+def slots(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The kernel parses a column once per distinct value when it repeats its values, else row
+    by row (judged on a sample); both must give the decimal core's results."""
+    from c360.aqi import kernel
+
+    if request.param == "per_row":
+        monkeypatch.setattr(kernel, "DISTINCT_SAMPLE", 0)  # every column judged as not repeating
+    return str(request.param)
+
+
+def _column_kinds(values: list[object]) -> dict[str, pa.Array]:
+    text = pa.array([None if v is None else str(v) for v in values], pa.string())
+    return {
+        "string": text,
+        "large_string": text.cast(pa.large_string()),
+        "dictionary": text.dictionary_encode(),
+        "decimal": pa.array([None if v is None else Decimal(str(v)) for v in values], pa.decimal128(30, 12)),
+        "float64": pa.array([None if v is None else float(v) for v in values], pa.float64()),
+    }
+
+
+@pytest.mark.parametrize("standard", STANDARDS, ids=lambda s: s.id)
+def test_every_breakpoint_in_every_arrow_column_type(standard: Standard, slots: str) -> None:
+    """Band edges, one step either side, and values floats cannot hold (0.205, 35.45) as text,
+    dictionary, decimal and float columns: each gives the decimal core's result for the same
+    value (a float column: for the float, whose shortest repr decides)."""
+    for table in standard.fields:
+        values: list[object] = [*(str(e) for e in _edges(table)), "0.205", "35.45", None, "35.45", "0.205"]
+        for kind, column in _column_kinds(values).items():
+            got = _results(calculate(pa.table({table.name: column}), standard).to_pylist())
+            python = column.to_pylist()
+            expected = _results([{table.name: v, **evaluate({table.name: v}, standard)} for v in python])
+            assert got == expected, (table.name, kind, slots)
+
+
+def test_bad_values_give_the_same_errors_in_every_column_encoding(slots: str) -> None:
+    values = [*BAD, *ODD, None, "9.05", "9.05", "abc"]
+    expected = [evaluate({"pm25_24h": v}, STANDARDS[0])["errors"] for v in values]
+    text = pa.array(values, pa.string())
+    for column in (text, text.dictionary_encode(), text.cast(pa.large_string())):
+        got = calculate(pa.table({"pm25_24h": column}), STANDARDS[0]).column("errors").to_pylist()
+        assert got == expected, slots
+    # A pandas object column: text alone converts at once; a mix is read value by value.
+    mixed = [*values, 12, 3.5, float("nan"), True, b"12", [1]]
+    frame = calculate(pd.DataFrame({"pm25_24h": pd.Series(mixed, dtype=object)}), STANDARDS[0])
+    not_a_number = [{"field": "pm25_24h", "kind": "non_numeric", "message": "pm25_24h: not a number"}]
+    reference = [evaluate({"pm25_24h": v}, STANDARDS[0])["errors"] for v in mixed[:-4]]
+    missing = evaluate({"pm25_24h": None}, STANDARDS[0])["errors"]  # NaN: pandas' missing value
+    reference += [missing, not_a_number, not_a_number, not_a_number]  # bytes are not text
+    assert [[dict(x) for x in e] for e in frame["errors"]] == reference
+
+
+def test_kernel_equals_the_decimal_core_row_by_row_too(slots: str) -> None:
+    records = [{t.name: str(e) for t in STANDARDS[0].fields} for e in _edges(STANDARDS[0].field("pm25_24h"))]
+    records += [{"pm25_24h": v} for v in ODD]
+    assert evaluate_records(records, STANDARDS[0]) == _reference(records, STANDARDS[0])
+
+
+def test_doubles_read_without_text_equal_their_shortest_repr_read_as_text() -> None:
+    """A float64 column is read from the doubles (no repr per value): floor(x * 10**9) must be
+    what parse_number makes of the shortest repr, for doubles of every magnitude, one step
+    either side of each, the 0.205-like values, and any bit pattern."""
+    import numpy as np
+
+    from c360.aqi.kernel import _parse_float
+    from c360.aqi.validate import parse_number
+
+    rng = np.random.default_rng(17)
+    values = np.concatenate([
+        rng.uniform(0, 600, 3000), np.round(rng.uniform(0, 300, 3000), 1), np.round(rng.uniform(0, 1, 3000), 3),
+        10.0 ** rng.uniform(-25, 10, 3000), rng.integers(0, 2000, 1000).astype(float),
+        np.frombuffer(rng.integers(0, 2**63, 1000, dtype=np.int64).tobytes(), np.float64),
+        [0.205, 35.45, 0.0, -0.0, 1e-7, 5e-324, 0.1, 9.05, 1e6, 999999.9999999999, np.nan, np.inf, -1.5, 1 - 2**-53],
+    ])  # fmt: skip
+    with np.errstate(invalid="ignore"):
+        values = np.concatenate([values, np.nextafter(values, np.inf), np.nextafter(values, -np.inf)])
+    present, y, fast, exact, kind = _parse_float(pa.array(values))
+    assert fast.mean() > 0.5  # the point: most values never become text
+    for i, value in enumerate(values.tolist()):
+        number, error_kind = parse_number(value)
+        if error_kind is not None:
+            assert (bool(fast[i]), KINDS[kind[i]]) == (False, error_kind), value
+            continue
+        expected = int(number.scaleb(9).to_integral_value(rounding=ROUND_FLOOR))
+        got = int(y[i]) if fast[i] else int(exact[i].scaleb(9).to_integral_value(rounding=ROUND_FLOOR))
+        assert (got, int(kind[i])) == (expected, 0), value

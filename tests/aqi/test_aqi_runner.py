@@ -135,3 +135,166 @@ def test_results_do_not_depend_on_pool_size(workers: int) -> None:
     records = [{"id": i, "no2_1h": str(i)} for i in range(2500)]
     expected = [r["aqi"] for r in calculate(records, workers=1, chunk_size=100_000)]
     assert [r["aqi"] for r in calculate(records, workers=workers, chunk_size=300)] == expected
+
+
+# ----------------------------------------------------------------------------- JSON Lines in blocks
+
+ODD_LINES = [
+    '  {"pm25_24h": 12.0}  ',
+    '{"pm25_24h": "12.5", "station": "quoted number"}',
+    '{"pm25_24h": "+4.", "pm10_24h": ".5", "o3_8h": "-.5", "o3_1h": "1.0000000000", "so2_1h": "1e2"}',
+    '{"pm25_24h": " 5", "pm10_24h": "5 ", "co_8h": "\\t5", "no2_1h": "0x10", "so2_24h": "1e99999"}',
+    '{"pm25_24h": "NaN", "pm10_24h": "", "co_8h": "12,5"}',
+    '{"pm25_24h": 1e2}',
+    '{"pm25_24h": 1E-2, "o3_8h": 7.1e-2}',
+    '{"pm25_24h": -0}',
+    '{"pm25_24h": -0.0, "o3_1h": -0.0000000000000000001}',
+    '{"pm25_24h": -1}',
+    '{"pm25_24h": 0.0549999999999999999999}',
+    '{"pm25_24h": 0.05499999999999, "o3_8h": 0.20500000000000000001}',
+    '{"pm25_24h": 12345678901}',
+    '{"pm25_24h": 999999999.9999999999}',
+    '{"pm25_24h": 1e400}',
+    '{"pm25_24h": null}',
+    "{}",
+    '{"station": "x"}',
+    '{"pm25_24h": true}',
+    '{"pm25_24h": [1]}',
+    '{"pm25_24h": {"a": 1}}',
+    '{"station": {"name": "nested"}, "pm25_24h": 5}',
+    '{"pollutant": "pm25", "averaging": "24h", "value": 35.45, "unit": "ug/m3"}',
+    '{"aqi": 5, "pm25_24h": 1}',
+    '{"\\u0061qi": 5, "pm25_24h": 1}',
+    '{"pm25_24h": 1, "pm25_24h": 2}',
+    '{"pm25_24h": NaN}',
+    '{"x": NaN, "pm25_24h": 3}',
+    "not json",
+    '{"pm25',
+    "[1, 2]",
+    "5",
+    '"text"',
+    '{"station": "São Paulo ☃", "pm25_24h": 9.05}',
+    '{"station": "tab\\there", "pm25_24h": 9}',
+    '{"pm25_24h": 9.05} trailing',
+    '{"pm25_24h":9.05,"so2_1h":305,"so2_24h":900}',
+    '{"pm25_24h": 1}\r{"pm25_24h": 2}',
+    '{"pm25_24h": 3}\r',
+    "   ",
+    "",
+    '{"o3_8h": 0.205, "o3_1h": 0.205, "pm10_24h": 604.5, "co_8h": 50.5, "no2_1h": 2049}',
+    '{"station": "raw\ttab", "pm25_24h": 1}',  # control characters inside strings: not JSON
+    '{"station": "raw\rreturn", "pm25_24h": 1}',
+    '{"station": "nul\x00", "pm25_24h": 1}',
+    '\ufeff{"pm25_24h": 1}',  # a byte order mark in the middle of a file
+    '\u00a0{"pm25_24h": 1}\u00a0',
+    '{"pm25_24h": 1}\x0c',
+    '{"pm25_24h": 1}\x1f',
+    '{"station": "line\u2028separator", "pm25_24h": 1}',
+    '{"station": "a", "station": "b", "pm25_24h": 1}',
+    '{"id": 123456789012345678901234567890, "pm25_24h": 1}',
+    '{"pm25\\u005f24h": 35.5}',
+    '{ "pm25_24h" : 5 , "o3_8h" : 0.1 }',
+    '{"pm25_24h": 1e30}',
+    '{"station": "\\ud800", "pm25_24h": 1}',
+]
+
+
+def _clean(i: int) -> str:
+    return json.dumps({"id": i, "station": f"S{i % 7}", "pm25_24h": float(f"{i % 300}.{i % 10}"), "o3_8h": 0.071})
+
+
+def test_json_lines_in_blocks_write_what_the_line_path_writes(tmp_path: Path, monkeypatch) -> None:
+    """The CLI's path reads a JSON Lines file in blocks (pyarrow's reader and the kernel); any
+    block with an odd line goes line by line. Both must write the same text and counts."""
+    import io
+
+    from c360.aqi import api
+
+    lines = ["", "   " + _clean(0)]  # a blank first line, then leading spaces
+    for n, odd in enumerate(ODD_LINES):
+        lines += [_clean(10 * n + k) for k in range(1, 9)] + [odd]
+    text = "\r\n".join(lines[:20]) + "\n" + "\n".join(lines[20:]) + "\n"
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(text.encode("utf-8") + b'{"station": "\xff not UTF-8", "pm25_24h": 1}\n' + _clean(9999).encode())
+
+    def write(chunk_size: int) -> tuple[str, tuple[int, int, int]]:
+        out = io.StringIO()
+        counts = calculate(path, workers=2, chunk_size=chunk_size).write_jsonl(out)
+        return out.getvalue(), (counts.ok, counts.invalid, counts.failed)
+
+    in_blocks = {size: write(size) for size in (4, 9, 1000)}
+    monkeypatch.setattr(api, "line_blocks", lambda source, size: None)  # the line-by-line path
+    by_line = write(9)
+    for size, got in in_blocks.items():
+        assert got == by_line, size
+    # A real file: blocks are copied from the workers' spool files between lines written as text.
+    monkeypatch.undo()
+    target = tmp_path / "out.jsonl"
+    with target.open("w", encoding="utf-8") as fp:
+        calculate(path, workers=2, chunk_size=9).write_jsonl(fp)
+    assert target.read_text("utf-8") == by_line[0]
+    assert by_line[1][0] > 300 and by_line[1][1] > 10
+
+
+def test_a_block_of_plain_lines_goes_the_fast_path_and_an_odd_one_does_not(tmp_path: Path) -> None:
+    from c360.aqi import load_standard
+    from c360.aqi.jsonio import LineBlock, evaluate_block
+
+    standard = load_standard("us-epa-2024")
+    clean = "".join(_clean(i) + "\n" for i in range(50)).encode()
+    written = evaluate_block(LineBlock("a.jsonl", 1, clean, True), standard)
+    assert written is not None and (written.ok, written.invalid) == (50, 0)
+    assert written.data.decode().splitlines()[0].startswith(_clean(0)[:-1] + ',"aqi":')
+    line_path = [
+        '{"pm25_24h": "NaN", "pm10_24h": "", "co_8h": "12,5"}',  # text the decimal reader refuses
+        '{"pm25_24h": 0.0549999999999999999999}',  # more decimals than the reader keeps
+        '{"pm25_24h": true}',
+        '{"pm25_24h": [1]}',
+        '{"station": {"name": "nested"}, "pm25_24h": 5}',
+        '{"pollutant": "pm25", "averaging": "24h", "value": 35.45, "unit": "ug/m3"}',
+        '{"aqi": 5, "pm25_24h": 1}',
+        '{"\\u0061qi": 5, "pm25_24h": 1}',
+        '{"pm25_24h": 1, "pm25_24h": 2}',
+        '{"pm25_24h": NaN}',
+        "not json",
+        "5",
+        '{"pm25_24h": 9.05} trailing',
+        '{"pm25_24h": 1}\r{"pm25_24h": 2}',
+    ]
+    fast_path = [
+        '{"pm25_24h": "12.5", "station": "quoted number"}',  # text that is a plain number
+        '  {"pm25_24h": 12.0}  ',
+        '{"pm25_24h": 1e2}',
+        '{"pm25_24h": -0}',
+        "{}",
+        '{"station": "São Paulo ☃", "pm25_24h": 9.05}',
+        '{"pm25_24h":9.05,"so2_1h":305,"so2_24h":900}',
+    ]
+    for odd in line_path + fast_path:
+        assert odd in ODD_LINES
+        written = evaluate_block(LineBlock("a.jsonl", 1, clean + odd.encode() + b"\n", False), standard)
+        assert (written is None) == (odd in line_path), odd
+
+
+def test_a_killed_worker_loses_no_line_of_a_json_lines_file(tmp_path: Path, monkeypatch) -> None:
+    import io
+
+    monkeypatch.setenv(FAULT_ENV, str(tmp_path))
+    records = [{"id": i, "pm25_24h": 10.0} for i in range(4000)]
+    records[1500]["__crash__"] = "always"  # block 1 (lines 1001..2000) kills its worker twice
+    records[3100]["__crash__"] = "once"  # block 3 kills one worker, then succeeds on retry
+    path = tmp_path / "readings.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    run = calculate(path, workers=2, chunk_size=1000)
+    out = io.StringIO()
+    counts = run.write_jsonl(out)
+
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["id"] for r in rows] == list(range(4000))
+    assert (counts.ok, counts.invalid, counts.failed) == (3000, 0, 1000)
+    assert sorted(run.retries) == [(1, 1), (1, 2), (3, 1)]
+    assert [r["id"] for r in rows if r["status"] == "failed"] == list(range(1000, 2000))
+    assert rows[1000]["errors"][0]["message"] == (
+        "readings.jsonl line 1001: worker process died 2 times processing this chunk"
+    )
+    assert rows[3100]["aqi"] == 53 and rows[3100]["status"] == "ok"
