@@ -30,7 +30,8 @@ def main() -> None:
         model_step(ctx, args.dates, args.profile_dates)
         modelled = time.perf_counter()
         air_quality_step(ctx, args.aq_dates)
-        print(f"built: model {modelled - started:.1f} s, air quality {time.perf_counter() - modelled:.1f} s", flush=True)
+        aq = time.perf_counter() - modelled
+        print(f"built: model {modelled - started:.1f} s, air quality {aq:.1f} s", flush=True)
     finally:
         spark.stop()
 
