@@ -1,22 +1,24 @@
 """Both product DAGs end to end with ``dag.test()``: every step a real spark-submit over mock_data.
 
-One lake and one Airflow home for the module; each DAG runs in a process of its own:
+One lake and one Airflow home for the module; each DAG runs in a process of its own, both
+started at once into an empty lake:
 
-1. ``c360_daily`` and ``air_quality_daily`` for 2024-01-01 at the same time, into an empty lake:
-   both succeed at their first try (the DAGs no longer share a table, so no commit conflict
-   and no retry).
-2. ``air_quality_daily`` for its second date, 2024-01-02, while ``c360_daily``'s date is re-run.
-3. ``air_quality_daily``'s second date re-run.
+- ``c360_daily`` for 2024-01-01;
+- ``air_quality_daily`` for 2024-01-01, then 2024-01-02 in the same process.
 
-The re-runs are cheap: the DAG's steps for the date once more through the same functions its
-tasks call (``c360.pipeline``, with the DAG's source group), in this test's Spark session
-instead of six more spark-submits. Neither changes a data table. Re-runs, one DAG after the
-other, that find nothing to change in what the concurrent round wrote are the check that the
-concurrent round left the tables a sequential run would. The lake starts empty, not from
-``published_lake``: that lake holds every mock date already, so nothing would be written
-concurrently, and the air-quality product needs the station list only the first day delivers.
-The ops tier is excluded by design: the run log gains rows with every run, which is how the test
-knows the re-runs happened.
+So the two DAGs run the same date at the same time (both must succeed at their first try:
+they no longer share a table, so there is no commit conflict and no retry), and the
+air-quality DAG's second date runs while the retail DAG is still modelling.
+
+Then each DAG's last date is re-run, one after the other: the DAG's steps once more
+through the same functions its tasks call (``c360.pipeline``, with the DAG's source group),
+in this test's Spark session instead of six more spark-submits. A re-run that finds nothing
+to change in any data table is the check that the concurrent runs left the tables a
+sequential run would. The lake starts empty, not from ``published_lake``: that lake holds
+every mock date already, so nothing would be written concurrently, and the air-quality
+product needs the station list only the first day delivers. The ops tier is excluded by
+design: the run log gains rows with every run, which is how the test knows the re-runs
+happened.
 """
 
 from __future__ import annotations
@@ -71,8 +73,9 @@ def _succeeded_steps(lake: Path, run_id: str) -> list[str]:
 @dataclass
 class Runs:
     lake: Path
-    rounds: list[dict[str, dict]]  # per round: {dag_id: {date: dag_runner's result}}
-    versions: list[dict[str, int]]  # every table's version after each round
+    results: dict[str, dict]  # {dag_id: {date: dag_runner's result}}
+    after_dags: dict[str, int]  # every table's version after both DAG processes ended
+    after_reruns: dict[str, int]  # ... and after the in-process re-runs
     reruns: dict[str, str]  # dag_id -> run id of its in-process re-run
 
 
@@ -147,16 +150,13 @@ def runs(airflow_db: Path, spark: object, tmp_path_factory: pytest.TempPathFacto
         # SQLite's backup API, not a file copy: the migrated schema may still sit in the WAL file.
         with sqlite3.connect(migrated) as src, sqlite3.connect(home / f"{dag_id}.db") as dst:
             src.backup(dst)
-    first = _round({"c360_daily": D1, "air_quality_daily": D1}, home, lake, "first")()
-    after_first = _versions(lake)
-    # The next air-quality date in its process while c360_daily's date is re-run here: again two
-    # writers at once, and the re-run must find nothing to change.
-    wait = _round({"air_quality_daily": D2}, home, lake, "second")
-    reruns = {"c360_daily": _rerun(spark, lake, "c360_daily", date.fromisoformat(D1))}
-    second = wait()
-    after_second = _versions(lake)
-    reruns["air_quality_daily"] = _rerun(spark, lake, "air_quality_daily", date.fromisoformat(D2))
-    yield Runs(lake, [first, second], [after_first, after_second, _versions(lake)], reruns)
+    results = _round({"c360_daily": D1, "air_quality_daily": f"{D1},{D2}"}, home, lake, "dags")()
+    after_dags = _versions(lake)
+    reruns = {
+        "c360_daily": _rerun(spark, lake, "c360_daily", date.fromisoformat(D1)),
+        "air_quality_daily": _rerun(spark, lake, "air_quality_daily", date.fromisoformat(D2)),
+    }
+    yield Runs(lake, results, after_dags, _versions(lake), reruns)
 
 
 def _assert_first_try_success(result: dict, dag_id: str) -> None:
@@ -166,14 +166,13 @@ def _assert_first_try_success(result: dict, dag_id: str) -> None:
 
 
 def test_both_dags_for_one_date_at_the_same_time_succeed_at_their_first_try(runs: Runs, dagbag: object) -> None:
-    first = runs.rounds[0]
     for dag_id in STEPS:
-        result = first[dag_id][D1]
+        result = runs.results[dag_id][D1]
         _assert_first_try_success(result, dag_id)
         # Each task ran its own job with the Airflow run id (the job's --run-id).
         assert _succeeded_steps(runs.lake, result["run_id"]) == sorted(STEPS[dag_id])
     assert not (runs.lake.parent / "not-this-lake").exists()
-    tables = runs.versions[0]
+    tables = runs.after_dags
     assert {"raw", "sanitized", "enhanced", "ops"} <= {n.split(".")[0] for n in tables}
     # Each DAG wrote its own sources: both domains' raw and sanitized tables exist.
     for tier in ("raw", "sanitized"):
@@ -191,17 +190,16 @@ def test_both_dags_for_one_date_at_the_same_time_succeed_at_their_first_try(runs
 def test_air_quality_daily_runs_its_second_date_and_a_rerun_of_each_dags_last_date_changes_no_data_table(
     runs: Runs,
 ) -> None:
-    second = runs.rounds[1]["air_quality_daily"][D2]
+    from c360.storage import LakeCatalog
+
+    second = runs.results["air_quality_daily"][D2]
     _assert_first_try_success(second, "air_quality_daily")
     assert _succeeded_steps(runs.lake, second["run_id"]) == sorted(STEPS["air_quality_daily"])
-    after_first, after_second, after_reruns = runs.versions
-    # Round 2 changed air-quality tables only: the second date's, while c360_daily's re-run of
-    # its date changed nothing.
-    changed = {n for n, v in _data(after_second).items() if v != after_first.get(n)}
-    assert "enhanced.air_quality.fct_aqi_daily" in changed and "raw.air_quality.readings" in changed
-    assert all(_is_air_quality(n) for n in changed), changed
-    # The re-runs executed every step (the run log has them); the second date's changed nothing.
+    # Each run date published its own local day (the day before it) in the daily fact.
+    days = set(LakeCatalog(runs.lake).row_counts("enhanced.air_quality.fct_aqi_daily", "date"))
+    assert days == {"2023-12-31", D1}, days
+    # The re-runs executed every step (the run log has them) and changed no data table.
     for dag_id, run_id in runs.reruns.items():
         assert _succeeded_steps(runs.lake, run_id) == sorted(STEPS[dag_id])
-    assert set(after_reruns) == set(after_second)
-    assert _data(after_reruns) == _data(after_second)
+    assert set(runs.after_reruns) == set(runs.after_dags)
+    assert _data(runs.after_reruns) == _data(runs.after_dags)

@@ -110,3 +110,28 @@ def test_each_kind_passes_on_good_data_and_counts_bad_rows(spark, storage) -> No
         "distinct.id": 3.0,
         "sum.amount": 225.0,
     }
+
+
+def test_foreign_keys_counted_together_keep_each_keys_own_count(spark) -> None:  # noqa: ANN001
+    """The anti-joins share one job: each key's orphans must still land on its own result,
+    a key with none passes, and a missing reference table fails only its own key."""
+    from c360.quality.spark_checks import foreign_key_results
+
+    facts = spark.createDataFrame(
+        [(1, "A", "x"), (2, "Z", "x"), (3, "Y", None), (4, "A", "q")], "id int, sku string, site string"
+    )
+    products = spark.createDataFrame([("A",), ("B",)], "sku string")
+    sites = spark.createDataFrame([("x",), ("q",)], "site string")
+    s = (
+        TableSuite("enhanced.sales.fct_test", key=("id",))
+        .foreign_key("site", sites, name="site_known")
+        .foreign_key("sku", products, name="sku_known")
+        .foreign_key("sku", "enhanced.sales.dim_gone", "sku", name="sku_in_missing_table")
+    )
+    results = foreign_key_results(facts, s, 4, lambda name: None)
+    assert [(r.expectation, r.success, r.unexpected_count) for r in results] == [
+        ("site_known", True, 0),
+        ("sku_known", False, 2),
+        ("sku_in_missing_table", False, None),
+    ]
+    assert results[2].details == "reference table enhanced.sales.dim_gone does not exist"
