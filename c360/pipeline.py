@@ -193,20 +193,29 @@ def sanitize_summary(report: SanitizeReport) -> str:
     )
 
 
-def air_quality_step(ctx: RunContext, dates: Sequence[date]) -> list[AirQualityReport]:
-    """Publish the air-quality star for each run date (facts for the local day before it)."""
+def air_quality_step(ctx: RunContext, dates: Sequence[date]) -> AirQualityReport:
+    """Publish the air-quality star for the run dates (facts for the local day before each)
+    in one pass: each table built, gated and committed once for all of them."""
     from c360.air_quality.run import build_air_quality
 
-    return [build_air_quality(ctx.spark, ctx.storage, d, run_id=ctx.run_id) for d in sorted(set(dates))]
+    return build_air_quality(ctx.spark, ctx.storage, dates, run_id=ctx.run_id)
 
 
-def air_quality_summary(reports: list[AirQualityReport]) -> str:
-    writes = [w for r in reports for w in r.writes]
+def date_span(days: Sequence[date]) -> str:
+    """Dates as text: ``first..last (n days)`` when they are consecutive, else each one."""
+    days = sorted(days)
+    if len(days) > 2 and (days[-1] - days[0]).days == len(days) - 1:
+        return f"{days[0]}..{days[-1]} ({len(days)} days)"
+    return ", ".join(str(d) for d in days)
+
+
+def air_quality_summary(report: AirQualityReport) -> str:
+    writes = report.writes
     committed = [w for w in writes if w.committed]
-    days = ", ".join(str(r.fact_date) for r in reports)
     return (
-        f"local day(s) {days}: {len(committed)} of {len(writes)} partitions written"
-        f" ({sum(w.rows for w in committed)} rows), {len(writes) - len(committed)} unchanged"
+        f"local day(s) {date_span(report.fact_dates)}: {len(committed)} of {len(writes)} tables written"
+        f" ({sum(len(w.partitions) for w in committed)} partitions, {sum(w.rows for w in committed)} rows),"
+        f" {len(writes) - len(committed)} unchanged"
         f" ({sum(1 for w in writes if not w.validated)} without a gate: they already held their rows)"
     )
 
@@ -253,8 +262,8 @@ def run_all(
     Each step processes the range as one batch (one commit per table), which gives the
     same tables as running the days one by one: ingestion is idempotent per file, and
     sanitize and model depend only on extracts up to each date (the tests check it).
-    The air-quality product and the Customer 360 profile are built per run date
-    (``air_quality_dates`` / ``profile_dates``, default all of them).
+    The air-quality product (one pass over its run dates) and the Customer 360 profile are
+    built per run date (``air_quality_dates`` / ``profile_dates``, default all of them).
     """
     dates = sorted(dates)
     last = dates[-1]

@@ -8,13 +8,14 @@ earlier run published.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from c360.air_quality.hours import snapshot_partition
+from c360.air_quality.hours import run_dates_of, snapshot_partition
 from c360.aqi.standards import Standard, resolve_standard
 from c360.contracts.air_quality import CANONICAL_UNITS
 from c360.quality import TableSuite
@@ -45,11 +46,11 @@ SCHEMA = T.StructType(
 )
 
 
-def build(spark: SparkSession, snapshot_date: date, standard: str | Standard = "us-epa-2024") -> DataFrame:
-    """The standard's pollutants, in the standard's order."""
+def build(spark: SparkSession, run_dates: date | Iterable[date], standard: str | Standard = "us-epa-2024") -> DataFrame:
+    """The standard's pollutants, in the standard's order, in one snapshot per run date."""
     std = resolve_standard(standard)
     rows = []
-    for p in std.pollutants():
+    for snapshot_date, p in ((d, p) for d in run_dates_of(run_dates) for p in std.pollutants()):
         fields = [f for f in std.fields if f.pollutant == p]
         rows.append(
             (

@@ -7,13 +7,14 @@ re-sent whole when they change; the newest version delivered by the run date win
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from c360.air_quality.hours import snapshot_partition
+from c360.air_quality.hours import run_dates_of, snapshot_partition
 from c360.quality import TableSuite
 from c360.registry import AIR_QUALITY, Retention, Table, column
 
@@ -36,13 +37,16 @@ SCHEMA = T.StructType(
 )
 
 
-def build(stations: DataFrame, snapshot_date: date) -> DataFrame:
-    """Sanitized station versions -> the catalogue as delivered by ``snapshot_date``."""
-    known = stations.filter(F.col("_extract_date") <= F.lit(snapshot_date))
-    newest = Window.partitionBy("station_id").orderBy(
+def build(stations: DataFrame, run_dates: date | Iterable[date]) -> DataFrame:
+    """Sanitized station versions -> the catalogue as delivered by each run date (one snapshot each)."""
+    dates = F.array(*[F.lit(d) for d in run_dates_of(run_dates)])
+    known = stations.select("*", F.explode(dates).alias("__snapshot")).filter(
+        F.col("_extract_date") <= F.col("__snapshot")
+    )
+    newest = Window.partitionBy("__snapshot", "station_id").orderBy(
         F.col("_extract_date").desc(), F.col("_ingest_time").desc(), F.col("_line_number").desc()
     )
-    everything = Window.partitionBy("station_id")
+    everything = Window.partitionBy("__snapshot", "station_id")
     df = known.select(
         "*",
         F.row_number().over(newest).alias("__n"),
@@ -58,7 +62,7 @@ def build(stations: DataFrame, snapshot_date: date) -> DataFrame:
         F.col("time_zone"),
         F.col("__first").alias("first_delivered"),
         F.col("_extract_date").alias("version_delivered"),
-        F.lit(snapshot_date).alias("snapshot_date"),
+        F.col("__snapshot").alias("snapshot_date"),
     )
 
 

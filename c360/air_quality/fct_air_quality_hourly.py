@@ -15,8 +15,6 @@ index of the averages ending at the hour.
 
 from __future__ import annotations
 
-from datetime import date
-
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -25,8 +23,10 @@ from c360.air_quality.hours import (
     AVERAGE_TYPE,
     MIN_HOURS_8H,
     MIN_HOURS_24H,
+    SERIES,
     VALUE_TYPE,
     fact_partition,
+    published_day,
     trailing_average,
     valid,
 )
@@ -86,16 +86,17 @@ SCHEMA = T.StructType(
 )
 
 
-def build(hours: DataFrame, day: date, standard: str | Standard = "us-epa-2024") -> DataFrame:
-    """Station-hours (see hours.station_hours) -> the hourly fact rows of local ``day``."""
+def build(hours: DataFrame, standard: str | Standard = "us-epa-2024") -> DataFrame:
+    """Station-hours of one or more run dates (see hours.station_hours) -> the hourly fact
+    rows of the local day each run date publishes (run_date - 1)."""
     minimum = {8: MIN_HOURS_8H, 24: MIN_HOURS_24H}
     for p in NOWCAST_POLLUTANTS:  # over the whole grid: a NowCast reaches back 12 hours
-        hours = with_nowcast(hours, valid(p), p, f"{p}_nowcast")
+        hours = with_nowcast(hours, valid(p), p, f"{p}_nowcast", partition=SERIES)
     df = hours.select(
         "*",
         *[trailing_average(p, h, minimum[h]).alias(f) for f, (p, h) in AVERAGED_FIELDS.items()],
         *[F.col(valid(p)).alias(f) for f, p in HOURLY_FIELDS.items()],
-    ).filter(F.col("has_reading") & (F.col("local_date") == F.lit(day)))
+    ).filter(F.col("has_reading") & published_day())
     scored = calculate(df, standard).select(
         *[F.col(c) for c in df.columns if c not in INDEX_FIELDS],
         *[F.col(f).alias(f"__in_{f}") for f in INDEX_FIELDS],

@@ -15,8 +15,6 @@ on those values. A stuck sensor's hours are not valid hours.
 
 from __future__ import annotations
 
-from datetime import date
-
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -28,9 +26,11 @@ from c360.air_quality.hours import (
     MIN_HOURS_8H,
     MIN_HOURS_24H,
     MIN_PERIODS_8H,
+    RUN_DATE,
     VALUE_TYPE,
     fact_partition,
     forward_average,
+    published_day,
     valid,
 )
 from c360.aqi import calculate
@@ -70,14 +70,11 @@ SCHEMA = T.StructType(
 )
 
 
-def _in_day(day: date) -> Column:
-    return F.col("local_date") == F.lit(day)
-
-
-def build(hours: DataFrame, day: date, standard: str | Standard = "us-epa-2024") -> DataFrame:
-    """Station-hours (see hours.station_hours) -> one daily row per station with hours on local ``day``."""
+def build(hours: DataFrame, standard: str | Standard = "us-epa-2024") -> DataFrame:
+    """Station-hours of one or more run dates (see hours.station_hours) -> one daily row per
+    station with hours on the local day each run date publishes (run_date - 1)."""
     periods = hours.select("*", *[forward_average(p, 8, MIN_HOURS_8H).alias(f"__p8_{p}") for p in DAILY_MAX_8H]).filter(
-        _in_day(day)
+        published_day()
     )
 
     def counted_period(p: str) -> Column:
@@ -88,7 +85,7 @@ def build(hours: DataFrame, day: date, standard: str | Standard = "us-epa-2024")
     aggs += [F.max(valid(p)).alias(f"__max_{p}") for p in DAILY_MAX_1H]
     aggs += [F.max(counted_period(p)).alias(f"__max8_{p}") for p in DAILY_MAX_8H]
     aggs += [F.count(counted_period(p)).cast("int").alias(f"{p}_8h_periods") for p in DAILY_MAX_8H]
-    daily = periods.groupBy("station_id", "local_date").agg(*aggs)
+    daily = periods.groupBy(RUN_DATE, "station_id", "local_date").agg(*aggs)
 
     complete = {p: F.col(f"{p}_hours") >= MIN_HOURS_24H for p in POLLUTANTS}
     wide = daily.select(

@@ -1,10 +1,17 @@
-"""The air-quality step: sanitized readings and stations of a run date -> the enhanced star.
+"""The air-quality step: sanitized readings and stations of run dates -> the enhanced star.
 
 A run for D reads the sanitized extracts D-3..D (hours.extract_dates), publishes the
 station-local day D-1 in both facts, and snapshot D of both dimensions, each replacing
 exactly the partition its table declares for the run, so a re-run or a backfill rewrites
-what it owns (and the storage layer commits nothing when the rows are unchanged). The
-tables are the registry's published tables of the air-quality product, in dependency
+what it owns (and the storage layer commits nothing when the rows are unchanged).
+
+A range of run dates is built in one pass: each table is built once for all of them (every
+row computed per run date, see c360.air_quality.hours), validated once by its gate and
+committed once, replacing exactly the partitions those run dates own. A table's fixed cost
+(gate, commit, Spark jobs) is then paid once per backfill instead of once per date, and
+the content is the same as running the dates one by one.
+
+The tables are the registry's published tables of the air-quality product, in dependency
 order, each through write-audit-publish (c360.publish): a failing gate raises
 QualityGateError and leaves that table and every later one as it was. The facts' dates are
 keys of the conformed ``enhanced.shared.dim_date``, published here too if the model step
@@ -14,13 +21,15 @@ has not published it yet.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from c360.air_quality import dim_station
-from c360.air_quality.hours import extract_dates, fact_date, latest_versions, station_hours
+from c360.air_quality.hours import RUN_DATE, extract_dates, fact_date, latest_versions, run_dates_of, station_hours
 from c360.aqi.standards import Standard
 from c360.contracts.air_quality import READINGS, STATIONS
 from c360.enhanced import dim_date
@@ -40,32 +49,33 @@ class MissingInputError(RuntimeError):
 
 @dataclass
 class AirQualityReport:
-    run_date: date
-    fact_date: date
+    """What one call of the step published: its run dates, and one write per table (each
+    write covering the partitions of every run date)."""
+
+    run_dates: list[date]
     writes: list[TableWrite] = field(default_factory=list)
+
+    @property
+    def fact_dates(self) -> list[date]:
+        """The local days the facts were published for (run date - 1 each)."""
+        return [fact_date(d) for d in self.run_dates]
 
 
 def build_air_quality(
     spark: SparkSession,
     storage: DeltaStorage,
-    run_date: date,
+    run_dates: date | Iterable[date],
     standard: str | Standard = "us-epa-2024",
     run_id: str = "air-quality",
 ) -> AirQualityReport:
-    """Publish the air-quality tables of ``run_date`` (facts for local day run_date - 1)."""
+    """Publish the air-quality tables of the run dates (facts for local days run_date - 1),
+    every table once for all of them."""
     missing = [t for t in (STATIONS.sanitized_table, READINGS.sanitized_table) if not storage.exists(t)]
     if missing:
         raise MissingInputError(f"{', '.join(missing)} not found: run ingest and sanitize for the extract dates first")
-    day = fact_date(run_date)
-    publisher = Publisher(storage, run_id, [run_date])
-    context: dict[str, object] = {
-        "spark": spark,
-        "run_date": run_date,
-        "snapshot_date": run_date,
-        "fact_date": day,
-        "day": day,
-        "standard": standard,
-    }
+    dates = run_dates_of(run_dates)
+    publisher = Publisher(storage, run_id, dates)
+    context: dict[str, object] = {"spark": spark, "run_dates": dates, "standard": standard}
     if not storage.exists(dim_date.TABLE.name):
         try:
             publisher.build_and_publish(dim_date.TABLE, {}, context)
@@ -73,19 +83,22 @@ def build_air_quality(
             publisher.flush()
     frames: dict[str, DataFrame] = {STATIONS.sanitized_table: storage.read(STATIONS.sanitized_table)}
     readings = latest_versions(
-        storage.read(READINGS.sanitized_table, partitions={"_extract_date": extract_dates(run_date)}), run_date
+        storage.read(READINGS.sanitized_table, partitions={"_extract_date": extract_dates(dates)}), dates
     )
     hours: DataFrame | None = None
     try:
         for table in air_quality_tables():
             if table.build is not None and "hours" in inspect.signature(table.build).parameters and hours is None:
                 # The station-hours both facts are computed from: built once from the published
-                # station snapshot, cached for both.
-                hours = station_hours(readings, frames[dim_station.NAME]).cache()
+                # station snapshots (one per run date), cached for both.
+                snapshots = frames[dim_station.NAME].select(
+                    F.col("snapshot_date").alias(RUN_DATE), "station_id", "time_zone"
+                )
+                hours = station_hours(readings, snapshots).cache()
                 context["hours"] = hours
             frames[table.name] = publisher.build_and_publish(table, frames, context)
     finally:
         publisher.flush()
         if hours is not None:
             hours.unpersist()
-    return AirQualityReport(run_date, day, publisher.writes)
+    return AirQualityReport(dates, publisher.writes)

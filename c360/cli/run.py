@@ -158,11 +158,11 @@ def air_quality_cmd(run_date: datetime = RUN_DATE) -> None:
 
     ctx = _ctx()
     day = run_date.date()
-    reports = ctx.step("air_quality", day, lambda: air_quality_step(ctx, [day]), air_quality_summary)
+    report = ctx.step("air_quality", day, lambda: air_quality_step(ctx, [day]), air_quality_summary)
     out = Table("table", "partition", "rows", "committed", title="air quality")
-    for w in (w for r in reports for w in r.writes):
+    for w in report.writes:
         out.add_row(
             w.table, "; ".join(w.partitions), str(w.rows) if w.committed else "-", "yes" if w.committed else "unchanged"
         )
     console.print(out)
-    console.print(f"air-quality: {air_quality_summary(reports)}")
+    console.print(f"air-quality: {air_quality_summary(report)}")

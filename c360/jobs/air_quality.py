@@ -10,10 +10,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser(__doc__ or "").parse_args(argv)
 
     def body(ctx: RunContext) -> str:
-        reports = ctx.step(
+        report = ctx.step(
             "air_quality", args.run_date, lambda: air_quality_step(ctx, [args.run_date]), air_quality_summary
         )
-        return f"air-quality {args.run_date}: {air_quality_summary(reports)}"
+        return f"air-quality {args.run_date}: {air_quality_summary(report)}"
 
     run_job(args, body)
 

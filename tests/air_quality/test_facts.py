@@ -10,10 +10,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from c360.air_quality import fct_air_quality_hourly, fct_aqi_daily
-from c360.air_quality.hours import station_hours
+from c360.air_quality.hours import latest_versions, station_hours
 from c360.contracts.air_quality import POLLUTANTS, READINGS, stuck_column
 
 DAY = date(2024, 1, 2)
+RUN = DAY + timedelta(days=1)  # the run date that publishes local day DAY
 MIDNIGHT = datetime(2024, 1, 2, tzinfo=UTC)
 STATIONS = {"S1": "UTC", "S2": "UTC", "S3": "Asia/Tokyo"}
 
@@ -39,8 +40,11 @@ def readings(spark: SparkSession, hours: Hours, stuck: Stuck) -> DataFrame:
 
 
 def hours_of(spark: SparkSession, data: Hours, stuck: Stuck = frozenset()) -> DataFrame:
-    stations = spark.createDataFrame(list(STATIONS.items()), "station_id string, time_zone string")
-    return station_hours(readings(spark, data, stuck), stations)
+    """The station-hours run date RUN sees (its snapshot of STATIONS), as the step builds them."""
+    stations = spark.createDataFrame(
+        [(RUN, s, tz) for s, tz in STATIONS.items()], "run_date date, station_id string, time_zone string"
+    )
+    return station_hours(latest_versions(readings(spark, data, stuck), RUN), stations)
 
 
 def test_hourly_sub_indices_use_complete_trailing_averages_and_skip_stuck_values(spark: SparkSession) -> None:
@@ -50,7 +54,7 @@ def test_hourly_sub_indices_use_complete_trailing_averages_and_skip_stuck_values
         if h < 5:
             data["S1", h]["co"] = 1.0  # 5 hours: never a complete 8-hour average
     stuck = frozenset(("S1", h, "pm10") for h in range(24))
-    out = fct_air_quality_hourly.build(hours_of(spark, data, stuck), DAY).filter(F.col("local_hour").isin(4, 5, 16, 20))
+    out = fct_air_quality_hourly.build(hours_of(spark, data, stuck)).filter(F.col("local_hour").isin(4, 5, 16, 20))
     out = out.select(
         "local_hour", "pm10", "pm10_stuck", "pm10_24h", "pm25_24h", "o3_8h", "co_8h",
         "pm25_24h_index", "o3_8h_index", "o3_1h_index", "aqi", "category", "dominant_pollutant", "date",
@@ -99,7 +103,7 @@ def test_daily_values_need_the_tads_completeness_and_give_aqi_category_dominant(
     for h in range(-9, 15):  # Tokyo's local day = UTC 15:00 the day before .. 14:00
         data["S3", h] = {"pm25": 40.0}
     stuck = frozenset(("S1", h, "pm10") for h in range(5))  # 20 pm10 hours, 5 stuck: 15 valid
-    out = fct_aqi_daily.build(hours_of(spark, data, stuck), DAY).select(
+    out = fct_aqi_daily.build(hours_of(spark, data, stuck)).select(
         "station_id", "pm25_hours", "pm25_24h", "pm10_hours", "pm10_24h", "o3_hours", "o3_8h", "o3_8h_periods",
         "o3_1h", "co_8h", "co_8h_periods", "no2_1h", "so2_24h", "pm25_24h_index", "o3_8h_index", "o3_1h_index",
         "co_8h_index", "no2_1h_index", "aqi", "category", "dominant_pollutant", "date",
@@ -197,7 +201,7 @@ def test_hourly_nowcast_columns_follow_the_exact_reference(spark: SparkSession) 
         values = {k: v for k, v in (("pm25", pm25[h]), ("o3", o3[h]), ("pm10", 40.0 + h)) if v is not None}
         data["S1", h] = values
     stuck = frozenset({("S1", 4, "pm25")})  # a stuck value is a missing hour for the NowCast
-    out = fct_air_quality_hourly.build(hours_of(spark, data, stuck), DAY)
+    out = fct_air_quality_hourly.build(hours_of(spark, data, stuck))
     rows = {r["local_hour"]: r for r in out.collect()}
     valid_pm25 = [None if h == 4 else v for h, v in enumerate(pm25)]
     expected = {
@@ -222,3 +226,24 @@ def test_hourly_nowcast_columns_follow_the_exact_reference(spark: SparkSession) 
     hand = next(iter(calculate([{"pm25_24h": str(expected["pm25"][11]), "pm10_24h": str(expected["pm10"][11]),
                                  "o3_8h": str(expected["o3"][11]), "o3_1h": "0.05"}])))  # fmt: skip
     assert (rows[11]["aqi_nowcast"], rows[11]["category_nowcast"]) == (hand["aqi"], hand["category"])
+
+
+def test_each_run_date_of_a_range_sees_only_what_its_extract_window_delivered(spark: SparkSession) -> None:
+    """Run dates computed together: a reading re-sent in a later extract replaces the first
+    version only for the run dates that read that extract, and a run date's window (D-3..D)
+    leaves older extracts out, exactly as each run date computed alone."""
+    first = readings(spark, {("S1", 0): {"pm25": 10.0}}, frozenset())  # extract DAY
+    resent = readings(spark, {("S1", 0): {"pm25": 20.0}}, frozenset()).withColumn(
+        "_extract_date", F.lit(DAY + timedelta(days=1))
+    )
+    delivered = first.unionByName(resent)
+    runs = [DAY + timedelta(days=n) for n in (0, 1, 3, 4, 5)]
+    together = latest_versions(delivered, runs).select("run_date", "pm25").collect()
+    assert sorted((r["run_date"], r["pm25"]) for r in together) == [
+        (DAY, 10.0),  # the re-send is not delivered yet
+        (DAY + timedelta(days=1), 20.0),
+        (DAY + timedelta(days=3), 20.0),  # window DAY..DAY+3: the newer version wins
+        (DAY + timedelta(days=4), 20.0),  # window DAY+1..DAY+4: only the re-send
+    ]  # DAY+5: window DAY+2..DAY+5 holds neither
+    alone = [(d, r["pm25"]) for d in runs for r in latest_versions(delivered, d).select("pm25").collect()]
+    assert sorted(alone) == sorted((r["run_date"], r["pm25"]) for r in together)
