@@ -14,6 +14,7 @@ from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 
 import pandas as pd
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -141,6 +142,10 @@ def test_every_kind_comes_back_as_its_own_kind_with_the_same_results(tmp_path: P
     assert isinstance(out_pa, pa.Table) and out_pa.column("station").to_pylist() == [r["station"] for r in records]
     assert _results(out_pa.to_pylist()) == expected
 
+    out_pl = calculate(pl.from_arrow(table))
+    assert isinstance(out_pl, pl.DataFrame) and out_pl["station"].to_list() == [r["station"] for r in records]
+    assert _results(out_pl.to_dicts()) == expected
+
     batch = table.to_batches()[0]
     out_batch = calculate(batch)
     assert isinstance(out_batch, pa.RecordBatch)
@@ -165,12 +170,13 @@ def test_the_same_bad_value_gives_the_same_error_in_every_kind(tmp_path: Path) -
     from_csv = [r["errors"] for r in calculate(str(csv)).read_all().to_pylist()]
     from_json = [r["errors"] for r in calculate("\n".join(json.dumps({"pm25_24h": v}) for v in BAD), workers=1)]
     from_pandas = [list(e) for e in calculate(pd.DataFrame({"pm25_24h": BAD}))["errors"]]
+    from_polars = calculate(pl.DataFrame({"pm25_24h": BAD}))["errors"].to_list()
     from_decimal = [evaluate({"pm25_24h": v}, STANDARDS[0])["errors"] for v in BAD]
     # CSV has no empty string: an empty cell is "not measured", the one documented difference.
     empty = BAD.index("")
     assert from_csv[empty] == [{"field": None, "kind": "no_pollutants", "message": "record has no pollutant values"}]
     del from_csv[empty]
-    assert from_json == from_pandas == from_decimal
+    assert from_json == from_pandas == from_polars == from_decimal
     assert from_csv == [e for i, e in enumerate(from_decimal) if i != empty]
     assert [e[0]["kind"] for e in from_decimal if e] == [
         "non_numeric", "empty", "not_finite", "negative", "out_of_range", "non_numeric", "not_finite",

@@ -8,6 +8,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
@@ -178,6 +179,7 @@ def _compare(spark, records: list[dict], standard_id: str, tmp: Path) -> None:
         "spark mapInArrow": from_arrow_udf,
         "arrow": _rows(calculate(table, standard_id).to_pylist()),
         "pandas": _rows(frame.astype(object).where(frame.notna(), None).to_dict("records")),
+        "polars": _rows(calculate(pl.from_arrow(table), standard_id).to_dicts()),
         "parquet": _rows(calculate(tmp / "in.parquet", standard_id).read_all().to_pylist()),
     }
     for kind, rows in kinds.items():
