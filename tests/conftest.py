@@ -102,7 +102,8 @@ def published_lake(
 ) -> PublishedLake:
     """Built once per test run on a copy of the shared mock lake: the air-quality extracts are
     ingested and sanitized, the model runs for every date (profiles for the last three), and
-    the air-quality product for the last two run dates."""
+    the air-quality product for the last two run dates, one run each (time-travel tests need
+    an older version of every air-quality table)."""
     from c360.contracts import CONTRACTS
     from c360.pipeline import RunContext, air_quality_step, model_step
     from c360.raw.ingest import discover, ingest
@@ -120,7 +121,8 @@ def published_lake(
     ctx = RunContext(settings, spark, storage, run_id="published-lake")  # type: ignore[arg-type]
     profile_dates, aq_dates = dates[-3:], dates[-2:]
     model = model_step(ctx, dates, profile_dates)
-    air_quality_step(ctx, aq_dates)
+    for day in aq_dates:  # one run per date, as the daily DAG publishes: the facts get a version per day
+        air_quality_step(ctx, [day])
     return PublishedLake(root, dates, profile_dates, aq_dates, MOCK_KEY, model)
 
 
