@@ -143,16 +143,23 @@ def _parse_decimal(values: pa.Array) -> ParsedColumn | None:
     negative = present & (_words(values)[1] < 0)
     fast = present & ~negative & (high == 0) & (low >= 0) & (low < 10 ** (SCALE + 9))
     kind = np.where(negative, _KIND_CODE["negative"], 0).astype(np.int8)
-    exact: dict[int, Decimal] = {}
-    slow = np.flatnonzero(present & ~fast & ~negative)
-    if len(slow):
-        for row, value in zip(slow.tolist(), values.take(pa.array(slow)).to_pylist(), strict=True):
-            number, error_kind = parse_number(value)
-            if error_kind is not None:
-                kind[row] = _KIND_CODE[error_kind]
-            else:
-                exact[row] = number  # type: ignore[assignment]
+    exact = _parse_exactly(values, np.flatnonzero(present & ~fast & ~negative), kind)
     return ParsedColumn(present, np.where(fast, low, 0), fast, exact, kind)
+
+
+def _parse_exactly(values: pa.Array, rows: np.ndarray, kind: np.ndarray) -> dict[int, Decimal]:
+    """The values the vectorised parse could not take, through the exact parser one by one:
+    their numbers by row, and their error kinds written into ``kind``."""
+    exact: dict[int, Decimal] = {}
+    if not len(rows):
+        return exact
+    for row, value in zip(rows.tolist(), values.take(pa.array(rows)).to_pylist(), strict=True):
+        number, error_kind = parse_number(value)
+        if error_kind is not None:
+            kind[row] = _KIND_CODE[error_kind]
+        else:
+            exact[row] = number  # type: ignore[assignment]
+    return exact
 
 
 def _words(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -207,15 +214,7 @@ def _parse_float(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     fast = on_grid | off_grid
     y = np.where(on_grid, m, np.where(off_grid, below, 0)).astype(np.int64)
     kind = np.zeros(n, np.int8)
-    exact: dict[int, Decimal] = {}
-    slow = np.flatnonzero(present & ~fast)
-    if len(slow):
-        for row, value in zip(slow.tolist(), values.take(pa.array(slow)).to_pylist(), strict=True):
-            number, error_kind = parse_number(value)
-            if error_kind is not None:
-                kind[row] = _KIND_CODE[error_kind]
-            else:
-                exact[row] = number  # type: ignore[assignment]
+    exact = _parse_exactly(values, np.flatnonzero(present & ~fast), kind)
     return present, y, fast, exact, kind
 
 
@@ -237,16 +236,7 @@ def _parse_text(values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, d
         words = np.frombuffer(scaled.buffers()[1], "<i8")[2 * scaled.offset : 2 * (scaled.offset + n)]
         y = np.where(fast, words[::2], 0)
     kind = np.zeros(n, np.int8)
-    exact: dict[int, Decimal] = {}
-    slow = np.flatnonzero(present & ~fast)
-    if len(slow):
-        raw = values.take(pa.array(slow)).to_pylist()
-        for row, value in zip(slow.tolist(), raw, strict=True):
-            number, error_kind = parse_number(value)
-            if error_kind is not None:
-                kind[row] = _KIND_CODE[error_kind]
-            else:
-                exact[row] = number  # type: ignore[assignment]
+    exact = _parse_exactly(values, np.flatnonzero(present & ~fast), kind)
     return present, y, fast, exact, kind
 
 
