@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,7 +50,11 @@ def get_spark(settings: Settings) -> SparkSession:
 
     Under spark-submit the master comes from ``--master`` unless C360_SPARK_MASTER is set
     explicitly: setting the settings' default (``local[*]``) on the builder would override
-    the submitted master and run the job on the driver alone."""
+    the submitted master and run the job on the driver alone.
+
+    Python tasks (ingest reads and parses source files in them) run with ``PYSPARK_PYTHON``
+    when it is set; otherwise with this interpreter, not PySpark's default ``python3`` from
+    ``PATH``, which outside an activated virtualenv is a Python without pyspark or c360."""
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(settings.spark_app_name)
@@ -58,5 +63,7 @@ def get_spark(settings: Settings) -> SparkSession:
     for key, value in spark_conf(settings).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
+    if "PYSPARK_PYTHON" not in os.environ:
+        spark.sparkContext.pythonExec = sys.executable
     spark.sparkContext.setLogLevel(settings.spark_log_level)
     return spark

@@ -24,6 +24,7 @@ import bz2
 import errno
 import gzip
 import hashlib
+import heapq
 import io
 import lzma
 import os
@@ -31,18 +32,19 @@ import re
 import stat
 import uuid
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from c360.contracts import CONTRACTS, Contract
 from c360.contracts.model import RAW_META
-from c360.pii import add_to_vault, token, vault_schema
+from c360.pii import VAULT_TABLE, add_to_vault, token, vault_schema
 from c360.privacy.erased import linked_kinds, load_erased
 from c360.raw.parse import ParsedFile, escape_undecodable, parse_csv, parse_json
 from c360.registry import PLATFORM, Retention, Table, column
@@ -52,7 +54,7 @@ DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # A file is a source only under its exact name: <source><extension>[<compression>].
 EXTENSIONS: dict[str, tuple[str, ...]] = {"csv": (".csv",), "json": (".json", ".jsonl")}
 COMPRESSIONS = (".gz", ".bz2", ".xz")
-# Files are parsed in the driver's memory: a file (after decompression) over this is not read.
+# A file is parsed in one Spark task's memory: a file (after decompression) over this is not read.
 MAX_FILE_BYTES = 1 << 30
 # Copies and work files of editors and transfers: never the delivery itself, even when the
 # name starts with a source's name (transactions.csv.bak once became real orders).
@@ -388,7 +390,7 @@ def _expected(contract: Contract) -> str:
     return f"{names}, optionally {'/'.join(COMPRESSIONS)}"
 
 
-# -- read, parse ----------------------------------------------------------------------------
+# -- read, parse, seal: in Spark tasks ------------------------------------------------------
 
 
 class _NotRead(Exception):
@@ -404,10 +406,13 @@ def _open_source(path: Path) -> int:
     return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
 
 
-def _read(f: SourceFile) -> bytes:
-    """The file's content (decompressed), only if it is still the regular file discovery checked."""
+def _read(f: SourceFile, open_source: Callable[[Path], int] = _open_source) -> bytes:
+    """The file's content (decompressed), only if it is still the regular file discovery checked.
+
+    Runs in a Spark task. ``open_source`` is the opener the driver resolved when the ingest
+    began (the tasks' processes import this module afresh, so the caller's is handed over)."""
     try:
-        fd = _open_source(f.path)
+        fd = open_source(f.path)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise _NotRead(REFUSED, "became a link after it was listed: not read") from None
@@ -452,53 +457,187 @@ def _parse(contract: Contract, f: SourceFile, data: bytes) -> ParsedFile:
         raise _NotRead(FAILED, f"could not be parsed ({type(exc).__name__}: {exc}): not ingested") from None
 
 
-def _read_and_parse(
-    contract: Contract,
-    group: list[SourceFile],
-    report: IngestReport,
-    done: Callable[[str], bool],
-    skip: Skip | None = None,
-) -> list[tuple[SourceFile, ParsedFile]]:
-    """The group's files to commit; every other file gets its outcome in the report. Rows
-    ``skip`` selects (those of erased subjects) are not counted as ingested."""
-    batch: list[tuple[SourceFile, ParsedFile]] = []
-    seen: set[str] = set()
-    for f in group:
+@dataclass(frozen=True)
+class _Tasks:
+    """What every read task needs besides its files; travels to the executors with the task."""
+
+    staging: str  # the ingest's private folder on the lake's file system
+    key: bytes  # the pseudonym key (sealing)
+    ingest_id: str
+    now: datetime
+    skips: dict[str, Skip | None]  # per contract: the rows of erased subjects
+    open_source: Callable[[Path], int]
+
+
+# One row per file to read, as the tasks receive it. Paths are bytes (os.fsencode): a file
+# name need not be UTF-8. ``identity`` is "device:inode" as discovery saw it.
+FILES_SCHEMA = T.StructType(
+    [
+        T.StructField("task", T.IntegerType(), False),
+        T.StructField("contract", T.StringType(), False),
+        T.StructField("path", T.BinaryType(), False),
+        T.StructField("extract_date", T.DateType(), False),
+        T.StructField("compression", T.StringType()),
+        T.StructField("identity", T.StringType()),
+        T.StructField("size", T.LongType(), False),
+    ]
+)
+# One row per file read, back to the driver. Texts that may hold a file's undecodable bytes
+# (as lone surrogates) travel as bytes (surrogateescape), so the report says exactly what it did.
+READ_SCHEMA = T.StructType(
+    [
+        T.StructField("task", T.IntegerType(), False),
+        T.StructField("checksum", T.StringType()),
+        T.StructField("status", T.StringType()),  # refused or failed: not read, ``reason`` says why
+        T.StructField("reason", T.BinaryType()),
+        T.StructField("rows", T.LongType(), False),  # rows parsed, erased subjects' included
+        T.StructField("dropped", T.LongType(), False),  # of which rows of erased subjects
+        T.StructField("malformed", T.LongType(), False),
+        T.StructField("problems", T.ArrayType(T.BinaryType(), False), False),
+    ]
+)
+# Bytes of source files per task: a year of small daily files is not thousands of tasks.
+TASK_BYTES = 32 << 20
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What a task found in one file: its checksum and counts, or why it could not be read."""
+
+    checksum: str | None
+    status: str | None
+    reason: str | None
+    rows: int
+    dropped: int
+    malformed: int
+    problems: list[str]
+
+
+def _wire(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _unwire(data: bytes | bytearray | None) -> str | None:
+    return None if data is None else bytes(data).decode("utf-8", "surrogateescape")
+
+
+def _raw_file(staging: Path, contract: Contract, task: int) -> Path:
+    return staging / "raw" / contract.name / f"part-{task:06d}.parquet"
+
+
+def _vault_file(staging: Path, task: int) -> Path:
+    return staging / "vault" / f"part-{task:06d}.parquet"
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    """One task's file, complete or absent: written under a hidden name (Spark's reader skips
+    those), then renamed, so a retried task replaces it whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def _vault_table(rows: list[tuple[str, str, str | None, str, str]]) -> pa.Table:
+    """Vault rows as Arrow (a full customer extract is ~6 values per customer)."""
+    columns = list(zip(*rows, strict=True))
+    return pa.table({f.name: pa.array(columns[i], pa.string()) for i, f in enumerate(vault_schema().fields)})
+
+
+def _read_one(row: dict[str, object], tasks: _Tasks) -> _Read:
+    """In a task: read, parse and seal one file; its raw rows and vault values go to the
+    staging folder (a Parquet file each), and only what the driver decides on comes back."""
+    contract = CONTRACTS[str(row["contract"])]
+    identity = str(row["identity"] or "")
+    f = SourceFile(
+        Path(os.fsdecode(bytes(row["path"]))),  # type: ignore[arg-type]
+        contract,
+        row["extract_date"],  # type: ignore[arg-type]
+        identity=tuple(int(n) for n in identity.split(":")) if identity else None,  # type: ignore[arg-type]
+        compression=row["compression"],  # type: ignore[arg-type]
+    )
+    try:
+        parsed = _parse(contract, f, _read(f, tasks.open_source))
+    except _NotRead as exc:
+        return _Read(None, exc.status, exc.reason, 0, 0, 0, [])
+    table, vault = _seal(contract, [(f, parsed)], tasks.ingest_id, tasks.now, tasks.key, tasks.skips.get(contract.name))
+    task = int(row["task"])  # type: ignore[call-overload]
+    if table.num_rows:
+        _write_parquet(table, _raw_file(Path(tasks.staging), contract, task))
+    if vault:
+        _write_parquet(_vault_table(vault), _vault_file(Path(tasks.staging), task))
+    rows = len(parsed.rows)
+    return _Read(parsed.checksum, None, None, rows, rows - table.num_rows, parsed.malformed, parsed.problems)
+
+
+def _read_task(batches: Iterable[pa.RecordBatch], tasks: _Tasks) -> Iterator[pa.RecordBatch]:
+    """The body of a read task (``mapInArrow``): one result row per file of its partition."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    schema = to_arrow_schema(READ_SCHEMA)
+    for batch in batches:
+        for row in batch.to_pylist():
+            r = _read_one(row, tasks)
+            result = {
+                "task": row["task"],
+                "checksum": r.checksum,
+                "status": r.status,
+                "reason": None if r.reason is None else _wire(r.reason),
+                "rows": r.rows,
+                "dropped": r.dropped,
+                "malformed": r.malformed,
+                "problems": [_wire(p) for p in r.problems],
+            }
+            yield pa.RecordBatch.from_pylist([result], schema=schema)
+
+
+def _balance(files: list[tuple[int, SourceFile]], parallelism: int) -> list[list[tuple]]:
+    """FILES_SCHEMA rows in partitions of about equal bytes, largest file first onto the
+    lightest partition: one big dump gets a task of its own, small daily files share one."""
+    rows: list[tuple[int, tuple]] = []
+    for task, f in files:
         try:
-            parsed = _parse(contract, f, _read(f))
-        except _NotRead as exc:
-            report.files.append(
-                FileOutcome(f.path, contract.raw_table, exc.status, problems=[exc.reason], extract_date=f.extract_date)
-            )
-            continue
-        via = [f"read through link {shown(f.seen_as)}"] if f.seen_as else []
-        if parsed.checksum in seen or done(_txn(contract, parsed.checksum)):
-            problems = [*via, "same bytes already ingested; skipped"]
-            report.files.append(
-                FileOutcome(
-                    f.path, contract.raw_table, ALREADY_INGESTED, 0, 0, problems, parsed.checksum, f.extract_date
-                )
-            )
-            continue
-        seen.add(parsed.checksum)
-        status = INGESTED if parsed.rows else EMPTY
-        dropped = sum(1 for r in parsed.rows if skip(r.values)) if skip else 0
-        erased = [f"{dropped} row(s) of erased subjects dropped"] if dropped else []
-        problems = [*via, *parsed.problems, *erased]
-        report.files.append(
-            FileOutcome(
-                f.path,
-                contract.raw_table,
-                status,
-                len(parsed.rows) - dropped,
-                parsed.malformed,
-                problems,
-                parsed.checksum,
-                f.extract_date,
-            )
+            size = os.stat(f.path, follow_symlinks=False).st_size
+        except OSError:
+            size = 0  # the task finds out why, and says so
+        weight = size * 5 if f.compression else size  # decompressed, a file is several times larger
+        identity = f"{f.identity[0]}:{f.identity[1]}" if f.identity else None
+        assert f.contract is not None
+        row = (task, f.contract.name, os.fsencode(f.path), f.extract_date, f.compression, identity, size)
+        rows.append((weight, row))
+    total = sum(w for w, _ in rows)
+    n = max(1, min(len(rows), max(2 * parallelism, -(-total // TASK_BYTES))))
+    heap = [(0, i) for i in range(n)]
+    parts: list[list[tuple]] = [[] for _ in range(n)]
+    for weight, row in sorted(rows, key=lambda wr: (-wr[0], wr[1][0])):
+        load, i = heapq.heappop(heap)
+        parts[i].append(row)
+        heapq.heappush(heap, (load + max(weight, 1), i))
+    return [sorted(p, key=lambda r: r[0]) for p in parts if p]
+
+
+def _read_files(spark: SparkSession, files: list[tuple[int, SourceFile]], tasks: _Tasks) -> dict[int, _Read]:
+    """Read every file in Spark tasks; the driver gets one small row per file back.
+
+    The file list is a DataFrame placed one partition per group of files (``_balance``), so
+    the tasks, not the driver, open, decompress, parse and seal; the rows never pass
+    through the driver.
+    """
+    parts = _balance(files, spark.sparkContext.defaultParallelism)
+    listing = spark.createDataFrame(
+        spark.sparkContext.parallelize(parts, len(parts)).flatMap(lambda p: p), FILES_SCHEMA
+    )
+
+    def read(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        return _read_task(batches, tasks)
+
+    found: dict[int, _Read] = {}
+    for r in listing.mapInArrow(read, READ_SCHEMA).collect():
+        problems = [_unwire(p) or "" for p in r["problems"]]
+        found[r["task"]] = _Read(
+            r["checksum"], r["status"], _unwire(r["reason"]), r["rows"], r["dropped"], r["malformed"], problems
         )
-        batch.append((f, parsed))
-    return batch
+    return found
 
 
 # -- the stages together --------------------------------------------------------------------
@@ -513,21 +652,36 @@ def ingest(
 ) -> IngestReport:
     """Ingest source files into the raw tier: one commit per raw table, nothing twice.
 
-    discover (the caller) -> read -> parse -> seal -> commit, per contract; then record
-    every outcome in ``ops.pipeline.ingested_files``.
+    discover (the caller) -> read, parse, seal (Spark tasks, into a private staging folder)
+    -> decide which files are new -> commit (vault first, then one append per raw table);
+    then record every outcome in ``ops.pipeline.ingested_files``. The driver holds one small
+    row per file, never the files' rows.
     """
     report = IngestReport(ingest_id or uuid.uuid4().hex)
     now = datetime.now(UTC).replace(microsecond=0)
-    # Erased customers stay out: their rows in a re-sent extract are dropped here, before
-    # anything (raw, vault) holds them again; the file's outcome says how many.
-    erased = load_erased(storage.catalog, pseudonym_key)
-    for group in _by_contract(files, report).values():
-        contract = group[0].contract
-        assert contract is not None
-        skip = erased.row_filter(contract.subject, linked_kinds(contract)) if erased else None
-        batch = _read_and_parse(contract, group, report, _transactions(storage, contract.raw_table), skip)
-        if batch:
-            _commit(spark, storage, contract, batch, report.ingest_id, now, pseudonym_key, skip)
+    groups = _by_contract(files, report)
+    if groups:
+        # Erased customers stay out: their rows in a re-sent extract are dropped in the tasks,
+        # before anything (raw, vault) holds them again; the file's outcome says how many.
+        erased = load_erased(storage.catalog, pseudonym_key)
+        skips: dict[str, Skip | None] = {}
+        for name, group in groups.items():
+            contract = group[0].contract
+            assert contract is not None
+            skips[name] = erased.row_filter(contract.subject, linked_kinds(contract)) if erased else None
+        numbered = list(enumerate(f for group in groups.values() for f in group))
+        with storage.scratch(VAULT_TABLE, "ingest") as staging:
+            tasks = _Tasks(str(staging), pseudonym_key, report.ingest_id, now, skips, _open_source)
+            found = _read_files(spark, numbered, tasks)
+            accepted: dict[str, list[tuple[int, str]]] = {}
+            start = 0
+            for name, group in groups.items():
+                contract = CONTRACTS[name]
+                mine = numbered[start : start + len(group)]
+                start += len(group)
+                accepted[name] = _accept(contract, mine, found, report, _transactions(storage, contract.raw_table))
+                _discard(staging, contract, [t for t, _ in mine], {t for t, _ in accepted[name]})
+            _commit(spark, storage, staging, accepted, report.ingest_id)
     _record(spark, storage, report, now)
     return report
 
@@ -548,33 +702,94 @@ def _by_contract(files: Iterable[SourceFile], report: IngestReport) -> dict[str,
     return groups
 
 
+def _accept(
+    contract: Contract,
+    group: list[tuple[int, SourceFile]],
+    found: dict[int, _Read],
+    report: IngestReport,
+    done: Callable[[str], bool],
+) -> list[tuple[int, str]]:
+    """(task, checksum) of the group's files to commit: each checksum once, and only when the
+    table does not hold it yet. Every file gets its outcome in the report, in the group's
+    order; rows of erased subjects are not counted as ingested."""
+    accepted: list[tuple[int, str]] = []
+    seen: set[str] = set()
+    for task, f in group:
+        r = found[task]
+        if r.status is not None or r.checksum is None:
+            problems = [r.reason or "not read"]
+            report.files.append(
+                FileOutcome(
+                    f.path, contract.raw_table, r.status or FAILED, problems=problems, extract_date=f.extract_date
+                )
+            )
+            continue
+        via = [f"read through link {shown(f.seen_as)}"] if f.seen_as else []
+        if r.checksum in seen or done(_txn(contract, r.checksum)):
+            problems = [*via, "same bytes already ingested; skipped"]
+            report.files.append(
+                FileOutcome(f.path, contract.raw_table, ALREADY_INGESTED, 0, 0, problems, r.checksum, f.extract_date)
+            )
+            continue
+        seen.add(r.checksum)
+        status = INGESTED if r.rows else EMPTY
+        erased = [f"{r.dropped} row(s) of erased subjects dropped"] if r.dropped else []
+        problems = [*via, *r.problems, *erased]
+        report.files.append(
+            FileOutcome(
+                f.path,
+                contract.raw_table,
+                status,
+                r.rows - r.dropped,
+                r.malformed,
+                problems,
+                r.checksum,
+                f.extract_date,
+            )
+        )
+        accepted.append((task, r.checksum))
+    return accepted
+
+
+def _discard(staging: Path, contract: Contract, tasks: list[int], kept: set[int]) -> None:
+    """Remove what the tasks wrote for files that are not committed (already ingested, or
+    the same bytes twice in this batch), so the staging folder holds exactly what is new."""
+    for task in tasks:
+        if task not in kept:
+            _raw_file(staging, contract, task).unlink(missing_ok=True)
+            _vault_file(staging, task).unlink(missing_ok=True)
+
+
+def _staged(spark: SparkSession, folder: Path, schema: T.StructType) -> DataFrame:
+    """What the tasks wrote to one staging folder, read by Spark with ``schema``."""
+    if folder.is_dir() and any(folder.glob("*.parquet")):
+        return _conform(spark.read.schema(schema).parquet(str(folder)), schema)
+    return spark.createDataFrame([], schema)
+
+
 def _commit(
     spark: SparkSession,
     storage: DeltaStorage,
-    contract: Contract,
-    batch: list[tuple[SourceFile, ParsedFile]],
+    staging: Path,
+    accepted: dict[str, list[tuple[int, str]]],
     ingest_id: str,
-    now: datetime,
-    key: bytes,
-    skip: Skip | None = None,
 ) -> None:
-    """Seal the batch, put the clear values in the vault, then append the rows with the files' checksums."""
-    schema = contract.raw_schema()
-    storage.ensure_table(contract.raw_table, schema, ["_extract_date"], description=f"raw {contract.description}")
-    table, vault_rows = _seal(contract, batch, ingest_id, now, key, skip)
-    if vault_rows:
-        _add_to_vault(spark, storage, vault_rows)
-    rows_df = (
-        spark.createDataFrame(table).select(*schema.fieldNames())
-        if table.num_rows
-        else spark.createDataFrame([], schema)
-    )
-    storage.append(
-        _conform(rows_df, schema),
-        contract.raw_table,
-        record_transactions=[(_txn(contract, p.checksum), 1) for _, p in batch],
-        metadata={"c360.ingest_id": ingest_id},
-    )
+    """The new files' clear values into the vault first (so no token is ever committed without
+    its value), then one append per raw table carrying its files' checksums as transactions."""
+    if (staging / "vault").is_dir() and any((staging / "vault").glob("*.parquet")):
+        add_to_vault(storage, _staged(spark, staging / "vault", vault_schema()))
+    for name, batch in accepted.items():
+        if not batch:
+            continue
+        contract = CONTRACTS[name]
+        schema = contract.raw_schema()
+        storage.ensure_table(contract.raw_table, schema, ["_extract_date"], description=f"raw {contract.description}")
+        storage.append(
+            _staged(spark, _raw_file(staging, contract, 0).parent, schema),
+            contract.raw_table,
+            record_transactions=[(_txn(contract, checksum), 1) for _, checksum in batch],
+            metadata={"c360.ingest_id": ingest_id},
+        )
 
 
 def _log_key(outcome: FileOutcome) -> str:
@@ -690,14 +905,3 @@ def _seal(
     for name, values in meta.items():
         arrays[name] = pa.array(values, pa.string())
     return pa.table(arrays), list(vault.values())
-
-
-def _add_to_vault(
-    spark: SparkSession, storage: DeltaStorage, rows: list[tuple[str, str, str | None, str, str]]
-) -> None:
-    """The sealed values into the vault (through Arrow: a full customer extract is ~6 values per
-    customer, too many to pickle row by row)."""
-    schema = vault_schema()
-    columns = list(zip(*rows, strict=True))
-    arrow = pa.table({f.name: pa.array(columns[i], pa.string()) for i, f in enumerate(schema.fields)})
-    add_to_vault(storage, _conform(spark.createDataFrame(arrow), schema))

@@ -14,7 +14,8 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -173,6 +174,24 @@ class DeltaStorage:
             dt.alter.set_table_properties(stale, commit_properties=props)
             changed = True
         return changed
+
+    @contextmanager
+    def scratch(self, name: str | TableName, purpose: str) -> Iterator[Path]:
+        """A private work folder in the table's staging area, removed on exit (also on failure).
+
+        For a step whose Spark tasks write intermediate files that the driver then commits to
+        this table (and others): the folder lies on the lake's file system, so executors reach
+        it as they reach the tables. Only its creator may read it (mode 0700). A process killed
+        inside the block leaves the folder behind; ``vacuum`` of the table removes it after the
+        retention, like any other staging folder.
+        """
+        folder = self.path(name) / STAGING_DIR / f"{purpose}-{uuid.uuid4().hex}"
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700)
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def table_schema(self, name: str | TableName) -> T.StructType:
         return arrow_to_spark_schema(self.catalog.describe(name).schema)
