@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import pytest
 from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -124,3 +125,40 @@ def test_bad_files_are_named_the_rest_is_ingested_and_every_line_kept(
     again = ingest(spark, storage, discover(source, DAY), KEY, ingest_id="ing-2")
     assert {f.status for f in again.files} == {"already_ingested", "no_contract"}
     assert {t: storage.catalog.describe(t).version for t in storage.catalog.list_tables()} == versions
+
+
+def test_the_same_bytes_twice_in_one_batch_are_ingested_once_and_the_staging_folder_goes(
+    spark: SparkSession, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "in"
+    for day in ("2024-01-01", "2024-01-02"):  # two folders, the same bytes, one batch
+        (source / day / "customer").mkdir(parents=True)
+        (source / day / "customer" / "customers.csv").write_text(f"{CUSTOMER_HEADER}\n{ADA}\n")
+    storage = DeltaStorage(spark, settings.lake_root)
+    report = ingest(spark, storage, discover(source), KEY, ingest_id="twice")
+
+    got = sorted((str(f.extract_date), f.status, f.rows, f.message()) for f in report.files)
+    assert got == [
+        ("2024-01-01", "ingested", 1, ""),
+        ("2024-01-02", "already_ingested", 0, "same bytes already ingested; skipped"),
+    ]
+    raw = storage.read("raw.customer.customers").select("customer_id", "first_name", "_extract_date").collect()
+    assert [(r[0], r[1], str(r[2])) for r in raw] == [("C1", token(KEY, "Ada"), "2024-01-01")]
+    vault = storage.read(VAULT_TABLE).filter(F.col("value") == "Ada").select("token", "customer_id", "column")
+    assert [tuple(r) for r in vault.collect()] == [(token(KEY, "Ada"), "C1", "first_name")]
+    assert list(settings.lake_root.rglob("ingest-*")) == []  # the tasks' staging folder is gone
+
+    # A commit that fails removes the staging folder too: no clear value stays behind in it.
+    (source / "2024-01-03" / "customer").mkdir(parents=True)
+    (source / "2024-01-03" / "customer" / "customers.csv").write_text(
+        f"{CUSTOMER_HEADER}\n{ADA.replace('Ada', 'Zq7Marker')}\n"
+    )
+
+    def disk_full(*_args: object, **_kw: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(DeltaStorage, "append", disk_full)
+    with pytest.raises(OSError, match="disk full"):
+        ingest(spark, storage, discover(source), KEY, ingest_id="fails")
+    assert list(settings.lake_root.rglob("ingest-*")) == []
+    assert [p for p in settings.lake_root.rglob("*") if p.is_file() and b"Zq7Marker" in p.read_bytes()] == []

@@ -297,3 +297,20 @@ def test_read_prunes_partitions_and_records_transactions(spark: SparkSession, st
     assert_df_equality(got, frame(spark, rows((1, D1), (3, D3))), ignore_nullable=True)
     with pytest.raises(ValueError, match="not partition columns: id"):
         storage.read(NAME, partitions={"id": 1})
+
+
+def test_scratch_is_private_removed_on_exit_and_on_failure_and_swept_by_vacuum(storage: DeltaStorage) -> None:
+    with storage.scratch(NAME, "work") as folder:
+        assert folder.is_dir() and folder.stat().st_mode & 0o777 == 0o700
+        (folder / "part.parquet").write_bytes(b"rows")
+    assert not folder.exists()
+    with pytest.raises(RuntimeError, match="boom"), storage.scratch(NAME, "work") as failed:
+        (failed / "part.parquet").write_bytes(b"rows")
+        raise RuntimeError("boom")
+    assert not failed.exists()
+    # A process killed inside the block leaves its folder; vacuum removes it after the retention.
+    left = storage.path(NAME) / "_staging" / "work-killed"
+    left.mkdir(parents=True)
+    (left / "part.parquet").write_bytes(b"rows")
+    deleted = storage.catalog.vacuum(NAME, retention_hours=0)
+    assert [Path(p).name for p in deleted] == ["part.parquet"] and not left.exists()
