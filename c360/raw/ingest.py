@@ -482,6 +482,8 @@ FILES_SCHEMA = T.StructType(
         T.StructField("size", T.LongType(), False),
     ]
 )
+# One row per task: the files it reads.
+LISTING_SCHEMA = T.StructType([T.StructField("files", T.ArrayType(FILES_SCHEMA, False), False)])
 # One row per file read, back to the driver. Texts that may hold a file's undecodable bytes
 # (as lone surrogates) travel as bytes (surrogateescape), so the report says exactly what it did.
 READ_SCHEMA = T.StructType(
@@ -496,8 +498,6 @@ READ_SCHEMA = T.StructType(
         T.StructField("problems", T.ArrayType(T.BinaryType(), False), False),
     ]
 )
-# Bytes of source files per task: a year of small daily files is not thousands of tasks.
-TASK_BYTES = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -576,24 +576,25 @@ def _read_task(batches: Iterable[pa.RecordBatch], tasks: _Tasks) -> Iterator[pa.
 
     schema = to_arrow_schema(READ_SCHEMA)
     for batch in batches:
-        for row in batch.to_pylist():
-            r = _read_one(row, tasks)
-            result = {
-                "task": row["task"],
-                "checksum": r.checksum,
-                "status": r.status,
-                "reason": None if r.reason is None else _wire(r.reason),
-                "rows": r.rows,
-                "dropped": r.dropped,
-                "malformed": r.malformed,
-                "problems": [_wire(p) for p in r.problems],
-            }
-            yield pa.RecordBatch.from_pylist([result], schema=schema)
+        for part in batch.column("files").to_pylist():
+            for row in part:
+                r = _read_one(row, tasks)
+                result = {
+                    "task": row["task"],
+                    "checksum": r.checksum,
+                    "status": r.status,
+                    "reason": None if r.reason is None else _wire(r.reason),
+                    "rows": r.rows,
+                    "dropped": r.dropped,
+                    "malformed": r.malformed,
+                    "problems": [_wire(p) for p in r.problems],
+                }
+                yield pa.RecordBatch.from_pylist([result], schema=schema)
 
 
 def _balance(files: list[tuple[int, SourceFile]], parallelism: int) -> list[list[tuple]]:
-    """FILES_SCHEMA rows in partitions of about equal bytes, largest file first onto the
-    lightest partition: one big dump gets a task of its own, small daily files share one."""
+    """FILES_SCHEMA rows in ``parallelism`` groups of about equal bytes, largest file first
+    onto the lightest group: one big dump gets a task of its own, small daily files share one."""
     rows: list[tuple[int, tuple]] = []
     for task, f in files:
         try:
@@ -605,8 +606,7 @@ def _balance(files: list[tuple[int, SourceFile]], parallelism: int) -> list[list
         assert f.contract is not None
         row = (task, f.contract.name, os.fsencode(f.path), f.extract_date, f.compression, identity, size)
         rows.append((weight, row))
-    total = sum(w for w, _ in rows)
-    n = max(1, min(len(rows), max(2 * parallelism, -(-total // TASK_BYTES))))
+    n = max(1, min(len(rows), parallelism))
     heap = [(0, i) for i in range(n)]
     parts: list[list[tuple]] = [[] for _ in range(n)]
     for weight, row in sorted(rows, key=lambda wr: (-wr[0], wr[1][0])):
@@ -619,14 +619,14 @@ def _balance(files: list[tuple[int, SourceFile]], parallelism: int) -> list[list
 def _read_files(spark: SparkSession, files: list[tuple[int, SourceFile]], tasks: _Tasks) -> dict[int, _Read]:
     """Read every file in Spark tasks; the driver gets one small row per file back.
 
-    The file list is a DataFrame placed one partition per group of files (``_balance``), so
-    the tasks, not the driver, open, decompress, parse and seal; the rows never pass
-    through the driver.
+    The file list is a small DataFrame with one row per group of files (``_balance``); a
+    local frame of at most ``defaultParallelism`` rows is split one row per partition, so
+    each group is one task. The tasks, not the driver, open, decompress, parse and seal;
+    the rows never pass through the driver.
     """
-    parts = _balance(files, spark.sparkContext.defaultParallelism)
-    listing = spark.createDataFrame(
-        spark.sparkContext.parallelize(parts, len(parts)).flatMap(lambda p: p), FILES_SCHEMA
-    )
+    parallelism = spark.sparkContext.defaultParallelism
+    parts = _balance(files, parallelism)
+    listing = spark.createDataFrame([(p,) for p in parts], LISTING_SCHEMA)
 
     def read(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         return _read_task(batches, tasks)
