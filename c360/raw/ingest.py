@@ -16,6 +16,16 @@ only as the regular file that was checked (never through a link, never a FIFO, d
 or socket). One bad file or folder never stops a run: it becomes an outcome with its
 reason in ``ops.pipeline.ingested_files`` and the rest goes on. The stages of
 :func:`ingest` are named after what they do: discover, read, parse, seal, commit, record.
+
+Where they run: the driver discovers (every check above) and plans. Reading, parsing and
+sealing run in Spark tasks (``mapInArrow`` over a small DataFrame of the files to read,
+balanced by bytes), with the pseudonym key and the erased subjects' filter shipped to
+them; each task writes its files' sealed rows and vault values as Parquet into a private
+staging folder on the lake (``DeltaStorage.scratch``, removed at the end, also on failure)
+and sends back one small row per file: checksum, counts, problems. The driver decides
+which checksums are new, then commits from the staging folder with Spark: the vault first,
+then one append per raw table. So the driver's memory does not grow with the rows, and on
+a cluster the executors parse; they import c360 (docs/cluster.md).
 """
 
 from __future__ import annotations

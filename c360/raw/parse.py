@@ -1,9 +1,9 @@
 """Reading source files as delivered: every line is kept, bad ones flagged with why.
 
-Files are parsed on the driver with Python's csv/json modules, file by file (daily
-extracts are small; a 1M-line dump parses in seconds), because Spark's readers drop
-or silently pad lines with the wrong number of fields, which loses evidence. The
-parsed rows go to Spark as Arrow and are written by the storage layer in parallel.
+Files are parsed with Python's csv/json modules, one file at a time inside a Spark task
+(c360.raw.ingest runs them in ``mapInArrow``), because Spark's readers drop or silently
+pad lines with the wrong number of fields, which loses evidence. Many files parse in
+parallel tasks; the sealed rows go to Parquet from the task and never pass the driver.
 """
 
 from __future__ import annotations
