@@ -28,8 +28,9 @@ venv: $(STAMP) ## Create or update the virtual environment from the lock file
 demo: $(STAMP) ## Install, then run the pipeline over mock_data into ./lakehouse
 	$(BIN)/c360 demo
 
-test: $(STAMP) ## Install, then run the whole test suite
-	$(BIN)/python -m pytest
+TEST_WORKERS ?= 2
+test: $(STAMP) ## Install, then run the whole test suite (on TEST_WORKERS pytest-xdist workers)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 test-fast: $(STAMP) ## Run the tests without the slow end-to-end ones
 	$(BIN)/python -m pytest -m "not slow"

@@ -1,17 +1,76 @@
-"""Shared fixtures: one SparkSession per test run, settings pointing at tmp lakes."""
+"""Shared fixtures: one SparkSession per test process, settings pointing at tmp lakes, and the
+session lakes built once per test run.
+
+`make test` runs the suite on two pytest-xdist workers (``--dist loadscope``: a module stays
+whole on one worker, so its module fixtures are built once). The session lakes are built once
+for the whole run, not once per worker: the first worker to need one builds it in the run's
+shared temporary folder while the other waits for it (:func:`built_once`).
+"""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pickle
 import shutil
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from c360.settings import Settings
+
+# The modules that cost most run first, so that none of them is the tail of a parallel run;
+# the rest keep their collection order. A scheduling hint only: a stale entry costs nothing.
+SLOWEST_FIRST = (
+    "tests/airflow/test_dag_runs.py",
+    "tests/cluster/test_cluster.py",
+    "tests/air_quality/test_air_quality_pipeline.py",
+    "tests/governance/test_erasure.py",
+    "tests/enhanced/test_model_reproducible.py",
+    "tests/enhanced/test_model_gate.py",
+    "tests/sanitized/test_mock_data_integration.py",
+    "tests/enhanced/test_model_moves.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {module: i for i, module in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable
+
+
+# A pytest-xdist worker runs under execnet, whose __main__ has neither __spec__ nor __file__.
+# pyspark.sql.connect (which Great Expectations imports) takes such a process for a doctest run
+# and calls sys.exit(0) when its optional Spark Connect packages are missing. Naming the main
+# module's file tells it otherwise; a plain `pytest` process already has one.
+_main = sys.modules["__main__"]
+if _main.__spec__ is None and not hasattr(_main, "__file__"):
+    _main.__file__ = "<pytest-xdist worker>"
+
+T = TypeVar("T")
+
+
+def built_once(name: str, tmp_path_factory: pytest.TempPathFactory, build: Callable[[Path], T]) -> T:
+    """``build(folder)``'s result, built once per test run even when several pytest-xdist
+    workers ask for it: the first builds it under the run's shared temporary folder (holding
+    a file lock), the others wait on the lock and read the pickled result. A failed build
+    leaves no result, so the next worker tries again and fails with its own error."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder, result = shared / name, shared / f"{name}.pickle"
+    with (shared / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if result.exists():
+            return pickle.loads(result.read_bytes())  # noqa: S301 - written by this run's own build
+        shutil.rmtree(folder, ignore_errors=True)  # what a failed build left
+        folder.mkdir()
+        value = build(folder)
+        result.write_bytes(pickle.dumps(value))
+        return value
 
 
 @pytest.fixture(scope="session")
@@ -61,11 +120,14 @@ def mock_retail_lake(spark: object, tmp_path_factory: pytest.TempPathFactory) ->
     Read-only: a test that writes copies it first (``copy_lake`` or, for the star,
     tests.enhanced.star_checks.copy_sanitized).
     """
+    return built_once("mock_retail", tmp_path_factory, lambda folder: _build_mock_retail_lake(spark, folder))
+
+
+def _build_mock_retail_lake(spark: object, root: Path) -> MockRetailLake:
     from c360.raw.ingest import discover, ingest
     from c360.sanitized.run import sanitize
     from c360.storage import DeltaStorage
 
-    root = tmp_path_factory.mktemp("mock_retail")
     storage = DeltaStorage(spark, root)  # type: ignore[arg-type]
     files = [f for f in discover(MOCK) if f.contract is None or f.contract.domain != "air_quality"]
     ingest(spark, storage, files, MOCK_KEY, ingest_id="ingest-all")  # type: ignore[arg-type]
@@ -104,13 +166,17 @@ def published_lake(
     ingested and sanitized, the model runs for every date (profiles for the last three), and
     the air-quality product for the last two run dates, one run each (time-travel tests need
     an older version of every air-quality table)."""
+    return built_once("published", tmp_path_factory, lambda root: _build_published_lake(spark, mock_retail_lake, root))
+
+
+def _build_published_lake(spark: object, mock_retail_lake: MockRetailLake, folder: Path) -> PublishedLake:
     from c360.contracts import CONTRACTS
     from c360.pipeline import RunContext, air_quality_step, model_step
     from c360.raw.ingest import discover, ingest
     from c360.sanitized.run import sanitize
     from c360.storage import DeltaStorage
 
-    root = copy_lake(mock_retail_lake.root, tmp_path_factory.mktemp("published") / "lake")
+    root = copy_lake(mock_retail_lake.root, folder / "lake")
     storage = DeltaStorage(spark, root)  # type: ignore[arg-type]
     files = [f for f in discover(MOCK) if f.contract is not None and f.contract.domain == "air_quality"]
     ingest(spark, storage, files, MOCK_KEY, ingest_id="ingest-aq")  # type: ignore[arg-type]
