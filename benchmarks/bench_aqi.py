@@ -6,9 +6,10 @@ small to try the benchmark):
 - the JSON path, JSON Lines file -> JSON Lines (the CLI's path: worker pool + kernel);
 - Spark, Parquet -> results -> noop write: native column expressions, and ``mapInArrow``
   over the integer kernel;
-- the kernel per input kind: an in-memory Arrow table, a pandas frame, a Parquet file and
-  a CSV file (read, calculate, results consumed); and an Arrow table whose values never
-  repeat (the kernel works once per distinct value, so this is its worst case);
+- the kernel per input kind: an in-memory Arrow table (of text, as the JSON records hold it;
+  of doubles and of decimals, as frames from sensors and databases hold it), a pandas frame,
+  a Parquet file and a CSV file (read, calculate, results consumed); and an Arrow table whose
+  values never repeat (the kernel works once per distinct value, so this is its worst case);
 - the decimal core's per-record loop (the exact reference the kernel is tested against),
   on a tenth of the records;
 - anchors: python-aqi's per-record loop (fed pre-parsed strings: its figure flatters it;
@@ -138,6 +139,7 @@ def _timed(fn) -> float:  # type: ignore[no-untyped-def]
 
 def main() -> None:
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
@@ -186,6 +188,10 @@ def main() -> None:
 
         pandas_frame = table.to_pandas()
         rows.append(["c360 kernel, Arrow table", "in memory -> Arrow table", _timed(lambda: calculate(table))])
+        for label, kind in (("doubles", pa.float64()), ("decimals", pa.decimal128(12, 3))):
+            typed = pa.table({c: pc.cast(table[c], kind) if c in FIELDS else table[c] for c in columns})
+            rows.append([f"c360 kernel, Arrow table of {label}", "in memory -> Arrow table",
+                         _timed(lambda typed=typed: calculate(typed))])  # fmt: skip
         distinct = _distinct_table(N)  # the kernel's worst case: no value repeats
         rows.append(["c360 kernel, Arrow table of distinct values", "in memory -> Arrow table",
                      _timed(lambda: calculate(distinct))])  # fmt: skip

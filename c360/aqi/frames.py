@@ -43,13 +43,24 @@ def _input_columns(schema: pa.Schema) -> list[str]:
 def calculate_arrow(source: pa.Table | pa.RecordBatch, standard: Standard) -> pa.Table | pa.RecordBatch:
     """An Arrow table (or batch) -> a table (or batch): the same rows, result columns appended."""
     table = pa.Table.from_batches([source]) if isinstance(source, pa.RecordBatch) else source
-    results = to_arrow(evaluate_table(table, standard))
+    results = _results(table, standard)
     kept = table.select(_input_columns(table.schema))
     schema = pa.schema([*kept.schema, *RESULT_SCHEMA])
     out = pa.Table.from_arrays([*kept.columns, *results.columns], schema=schema)
     if isinstance(source, pa.RecordBatch):
         return out.combine_chunks().to_batches()[0] if out.num_rows else pa.RecordBatch.from_pylist([], schema=schema)
     return out
+
+
+def _results(table: pa.Table, standard: Standard) -> pa.Table:
+    """The result columns of a table, computed slice by slice as files are read: the kernel's
+    per-row arrays then stay in the CPU caches (a 1M-row table in one piece ran at about half
+    the speed of the same rows read from a file in batches)."""
+    if table.num_rows <= BATCH_ROWS:
+        return to_arrow(evaluate_table(table, standard))
+    return pa.concat_tables(
+        [to_arrow(evaluate_table(table.slice(i, BATCH_ROWS), standard)) for i in range(0, table.num_rows, BATCH_ROWS)]
+    )
 
 
 def calculate_reader(reader: pa.RecordBatchReader, standard: Standard) -> pa.RecordBatchReader:
@@ -75,7 +86,7 @@ def calculate_pandas(df: Any, standard: Standard) -> Any:
         if name in fields:
             columns[str(name)] = _pandas_column(df[name])
     table = pa.table(columns)  # no AQI column at all: the kernel says which it expected
-    results = to_arrow(evaluate_table(table, standard)).to_pandas(
+    results = _results(table, standard).to_pandas(
         maps_as_pydicts="strict", types_mapper={pa.int64(): pd.Int64Dtype()}.get
     )
     results.index = df.index

@@ -102,9 +102,12 @@ def parse_column(values: pa.Array | pa.ChunkedArray) -> ParsedColumn:
         return ParsedColumn(np.zeros(1, bool), np.zeros(1, np.int64), np.zeros(1, bool), {}, np.zeros(1, np.int8),
                             np.zeros(n, np.intp))  # fmt: skip
     if pa.types.is_decimal128(values.type):
-        parsed = _parse_decimal(values)
+        # Readings repeat: hashing 16-byte decimals and parsing each distinct one once costs
+        # less than rescaling every row (~1.2x on the benchmark's records).
+        dictionary = pc.dictionary_encode(values) if _repeats(values) else None
+        parsed = _parse_decimal(values if dictionary is None else dictionary.dictionary)
         if parsed is not None:
-            return parsed
+            return parsed if dictionary is None else _per_slot(parsed, dictionary)
     try:
         if pa.types.is_dictionary(values.type):
             encoded = values
@@ -121,10 +124,16 @@ def parse_column(values: pa.Array | pa.ChunkedArray) -> ParsedColumn:
     present, y, fast, exact, kind = _parse_float(text) if pa.types.is_float64(text.type) else _parse_text(text)
     if encoded is None:
         return ParsedColumn(present, y, fast, exact, kind)
-    codes = encoded.indices.fill_null(len(text)).to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
+    return _per_slot(ParsedColumn(present, y, fast, exact, kind), encoded)
+
+
+def _per_slot(parsed: ParsedColumn, encoded: pa.DictionaryArray) -> ParsedColumn:
+    """A parsed dictionary -> the column's slots: one per dictionary entry, then "no value"."""
+    size = len(encoded.dictionary)
+    codes = encoded.indices.fill_null(size).to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
     return ParsedColumn(
-        np.append(present, False), np.append(y, 0), np.append(fast, False), exact, np.append(kind, 0).astype(np.int8),
-        codes,
+        np.append(parsed.present, False), np.append(parsed.y, 0), np.append(parsed.fast, False), parsed.exact,
+        np.append(parsed.kind, 0).astype(np.int8), codes,
     )  # fmt: skip
 
 

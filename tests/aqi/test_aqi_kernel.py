@@ -311,3 +311,20 @@ def test_doubles_read_without_text_equal_their_shortest_repr_read_as_text() -> N
         expected = int(number.scaleb(9).to_integral_value(rounding=ROUND_FLOOR))
         got = int(y[i]) if fast[i] else int(exact[i].scaleb(9).to_integral_value(rounding=ROUND_FLOOR))
         assert (got, int(kind[i])) == (expected, 0), value
+
+
+def test_a_large_table_computed_in_slices_equals_the_kernel_on_the_whole_table() -> None:
+    # Frames over BATCH_ROWS rows go through the kernel slice by slice; the slice edges must not show.
+    from c360.aqi.frames import BATCH_ROWS
+    from c360.aqi.kernel import evaluate_table, to_arrow
+
+    standard = STANDARDS[0]
+    values = [*ODD, None, "35.45", "0.205", "12.1", "500.4", "0.071"]
+    n = 2 * BATCH_ROWS + 123
+    table = pa.table({name: pa.array([values[(i * (f + 3)) % len(values)] for i in range(n)], pa.string())
+                      for f, name in enumerate(standard.field_names())})  # fmt: skip
+    expected = to_arrow(evaluate_table(table, standard))
+    out = calculate(table, standard)
+    assert out.select(list(RESULT_FIELDS)).equals(expected)
+    batch = calculate(table.combine_chunks().to_batches()[0], standard)
+    assert isinstance(batch, pa.RecordBatch) and pa.table(batch).select(list(RESULT_FIELDS)).equals(expected)
