@@ -142,6 +142,7 @@ class ErasureReport:
     tables: list[TableErasure]
     exports_before: list[str]
     files_redacted: list[str] = field(default_factory=list)  # lake files outside tables, relative paths
+    staging_removed: list[str] = field(default_factory=list)  # files killed writers left, relative paths
 
     @property
     def rows_removed(self) -> int:
@@ -370,8 +371,12 @@ def erase(
     # Files outside the tables: Data Docs pages list sample unexpected values of a failed
     # expectation (GX's SUMMARY result format), and events or notes may quote ids.
     redacted = redact_lake_files(catalog.lake_root, [*needles, *(str(k).encode() for k in subject.keys)])
+    # A writer or ingest killed before its commit left its staging folder: sealed rows, and an
+    # ingest's clear values bound for the vault. Parquet is compressed, so no byte search can
+    # clear them; every staging folder goes.
+    staged = catalog.sweep_staging()
     shash = key_hash(key, SUBJECT_KIND, customer_id)
-    report = ErasureReport(request_ref, shash, now, results, exports, redacted)
+    report = ErasureReport(request_ref, shash, now, results, exports, redacted, staged)
     return report, _erased_rows(subject, request_ref, key, now), _audit_rows(report)
 
 
@@ -435,7 +440,7 @@ def _audit_rows(report: ErasureReport) -> pa.Table:
             "version": None,
             "rows_removed": report.rows_removed,
             "files_rewritten": report.files_redacted or None,
-            "files_purged": None,
+            "files_purged": report.staging_removed or None,
             "log_entries_purged": sum(t.log_entries_purged for t in report.tables),
             "exports_before": report.exports_before,
         }

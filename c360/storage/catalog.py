@@ -138,6 +138,21 @@ class LakeCatalog:
             )
         return entries
 
+    def sweep_staging(self) -> list[str]:
+        """Delete every table's staging folders now, whatever their age; returns the files
+        removed, relative to the lake root.
+
+        A staging folder is what a writer, rewrite or ingest works in before its commit; a
+        process killed meanwhile leaves it behind, and an ingest's holds sealed rows and the
+        clear values bound for the vault. A writer that is running when its folder goes fails
+        before its commit and leaves the table as it was.
+        """
+        removed: list[str] = []
+        for staging in sorted(self.lake_root.glob(f"*/*/*/{STAGING_DIR}")):
+            removed += sorted(p.relative_to(self.lake_root).as_posix() for p in staging.rglob("*") if p.is_file())
+            shutil.rmtree(staging, ignore_errors=True)
+        return removed
+
     def vacuum(self, name: str | TableName, retention_hours: int) -> list[str]:
         """Really delete unreferenced files older than the retention, and stale staging folders.
 

@@ -74,6 +74,7 @@ class Erased:
     before: dict[str, Counter[str]]
     report: object
     data_docs_page: str  # a page quoting the subject before the erasure
+    killed_ingest: str  # the staging file a killed ingest left, with the subject's clear values
 
 
 def _vault(root: Path) -> list[dict]:
@@ -110,9 +111,22 @@ def erased(spark: object, published_lake: PublishedLake, tmp_path_factory: pytes
     # Their addresses: a vault row of a shipment's address names no customer, but is theirs.
     addresses = {r["destination_address"] for r in shipped if r["destination_address"]}
     docs = _plant_data_docs_page(root, cid, sorted(tokens)[0])
+    staged = _plant_killed_ingest(root, cid, sorted(clear))
     before = table_rows(root)
     report = erase_customer(DeltaStorage(spark, root), cid, "REQ-2026-0042", key)  # type: ignore[arg-type]
-    return Erased(root, cid, needles, keys, sorted(orders | shipments | addresses), before, report, docs)
+    return Erased(root, cid, needles, keys, sorted(orders | shipments | addresses), before, report, docs, staged)
+
+
+def _plant_killed_ingest(root: Path, customer_id: str, values: list[str]) -> str:
+    """What an ingest killed between its tasks and its commit leaves: a private staging folder
+    under the vault holding the subject's clear values, in Parquet (compressed: a byte search
+    of the file would not find them)."""
+    folder = root / "vault/pii/values/_staging/ingest-0123456789abcdef"
+    folder.mkdir(parents=True, mode=0o700)
+    rows = pa.table({"value": values, "customer_id": [customer_id] * len(values)})
+    pq.write_table(rows, folder / "part-0.parquet")
+    assert scan_lake(root, [values[0]]), "the planted file holds a clear value"
+    return (folder / "part-0.parquet").relative_to(root).as_posix()
 
 
 def _plant_data_docs_page(root: Path, customer_id: str, tok: str) -> str:
@@ -133,6 +147,8 @@ def test_no_trace_in_any_file_of_any_version_or_log(erased: Erased) -> None:
     page = (erased.root / erased.data_docs_page).read_text()
     assert "[erased]" in page and "Unexpected Value" in page, "the page is kept, with the subject redacted"
     assert erased.data_docs_page in erased.report.files_redacted  # type: ignore[attr-defined]
+    assert not (erased.root / erased.killed_ingest).exists()
+    assert erased.killed_ingest in erased.report.staging_removed  # type: ignore[attr-defined]
     assert int_hits(erased.root, "customer_key", erased.keys) == {}
 
 
@@ -162,6 +178,7 @@ def test_the_request_is_audited_without_pii(erased: Erased) -> None:
     tables = {r["table_name"]: r for r in rows}
     assert "-" in tables and tables["-"]["rows_removed"] > 0
     assert erased.data_docs_page in tables["-"]["files_rewritten"], "the redacted Data Docs page is listed"
+    assert erased.killed_ingest in tables["-"]["files_purged"], "the killed ingest's staging file is listed"
     assert tables["vault.pii.values"]["rows_removed"] > 0
     assert tables["raw.customer.customers"]["files_purged"]
     erased_keys = DeltaTable(str(erased.root / "ops/privacy/erased_subjects"))

@@ -214,9 +214,11 @@ def test_pii_columns_get_no_statistics(spark: SparkSession, storage: DeltaStorag
 
 def test_time_travel_by_timestamp(spark: SparkSession, storage: DeltaStorage) -> None:
     storage.append(frame(spark, rows((1, D1))), NAME)
-    history = {h.version: h.timestamp for h in storage.catalog.history(NAME)}
     storage.append(frame(spark, rows((2, D1))), NAME)
-    as_of = history[1] + dt.timedelta(microseconds=500)
+    history = {h.version: h.timestamp for h in storage.catalog.history(NAME)}
+    # Halfway between the two appends: delta-rs dates a version by its log file's modification
+    # time, a few milliseconds after the commit's own timestamp, so "just after" is not enough.
+    as_of = history[1] + (history[2] - history[1]) / 2
     assert [r.id for r in storage.read(NAME, as_of=as_of).collect()] == [1]
     with pytest.raises(TableNotFoundError, match="did not exist"):
         storage.read(NAME, as_of=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
@@ -314,3 +316,23 @@ def test_scratch_is_private_removed_on_exit_and_on_failure_and_swept_by_vacuum(s
     (left / "part.parquet").write_bytes(b"rows")
     deleted = storage.catalog.vacuum(NAME, retention_hours=0)
     assert [Path(p).name for p in deleted] == ["part.parquet"] and not left.exists()
+
+
+def test_sweep_staging_removes_every_tables_staging_folders_whatever_their_age(tmp_path: Path) -> None:
+    from c360.storage import LakeCatalog
+
+    left = {
+        tmp_path / "vault/pii/values/_staging/ingest-1/part-0.parquet": b"clear values",
+        tmp_path / "raw/sales/transactions/_staging/9f2c/day=2024-01-01/part-0.parquet": b"sealed rows",
+    }
+    for path, data in left.items():
+        path.parent.mkdir(parents=True)
+        path.write_bytes(data)
+    kept = tmp_path / "raw/sales/transactions/day=2024-01-01/part-0.parquet"
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes(b"a committed file")
+    removed = LakeCatalog(tmp_path).sweep_staging()
+    assert removed == sorted(p.relative_to(tmp_path).as_posix() for p in left)
+    assert not any(p.exists() for p in left) and kept.exists()
+    assert not (tmp_path / "vault/pii/values/_staging").exists()
+    assert LakeCatalog(tmp_path).sweep_staging() == []
