@@ -51,6 +51,7 @@ SETTINGS: dict[str, Setting] = {
     "bin_dir": Setting("c360_bin_dir", "C360_BIN_DIR", str(Path(sys.executable).parent)),
     "spark_master": Setting("c360_spark_master", "C360_SPARK_MASTER", "local[*]", is_path=False),
     "spark_driver_memory": Setting("c360_spark_driver_memory", "C360_SPARK_DRIVER_MEMORY", "4g", is_path=False),
+    "spark_java_options": Setting("c360_spark_java_options", "C360_SPARK_JAVA_OPTIONS", "", is_path=False),
 }
 
 
@@ -160,11 +161,12 @@ def default_args() -> dict[str, Any]:
 
 SPARK_SUBMIT = """set -euo pipefail
 export PATH="$C360_TASK_BIN:$PATH"
+C360_TASK_JVM="-Duser.timezone=UTC -Dlog4j2.configurationFile=file:$C360_TASK_JOBS/../log4j2.properties"
 exec spark-submit \\
   --master "$C360_SPARK_MASTER" \\
   --driver-memory "$C360_SPARK_DRIVER_MEMORY" \\
   --name "c360-{name}-$C360_TASK_RUN_DATE" \\
-  --driver-java-options "-Duser.timezone=UTC -Dlog4j2.configurationFile=file:$C360_TASK_JOBS/../log4j2.properties" \\
+  --driver-java-options "$C360_TASK_JVM $C360_SPARK_JAVA_OPTIONS" \\
   "$C360_TASK_JOBS/{name}.py" --run-date "$C360_TASK_RUN_DATE" --run-id "$C360_TASK_RUN_ID" {extra_args}
 """
 
@@ -210,6 +212,7 @@ def spark_submit_env() -> dict[str, str]:
         "C360_LAKE_ROOT": "{{ c360_setting('lake_root') }}",
         "C360_SPARK_MASTER": "{{ c360_setting('spark_master') }}",
         "C360_SPARK_DRIVER_MEMORY": "{{ c360_setting('spark_driver_memory') }}",
+        "C360_SPARK_JAVA_OPTIONS": "{{ c360_setting('spark_java_options') }}",
         "PYSPARK_PYTHON": "{{ c360_setting('bin_dir') }}/python",
         "PYSPARK_DRIVER_PYTHON": "{{ c360_setting('bin_dir') }}/python",
         "C360_TASK_BIN": "{{ c360_setting('bin_dir') }}",
