@@ -216,14 +216,17 @@ def calculate(
     or CSV path (an Arrow ``RecordBatchReader`` of results, streamed); a path to a JSON Lines /
     JSON array file or a folder of them; JSON text; or an iterable of dicts (or JSON strings).
     ``standard``: a built-in id, a path to a standard's JSON file, or a :class:`Standard`.
-    ``workers``/``chunk_size`` default to ``Settings.aqi_worker_count``/``aqi_chunk_size``.
+    ``workers``/``chunk_size`` default to ``Settings.aqi_worker_count``/``aqi_chunk_size``; a
+    Spark DataFrame is computed by ``Settings.aqi_spark_engine`` (the same results either way).
     """
     resolved = resolve_standard(standard)
     kind = _kind(source)
     if kind == "spark":
-        from c360.aqi.spark import calculate_df
+        from c360.aqi import spark
 
-        return calculate_df(source, resolved)  # type: ignore[arg-type]
+        engine = (settings or load_settings()).aqi_spark_engine
+        compute = spark.calculate_df_arrow if engine == "arrow" else spark.calculate_df
+        return compute(source, resolved)  # type: ignore[arg-type]
     if kind is not None:
         from c360.aqi import frames
 

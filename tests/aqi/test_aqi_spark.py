@@ -17,7 +17,7 @@ from pyspark.sql import types as T
 
 from c360.aqi import calculate, load_standard
 from c360.aqi.core import RESULT_FIELDS
-from c360.aqi.spark import calculate_df_arrow
+from c360.aqi.spark import calculate_df
 
 ENTRY = T.ArrayType(
     T.StructType(
@@ -157,9 +157,10 @@ def _compare(spark, records: list[dict], standard_id: str, tmp: Path) -> None:
     columns = ["id", *standard.field_names()]
     schema = "id long, " + ", ".join(f"{c} string" for c in standard.field_names())
     df = spark.createDataFrame([tuple(r[c] for c in columns) for r in records], schema)
+    # calculate() computes a Spark frame with mapInArrow over the kernel (the default engine).
     from_spark = [
         {k: row[k] for k in ("id", *RESULT_FIELDS)}
-        for row in (r.asDict(recursive=True) for r in calculate(df, standard_id).collect())
+        for row in (r.asDict(recursive=True) for r in calculate(df, standard_id).orderBy("id").collect())
     ]
     run = calculate(_as_jsonl(records), standard_id, workers=2, chunk_size=2500)
     from_json = [{k: r[k] for k in ("id", *RESULT_FIELDS)} for r in run]
@@ -167,16 +168,16 @@ def _compare(spark, records: list[dict], standard_id: str, tmp: Path) -> None:
     diffs = [(s, j) for s, j in zip(from_spark, from_json, strict=True) if s != j]
     assert not diffs, f"{len(diffs)} records differ, first: {diffs[0]}"
     # Every other kind of input: the same records, the same results (invalid ones included).
-    from_arrow_udf = [
+    from_native = [
         {k: row[k] for k in ("id", *RESULT_FIELDS)}
-        for row in (r.asDict(recursive=True) for r in calculate_df_arrow(df, standard).orderBy("id").collect())
+        for row in (r.asDict(recursive=True) for r in calculate_df(df, standard).orderBy("id").collect())
     ]
     table = pa.table({c: pa.array([r[c] for r in records], pa.int64() if c == "id" else pa.string()) for c in columns})
     pq.write_table(table, tmp / "in.parquet")
     pcsv.write_csv(table, tmp / "in.csv")
     frame = calculate(table.to_pandas(), standard_id)
     kinds = {
-        "spark mapInArrow": from_arrow_udf,
+        "spark native expressions": from_native,
         "arrow": _rows(calculate(table, standard_id).to_pylist()),
         "pandas": _rows(frame.astype(object).where(frame.notna(), None).to_dict("records")),
         "polars": _rows(calculate(pl.from_arrow(table), standard_id).to_dicts()),
