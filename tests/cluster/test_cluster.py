@@ -1,15 +1,21 @@
 """The pipeline on a real Spark standalone cluster (a master and two workers, each its own
 JVM, on 127.0.0.1) gives exactly the contents it gives on ``local[*]``.
 
-The cluster run is a ``spark-submit --master spark://...`` of the documented kind: on a copy
-of the session's published lake with its enhanced tier removed, it runs the model step for
-the last date (every star, mart and air-quality table, each through its quality gate) and
-the air-quality step for the last air-quality date, the daily run Airflow schedules.
-Dimensions are rebuilt whole, facts and marts write the partitions of that day. Every
-enhanced table the cluster wrote is then hashed row by row, each partition it holds against
-the same partition of the published lake, which ``local[*]`` built over all 90 dates: the
-cluster's daily run must reproduce exactly what the full local build published. The
-executors see the lake only through the file system.
+The cluster run is one ``spark-submit --master spark://...`` of the documented kind, in two
+parts (tests/cluster/build_on_cluster.py):
+
+- **Ingest and sanitize** mock_data's first two dates, every source, into an empty lake: the
+  executors read, parse and seal the files. This test runs the same two steps in its own
+  ``local[2]`` session into another empty lake, and every raw, sanitized, quarantine and vault
+  table must hold the same rows in both (all but ``_ingest_time``, the clock).
+- **Model and air quality** for the last date, on a copy of the session's published lake with
+  its enhanced tier removed: every star, mart and air-quality table through its quality gate,
+  the daily run Airflow schedules. Dimensions are rebuilt whole, facts and marts write the
+  partitions of that day. Every enhanced table the cluster wrote is hashed row by row, each
+  partition it holds against the same partition of the published lake, which ``local[*]``
+  built over all 90 dates: the cluster's daily run must reproduce what the local build published.
+
+The executors see the lakes only through the file system.
 """
 
 from __future__ import annotations
@@ -25,12 +31,20 @@ import pytest
 from pyspark.sql import SparkSession
 
 from c360.cluster import ClusterSpec, master_state, spark_home, start, stop
+from c360.pipeline import RunContext, ingest_step, sanitize_step
 from c360.registry import registry
+from c360.settings import Settings
 from c360.storage import DeltaStorage, LakeCatalog
-from tests.conftest import PublishedLake, copy_lake
+from tests.conftest import MOCK, PublishedLake, copy_lake
 from tests.enhanced.star_checks import content_hash, partition_hashes
 
 pytestmark = pytest.mark.slow
+
+RUN_ID = "cluster-test"  # the same ingest id on both sides: only the ingest time differs
+CLOCK = "_ingest_time"
+# Each JVM (driver and executors) runs a few short jobs over little data: C2 compilation would
+# cost more CPU than it saves, on two cores shared by the master, two workers and the driver.
+JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
 
 
 def _free_ports(n: int) -> list[int]:
@@ -48,13 +62,15 @@ def _dates(values: tuple) -> str:  # noqa: ANN001 - tuple of dates
     return ",".join(d.isoformat() for d in values)
 
 
-def test_enhanced_tier_on_a_two_worker_cluster_equals_local(
+def test_ingest_and_enhanced_tier_on_a_two_worker_cluster_equal_local(
     spark: SparkSession, published_lake: PublishedLake, tmp_path: Path
 ) -> None:
     port, ui, worker_ui, _ = _free_ports(4)
     spec = ClusterSpec(workers=2, cores=1, memory="1g", port=port, ui_port=ui, worker_ui_port=worker_ui)
     root = copy_lake(published_lake.root, tmp_path / "lake")
     shutil.rmtree(root / "enhanced")
+    ingest_dates = published_lake.dates[:2]  # the first carries the station list
+    cluster_ingest = tmp_path / "cluster-ingest"
     state = tmp_path / "cluster"
     start(spec, state)
     try:
@@ -68,11 +84,15 @@ def test_enhanced_tier_on_a_two_worker_cluster_equals_local(
             "C360_PSEUDONYM_KEY": published_lake.key.decode(),
             "C360_SPARK_UI": "false",
             "C360_SPARK_LOG_LEVEL": "ERROR",
+            "C360_SPARK_JAVA_OPTIONS": JAVA_OPTIONS,  # the executors' (the driver's is below)
         }
         cmd = [
             str(spark_home() / "bin" / "spark-submit"), "--master", spec.master_url,
             "--conf", "spark.executor.memory=1g", "--conf", "spark.cores.max=2",
+            "--driver-java-options", f"-Duser.timezone=UTC {JAVA_OPTIONS}",
             str(Path(__file__).with_name("build_on_cluster.py")),
+            "--ingest-lake", str(cluster_ingest), "--source", str(MOCK), "--ingest-dates", _dates(ingest_dates),
+            "--run-id", RUN_ID,
             "--dates", _dates(published_lake.dates[-1:]), "--profile-dates", _dates(published_lake.profile_dates[-1:]),
             "--aq-dates", _dates(published_lake.air_quality_dates[-1:]),
         ]  # fmt: skip
@@ -86,11 +106,34 @@ def test_enhanced_tier_on_a_two_worker_cluster_equals_local(
         assert len(apps) == 1, "the build ran as one application of this master: " + json.dumps(apps)[:2000]
     finally:
         stop(state)
+    local_ingest = _ingest_locally(spark, published_lake, tmp_path / "local-ingest", ingest_dates)
+    ingested = [n for n in LakeCatalog(local_ingest).list_tables() if not n.startswith("ops.")]
+    assert {n.split(".")[0] for n in ingested} == {"raw", "sanitized", "vault"}
+    assert sorted(ingested) == sorted(n for n in LakeCatalog(cluster_ingest).list_tables() if not n.startswith("ops."))
+    ours, theirs = DeltaStorage(spark, local_ingest), DeltaStorage(spark, cluster_ingest)
+    assert not theirs.read("vault.pii.values").isEmpty()
+    for domain in ("sales", "air_quality"):  # the executors parsed both kinds of source
+        assert any(not theirs.read(n).isEmpty() for n in ingested if n.startswith(f"raw.{domain}."))
+    differ = [n for n in ingested if _hash(ours, n) != _hash(theirs, n)]
+    assert differ == [], f"ingest and sanitize differ between local[2] and the cluster: {differ}"
     local, cluster = DeltaStorage(spark, published_lake.root), DeltaStorage(spark, root)
     names = [n for n in LakeCatalog(published_lake.root).list_tables() if n.startswith("enhanced.")]
     assert sorted(names) == sorted(n for n in LakeCatalog(root).list_tables() if n.startswith("enhanced."))
     differ = {n: parts for n in names if (parts := _differing_partitions(local, cluster, n))}
     assert differ == {}, f"contents differ between local[*] and the cluster: {differ}"
+
+
+def _ingest_locally(spark: SparkSession, published_lake: PublishedLake, root: Path, dates: list) -> Path:
+    settings = Settings(lake_root=root, pseudonym_key=published_lake.key.decode())
+    ctx = RunContext.create(settings, spark, RUN_ID)
+    ingest_step(ctx, MOCK, dates)
+    sanitize_step(ctx, dates)
+    return root
+
+
+def _hash(storage: DeltaStorage, name: str) -> str:
+    df = storage.read(name)
+    return content_hash(df.drop(CLOCK) if CLOCK in df.columns else df)
 
 
 def _differing_partitions(local: DeltaStorage, cluster: DeltaStorage, name: str) -> list[object]:
