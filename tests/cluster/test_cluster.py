@@ -108,7 +108,7 @@ def test_ingest_and_enhanced_tier_on_a_two_worker_cluster_equal_local(
         stop(state)
     local_ingest = _ingest_locally(spark, published_lake, tmp_path / "local-ingest", ingest_dates)
     ingested = [n for n in LakeCatalog(local_ingest).list_tables() if not n.startswith("ops.")]
-    assert {n.split(".")[0] for n in ingested} == {"raw", "sanitized", "vault"}
+    assert {n.split(".")[0] for n in ingested} == {"raw", "sanitized", "quarantine", "vault"}
     assert sorted(ingested) == sorted(n for n in LakeCatalog(cluster_ingest).list_tables() if not n.startswith("ops."))
     ours, theirs = DeltaStorage(spark, local_ingest), DeltaStorage(spark, cluster_ingest)
     assert not theirs.read("vault.pii.values").isEmpty()

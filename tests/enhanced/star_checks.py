@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame
@@ -59,14 +60,21 @@ def wrong_type1_keys(
 
 def content_hash(df: DataFrame) -> str:
     """Hash of the sorted rows: equal for equal content, whatever the files or their order."""
-    lines = sorted(repr(tuple(r)) for r in df.collect())
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    return _hash(repr(tuple(r)) for r in df.collect())
+
+
+def _hash(lines: Iterable[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
 
 
 def partition_hashes(storage: DeltaStorage, table: str, column: str) -> dict[object, str]:
+    """``content_hash`` of each partition's rows, from one read of the table."""
     df = storage.read(table)
-    days = [r[0] for r in df.select(column).distinct().collect()]
-    return {d: content_hash(df.filter(F.col(column) == F.lit(d))) for d in days}
+    at = df.columns.index(column)
+    lines: dict[object, list[str]] = {}
+    for r in df.collect():
+        lines.setdefault(r[at], []).append(repr(tuple(r)))
+    return {d: _hash(rows) for d, rows in lines.items()}
 
 
 def copy_sanitized(source: Path, lake: Path) -> Path:
