@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     spark_java_options: str = Field(
         default="",
         description="Extra JVM options for Spark's driver and executors. '-XX:TieredStopAtLevel=1' "
-        "(no C2 JIT) halves the CPU of a short run over little data and slows a long one.",
+        "(no C2 JIT) cut a short run's CPU over little data by about 40% and slows a long run.",
     )
     # HMAC-SHA256 key for pseudonymising direct identifiers (sanitized tier).
     pseudonym_key: SecretStr | None = None
