@@ -90,7 +90,7 @@ def _start(dag_id: str, day: str, home: Path, lake: Path, out: Path, err: Path) 
         "AIRFLOW_VAR_C360_SPARK_MASTER": "local[2]",
         "AIRFLOW_VAR_C360_SPARK_DRIVER_MEMORY": "2g",
         # Each job is a fresh JVM over a day of mock data: C2 compilation would cost more CPU
-        # than it saves, and two DAG processes share two cores (docs/operations.md).
+        # than it saves, and two DAG processes share two cores (docs/airflow.md, Configuration).
         "AIRFLOW_VAR_C360_SPARK_JAVA_OPTIONS": "-XX:TieredStopAtLevel=1",
         "C360_LAKE_ROOT": str(lake.parent / "not-this-lake"),  # a Variable beats the environment
         "C360_SPARK_SHUFFLE_PARTITIONS": "2",
