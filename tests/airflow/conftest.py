@@ -24,6 +24,12 @@ AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="c360-airflow-home-"))
 TEST_DAGS = AIRFLOW_HOME / "test_dags"
 TEST_DAGS.mkdir()
 
+# The test-only bundle's probe DAGs import the helper package from dags/, as a deployment's
+# PYTHONPATH allows. Put it on sys.path here, for every test in this folder, rather than rely on
+# a fixture that parses dags/ having run earlier in the same worker (under xdist it may not).
+if str(DAGS) not in sys.path:
+    sys.path.insert(0, str(DAGS))
+
 if "airflow" in sys.modules:  # pragma: no cover - a guard, not a branch the tests take
     raise RuntimeError("airflow was imported before tests/airflow/conftest.py could point it at a temporary home")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.airflow.conftest import DAGS, TEST_DAGS
+from tests.airflow.conftest import TEST_DAGS
 from tests.airflow.smtp_sink import Sink, smtp_sink
 
 PROBE_DAG = '''
@@ -51,13 +51,9 @@ def probe_dags(airflow_db: Path) -> Iterator[dict[str, object]]:
     """The probe DAGs. The deadline is read at parse time, and ``dag.test()`` re-parses the whole
     bundle, so the shortened deadline stays in the environment while this module runs."""
     import os
-    import sys
 
     from airflow.dag_processing.dagbag import BundleDagBag
 
-    # The probes import the helper package from dags/, as a deployment's PYTHONPATH allows.
-    if str(DAGS) not in sys.path:
-        sys.path.insert(0, str(DAGS))
     (TEST_DAGS / "c360_alert_probes.py").write_text(PROBE_DAG)
     os.environ["C360_DEADLINE_MINUTES_C360_DEADLINE_PROBE"] = "0.03"  # 1.8 s
     try:
