@@ -59,6 +59,25 @@ def _read_or_empty(spark: SparkSession, storage: DeltaStorage, name: str, schema
     return storage.read(name) if storage.exists(name) else _empty(spark, schema)
 
 
+@dataclass
+class _Reads:
+    """The sanitized tables as one run reads them: each version read once. A parent table is
+    read by every child (customers by four) and as its own history, and every read lists its
+    files; while its version stays, the same frame serves them all."""
+
+    spark: SparkSession
+    storage: DeltaStorage
+    frames: dict[tuple[str, int], DataFrame] = field(default_factory=dict)
+
+    def latest(self, name: str, schema: object) -> DataFrame:
+        if not self.storage.exists(name):
+            return _empty(self.spark, schema)
+        key = (name, self.storage.catalog.open(name).version())
+        if key not in self.frames:
+            self.frames[key] = self.storage.read(name, version=key[1])
+        return self.frames[key]
+
+
 def sanitize(
     spark: SparkSession,
     storage: DeltaStorage,
@@ -75,6 +94,7 @@ def sanitize(
     additions: list[DataFrame] = []
     reconciliation: list[tuple] = []
     processed: set[str] = set()  # sanitized tables this run classified rows for
+    reads = _Reads(spark, storage)
     for contract in contracts:
         if not storage.exists(contract.raw_table):
             continue
@@ -89,13 +109,9 @@ def sanitize(
             continue
         raw = storage.read(contract.raw_table, partitions={"_extract_date": dates})
         san_schema = contract.sanitized_schema()
-        previous = _read_or_empty(spark, storage, contract.sanitized_table, san_schema).filter(
-            F.col("_extract_date") < dates[0]
-        )
+        previous = reads.latest(contract.sanitized_table, san_schema).filter(F.col("_extract_date") < dates[0])
         parents = {
-            fk.ref: _read_or_empty(
-                spark, storage, CONTRACTS[fk.ref].sanitized_table, CONTRACTS[fk.ref].sanitized_schema()
-            )
+            fk.ref: reads.latest(CONTRACTS[fk.ref].sanitized_table, CONTRACTS[fk.ref].sanitized_schema())
             for fk in contract.foreign_keys
         }
         # Materialised once and cut from its lineage: the classify plan (joins, windows, ~100
@@ -112,13 +128,17 @@ def sanitize(
                 ["_extract_date"],
                 description=f"rows of {contract.name} that failed a rule, with the reasons",
             )
-            # One file per extract date, not one per date and shuffle partition (a year's backfill
-            # would otherwise leave thousands of small files).
             for rows, table in (
                 (sanitized_rows(classified, contract), contract.sanitized_table),
                 (quarantined_rows(classified, contract), contract.quarantine_table),
             ):
-                storage.replace_partitions(rows.repartition("_extract_date"), table, partitions)
+                # A re-run's rows are usually what the partitions hold: comparing the frame
+                # (in memory) with them costs less than writing files to find that out.
+                if storage.holds(rows, table, partitions):
+                    continue
+                # One file per extract date, not one per date and shuffle partition (a year's
+                # backfill would otherwise leave thousands of small files).
+                storage.replace_partitions(rows.repartition("_extract_date"), table, partitions, unchanged_check=False)
             if contract.pii_columns:
                 additions.append(vault_additions(classified, contract, key).localCheckpoint())
         finally:

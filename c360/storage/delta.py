@@ -267,6 +267,7 @@ class DeltaStorage:
         record_transactions: Sequence[tuple[str, int]] = (),
         allow_evolution: bool = False,
         metadata: Mapping[str, str] | None = None,
+        unchanged_check: bool = True,
     ) -> CommitResult:
         """Write ``df`` to the table in one commit. Creates the table on first write.
 
@@ -274,6 +275,10 @@ class DeltaStorage:
         version) is already committed. ``record_transactions`` records further
         (app id, version) pairs in the same commit, e.g. one per ingested source file,
         so "was this file ingested?" is answered atomically by the table itself.
+
+        An overwrite or partition replace whose rows equal the rows it replaces commits
+        nothing; finding that out reads the new and the old files. A caller that has just
+        asked :meth:`holds` and heard no passes ``unchanged_check=False`` to skip reading them again.
         """
         tname = TableName.parse(name)
         if (app_id is None) != (app_version is None):
@@ -303,7 +308,7 @@ class DeltaStorage:
                 *([(app_id, app_version)] if app_id is not None and app_version is not None else []),
                 *record_transactions,
             ]
-            return self._commit(tname, dt, mode, written, table_partitions, partitions, txns, metadata)
+            return self._commit(tname, dt, mode, written, table_partitions, partitions, txns, metadata, unchanged_check)
         except BaseException:
             # Nothing references these files; removing them now spares vacuum the work.
             for w in written:
@@ -472,6 +477,7 @@ class DeltaStorage:
         partitions: Iterable[Mapping[str, object]] | None,
         txns: list[tuple[str, int]],
         metadata: Mapping[str, str] | None,
+        unchanged_check: bool = True,
     ) -> CommitResult:
         rows = sum(w.rows for w in written)
         adds: list[AddAction | RemoveAction] = [w.action for w in written]
@@ -494,7 +500,7 @@ class DeltaStorage:
             return CommitResult(str(tname), dt.version(), False, 0, 0, 0, "append: no rows")
         if mode is WriteMode.REPLACE_PARTITIONS and not adds and not removes:
             return CommitResult(str(tname), dt.version(), False, 0, 0, 0, "replace_partitions: nothing to replace")
-        if mode is not WriteMode.APPEND and not txns:
+        if mode is not WriteMode.APPEND and not txns and unchanged_check:
             old = [a.path for a in removes] if mode is WriteMode.REPLACE_PARTITIONS else _live_paths(dt)  # type: ignore[union-attr]
             new = [w.action.path for w in written]
             # No rows replacing no rows (an empty result over an empty table or partition) is
