@@ -121,6 +121,19 @@ def test_overwrite_with_same_rows_commits_nothing(spark: SparkSession, storage: 
     assert first.committed and not again.committed and again.version == first.version
 
 
+def test_a_write_told_the_rows_changed_skips_its_own_check(spark: SparkSession, storage: DeltaStorage) -> None:
+    """``unchanged_check=False`` is for a caller that has just asked ``holds()``: the write
+    commits without reading the files again, so the same rows then make a version."""
+    storage.append(frame(spark, rows((1, D1), (2, D2))), NAME)
+    same = frame(spark, rows((2, D2)))
+    assert storage.holds(same, NAME, [{"day": D2}])
+    checked = storage.replace_partitions(same, NAME, partitions=[{"day": D2}])
+    unchecked = storage.replace_partitions(same, NAME, partitions=[{"day": D2}], unchanged_check=False)
+    assert not checked.committed
+    assert unchecked.committed and unchecked.version == checked.version + 1
+    assert [r.id for r in read_sorted(storage).collect()] == [1, 2]
+
+
 def test_an_empty_result_over_an_empty_table_commits_nothing(spark: SparkSession, storage: DeltaStorage) -> None:
     """A dimension whose source has not been delivered yet is empty on every run: no new versions."""
     first = storage.overwrite(frame(spark, []), NAME)
