@@ -27,6 +27,7 @@ from c360.raw.ingest import discover, ingest
 from c360.settings import Settings
 from c360.storage import DeltaStorage
 from tests.conftest import patch_suite
+from tests.enhanced.star_checks import content_hash
 
 pytestmark = pytest.mark.slow
 
@@ -256,7 +257,11 @@ def test_a_failing_gate_stops_the_step_and_leaves_every_table_as_it_was(
     from c360.air_quality.run import build_air_quality
     from c360.quality import QualityGateError
 
+    tables = air_quality_tables()
+    names = [t.name for t in tables]
+    failing = names.index(fct_air_quality_hourly.NAME)
     before = _versions(lake.ctx)
+    contents = {n: content_hash(lake.ctx.storage.read(n)) for n in names}
     # Re-run a published date as if each table's rows were new (they are not, so it would skip
     # every gate): the gate then judges what is already published, and must refuse it.
     monkeypatch.setattr(DeltaStorage, "holds", lambda *args, **kwargs: False)
@@ -265,8 +270,12 @@ def test_a_failing_gate_stops_the_step_and_leaves_every_table_as_it_was(
     patch_suite(monkeypatch, fct_air_quality_hourly.NAME, strict)
     with pytest.raises(QualityGateError, match="aqi_cap"):
         build_air_quality(lake.ctx.spark, lake.ctx.storage, RUN_DATES[0], run_id="bad-run")
-    assert _versions(lake.ctx) == before
-    tables = air_quality_tables()
+    after = _versions(lake.ctx)
+    # The refused table and every table after it stay at their versions.
+    assert {n: after[n] for n in names[failing:]} == {n: before[n] for n in names[failing:]}
+    # The tables before it passed their gates and were published; "holds" being forced to
+    # say no, that may be a new version, but of the same rows.
+    assert {n: content_hash(lake.ctx.storage.read(n)) for n in names} == contents
     results = lake.ctx.storage.read("ops.quality.expectation_results").filter("run_id = 'bad-run'")
     assert {r.table_name for r in results.select("table_name").distinct().collect()} == {
         t.name for t in tables[: [t.name for t in tables].index(fct_air_quality_hourly.NAME) + 1]
