@@ -51,14 +51,6 @@ class SanitizeReport:
     tables: list[TableOutcome] = field(default_factory=list)
 
 
-def _empty(spark: SparkSession, schema: object) -> DataFrame:
-    return spark.createDataFrame([], schema)  # type: ignore[arg-type]
-
-
-def _read_or_empty(spark: SparkSession, storage: DeltaStorage, name: str, schema: object) -> DataFrame:
-    return storage.read(name) if storage.exists(name) else _empty(spark, schema)
-
-
 @dataclass
 class _Reads:
     """The sanitized tables as one run reads them: each version read once. A parent table is
@@ -70,8 +62,9 @@ class _Reads:
     frames: dict[tuple[str, int], DataFrame] = field(default_factory=dict)
 
     def latest(self, name: str, schema: object) -> DataFrame:
+        """The table's latest version, or no rows of ``schema`` when it was never written."""
         if not self.storage.exists(name):
-            return _empty(self.spark, schema)
+            return self.spark.createDataFrame([], schema)  # type: ignore[arg-type]
         key = (name, self.storage.catalog.open(name).version())
         if key not in self.frames:
             self.frames[key] = self.storage.read(name, version=key[1])
@@ -90,11 +83,11 @@ def sanitize(
     dates = sorted(set(dates))
     report = SanitizeReport(run_id, dates)
     partitions = [{"_extract_date": d} for d in dates]
-    vault = _read_or_empty(spark, storage, VAULT_TABLE, vault_schema()).cache()
+    reads = _Reads(spark, storage)
+    vault = reads.latest(VAULT_TABLE, vault_schema()).cache()
     additions: list[DataFrame] = []
     reconciliation: list[tuple] = []
     processed: set[str] = set()  # sanitized tables this run classified rows for
-    reads = _Reads(spark, storage)
     for contract in contracts:
         if not storage.exists(contract.raw_table):
             continue
