@@ -4,8 +4,14 @@ One ephemeral GX context per Data Docs folder lives for the whole process: impor
 GX costs 5-9 s and its first validation ~7 s, later ones ~2 s, so every table of a
 run (and every test of a session) shares it. The flow is GX's own: Spark data source
 -> DataFrame asset -> whole-DataFrame batch definition -> suite -> validation
-definition -> checkpoint, with ``result_format=SUMMARY`` so GX returns counts and at
-most a handful of sample values, never the table.
+definition -> checkpoint. GX returns counts, never the table.
+
+Sample values of the failing rows are fetched only for the expectations that failed: the
+suite first runs for counts alone (``BASIC`` without samples), then once more over just the
+failed expectations with ``SUMMARY``, whose samples the Data Docs page shows. Sampling every
+expectation cost about six more Spark jobs per table, 40% of GX's time on a passing day
+(the model's 17 tables: 294 jobs and 13.4-16.6 s with samples, 187 jobs and 8.2-10.2 s
+without).
 
 Checks GX cannot express (foreign keys, SQL invariants) are computed by c360 with
 Spark; they are added to GX's validation result before the Data Docs are built, so the
@@ -32,6 +38,8 @@ _DATASOURCE = "c360"
 _SITE = "c360"
 _BATCH = "whole_dataframe"
 _NAME_KEY = "c360_name"
+_COUNTS = {"result_format": "BASIC", "partial_unexpected_count": 0}
+_SAMPLES = {"result_format": "SUMMARY"}
 _lock = threading.Lock()
 _runners: dict[Path, GxRunner] = {}
 
@@ -83,59 +91,67 @@ class GxRunner:
         self, df: DataFrame, table: str, checks: Sequence[GxCheck], run_id: str
     ) -> tuple[list[ExpectationResult], Any, Any]:
         """Validate ``df`` with GX; our results, plus GX's (key, result) for the Data Docs."""
+        with self._lock:  # the context's stores are not meant for concurrent mutation
+            key, suite_result = self._run(df, table, checks, run_id, _COUNTS)
+            failed = {_name(r) for r in suite_result.results if not r.success}
+            if failed:
+                _, sampled = self._run(df, table, [c for c in checks if c.expectation.name in failed], run_id, _SAMPLES)
+                with_samples = {_name(r): r for r in sampled.results}
+                suite_result.results = [with_samples.get(_name(r), r) for r in suite_result.results]
+        by_name = {c.expectation.name: c.expectation for c in checks}
+        results = [
+            _from_gx(by_name[_name(r)], bool(r.success), r.result, r.exception_info) for r in suite_result.results
+        ]
+        order = {c.expectation.name: i for i, c in enumerate(checks)}
+        results.sort(key=lambda res: order[res.expectation])
+        return results, key, suite_result
+
+    def _run(
+        self, df: DataFrame, table: str, checks: Sequence[GxCheck], run_id: str, result_format: Mapping[str, Any]
+    ) -> tuple[Any, Any]:
+        """Register ``checks`` as the table's suite and run its checkpoint on ``df``."""
         import great_expectations as gx
         from great_expectations.core.run_identifier import RunIdentifier
         from great_expectations.expectations.expectation_configuration import (
             ExpectationConfiguration,
         )
 
-        with self._lock:  # the context's stores are not meant for concurrent mutation
-            if table in self.datasource.get_asset_names():
-                asset = self.datasource.get_asset(table)
-                batch = asset.get_batch_definition(_BATCH)
-            else:
-                asset = self.datasource.add_dataframe_asset(table)
-                batch = asset.add_batch_definition_whole_dataframe(_BATCH)
-            # The suite is code: rebuild it every run so the context never holds a stale one.
-            for factory in (
-                self.context.checkpoints,
-                self.context.validation_definitions,
-                self.context.suites,
-            ):
-                # "not found" has no common exception type across the factories
-                with contextlib.suppress(Exception):
-                    factory.delete(table)
-            suite = self.context.suites.add(gx.ExpectationSuite(name=table))
-            for check in checks:
-                config = ExpectationConfiguration(
-                    type=check.gx_type,
-                    kwargs=dict(check.kwargs),
-                    meta={_NAME_KEY: check.expectation.name},
-                )
-                suite.add_expectation(config.to_domain_obj())
-            definition = self.context.validation_definitions.add(
-                gx.ValidationDefinition(name=table, data=batch, suite=suite)
+        if table in self.datasource.get_asset_names():
+            asset = self.datasource.get_asset(table)
+            batch = asset.get_batch_definition(_BATCH)
+        else:
+            asset = self.datasource.add_dataframe_asset(table)
+            batch = asset.add_batch_definition_whole_dataframe(_BATCH)
+        # The suite is code: rebuild it every run so the context never holds a stale one.
+        for factory in (
+            self.context.checkpoints,
+            self.context.validation_definitions,
+            self.context.suites,
+        ):
+            # "not found" has no common exception type across the factories
+            with contextlib.suppress(Exception):
+                factory.delete(table)
+        suite = self.context.suites.add(gx.ExpectationSuite(name=table))
+        for check in checks:
+            config = ExpectationConfiguration(
+                type=check.gx_type,
+                kwargs=dict(check.kwargs),
+                meta={_NAME_KEY: check.expectation.name},
             )
-            checkpoint = self.context.checkpoints.add(
-                gx.Checkpoint(
-                    name=table,
-                    validation_definitions=[definition],
-                    actions=[],
-                    result_format={"result_format": "SUMMARY"},
-                )
+            suite.add_expectation(config.to_domain_obj())
+        definition = self.context.validation_definitions.add(
+            gx.ValidationDefinition(name=table, data=batch, suite=suite)
+        )
+        checkpoint = self.context.checkpoints.add(
+            gx.Checkpoint(
+                name=table,
+                validation_definitions=[definition],
+                actions=[],
+                result_format=dict(result_format),
             )
-            outcome = checkpoint.run(batch_parameters={"dataframe": df}, run_id=RunIdentifier(run_name=run_id))
-        key, suite_result = next(iter(outcome.run_results.items()))
-        by_name = {c.expectation.name: c.expectation for c in checks}
-        results = []
-        for r in suite_result.results:
-            if r.expectation_config is None:  # GX always echoes the config it evaluated
-                raise RuntimeError(f"{table}: GX returned a result without its expectation")
-            expectation = by_name[r.expectation_config.meta[_NAME_KEY]]
-            results.append(_from_gx(expectation, bool(r.success), r.result, r.exception_info))
-        order = {c.expectation.name: i for i, c in enumerate(checks)}
-        results.sort(key=lambda res: order[res.expectation])
-        return results, key, suite_result
+        )
+        outcome = checkpoint.run(batch_parameters={"dataframe": df}, run_id=RunIdentifier(run_name=run_id))
+        return next(iter(outcome.run_results.items()))
 
     def write_docs(
         self, key: Any, suite_result: Any, extra: Sequence[ExpectationResult], *, build: bool = True
@@ -207,6 +223,13 @@ class GxRunner:
             keys, self._unbuilt = self._unbuilt, []
             if keys:
                 self.context.build_data_docs(site_names=[_SITE], resource_identifiers=keys)
+
+
+def _name(result: Any) -> str:
+    """The c360 expectation a GX result belongs to (GX echoes the config it evaluated)."""
+    if result.expectation_config is None:
+        raise RuntimeError("GX returned a result without its expectation")
+    return str(result.expectation_config.meta[_NAME_KEY])
 
 
 def _from_gx(

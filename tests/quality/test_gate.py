@@ -89,6 +89,7 @@ def test_warn_failure_publishes_and_rerun_replaces_metrics(spark, storage) -> No
     first = publish(storage, odd_channel, SUITE, write=_write(storage, D2, calls), run_id="a", run_date=D2)
     assert first.report.status == "warn"
     assert [r.describe() for r in first.report.failures] == ["in_set(channel) [warn]: 1 unexpected row(s) of 2"]
+    assert "fax" in first.report.data_docs.read_text()  # the page shows the failing value
     assert _rows(storage) == [(1, 10.0, "fax", D2), (2, 5.0, None, D2)]
 
     fixed = spark.createDataFrame([(1, 10.0, "pos", D2), (2, 7.0, "web", D2), (3, 1.0, "web", D2)], SCHEMA)
@@ -108,6 +109,32 @@ def test_warn_failure_publishes_and_rerun_replaces_metrics(spark, storage) -> No
     ]
     attempts = storage.read(RESULTS_TABLE).select("run_id", "status").distinct().collect()
     assert sorted(tuple(r) for r in attempts) == [("a", "warn"), ("b", "passed")]
+
+
+def test_only_the_failed_expectations_fetch_sample_values(spark, storage) -> None:  # noqa: ANN001
+    """Counts for every expectation, sample values for the failed ones only (sampling costs
+    a Spark job per expectation); the samples do not change the counts."""
+    from c360.quality.gate import gx_checks
+    from c360.quality.gx_runner import get_runner
+
+    suite = SUITE.gx(
+        "expect_column_values_to_be_in_set", column="channel", value_set=["pos"], mostly=0.3, name="mostly_pos"
+    )
+    df = spark.createDataFrame([(1, 1.0, "fax", D2), (2, 2.0, "pos", D2), (3, 3.0, "fax", D2)], SCHEMA)
+    checks, _ = gx_checks(suite, df.schema, D2, None)
+    runner = get_runner(data_docs_dir(storage.catalog.lake_root))
+    results, _, gx_result = runner.validate(df, TABLE, checks, "samples")
+
+    assert [(r.expectation, r.success, r.unexpected_count, r.element_count) for r in results] == [
+        ("not_null(id)", True, 0, 3),
+        ("unique(id)", True, 0, 3),
+        ("in_set(channel)", False, 2, 3),
+        ("mostly_pos", True, 2, 3),  # passes with unexpected rows: they are not sampled
+    ]
+    gx = {r.expectation_config.meta["c360_name"]: r.result for r in gx_result.results}
+    assert gx["in_set(channel)"]["partial_unexpected_list"] == ["fax", "fax"]
+    assert gx["in_set(channel)"]["partial_unexpected_counts"] == [{"value": "fax", "count": 2}]
+    assert not gx["mostly_pos"].get("partial_unexpected_list")
 
 
 def test_a_gate_log_records_a_whole_step_at_once_as_one_by_one_would(spark, storage) -> None:  # noqa: ANN001
