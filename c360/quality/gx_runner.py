@@ -228,7 +228,7 @@ class GxRunner:
 def _name(result: Any) -> str:
     """The c360 expectation a GX result belongs to (GX echoes the config it evaluated)."""
     if result.expectation_config is None:
-        raise RuntimeError("GX returned a result without its expectation")
+        raise RuntimeError(f"GX returned a result without its expectation: {result}")
     return str(result.expectation_config.meta[_NAME_KEY])
 
 
