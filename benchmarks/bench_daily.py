@@ -1,7 +1,7 @@
 """What a day costs on the committed mock_data: a 20-day backfill, then the next daily run.
 
 ``c360 run --from 2024-01-01 --to 2024-01-20`` (one call per step, as the CLI does: air
-quality builds its run dates in one pass, the profile one per run date), then
+quality and the Customer 360 profile build their run dates in one pass), then
 ``c360 run --run-date 2024-01-21`` on that lake, the run Airflow schedules. Goals of issue
 #16: backfill <= 120 s (air quality <= 20 s of it), daily run <= 30 s. Per step, and per
 table of the daily run: which tables were gated and committed, and which were skipped

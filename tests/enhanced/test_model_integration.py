@@ -44,8 +44,8 @@ class Lake:
 def lake(spark: SparkSession, published_lake: PublishedLake) -> Lake:
     """The session's published lake: the model built once over every date of mock_data.
 
-    The profile is one whole-population build per as-of date (tests/enhanced/marts cover its
-    content); a few dates show a range publishes several, without 90 builds. Read-only.
+    The profile covers a few as-of dates (tests/enhanced/marts cover its content, and that
+    dates built together equal each date built alone): a range publishes several. Read-only.
     """
     assert published_lake.dates == extract_dates(MOCK)
     storage = DeltaStorage(spark, published_lake.root)

@@ -16,13 +16,13 @@ fit, still scored with the fitted parameters, and marked in the profile
 and is marked degenerate. docs/customer360.md has the reasoning.
 
 The per-customer arrays come from one collect of (customer, purchase day, margin of the
-day): a few rows per customer, fitted with numpy/scipy on the driver.
+day) up to the last as-of date, and one of the customers' dimension rows: a few rows per
+customer, for every as-of date of the run at once, fitted with numpy/scipy on the driver.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 from collections.abc import Sequence
 from datetime import date
@@ -33,7 +33,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from c360.enhanced.marts import clv_holdout, clv_model
-from c360.enhanced.marts.customer360_profile import customers_as_of, purchased_orders
+from c360.enhanced.marts.customer360_profile import UNKNOWN_CUSTOMER_KEY, purchased_orders
 from c360.quality import TableSuite
 from c360.registry import C360, Table, column
 
@@ -78,43 +78,93 @@ SCHEMA = T.StructType(
 )
 
 
-def history_start(fct_order: DataFrame, as_of: date) -> date | None:
-    """The first order day the lake knows of (any status) up to ``as_of``."""
-    return fct_order.filter(F.col("transaction_date") <= F.lit(as_of)).agg(F.min("transaction_date")).first()[0]
+_NEVER = date.max.toordinal()  # valid_to of a current dimension row
+_UNKNOWN = -1  # registration day of a customer who has none: always censored
 
 
-def left_censored(registration: str, start: date | None) -> F.Column:
-    """Registered before the lake's history starts (or registration unknown): history may be missing."""
-    if start is None:
-        return F.lit(False)
-    return F.col(registration).isNull() | (F.to_date(registration) < F.lit(start))
+@dataclasses.dataclass(frozen=True)
+class PurchaseHistory:
+    """What the fit of any as-of date up to the last one needs, read from the star once.
+
+    One entry per purchase day of a customer (sorted by customer and day) and dimension row
+    of that customer: the day's margin, and the row's validity and registration day, as day
+    ordinals. A date's fit takes the entries up to it whose row is valid at its end.
+    """
+
+    first_order: date | None  # the first order day the lake knows of (any status)
+    customer: np.ndarray  # object: customer_id
+    day: np.ndarray  # int64: purchase day
+    margin: np.ndarray  # float64: margin of the day
+    valid_from: np.ndarray  # int64: the dimension row is valid at the end of valid_from..valid_to - 1
+    valid_to: np.ndarray  # int64: _NEVER for the current row
+    registered: np.ndarray  # int64: registration day, _UNKNOWN when there is none
+
+    def history_start(self, as_of: date) -> date | None:
+        """The first order day up to ``as_of``: the start of observed history."""
+        return self.first_order if self.first_order is not None and self.first_order <= as_of else None
+
+    def up_to(self, as_of: date) -> np.ndarray:
+        """Which entries ``as_of``'s fit takes: purchases up to it, of the row valid at its end."""
+        d = as_of.toordinal()
+        return (self.day <= d) & (self.valid_from <= d) & (self.valid_to > d)
 
 
-def purchase_days(dim_customer: DataFrame, fct_order: DataFrame, fct_sales_line: DataFrame, as_of: date) -> DataFrame:
-    """(customer_id, transaction_date, margin of the day) of the profile's customers up to ``as_of``."""
-    orders = purchased_orders(fct_order, as_of).select("transaction_id")
+def purchase_history(
+    dim_customer: DataFrame, fct_order: DataFrame, fct_sales_line: DataFrame, last: date
+) -> PurchaseHistory:
+    """The purchases up to ``last`` and the customers' dimension rows, in three small collects."""
+    first_order = fct_order.agg(F.min("transaction_date")).first()[0]
+    orders = purchased_orders(fct_order).filter(F.col("transaction_date") <= F.lit(last)).select("transaction_id")
     lines = fct_sales_line.join(orders, on="transaction_id", how="inner")
     days = lines.groupBy("customer_id", "transaction_date").agg(
         F.coalesce(F.sum("margin_amount"), F.lit(0)).cast("double").alias("margin")
     )
-    customers = customers_as_of(dim_customer, as_of).select("customer_id", "registration_date")
-    return days.join(customers, on="customer_id", how="inner")
+    known = dim_customer.filter(F.col("customer_key") != UNKNOWN_CUSTOMER_KEY).select(
+        "customer_id", F.to_date("valid_from"), F.to_date("valid_to"), F.to_date("registration_date")
+    )
+    versions: dict[str, list[tuple[int, int, int]]] = {}
+    for cid, valid_from, valid_to, registered in known.collect():
+        ordinal = (valid_from.toordinal(), _NEVER if valid_to is None else valid_to.toordinal(),
+                   _UNKNOWN if registered is None else registered.toordinal())  # fmt: skip
+        versions.setdefault(cid, []).append(ordinal)
+    entries = [
+        (cid, day.toordinal(), margin, *version)
+        for cid, day, margin in days.orderBy("customer_id", "transaction_date").collect()
+        for version in versions.get(cid, ())
+    ]
+    cid, day, margin, valid_from, valid_to, registered = zip(*entries, strict=True) if entries else ((),) * 6
+
+    def ordinals(values: tuple) -> np.ndarray:
+        return np.array(values, dtype=np.int64)
+
+    return PurchaseHistory(
+        first_order, np.array(cid, dtype=object), ordinals(day), np.array(margin, dtype=np.float64),
+        ordinals(valid_from), ordinals(valid_to), ordinals(registered),
+    )  # fmt: skip
 
 
 def fit_as_of(dim_customer: DataFrame, fct_order: DataFrame, fct_sales_line: DataFrame, as_of: date) -> tuple:
     """The fit row for ``as_of`` (SCHEMA order): the fit, the censoring and the holdout check."""
-    start = history_start(fct_order, as_of)
-    rows = (
-        purchase_days(dim_customer, fct_order, fct_sales_line, as_of)
-        .select("customer_id", "transaction_date", "margin", left_censored("registration_date", start).alias("cens"))
-        .orderBy("customer_id", "transaction_date")
-        .collect()
-    )
+    return fit_from(purchase_history(dim_customer, fct_order, fct_sales_line, as_of), as_of)
+
+
+def fit_rows(
+    dim_customer: DataFrame, fct_order: DataFrame, fct_sales_line: DataFrame, dates: Sequence[date]
+) -> list[tuple]:
+    """The fit rows of every as-of date (in date order), from one read of the star."""
+    history = purchase_history(dim_customer, fct_order, fct_sales_line, max(dates))
+    return [fit_from(history, d) for d in sorted(set(dates))]
+
+
+def fit_from(history: PurchaseHistory, as_of: date) -> tuple:
+    """The fit row for ``as_of`` (SCHEMA order) from the purchase history."""
+    start = history.history_start(as_of)
+    taken = history.up_to(as_of)
     cut = as_of.toordinal()
-    cust = np.array([r["customer_id"] for r in rows], dtype=object)
-    day = np.array([r["transaction_date"].toordinal() for r in rows], dtype=np.int64)
-    margin = np.array([r["margin"] for r in rows], dtype=np.float64)
-    cens = np.array([bool(r["cens"]) for r in rows], dtype=bool)
+    cust, day, margin = history.customer[taken], history.day[taken], history.margin[taken]
+    # Left-censored: registered before the lake's history starts, or registration unknown.
+    registered = history.registered[taken]
+    cens = (registered < start.toordinal()) if start is not None else np.zeros(len(cust), dtype=bool)
     buyers = len(set(cust.tolist()))
     censored_buyers = len(set(cust[cens].tolist()))
     use = ~cens if censored_buyers < buyers else np.ones_like(cens)
@@ -171,8 +221,7 @@ def build(
     profile_dates: Sequence[date],
 ) -> DataFrame:
     """The fits of every profile date, from the facts as built for this run."""
-    fits = [build_clv_model_fit(spark, dim_customer, fct_order, fct_sales_line, d) for d in sorted(profile_dates)]
-    return functools.reduce(DataFrame.unionByName, fits)
+    return spark.createDataFrame(fit_rows(dim_customer, fct_order, fct_sales_line, profile_dates), SCHEMA)
 
 
 SUITE = (

@@ -10,6 +10,11 @@ Every figure uses only events on or before D, and nothing reads the clock, so th
 inputs and D give the same rows, and events after D never change D's profile. Statuses
 are the ones in the facts given (the star as of its own run date).
 
+Several as-of dates are built in one pass, not one build per date: every event is paired
+with each as-of date it is visible at (a broadcast join on ``event date <= as_of_date``),
+and every aggregate and ranking is per ``as_of_date``. A date's rows are the same whether
+it is built alone or with others (the tests build both ways).
+
 Rules (docs/customer360.md has the reasoning and the segment table):
 
 - Identity and contact are carried as the dimension's HMAC tokens; clear values come only
@@ -75,10 +80,10 @@ Rules (docs/customer360.md has the reasoning and the segment table):
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -168,29 +173,46 @@ def _clamp01(c: Column) -> Column:
     return F.least(F.lit(1.0), F.greatest(F.lit(0.0), c))
 
 
-def customers_as_of(dim_customer: DataFrame, as_of: date) -> DataFrame:
-    """The dim_customer row valid at the end of ``as_of`` for every known customer."""
-    d = F.lit(as_of)
+def as_of_dates(spark: SparkSession, dates: Sequence[date]) -> DataFrame:
+    """The as-of dates as a one-column frame (``as_of_date``) to pair events with."""
+    return spark.createDataFrame([(d,) for d in sorted(set(dates))], "as_of_date date")
+
+
+def visible_on(events: DataFrame, dates: DataFrame, column: str, within_days: int | None = None) -> DataFrame:
+    """Each event once for every as-of date it is visible at: ``column <= as_of_date`` (and,
+    with ``within_days``, ``column > as_of_date - within_days``)."""
+    d = F.col("as_of_date")
+    seen = F.col(column) <= d
+    if within_days is not None:
+        seen &= F.col(column) > F.date_sub(d, within_days)
+    return events.join(F.broadcast(dates), seen, "inner")
+
+
+def customers_on(dim_customer: DataFrame, dates: DataFrame) -> DataFrame:
+    """The dim_customer row valid at the end of each as-of date, for every known customer."""
+    d = F.col("as_of_date")
     valid = (F.to_date("valid_from") <= d) & (F.col("valid_to").isNull() | (F.to_date("valid_to") > d))
-    return dim_customer.filter(valid & (F.col("customer_key") != UNKNOWN_CUSTOMER_KEY))
+    known = dim_customer.filter(F.col("customer_key") != UNKNOWN_CUSTOMER_KEY)
+    return known.join(F.broadcast(dates), valid, "inner")
 
 
-def purchased_orders(fct_order: DataFrame, as_of: date) -> DataFrame:
-    """The orders that are purchases: completed, on or before ``as_of``, with at least one line.
+def purchased_orders(fct_order: DataFrame) -> DataFrame:
+    """The orders that are purchases: completed, with at least one line (any date; an as-of
+    date counts those on or before it).
 
     A completed order without lines bought nothing the lake can price or cost; the sanitized
     cross-table check counts such orders (c360/sanitized/crosscheck.py).
     """
-    d = F.lit(as_of)
-    completed = (F.col("transaction_date") <= d) & (F.col("order_status") == "completed")
+    completed = F.col("order_status") == "completed"
     return fct_order.filter(completed & (F.coalesce(F.col("line_count"), F.lit(0)) > 0))
 
 
-def purchase_summary(fct_order: DataFrame, fct_sales_line: DataFrame, as_of: date) -> DataFrame:
-    """Per customer: purchases up to ``as_of``, spend and margin (both from their lines), dates, channels."""
-    orders = purchased_orders(fct_order, as_of)
+def purchase_summary(fct_order: DataFrame, fct_sales_line: DataFrame, dates: DataFrame) -> DataFrame:
+    """Per as-of date and customer: purchases up to the date, spend and margin (both from
+    their lines), dates, channels."""
+    orders = visible_on(purchased_orders(fct_order), dates, "transaction_date")
     by_channel = [F.count(F.when(F.col("channel") == ch, 1)).alias(f"_orders_{ch}") for ch in CHANNELS]
-    summary = orders.groupBy("customer_id").agg(
+    summary = orders.groupBy("as_of_date", "customer_id").agg(
         F.count("transaction_id").cast("int").alias("orders_count"),
         F.min("transaction_date").alias("first_purchase_date"),
         F.max("transaction_date").alias("last_purchase_date"),
@@ -200,23 +222,24 @@ def purchase_summary(fct_order: DataFrame, fct_sales_line: DataFrame, as_of: dat
     # One money basis: spend and margin are sums over the same lines (those of the purchases), so
     # total_spent - historical_clv is their cost. No join to dim_product: a line of an inactive
     # product is as much a sale as any other.
-    lines = fct_sales_line.join(orders.select("transaction_id"), on="transaction_id", how="left_semi")
-    money = lines.groupBy("customer_id").agg(
+    counted = orders.select("as_of_date", "transaction_id").distinct()
+    lines = fct_sales_line.join(counted, on="transaction_id", how="inner")
+    money = lines.groupBy("as_of_date", "customer_id").agg(
         F.sum("line_amount").cast(MONEY).alias("total_spent"), F.sum("margin_amount").alias("_margin")
     )
-    return summary.join(money, on="customer_id", how="left")
+    return summary.join(money, on=["as_of_date", "customer_id"], how="left")
 
 
-def support_summary(fct_support_ticket: DataFrame, as_of: date) -> DataFrame:
-    """Per customer: tickets, open tickets, answered scores and their recent extremes, as of ``as_of``."""
-    d = F.lit(as_of)
-    t = fct_support_ticket.filter(F.col("created_date") <= d)
+def support_summary(fct_support_ticket: DataFrame, dates: DataFrame) -> DataFrame:
+    """Per as-of date and customer: tickets, open tickets, answered scores and their recent extremes."""
+    d = F.col("as_of_date")
+    t = visible_on(fct_support_ticket, dates, "created_date")
     done = F.col("status").isin("resolved", "closed") & (
         F.coalesce(F.to_date("resolved_ts"), F.col("created_date")) <= d
     )
     score = F.when(done, F.col("satisfaction_score"))
     resolved_recently = done & (F.coalesce(F.to_date("resolved_ts"), F.col("created_date")) > F.date_sub(d, 90))
-    return t.groupBy("customer_id").agg(
+    return t.groupBy("as_of_date", "customer_id").agg(
         F.count("ticket_id").cast("int").alias("tickets_count"),
         F.count(F.when(~done, 1)).cast("int").alias("open_tickets_count"),
         F.avg(score).alias("avg_satisfaction_score"),
@@ -226,13 +249,12 @@ def support_summary(fct_support_ticket: DataFrame, as_of: date) -> DataFrame:
     )
 
 
-def engagement_summary(fct_app_session: DataFrame, as_of: date) -> DataFrame:
-    """Per customer: app sessions and actions in the last 30 and 90 days up to ``as_of``."""
-    d = F.lit(as_of)
-    s = fct_app_session.filter((F.col("session_date") <= d) & (F.col("session_date") > F.date_sub(d, 90)))
-    in_30 = F.col("session_date") > F.date_sub(d, 30)
+def engagement_summary(fct_app_session: DataFrame, dates: DataFrame) -> DataFrame:
+    """Per as-of date and customer: app sessions and actions in the last 30 and 90 days."""
+    s = visible_on(fct_app_session, dates, "session_date", within_days=90)
+    in_30 = F.col("session_date") > F.date_sub(F.col("as_of_date"), 30)
     actions = F.coalesce(F.col("actions_taken"), F.lit(0))
-    return s.groupBy("customer_id").agg(
+    return s.groupBy("as_of_date", "customer_id").agg(
         F.count(F.when(in_30, 1)).cast("int").alias("sessions_30d"),
         F.count("usage_id").cast("int").alias("sessions_90d"),
         F.sum(F.when(in_30, actions).otherwise(0)).alias("_actions_30d"),
@@ -240,24 +262,26 @@ def engagement_summary(fct_app_session: DataFrame, as_of: date) -> DataFrame:
     )
 
 
-def _positions(value: str, higher_is_better: bool) -> tuple[Column, Column, Column]:
-    """(worse, ties, n) of a row's value among the non-NULL values of the frame.
+def _positions(value: str, higher_is_better: bool, within: Sequence[str]) -> tuple[Column, Column, Column]:
+    """(worse, ties, n) of a row's value among the non-NULL values of its group (the rows
+    with the same ``within`` columns; the whole frame when there are none).
 
     Window functions over the same frame keep the plan linear (a self-join per score would
     copy the whole upstream plan each time). ``rank`` counts strictly worse rows plus one,
     and ties share it, so no row order can split them.
     """
-    present = F.col(value).isNull()
+    group = [*(F.col(c) for c in within), F.col(value).isNull()]
     order = F.col(value).asc() if higher_is_better else F.col(value).desc()
-    worse = F.rank().over(Window.partitionBy(present).orderBy(order)) - 1
-    ties = F.count(F.lit(1)).over(Window.partitionBy(present, F.col(value)))
-    n = F.count(F.lit(1)).over(Window.partitionBy(present))
+    worse = F.rank().over(Window.partitionBy(*group).orderBy(order)) - 1
+    ties = F.count(F.lit(1)).over(Window.partitionBy(*group, F.col(value)))
+    n = F.count(F.lit(1)).over(Window.partitionBy(*group))
     return worse, ties, n
 
 
-def quintile_score(value: str, higher_is_better: bool = True) -> Column:
-    """floor(5 x mid-rank position) + 1 in 1..5, exact integer arithmetic; 0 where ``value`` is NULL."""
-    worse, ties, n = _positions(value, higher_is_better)
+def quintile_score(value: str, higher_is_better: bool = True, within: Sequence[str] = ()) -> Column:
+    """floor(5 x mid-rank position) + 1 in 1..5 among the rows of the same ``within`` columns,
+    exact integer arithmetic; 0 where ``value`` is NULL."""
+    worse, ties, n = _positions(value, higher_is_better, within)
     # Integers below 2^53: an integral quotient is exact, any other is >= 1/(2n) from an integer.
     score = F.floor((10 * worse + 5 * ties) / (2 * n)).cast("int") + 1
     return F.when(F.col(value).isNotNull(), score).otherwise(0)
@@ -271,9 +295,10 @@ def engagement_raw() -> Column:
     return F.when(raw > 0, raw)
 
 
-def engagement_score(raw: str) -> Column:
-    """0-100: share of active customers whose raw activity is <= this one's (ties equal); 0 if inactive."""
-    worse, ties, n = _positions(raw, higher_is_better=True)
+def engagement_score(raw: str, within: Sequence[str] = ()) -> Column:
+    """0-100: share of active customers (of the same ``within`` columns) whose raw activity is
+    <= this one's (ties equal); 0 if inactive."""
+    worse, ties, n = _positions(raw, True, within)
     return F.when(F.col(raw).isNotNull(), F.round(100.0 * (worse + ties) / n, 1)).otherwise(0.0)
 
 
@@ -293,8 +318,9 @@ def rfm_segment(r: Column, f: Column, m: Column, orders: Column) -> Column:
     )
 
 
-def with_churn_risk(df: DataFrame, as_of: date) -> DataFrame:
-    """``churn_risk_score`` and ``churn_risk_label`` (weights and thresholds in the module docstring).
+def with_churn_risk(df: DataFrame) -> DataFrame:
+    """``churn_risk_score`` and ``churn_risk_label`` (weights and thresholds in the module
+    docstring) of each row's ``as_of_date``.
 
     For buyers the recency part is the model's own 1 - p_alive, so the score cannot contradict
     p_alive: with p_alive >= 0.9 the score is at most 0.6 x 0.1 + 0.2 + 0.2 = 0.46 < 0.6 (never
@@ -307,9 +333,9 @@ def with_churn_risk(df: DataFrame, as_of: date) -> DataFrame:
         F.datediff("last_purchase_date", "first_purchase_date") / (F.col("_purchase_days") - 1),
     )
     df = df.withColumn("_own_gap", own_gap)
-    pop_gap = F.coalesce(F.median("_own_gap").over(Window.partitionBy()), F.lit(DEFAULT_GAP_DAYS))
+    pop_gap = F.coalesce(F.median("_own_gap").over(Window.partitionBy("as_of_date")), F.lit(DEFAULT_GAP_DAYS))
     df = df.withColumn("_pop_gap", pop_gap)
-    inactive = F.datediff(F.lit(as_of), F.to_date("registration_date"))
+    inactive = F.datediff(F.col("as_of_date"), F.to_date("registration_date"))
     lead_risk = _clamp01((F.greatest(inactive, F.lit(0)) / F.col("_pop_gap") - 1.0) / 2.0)
     buyer = F.col("orders_count") > 0
     recency_risk = F.when(buyer, 1.0 - F.col("p_alive")).otherwise(F.coalesce(lead_risk, F.lit(0.0)))
@@ -331,104 +357,133 @@ def with_churn_risk(df: DataFrame, as_of: date) -> DataFrame:
     return df.withColumn("churn_risk_score", score).withColumn("churn_risk_label", label)
 
 
-def clv_fit_of(clv_model_fit: DataFrame, as_of: date) -> dict:
-    """The fit row of ``as_of`` from the model-fit table (exactly one must exist)."""
-    rows = clv_model_fit.filter(F.col("as_of_date") == F.lit(as_of)).collect()
-    if len(rows) != 1:
-        raise ValueError(f"clv_model_fit has {len(rows)} rows for {as_of}; the profile needs exactly one")
-    return rows[0].asDict()
+def clv_fits_of(clv_model_fit: DataFrame, dates: Sequence[date]) -> dict[date, dict]:
+    """The fit row of each as-of date from the model-fit table (exactly one each), in one read."""
+    wanted = sorted(set(dates))
+    rows = clv_model_fit.filter(F.col("as_of_date").isin(*wanted)).collect()
+    fits: dict[date, dict] = {}
+    for row in rows:
+        fits.setdefault(row["as_of_date"], []).append(row.asDict())  # type: ignore[arg-type, attr-defined]
+    for d in wanted:
+        found = len(fits.get(d, []))
+        if found != 1:
+            raise ValueError(f"clv_model_fit has {found} rows for {d}; the profile needs exactly one")
+    return {d: fits[d][0] for d in wanted}  # type: ignore[index]
 
 
-def with_clv_prediction(df: DataFrame, as_of: date, fit: dict) -> DataFrame:
+_FIT_COLUMNS = T.StructType(
+    [T.StructField("as_of_date", T.DateType())]
+    + [T.StructField(c, T.DoubleType()) for c in ("_r", "_alpha", "_a", "_b", "_gg_p", "_gg_q", "_gg_gamma")]
+    + [T.StructField("_history_start", T.DateType()), T.StructField("_degenerate", T.BooleanType())]
+)
+
+
+def _fit_row(as_of: date, fit: Mapping) -> tuple:
+    """One as-of date's parameters as a row of ``_FIT_COLUMNS`` (NULLs where there is no fit)."""
+    bg = (
+        (fit["bg_r"], fit["bg_alpha"], clv_model._safe_a(fit["bg_a"]), fit["bg_b"])
+        if fit.get("bg_r") is not None
+        else (None,) * 4
+    )
+    gg = (fit["gg_p"], fit["gg_q"], fit["gg_gamma"]) if fit.get("gg_p") is not None else (None,) * 3
+    return (as_of, *bg, *gg, fit.get("history_start"), bool(fit.get("degenerate")))
+
+
+def with_clv_prediction(df: DataFrame, fits: Mapping[date, Mapping]) -> DataFrame:
     """``p_alive``, ``predicted_purchases_12m``, ``predicted_clv_12m`` and ``clv_confidence``.
 
-    The parameters come from the model-fit row of ``as_of`` (clv_model_fit, same inputs); the
-    closed forms are Spark expressions, with the 2F1 term joined from a table per (x, T).
-    Run on the per-customer purchase summary, before any window, so the collect of distinct
-    (x, T) pairs does not recompute the ranking.
+    The parameters come from the model-fit row of each row's ``as_of_date`` (clv_model_fit,
+    same inputs), joined as columns; the closed forms are Spark expressions, with the 2F1 term
+    joined from a table per (as-of date, x, T), computed on the driver for every date in one
+    collect. Run on the per-customer purchase summary, before any window, so that collect
+    does not recompute the ranking.
     """
     buyers = F.col("_purchase_days") >= 1
     df = df.select(
         "*",
         F.when(buyers, F.col("_purchase_days") - 1).alias("_x"),
         F.when(buyers, F.datediff("last_purchase_date", "first_purchase_date")).alias("_tx"),
-        F.when(buyers, F.datediff(F.lit(as_of), "first_purchase_date")).alias("_T"),
+        F.when(buyers, F.datediff(F.col("as_of_date"), "first_purchase_date")).alias("_T"),
         F.when(buyers, F.col("historical_clv") / F.col("_purchase_days")).alias("_m"),
     )
-    if fit.get("bg_r") is None:
-        zero = F.lit(0.0)
-        return df.select("*", F.lit(None).cast("double").alias("p_alive"), zero.alias("predicted_purchases_12m"),
-                         zero.cast(MONEY).alias("predicted_clv_12m"),
-                         F.lit(None).cast("string").alias("clv_confidence"))  # fmt: skip
-    bg = clv_model.BgNbdParams(fit["bg_r"], fit["bg_alpha"], fit["bg_a"], fit["bg_b"])
-    gg = None if fit.get("gg_p") is None else clv_model.GammaGammaParams(fit["gg_p"], fit["gg_q"], fit["gg_gamma"])
+    spark = df.sparkSession
+    params = spark.createDataFrame([_fit_row(d, f) for d, f in sorted(fits.items())], _FIT_COLUMNS)
+    df = df.join(F.broadcast(params), on="as_of_date", how="left")
+    fitted = buyers & F.col("_r").isNotNull()
 
-    pairs = sorted((int(r["_x"]), int(r["_T"])) for r in df.filter(buyers).select("_x", "_T").distinct().collect())
-    tails = clv_model.bg_nbd_tail(bg, HORIZON_DAYS, [p[0] for p in pairs], [p[1] for p in pairs])
-    tail_schema = T.StructType([T.StructField("_x", T.IntegerType()), T.StructField("_T", T.IntegerType()),
-                                T.StructField("_tail", T.DoubleType())])  # fmt: skip
-    tail_df = df.sparkSession.createDataFrame(
-        [(x, t, float(g)) for (x, t), g in zip(pairs, tails, strict=True)], tail_schema
-    )
-    df = df.join(F.broadcast(tail_df), on=["_x", "_T"], how="left")
+    bg = {d: clv_model.BgNbdParams(f["bg_r"], f["bg_alpha"], f["bg_a"], f["bg_b"])
+          for d, f in fits.items() if f.get("bg_r") is not None}  # fmt: skip
+    pairs: dict[date, list[tuple[int, int]]] = {}
+    for r in df.filter(fitted).select("as_of_date", "_x", "_T").distinct().collect():
+        pairs.setdefault(r["as_of_date"], []).append((int(r["_x"]), int(r["_T"])))
+    tails = []
+    for d, xt in sorted(pairs.items()):
+        xt.sort()
+        g = clv_model.bg_nbd_tail(bg[d], HORIZON_DAYS, [p[0] for p in xt], [p[1] for p in xt])
+        tails += [(d, x, t, float(v)) for (x, t), v in zip(xt, g, strict=True)]
+    tail_schema = "as_of_date date, _x int, _T int, _tail double"
+    df = df.join(F.broadcast(spark.createDataFrame(tails, tail_schema)), on=["as_of_date", "_x", "_T"], how="left")
 
     x, tx, big_t = F.col("_x"), F.col("_tx"), F.col("_T")
-    r, alpha, b = F.lit(bg.r), F.lit(bg.alpha), F.lit(bg.b)
-    a = F.lit(clv_model._safe_a(bg.a))
+    r, alpha, a, b = F.col("_r"), F.col("_alpha"), F.col("_a"), F.col("_b")
     log_odds = F.log(a) - F.log(b + x - 1) + (r + x) * (F.log(alpha + big_t) - F.log(alpha + tx))
     p_alive = 1.0 / (1.0 + F.when(x > 0, F.exp(log_odds)).otherwise(0.0))
     purchases = (a + b + x - 1) / (a - 1) * (1.0 - F.col("_tail")) * p_alive
     mean_margin = F.greatest(F.col("_m").cast("double"), F.lit(0.0))
     n = F.col("_purchase_days").cast("double")
-    per_purchase = mean_margin if gg is None else gg.p * (gg.gamma + n * mean_margin) / (gg.p * n + gg.q - 1.0)
+    gg_p, gg_q, gg_gamma = F.col("_gg_p"), F.col("_gg_q"), F.col("_gg_gamma")
+    per_purchase = F.when(gg_p.isNull(), mean_margin).otherwise(
+        gg_p * (gg_gamma + n * mean_margin) / (gg_p * n + gg_q - 1.0)
+    )
     purchases_12m = F.greatest(F.round(purchases, 4), F.lit(0.0))
     clv = F.greatest(F.round(purchases_12m * per_purchase, 2), F.lit(0.0)).cast(MONEY)
-    start = fit.get("history_start")
-    censored = F.lit(False) if start is None else (
-        F.col("registration_date").isNull() | (F.to_date("registration_date") < F.lit(start))
-    )  # fmt: skip
+    start = F.col("_history_start")
+    censored = start.isNotNull() & (F.col("registration_date").isNull() | (F.to_date("registration_date") < start))
     confidence = (
-        F.when(~buyers, F.lit(None).cast("string"))
-        .when(F.lit(bool(fit["degenerate"])), "degenerate_fit")
+        F.when(~fitted, F.lit(None).cast("string"))
+        .when(F.col("_degenerate"), "degenerate_fit")
         .when(censored, "left_censored")
         .otherwise("ok")
     )
     return df.select(
-        "*",
-        F.when(buyers, F.round(p_alive, 4)).alias("p_alive"),
-        F.coalesce(F.when(buyers, purchases_12m), F.lit(0.0)).alias("predicted_purchases_12m"),
-        F.coalesce(F.when(buyers, clv), F.lit(0).cast(MONEY)).alias("predicted_clv_12m"),
+        *(c for c in df.columns if c not in _FIT_COLUMNS.fieldNames() or c == "as_of_date"),
+        F.when(fitted, F.round(p_alive, 4)).alias("p_alive"),
+        F.coalesce(F.when(fitted, purchases_12m), F.lit(0.0)).alias("predicted_purchases_12m"),
+        F.coalesce(F.when(fitted, clv), F.lit(0).cast(MONEY)).alias("predicted_clv_12m"),
         confidence.alias("clv_confidence"),
     )
 
 
-def build_customer360_profile(
+def build_profiles(
     dim_customer: DataFrame,
     fct_order: DataFrame,
     fct_sales_line: DataFrame,
     fct_support_ticket: DataFrame,
     fct_app_session: DataFrame,
-    as_of: date,
+    dates: Sequence[date],
     clv_model_fit: DataFrame | None = None,
 ) -> DataFrame:
-    """The profile of every customer valid at ``as_of`` (rules in the module docstring).
+    """The profile of every customer valid at each as-of date, in one pass (rules in the
+    module docstring).
 
     ``clv_model_fit`` is the model-fit table (the pipeline passes the one it just built); without
-    it the fit is computed here from the same frames (what the unit tests do).
+    it the fits are computed here from the same frames (what the unit tests do).
     """
     if clv_model_fit is None:
         from c360.enhanced.marts import clv_model_fit as fit_module  # it imports this module
 
-        row = fit_module.fit_as_of(dim_customer, fct_order, fct_sales_line, as_of)
-        fit = dict(zip(fit_module.SCHEMA.fieldNames(), row, strict=True))
+        rows = fit_module.fit_rows(dim_customer, fct_order, fct_sales_line, dates)
+        fits = {row[0]: dict(zip(fit_module.SCHEMA.fieldNames(), row, strict=True)) for row in rows}
     else:
-        fit = clv_fit_of(clv_model_fit, as_of)
-    d = F.lit(as_of)
+        fits = clv_fits_of(clv_model_fit, dates)
+    d = F.col("as_of_date")
+    on = as_of_dates(dim_customer.sparkSession, dates)
+    keys = ["as_of_date", "customer_id"]
     base = (
-        customers_as_of(dim_customer, as_of)
-        .join(purchase_summary(fct_order, fct_sales_line, as_of), on="customer_id", how="left")
-        .join(support_summary(fct_support_ticket, as_of), on="customer_id", how="left")
-        .join(engagement_summary(fct_app_session, as_of), on="customer_id", how="left")
+        customers_on(dim_customer, on)
+        .join(purchase_summary(fct_order, fct_sales_line, on), on=keys, how="left")
+        .join(support_summary(fct_support_ticket, on), on=keys, how="left")
+        .join(engagement_summary(fct_app_session, on), on=keys, how="left")
     )
     zero_filled = ["orders_count", "_purchase_days", "tickets_count", "open_tickets_count", "_tickets_45d",
                    "sessions_30d", "sessions_90d", "_actions_30d", "_actions_90d",
@@ -438,7 +493,7 @@ def build_customer360_profile(
         F.coalesce(F.col("_margin"), F.lit(0)).cast(MONEY).alias("historical_clv"),
         F.when(F.col("orders_count") > 0, F.datediff(d, "last_purchase_date")).alias("recency_days"),
     )
-    base = with_clv_prediction(base, as_of, fit)
+    base = with_clv_prediction(base, fits)
     purchasers = F.col("orders_count") > 0
     profile = base.select(
         "*",
@@ -446,14 +501,15 @@ def build_customer360_profile(
         F.when(purchasers, F.col("total_spent")).alias("_monetary"),
         engagement_raw().alias("_engagement_raw"),
     )
+    per_date = ("as_of_date",)
     profile = profile.select(
         "*",
-        quintile_score("recency_days", higher_is_better=False).alias("recency_score"),
-        quintile_score("_frequency").alias("frequency_score"),
-        quintile_score("_monetary").alias("monetary_score"),
-        engagement_score("_engagement_raw").alias("engagement_score"),
+        quintile_score("recency_days", higher_is_better=False, within=per_date).alias("recency_score"),
+        quintile_score("_frequency", within=per_date).alias("frequency_score"),
+        quintile_score("_monetary", within=per_date).alias("monetary_score"),
+        engagement_score("_engagement_raw", within=per_date).alias("engagement_score"),
     )
-    profile = profile.transform(lambda df: with_churn_risk(df, as_of))
+    profile = profile.transform(with_churn_risk)
     r, f, m = F.col("recency_score"), F.col("frequency_score"), F.col("monetary_score")
     segment = rfm_segment(r, f, m, F.col("orders_count"))
     satisfaction = (
@@ -473,7 +529,7 @@ def build_customer360_profile(
     valuable = (m == 5) | (F.col("rfm_segment") == "Champions") | gold
     needs_care = (F.col("open_tickets_count") > 0) | (F.col("support_satisfaction") == "unhappy")
     return profile.select(
-        d.alias("as_of_date"),
+        "as_of_date",
         "customer_id",
         F.col("customer_key").cast("long").alias("customer_key"),
         "first_name_token",
@@ -524,6 +580,26 @@ def build_customer360_profile(
     )
 
 
+def build_customer360_profile(
+    dim_customer: DataFrame,
+    fct_order: DataFrame,
+    fct_sales_line: DataFrame,
+    fct_support_ticket: DataFrame,
+    fct_app_session: DataFrame,
+    as_of: date,
+    clv_model_fit: DataFrame | None = None,
+) -> DataFrame:
+    """The profile of one as-of date (:func:`build_profiles` of that date alone)."""
+    return build_profiles(
+        dim_customer, fct_order, fct_sales_line, fct_support_ticket, fct_app_session, [as_of], clv_model_fit
+    )
+
+
+# A pass pairs each event with every as-of date after it: a long backfill goes in passes of
+# this many dates, so the paired rows stay a bounded multiple of the facts.
+DATES_PER_PASS = 31
+
+
 def build(
     dim_customer: DataFrame,
     fct_order: DataFrame,
@@ -535,18 +611,10 @@ def build(
 ) -> DataFrame:
     """The profiles of every as-of date, from the facts as built for this run (as of its last
     date), never the published tables, which may hold later versions when an older date is rebuilt."""
-    profiles = [
-        build_customer360_profile(
-            dim_customer,
-            fct_order,
-            fct_sales_line,
-            fct_support_ticket,
-            fct_app_session,
-            as_of=d,
-            clv_model_fit=clv_model_fit,
-        ).localCheckpoint()
-        for d in sorted(profile_dates)
-    ]
+    dates = sorted(set(profile_dates))
+    passes = [dates[i : i + DATES_PER_PASS] for i in range(0, len(dates), DATES_PER_PASS)]
+    frames = (dim_customer, fct_order, fct_sales_line, fct_support_ticket, fct_app_session)
+    profiles = [build_profiles(*frames, chunk, clv_model_fit) for chunk in passes]
     return functools.reduce(DataFrame.unionByName, profiles)
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from marts_frames import dim_customer, fct_order, fct_sales_line
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
-from c360.enhanced.marts.clv_model_fit import SCHEMA, build_clv_model_fit
+from c360.enhanced.marts.clv_model_fit import SCHEMA, build, build_clv_model_fit
 
 D = date(2024, 3, 31)
 
 
-def test_fit_row_counts_buyers_censoring_and_flags_a_fit_the_data_cannot_identify(spark: SparkSession) -> None:
+def _scenario(spark: SparkSession) -> tuple[DataFrame, DataFrame, DataFrame]:
     # The lake starts on 2024-01-05 (X's cancelled order counts as history). OLD registered before
     # that: left-censored, not fitted. NEW1/NEW2 registered after; NOBODY never bought.
     customers = dim_customer(
@@ -33,7 +33,11 @@ def test_fit_row_counts_buyers_censoring_and_flags_a_fit_the_data_cannot_identif
     lines = fct_sales_line(spark, *({"item_id": t, "transaction_id": t, "customer_id": c, "transaction_date": d,
                                      "order_status": s, "line_amount": 10, "margin_amount": 4}
                                     for t, c, d, s in orders))  # fmt: skip
-    row = build_clv_model_fit(spark, customers, o, lines, D).collect()
+    return customers, o, lines
+
+
+def test_fit_row_counts_buyers_censoring_and_flags_a_fit_the_data_cannot_identify(spark: SparkSession) -> None:
+    row = build_clv_model_fit(spark, *_scenario(spark), D).collect()
     assert len(row) == 1
     got = row[0].asDict()
     assert list(got) == SCHEMA.fieldNames()
@@ -51,6 +55,16 @@ def test_fit_row_counts_buyers_censoring_and_flags_a_fit_the_data_cannot_identif
     # it, and NEW1's second purchase (2024-03-10) falls in it.
     assert (got["holdout_days"], got["holdout_customers"], got["holdout_actual_purchases"]) == (28, 2, 1.0)
     assert got["holdout_predicted_purchases"] >= 0
+
+
+def test_the_fits_of_several_dates_from_one_read_equal_each_date_fitted_alone(spark: SparkSession) -> None:
+    # Before the lake's first order, before anyone bought, between purchases, D, and after LATER.
+    dates = [date(2024, 1, 1), date(2024, 1, 6), date(2024, 2, 12), D, date(2024, 4, 30)]
+    frames = _scenario(spark)
+    together = [r.asDict() for r in build(spark, *frames, profile_dates=dates).orderBy("as_of_date").collect()]
+    alone = [build_clv_model_fit(spark, *frames, d).collect()[0].asDict() for d in dates]
+    assert together == alone
+    assert [r["buyers"] for r in together] == [0, 0, 2, 3, 3]
 
 
 def test_a_date_without_buyers_has_a_row_that_says_so(spark: SparkSession) -> None:

@@ -19,6 +19,7 @@ from c360.enhanced.marts import clv_model
 from c360.enhanced.marts.customer360_profile import TABLE as CUSTOMER360_PROFILE
 from c360.enhanced.marts.customer360_profile import (
     build_customer360_profile,
+    build_profiles,
     quintile_score,
     rfm_segment,
     with_churn_risk,
@@ -240,8 +241,9 @@ def test_churn_is_never_high_for_a_buyer_the_model_thinks_alive(spark: SparkSess
         "*", F.lit(None).cast("int").alias("_purchase_days"), F.lit(None).cast("date").alias("first_purchase_date"),
         F.lit(None).cast("date").alias("last_purchase_date"), F.lit(0).alias("_tickets_45d"),
         F.lit(None).cast("boolean").alias("_neutral_90d"), F.lit(datetime(2023, 1, 1)).alias("registration_date"),
+        F.lit(D).alias("as_of_date"),
     )  # fmt: skip
-    got = {r["customer_id"]: r for r in with_churn_risk(df, D).collect()}
+    got = {r["customer_id"]: r for r in with_churn_risk(df).collect()}
     assert (got["W"]["churn_risk_score"], got["W"]["churn_risk_label"]) == (0.46, "medium")
     assert (got["X"]["churn_risk_score"], got["X"]["churn_risk_label"]) == (0.466, "medium")
     assert (got["Y"]["churn_risk_score"], got["Y"]["churn_risk_label"]) == (0.54, "medium")
@@ -284,12 +286,12 @@ def test_clv_confidence_marks_left_censored_histories_and_degenerate_fits(spark:
          ("NONE", 0, None, None, Decimal(0), datetime(2023, 12, 1))],
         "customer_id string, _purchase_days int, first_purchase_date date, last_purchase_date date, "
         "historical_clv decimal(14,2), registration_date timestamp",
-    )  # fmt: skip
+    ).withColumn("as_of_date", F.lit(D))  # fmt: skip
     fit = {"bg_r": 0.5, "bg_alpha": 20.0, "bg_a": 0.8, "bg_b": 2.5, "gg_p": None, "history_start": date(2023, 6, 1)}
     for degenerate, expected in ((False, ("left_censored", "ok")), (True, ("degenerate_fit", "degenerate_fit"))):
         got = {
             r["customer_id"]: r["clv_confidence"]
-            for r in with_clv_prediction(df, D, fit | {"degenerate": degenerate}).collect()
+            for r in with_clv_prediction(df, {D: fit | {"degenerate": degenerate}}).collect()
         }
         assert (got["OLD"], got["NEW"], got["NONE"]) == (*expected, None)
 
@@ -348,6 +350,17 @@ def test_same_inputs_give_identical_rows_and_later_events_change_nothing(
     again = _build(spark, later=True)
     assert_df_equality(only_up_to_d, profile, ignore_row_order=True)
     assert_df_equality(again, profile, ignore_row_order=True)
+
+
+def test_dates_built_in_one_pass_equal_each_date_built_alone(spark: SparkSession, profile: DataFrame) -> None:
+    # Dates around every event of the scenario: A's model moves, B's order and later tier, the tickets' windows.
+    dates = [date(2024, 1, 31), date(2024, 2, 1), date(2024, 3, 1), D, date(2024, 4, 10), date(2024, 6, 30)]
+    frames = [f(spark, True) for f in (_customers, _orders, _lines, _tickets, _sessions)]
+    together = build_profiles(*frames, dates).cache()
+    assert sorted(r[0] for r in together.select("as_of_date").distinct().collect()) == dates
+    for d in dates:
+        alone = profile if d == D else build_customer360_profile(*frames, as_of=d)
+        assert_df_equality(together.filter(F.col("as_of_date") == d), alone, ignore_row_order=True)
 
 
 @pytest.mark.parametrize(
@@ -409,14 +422,14 @@ def test_gamma_gamma_is_used_with_enough_repeat_buyers(spark: SparkSession) -> N
     df = spark.createDataFrame(
         rows, "customer_id string, _purchase_days int, first_purchase_date date, last_purchase_date date, "
         "historical_clv decimal(14,2)",
-    ).withColumn("registration_date", F.lit(datetime(2023, 1, 1)))  # fmt: skip
+    ).select("*", F.lit(datetime(2023, 1, 1)).alias("registration_date"), F.lit(D).alias("as_of_date"))  # fmt: skip
     margins = [40 * (i + 1) / 4 for i in range(12)] + [120.0]
     gg = clv_model.fit_gamma_gamma([4] * 13, margins)
     assert gg is not None
     bg = clv_model.fit_bg_nbd([3] * 13, [84] * 12 + [76], [90] * 12 + [274], [1] * 13)
     fit = {"bg_r": bg.r, "bg_alpha": bg.alpha, "bg_a": bg.a, "bg_b": bg.b, "gg_p": gg.p, "gg_q": gg.q,
            "gg_gamma": gg.gamma, "history_start": date(2023, 1, 1), "degenerate": False}  # fmt: skip
-    got = {r["customer_id"]: r for r in with_clv_prediction(df, D, fit).collect()}
+    got = {r["customer_id"]: r for r in with_clv_prediction(df, {D: fit}).collect()}
     clv = [float(got[f"R{i:02d}"]["predicted_clv_12m"]) for i in range(12)]
     assert all(c > 0 for c in clv) and clv == sorted(clv)  # more margin per purchase, more predicted margin
     # Gamma-Gamma shrinks towards the mean: the top spender is predicted below its own mean x purchases.
