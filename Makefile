@@ -21,6 +21,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@$(BIN)/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(BIN)/uv pip sync --python $(BIN)/python -q requirements.lock
 	$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e .
+	@$(BIN)/python -m c360.spark || echo "note: no JVM class archive written; Spark JVMs start without it"
 	@touch $(STAMP)
 
 venv: $(STAMP) ## Create or update the virtual environment from the lock file

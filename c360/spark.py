@@ -14,11 +14,37 @@ if TYPE_CHECKING:
 
 
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
+# A class archive that does not fit this JVM (another Java, another classpath, such as a
+# cluster worker's executors) is then skipped without a word, as if there were none.
+QUIET_CDS = "-Xlog:cds=off -Xlog:cds+dynamic=off"
+
+
+def class_archive() -> Path | None:
+    """Where ``make venv`` dumps the JVM class archive of Spark's driver: in the virtual
+    environment, because it belongs to that environment's pyspark jars and to this Java.
+    ``C360_SPARK_CLASS_ARCHIVE`` names another file, or ``off`` for none."""
+    chosen = os.environ.get("C360_SPARK_CLASS_ARCHIVE")
+    if chosen == "off":
+        return None
+    return Path(chosen) if chosen else Path(sys.prefix) / "share" / "c360" / "spark-classes.jsa"
+
+
+def class_archive_options(archive: Path | None = None) -> str:
+    """JVM options that start the JVM from the class archive (AppCDS), if there is one.
+
+    A cold Spark JVM spends seconds loading and verifying Spark's classes; mapped from the
+    archive it starts a third cheaper in CPU (docs/benchmarks.md), which every spark-submit
+    of a DAG task and every new session pays."""
+    archive = class_archive() if archive is None else archive
+    return f"-XX:SharedArchiveFile={archive} {QUIET_CDS}" if archive is not None and archive.is_file() else ""
 
 
 def spark_conf(settings: Settings) -> dict[str, str]:
     """The session configuration c360 relies on (also used to build spark-submit lines)."""
-    java_opts = f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{LOG4J_CONFIG} {settings.spark_java_options}"
+    java_opts = (
+        f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{LOG4J_CONFIG} "
+        f"{class_archive_options()} {settings.spark_java_options}"
+    )
     return {
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
@@ -76,3 +102,61 @@ def get_spark(settings: Settings) -> SparkSession:
         spark.sparkContext.pythonExec = sys.executable
     spark.sparkContext.setLogLevel(settings.spark_log_level)
     return spark
+
+
+def dump_class_archive(target: Path, timeout: float = 300.0) -> Path:
+    """Write the class archive to ``target``: a Spark session in a child process runs a few
+    typical jobs (a shuffle, a join, Parquet, Python workers), and its JVM dumps every class
+    it loaded when it exits. Replaces ``target`` only once the dump is complete."""
+    import subprocess
+    import tempfile
+    import time
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="c360-cds-", dir=target.parent) as tmp:
+        dump = Path(tmp) / "spark-classes.jsa"
+        # The dumping JVM starts from no archive of its own (a dynamic archive is not layered).
+        java = f"-XX:ArchiveClassesAtExit={dump} {QUIET_CDS}"
+        env = os.environ | {"C360_SPARK_JAVA_OPTIONS": java, "C360_SPARK_CLASS_ARCHIVE": "off"}
+        done = subprocess.run(
+            [sys.executable, "-m", "c360.spark", "_workload", tmp], env=env, capture_output=True, text=True,
+            timeout=timeout, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"the class archive's Spark session failed:\n{done.stderr[-2000:]}")
+        jvm = int(done.stdout.split()[-1])  # the archive is written while that JVM exits
+        deadline = time.monotonic() + timeout
+        while Path(f"/proc/{jvm}").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not dump.is_file():
+            raise RuntimeError(f"the JVM wrote no class archive at {dump}")
+        os.replace(dump, target)
+    return target
+
+
+def _workload(folder: Path) -> None:
+    """The jobs whose classes the archive holds; prints the JVM's pid last."""
+    from pyspark.sql import functions as F
+
+    from c360.settings import Settings
+
+    settings = Settings(lake_root=folder / "lake", spark_ui=False, spark_shuffle_partitions=2, spark_log_level="ERROR")
+    spark = get_spark(settings.model_copy(update={"spark_java_options": os.environ["C360_SPARK_JAVA_OPTIONS"]}))
+    df = spark.range(20_000).select((F.col("id") % 7).alias("k"), F.col("id").cast("string").alias("v"))
+    df.groupBy("k").agg(F.count("v"), F.max("v")).join(df, "k").write.parquet(str(folder / "out"))
+    back = spark.read.parquet(str(folder / "out"))
+    back.mapInArrow(lambda batches: batches, back.schema).agg(F.count(F.lit(1))).collect()
+    back.localCheckpoint().orderBy("k").limit(3).toPandas()
+    pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()  # type: ignore[union-attr]
+    spark.stop()
+    print(pid, flush=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["_workload"]:
+        _workload(Path(sys.argv[2]))
+    else:
+        where = Path(sys.argv[1]) if sys.argv[1:] else class_archive()
+        if where is None:
+            raise SystemExit("C360_SPARK_CLASS_ARCHIVE=off: no class archive to write")
+        print(f"JVM class archive: {dump_class_archive(where)}")

@@ -162,6 +162,11 @@ def default_args() -> dict[str, Any]:
 SPARK_SUBMIT = """set -euo pipefail
 export PATH="$C360_TASK_BIN:$PATH"
 C360_TASK_JVM="-Duser.timezone=UTC -Dlog4j2.configurationFile=file:$C360_TASK_JOBS/../log4j2.properties"
+# The venv's JVM class archive, when make venv wrote one (c360.spark.class_archive_options).
+C360_TASK_CDS="$C360_TASK_BIN/../share/c360/spark-classes.jsa"
+if [ -f "$C360_TASK_CDS" ]; then
+  C360_TASK_JVM="$C360_TASK_JVM -XX:SharedArchiveFile=$C360_TASK_CDS -Xlog:cds=off -Xlog:cds+dynamic=off"
+fi
 exec spark-submit \\
   --master "$C360_SPARK_MASTER" \\
   --driver-memory "$C360_SPARK_DRIVER_MEMORY" \\
