@@ -126,12 +126,24 @@ def dump_class_archive(target: Path, timeout: float = 300.0) -> Path:
             raise RuntimeError(f"the class archive's Spark session failed:\n{done.stderr[-2000:]}")
         jvm = int(done.stdout.split()[-1])  # the archive is written while that JVM exits
         deadline = time.monotonic() + timeout
-        while Path(f"/proc/{jvm}").exists() and time.monotonic() < deadline:
+        while _alive(jvm):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the JVM (pid {jvm}) was still writing its class archive after {timeout:.0f} s")
             time.sleep(0.2)
         if not dump.is_file():
             raise RuntimeError(f"the JVM wrote no class archive at {dump}")
         os.replace(dump, target)
     return target
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process now holds the number
+        return False
+    return True
 
 
 def _workload(folder: Path) -> None:
