@@ -361,14 +361,14 @@ def clv_fits_of(clv_model_fit: DataFrame, dates: Sequence[date]) -> dict[date, d
     """The fit row of each as-of date from the model-fit table (exactly one each), in one read."""
     wanted = sorted(set(dates))
     rows = clv_model_fit.filter(F.col("as_of_date").isin(*wanted)).collect()
-    fits: dict[date, dict] = {}
+    fits: dict[date, list[dict]] = {}
     for row in rows:
-        fits.setdefault(row["as_of_date"], []).append(row.asDict())  # type: ignore[arg-type, attr-defined]
+        fits.setdefault(row["as_of_date"], []).append(row.asDict())
     for d in wanted:
         found = len(fits.get(d, []))
         if found != 1:
             raise ValueError(f"clv_model_fit has {found} rows for {d}; the profile needs exactly one")
-    return {d: fits[d][0] for d in wanted}  # type: ignore[index]
+    return {d: fits[d][0] for d in wanted}
 
 
 _FIT_COLUMNS = T.StructType(
@@ -414,8 +414,8 @@ def with_clv_prediction(df: DataFrame, fits: Mapping[date, Mapping]) -> DataFram
     bg = {d: clv_model.BgNbdParams(f["bg_r"], f["bg_alpha"], f["bg_a"], f["bg_b"])
           for d, f in fits.items() if f.get("bg_r") is not None}  # fmt: skip
     pairs: dict[date, list[tuple[int, int]]] = {}
-    for r in df.filter(fitted).select("as_of_date", "_x", "_T").distinct().collect():
-        pairs.setdefault(r["as_of_date"], []).append((int(r["_x"]), int(r["_T"])))
+    for row in df.filter(fitted).select("as_of_date", "_x", "_T").distinct().collect():
+        pairs.setdefault(row["as_of_date"], []).append((int(row["_x"]), int(row["_T"])))
     tails = []
     for d, xt in sorted(pairs.items()):
         xt.sort()
