@@ -19,8 +19,8 @@ from tests.enhanced.star_checks import copy_sanitized
 pytestmark = pytest.mark.slow
 DAY1, DAY2 = date(2024, 1, 20), date(2024, 1, 21)
 LATER = ("enhanced.customer.fct_support_ticket", "enhanced.customer.customer360_profile")
-# The gated table, the tables after it and what they read: 10 of the 17 (the logistics
-# facts, the supplier tables and the sales mart checked nothing here and cost a third of the run).
+# The gated table, the tables after it and what they read: 10 of the 17. The logistics facts,
+# the supplier tables and the sales mart checked nothing here (without them: 103.7 -> 88.9 s).
 TABLES = (fct_sales_line.NAME, *LATER)
 
 
@@ -29,7 +29,7 @@ def test_failing_gate_blocks_the_table_and_every_later_step(
 ) -> None:
     storage = DeltaStorage(spark, copy_sanitized(mock_sanitized, tmp_path / "lake"))
     build_model(spark, storage, [DAY1], "good-run", tables=TABLES)
-    before = {name: storage.catalog.describe(name).version for name in (fct_sales_line.NAME, *LATER)}
+    before = {name: storage.catalog.describe(name).version for name in TABLES}
     published_lines = sorted(tuple(r) for r in storage.read(fct_sales_line.NAME).collect())
 
     # A batch that violates an error-level expectation: every line "too expensive".
