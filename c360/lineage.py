@@ -137,16 +137,6 @@ def column_sources(table: str, column: str) -> list[tuple[str, str]]:
 
 
 # ---------------------------------------------------------------- run events
-def _versions(catalog: LakeCatalog) -> dict[str, int]:
-    out = {}
-    for name in catalog.list_tables():
-        try:
-            out[name] = catalog.open(name).version()
-        except Exception:  # noqa: BLE001 - a table being created right now: not in this snapshot
-            continue
-    return out
-
-
 def _schema_facet(catalog: LakeCatalog, name: str) -> Any:
     from openlineage.client.generated.schema_dataset import SchemaDatasetFacet, SchemaDatasetFacetFields
 
@@ -194,7 +184,7 @@ class StepLineage:
     @classmethod
     def start(cls, lake_root: Path, run_id: str, step: str, run_date: date) -> StepLineage | None:
         try:
-            me = cls(Path(lake_root), run_id, step, run_date, _versions(LakeCatalog(lake_root)))
+            me = cls(Path(lake_root), run_id, step, run_date, LakeCatalog(lake_root).versions())
             me._emit("START", [], [])
             return me
         except Exception as exc:  # noqa: BLE001 - lineage never fails a step
@@ -204,7 +194,7 @@ class StepLineage:
     def complete(self) -> None:
         try:
             catalog = LakeCatalog(self.lake_root)
-            after = _versions(catalog)
+            after = catalog.versions()
             outputs = sorted(n for n, v in after.items() if self.before.get(n) != v and not n.startswith("ops."))
             reg = registry()
             inputs: dict[str, int | None] = {}

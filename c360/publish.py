@@ -92,7 +92,7 @@ class Publisher:
         shown = tuple(",".join(f"{k}={v}" for k, v in s.items()) for s in specs)
         # The write below skips its own "unchanged?" check: this is it, asked before the gate.
         if self.storage.holds(part, table.name, specs if table.publish != "whole" else None):
-            version = self.storage.catalog.describe(table.name).version
+            version = self.storage.catalog.version(table.name)
             rows = part.count()
             self.writes.append(
                 TableWrite(table.name, rows, False, version, shown, time.perf_counter() - started, validated=False)

@@ -179,7 +179,7 @@ def gx_checks(
 
 
 def _current_version(storage: DeltaStorage, table: str) -> int | None:
-    return storage.catalog.describe(table).version if storage.exists(table) else None
+    return storage.catalog.version(table) if storage.exists(table) else None
 
 
 def _reader(storage: DeltaStorage) -> Callable[[str], DataFrame | None]:

@@ -65,7 +65,7 @@ class _Reads:
         """The table's latest version, or no rows of ``schema`` when it was never written."""
         if not self.storage.exists(name):
             return self.spark.createDataFrame([], schema)  # type: ignore[arg-type]
-        key = (name, self.storage.catalog.open(name).version())
+        key = (name, self.storage.catalog.version(name))
         if key not in self.frames:
             self.frames[key] = self.storage.read(name, version=key[1])
         return self.frames[key]

@@ -6,6 +6,7 @@ API use this module directly so they never pay for a JVM.
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -22,6 +23,10 @@ STAGING_DIR = "_staging"
 OPERATION_KEY = "c360.operation"
 ROWS_KEY = "c360.rows_added"
 DETAILS_KEY = "c360.details"
+
+
+# A commit's log entry: _delta_log/<version, 20 digits>.json (written atomically, never rewritten).
+_COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
 
 
 class TableNotFoundError(LookupError):
@@ -82,6 +87,32 @@ class LakeCatalog:
                 )
             dt.load_as_version(when)
         return dt
+
+    def version(self, name: str | TableName) -> int:
+        """The table's latest version, from the names in its Delta log alone.
+
+        A commit is the atomic creation of ``_delta_log/<version>.json``, and the latest one is
+        never removed (log cleanup keeps every entry after the last checkpoint), so the largest
+        such name is the version ``open(name).version()`` gives, without reading the log's
+        contents: a step asks this of every table of the lake before and after it runs."""
+        log = self.path(name) / "_delta_log"
+        try:
+            found = [int(m.group(1)) for entry in log.iterdir() if (m := _COMMIT_FILE.match(entry.name))]
+        except FileNotFoundError:
+            found = []
+        if not found:
+            return self.open(name).version()  # no log (raises TableNotFoundError) or an unusual one
+        return max(found)
+
+    def versions(self) -> dict[str, int]:
+        """Every table's latest version (``version``), by name."""
+        out = {}
+        for name in self.list_tables():
+            try:
+                out[name] = self.version(name)
+            except Exception:  # noqa: BLE001 - a table being created right now: not in this snapshot
+                continue
+        return out
 
     def list_tables(self) -> list[str]:
         names = []

@@ -290,6 +290,27 @@ def test_bad_names_and_missing_tables(storage: DeltaStorage) -> None:
     assert LakeCatalog(storage.catalog.lake_root).list_tables() == [NAME]
 
 
+def test_version_from_the_log_names_is_the_version_delta_rs_opens(spark: SparkSession, storage: DeltaStorage) -> None:
+    catalog = storage.catalog
+    assert catalog.version(NAME) == 0 and catalog.versions() == {NAME: 0}
+    for i in range(1, 4):
+        storage.append(frame(spark, rows((i, D1))), NAME)
+    assert catalog.version(NAME) == DeltaTable(str(storage.path(NAME))).version() == 3
+    # A checkpoint at version 3, then the entries before it gone, as log cleanup leaves them
+    # once they expire: the largest name is still the latest version.
+    DeltaTable(str(storage.path(NAME))).create_checkpoint()
+    log = storage.path(NAME) / "_delta_log"
+    for entry in log.glob("*.json"):
+        if int(entry.stem) < 3:
+            entry.unlink()
+    assert sorted(e.name for e in log.glob("*.json")) == [f"{3:020d}.json"]
+    storage.append(frame(spark, rows((9, D2))), NAME)
+    assert catalog.version(NAME) == DeltaTable(str(storage.path(NAME))).version() == 4
+    assert catalog.versions() == {NAME: 4}
+    with pytest.raises(TableNotFoundError, match="raw.test.nothing does not exist"):
+        catalog.version("raw.test.nothing")
+
+
 def _data_files(path: Path) -> set[str]:
     return {p.relative_to(path).as_posix() for p in path.rglob("*.parquet") if "_delta_log" not in p.parts}
 
