@@ -24,6 +24,7 @@ from c360.registry import PLATFORM, Table, column
 if TYPE_CHECKING:
     from c360.air_quality.run import AirQualityReport
     from c360.enhanced.model import ModelReport
+    from c360.quality.gate import GateLog
     from c360.raw.ingest import IngestReport, SourceFile
     from c360.sanitized.run import SanitizeReport
 from c360.settings import Settings
@@ -70,6 +71,7 @@ class RunContext:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     timings: list[StepTiming] = field(default_factory=list)
     _held: list[tuple] | None = field(default=None, repr=False)
+    gate_log: GateLog | None = field(default=None, repr=False)  # set while batched
 
     @classmethod
     def create(cls, settings: Settings, spark: SparkSession, run_id: str | None = None) -> RunContext:
@@ -100,14 +102,22 @@ class RunContext:
 
     @contextmanager
     def batched(self) -> Iterator[None]:
-        """Hold the step records of a run and append them in one commit when it ends
-        (failed or not): a commit per step cost as much as a small table's step."""
-        self._held = []
+        """Hold the records of a run and write them once when it ends (failed or not): the
+        steps' records in one commit, and the quality results, metrics and Data Docs of every
+        step's gates together (``gate_log``), instead of once per step. A commit per step cost
+        as much as a small table's step."""
+        from c360.quality.gate import GateLog
+
+        self._held, self.gate_log = [], GateLog(self.storage)
         try:
             yield
         finally:
             rows, self._held = self._held, None
-            self._write_runs(rows)
+            log, self.gate_log = self.gate_log, None
+            try:
+                log.flush()
+            finally:
+                self._write_runs(rows)
 
     def _log(self, step: str, run_date: date, started: datetime, seconds: float, status: str, summary: str) -> None:
         self.timings.append(StepTiming(step, seconds, status, summary))
@@ -171,7 +181,8 @@ def sanitize_step(ctx: RunContext, dates: Sequence[date], sources: str | None = 
 
     # Parents before children: the registry's order (retail, then air quality).
     contracts = tuple(CONTRACTS.values()) if sources is None else source_group(sources)
-    return sanitize(ctx.spark, ctx.storage, dates, ctx.settings.pseudonym_key_bytes(), ctx.run_id, contracts)
+    key = ctx.settings.pseudonym_key_bytes()
+    return sanitize(ctx.spark, ctx.storage, dates, key, ctx.run_id, contracts, ctx.gate_log)
 
 
 def ingest_summary(report: IngestReport) -> str:
@@ -198,7 +209,7 @@ def air_quality_step(ctx: RunContext, dates: Sequence[date]) -> AirQualityReport
     in one pass: each table built, gated and committed once for all of them."""
     from c360.air_quality.run import build_air_quality
 
-    return build_air_quality(ctx.spark, ctx.storage, dates, run_id=ctx.run_id)
+    return build_air_quality(ctx.spark, ctx.storage, dates, run_id=ctx.run_id, run_log=ctx.gate_log)
 
 
 def date_span(days: Sequence[date]) -> str:
@@ -223,7 +234,7 @@ def air_quality_summary(report: AirQualityReport) -> str:
 def model_step(ctx: RunContext, dates: Sequence[date], profile_dates: Sequence[date] | None = None) -> ModelReport:
     from c360.enhanced.model import build_model
 
-    return build_model(ctx.spark, ctx.storage, dates, ctx.run_id, profile_dates)
+    return build_model(ctx.spark, ctx.storage, dates, ctx.run_id, profile_dates, run_log=ctx.gate_log)
 
 
 def model_summary(report: ModelReport) -> str:

@@ -9,7 +9,8 @@ raises ``QualityGateError`` and leaves the table, and every later one, as it was
 A day costs what its data costs: when the table already holds exactly the rows to write
 (a source that brought nothing new, a dimension whose rows did not change), there is
 nothing to publish, so neither the gate nor a commit runs. The gates' results, metrics
-and Data Docs of a step are recorded together by :meth:`Publisher.flush`.
+and Data Docs of a step are recorded together by :meth:`Publisher.flush`, or those of a
+whole run when the run hands its log to every step (``RunContext.batched``).
 """
 
 from __future__ import annotations
@@ -49,15 +50,18 @@ class Publisher:
     storage: DeltaStorage
     run_id: str
     run_dates: Sequence[date]
+    run_log: GateLog | None = None  # the run's log, which the run flushes; None: the step keeps its own
     writes: list[TableWrite] = field(default_factory=list)
     log: GateLog = field(init=False)
 
     def __post_init__(self) -> None:
-        self.log = GateLog(self.storage)
+        self.log = self.run_log if self.run_log is not None else GateLog(self.storage)
 
     def flush(self) -> None:
-        """Record the gates of the tables published so far (call it in a ``finally``)."""
-        self.log.flush()
+        """Record the gates of the tables published so far (call it in a ``finally``); a run's
+        log is left to the run, which records the gates of all its steps together."""
+        if self.run_log is None:
+            self.log.flush()
 
     def build_and_publish(self, table: Table, frames: Mapping[str, DataFrame], context: Mapping[str, Any]) -> DataFrame:
         """Build ``table`` from its inputs and publish it; returns the whole built frame

@@ -34,6 +34,7 @@ from c360.aqi.standards import Standard
 from c360.contracts.air_quality import READINGS, STATIONS
 from c360.enhanced import dim_date
 from c360.publish import Publisher, TableWrite
+from c360.quality.gate import GateLog
 from c360.registry import AIR_QUALITY, Table, registry
 from c360.storage import DeltaStorage
 
@@ -67,14 +68,15 @@ def build_air_quality(
     run_dates: date | Iterable[date],
     standard: str | Standard = "us-epa-2024",
     run_id: str = "air-quality",
+    run_log: GateLog | None = None,
 ) -> AirQualityReport:
     """Publish the air-quality tables of the run dates (facts for local days run_date - 1),
-    every table once for all of them."""
+    every table once for all of them. ``run_log``: the run's gate log (``c360.publish.Publisher``)."""
     missing = [t for t in (STATIONS.sanitized_table, READINGS.sanitized_table) if not storage.exists(t)]
     if missing:
         raise MissingInputError(f"{', '.join(missing)} not found: run ingest and sanitize for the extract dates first")
     dates = run_dates_of(run_dates)
-    publisher = Publisher(storage, run_id, dates)
+    publisher = Publisher(storage, run_id, dates, run_log)
     context: dict[str, object] = {"spark": spark, "run_dates": dates, "standard": standard}
     if not storage.exists(dim_date.TABLE.name):
         try:

@@ -19,6 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 from c360.contracts import CONTRACTS
 from c360.enhanced.common import as_of
 from c360.publish import Publisher, TableWrite
+from c360.quality.gate import GateLog
 from c360.registry import C360, Table, UnknownTableError, registry, unknown_table_message
 from c360.storage import DeltaStorage
 
@@ -67,16 +68,18 @@ def build_model(
     run_id: str,
     profile_dates: Sequence[date] | None = None,
     tables: Sequence[str] | None = None,
+    run_log: GateLog | None = None,
 ) -> ModelReport:
     """Build the star (and marts) for the run dates; the last one is the as-of date of dimensions.
 
     ``tables``: build only these and what they need (``model_tables``); default all.
+    ``run_log``: the run's gate log (``c360.publish.Publisher``); default the step's own.
 
     Marts read the facts as built in this run (as of its last date), never the published
     tables, which may hold later versions when an older date is rebuilt.
     """
     last = max(run_dates)
-    publisher = Publisher(storage, run_id, sorted(run_dates))
+    publisher = Publisher(storage, run_id, sorted(run_dates), run_log)
     context = {
         "spark": spark,
         "run_dates": sorted(run_dates),

@@ -56,7 +56,8 @@ class GateLog:
         if not self.pending:
             return
         pending, self.pending = self.pending, []
-        get_runner(ops.data_docs_dir(self.storage.catalog.lake_root)).build_docs()
+        if any(report.data_docs is not None for report, _, _ in pending):  # GX ran: build its pages
+            get_runner(ops.data_docs_dir(self.storage.catalog.lake_root)).build_docs()
         ops.record_many(self.storage, pending)
 
 

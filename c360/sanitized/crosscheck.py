@@ -20,6 +20,7 @@ Both tables are read at their latest delivered version per key, as the star read
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -29,6 +30,9 @@ from c360.quality import ops
 from c360.quality.results import ExpectationResult, ValidationReport
 from c360.quality.suite import Severity
 from c360.storage import DeltaStorage
+
+if TYPE_CHECKING:
+    from c360.quality.gate import GateLog
 
 ORDERS = "sanitized.sales.transactions"
 LINES = "sanitized.sales.transaction_items"
@@ -105,11 +109,17 @@ def cross_table_report(orders: DataFrame, lines: DataFrame, run_id: str, run_dat
     )
 
 
-def record_cross_table_checks(storage: DeltaStorage, run_id: str, run_date: date) -> ValidationReport | None:
-    """Check what the sanitized tier knows at the end of ``run_date`` and record it; None if a table is missing."""
+def record_cross_table_checks(
+    storage: DeltaStorage, run_id: str, run_date: date, run_log: GateLog | None = None
+) -> ValidationReport | None:
+    """Check what the sanitized tier knows at the end of ``run_date`` and record it (in
+    ``run_log``, when the run records its checks together); None if a table is missing."""
     if not (storage.exists(ORDERS) and storage.exists(LINES)):
         return None
     known = F.col("_extract_date") <= F.lit(run_date)
     report = cross_table_report(storage.read(ORDERS).filter(known), storage.read(LINES).filter(known), run_id, run_date)
-    ops.record(storage, report, table_version=None, published=False)
+    if run_log is not None:
+        run_log.add(report, None, False)
+    else:
+        ops.record(storage, report, table_version=None, published=False)
     return report

@@ -11,6 +11,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -28,6 +29,9 @@ from c360.sanitized.transform import (
     vault_additions,
 )
 from c360.storage import DeltaStorage
+
+if TYPE_CHECKING:
+    from c360.quality.gate import GateLog
 
 
 class ReconciliationError(RuntimeError):
@@ -78,8 +82,12 @@ def sanitize(
     key: bytes,
     run_id: str,
     contracts: Sequence[Contract] = RETAIL_CONTRACTS,
+    run_log: GateLog | None = None,
 ) -> SanitizeReport:
-    """Sanitize what raw received for ``dates``; parents before children (contract order)."""
+    """Sanitize what raw received for ``dates``; parents before children (contract order).
+
+    ``run_log``: the run's gate log, where the cross-table checks are added for the run to
+    record; without one they are recorded at once."""
     dates = sorted(set(dates))
     report = SanitizeReport(run_id, dates)
     partitions = [{"_extract_date": d} for d in dates]
@@ -154,7 +162,7 @@ def sanitize(
     if processed & {ORDERS, LINES}:
         # Orders and lines are valid row by row; whether they agree is recorded, never blocking.
         # Only when this run sanitized either of them: a quiet sales source costs nothing.
-        record_cross_table_checks(storage, run_id, dates[-1])
+        record_cross_table_checks(storage, run_id, dates[-1], run_log)
     return report
 
 

@@ -174,3 +174,38 @@ def test_a_gate_log_records_a_whole_step_at_once_as_one_by_one_would(spark, stor
     ]
     log.flush()  # nothing pending: no further commit
     assert storage.catalog.describe(RESULTS_TABLE).version == 1
+
+
+def test_a_batched_run_records_the_gates_of_all_its_steps_once_when_it_ends(
+    spark, storage, settings, monkeypatch
+) -> None:  # noqa: ANN001
+    """``RunContext.batched``: every step's gates go to the run's log, so the ops tables get one
+    commit each and the Data Docs are built once, when the run ends, even when a step fails."""
+    from c360.pipeline import RUNS_TABLE, RunContext
+    from c360.publish import Publisher
+    from c360.quality.gx_runner import GxRunner
+
+    builds: list[int] = []
+    build_docs = GxRunner.build_docs
+    monkeypatch.setattr(GxRunner, "build_docs", lambda runner: (builds.append(1), build_docs(runner))[1])
+    ctx, calls = RunContext(settings, spark, storage, run_id="run-1"), []
+
+    def gated(rows: list[tuple], day: date):  # noqa: ANN202
+        frame = spark.createDataFrame(rows, SCHEMA)
+        return lambda: publish(
+            storage, frame, SUITE, write=_write(storage, day, calls), run_id=ctx.run_id, run_date=day, log=ctx.gate_log
+        )
+
+    with pytest.raises(QualityGateError), ctx.batched():
+        ctx.step("first", D1, gated([(1, 10.0, "pos", D1)], D1))
+        Publisher(storage, ctx.run_id, [D1], ctx.gate_log).flush()  # a step's flush leaves the run's log
+        assert not storage.exists(RESULTS_TABLE) and builds == []  # held until the run ends
+        ctx.step("second", D2, gated([(2, -1.0, "web", D2)], D2))
+
+    assert ctx.gate_log is None and calls == [D1.isoformat()]
+    assert builds == [1]
+    assert (storage.catalog.version(RESULTS_TABLE), storage.catalog.version(METRICS_TABLE)) == (1, 1)
+    recorded = storage.read(RESULTS_TABLE).select("run_date", "status", "published").distinct().collect()
+    assert sorted(tuple(r) for r in recorded) == [(D1, "passed", True), (D2, "failed", False)]
+    steps = storage.read(RUNS_TABLE).select("step", "status").collect()
+    assert sorted(tuple(r) for r in steps) == [("first", "succeeded"), ("second", "failed")]
