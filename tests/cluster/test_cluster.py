@@ -31,13 +31,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
 
 from c360.cluster import ClusterSpec, master_state, spark_home, start, stop
+from c360.lake import Lake
 from c360.registry import registry
-from c360.storage import DeltaStorage, LakeCatalog
 from tests.conftest import MOCK, PublishedLake, copy_lake
-from tests.enhanced.star_checks import content_hash, partition_hashes
+from tests.enhanced.star_checks import arrow_hash, arrow_partition_hashes
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +65,7 @@ def _dates(values: tuple) -> str:  # noqa: ANN001 - tuple of dates
 
 
 def test_ingest_and_enhanced_tier_on_a_two_worker_cluster_equal_local(
-    spark: SparkSession, published_lake: PublishedLake, tmp_path: Path
+    published_lake: PublishedLake, tmp_path: Path
 ) -> None:
     port, ui, worker_ui, _ = _free_ports(4)
     spec = ClusterSpec(workers=2, cores=1, memory="1g", port=port, ui_port=ui, worker_ui_port=worker_ui)
@@ -109,44 +108,52 @@ def test_ingest_and_enhanced_tier_on_a_two_worker_cluster_equal_local(
         assert len(apps) == 1, "the build ran as one application of this master: " + json.dumps(apps)[:2000]
     finally:
         stop(state)
+    # The comparisons read both lakes with delta-rs (Lake.arrow), not Spark: the same rows,
+    # without two Spark jobs per table and side, and only the partitions compared.
+    local, executors, cluster = Lake(published_lake.root), Lake(cluster_ingest), Lake(root)
     # The executors' ingest against the local one of the same two dates (the published lake's).
-    local, executors = DeltaStorage(spark, published_lake.root), DeltaStorage(spark, cluster_ingest)
-    ingested = [n for n in LakeCatalog(cluster_ingest).list_tables() if n.split(".")[0] in INGESTED_TIERS]
-    expected = [n for n in LakeCatalog(published_lake.root).list_tables() if n.split(".")[0] in INGESTED_TIERS]
+    ingested = [n for n in executors.names() if n.split(".")[0] in INGESTED_TIERS]
+    expected = [n for n in local.names() if n.split(".")[0] in INGESTED_TIERS]
     assert set(ingested) <= set(expected), set(ingested) - set(expected)
     for domain in ("sales", "air_quality"):  # the executors parsed both kinds of source
-        assert any(not executors.read(n).isEmpty() for n in ingested if n.startswith(f"raw.{domain}."))
+        assert any(executors.arrow(n).num_rows for n in ingested if n.startswith(f"raw.{domain}."))
     differ = [n for n in expected if _ingested_rows(local, n, ingest_dates) != _ingested_rows(executors, n)]
     assert differ == [], f"ingest and sanitize differ between local[2] and the cluster: {differ}"
-    vault = executors.read("vault.pii.values")
-    assert not vault.isEmpty()
-    assert vault.subtract(local.read("vault.pii.values")).isEmpty(), "the cluster sealed values local did not"
+    sealed = _row_set(executors, "vault.pii.values")
+    assert sealed, "the cluster sealed no value"
+    assert sealed <= _row_set(local, "vault.pii.values"), "the cluster sealed values local did not"
     # The daily model and air-quality run against what local[*] published for the same day.
-    cluster = DeltaStorage(spark, root)
-    names = [n for n in LakeCatalog(published_lake.root).list_tables() if n.startswith("enhanced.")]
-    assert sorted(names) == sorted(n for n in LakeCatalog(root).list_tables() if n.startswith("enhanced."))
+    names = [n for n in local.names() if n.startswith("enhanced.")]
+    assert sorted(names) == sorted(n for n in cluster.names() if n.startswith("enhanced."))
     differ = {n: parts for n in names if (parts := _differing_partitions(local, cluster, n))}
     assert differ == {}, f"contents differ between local[*] and the cluster: {differ}"
 
 
-def _ingested_rows(storage: DeltaStorage, name: str, dates: list | None = None) -> str | None:
-    """``content_hash`` of the table (of the ``_extract_date`` partitions ``dates``) without the
+def _ingested_rows(lake: Lake, name: str, dates: list | None = None) -> str | None:
+    """``arrow_hash`` of the table (of the ``_extract_date`` partitions ``dates``) without the
     run's own columns; None when the table does not exist or holds no such rows."""
-    if not storage.exists(name):
+    if not lake.catalog.exists(name):
         return None
-    df = storage.read(name) if dates is None else storage.read(name, partitions={"_extract_date": dates})
-    df = df.drop(*RUN_COLUMNS)
-    return None if df.isEmpty() else content_hash(df)
+    table = lake.arrow(name, partitions=None if dates is None else {"_extract_date": dates})
+    table = table.drop_columns(list(RUN_COLUMNS))
+    return arrow_hash(table) if table.num_rows else None
 
 
-def _differing_partitions(local: DeltaStorage, cluster: DeltaStorage, name: str) -> list[object]:
+def _row_set(lake: Lake, name: str) -> set[tuple[object, ...]]:
+    return {tuple(r.values()) for r in lake.arrow(name).to_pylist()}
+
+
+def _differing_partitions(local: Lake, cluster: Lake, name: str) -> list[object]:
     """The partitions (or ``["whole table"]``) whose rows differ; every partition the cluster
     wrote is compared with the same partition of the local lake."""
-    built = cluster.read(name)
-    if built.isEmpty():
+    built = cluster.arrow(name)
+    if not built.num_rows:
         return ["no rows"]
     column = next(iter(registry().get(name).partition_by), None)
     if column is None:
-        return [] if content_hash(built) == content_hash(local.read(name)) else ["whole table"]
-    theirs, ours = partition_hashes(cluster, name, column), partition_hashes(local, name, column)
-    return sorted((str(p) for p, h in theirs.items() if ours.get(p) != h))
+        return [] if arrow_hash(built) == arrow_hash(local.arrow(name)) else ["whole table"]
+    written = set(built.column(column).to_pylist())
+    # Only the partitions the cluster wrote (Lake.arrow cannot select a null partition: read all).
+    ours = local.arrow(name, partitions=None if None in written else {column: written})
+    theirs, mine = arrow_partition_hashes(built, column), arrow_partition_hashes(ours, column)
+    return sorted(str(p) for p, h in theirs.items() if mine.get(p) != h)

@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
+import pyarrow as pa
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -61,6 +62,19 @@ def wrong_type1_keys(
 def content_hash(df: DataFrame) -> str:
     """Hash of the sorted rows: equal for equal content, whatever the files or their order."""
     return _hash(repr(tuple(r)) for r in df.collect())
+
+
+def arrow_hash(table: pa.Table) -> str:
+    """``content_hash`` of an Arrow table, e.g. one delta-rs read without Spark."""
+    return _hash(repr(tuple(r.values())) for r in table.to_pylist())
+
+
+def arrow_partition_hashes(table: pa.Table, column: str) -> dict[object, str]:
+    """``arrow_hash`` of the rows of each value of ``column``."""
+    lines: dict[object, list[str]] = {}
+    for r in table.to_pylist():
+        lines.setdefault(r[column], []).append(repr(tuple(r.values())))
+    return {value: _hash(rows) for value, rows in lines.items()}
 
 
 def _hash(lines: Iterable[str]) -> str:
