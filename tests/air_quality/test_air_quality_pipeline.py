@@ -260,7 +260,7 @@ def test_a_failing_gate_stops_the_step_and_leaves_every_table_as_it_was(
     names = [t.name for t in air_quality_tables()]
     failing = names.index(fct_air_quality_hourly.NAME)
     before = _versions(lake.ctx)
-    contents = {n: content_hash(lake.ctx.storage.read(n)) for n in names}
+    contents = {n: content_hash(lake.ctx.storage.catalog.lake_root, n) for n in names}
     # Re-run a published date as if each table's rows were new (they are not, so it would skip
     # every gate): the gate then judges what is already published, and must refuse it.
     monkeypatch.setattr(DeltaStorage, "holds", lambda *args, **kwargs: False)
@@ -274,6 +274,6 @@ def test_a_failing_gate_stops_the_step_and_leaves_every_table_as_it_was(
     assert {n: after[n] for n in names[failing:]} == {n: before[n] for n in names[failing:]}
     # The tables before it passed their gates and were published; "holds" being forced to
     # say no, that may be a new version, but of the same rows.
-    assert {n: content_hash(lake.ctx.storage.read(n)) for n in names} == contents
+    assert {n: content_hash(lake.ctx.storage.catalog.lake_root, n) for n in names} == contents
     results = lake.ctx.storage.read("ops.quality.expectation_results").filter("run_id = 'bad-run'")
     assert {r.table_name for r in results.select("table_name").distinct().collect()} == set(names[: failing + 1])

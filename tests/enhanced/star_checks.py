@@ -12,7 +12,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from c360.enhanced.model import model_tables
-from c360.storage import DeltaStorage
+from c360.lake import Lake
 
 # The star, without the marts: dimensions (whole tables) and facts (partitioned).
 DIMENSIONS = [t for t in model_tables() if t.publish == "whole"]
@@ -59,13 +59,11 @@ def wrong_type1_keys(
     return [tuple(r) for r in bad.select(natural_key, fk, "__key").limit(5).collect()]
 
 
-def content_hash(df: DataFrame) -> str:
-    """Hash of the sorted rows: equal for equal content, whatever the files or their order."""
-    return _hash(repr(tuple(r)) for r in df.collect())
-
-
+# Content hashes read tables with delta-rs (c360.lake.Lake.arrow), not Spark: the same rows,
+# without a Spark job and a row-by-row conversion per table (the cluster test's comparisons:
+# 39.3 s through Spark, 2.6 s this way).
 def arrow_hash(table: pa.Table) -> str:
-    """``content_hash`` of an Arrow table, e.g. one delta-rs read without Spark."""
+    """Hash of the sorted rows: equal for equal content, whatever the files or their order."""
     return _hash(repr(tuple(r.values())) for r in table.to_pylist())
 
 
@@ -77,18 +75,18 @@ def arrow_partition_hashes(table: pa.Table, column: str) -> dict[object, str]:
     return {value: _hash(rows) for value, rows in lines.items()}
 
 
+def content_hash(root: Path, name: str) -> str:
+    """``arrow_hash`` of the latest version of table ``name`` of the lake at ``root``."""
+    return arrow_hash(Lake(root).arrow(name))
+
+
+def partition_hashes(root: Path, name: str, column: str) -> dict[object, str]:
+    """``arrow_partition_hashes`` of the latest version of table ``name``, from one read."""
+    return arrow_partition_hashes(Lake(root).arrow(name), column)
+
+
 def _hash(lines: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
-
-
-def partition_hashes(storage: DeltaStorage, table: str, column: str) -> dict[object, str]:
-    """``content_hash`` of each partition's rows, from one read of the table."""
-    df = storage.read(table)
-    at = df.columns.index(column)
-    lines: dict[object, list[str]] = {}
-    for r in df.collect():
-        lines.setdefault(r[at], []).append(repr(tuple(r)))
-    return {d: _hash(rows) for d, rows in lines.items()}
 
 
 def copy_sanitized(source: Path, lake: Path) -> Path:

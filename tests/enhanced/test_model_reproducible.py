@@ -21,8 +21,9 @@ STAR = [t.name for t in TABLES]
 
 
 def snapshot(storage: DeltaStorage) -> tuple[dict[str, str], dict[str, dict[object, str]]]:
-    dims = {m.name: content_hash(storage.read(m.name)) for m in DIMENSIONS}
-    facts = {m.name: partition_hashes(storage, m.name, m.partition_by[0]) for m in FACTS}
+    root = storage.catalog.lake_root
+    dims = {m.name: content_hash(root, m.name) for m in DIMENSIONS}
+    facts = {m.name: partition_hashes(root, m.name, m.partition_by[0]) for m in FACTS}
     return dims, facts
 
 
