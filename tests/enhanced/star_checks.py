@@ -64,14 +64,14 @@ def wrong_type1_keys(
 # 39.3 s through Spark, 2.6 s this way).
 def arrow_hash(table: pa.Table) -> str:
     """Hash of the sorted rows: equal for equal content, whatever the files or their order."""
-    return _hash(repr(tuple(r.values())) for r in table.to_pylist())
+    return _hash(_line(r) for r in table.to_pylist())
 
 
 def arrow_partition_hashes(table: pa.Table, column: str) -> dict[object, str]:
     """``arrow_hash`` of the rows of each value of ``column``."""
     lines: dict[object, list[str]] = {}
     for r in table.to_pylist():
-        lines.setdefault(r[column], []).append(repr(tuple(r.values())))
+        lines.setdefault(r[column], []).append(_line(r))
     return {value: _hash(rows) for value, rows in lines.items()}
 
 
@@ -83,6 +83,10 @@ def content_hash(root: Path, name: str) -> str:
 def partition_hashes(root: Path, name: str, column: str) -> dict[object, str]:
     """``arrow_partition_hashes`` of the latest version of table ``name``, from one read."""
     return arrow_partition_hashes(Lake(root).arrow(name), column)
+
+
+def _line(row: dict[str, object]) -> str:
+    return repr(tuple(row.values()))
 
 
 def _hash(lines: Iterable[str]) -> str:
