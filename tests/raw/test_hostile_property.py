@@ -142,6 +142,13 @@ def outside(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return outside_files(tmp_path_factory.mktemp("outside"))
 
 
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where each example lays out its source and lake: under pytest's own temporary folder
+    (removed with the run's others), as Hypothesis runs many examples per function call."""
+    return tmp_path_factory.mktemp("examples")
+
+
 @pytest.mark.slow
 @settings(
     max_examples=15,
@@ -151,9 +158,9 @@ def outside(tmp_path_factory: pytest.TempPathFactory) -> Path:
 )
 @given(mixture=st.lists(items, min_size=1, max_size=8), bad_date=st.booleans())
 def test_ingest_accounts_for_every_line_and_reads_nothing_outside(
-    spark: SparkSession, outside: Path, mixture: list[Item], bad_date: bool
+    spark: SparkSession, outside: Path, examples: Path, mixture: list[Item], bad_date: bool
 ) -> None:
-    work = Path(tempfile.mkdtemp(prefix="c360-hostile-"))
+    work = Path(tempfile.mkdtemp(dir=examples))
     src, lake = work / "src", work / "lake"
     created = _build(src, outside, mixture, bad_date)
     storage = DeltaStorage(spark, lake)
