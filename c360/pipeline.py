@@ -234,7 +234,15 @@ def air_quality_summary(report: AirQualityReport) -> str:
 def model_step(ctx: RunContext, dates: Sequence[date], profile_dates: Sequence[date] | None = None) -> ModelReport:
     from c360.enhanced.model import build_model
 
-    return build_model(ctx.spark, ctx.storage, dates, ctx.run_id, profile_dates, run_log=ctx.gate_log)
+    return build_model(
+        ctx.spark,
+        ctx.storage,
+        dates,
+        ctx.run_id,
+        profile_dates,
+        run_log=ctx.gate_log,
+        workers=ctx.settings.publish_workers,
+    )
 
 
 def model_summary(report: ModelReport) -> str:

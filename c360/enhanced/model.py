@@ -69,11 +69,14 @@ def build_model(
     profile_dates: Sequence[date] | None = None,
     tables: Sequence[str] | None = None,
     run_log: GateLog | None = None,
+    workers: int = 1,
 ) -> ModelReport:
     """Build the star (and marts) for the run dates; the last one is the as-of date of dimensions.
 
     ``tables``: build only these and what they need (``model_tables``); default all.
     ``run_log``: the run's gate log (``c360.publish.Publisher``); default the step's own.
+    ``workers``: tables built and gated at the same time (``Publisher.build_and_publish_all``:
+    each after what it reads, commits in order, a failure stops every table after it).
 
     Marts read the facts as built in this run (as of its last date), never the published
     tables, which may hold later versions when an older date is rebuilt.
@@ -85,13 +88,12 @@ def build_model(
         "run_dates": sorted(run_dates),
         "profile_dates": sorted(run_dates if profile_dates is None else profile_dates),
     }
-    frames: dict[str, DataFrame] = {}
+    chosen = model_tables(tables)
+    built = {t.name for t in chosen}
+    sources = dict.fromkeys(s for t in chosen for s in t.sources if s not in built)
+    frames = {source: _sanitized(spark, storage, source, last) for source in sources}
     try:
-        for table in model_tables(tables):
-            for source in table.sources:
-                if source not in frames:
-                    frames[source] = _sanitized(spark, storage, source, last)
-            frames[table.name] = publisher.build_and_publish(table, frames, context)
+        publisher.build_and_publish_all(chosen, frames, context, workers)
     finally:
         publisher.flush()
     return ModelReport(sorted(run_dates), publisher.writes)
