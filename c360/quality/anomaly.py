@@ -128,12 +128,12 @@ def score_day(series: dict[date, float], day: date, cfg: DetectorSettings) -> Sc
 
 
 def plot_scores(scores: Sequence[Score], title: str, path: Path) -> Path:
-    """A PNG a person can read: the metric, the expected band, flagged days in red."""
-    import matplotlib
+    """A PNG a person can read: the metric, the expected band, flagged days in red.
 
-    matplotlib.use("Agg")
+    Drawn on a ``Figure`` of its own, not through pyplot, whose global figure registry is not
+    thread-safe: a step publishes several tables at a time (c360.publish)."""
     import matplotlib.dates as mdates
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -143,61 +143,59 @@ def plot_scores(scores: Sequence[Score], title: str, path: Path) -> Path:
     def values(of: Sequence[Score], attr: str) -> np.ndarray:
         return np.array([getattr(s, attr) for s in of], dtype=float)
 
-    fig, ax = plt.subplots(figsize=(11, 4.5), dpi=110)
-    try:
-        judged = [s for s in scores if s.expected is not None]
-        if judged:
-            ax.fill_between(
-                days(judged),
-                values(judged, "lower"),
-                values(judged, "upper"),
-                color="tab:blue",
-                alpha=0.15,
-                label="expected band (|z| <= threshold)",
-            )
-            ax.plot(
-                days(judged),
-                values(judged, "expected"),
-                color="tab:blue",
-                lw=1,
-                ls="--",
-                label="expected",
-            )
-        ax.plot(
-            days(scores),
-            values(scores, "value"),
-            color="black",
-            lw=1.2,
-            marker=".",
-            ms=4,
-            label="observed",
+    fig = Figure(figsize=(11, 4.5), dpi=110)
+    ax = fig.subplots()
+    judged = [s for s in scores if s.expected is not None]
+    if judged:
+        ax.fill_between(
+            days(judged),
+            values(judged, "lower"),
+            values(judged, "upper"),
+            color="tab:blue",
+            alpha=0.15,
+            label="expected band (|z| <= threshold)",
         )
-        flagged = [s for s in scores if s.flagged]
-        if flagged:
-            ax.scatter(
-                days(flagged),
-                values(flagged, "value"),
-                s=70,
+        ax.plot(
+            days(judged),
+            values(judged, "expected"),
+            color="tab:blue",
+            lw=1,
+            ls="--",
+            label="expected",
+        )
+    ax.plot(
+        days(scores),
+        values(scores, "value"),
+        color="black",
+        lw=1.2,
+        marker=".",
+        ms=4,
+        label="observed",
+    )
+    flagged = [s for s in scores if s.flagged]
+    if flagged:
+        ax.scatter(
+            days(flagged),
+            values(flagged, "value"),
+            s=70,
+            color="red",
+            zorder=5,
+            label="anomaly",
+        )
+        for s in flagged:
+            ax.annotate(
+                f"{s.day:%a %d %b}\nz={s.z:+.1f}",
+                (s.day, s.value),
+                textcoords="offset points",
+                xytext=(6, -18 if (s.z or 0) < 0 else 8),
+                fontsize=8,
                 color="red",
-                zorder=5,
-                label="anomaly",
             )
-            for s in flagged:
-                ax.annotate(
-                    f"{s.day:%a %d %b}\nz={s.z:+.1f}",
-                    (s.day, s.value),
-                    textcoords="offset points",
-                    xytext=(6, -18 if (s.z or 0) < 0 else 8),
-                    fontsize=8,
-                    color="red",
-                )
-        ax.set_title(title, fontsize=11)
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
-        ax.grid(alpha=0.3)
-        ax.legend(loc="best", fontsize=8)
-        fig.autofmt_xdate()
-        fig.tight_layout()
-        fig.savefig(path)
-    finally:
-        plt.close(fig)
+    ax.set_title(title, fontsize=11)
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path)
     return path
