@@ -1,7 +1,7 @@
 """Publishing a step's tables several at a time (``Publisher.build_and_publish_all``) keeps what
 publishing them one by one guarantees: a table is built after the tables it reads, tables
 commit in order, and a failing table stops every table after it, however far along that one
-got: it commits nothing and its gate is not recorded."""
+got (built and gated beside it): it commits nothing and its gate is not recorded."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def _slow(spark, values: list[tuple[int, float]], seconds: float, started: list[
 
 
 @pytest.mark.parametrize("workers", [1, 3])
-def test_a_failing_table_stops_every_later_one_even_one_that_finished_first(spark, storage, workers: int) -> None:  # noqa: ANN001
+def test_a_failing_table_stops_every_later_one_even_one_built_beside_it(spark, storage, workers: int) -> None:  # noqa: ANN001
     started: list[str] = []
     tables = [
         _table(A, lambda spark: _rows(spark, [(1, 1.0)])),
