@@ -36,14 +36,11 @@ from c360.cluster import ClusterSpec, master_state, spark_home, start, stop
 from c360.lake import Lake
 from c360.registry import registry
 from tests.conftest import MOCK, PublishedLake, copy_lake
-from tests.enhanced.star_checks import arrow_hash, arrow_partition_hashes
+from tests.enhanced.star_checks import INGESTED_TIERS, arrow_hash, arrow_partition_hashes, ingested_rows, row_set
 
 pytestmark = pytest.mark.slow
 
 RUN_ID = "cluster-test"
-# Differ by design between two ingests of the same file: when it ran, and under which name.
-RUN_COLUMNS = ("_ingest_time", "_ingest_id")
-INGESTED_TIERS = ("raw", "sanitized", "quarantine")
 # Each JVM (driver and executors) runs a few short jobs over little data: C2 compilation would
 # cost more CPU than it saves, on two cores shared by the master, two workers and the driver.
 JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
@@ -117,30 +114,16 @@ def test_ingest_and_enhanced_tier_on_a_two_worker_cluster_equal_local(
     assert set(ingested) <= set(expected), set(ingested) - set(expected)
     for domain in ("sales", "air_quality"):  # the executors parsed both kinds of source
         assert any(executors.arrow(n).num_rows for n in ingested if n.startswith(f"raw.{domain}."))
-    differ = [n for n in expected if _ingested_rows(local, n, ingest_dates) != _ingested_rows(executors, n)]
+    differ = [n for n in expected if ingested_rows(local, n, ingest_dates) != ingested_rows(executors, n)]
     assert differ == [], f"ingest and sanitize differ between local[2] and the cluster: {differ}"
-    sealed = _row_set(executors, "vault.pii.values")
+    sealed = row_set(executors, "vault.pii.values")
     assert sealed, "the cluster sealed no value"
-    assert sealed <= _row_set(local, "vault.pii.values"), "the cluster sealed values local did not"
+    assert sealed <= row_set(local, "vault.pii.values"), "the cluster sealed values local did not"
     # The daily model and air-quality run against what local[*] published for the same day.
     names = [n for n in local.names() if n.startswith("enhanced.")]
     assert sorted(names) == sorted(n for n in cluster.names() if n.startswith("enhanced."))
     differ = {n: parts for n in names if (parts := _differing_partitions(local, cluster, n))}
     assert differ == {}, f"contents differ between local[*] and the cluster: {differ}"
-
-
-def _ingested_rows(lake: Lake, name: str, dates: list | None = None) -> str | None:
-    """``arrow_hash`` of the table (of the ``_extract_date`` partitions ``dates``) without the
-    run's own columns; None when the table does not exist or holds no such rows."""
-    if not lake.catalog.exists(name):
-        return None
-    table = lake.arrow(name, partitions=None if dates is None else {"_extract_date": dates})
-    table = table.drop_columns(list(RUN_COLUMNS))
-    return arrow_hash(table) if table.num_rows else None
-
-
-def _row_set(lake: Lake, name: str) -> set[tuple[object, ...]]:
-    return {tuple(r.values()) for r in lake.arrow(name).to_pylist()}
 
 
 def _differing_partitions(local: Lake, cluster: Lake, name: str) -> list[object]:

@@ -1,4 +1,5 @@
-"""Checks over a published star: keys, relationships at the event time, content hashes."""
+"""Checks over a published star: keys, relationships at the event time, content hashes (of the
+star and of the ingested tiers, compared across lakes)."""
 
 from __future__ import annotations
 
@@ -83,6 +84,28 @@ def content_hash(root: Path, name: str) -> str:
 def partition_hashes(root: Path, name: str, column: str) -> dict[object, str]:
     """``arrow_partition_hashes`` of the latest version of table ``name``, from one read."""
     return arrow_partition_hashes(Lake(root).arrow(name), column)
+
+
+# Differ by design between two ingests of the same file: when it ran, and under which name.
+RUN_COLUMNS = ("_ingest_time", "_ingest_id")
+INGESTED_TIERS = ("raw", "sanitized", "quarantine")
+
+
+def ingested_rows(lake: Lake, name: str, dates: list | None = None) -> str | None:
+    """``arrow_hash`` of an ingested table (of the ``_extract_date`` partitions ``dates``)
+    without the run's own columns; None when the table does not exist or holds no such rows.
+
+    A date's partitions depend only on the extracts up to it, so two lakes that ingested and
+    sanitized the same extracts, in one run or date by date, hold the same rows for it."""
+    if not lake.catalog.exists(name):
+        return None
+    table = lake.arrow(name, partitions=None if dates is None else {"_extract_date": dates})
+    table = table.drop_columns(list(RUN_COLUMNS))
+    return arrow_hash(table) if table.num_rows else None
+
+
+def row_set(lake: Lake, name: str) -> set[tuple[object, ...]]:
+    return {tuple(r.values()) for r in lake.arrow(name).to_pylist()}
 
 
 def _line(row: dict[str, object]) -> str:
