@@ -10,15 +10,23 @@ So the two DAGs run the same date at the same time (both must succeed at their f
 they no longer share a table, so there is no commit conflict and no retry), and the
 air-quality DAG's second date runs while the retail DAG is still modelling.
 
-Then each DAG's last date is re-run, one after the other: the DAG's steps once more
-through the same functions its tasks call (``c360.pipeline``, with the DAG's source group),
-in this test's Spark session instead of six more spark-submits. A re-run that finds nothing
-to change in any data table is the check that the concurrent runs left the tables a
-sequential run would. The lake starts empty, not from ``published_lake``: that lake holds
-every mock date already, so nothing would be written concurrently, and the air-quality
-product needs the station list only the first day delivers. The ops tier is excluded by
-design: the run log gains rows with every run, which is how the test knows the re-runs
-happened.
+Then the tables are checked against what the two give run one after the other:
+
+- The retail DAG's raw, sanitized and quarantine tables hold exactly the rows of the session's
+  ``mock_retail_lake`` for that date (all of mock_data's retail extracts ingested and sanitized
+  in one process; a date's partitions depend only on the extracts up to it), and every value it
+  sealed in the vault is one that lake sealed. Read with delta-rs: no Spark job.
+- Each DAG's publishing step is re-run for its last date, one after the other, in this test's
+  Spark session through the same functions its tasks call (``c360.pipeline``, with the DAG's
+  source group): the retail model, and the whole air-quality DAG (ingest, sanitize, air
+  quality). A re-run that finds nothing to change in any data table is the check that the
+  concurrent runs left the tables a sequential run would. (Re-running the retail ingest and
+  sanitize as well cost 1.5 minutes for what the comparison above checks row by row.)
+
+The lake starts empty, not from ``published_lake``: that lake holds every mock date already,
+so nothing would be written concurrently, and the air-quality product needs the station list
+only the first day delivers. The ops tier is excluded by design: the run log gains rows with
+every run, which is how the test knows the re-runs happened.
 """
 
 from __future__ import annotations
@@ -37,10 +45,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from c360.lake import Lake
+from tests.conftest import MOCK_KEY, MockRetailLake
+from tests.enhanced.star_checks import INGESTED_TIERS, ingested_rows, row_set
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 STEPS = {"c360_daily": ("ingest", "sanitize", "model"), "air_quality_daily": ("ingest", "sanitize", "air_quality")}
+RERUN_STEPS = {"c360_daily": ("model",), "air_quality_daily": STEPS["air_quality_daily"]}
 RUN_TIMEOUT = 1500
 D1, D2 = "2024-01-01", "2024-01-02"  # mock_data's first two days (the first carries the station list)
 
@@ -77,6 +90,7 @@ class Runs:
     after_dags: dict[str, int]  # every table's version after both DAG processes ended
     after_reruns: dict[str, int]  # ... and after the in-process re-runs
     reruns: dict[str, str]  # dag_id -> run id of its in-process re-run
+    retail_differences: dict[str, list[str]]  # the retail DAG's ingested tiers against mock_retail_lake
 
 
 def _start(dag_id: str, day: str, home: Path, lake: Path, out: Path, err: Path) -> subprocess.Popen:
@@ -91,8 +105,11 @@ def _start(dag_id: str, day: str, home: Path, lake: Path, out: Path, err: Path) 
         "AIRFLOW_VAR_C360_SPARK_DRIVER_MEMORY": "2g",
         # Each job is a fresh JVM over a day of mock data: C2 compilation would cost more CPU
         # than it saves, and two DAG processes share two cores (docs/airflow.md, Configuration).
-        "AIRFLOW_VAR_C360_SPARK_JAVA_OPTIONS": "-XX:TieredStopAtLevel=1",
+        # A JVM that dies (a task then fails with Py4J's "Connection refused") leaves its crash
+        # report here, where a failing assertion shows it, not in the task's deleted temporary folder.
+        "AIRFLOW_VAR_C360_SPARK_JAVA_OPTIONS": f"-XX:TieredStopAtLevel=1 -XX:ErrorFile={home}/hs_err_%p.log",
         "C360_LAKE_ROOT": str(lake.parent / "not-this-lake"),  # a Variable beats the environment
+        "C360_PSEUDONYM_KEY": MOCK_KEY.decode(),  # the key mock_retail_lake sealed with (a secret in the environment)
         "C360_SPARK_SHUFFLE_PARTITIONS": "2",
         "C360_SPARK_UI": "false",
         # dag.test() in Airflow 3.3.2 fails a successful run of a DAG with a deadline (test_alerts covers it).
@@ -126,24 +143,52 @@ def _round(runs: dict[str, str], home: Path, lake: Path, name: str) -> Callable[
 
 
 def _rerun(spark: object, lake: Path, dag_id: str, day: date) -> str:
-    """The DAG's steps for ``day`` again, as its tasks call them (same functions, same source
-    group, settings from the same environment), logged under a run id of their own."""
+    """The DAG's ``RERUN_STEPS`` for ``day`` again, as its tasks call them (same functions, same
+    source group, settings from the same environment), logged under a run id of their own."""
     from c360.pipeline import RunContext, air_quality_step, ingest_step, model_step, sanitize_step
     from c360.settings import load_settings
 
-    ctx = RunContext.create(load_settings(lake_root=lake), spark, f"rerun-{dag_id}-{day}")  # type: ignore[arg-type]
+    settings = load_settings(lake_root=lake, pseudonym_key=MOCK_KEY.decode())
+    ctx = RunContext.create(settings, spark, f"rerun-{dag_id}-{day}")  # type: ignore[arg-type]
     sources = "retail" if dag_id == "c360_daily" else "air_quality"
-    ctx.step("ingest", day, lambda: ingest_step(ctx, REPO / "mock_data", day, sources))
-    ctx.step("sanitize", day, lambda: sanitize_step(ctx, [day], sources))
-    if dag_id == "c360_daily":
-        ctx.step("model", day, lambda: model_step(ctx, [day]))
-    else:
-        ctx.step("air_quality", day, lambda: air_quality_step(ctx, [day]))
+    steps = {
+        "ingest": lambda: ingest_step(ctx, REPO / "mock_data", day, sources),
+        "sanitize": lambda: sanitize_step(ctx, [day], sources),
+        "model": lambda: model_step(ctx, [day]),
+        "air_quality": lambda: air_quality_step(ctx, [day]),
+    }
+    for name in RERUN_STEPS[dag_id]:
+        ctx.step(name, day, steps[name])
     return ctx.run_id
 
 
+def _retail_differences(lake: Path, reference: Path, day: date) -> dict[str, list[str]]:
+    """Where the retail tables of the raw, sanitized and quarantine tiers of ``lake`` (which
+    ingested ``day`` alone) differ from ``reference``'s rows for ``day``, and the values ``lake``
+    sealed that ``reference`` did not: ``{}`` when there is no difference."""
+    ours, theirs = Lake(lake), Lake(reference)
+
+    def retail(of: Lake) -> set[str]:
+        return {n for n in of.names() if n.split(".")[0] in INGESTED_TIERS and not _is_air_quality(n)}
+
+    differences = {
+        "tables only in the DAG's lake": sorted(retail(ours) - retail(theirs)),
+        "tables whose rows differ": sorted(
+            n for n in retail(theirs) if ingested_rows(theirs, n, [day]) != ingested_rows(ours, n)
+        ),
+    }
+    sealed = row_set(ours, "vault.pii.values")
+    if not sealed:
+        differences["vault"] = ["the DAG sealed no value"]
+    elif unknown := sealed - row_set(theirs, "vault.pii.values"):
+        differences["vault"] = [f"{len(unknown)} values the reference did not seal"]
+    return {what: names for what, names in differences.items() if names}
+
+
 @pytest.fixture(scope="module")
-def runs(airflow_db: Path, spark: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
+def runs(
+    airflow_db: Path, spark: object, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Runs]:
     from airflow.configuration import conf
 
     home = tmp_path_factory.mktemp("dag-runs")
@@ -155,23 +200,27 @@ def runs(airflow_db: Path, spark: object, tmp_path_factory: pytest.TempPathFacto
             src.backup(dst)
     results = _round({"c360_daily": D1, "air_quality_daily": f"{D1},{D2}"}, home, lake, "dags")()
     after_dags = _versions(lake)
+    # Asked for only now: the other pytest worker builds it meanwhile, and the DAGs must not wait.
+    reference: MockRetailLake = request.getfixturevalue("mock_retail_lake")
+    retail = _retail_differences(lake, reference.root, date.fromisoformat(D1))
     reruns = {
         "c360_daily": _rerun(spark, lake, "c360_daily", date.fromisoformat(D1)),
         "air_quality_daily": _rerun(spark, lake, "air_quality_daily", date.fromisoformat(D2)),
     }
-    yield Runs(lake, results, after_dags, _versions(lake), reruns)
+    yield Runs(lake, results, after_dags, _versions(lake), reruns, retail)
 
 
-def _assert_first_try_success(result: dict, dag_id: str) -> None:
+def _assert_first_try_success(result: dict, dag_id: str, home: Path) -> None:
     tasks = result["tasks"]
-    assert result["state"] == "success", f"{result['run_id']}: {tasks}\n{result['logs']}"
-    assert tasks == {t: ["success", 1] for t in STEPS[dag_id]}, f"{tasks}\n{result['logs']}"
+    crashes = "\n".join("\n".join(f.read_text().splitlines()[:40]) for f in sorted(home.glob("hs_err_*.log")))
+    assert result["state"] == "success", f"{result['run_id']}: {tasks}\n{result['logs']}\n{crashes}"
+    assert tasks == {t: ["success", 1] for t in STEPS[dag_id]}, f"{tasks}\n{result['logs']}\n{crashes}"
 
 
 def test_both_dags_for_one_date_at_the_same_time_succeed_at_their_first_try(runs: Runs, dagbag: object) -> None:
     for dag_id in STEPS:
         result = runs.results[dag_id][D1]
-        _assert_first_try_success(result, dag_id)
+        _assert_first_try_success(result, dag_id, runs.lake.parent)
         # Each task ran its own job with the Airflow run id (the job's --run-id).
         assert _succeeded_steps(runs.lake, result["run_id"]) == sorted(STEPS[dag_id])
     assert not (runs.lake.parent / "not-this-lake").exists()
@@ -188,6 +237,8 @@ def test_both_dags_for_one_date_at_the_same_time_succeed_at_their_first_try(runs
         for a in dagbag.dags[dag_id].get_task(task).outlets  # type: ignore[attr-defined]
     }
     assert {n for n in tables if n.startswith("enhanced.")} == outlets
+    # The retail DAG ingested and sanitized what one process does with the same extracts.
+    assert runs.retail_differences == {}
 
 
 def test_air_quality_daily_runs_its_second_date_and_a_rerun_of_each_dags_last_date_changes_no_data_table(
@@ -196,13 +247,13 @@ def test_air_quality_daily_runs_its_second_date_and_a_rerun_of_each_dags_last_da
     from c360.storage import LakeCatalog
 
     second = runs.results["air_quality_daily"][D2]
-    _assert_first_try_success(second, "air_quality_daily")
+    _assert_first_try_success(second, "air_quality_daily", runs.lake.parent)
     assert _succeeded_steps(runs.lake, second["run_id"]) == sorted(STEPS["air_quality_daily"])
     # Each run date published its own local day (the day before it) in the daily fact.
     days = set(LakeCatalog(runs.lake).row_counts("enhanced.air_quality.fct_aqi_daily", "date"))
     assert days == {"2023-12-31", D1}, days
     # The re-runs executed every step (the run log has them) and changed no data table.
     for dag_id, run_id in runs.reruns.items():
-        assert _succeeded_steps(runs.lake, run_id) == sorted(STEPS[dag_id])
+        assert _succeeded_steps(runs.lake, run_id) == sorted(RERUN_STEPS[dag_id])
     assert set(runs.after_reruns) == set(runs.after_dags)
     assert _data(runs.after_reruns) == _data(runs.after_dags)
