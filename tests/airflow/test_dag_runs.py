@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -55,6 +56,7 @@ REPO = Path(__file__).resolve().parents[2]
 STEPS = {"c360_daily": ("ingest", "sanitize", "model"), "air_quality_daily": ("ingest", "sanitize", "air_quality")}
 RERUN_STEPS = {"c360_daily": ("model",), "air_quality_daily": STEPS["air_quality_daily"]}
 RUN_TIMEOUT = 1500
+WHY_A_TRY_ENDED = re.compile(r"error|exception|traceback|killed|signal|exit|retry|fail", re.IGNORECASE)
 D1, D2 = "2024-01-01", "2024-01-02"  # mock_data's first two days (the first carries the station list)
 
 
@@ -117,9 +119,10 @@ def _start(dag_id: str, day: str, home: Path, lake: Path, out: Path, err: Path) 
         "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "dags")]),
     }
     cmd = [sys.executable, "-m", "tests.airflow.dag_runner", dag_id, day, str(out)]
-    # Output to a file, not a pipe: an unread pipe that fills up would stall the other process.
-    with err.open("w") as stderr:
-        return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    # Output to files, not pipes: an unread pipe that fills up would stall the other process.
+    # dag.test() logs its tasks (the jobs' output included) to stdout: kept for a failing assertion.
+    with err.open("w") as stderr, err.with_suffix(".out").open("w") as stdout:
+        return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=stdout, stderr=stderr)
 
 
 def _round(runs: dict[str, str], home: Path, lake: Path, name: str) -> Callable[[], dict[str, dict]]:
@@ -213,6 +216,11 @@ def runs(
 def _assert_first_try_success(result: dict, dag_id: str, home: Path) -> None:
     tasks = result["tasks"]
     crashes = "\n".join("\n".join(f.read_text().splitlines()[:40]) for f in sorted(home.glob("hs_err_*.log")))
+    # The lines of the DAG process's task logs that say why a try ended (a retry hides the reason).
+    output = home / f"dags-{dag_id}.out"
+    lines = output.read_text(errors="replace").splitlines() if output.exists() else []
+    why = [line[:500] for line in lines if WHY_A_TRY_ENDED.search(line)]
+    crashes += "\n" + "\n".join(why[-60:])
     assert result["state"] == "success", f"{result['run_id']}: {tasks}\n{result['logs']}\n{crashes}"
     assert tasks == {t: ["success", 1] for t in STEPS[dag_id]}, f"{tasks}\n{result['logs']}\n{crashes}"
 
