@@ -215,14 +215,14 @@ def runs(
 
 def _assert_first_try_success(result: dict, dag_id: str, home: Path) -> None:
     tasks = result["tasks"]
-    crashes = "\n".join("\n".join(f.read_text().splitlines()[:40]) for f in sorted(home.glob("hs_err_*.log")))
-    # The lines of the DAG process's task logs that say why a try ended (a retry hides the reason).
+    # Why a try ended, which a retry hides: JVM crash reports, and the lines of the DAG process's
+    # output (dag.test() logs its tasks there, not to log files) that name an error, kill or retry.
+    crashes = ["\n".join(f.read_text().splitlines()[:40]) for f in sorted(home.glob("hs_err_*.log"))]
     output = home / f"dags-{dag_id}.out"
     lines = output.read_text(errors="replace").splitlines() if output.exists() else []
-    why = [line[:500] for line in lines if WHY_A_TRY_ENDED.search(line)]
-    crashes += "\n" + "\n".join(why[-60:])
-    assert result["state"] == "success", f"{result['run_id']}: {tasks}\n{result['logs']}\n{crashes}"
-    assert tasks == {t: ["success", 1] for t in STEPS[dag_id]}, f"{tasks}\n{result['logs']}\n{crashes}"
+    why = "\n".join([*crashes, *(line[:500] for line in lines if WHY_A_TRY_ENDED.search(line))][-60:])
+    assert result["state"] == "success", f"{result['run_id']}: {tasks}\n{result['logs']}\n{why}"
+    assert tasks == {t: ["success", 1] for t in STEPS[dag_id]}, f"{tasks}\n{result['logs']}\n{why}"
 
 
 def test_both_dags_for_one_date_at_the_same_time_succeed_at_their_first_try(runs: Runs, dagbag: object) -> None:
