@@ -82,7 +82,7 @@ def validate(
     checks, local = gx_checks(suite, df.schema, run_date, history.get(ROW_COUNT))
     local |= {r.expectation: r for r in passed.invariants}
     runner = get_runner(ops.data_docs_dir(storage.catalog.lake_root))
-    gx_results, key, gx_suite_result = runner.validate(df, suite.table, checks, run_id)
+    gx_results, key, gx_suite_result = runner.validate(df, suite.table, checks, run_id, rows=passed.row_count)
     by_name = {r.expectation: r for r in gx_results}
     fks = foreign_key_results(df, suite, passed.row_count, _reader(storage))
     by_name |= local | {r.expectation: r for r in fks}

@@ -13,6 +13,15 @@ expectation cost about six more Spark jobs per table, 40% of GX's time on a pass
 (the model's 17 tables: 294 jobs and 13.4-16.6 s with samples, 187 jobs and 8.2-10.2 s
 without).
 
+A frame of at most :data:`PANDAS_MAX_ROWS` rows (a day's partitions, a small dimension) is
+judged by GX's pandas engine instead, from one Arrow collect: GX's Spark engine runs about
+eleven Spark jobs per table, each with a job's fixed latency, which made it the largest part
+of a daily run's gate (docs/benchmarks.md). The collect is converted so that both engines
+give the same results (:func:`pandas_frame`; tests/quality/test_gx_engines.py holds them to
+it) for the expectation types c360 declares (:data:`PANDAS_TYPES`). A suite with another type
+(``TableSuite.gx`` takes any), or a float column holding NaN, which pandas cannot tell from
+null, stays on Spark.
+
 Checks GX cannot express (foreign keys, SQL invariants) are computed by c360 with
 Spark; they are added to GX's validation result before the Data Docs are built, so the
 HTML page shows the whole suite in one place.
@@ -29,6 +38,9 @@ from typing import Any
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 
 from c360.quality.results import ExpectationResult
@@ -40,6 +52,21 @@ _BATCH = "whole_dataframe"
 _NAME_KEY = "c360_name"
 _COUNTS = {"result_format": "BASIC", "partial_unexpected_count": 0}
 _SAMPLES = {"result_format": "SUMMARY"}
+# Frames up to this many rows are validated with GX's pandas engine (0: always Spark). A
+# 200,000-row frame of a wide table is a few hundred MB in the driver at most.
+PANDAS_MAX_ROWS = 200_000
+# The expectation types both engines are shown to judge alike (tests/quality/test_gx_engines.py).
+PANDAS_TYPES = frozenset(
+    {
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_be_unique",
+        "expect_compound_columns_to_be_unique",
+        "expect_column_values_to_be_in_set",
+        "expect_column_values_to_be_between",
+        "expect_column_max_to_be_between",
+        "expect_table_row_count_to_be_between",
+    }
+)
 _lock = threading.Lock()
 _runners: dict[Path, GxRunner] = {}
 
@@ -84,18 +111,34 @@ class GxRunner:
             },
         )
         self.datasource = self.context.data_sources.add_spark(_DATASOURCE)
+        self.pandas = self.context.data_sources.add_pandas(f"{_DATASOURCE}_pandas")
         self._lock = threading.Lock()
         self._unbuilt: list[Any] = []  # validation results stored, their pages not built yet
 
     def validate(
-        self, df: DataFrame, table: str, checks: Sequence[GxCheck], run_id: str
+        self,
+        df: DataFrame,
+        table: str,
+        checks: Sequence[GxCheck],
+        run_id: str,
+        rows: int | None = None,
+        pandas_max_rows: int | None = None,
     ) -> tuple[list[ExpectationResult], Any, Any]:
-        """Validate ``df`` with GX; our results, plus GX's (key, result) for the Data Docs."""
+        """Validate ``df`` with GX; our results, plus GX's (key, result) for the Data Docs.
+
+        ``rows`` is ``df``'s row count when the caller knows it: up to ``pandas_max_rows``
+        (default :data:`PANDAS_MAX_ROWS`) GX's pandas engine judges the frame, when every
+        check is of a type in :data:`PANDAS_TYPES`."""
+        limit = PANDAS_MAX_ROWS if pandas_max_rows is None else pandas_max_rows
+        small = rows is not None and rows <= limit
+        frame = pandas_frame(df) if small and checks and all(c.gx_type in PANDAS_TYPES for c in checks) else None
+        data, source = (df, self.datasource) if frame is None else (frame, self.pandas)
         with self._lock:  # the context's stores are not meant for concurrent mutation
-            key, suite_result = self._run(df, table, checks, run_id, _COUNTS)
+            key, suite_result = self._run(source, data, table, checks, run_id, _COUNTS)
             failed = {_name(r) for r in suite_result.results if not r.success}
             if failed:
-                _, sampled = self._run(df, table, [c for c in checks if c.expectation.name in failed], run_id, _SAMPLES)
+                retry = [c for c in checks if c.expectation.name in failed]
+                _, sampled = self._run(source, data, table, retry, run_id, _SAMPLES)
                 with_samples = {_name(r): r for r in sampled.results}
                 suite_result.results = [with_samples.get(_name(r), r) for r in suite_result.results]
         by_name = {c.expectation.name: c.expectation for c in checks}
@@ -107,20 +150,27 @@ class GxRunner:
         return results, key, suite_result
 
     def _run(
-        self, df: DataFrame, table: str, checks: Sequence[GxCheck], run_id: str, result_format: Mapping[str, Any]
+        self,
+        source: Any,
+        df: DataFrame | pd.DataFrame,
+        table: str,
+        checks: Sequence[GxCheck],
+        run_id: str,
+        result_format: Mapping[str, Any],
     ) -> tuple[Any, Any]:
-        """Register ``checks`` as the table's suite and run its checkpoint on ``df``."""
+        """Register ``checks`` as the table's suite and run its checkpoint on ``df`` (a frame
+        of ``source``'s engine)."""
         import great_expectations as gx
         from great_expectations.core.run_identifier import RunIdentifier
         from great_expectations.expectations.expectation_configuration import (
             ExpectationConfiguration,
         )
 
-        if table in self.datasource.get_asset_names():
-            asset = self.datasource.get_asset(table)
+        if table in source.get_asset_names():
+            asset = source.get_asset(table)
             batch = asset.get_batch_definition(_BATCH)
         else:
-            asset = self.datasource.add_dataframe_asset(table)
+            asset = source.add_dataframe_asset(table)
             batch = asset.add_batch_definition_whole_dataframe(_BATCH)
         # The suite is code: rebuild it every run so the context never holds a stale one.
         for factory in (
@@ -223,6 +273,35 @@ class GxRunner:
             keys, self._unbuilt = self._unbuilt, []
             if keys:
                 self.context.build_data_docs(site_names=[_SITE], resource_identifiers=keys)
+
+
+def pandas_frame(df: DataFrame) -> pd.DataFrame | None:
+    """``df`` collected for GX's pandas engine, typed so that it judges every expectation as
+    GX's Spark engine does on ``df``; None when it cannot (a float column holds NaN).
+
+    - integers: pandas' nullable ``Int64``, exact (NumPy's float64 would round 64-bit keys
+      with a null among them, and ``unique`` would then see duplicates that are not);
+    - dates: Arrow-backed, whose ``max`` skips nulls and compares with a ``date`` bound
+      (an object column's ``max`` fails on a null, a datetime64 one cannot meet a ``date``);
+    - timestamps: naive, in UTC, the session time zone: what Spark hands GX;
+    - booleans: nullable; decimals stay ``Decimal`` objects, strings ``str``.
+    """
+    table = df.toArrow()
+    for name, kind in zip(table.column_names, table.schema.types, strict=True):
+        if pa.types.is_floating(kind) and pc.any(pc.is_nan(table[name])).as_py():
+            return None  # pandas takes NaN for null, Spark does not
+    fields = [pa.field(f.name, pa.timestamp(f.type.unit)) if pa.types.is_timestamp(f.type) else f for f in table.schema]
+    return table.cast(pa.schema(fields)).to_pandas(types_mapper=_pandas_type)
+
+
+def _pandas_type(kind: pa.DataType) -> Any:
+    if pa.types.is_integer(kind):
+        return pd.Int64Dtype()
+    if pa.types.is_boolean(kind):
+        return pd.BooleanDtype()
+    if pa.types.is_date(kind):
+        return pd.ArrowDtype(kind)
+    return None  # pyarrow's default
 
 
 def _name(result: Any) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from c360.quality import TableSuite, publish, validate
+import pytest
+
+from c360.quality import TableSuite, gx_runner, publish, validate
 
 SCHEMA = "id int, sku string, qty int, price double, disc double, amount double, channel string, ts timestamp"
 GOOD = [
@@ -49,7 +51,13 @@ def outcome(report) -> list[tuple[str, bool, int | None, str | None]]:  # noqa: 
     return [(r.expectation, r.success, r.unexpected_count, r.observed_value) for r in report.results]
 
 
-def test_each_kind_passes_on_good_data_and_counts_bad_rows(spark, storage) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("engine", ["spark", "pandas"])
+def test_each_kind_passes_on_good_data_and_counts_bad_rows(spark, storage, monkeypatch, engine) -> None:  # noqa: ANN001
+    """The same results whichever GX engine judges the frame (small frames go to pandas)."""
+    monkeypatch.setattr(gx_runner, "PANDAS_MAX_ROWS", 0 if engine == "spark" else 1000)
+    collected = []
+    convert = gx_runner.pandas_frame
+    monkeypatch.setattr(gx_runner, "pandas_frame", lambda df: collected.append(convert(df)) or collected[-1])
     products = spark.createDataFrame([("A",), ("B",)], "sku string")
     dim = spark.createDataFrame([("A",), ("B",)], "product_sku string")
     storage.overwrite(dim, "enhanced.sales.dim_product")
@@ -110,6 +118,7 @@ def test_each_kind_passes_on_good_data_and_counts_bad_rows(spark, storage) -> No
         "distinct.id": 3.0,
         "sum.amount": 225.0,
     }
+    assert len(collected) == (0 if engine == "spark" else 3) and all(f is not None for f in collected)
 
 
 def test_foreign_keys_counted_together_keep_each_keys_own_count(spark) -> None:  # noqa: ANN001
