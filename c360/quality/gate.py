@@ -12,15 +12,17 @@ counts, which stops the steps after it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+from deltalake import QueryBuilder
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
-from c360.quality import anomaly, ops
+from c360.quality import anomaly, gx_runner, ops
 from c360.quality.gx_runner import GxCheck, get_runner
 from c360.quality.results import Anomaly, ExpectationResult, QualityGateError, ValidationReport
 from c360.quality.spark_checks import ROW_COUNT, aggregate_pass, foreign_key_results
@@ -82,9 +84,11 @@ def validate(
     checks, local = gx_checks(suite, df.schema, run_date, history.get(ROW_COUNT))
     local |= {r.expectation: r for r in passed.invariants}
     runner = get_runner(ops.data_docs_dir(storage.catalog.lake_root))
-    gx_results, key, gx_suite_result = runner.validate(df, suite.table, checks, run_id, rows=passed.row_count)
+    # A small frame is collected once: GX's pandas engine and the foreign keys work on it.
+    collected = df.toArrow() if passed.row_count <= gx_runner.PANDAS_MAX_ROWS else None
+    gx_results, key, gx_suite_result = runner.validate(df, suite.table, checks, run_id, collected)
     by_name = {r.expectation: r for r in gx_results}
-    fks = foreign_key_results(df, suite, passed.row_count, _reader(storage))
+    fks = foreign_key_results(df, suite, passed.row_count, _reader(storage), collected, _key_reader(storage))
     by_name |= local | {r.expectation: r for r in fks}
     results = tuple(by_name[e.name] for e in suite.expectations)
     docs = runner.write_docs(
@@ -186,6 +190,19 @@ def _current_version(storage: DeltaStorage, table: str) -> int | None:
 def _reader(storage: DeltaStorage) -> Callable[[str], DataFrame | None]:
     def read(name: str) -> DataFrame | None:
         return storage.read(name) if storage.exists(name) else None
+
+    return read
+
+
+def _key_reader(storage: DeltaStorage) -> Callable[[str, Sequence[str]], pa.Table | None]:
+    """The distinct values of a table's key columns at its latest version, read with delta-rs."""
+
+    def read(name: str, columns: Sequence[str]) -> pa.Table | None:
+        if not storage.exists(name):
+            return None
+        names = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+        query = QueryBuilder().register("t", storage.catalog.open(name)).execute(f"SELECT DISTINCT {names} FROM t")
+        return pa.table(query.read_all())
 
     return read
 

@@ -121,17 +121,15 @@ class GxRunner:
         table: str,
         checks: Sequence[GxCheck],
         run_id: str,
-        rows: int | None = None,
-        pandas_max_rows: int | None = None,
+        collected: pa.Table | None = None,
     ) -> tuple[list[ExpectationResult], Any, Any]:
         """Validate ``df`` with GX; our results, plus GX's (key, result) for the Data Docs.
 
-        ``rows`` is ``df``'s row count when the caller knows it: up to ``pandas_max_rows``
-        (default :data:`PANDAS_MAX_ROWS`) GX's pandas engine judges the frame, when every
-        check is of a type in :data:`PANDAS_TYPES`."""
-        limit = PANDAS_MAX_ROWS if pandas_max_rows is None else pandas_max_rows
-        small = rows is not None and rows <= limit
-        frame = pandas_frame(df) if small and checks and all(c.gx_type in PANDAS_TYPES for c in checks) else None
+        ``collected`` is ``df`` collected as Arrow (the caller does it for a frame of at most
+        :data:`PANDAS_MAX_ROWS` rows): GX's pandas engine then judges it, when every check is
+        of a type in :data:`PANDAS_TYPES` and :func:`pandas_frame` can convert it."""
+        eligible = collected is not None and checks and all(c.gx_type in PANDAS_TYPES for c in checks)
+        frame = pandas_frame(collected) if eligible else None
         data, source = (df, self.datasource) if frame is None else (frame, self.pandas)
         with self._lock:  # the context's stores are not meant for concurrent mutation
             key, suite_result = self._run(source, data, table, checks, run_id, _COUNTS)
@@ -275,9 +273,10 @@ class GxRunner:
                 self.context.build_data_docs(site_names=[_SITE], resource_identifiers=keys)
 
 
-def pandas_frame(df: DataFrame) -> pd.DataFrame | None:
-    """``df`` collected for GX's pandas engine, typed so that it judges every expectation as
-    GX's Spark engine does on ``df``; None when it cannot (a float column holds NaN).
+def pandas_frame(table: pa.Table) -> pd.DataFrame | None:
+    """A Spark frame's Arrow collect (``DataFrame.toArrow``) for GX's pandas engine, typed so
+    that it judges every expectation as GX's Spark engine does on the Spark frame; None when
+    it cannot (a float column holds NaN).
 
     - integers: pandas' nullable ``Int64``, exact (NumPy's float64 would round 64-bit keys
       with a null among them, and ``unique`` would then see duplicates that are not);
@@ -286,7 +285,6 @@ def pandas_frame(df: DataFrame) -> pd.DataFrame | None:
     - timestamps: naive, in UTC, the session time zone: what Spark hands GX;
     - booleans: nullable; decimals stay ``Decimal`` objects, strings ``str``.
     """
-    table = df.toArrow()
     for name, kind in zip(table.column_names, table.schema.types, strict=True):
         if pa.types.is_floating(kind) and pc.any(pc.is_nan(table[name])).as_py():
             return None  # pandas takes NaN for null, Spark does not

@@ -2,13 +2,18 @@
 
 Row-level invariants and the table metrics share ONE aggregate pass over the frame;
 the foreign keys' anti-joins are counted in one more. Only counts come back to the driver.
+A small frame the gate already collected as Arrow has its foreign keys counted with Arrow
+instead, against the referenced tables' keys read with delta-rs: no Spark job.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -82,13 +87,30 @@ def aggregate_pass(df: DataFrame, suite: TableSuite) -> PassOutcome:
 
 
 def foreign_key_results(
-    df: DataFrame, suite: TableSuite, row_count: int, resolve: Callable[[str], DataFrame | None]
+    df: DataFrame,
+    suite: TableSuite,
+    row_count: int,
+    resolve: Callable[[str], DataFrame | None],
+    collected: pa.Table | None = None,
+    read_keys: Callable[[str, Sequence[str]], pa.Table | None] | None = None,
 ) -> list[ExpectationResult]:
     """Rows whose non-null key has no match in the referenced keys.
 
     One anti-join per foreign key, all counted in ONE Spark job (a union of the orphans,
-    grouped by key): a fact with five foreign keys pays one job's fixed cost, not five."""
+    grouped by key): a fact with five foreign keys pays one job's fixed cost, not five.
+    With ``collected`` (``df`` as Arrow) and ``read_keys`` (a table's distinct key values),
+    they are counted with Arrow instead, when every reference is a table whose key columns
+    have the frame's types (:func:`arrow_orphans`); otherwise by the Spark job."""
     checks = [e for e in suite.expectations if e.kind is Kind.FOREIGN_KEY]
+    if collected is not None and read_keys is not None and checks:
+        counted = arrow_orphans(collected, checks, read_keys)
+        if counted is not None:
+            return [
+                _failed_to_evaluate(fk, f"reference table {fk.ref} does not exist")
+                if n is None
+                else _row_result(fk, n, row_count, fk.description)
+                for fk, n in zip(checks, counted, strict=True)
+            ]
     orphans: list[DataFrame] = []
     missing: dict[str, str] = {}
     for i, fk in enumerate(checks):
@@ -111,6 +133,43 @@ def foreign_key_results(
         else _row_result(fk, counts.get(i, 0), row_count, fk.description)
         for i, fk in enumerate(checks)
     ]
+
+
+def arrow_orphans(
+    collected: pa.Table, checks: Sequence[Expectation], read_keys: Callable[[str, Sequence[str]], pa.Table | None]
+) -> list[int | None] | None:
+    """Each foreign key's orphan rows in ``collected`` (None: its table does not exist), or
+    None when Arrow cannot count them as Spark's join would: a reference that is a DataFrame,
+    or key columns whose types differ from the frame's (Spark would cast one side; Arrow
+    compares only equal types, so those stay Spark's)."""
+    if any(not isinstance(fk.ref, str) for fk in checks):
+        return None
+    counts: list[int | None] = []
+    for fk in checks:
+        keys = read_keys(str(fk.ref), fk.ref_columns)
+        if keys is None:
+            counts.append(None)
+            continue
+        cols = list(fk.columns)
+        present = collected.select(cols)
+        mask = functools.reduce(pc.and_, [pc.is_valid(present[c]) for c in cols])
+        present = _plain_strings(present.filter(mask))
+        keys = _plain_strings(keys.rename_columns(cols))
+        if present.schema.types != keys.schema.types:
+            return None
+        try:
+            counts.append(present.join(keys, keys=cols, join_type="left anti").num_rows)
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):  # a key type Arrow's join does not take
+            return None
+    return counts
+
+
+def _plain_strings(table: pa.Table) -> pa.Table:
+    """String columns as ``large_string`` whatever their Arrow layout (Spark collects large
+    strings, DataFusion reads string views): the same values, comparable."""
+    stringy = (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view)
+    fields = [pa.field(f.name, pa.large_string()) if any(t(f.type) for t in stringy) else f for f in table.schema]
+    return table.cast(pa.schema(fields))
 
 
 def _row_result(e: Expectation, unexpected: int, rows: int, details: str) -> ExpectationResult:

@@ -57,7 +57,7 @@ def test_each_kind_passes_on_good_data_and_counts_bad_rows(spark, storage, monke
     monkeypatch.setattr(gx_runner, "PANDAS_MAX_ROWS", 0 if engine == "spark" else 1000)
     collected = []
     convert = gx_runner.pandas_frame
-    monkeypatch.setattr(gx_runner, "pandas_frame", lambda df: collected.append(convert(df)) or collected[-1])
+    monkeypatch.setattr(gx_runner, "pandas_frame", lambda table: collected.append(convert(table)) or collected[-1])
     products = spark.createDataFrame([("A",), ("B",)], "sku string")
     dim = spark.createDataFrame([("A",), ("B",)], "product_sku string")
     storage.overwrite(dim, "enhanced.sales.dim_product")
@@ -144,3 +144,45 @@ def test_foreign_keys_counted_together_keep_each_keys_own_count(spark) -> None: 
         ("sku_in_missing_table", False, None),
     ]
     assert results[2].details == "reference table enhanced.sales.dim_gone does not exist"
+
+
+def test_foreign_keys_counted_with_arrow_equal_the_spark_job(spark, storage) -> None:  # noqa: ANN001
+    """A small frame's foreign keys are counted with Arrow against the tables' keys read with
+    delta-rs: the same results as the Spark job, single and composite keys, null keys, a
+    missing table; key types that differ (Spark would cast) are left to the Spark job."""
+    from c360.quality.gate import _key_reader, _reader
+    from c360.quality.spark_checks import arrow_orphans, foreign_key_results
+    from c360.quality.suite import Kind
+
+    def fks(s: TableSuite) -> list:
+        return [e for e in s.expectations if e.kind is Kind.FOREIGN_KEY]
+
+    products = spark.createDataFrame([("A",), ("B",), ("B",)], "product_sku string")
+    storage.overwrite(products, "enhanced.sales.dim_product")
+    pairs = spark.createDataFrame([(1, date(2024, 1, 1)), (2, date(2024, 1, 2))], "k bigint, d date")
+    storage.overwrite(pairs, "enhanced.test.dim_pair")
+    storage.overwrite(spark.createDataFrame([(1,), (2,)], "id int"), "enhanced.test.dim_int")
+    facts = spark.createDataFrame(
+        [
+            ("A", 1, date(2024, 1, 1), 1),
+            ("Z", 1, date(2024, 1, 2), 2),  # unknown sku; (1, 01-02) is no pair
+            (None, None, date(2024, 1, 9), 3),  # null keys are not checked
+            ("Z", 2, date(2024, 1, 2), 9),
+        ],
+        "sku string, k bigint, d date, id bigint",
+    )
+    suite = (
+        TableSuite("enhanced.sales.fct_test", key=("sku",))
+        .foreign_key("sku", "enhanced.sales.dim_product", "product_sku")
+        .foreign_key(("k", "d"), "enhanced.test.dim_pair")
+        .foreign_key("sku", "enhanced.sales.dim_gone", "sku", name="sku_in_missing_table")
+    )
+    collected = facts.toArrow()
+    assert arrow_orphans(collected, fks(suite), _key_reader(storage)) == [2, 1, None]
+    arrow = foreign_key_results(facts, suite, 4, _reader(storage), collected, _key_reader(storage))
+    assert arrow == foreign_key_results(facts, suite, 4, _reader(storage))
+
+    other_type = TableSuite("enhanced.sales.fct_test", key=("sku",)).foreign_key("id", "enhanced.test.dim_int")
+    assert arrow_orphans(collected, fks(other_type), _key_reader(storage)) is None
+    results = foreign_key_results(facts, other_type, 4, _reader(storage), collected, _key_reader(storage))
+    assert [(r.success, r.unexpected_count) for r in results] == [(False, 2)]  # 3 and 9, by the Spark job

@@ -53,11 +53,11 @@ CHECKS = [
 ]
 
 
-def results_by_engine(spark, frame, monkeypatch, tmp_path) -> dict[str, list[tuple]]:  # noqa: ANN001
+def results_by_engine(frame, tmp_path) -> dict[str, list[tuple]]:  # noqa: ANN001
     out = {}
-    for engine, limit in (("spark", 0), ("pandas", 1000)):
-        monkeypatch.setattr(gx_runner, "PANDAS_MAX_ROWS", limit)
-        results, _, _ = get_runner(tmp_path / "docs").validate(frame, "test.gx.engines", CHECKS, engine, frame.count())
+    for engine in ("spark", "pandas"):
+        collected = frame.toArrow() if engine == "pandas" else None
+        results, _, _ = get_runner(tmp_path / "docs").validate(frame, "test.gx.engines", CHECKS, engine, collected)
         out[engine] = [
             (r.expectation, r.success, r.observed_value, r.unexpected_count, r.element_count, r.unexpected_percent)
             for r in results
@@ -68,10 +68,10 @@ def results_by_engine(spark, frame, monkeypatch, tmp_path) -> dict[str, list[tup
 def test_pandas_engine_judges_every_type_as_spark_does(spark, monkeypatch, tmp_path) -> None:  # noqa: ANN001
     assert {c.gx_type for c in CHECKS} == gx_runner.PANDAS_TYPES  # every type handed to pandas is here
     frame = spark.createDataFrame(ROWS, SCHEMA)
-    pandas = gx_runner.pandas_frame(frame)
+    pandas = gx_runner.pandas_frame(frame.toArrow())
     assert pandas is not None and len(pandas) == len(ROWS)
     assert sorted(pandas["k"].dropna()) == sorted(r[0] for r in ROWS if r[0] is not None)  # exact, not rounded
-    by_engine = results_by_engine(spark, frame, monkeypatch, tmp_path)
+    by_engine = results_by_engine(frame, tmp_path)
     assert by_engine["pandas"] == by_engine["spark"]
     outcome = {name: (ok, observed, bad) for name, ok, observed, bad, _, _ in by_engine["spark"]}
     # What both said, so that agreement cannot come from both failing to evaluate.
@@ -91,25 +91,29 @@ def test_pandas_engine_judges_every_type_as_spark_does(spark, monkeypatch, tmp_p
 def test_a_float_column_holding_nan_stays_on_spark(spark, monkeypatch, tmp_path) -> None:  # noqa: ANN001
     """pandas takes NaN for null; Spark does not: such a frame is not handed to pandas."""
     frame = spark.createDataFrame([(1, math.nan), (2, None), (3, 1.0)], "k bigint, x double")
-    assert gx_runner.pandas_frame(frame) is None
-    monkeypatch.setattr(gx_runner, "PANDAS_MAX_ROWS", 1000)
+    assert gx_runner.pandas_frame(frame.toArrow()) is None
     checks = [check("expect_column_values_to_not_be_null", "not_null(x)", column="x")]
-    results, _, _ = get_runner(tmp_path / "docs").validate(frame, "test.gx.nan", checks, "nan", 3)
+    results, _, _ = get_runner(tmp_path / "docs").validate(frame, "test.gx.nan", checks, "nan", frame.toArrow())
     assert [(r.success, r.unexpected_count) for r in results] == [(False, 1)]  # only the null
 
 
-@pytest.mark.parametrize(
-    ("rows", "gx_type", "kwargs"),
-    [
-        (None, "expect_column_values_to_not_be_null", {}),  # row count unknown
-        (1001, "expect_column_values_to_not_be_null", {}),  # too many rows
-        (1, "expect_column_values_to_match_regex", {"regex": "^[0-9]+$"}),  # a type not shown alike
-    ],
-)
-def test_what_is_not_shown_alike_stays_on_spark(spark, monkeypatch, tmp_path, rows, gx_type, kwargs) -> None:  # noqa: ANN001
-    monkeypatch.setattr(gx_runner, "PANDAS_MAX_ROWS", 1000)
-    monkeypatch.setattr(gx_runner, "pandas_frame", lambda df: pytest.fail("collected a frame for pandas"))
-    frame = spark.createDataFrame([("1",)], "k string")
-    checks = [check(gx_type, "the check", column="k", **kwargs)]
-    results, _, _ = get_runner(tmp_path / "docs").validate(frame, "test.gx.spark", checks, "spark", rows)
-    assert [r.success for r in results] == [True]
+def test_a_type_not_shown_alike_stays_on_spark(spark, monkeypatch, tmp_path) -> None:  # noqa: ANN001
+    monkeypatch.setattr(gx_runner, "pandas_frame", lambda table: pytest.fail("converted a frame for pandas"))
+    frame = spark.createDataFrame([("1",), ("x",)], "k string")
+    checks = [check("expect_column_values_to_match_regex", "digits(k)", column="k", regex="^[0-9]+$")]
+    results, _, _ = get_runner(tmp_path / "docs").validate(frame, "test.gx.spark", checks, "spark", frame.toArrow())
+    assert [(r.success, r.unexpected_count) for r in results] == [(False, 1)]
+
+
+def test_the_gate_collects_only_frames_up_to_the_limit(spark, storage, monkeypatch) -> None:  # noqa: ANN001
+    from c360.quality import TableSuite, validate
+
+    collected = []
+    convert = gx_runner.pandas_frame
+    monkeypatch.setattr(gx_runner, "pandas_frame", lambda table: collected.append(table.num_rows) or convert(table))
+    suite = TableSuite("enhanced.test.small", key=("k",))
+    for limit, rows in ((3, 3), (2, 3)):
+        monkeypatch.setattr(gx_runner, "PANDAS_MAX_ROWS", limit)
+        frame = spark.range(rows).withColumnRenamed("id", "k")
+        assert validate(storage, frame, suite, run_id=f"limit-{limit}", run_date=date(2024, 1, 1)).passed
+    assert collected == [3]  # the 3-row frame under a limit of 2 stayed on Spark
