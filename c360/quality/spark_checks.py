@@ -140,8 +140,8 @@ def arrow_orphans(
 ) -> list[int | None] | None:
     """Each foreign key's orphan rows in ``collected`` (None: its table does not exist), or
     None when Arrow cannot count them as Spark's join would: a reference that is a DataFrame,
-    or key columns whose types differ from the frame's (Spark would cast one side; Arrow
-    compares only equal types, so those stay Spark's)."""
+    key columns whose types differ from the frame's (Spark would cast one side; Arrow
+    compares only equal types, so those stay Spark's), or float key columns."""
     if any(not isinstance(fk.ref, str) for fk in checks):
         return None
     counts: list[int | None] = []
@@ -155,8 +155,8 @@ def arrow_orphans(
         mask = functools.reduce(pc.and_, [pc.is_valid(present[c]) for c in cols])
         present = _plain_strings(present.filter(mask))
         keys = _plain_strings(keys.rename_columns(cols))
-        if present.schema.types != keys.schema.types:
-            return None
+        if present.schema.types != keys.schema.types or any(pa.types.is_floating(t) for t in keys.schema.types):
+            return None  # float keys too: Spark's join equates NaN with NaN and -0.0 with 0.0
         try:
             counts.append(present.join(keys, keys=cols, join_type="left anti").num_rows)
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid):  # a key type Arrow's join does not take

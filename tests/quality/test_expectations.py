@@ -186,3 +186,11 @@ def test_foreign_keys_counted_with_arrow_equal_the_spark_job(spark, storage) -> 
     assert arrow_orphans(collected, fks(other_type), _key_reader(storage)) is None
     results = foreign_key_results(facts, other_type, 4, _reader(storage), collected, _key_reader(storage))
     assert [(r.success, r.unexpected_count) for r in results] == [(False, 2)]  # 3 and 9, by the Spark job
+
+    # Float keys too: Spark's join equates -0.0 with 0.0, Arrow's need not.
+    storage.overwrite(spark.createDataFrame([(0.0,)], "x double"), "enhanced.test.dim_float")
+    floats = spark.createDataFrame([(-0.0,)], "x double")
+    float_key = TableSuite("enhanced.sales.fct_test", key=("x",)).foreign_key("x", "enhanced.test.dim_float")
+    assert arrow_orphans(floats.toArrow(), fks(float_key), _key_reader(storage)) is None
+    results = foreign_key_results(floats, float_key, 1, _reader(storage), floats.toArrow(), _key_reader(storage))
+    assert [(r.success, r.unexpected_count) for r in results] == [(True, 0)]
