@@ -242,6 +242,7 @@ def model_step(ctx: RunContext, dates: Sequence[date], profile_dates: Sequence[d
         profile_dates,
         run_log=ctx.gate_log,
         workers=ctx.settings.publish_workers,
+        incremental=ctx.settings.incremental_dimensions,
     )
 
 
@@ -249,10 +250,13 @@ def model_summary(report: ModelReport) -> str:
     published = sum(1 for t in report.tables if t.committed)
     gated = [t for t in report.tables if t.validated]
     rows = sum(t.rows for t in gated)
-    held = len(report.tables) - len(gated)
+    unbuilt = sum(1 for t in report.tables if t.build == "none")
+    held = len(report.tables) - len(gated) - unbuilt
+    keyed = [t for t in report.tables if t.build == "keys"]
     return (
         f"{len(gated)} of {len(report.tables)} tables validated ({rows} rows), {published} changed and published,"
-        f" {held} already held their rows (no gate)"
+        f" {held} already held their rows (no gate), {unbuilt} not built (inputs unchanged)"
+        + "".join(f", {t.table.rsplit('.', 1)[-1]} rebuilt for {t.keys} changed keys only" for t in keyed)
     )
 
 

@@ -99,6 +99,23 @@ PublishMode = Literal["whole", "partitions"]
 
 
 @dataclass(frozen=True)
+class Incremental:
+    """A whole-published table that need not be rebuilt whole every run (c360.publish,
+    "Build records").
+
+    Declaring it states two things about ``build``: it is a function of its inputs as of the
+    run's last date and nothing else (no clock, no run dates), and, when ``key`` is given,
+    the rows of one value of ``key`` depend only on the input rows with that value (every
+    input has the column), apart from rows with a key no input delivers (an unknown member).
+
+    A run then builds nothing when no input changed since the stored build, and only the
+    keys that input rows delivered since then when they are all the change.
+    """
+
+    key: str | None = None
+
+
+@dataclass(frozen=True)
 class Table:
     """A table of the lake, declared once.
 
@@ -126,6 +143,7 @@ class Table:
     publish: PublishMode = "whole"
     # Which partitions a run publishes, from the run's context (default: what the data touched).
     partitions: Callable[..., Sequence[date]] | None = field(default=None, compare=False)
+    incremental: Incremental | None = None
 
     def __post_init__(self) -> None:
         TableName.parse(self.name)
@@ -140,6 +158,14 @@ class Table:
             raise ValueError(f"{self.name}: its suite is declared for {self.suite.table}")
         if self.publish == "partitions" and len(self.partition_by) != 1:
             raise ValueError(f"{self.name}: partition publishing needs exactly one partition column")
+        if self.incremental is not None:
+            if self.publish != "whole" or self.build is None:
+                raise ValueError(f"{self.name}: only a built, whole-published table can be incremental")
+            context = [p for p in inspect.signature(self.build).parameters if p not in self.inputs and p != "spark"]
+            if context:
+                raise ValueError(f"{self.name}: an incremental build reads only its inputs, not {context}")
+            if self.incremental.key is not None and self.incremental.key not in names:
+                raise ValueError(f"{self.name}: incremental key {self.incremental.key} is not a column")
 
     @property
     def checked_against(self) -> tuple[str, ...]:

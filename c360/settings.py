@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     # each table is mostly fixed latency per Spark job, which a second table fills: 2 took the
     # warm daily model step from 34 to 28 s on 2 cores (docs/benchmarks.md). 1 = one at a time.
     publish_workers: int = Field(default=2, ge=1)
+    # Dimensions rebuilt only as far as their inputs changed since their build record
+    # (c360.publish, "Build records"); False rebuilds every dimension whole, as a check or an
+    # anchor (the content is the same either way).
+    incremental_dimensions: bool = True
     # HMAC-SHA256 key for pseudonymising direct identifiers (sanitized tier).
     pseudonym_key: SecretStr | None = None
     # Worker processes for the JSON path of the AQI calculator; 0 = CPU count.

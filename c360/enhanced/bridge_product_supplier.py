@@ -20,7 +20,7 @@ from pyspark.sql import types as T
 
 from c360.enhanced.common import conform, latest_versions, lookup_key
 from c360.quality import TableSuite
-from c360.registry import C360, Table, column
+from c360.registry import C360, Incremental, Table, column
 
 SCHEMA = T.StructType(
     [
@@ -61,6 +61,7 @@ TABLE = Table(
     inputs={"links": "sanitized.products.product_suppliers", "dim_supplier": "enhanced.products.dim_supplier"},
     build=build,
     publish="whole",
+    incremental=Incremental(),  # small: rebuilt whole when an input changed, not at all otherwise
     suite=SUITE,
     freshness_hours=36,
 )

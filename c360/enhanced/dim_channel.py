@@ -12,7 +12,7 @@ from pyspark.sql import types as T
 from c360.contracts.retail import CHANNELS
 from c360.enhanced.common import UNKNOWN_KEY
 from c360.quality import TableSuite
-from c360.registry import C360, Table, column
+from c360.registry import C360, Incremental, Table, column
 
 SCHEMA = T.StructType(
     [
@@ -47,6 +47,7 @@ TABLE = Table(
     owner="customer-analytics",
     build=build,
     publish="whole",
+    incremental=Incremental(),  # small: rebuilt whole when an input changed, not at all otherwise
     suite=SUITE,
     freshness_hours=36,
 )

@@ -21,7 +21,7 @@ from pyspark.sql import types as T
 
 from c360.enhanced.common import UNKNOWN_KEY, VERSION_ORDER, conform, scd2, unknown_member
 from c360.quality import TableSuite
-from c360.registry import C360, PII, SUBJECT, Table, column
+from c360.registry import C360, PII, SUBJECT, Incremental, Table, column
 
 TRACKED = (
     "customer_segment",
@@ -149,6 +149,9 @@ TABLE = Table(
     inputs={"customers": "sanitized.customer.customers", "loyalty": "sanitized.customer.loyalty_program"},
     build=build,
     publish="whole",
+    # A customer's versions come from its own CRM and loyalty rows only: a run rebuilds the
+    # customers delivered since the stored build and keeps the rows of every other one.
+    incremental=Incremental(key="customer_id"),
     suite=SUITE,
     freshness_hours=36,
 )

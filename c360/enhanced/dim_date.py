@@ -15,7 +15,7 @@ from pyspark.sql import types as T
 
 from c360.enhanced.common import conform, date_key
 from c360.quality import TableSuite
-from c360.registry import C360, Table, column
+from c360.registry import C360, Incremental, Table, column
 
 FIRST, LAST = date(2015, 1, 1), date(2035, 12, 31)
 SCHEMA = T.StructType(
@@ -81,6 +81,7 @@ TABLE = Table(
     owner="customer-analytics",
     build=build,
     publish="whole",
+    incremental=Incremental(),  # small: rebuilt whole when an input changed, not at all otherwise
     suite=SUITE,
     freshness_hours=36,
 )

@@ -18,7 +18,7 @@ from c360.enhanced.common import (
     unknown_member,
 )
 from c360.quality import TableSuite
-from c360.registry import C360, Table, column
+from c360.registry import C360, Incremental, Table, column
 
 SCHEMA = T.StructType(
     [
@@ -71,6 +71,7 @@ TABLE = Table(
     inputs={"locations": "sanitized.logistics.warehouse_locations"},
     build=build,
     publish="whole",
+    incremental=Incremental(),  # small: rebuilt whole when an input changed, not at all otherwise
     suite=SUITE,
     freshness_hours=36,
 )

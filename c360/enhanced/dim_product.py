@@ -15,7 +15,7 @@ from pyspark.sql import types as T
 
 from c360.enhanced.common import UNKNOWN_KEY, VERSION_ORDER, conform, scd2, unknown_member
 from c360.quality import TableSuite
-from c360.registry import C360, Table, column
+from c360.registry import C360, Incremental, Table, column
 
 TRACKED = ("price", "cost", "category", "status")
 MONEY = T.DecimalType(12, 2)
@@ -91,6 +91,7 @@ TABLE = Table(
     inputs={"products": "sanitized.products.products"},
     build=build,
     publish="whole",
+    incremental=Incremental(),  # small: rebuilt whole when an input changed, not at all otherwise
     suite=SUITE,
     freshness_hours=36,
 )

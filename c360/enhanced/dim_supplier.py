@@ -20,7 +20,7 @@ from c360.enhanced.common import (
     unknown_member,
 )
 from c360.quality import TableSuite
-from c360.registry import C360, PII, Table, column
+from c360.registry import C360, PII, Incremental, Table, column
 
 SCHEMA = T.StructType(
     [
@@ -65,6 +65,7 @@ TABLE = Table(
     inputs={"suppliers": "sanitized.products.suppliers"},
     build=build,
     publish="whole",
+    incremental=Incremental(),  # small: rebuilt whole when an input changed, not at all otherwise
     suite=SUITE,
     freshness_hours=36,
 )

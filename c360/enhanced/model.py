@@ -53,11 +53,12 @@ class ModelReport:
     tables: list[TableWrite] = field(default_factory=list)
 
 
-def _sanitized(spark: SparkSession, storage: DeltaStorage, table: str, run_date: date) -> DataFrame:
-    """What the sanitized tier knew at the end of ``run_date`` (empty if it was never written)."""
+def _sanitized(spark: SparkSession, storage: DeltaStorage, table: str, run_date: date, version: int) -> DataFrame:
+    """What the sanitized tier knew at the end of ``run_date``, read at ``version`` (no rows
+    if it was never written: version -1)."""
     contract = next(c for c in CONTRACTS.values() if c.sanitized_table == table)
-    if storage.exists(table):
-        return as_of(storage.read(table), run_date)
+    if version >= 0:
+        return as_of(storage.read(table, version=version), run_date)
     return spark.createDataFrame([], contract.sanitized_schema())
 
 
@@ -70,6 +71,7 @@ def build_model(
     tables: Sequence[str] | None = None,
     run_log: GateLog | None = None,
     workers: int = 1,
+    incremental: bool = True,
 ) -> ModelReport:
     """Build the star (and marts) for the run dates; the last one is the as-of date of dimensions.
 
@@ -77,21 +79,26 @@ def build_model(
     ``run_log``: the run's gate log (``c360.publish.Publisher``); default the step's own.
     ``workers``: tables built and gated at the same time (``Publisher.build_and_publish_all``:
     each after what it reads, commits in order, a failure stops every table after it).
+    ``incremental``: dimensions rebuilt only as far as their inputs changed (c360.publish,
+    "Build records"); False rebuilds them whole (the same rows).
 
     Marts read the facts as built in this run (as of its last date), never the published
     tables, which may hold later versions when an older date is rebuilt.
     """
     last = max(run_dates)
-    publisher = Publisher(storage, run_id, sorted(run_dates), run_log)
+    publisher = Publisher(storage, run_id, sorted(run_dates), run_log, incremental=incremental)
+    chosen = model_tables(tables)
+    built = {t.name for t in chosen}
+    sources = dict.fromkeys(s for t in chosen for s in t.sources if s not in built)
+    # Each source read at one version, which incremental tables' build records name.
+    versions = {s: storage.catalog.version(s) if storage.exists(s) else -1 for s in sources}
     context = {
         "spark": spark,
         "run_dates": sorted(run_dates),
         "profile_dates": sorted(run_dates if profile_dates is None else profile_dates),
+        "input_versions": versions,
     }
-    chosen = model_tables(tables)
-    built = {t.name for t in chosen}
-    sources = dict.fromkeys(s for t in chosen for s in t.sources if s not in built)
-    frames = {source: _sanitized(spark, storage, source, last) for source in sources}
+    frames = {source: _sanitized(spark, storage, source, last, versions[source]) for source in sources}
     try:
         publisher.build_and_publish_all(chosen, frames, context, workers)
     finally:

@@ -6,11 +6,12 @@ API use this module directly so they never pay for a JVM.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,32 @@ class LakeCatalog:
             key = None if value is None else str(value)
             counts[key] = counts.get(key, 0) + int(a["num_records"])
         return counts
+
+    def extract_state(
+        self, name: str | TableName, version: int, upto: date, until: date, column: str = "_extract_date"
+    ) -> tuple[str, int | None]:
+        """What a build reading version ``version`` of the table as of ``until`` can tell apart,
+        from the Delta log alone: (a digest of the live files holding ``column`` <= ``upto``,
+        the rows in partitions after ``upto`` up to ``until``).
+
+        Data files are immutable and uniquely named, so an equal digest means the same rows up
+        to ``upto``. A table not partitioned by ``column`` is digested whole and its later rows
+        are None (unknown); a table that does not exist digests to ``"absent"``.
+        """
+        if not self.exists(name):
+            return "absent", 0
+        dt = self.open(name, version=version)
+        dated = column in dt.metadata().partition_columns
+        paths, later = [], 0
+        for a in pa.table(dt.get_add_actions(flatten=True)).to_pylist():
+            value = a.get(f"partition.{column}") if dated else None
+            day = None if value is None else value if isinstance(value, date) else date.fromisoformat(str(value))
+            if not dated or day is None or day <= upto:
+                paths.append(str(a["path"]))
+            elif day <= until:
+                later += int(a["num_records"] or 0) or 1  # no statistics: count the file as rows
+        digest = hashlib.sha256("\n".join(sorted(paths)).encode()).hexdigest()
+        return digest, later if dated else None
 
     def history(self, name: str | TableName, limit: int | None = None) -> list[HistoryEntry]:
         entries = []
