@@ -161,9 +161,9 @@ class LakeCatalog:
 
         Data files are immutable and uniquely named, so an equal digest means the same rows up
         to ``upto``. A table not partitioned by ``column`` is digested whole and its later rows
-        are None (unknown); a table that does not exist digests to ``"absent"``.
+        are None (unknown); a table that did not exist at ``version`` (-1) digests to ``"absent"``.
         """
-        if not self.exists(name):
+        if version < 0 or not self.exists(name):
             return "absent", 0
         dt = self.open(name, version=version)
         dated = column in dt.metadata().partition_columns
@@ -174,7 +174,8 @@ class LakeCatalog:
             if not dated or day is None or day <= upto:
                 paths.append(str(a["path"]))
             elif day <= until:
-                later += int(a["num_records"] or 0) or 1  # no statistics: count the file as rows
+                # An empty file or one without statistics counts too: not taken for no change.
+                later += int(a["num_records"] or 0) or 1
         digest = hashlib.sha256("\n".join(sorted(paths)).encode()).hexdigest()
         return digest, later if dated else None
 
