@@ -1,8 +1,9 @@
 """The model step: sanitized tier -> Kimball star and marts for run dates, gated by quality.
 
 The tables are the registry's published tables of the Customer 360 product, built in
-dependency order (each table's ``inputs``). Dimensions are rebuilt as of the last run date
-(deterministic surrogate keys, so a rebuild gives the same keys); facts rewrite exactly the
+dependency order (each table's ``inputs``). Dimensions hold their rows as of the last run
+date, rebuilt as far as their inputs changed since their build record (c360.publish;
+deterministic surrogate keys, so a rebuild gives the same keys); facts rewrite exactly the
 partitions the run dates' extracts touched. Every table goes through write-audit-publish
 (c360.publish): a failed gate stops the step before any later table is written; what was
 published stays as it was.
