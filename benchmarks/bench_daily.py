@@ -18,8 +18,12 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmarks.report import markdown_table, write_section
+
+if TYPE_CHECKING:
+    from c360.publish import TableWrite
 
 MOCK = Path(__file__).resolve().parents[1] / "mock_data"
 FIRST, LAST, NEXT = date(2024, 1, 1), date(2024, 1, 20), date(2024, 1, 21)
@@ -100,9 +104,8 @@ def main() -> None:
     print(body)
 
 
-def _built(write: object) -> str:
-    how = getattr(write, "build", "whole")
-    return f"keys ({write.keys})" if how == "keys" else how  # type: ignore[attr-defined]
+def _built(write: TableWrite) -> str:
+    return f"keys ({write.keys})" if write.build == "keys" else write.build
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ A later run for a date on or after it then
   compaction, a failed write), other code, an older run date (a past date rebuilt), or
   input files changed up to the recorded date (a date re-sanitized, an input compacted).
 
-So the content is always the whole build's content (tests/test_publish_incremental.py
+So the content is always the whole build's content (tests/enhanced/test_incremental_dims.py
 holds the three ways to the same rows).
 """
 
