@@ -182,7 +182,8 @@ def sanitize_step(ctx: RunContext, dates: Sequence[date], sources: str | None = 
     # Parents before children: the registry's order (retail, then air quality).
     contracts = tuple(CONTRACTS.values()) if sources is None else source_group(sources)
     key = ctx.settings.pseudonym_key_bytes()
-    return sanitize(ctx.spark, ctx.storage, dates, key, ctx.run_id, contracts, ctx.gate_log)
+    workers = ctx.settings.publish_workers
+    return sanitize(ctx.spark, ctx.storage, dates, key, ctx.run_id, contracts, ctx.gate_log, workers)
 
 
 def ingest_summary(report: IngestReport) -> str:

@@ -43,7 +43,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -53,6 +52,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from c360.enhanced.common import affected_dates, stale_dates
+from c360.inorder import Turn, run_in_order
 from c360.quality.gate import GateLog
 from c360.registry import Table, call_with
 from c360.storage import CommitResult, DeltaStorage
@@ -147,57 +147,22 @@ class Publisher:
         workers: int = 1,
     ) -> None:
         """Build and publish ``tables`` (in dependency order), each built frame added to
-        ``frames``; ``workers`` tables at a time.
+        ``frames``; ``workers`` tables at a time (c360.inorder).
 
-        Tables are started in order, each once every table it reads or is checked against has
-        finished, and they commit in order: a table's commit waits for every table before it.
-        So a failure is what it is one table at a time: the first failing table raises, no
-        table after it commits, and their gate results are not recorded. What runs at the
-        same time is the rest: building, checkpointing, the "already holds?" check and the
-        gate, which for a day's few rows are mostly fixed latency per Spark job.
+        A table starts once every table it reads or is checked against has finished, and the
+        tables commit in order. What runs at the same time is the rest: building,
+        checkpointing, the "already holds?" check and the gate, which for a day's few rows are
+        mostly fixed latency per Spark job. A failing table's gate results are still recorded;
+        those of the tables after it, cut short, are not.
         """
         if workers <= 1:
             for table in tables:
                 frames[table.name] = self.build_and_publish(table, frames, context)
             return
-        names = {t.name for t in tables}
-        finished: dict[str, Future[None]] = {}
-        slots = threading.Semaphore(workers)
-        with ThreadPoolExecutor(workers, thread_name_prefix="c360-publish") as pool:
-            previous: Future[None] | None = None
-            for table in tables:
-                needs = [finished[n] for n in (*table.sources, *table.checked_against) if n in names]
-                if any(f.exception() for f in wait(needs, return_when=FIRST_EXCEPTION).done):
-                    break  # a table it needs failed: the error is raised below, in table order
-                slots.acquire()
-                own = Publisher(
-                    self.storage, self.run_id, self.run_dates, GateLog(self.storage), incremental=self.incremental
-                )
-                previous = finished[table.name] = pool.submit(
-                    self._publish_in_turn, own, table, frames, context, previous, slots
-                )
-        for future in finished.values():  # the first failure in table order; the rest were cut short
-            error = future.exception()
-            if error is not None and not isinstance(error, _Cancelled):
-                raise error
 
-    def _publish_in_turn(
-        self,
-        own: Publisher,
-        table: Table,
-        frames: MutableMapping[str, DataFrame],
-        context: Mapping[str, Any],
-        before: Future[None] | None,
-        slots: threading.Semaphore,
-    ) -> None:
-        """One table of :meth:`build_and_publish_all`, published by ``own`` (its private gate
-        log and writes), whose commit and records wait for the table ``before`` it."""
-
-        def turn() -> None:
-            if before is not None and before.exception() is not None:
-                raise _Cancelled(table.name)
-
-        try:
+        def publish_in_turn(table: Table, turn: Turn) -> None:
+            # A private gate log and writes, handed over in table order once the commit is done.
+            own = Publisher(self.storage, self.run_id, self.run_dates, GateLog(self.storage), self.incremental)
             own.before_commit = turn
             try:
                 frame = own.build_and_publish(table, frames, context)
@@ -206,8 +171,15 @@ class Publisher:
                 self.log.pending += own.log.pending
                 self.writes += own.writes
             frames[table.name] = frame
-        finally:
-            slots.release()
+
+        run_in_order(
+            tables,
+            publish_in_turn,
+            key=lambda t: t.name,
+            needs=lambda t: (*t.sources, *t.checked_against),
+            workers=workers,
+            thread_name="c360-publish",
+        )
 
     def build_and_publish(self, table: Table, frames: Mapping[str, DataFrame], context: Mapping[str, Any]) -> DataFrame:
         """Build ``table`` from its inputs and publish it; returns the whole built frame
@@ -343,7 +315,3 @@ class Publisher:
         published = self.storage.read(table.name)
         stale = stale_dates(df, published, table.keys, column, max(self.run_dates), table.foreign_keys)
         return sorted({*dates, *stale})
-
-
-class _Cancelled(Exception):
-    """A table of build_and_publish_all not committed because a table before it failed."""

@@ -46,8 +46,8 @@ class Settings(BaseSettings):
         description="Extra JVM options for Spark's driver and executors. '-XX:TieredStopAtLevel=1' "
         "(no C2 JIT) cut a short run's CPU over little data by about 40% and slows a long run.",
     )
-    # Tables the model step publishes at the same time: their builds, checkpoints and quality
-    # gates overlap, their commits stay in dependency order (c360.publish). On a day's few rows
+    # Tables the sanitize and model steps write at the same time: their builds, checkpoints and
+    # quality gates overlap, their commits stay in order (c360.inorder). On a day's few rows
     # each table is mostly fixed latency per Spark job, which a second table fills: 2 took the
     # warm daily model step from 34 to 28 s on 2 cores (docs/benchmarks.md). 1 = one at a time.
     publish_workers: int = Field(default=2, ge=1)

@@ -8,6 +8,7 @@ backfill of a range in one call equals the same dates run one by one.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -18,6 +19,7 @@ from pyspark.sql import functions as F
 
 from c360.contracts import CONTRACTS, Contract
 from c360.contracts.retail import RETAIL_CONTRACTS
+from c360.inorder import Turn, run_in_order
 from c360.ops import RECONCILIATION, RECONCILIATION_SCHEMA, RECONCILIATION_TABLE
 from c360.pii import VAULT_TABLE, add_to_vault, vault_schema
 from c360.sanitized.crosscheck import LINES, ORDERS, record_cross_table_checks
@@ -65,14 +67,27 @@ class _Reads:
     storage: DeltaStorage
     frames: dict[tuple[str, int], DataFrame] = field(default_factory=dict)
 
+    lock: threading.Lock = field(default_factory=threading.Lock)  # sources sanitized at the same time
+
     def latest(self, name: str, schema: object) -> DataFrame:
         """The table's latest version, or no rows of ``schema`` when it was never written."""
         if not self.storage.exists(name):
             return self.spark.createDataFrame([], schema)  # type: ignore[arg-type]
         key = (name, self.storage.catalog.version(name))
-        if key not in self.frames:
-            self.frames[key] = self.storage.read(name, version=key[1])
-        return self.frames[key]
+        with self.lock:
+            if key not in self.frames:
+                self.frames[key] = self.storage.read(name, version=key[1])
+            return self.frames[key]
+
+
+@dataclass
+class _Sanitized:
+    """One source's part of a run, handed over in its turn."""
+
+    outcome: TableOutcome
+    reconciliation: list[tuple]
+    additions: DataFrame | None = None  # (token, value) rows for the vault
+    processed: bool = False  # rows were classified (not a source with nothing new)
 
 
 def sanitize(
@@ -83,75 +98,37 @@ def sanitize(
     run_id: str,
     contracts: Sequence[Contract] = RETAIL_CONTRACTS,
     run_log: GateLog | None = None,
+    workers: int = 1,
 ) -> SanitizeReport:
-    """Sanitize what raw received for ``dates``; parents before children (contract order).
+    """Sanitize what raw received for ``dates``; parents before children.
 
-    ``run_log``: the run's gate log, where the cross-table checks are added for the run to
-    record; without one they are recorded at once."""
+    ``workers``: sources sanitized at the same time (c360.inorder): a source starts once the
+    parents it checks its foreign keys against are written, and the sources commit one after
+    the other, those without parents first. The report lists them in ``contracts`` order.
+    ``run_log``: the run's gate log, where the cross-table checks are added
+    for the run to record; without one they are recorded at once."""
     dates = sorted(set(dates))
-    report = SanitizeReport(run_id, dates)
-    partitions = [{"_extract_date": d} for d in dates]
     reads = _Reads(spark, storage)
+    order = _by_depth(contracts)
     vault = reads.latest(VAULT_TABLE, vault_schema()).cache()
-    additions: list[DataFrame] = []
-    reconciliation: list[tuple] = []
-    processed: set[str] = set()  # sanitized tables this run classified rows for
-    for contract in contracts:
-        if not storage.exists(contract.raw_table):
-            continue
-        per_partition = storage.catalog.row_counts(contract.raw_table, "_extract_date")
-        rows_in = {d: per_partition.get(d.isoformat(), 0) for d in dates}
-        if _nothing_new(storage, contract, dates, rows_in):
-            # No rows arrived and none are held for these dates: its log said so, and that is
-            # all this source costs (no Spark job, no commit); it still reconciles 0 = 0.
-            outcome, rows = _reconcile(contract, run_id, dates, rows_in, [])
-            report.tables.append(outcome)
-            reconciliation += rows
-            continue
-        raw = storage.read(contract.raw_table, partitions={"_extract_date": dates})
-        san_schema = contract.sanitized_schema()
-        previous = reads.latest(contract.sanitized_table, san_schema).filter(F.col("_extract_date") < dates[0])
-        parents = {
-            fk.ref: reads.latest(CONTRACTS[fk.ref].sanitized_table, CONTRACTS[fk.ref].sanitized_schema())
-            for fk in contract.foreign_keys
-        }
-        # Materialised once and cut from its lineage: the classify plan (joins, windows, ~100
-        # rule expressions) is then analysed and optimised once, not again by every write.
-        classified = classify(raw, contract, vault=vault, parents=parents, previous=previous, key=key).localCheckpoint()
-        try:
-            fates = classified.groupBy("_extract_date", "_fate").count().collect()
-            storage.ensure_table(
-                contract.sanitized_table, san_schema, ["_extract_date"], description=contract.description
-            )
-            storage.ensure_table(
-                contract.quarantine_table,
-                contract.quarantine_schema(),
-                ["_extract_date"],
-                description=f"rows of {contract.name} that failed a rule, with the reasons",
-            )
-            for rows, table in (
-                (sanitized_rows(classified, contract), contract.sanitized_table),
-                (quarantined_rows(classified, contract), contract.quarantine_table),
-            ):
-                # A re-run's rows are usually what the partitions hold: comparing the frame
-                # (in memory) with them costs less than writing files to find that out.
-                if storage.holds(rows, table, partitions):
-                    continue
-                # One file per extract date, not one per date and shuffle partition (a year's
-                # backfill would otherwise leave thousands of small files).
-                storage.replace_partitions(rows.repartition("_extract_date"), table, partitions, unchanged_check=False)
-            if contract.pii_columns:
-                additions.append(vault_additions(classified, contract, key).localCheckpoint())
-        finally:
-            classified.unpersist()
-        outcome, rows = _reconcile(contract, run_id, dates, rows_in, fates)
-        report.tables.append(outcome)
-        reconciliation += rows
-        processed.add(contract.sanitized_table)
-        _check_written(storage, contract, dates, fates)
+    try:
+        outcomes = run_in_order(
+            order,
+            lambda contract, turn: _sanitize_contract(reads, vault, contract, dates, key, run_id, turn),
+            key=lambda c: c.name,
+            needs=lambda c: [fk.ref for fk in c.foreign_keys],
+            workers=workers,
+            thread_name="c360-sanitize",
+        )
+    finally:
+        vault.unpersist()
+    by_name = dict(zip([c.name for c in order], outcomes, strict=True))
+    done = [d for c in contracts if (d := by_name[c.name]) is not None]  # reported in contract order
+    report = SanitizeReport(run_id, dates, [d.outcome for d in done])
+    additions = [d.additions for d in done if d.additions is not None]
     if additions:
         add_to_vault(storage, functools.reduce(DataFrame.unionByName, additions))
-    vault.unpersist()
+    reconciliation = [row for d in done for row in d.reconciliation]
     if reconciliation:
         RECONCILIATION.ensure(storage)
         storage.replace_partitions(
@@ -159,11 +136,81 @@ def sanitize(
             RECONCILIATION_TABLE,
             partitions=[{"table": r[-2], "extract_date": r[-1]} for r in reconciliation],
         )
-    if processed & {ORDERS, LINES}:
+    if {d.outcome.table for d in done if d.processed} & {ORDERS, LINES}:
         # Orders and lines are valid row by row; whether they agree is recorded, never blocking.
         # Only when this run sanitized either of them: a quiet sales source costs nothing.
         record_cross_table_checks(storage, run_id, dates[-1], run_log)
     return report
+
+
+def _by_depth(contracts: Sequence[Contract]) -> list[Contract]:
+    """Sources without parents first, then their children, and so on (stable): still parents
+    before children, and the sources that can start at once come first."""
+    names = {c.name for c in contracts}
+    depth: dict[str, int] = {}
+    for c in contracts:  # parents come before children
+        depth[c.name] = 1 + max((depth[fk.ref] for fk in c.foreign_keys if fk.ref in names), default=-1)
+    return sorted(contracts, key=lambda c: depth[c.name])
+
+
+def _sanitize_contract(
+    reads: _Reads,
+    vault: DataFrame,
+    contract: Contract,
+    dates: list[date],
+    key: bytes,
+    run_id: str,
+    turn: Turn,
+) -> _Sanitized | None:
+    """Classify one source's raw rows of ``dates``, then (in its turn) replace its sanitized
+    and quarantine partitions of those dates."""
+    storage = reads.storage
+    if not storage.exists(contract.raw_table):
+        return None  # never delivered: nothing to reconcile
+    per_partition = storage.catalog.row_counts(contract.raw_table, "_extract_date")
+    rows_in = {d: per_partition.get(d.isoformat(), 0) for d in dates}
+    if _nothing_new(storage, contract, dates, rows_in):
+        # No rows arrived and none are held for these dates: its log said so, and that is
+        # all this source costs (no Spark job, no commit); it still reconciles 0 = 0.
+        return _Sanitized(*_reconcile(contract, run_id, dates, rows_in, []))
+    partitions = [{"_extract_date": d} for d in dates]
+    raw = storage.read(contract.raw_table, partitions={"_extract_date": dates})
+    san_schema = contract.sanitized_schema()
+    previous = reads.latest(contract.sanitized_table, san_schema).filter(F.col("_extract_date") < dates[0])
+    parents = {
+        fk.ref: reads.latest(CONTRACTS[fk.ref].sanitized_table, CONTRACTS[fk.ref].sanitized_schema())
+        for fk in contract.foreign_keys
+    }
+    # Materialised once and cut from its lineage: the classify plan (joins, windows, ~100
+    # rule expressions) is then analysed and optimised once, not again by every write.
+    classified = classify(raw, contract, vault=vault, parents=parents, previous=previous, key=key).localCheckpoint()
+    try:
+        fates = classified.groupBy("_extract_date", "_fate").count().collect()
+        outcome, reconciliation = _reconcile(contract, run_id, dates, rows_in, fates)
+        turn()
+        storage.ensure_table(contract.sanitized_table, san_schema, ["_extract_date"], description=contract.description)
+        storage.ensure_table(
+            contract.quarantine_table,
+            contract.quarantine_schema(),
+            ["_extract_date"],
+            description=f"rows of {contract.name} that failed a rule, with the reasons",
+        )
+        for rows, table in (
+            (sanitized_rows(classified, contract), contract.sanitized_table),
+            (quarantined_rows(classified, contract), contract.quarantine_table),
+        ):
+            # A re-run's rows are usually what the partitions hold: comparing the frame
+            # (in memory) with them costs less than writing files to find that out.
+            if storage.holds(rows, table, partitions):
+                continue
+            # One file per extract date, not one per date and shuffle partition (a year's
+            # backfill would otherwise leave thousands of small files).
+            storage.replace_partitions(rows.repartition("_extract_date"), table, partitions, unchanged_check=False)
+        additions = vault_additions(classified, contract, key).localCheckpoint() if contract.pii_columns else None
+    finally:
+        classified.unpersist()
+    _check_written(storage, contract, dates, fates)
+    return _Sanitized(outcome, reconciliation, additions, processed=True)
 
 
 def _nothing_new(storage: DeltaStorage, contract: Contract, dates: list[date], rows_in: dict[date, int]) -> bool:

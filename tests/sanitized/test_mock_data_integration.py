@@ -301,10 +301,11 @@ def _rerun_dates() -> list[date]:
 
 
 def test_sanitizing_dates_one_by_one_changes_nothing(lake: Lake, spark: SparkSession) -> None:
-    """Each date re-run alone gives exactly the rows the one-call range gave: no data table
-    gets a new version (a replace whose rows are unchanged commits nothing). Only ops logs
-    record the new runs: the reconciliation, and the orders/lines cross-table counts (quality
-    results and metrics) each run that sanitized sales records."""
+    """Each date re-run alone, one source at a time, gives exactly the rows the one-call range
+    gave two sources at a time (conftest's mock_retail_lake): no data table gets a new version
+    (a replace whose rows are unchanged commits nothing). Only ops logs record the new runs:
+    the reconciliation, and the orders/lines cross-table counts (quality results and metrics)
+    each run that sanitized sales records."""
     for day in _rerun_dates():
         sanitize(spark, lake.storage, [day], KEY, f"rerun-{day}")
     changed = {t for t, v in _versions(lake.storage).items() if lake.versions.get(t) != v}

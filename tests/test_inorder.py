@@ -1,0 +1,91 @@
+"""c360.inorder: items run a few at a time, start after what they need, and finish in order;
+the first failure in item order is raised and nothing after it commits. Plain Python items
+(no Spark): the model's and sanitize's own tests cover the steps that use it."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from c360.inorder import Turn, run_in_order
+
+
+class Log:
+    """What the items did, in the order they did it (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most = 0
+
+    def add(self, event: str) -> None:
+        with self.lock:
+            self.events.append(event)
+
+
+def _work(log: Log, seconds: dict[str, float], fail: str | None = None):  # noqa: ANN202
+    def work(item: str, turn: Turn) -> str:
+        with log.lock:
+            log.running += 1
+            log.most = max(log.most, log.running)
+        log.add(f"start {item}")
+        time.sleep(seconds.get(item, 0.0))
+        with log.lock:
+            log.running -= 1
+        if item == fail:
+            raise ValueError(f"{item} broke")
+        turn()
+        log.add(f"commit {item}")
+        return item.upper()
+
+    return work
+
+
+NEEDS = {"a": [], "b": [], "c": ["a"], "d": []}
+
+
+def _run(log: Log, seconds: dict[str, float], workers: int, fail: str | None = None) -> list[str]:
+    return run_in_order(
+        list(NEEDS), _work(log, seconds, fail), key=lambda i: i, needs=lambda i: NEEDS[i], workers=workers
+    )
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_results_and_commits_in_item_order_whatever_finishes_first(workers: int) -> None:
+    log = Log()
+    # "a" is the slowest: with workers, "b" finishes its work first but commits after "a".
+    assert _run(log, {"a": 0.3, "b": 0.0}, workers) == ["A", "B", "C", "D"]
+    commits = [e for e in log.events if e.startswith("commit")]
+    assert commits == ["commit a", "commit b", "commit c", "commit d"]
+    assert log.most == min(workers, 2)  # "c" waits for "a", so at most two run at once here
+    if workers > 1:
+        assert log.events.index("start b") < log.events.index("commit a")  # b ran beside a
+    assert log.events.index("start c") > log.events.index("commit a")  # c reads a: after it
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_first_failure_is_raised_and_nothing_after_it_commits(workers: int) -> None:
+    log = Log()
+    # "b" fails after "d" could have finished its work beside it: "d" must not commit.
+    with pytest.raises(ValueError, match="b broke"):
+        _run(log, {"b": 0.3}, workers, fail="b")
+    assert [e for e in log.events if e.startswith("commit")] == ["commit a"]
+
+
+def test_an_item_whose_input_failed_is_not_started() -> None:
+    log = Log()
+    with pytest.raises(ValueError, match="a broke"):
+        _run(log, {}, 2, fail="a")
+    assert "start c" not in log.events
+    assert not [e for e in log.events if e.startswith("commit")]
+
+
+def test_the_failure_itself_is_raised_not_the_cancellation_of_an_item_beside_it() -> None:
+    log = Log()
+    # "b" runs beside the failing "a" and is cancelled at its turn; "a"'s error is what surfaces.
+    with pytest.raises(ValueError, match="a broke"):
+        _run(log, {"a": 0.2}, 2, fail="a")
+    assert "start b" in log.events and not [e for e in log.events if e.startswith("commit")]
