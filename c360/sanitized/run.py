@@ -25,15 +25,26 @@ from c360.pii import VAULT_TABLE, add_to_vault, vault_schema
 from c360.sanitized.crosscheck import LINES, ORDERS, record_cross_table_checks
 from c360.sanitized.transform import (
     FATES,
+    batch_keys,
     classify,
     quarantined_rows,
     sanitized_rows,
     vault_additions,
+    vault_of_batch,
 )
 from c360.storage import DeltaStorage
 
 if TYPE_CHECKING:
     from c360.quality.gate import GateLog
+
+
+# A day's classification reads only the history rows of its own keys and the vault rows of its
+# own tokens once the table (or the vault) holds more than NARROW_FACTOR times the day's rows
+# and more than NARROW_MIN_ROWS: what grows with every day then stops being broadcast and
+# shuffled whole each day. Below that the extra read of the day's rows costs what it saves
+# (a mock_data day was slower narrowed; docs/benchmarks.md, "A day on mock_data").
+NARROW_FACTOR = 4
+NARROW_MIN_ROWS = 100_000
 
 
 class ReconciliationError(RuntimeError):
@@ -111,10 +122,11 @@ def sanitize(
     reads = _Reads(spark, storage)
     order = _by_depth(contracts)
     vault = reads.latest(VAULT_TABLE, vault_schema()).cache()
+    vault_rows = sum(storage.catalog.row_counts(VAULT_TABLE).values()) if storage.exists(VAULT_TABLE) else 0
     try:
         outcomes = run_in_order(
             order,
-            lambda contract, turn: _sanitize_contract(reads, vault, contract, dates, key, run_id, turn),
+            lambda c, turn: _sanitize_contract(reads, (vault, vault_rows), c, dates, key, run_id, turn),
             key=lambda c: c.name,
             needs=lambda c: [fk.ref for fk in c.foreign_keys],
             workers=workers,
@@ -155,7 +167,7 @@ def _by_depth(contracts: Sequence[Contract]) -> list[Contract]:
 
 def _sanitize_contract(
     reads: _Reads,
-    vault: DataFrame,
+    vault_and_rows: tuple[DataFrame, int],
     contract: Contract,
     dates: list[date],
     key: bytes,
@@ -165,6 +177,7 @@ def _sanitize_contract(
     """Classify one source's raw rows of ``dates``, then (in its turn) replace its sanitized
     and quarantine partitions of those dates."""
     storage = reads.storage
+    vault, vault_rows = vault_and_rows
     if not storage.exists(contract.raw_table):
         return None  # never delivered: nothing to reconcile
     per_partition = storage.catalog.row_counts(contract.raw_table, "_extract_date")
@@ -181,9 +194,23 @@ def _sanitize_contract(
         fk.ref: reads.latest(CONTRACTS[fk.ref].sanitized_table, CONTRACTS[fk.ref].sanitized_schema())
         for fk in contract.foreign_keys
     }
+    # A day against a long history: of the history and the vault, the day needs what its own
+    # keys and tokens select. Finding those reads the day's raw rows once more, which pays
+    # only when what is left out outweighs it (the same rows either way).
+    batch = sum(rows_in.values())
+    if _rows_before(storage, contract.sanitized_table, dates[0]) > max(NARROW_FACTOR * batch, NARROW_MIN_ROWS):
+        previous = previous.join(batch_keys(raw, contract), list(contract.key), how="left_semi")
+    lookup = vault
+    if contract.pii_columns and vault_rows > max(NARROW_FACTOR * batch * len(contract.pii_columns), NARROW_MIN_ROWS):
+        lookup = vault_of_batch(raw, contract, vault).localCheckpoint()
     # Materialised once and cut from its lineage: the classify plan (joins, windows, ~100
     # rule expressions) is then analysed and optimised once, not again by every write.
-    classified = classify(raw, contract, vault=vault, parents=parents, previous=previous, key=key).localCheckpoint()
+    try:
+        classified = classify(raw, contract, vault=lookup, parents=parents, previous=previous, key=key)
+        classified = classified.localCheckpoint()
+    finally:
+        if lookup is not vault:
+            lookup.unpersist()
     try:
         fates = classified.groupBy("_extract_date", "_fate").count().collect()
         outcome, reconciliation = _reconcile(contract, run_id, dates, rows_in, fates)
@@ -211,6 +238,14 @@ def _sanitize_contract(
         classified.unpersist()
     _check_written(storage, contract, dates, fates)
     return _Sanitized(outcome, reconciliation, additions, processed=True)
+
+
+def _rows_before(storage: DeltaStorage, table: str, day: date) -> int:
+    """Rows the table holds for extract dates before ``day``, from its Delta log."""
+    if not storage.exists(table):
+        return 0
+    held = storage.catalog.row_counts(table, "_extract_date")
+    return sum(n for d, n in held.items() if d is not None and d < day.isoformat())
 
 
 def _nothing_new(storage: DeltaStorage, contract: Contract, dates: list[date], rows_in: dict[date, int]) -> bool:

@@ -47,6 +47,27 @@ def unseal(raw: DataFrame, contract: Contract, vault: DataFrame) -> DataFrame:
     return out
 
 
+def vault_of_batch(raw: DataFrame, contract: Contract, vault: DataFrame) -> DataFrame:
+    """The vault rows of the tokens ``raw`` holds: all :func:`unseal` needs. Broadcasting a
+    day's few tokens instead of every token the source ever sent (once per PII column) is
+    what keeps a day's customers cheap when the vault has grown large."""
+    tokens = raw.select(F.explode(F.array(*[F.col(c) for c in contract.pii_columns])).alias("token"))
+    return vault.filter(F.col("source") == contract.name).join(tokens.distinct(), "token", how="left_semi")
+
+
+def batch_keys(raw: DataFrame, contract: Contract) -> DataFrame:
+    """The distinct keys of ``raw``'s rows, standardised and typed as sanitized holds them
+    (the keys' history :func:`classify` needs). From the raw columns alone: no key is a PII
+    column, so no vault lookup."""
+    if sealed := set(contract.key) & set(contract.pii_columns):
+        raise ValueError(f"{contract.name}: key column(s) {sorted(sealed)} are PII; keys must be readable")
+    df = contract.extract(raw) if contract.extract else raw
+    columns = {c.name: c for c in contract.columns}
+    return df.select(
+        *[typed(columns[k], standardise(columns[k], clean(F.col(k)))).alias(k) for k in contract.key]
+    ).distinct()
+
+
 def _clear(contract: Contract, name: str) -> Column:
     return F.col(f"__clear_{name}") if name in contract.pii_columns else F.col(name)
 
