@@ -116,8 +116,8 @@ def sanitize(
     ``workers``: sources sanitized at the same time (c360.inorder): a source starts once the
     parents it checks its foreign keys against are written, and the sources commit one after
     the other, those without parents first. The report lists them in ``contracts`` order.
-    ``run_log``: the run's gate log, where the cross-table checks are added
-    for the run to record; without one they are recorded at once."""
+    ``run_log``: the run's gate log, where the cross-table checks are added for the run to
+    record; without one they are recorded at once."""
     dates = sorted(set(dates))
     reads = _Reads(spark, storage)
     order = _by_depth(contracts)
