@@ -126,7 +126,7 @@ def sanitize(
     try:
         outcomes = run_in_order(
             order,
-            lambda c, turn: _sanitize_contract(reads, (vault, vault_rows), c, dates, key, run_id, turn),
+            lambda c, turn: _sanitize_contract(reads, vault, vault_rows, c, dates, key, run_id, turn),
             key=lambda c: c.name,
             needs=lambda c: [fk.ref for fk in c.foreign_keys],
             workers=workers,
@@ -167,7 +167,8 @@ def _by_depth(contracts: Sequence[Contract]) -> list[Contract]:
 
 def _sanitize_contract(
     reads: _Reads,
-    vault_and_rows: tuple[DataFrame, int],
+    vault: DataFrame,
+    vault_rows: int,  # read from its Delta log
     contract: Contract,
     dates: list[date],
     key: bytes,
@@ -177,7 +178,6 @@ def _sanitize_contract(
     """Classify one source's raw rows of ``dates``, then (in its turn) replace its sanitized
     and quarantine partitions of those dates."""
     storage = reads.storage
-    vault, vault_rows = vault_and_rows
     if not storage.exists(contract.raw_table):
         return None  # never delivered: nothing to reconcile
     per_partition = storage.catalog.row_counts(contract.raw_table, "_extract_date")
