@@ -17,6 +17,9 @@ LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 # A class archive that does not fit this JVM (another Java, another classpath, such as a
 # cluster worker's executors) is then skipped without a word, as if there were none.
 QUIET_CDS = "-Xlog:cds=off -Xlog:cds+dynamic=off"
+# Up to this many paths in one read, Spark lists them on the driver rather than with a job
+# (spark_conf). A table past it wants compaction (``c360 table compact``) more than a faster listing.
+LIST_ON_DRIVER_MAX_PATHS = 100_000
 
 
 def class_archive() -> Path | None:
@@ -70,6 +73,12 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # function call in the JVM: five more Py4J round trips per call, 10% of a sanitize run
         # over one day of mock data. Errors still name the failing expression.
         "spark.python.sql.dataFrameDebugging.enabled": "false",
+        # A table is read by naming its live files (from the Delta log). Past 32 paths Spark
+        # lists them with a Spark job of one task per path, and every task deserializes the
+        # whole Hadoop configuration: opening a table of 90 daily files and counting its rows
+        # took 0.98 s that way and 0.38 s listed on the driver, 3.04 and 1.02 s for 365 files
+        # (docs/benchmarks.md, "Opening a table").
+        "spark.sql.sources.parallelPartitionDiscovery.threshold": str(LIST_ON_DRIVER_MAX_PATHS),
         "spark.driver.extraJavaOptions": java_opts.strip(),
         "spark.executor.extraJavaOptions": java_opts.strip(),
     }

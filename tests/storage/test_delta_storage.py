@@ -370,3 +370,21 @@ def test_sweep_staging_removes_every_tables_staging_folders_whatever_their_age(t
     assert not any(p.exists() for p in left) and kept.exists()
     assert not (tmp_path / "vault/pii/values/_staging").exists()
     assert LakeCatalog(tmp_path).sweep_staging() == []
+
+
+def test_opening_a_table_of_many_files_runs_no_spark_job(spark: SparkSession, storage: DeltaStorage) -> None:
+    """Spark lists more than 32 paths with a job of one task per path, each deserializing the
+    whole Hadoop configuration; c360's session lists a table's files on the driver instead."""
+    days = [D1 + dt.timedelta(days=i) for i in range(40)]
+    storage.append(frame(spark, rows(*enumerate(days))), NAME)
+    assert len(storage.catalog.open(NAME).file_uris()) >= 40  # past Spark's default of 32
+    sc = spark.sparkContext
+    sc.setJobGroup("c360-open-table", "opening a table")
+    try:
+        df = storage.read(NAME)
+        jobs = sc.statusTracker().getJobIdsForGroup("c360-open-table")
+    finally:
+        for key in ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
+            sc.setLocalProperty(key, None)  # type: ignore[arg-type]  # None removes it
+    assert jobs == [], f"opening the table ran Spark jobs {jobs}"
+    assert df.count() == len(days)
