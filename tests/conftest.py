@@ -4,7 +4,10 @@ session lakes built once per test run.
 `make test` runs the suite on two pytest-xdist workers (``--dist loadscope``: a module stays
 whole on one worker, so its module fixtures are built once). The session lakes are built once
 for the whole run, not once per worker: the first worker to need one builds it in the run's
-shared temporary folder while the other waits for it (:func:`built_once`).
+shared temporary folder while the other waits for it (:func:`built_once`). Three workers on
+the 2-core machine were slower (a fresh clone on 2026-12-02: 36:48 of pytest against 33:00
+with two): the cores were busy 98% of the time (sampled every 5 s), and the three workers'
+Spark JVMs only took turns on them.
 """
 
 from __future__ import annotations
