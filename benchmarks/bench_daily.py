@@ -30,7 +30,6 @@ FIRST, LAST, NEXT = date(2024, 1, 1), date(2024, 1, 20), date(2024, 1, 21)
 ANCHOR = "daily, dimensions rebuilt whole"
 SPARK_LISTING = "daily, files listed by a Spark job"
 GOALS = {"backfill": 120.0, "daily": 30.0, ANCHOR: 30.0, SPARK_LISTING: 30.0}
-THRESHOLD = "spark.sql.sources.parallelPartitionDiscovery.threshold"
 
 
 def main() -> None:
@@ -47,7 +46,7 @@ def main() -> None:
         sanitize_summary,
     )
     from c360.settings import load_settings
-    from c360.spark import LIST_ON_DRIVER_MAX_PATHS, get_spark
+    from c360.spark import LIST_ON_DRIVER_MAX_PATHS, LISTING_THRESHOLD, get_spark
 
     work = Path(tempfile.mkdtemp(prefix="c360-bench-daily-"))
     try:
@@ -70,7 +69,7 @@ def main() -> None:
             if label == "daily":
                 for copy in (whole, listed):
                     shutil.copytree(settings.lake_root, copy.lake_root)  # the backfilled lake
-            spark.conf.set(THRESHOLD, str(threshold))
+            spark.conf.set(LISTING_THRESHOLD, str(threshold))
             # The steps of c360.pipeline.run_all, called one by one to keep their reports.
             ctx = RunContext.create(run_settings, spark, f"bench-{label}")
             began = time.perf_counter()

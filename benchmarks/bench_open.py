@@ -20,7 +20,6 @@ from benchmarks.report import markdown_table, write_section
 
 FILES = (8, 40, 90, 365)
 ROUNDS = 3
-THRESHOLD = "spark.sql.sources.parallelPartitionDiscovery.threshold"
 SPARK_DEFAULT = "32"
 
 
@@ -28,7 +27,7 @@ def main() -> None:
     from pyspark.sql import functions as F
 
     from c360.settings import Settings
-    from c360.spark import LIST_ON_DRIVER_MAX_PATHS, get_spark
+    from c360.spark import LIST_ON_DRIVER_MAX_PATHS, LISTING_THRESHOLD, get_spark
     from c360.storage import DeltaStorage
 
     work = Path(tempfile.mkdtemp(prefix="c360-bench-open-"))
@@ -49,14 +48,14 @@ def main() -> None:
         for _ in range(ROUNDS):
             for n in FILES:
                 for label, value in settings_by_name.items():
-                    spark.conf.set(THRESHOLD, value)
+                    spark.conf.set(LISTING_THRESHOLD, value)
                     began = time.perf_counter()
                     opened = storage.read(f"raw.bench.days_{n}")
                     made = time.perf_counter() - began
                     assert opened.count() == n * 100
                     times.setdefault((n, label), []).append((made, time.perf_counter() - began))
     finally:
-        spark.conf.set(THRESHOLD, str(LIST_ON_DRIVER_MAX_PATHS))
+        spark.conf.set(LISTING_THRESHOLD, str(LIST_ON_DRIVER_MAX_PATHS))
         shutil.rmtree(work, ignore_errors=True)
     rows = []
     for n in FILES:

@@ -47,7 +47,6 @@ DAYS = int(os.environ.get("C360_BENCH_PIPELINE_DAYS", "365"))
 SEED = 7
 SMALL_DAYS = 90  # the smaller of the two history ingests whose driver memory is measured
 SPARK_LISTING = "last day, files listed by Spark jobs"
-THRESHOLD = "spark.sql.sources.parallelPartitionDiscovery.threshold"
 
 
 def _rss(pid: int | str = "self") -> int:
@@ -137,7 +136,7 @@ def main() -> None:
     from c360.pipeline import RunContext, ingest_step, model_step, sanitize_step
     from c360.raw.ingest import discover
     from c360.settings import load_settings
-    from c360.spark import LIST_ON_DRIVER_MAX_PATHS, get_spark
+    from c360.spark import LIST_ON_DRIVER_MAX_PATHS, LISTING_THRESHOLD, get_spark
 
     work = Path(tempfile.mkdtemp(prefix="c360-bench-pipeline-"))
     try:
@@ -197,7 +196,7 @@ def main() -> None:
         for label, run, run_ctx in runs:
             if label == "last day":
                 shutil.copytree(settings.lake_root, listed_ctx.settings.lake_root)
-            spark.conf.set(THRESHOLD, "32" if label == SPARK_LISTING else str(LIST_ON_DRIVER_MAX_PATHS))
+            spark.conf.set(LISTING_THRESHOLD, "32" if label == SPARK_LISTING else str(LIST_ON_DRIVER_MAX_PATHS))
             t0 = time.perf_counter()
             if label == "history":
                 ing = measured("history ingest, every day", run, lambda run=run: ingest_step(ctx, data, run))

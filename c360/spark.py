@@ -20,6 +20,7 @@ QUIET_CDS = "-Xlog:cds=off -Xlog:cds+dynamic=off"
 # Up to this many paths in one read, Spark lists them on the driver rather than with a job
 # (spark_conf). A table past it wants compaction (``c360 table compact``) more than a faster listing.
 LIST_ON_DRIVER_MAX_PATHS = 100_000
+LISTING_THRESHOLD = "spark.sql.sources.parallelPartitionDiscovery.threshold"  # Spark's default: 32
 
 
 def class_archive() -> Path | None:
@@ -78,7 +79,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # whole Hadoop configuration: opening a table of 90 daily files and counting its rows
         # took 0.98 s that way and 0.38 s listed on the driver, 3.04 and 1.02 s for 365 files
         # (docs/benchmarks.md, "Opening a table").
-        "spark.sql.sources.parallelPartitionDiscovery.threshold": str(LIST_ON_DRIVER_MAX_PATHS),
+        LISTING_THRESHOLD: str(LIST_ON_DRIVER_MAX_PATHS),
         "spark.driver.extraJavaOptions": java_opts.strip(),
         "spark.executor.extraJavaOptions": java_opts.strip(),
     }
