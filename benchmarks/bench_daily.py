@@ -46,7 +46,7 @@ def main() -> None:
         sanitize_summary,
     )
     from c360.settings import load_settings
-    from c360.spark import LIST_ON_DRIVER_MAX_PATHS, LISTING_THRESHOLD, get_spark
+    from c360.spark import LIST_ON_DRIVER_MAX_PATHS, LISTING_THRESHOLD, SPARK_LISTING_DEFAULT, get_spark
 
     work = Path(tempfile.mkdtemp(prefix="c360-bench-daily-"))
     try:
@@ -63,7 +63,7 @@ def main() -> None:
             # The same day on copies of the backfilled lake: every dimension rebuilt whole, and
             # every read of more than 32 files listed by a Spark job (Spark's default).
             (ANCHOR, [NEXT], whole, LIST_ON_DRIVER_MAX_PATHS),
-            (SPARK_LISTING, [NEXT], listed, 32),
+            (SPARK_LISTING, [NEXT], listed, SPARK_LISTING_DEFAULT),
         )
         for label, dates, run_settings, threshold in runs:
             if label == "daily":

@@ -20,21 +20,23 @@ from benchmarks.report import markdown_table, write_section
 
 FILES = (8, 40, 90, 365)
 ROUNDS = 3
-SPARK_DEFAULT = "32"
 
 
 def main() -> None:
     from pyspark.sql import functions as F
 
     from c360.settings import Settings
-    from c360.spark import LIST_ON_DRIVER_MAX_PATHS, LISTING_THRESHOLD, get_spark
+    from c360.spark import LIST_ON_DRIVER_MAX_PATHS, LISTING_THRESHOLD, SPARK_LISTING_DEFAULT, get_spark
     from c360.storage import DeltaStorage
 
     work = Path(tempfile.mkdtemp(prefix="c360-bench-open-"))
     settings = Settings(lake_root=work / "lake", spark_ui=False, spark_log_level="ERROR")
     spark = get_spark(settings)
     storage = DeltaStorage(spark, settings.lake_root)
-    settings_by_name = {"driver (c360)": str(LIST_ON_DRIVER_MAX_PATHS), "Spark's job (default 32)": SPARK_DEFAULT}
+    settings_by_name = {
+        "driver (c360)": str(LIST_ON_DRIVER_MAX_PATHS),
+        f"Spark's job (default {SPARK_LISTING_DEFAULT})": str(SPARK_LISTING_DEFAULT),
+    }
     times: dict[tuple[int, str], list[tuple[float, float]]] = {}
     try:
         for n in FILES:

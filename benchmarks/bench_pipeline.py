@@ -136,7 +136,7 @@ def main() -> None:
     from c360.pipeline import RunContext, ingest_step, model_step, sanitize_step
     from c360.raw.ingest import discover
     from c360.settings import load_settings
-    from c360.spark import LIST_ON_DRIVER_MAX_PATHS, LISTING_THRESHOLD, get_spark
+    from c360.spark import LIST_ON_DRIVER_MAX_PATHS, LISTING_THRESHOLD, SPARK_LISTING_DEFAULT, get_spark
 
     work = Path(tempfile.mkdtemp(prefix="c360-bench-pipeline-"))
     try:
@@ -196,7 +196,8 @@ def main() -> None:
         for label, run, run_ctx in runs:
             if label == "last day":
                 shutil.copytree(settings.lake_root, listed_ctx.settings.lake_root)
-            spark.conf.set(LISTING_THRESHOLD, "32" if label == SPARK_LISTING else str(LIST_ON_DRIVER_MAX_PATHS))
+            threshold = SPARK_LISTING_DEFAULT if label == SPARK_LISTING else LIST_ON_DRIVER_MAX_PATHS
+            spark.conf.set(LISTING_THRESHOLD, str(threshold))
             t0 = time.perf_counter()
             if label == "history":
                 ing = measured("history ingest, every day", run, lambda run=run: ingest_step(ctx, data, run))

@@ -20,7 +20,8 @@ QUIET_CDS = "-Xlog:cds=off -Xlog:cds+dynamic=off"
 # Up to this many paths in one read, Spark lists them on the driver rather than with a job
 # (spark_conf). A table past it wants compaction (``c360 table compact``) more than a faster listing.
 LIST_ON_DRIVER_MAX_PATHS = 100_000
-LISTING_THRESHOLD = "spark.sql.sources.parallelPartitionDiscovery.threshold"  # Spark's default: 32
+LISTING_THRESHOLD = "spark.sql.sources.parallelPartitionDiscovery.threshold"
+SPARK_LISTING_DEFAULT = 32  # Spark's own value of LISTING_THRESHOLD (the benchmarks compare it)
 
 
 def class_archive() -> Path | None:
