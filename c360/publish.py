@@ -30,25 +30,6 @@ A later run for a date on or after it then
 
 So the content is always the whole build's content (tests/enhanced/test_incremental_dims.py
 holds the three ways to the same rows).
-
-Keyed facts. A fact declared ``keyed`` (c360.registry.KeyedFact) publishes the partitions its
-run's data touched, as every fact does, but does not build its whole history to find them. It
-keeps a build record too, whose digests cover the sanitized tables its rows come from, directly
-or through the dimensions it looks up. When that record is of the table's current version and
-code, dated the run's date or the day before, and those tables hold the same files up to its
-date, the run
-
-- rebuilds only the keys (``KeyedFact.key``) that its inputs delivered since the record, those
-  whose rows lay in partitions after the record's date (kept in the record: a later run date's
-  partition takes them), and those of published rows pointing at an unknown member;
-- finds the partitions to write from those rows alone: the run dates, those the rows' inputs
-  arrived in, and those a rebuilt row left or healed (``stale_dates``);
-- writes those partitions with the rebuilt rows and the stored rows of every other key, which
-  are the whole build's rows: their inputs did not change, and a dimension row valid at a past
-  time does not change with later deliveries (the declaration's promise).
-
-Otherwise it builds whole, as before. tests/enhanced/test_keyed_facts.py holds both ways to
-the same partitions.
 """
 
 from __future__ import annotations
@@ -63,17 +44,17 @@ import threading
 import time
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from c360.enhanced.common import UNKNOWN_KEY, affected_dates, stale_dates
+from c360.enhanced.common import affected_dates, stale_dates
 from c360.inorder import Turn, run_in_order
 from c360.quality.gate import GateLog
-from c360.registry import Table, call_with, registry
+from c360.registry import Table, call_with
 from c360.storage import CommitResult, DeltaStorage
 
 
@@ -95,7 +76,6 @@ class TableWrite:
 
 
 RECORD_FILE = "_c360_build.json"  # in the table's folder; "_" names are not data to Delta
-MAX_AHEAD_KEYS = 10_000  # a keyed fact with more keys ahead of its as-of date is rebuilt whole
 
 
 @dataclass(frozen=True)
@@ -106,9 +86,6 @@ class BuildRecord:
     as_of: date
     code: str
     inputs: dict[str, str]  # input table -> digest of its live files up to as_of
-    # A keyed fact's keys with rows in partitions after as_of (not published yet: a later run
-    # date's partition takes them); None when there were too many to list (a whole rebuild).
-    ahead: tuple[str, ...] | None = ()
 
     @classmethod
     def read(cls, path: Path) -> BuildRecord | None:
@@ -116,59 +93,17 @@ class BuildRecord:
         try:
             raw = json.loads(path.read_text())
             as_of = date.fromisoformat(raw["as_of"])
-            ahead = raw.get("ahead", [])
-            ahead = None if ahead is None else tuple(str(k) for k in ahead)
-            return cls(int(raw["table_version"]), as_of, str(raw["code"]), dict(raw["inputs"]), ahead)
+            return cls(int(raw["table_version"]), as_of, str(raw["code"]), dict(raw["inputs"]))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
     def write(self, path: Path) -> None:
         """Atomically: a reader sees the old record or the new one."""
         body = {"table_version": self.table_version, "as_of": self.as_of.isoformat(), "code": self.code,
-                "inputs": self.inputs, "ahead": None if self.ahead is None else list(self.ahead)}  # fmt: skip
+                "inputs": self.inputs}  # fmt: skip
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
         tmp.write_text(json.dumps(body, indent=1, sort_keys=True))
         os.replace(tmp, path)
-
-
-def _delivered_keys(
-    frames: Mapping[str, DataFrame], since: Mapping[str, int], key: str, after: date, *more: DataFrame
-) -> DataFrame:
-    """The distinct ``key`` values the inputs delivered after ``after`` (those with rows since
-    then, per ``since``), and in ``more``; checkpointed."""
-    delivered = [
-        frames[n].filter(F.col("_extract_date") > F.lit(after)).select(key) for n, rows in since.items() if rows
-    ]
-    return functools.reduce(DataFrame.unionByName, [*delivered, *more]).distinct().localCheckpoint()
-
-
-def _upstream(table: Table) -> list[str]:
-    """The tables outside the enhanced tier that ``table``'s rows come from, directly or
-    through the enhanced tables it reads."""
-    tables = registry().tables
-    found: list[str] = []
-    pending = list(table.sources)
-    while pending:
-        name = pending.pop()
-        source = tables.get(name)
-        if source is not None and source.published:
-            pending += source.sources
-        elif name not in found:
-            found.append(name)
-    return sorted(found)
-
-
-def _by_key(df: DataFrame, keys: DataFrame, key: str, how: str) -> DataFrame:
-    """``df``'s rows whose ``key`` is (``left_semi``) or is not (``left_anti``) among ``keys``,
-    a null key matching a null one."""
-    other = keys.select(F.col(key).alias("__key"))
-    return df.join(other, df[key].eqNullSafe(other["__key"]), how)
-
-
-def _ahead(built: DataFrame, key: str, column: str, last: date) -> tuple[str, ...] | None:
-    """The keys of ``built``'s rows in partitions after ``last``; None past MAX_AHEAD_KEYS."""
-    rows = built.filter(F.col(column) > F.lit(last)).select(key).distinct().limit(MAX_AHEAD_KEYS + 1).collect()
-    return None if len(rows) > MAX_AHEAD_KEYS else tuple(sorted(str(r[0]) for r in rows))
 
 
 def code_digest(table: Table) -> str:
@@ -248,12 +183,10 @@ class Publisher:
 
     def build_and_publish(self, table: Table, frames: Mapping[str, DataFrame], context: Mapping[str, Any]) -> DataFrame:
         """Build ``table`` from its inputs and publish it; returns the whole built frame
-        (checkpointed, or as published), for the tables built from it later in the same run."""
+        (checkpointed), for the tables built from it later in the same run."""
         started = time.perf_counter()
         if table.incremental is not None:
             return self._build_incremental(table, frames, context, started)
-        if table.keyed is not None:
-            return self._build_keyed(table, frames, context, started)
         df = table.call_build(frames, context)
         return self.publish(table, df, context, started)
 
@@ -262,23 +195,45 @@ class Publisher:
     ) -> DataFrame:
         """An ``incremental`` table: nothing, its changed keys, or the whole build (module docstring)."""
         assert table.incremental is not None  # noqa: S101 - the caller checked
-        key, as_of, code = table.incremental.key, max(self.run_dates), code_digest(table)
-        versions = self._versions(table.sources, context)
+        catalog, key = self.storage.catalog, table.incremental.key
+        as_of, code = max(self.run_dates), code_digest(table)
+        pinned = context.get("input_versions", {})
+        versions = {n: pinned.get(n, catalog.version(n) if catalog.exists(n) else -1) for n in table.sources}
         path = self.storage.path(table.name) / RECORD_FILE
         record = BuildRecord.read(path) if self.storage.exists(table.name) else None
-        since = self._since_record(table, record, versions, table.sources, as_of, code)
+        since: dict[str, int] | None = None  # input -> rows delivered after the record's date, up to the run's
+        if (
+            self.incremental
+            and record is not None
+            and record.table_version == catalog.version(table.name)
+            and record.code == code
+            and record.as_of <= as_of
+            and set(record.inputs) == set(table.sources)
+        ):
+            since = {}
+            for name in table.sources:
+                digest, later = catalog.extract_state(name, versions[name], record.as_of, as_of)
+                if digest != record.inputs[name]:
+                    since = None
+                    break
+                since[name] = later or 0
         how, count = "whole", None
         if since is not None and not any(since.values()):
             df = self.storage.read(table.name)
-            self._record(table, path, versions, as_of, code, table.sources)
-            version = self.storage.catalog.version(table.name)
+            self._record(table, path, versions, as_of, code)
+            version = catalog.version(table.name)
             self.writes.append(
                 TableWrite(table.name, 0, False, version, (), time.perf_counter() - started, False, "none")
             )
             return df
         if since is not None and key is not None:
             assert record is not None  # noqa: S101 - since is only set with a record
-            changed = _delivered_keys(frames, since, key, record.as_of)
+            delivered = [
+                frames[n].filter(F.col("_extract_date") > F.lit(record.as_of)).select(key)
+                for n, rows in since.items()
+                if rows
+            ]
+            changed = functools.reduce(DataFrame.unionByName, delivered).distinct().localCheckpoint()
             count, how = changed.count(), "keys"
             narrowed = {n: frames[n].join(changed, key, "left_semi") if key in frames[n].columns else frames[n]
                         for n in table.sources}  # fmt: skip
@@ -287,121 +242,20 @@ class Publisher:
         else:
             df = table.call_build(frames, context)
         out = self.publish(table, df, context, started)
-        self._record(table, path, versions, as_of, code, table.sources)
+        self._record(table, path, versions, as_of, code)
         self.writes[-1] = replace(self.writes[-1], build=how, keys=count)
         return out
 
-    def _build_keyed(
-        self, table: Table, frames: Mapping[str, DataFrame], context: Mapping[str, Any], started: float
-    ) -> DataFrame:
-        """A ``keyed`` fact: the keys delivered since its build record, or the whole build
-        (module docstring, "Keyed facts")."""
-        assert table.keyed is not None  # noqa: S101 - the caller checked
-        key, (column,) = table.keyed.key, table.partition_by
-        last, code = max(self.run_dates), code_digest(table)
-        # The record vouches for the sanitized tables the rows come from, directly or through
-        # the dimensions they look up: one re-sanitized there may change any row.
-        upstream = _upstream(table)
-        versions = self._versions(upstream, context)
-        path = self.storage.path(table.name) / RECORD_FILE
-        record = BuildRecord.read(path) if self.storage.exists(table.name) else None
-        since = self._since_record(table, record, versions, upstream, last, code)
-        if since is None or record is None or record.ahead is None or record.as_of < last - timedelta(days=1):
-            whole = self.publish(table, table.call_build(frames, context), context, started)
-            self._record(table, path, versions, last, code, upstream, _ahead(whole, key, column, last))
-            return whole
-        delivering = [n for n in table.sources if {key, "_extract_date"} <= set(frames[n].columns)]
-        if not delivering:
-            raise ValueError(f"{table.name}: keyed by {key}, but no input has {key} and _extract_date")
-        published = self.storage.read(table.name)
-        members = table.keyed.members
-        unknown = functools.reduce(
-            Column.__or__,
-            [(F.col(fk) == UNKNOWN_KEY) & (F.col(members[fk]).isNotNull() if fk in members else F.lit(True))
-             for fk in table.foreign_keys],
-            F.lit(False),
-        )  # fmt: skip
-        ahead = self.storage.spark.createDataFrame([(k,) for k in record.ahead], f"`{key}` string")
-        # The keys delivered since the record; those whose rows were ahead of it (their partition
-        # may be a run date now); and those of published rows still pointing at an unknown member
-        # (it may have arrived: the whole build would heal them).
-        delivered = {n: since[n] for n in delivering}
-        changed = _delivered_keys(frames, delivered, key, record.as_of, ahead, published.filter(unknown).select(key))
-        count = changed.count()
-        narrowed = {n: _by_key(frames[n], changed, key, "left_semi") for n in delivering}
-        rebuilt = _by_key(table.call_build({**frames, **narrowed}, context), changed, key, "left_semi")
-        rebuilt = rebuilt.localCheckpoint()
-        touched = affected_dates(rebuilt, column, self.run_dates) if "source_extract_date" in rebuilt.columns else []
-        stale = stale_dates(rebuilt, published, table.keys, column, last, table.foreign_keys)
-        dates = sorted({*touched, *self.run_dates, *stale})
-        # The whole build's rows of those partitions: every other key's stored rows are its rows.
-        kept = _by_key(published.filter(F.col(column).isin(*dates)), changed, key, "left_anti")
-        self.publish(table, kept.unionByName(rebuilt.filter(F.col(column).isin(*dates))), context, started, dates)
-        self._record(table, path, versions, last, code, upstream, _ahead(rebuilt, key, column, last))
-        self.writes[-1] = replace(self.writes[-1], build="keys", keys=count)
-        # The whole build's rows: those published up to the run's date and those ahead of it.
-        return self.storage.read(table.name).unionByName(rebuilt.filter(F.col(column) > F.lit(last)))
-
-    def _versions(self, tables: Sequence[str], context: Mapping[str, Any]) -> dict[str, int]:
-        """Each table's version as the step read it (its pinned version, else the latest)."""
-        catalog, pinned = self.storage.catalog, context.get("input_versions", {})
-        return {n: pinned.get(n, catalog.version(n) if catalog.exists(n) else -1) for n in tables}
-
-    def _since_record(
-        self,
-        table: Table,
-        record: BuildRecord | None,
-        versions: Mapping[str, int],
-        inputs: Sequence[str],
-        as_of: date,
-        code: str,
-    ) -> dict[str, int] | None:
-        """Rows each of ``inputs`` delivered after the record's date up to ``as_of``, when the
-        record vouches for the stored content (module docstring); None when it cannot."""
-        catalog = self.storage.catalog
-        if not (
-            self.incremental
-            and record is not None
-            and record.table_version == catalog.version(table.name)
-            and record.code == code
-            and record.as_of <= as_of
-            and set(record.inputs) == set(inputs)
-        ):
-            return None
-        since = {}
-        for name in inputs:
-            digest, later = catalog.extract_state(name, versions[name], record.as_of, as_of)
-            if digest != record.inputs[name]:
-                return None
-            since[name] = later or 0
-        return since
-
-    def _record(
-        self,
-        table: Table,
-        path: Path,
-        versions: Mapping[str, int],
-        as_of: date,
-        code: str,
-        inputs: Sequence[str],
-        ahead: tuple[str, ...] | None = (),
-    ) -> None:
-        """Record that the table's current content is its build as of ``as_of`` from ``inputs``
+    def _record(self, table: Table, path: Path, versions: Mapping[str, int], as_of: date, code: str) -> None:
+        """Record that the table's current content is its build as of ``as_of`` from the inputs
         at ``versions``."""
         catalog = self.storage.catalog
-        digests = {n: catalog.extract_state(n, versions[n], as_of, as_of)[0] for n in inputs}
-        BuildRecord(catalog.version(table.name), as_of, code, digests, ahead).write(path)
+        inputs = {n: catalog.extract_state(n, versions[n], as_of, as_of)[0] for n in table.sources}
+        BuildRecord(catalog.version(table.name), as_of, code, inputs).write(path)
 
     def publish(
-        self,
-        table: Table,
-        df: DataFrame,
-        context: Mapping[str, Any],
-        started: float | None = None,
-        dates: Sequence[date] | None = None,
+        self, table: Table, df: DataFrame, context: Mapping[str, Any], started: float | None = None
     ) -> DataFrame:
-        """Gate and commit ``df``: the whole table, or the partitions of a partition-published
-        one (``dates``, default those its data touched plus stale ones)."""
         from c360.quality import publish as gate
 
         if table.suite is None:
@@ -416,7 +270,7 @@ class Publisher:
             commit = lambda d: self.storage.overwrite(d, table.name, unchanged_check=False)  # noqa: E731
         else:
             (column,) = table.partition_by
-            dates = self._partition_dates(table, df, column, context) if dates is None else list(dates)
+            dates = self._partition_dates(table, df, column, context)
             part = df.filter(F.col(column).isin(*dates))
             specs = [{column: d} for d in dates]
             commit = lambda d: self.storage.replace_partitions(  # noqa: E731

@@ -116,28 +116,6 @@ class Incremental:
 
 
 @dataclass(frozen=True)
-class KeyedFact:
-    """A partition-published fact whose run rebuilds only the keys delivered since its build
-    record, not its whole history (c360.publish, "Keyed facts").
-
-    Declaring it states two things about ``build``: it is a function of its inputs as of the
-    run's last date and nothing else, and the rows of one value of ``key`` depend only on
-    the input rows with that value (in every input that has the column and ``_extract_date``:
-    its sanitized sources) and on dimension rows valid at the row's own time. A dimension
-    row valid at a past time does not change with later deliveries (type-2 versions start
-    at their delivery; keys are deterministic), except for a published row that points at
-    the unknown member in one of ``foreign_keys``: those keys are rebuilt on every run.
-
-    ``members`` names, for a foreign key, the row's column holding the member's natural key:
-    a row with -1 there and no natural key has no member ("none", e.g. the store of an online
-    order), not an unknown one, and is not rebuilt for it.
-    """
-
-    key: str
-    members: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class Table:
     """A table of the lake, declared once.
 
@@ -166,7 +144,6 @@ class Table:
     # Which partitions a run publishes, from the run's context (default: what the data touched).
     partitions: Callable[..., Sequence[date]] | None = field(default=None, compare=False)
     incremental: Incremental | None = None
-    keyed: KeyedFact | None = None
 
     def __post_init__(self) -> None:
         TableName.parse(self.name)
@@ -189,18 +166,6 @@ class Table:
                 raise ValueError(f"{self.name}: an incremental build reads only its inputs, not {context}")
             if self.incremental.key is not None and self.incremental.key not in names:
                 raise ValueError(f"{self.name}: incremental key {self.incremental.key} is not a column")
-        if self.keyed is not None:
-            if self.publish != "partitions" or self.partitions is not None or self.build is None:
-                raise ValueError(f"{self.name}: only a built fact publishing the partitions its data touched is keyed")
-            context = [p for p in inspect.signature(self.build).parameters if p not in self.inputs and p != "spark"]
-            if context:
-                raise ValueError(f"{self.name}: a keyed fact's build reads only its inputs, not {context}")
-            if self.keyed.key not in names or self.schema[self.keyed.key].dataType != T.StringType():
-                raise ValueError(f"{self.name}: keyed fact key {self.keyed.key} is not a string column")
-            odd = [f"{fk} -> {col}" for fk, col in self.keyed.members.items()
-                   if fk not in self.foreign_keys or col not in names]  # fmt: skip
-            if odd:
-                raise ValueError(f"{self.name}: keyed fact members must map foreign keys to columns: {odd}")
 
     @property
     def checked_against(self) -> tuple[str, ...]:

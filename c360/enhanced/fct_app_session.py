@@ -8,7 +8,7 @@ from pyspark.sql import types as T
 
 from c360.enhanced.common import conform, date_key, latest_versions, lookup_scd
 from c360.quality import TableSuite
-from c360.registry import C360, SUBJECT, KeyedFact, Table, column
+from c360.registry import C360, SUBJECT, Table, column
 
 SCHEMA = T.StructType(
     [
@@ -71,7 +71,6 @@ TABLE = Table(
     inputs={"sessions": "sanitized.customer.app_usage", "dim_customer": "enhanced.customer.dim_customer"},
     build=build,
     publish="partitions",
-    keyed=KeyedFact("usage_id", members={"customer_key": "customer_id"}),
     suite=SUITE,
     freshness_hours=36,
 )

@@ -13,7 +13,7 @@ from pyspark.sql import types as T
 
 from c360.enhanced.common import conform, date_key, lookup_key, lookup_scd
 from c360.quality import TableSuite
-from c360.registry import C360, KeyedFact, Table, column
+from c360.registry import C360, Table, column
 
 SCHEMA = T.StructType(
     [
@@ -90,7 +90,6 @@ TABLE = Table(
     },
     build=build,
     publish="partitions",
-    keyed=KeyedFact("product_id", members={"product_key": "product_id", "location_key": "location_id"}),
     suite=SUITE,
     freshness_hours=36,
 )

@@ -15,7 +15,7 @@ from pyspark.sql import types as T
 
 from c360.enhanced.common import conform, date_key, latest_versions, lookup_scd
 from c360.quality import TableSuite
-from c360.registry import C360, SUBJECT, KeyedFact, Table, column
+from c360.registry import C360, SUBJECT, Table, column
 
 MONEY = T.DecimalType(12, 2)
 AMOUNT = T.DecimalType(14, 2)
@@ -125,7 +125,6 @@ TABLE = Table(
     },
     build=build,
     publish="partitions",
-    keyed=KeyedFact("transaction_id", members={"customer_key": "customer_id", "product_key": "product_id"}),
     suite=SUITE,
     freshness_hours=36,
 )

@@ -13,7 +13,7 @@ from pyspark.sql import types as T
 
 from c360.enhanced.common import conform, date_key, latest_versions, lookup_key, lookup_scd
 from c360.quality import TableSuite
-from c360.registry import C360, KeyedFact, Table, column
+from c360.registry import C360, Table, column
 
 SCHEMA = T.StructType(
     [
@@ -101,7 +101,6 @@ TABLE = Table(
     },
     build=build,
     publish="partitions",
-    keyed=KeyedFact("transaction_id"),
     suite=SUITE,
     freshness_hours=36,
 )

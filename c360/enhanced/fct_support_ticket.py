@@ -12,7 +12,7 @@ from pyspark.sql import types as T
 
 from c360.enhanced.common import conform, date_key, latest_versions, lookup_scd
 from c360.quality import TableSuite
-from c360.registry import C360, SUBJECT, KeyedFact, Table, column
+from c360.registry import C360, SUBJECT, Table, column
 
 SCHEMA = T.StructType(
     [
@@ -80,7 +80,6 @@ TABLE = Table(
     inputs={"tickets": "sanitized.customer.support_tickets", "dim_customer": "enhanced.customer.dim_customer"},
     build=build,
     publish="partitions",
-    keyed=KeyedFact("ticket_id", members={"customer_key": "customer_id"}),
     suite=SUITE,
     freshness_hours=36,
 )

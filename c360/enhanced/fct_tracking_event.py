@@ -18,7 +18,7 @@ from pyspark.sql import types as T
 
 from c360.enhanced.common import conform, date_key, latest_versions
 from c360.quality import TableSuite
-from c360.registry import C360, KeyedFact, Table, column
+from c360.registry import C360, Table, column
 
 NAME = "enhanced.logistics.fct_tracking_event"
 FINAL_EVENTS = ("delivered", "returned")
@@ -90,7 +90,6 @@ TABLE = Table(
     inputs={"events": "sanitized.logistics.tracking_events"},
     build=build,
     publish="partitions",
-    keyed=KeyedFact("shipment_id"),
     suite=SUITE,
     freshness_hours=36,
 )
