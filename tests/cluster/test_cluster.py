@@ -24,6 +24,7 @@ The executors see the lakes only through the file system.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -74,6 +75,9 @@ def test_ingest_and_enhanced_tier_on_a_two_worker_cluster_equal_local(
     start(spec, state)
     try:
         env = {
+            # The machine's OpenBLAS settings, as a driver started from its shell inherits them: the
+            # CLV fit's optimiser calls BLAS, whose kernel decides its last digits (docs/cluster.md).
+            **{k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")},
             "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
             "HOME": str(tmp_path),
             "SPARK_HOME": str(spark_home()),
