@@ -279,7 +279,10 @@ class Publisher:
 
         def write(d: DataFrame) -> CommitResult:
             self.before_commit()
-            return commit(d)
+            # One file per partition value: each task of the build holds rows of every date, so
+            # without this a fact got a file per date from each task (four per date after a
+            # history), and every later pass over its history opened them all.
+            return commit(d.repartition(*table.partition_by) if table.partition_by else d)
 
         shown = tuple(",".join(f"{k}={v}" for k, v in s.items()) for s in specs)
         # The write below skips its own "unchanged?" check: this is it, asked before the gate.
