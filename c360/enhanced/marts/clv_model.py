@@ -87,6 +87,37 @@ def bg_nbd_log_likelihood(params: BgNbdParams, x: ArrayLike, t_x: ArrayLike, T: 
     return a1 + a2 + np.logaddexp(a3, a4)
 
 
+class _BgNbdTerms:
+    """:func:`bg_nbd_log_likelihood` over fixed (x, t_x, T), for an optimiser's thousands of calls.
+
+    A histogram of 100,000 customers has some 40,000 rows but few distinct values per column
+    (about 30 counts x and a year's days of t_x and T). Every term of one column is evaluated
+    once per distinct value and gathered; only ``logaddexp`` runs per row. Each element goes
+    through the same operations in the same order as :func:`bg_nbd_log_likelihood`, so the
+    values are equal bit for bit and a fit's published digits do not change
+    (tests/enhanced/marts/test_clv_model.py).
+    """
+
+    def __init__(self, x: NDArray[np.float64], t_x: NDArray[np.float64], T: NDArray[np.float64]) -> None:
+        self.x, self.repeat = x, x > 0
+        self.xu, self.ix = np.unique(x, return_inverse=True)
+        self.txu, self.itx = np.unique(t_x, return_inverse=True)
+        self.Tu, self.iT = np.unique(T, return_inverse=True)
+
+    def __call__(self, params: BgNbdParams) -> NDArray[np.float64]:
+        from scipy.special import gammaln
+
+        r, alpha, a, b = params.r, params.alpha, params.a, params.b
+        xu, rx = self.xu, r + self.x
+        a1 = (gammaln(r + xu) - gammaln(r) + r * np.log(alpha))[self.ix]
+        a2 = (gammaln(a + b) + gammaln(b + xu) - gammaln(b) - gammaln(a + b + xu))[self.ix]
+        a3 = -rx * np.log(alpha + self.Tu)[self.iT]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            head = (np.log(a) - np.log(b + xu - 1))[self.ix]
+            a4 = np.where(self.repeat, head - rx * np.log(alpha + self.txu)[self.itx], -np.inf)
+        return a1 + a2 + np.logaddexp(a3, a4)
+
+
 def fit_bg_nbd(
     x: ArrayLike, t_x: ArrayLike, T: ArrayLike, weights: ArrayLike, penalizer: float = PENALIZER
 ) -> BgNbdParams:
@@ -94,10 +125,11 @@ def fit_bg_nbd(
     for the same histogram. ``penalizer`` is the ridge's weight in customers (see PENALIZER)."""
     xs, txs, Ts, ws = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T, weights))
     total = ws.sum()
+    log_likelihood = _BgNbdTerms(xs, txs, Ts)
 
     def objective(log_params: NDArray[np.float64]) -> float:
         p = BgNbdParams(*np.exp(log_params))
-        ll = bg_nbd_log_likelihood(p, xs, txs, Ts)
+        ll = log_likelihood(p)
         # Divided by n for the optimiser's scale only; the ridge's weight relative to the data is penalizer / n.
         value = (-(ws * ll).sum() + penalizer * float((log_params**2).sum())) / total
         return float(value) if np.isfinite(value) else 1e100
