@@ -21,7 +21,7 @@ SCHEMA = T.StructType(
         column("id", T.IntegerType(), "id", False),
         column("day", T.DateType(), "day", False),
         column("amount", T.DoubleType(), "amount"),
-    ]  # fmt: skip
+    ]
 )
 
 
@@ -31,11 +31,16 @@ def _table(build) -> Table:  # noqa: ANN001
                  partition_by=("day",), publish="partitions", build=build, suite=suite)  # fmt: skip
 
 
-def _files_per_day(storage) -> Counter:  # noqa: ANN001
+def _files(storage) -> dict[str, date]:  # noqa: ANN001
+    """Each live file of the table and its date."""
     import pyarrow as pa
 
     actions = pa.table(DeltaTable(str(storage.path(NAME))).get_add_actions(flatten=True))
-    return Counter(actions.column("partition.day").to_pylist())
+    return dict(zip(actions.column("path").to_pylist(), actions.column("partition.day").to_pylist(), strict=True))
+
+
+def _files_per_day(storage) -> Counter:  # noqa: ANN001
+    return Counter(_files(storage).values())
 
 
 def test_a_build_of_several_tasks_is_published_as_one_file_per_date(spark, storage) -> None:  # noqa: ANN001
@@ -57,6 +62,7 @@ def test_a_build_of_several_tasks_is_published_as_one_file_per_date(spark, stora
     assert sorted(tuple(r) for r in storage.read(NAME).collect()) == sorted(rows)
 
     # A later run that touches two days replaces only their files, again one each.
+    untouched = {path for path, day in _files(storage).items() if day not in DATES[:2]}
     changed = [(i, d, a + 1.0 if d in DATES[:2] else a) for i, d, a in rows]
     later = Publisher(storage, "run-2", DATES[:2])
     later.build_and_publish(_table(lambda spark: spark.createDataFrame(changed, SCHEMA).repartition(4)), {},
@@ -64,4 +70,5 @@ def test_a_build_of_several_tasks_is_published_as_one_file_per_date(spark, stora
     later.flush()
 
     assert _files_per_day(storage) == Counter({d: 1 for d in DATES})
+    assert untouched <= set(_files(storage)), "the days the run did not touch keep their files"
     assert sorted(tuple(r) for r in storage.read(NAME).collect()) == sorted(changed)
