@@ -268,13 +268,15 @@ def _positions(value: str, higher_is_better: bool, within: Sequence[str]) -> tup
 
     Window functions over the same frame keep the plan linear (a self-join per score would
     copy the whole upstream plan each time). ``rank`` counts strictly worse rows plus one,
-    and ties share it, so no row order can split them.
+    and ties share it, so no row order can split them. The three are frames of one window
+    (the row's peers, the whole group), so Spark sorts the rows once per score, not three times.
     """
     group = [*(F.col(c) for c in within), F.col(value).isNull()]
     order = F.col(value).asc() if higher_is_better else F.col(value).desc()
-    worse = F.rank().over(Window.partitionBy(*group).orderBy(order)) - 1
-    ties = F.count(F.lit(1)).over(Window.partitionBy(*group, F.col(value)))
-    n = F.count(F.lit(1)).over(Window.partitionBy(*group))
+    ranked = Window.partitionBy(*group).orderBy(order)
+    worse = F.rank().over(ranked) - 1
+    ties = F.count(F.lit(1)).over(ranked.rangeBetween(Window.currentRow, Window.currentRow))
+    n = F.count(F.lit(1)).over(ranked.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing))
     return worse, ties, n
 
 
