@@ -138,24 +138,28 @@ def purchase_history(
     row_code = pc.index_in(rows["customer_id"], value_set=ids).to_numpy(zero_copy_only=False)
     day_code = pc.fill_null(pc.index_in(bought["customer_id"], value_set=ids), -1).to_numpy()
     order = np.argsort(row_code, kind="stable")
-    first = np.searchsorted(row_code[order], day_code, side="left")
-    count = np.searchsorted(row_code[order], day_code, side="right") - first
+    sorted_code = row_code[order]
+    first = np.searchsorted(sorted_code, day_code, side="left")
+    count = np.searchsorted(sorted_code, day_code, side="right") - first
     entry = np.repeat(np.arange(len(day_code)), count)
     within = np.arange(len(entry)) - np.repeat(np.cumsum(count) - count, count)
     version = order[np.repeat(first, count) + within]
 
-    def ordinals(table: pa.Table, name: str, missing: int, pick: np.ndarray) -> np.ndarray:
-        days_since_epoch = pc.fill_null(table[name].cast(pa.int32()), missing - _EPOCH).to_numpy()
-        return days_since_epoch.astype(np.int64)[pick] + _EPOCH
+    def ordinals(table: pa.Table, name: str, pick: np.ndarray, missing: int | None = None) -> np.ndarray:
+        """A date column as day ordinals; ``missing`` for its NULLs (None: it has none)."""
+        days = table[name].cast(pa.int32())
+        if missing is not None:
+            days = pc.fill_null(days, missing - _EPOCH)
+        return days.to_numpy().astype(np.int64)[pick] + _EPOCH
 
     return PurchaseHistory(
         first_order,
         bought["customer_id"].to_numpy(zero_copy_only=False).astype(object)[entry],
-        ordinals(bought, "transaction_date", 0, entry),
+        ordinals(bought, "transaction_date", entry),
         bought["margin"].to_numpy().astype(np.float64)[entry],
-        ordinals(rows, "valid_from", 0, version),
-        ordinals(rows, "valid_to", _NEVER, version),
-        ordinals(rows, "registration_date", _UNKNOWN, version),
+        ordinals(rows, "valid_from", version),
+        ordinals(rows, "valid_to", version, _NEVER),
+        ordinals(rows, "registration_date", version, _UNKNOWN),
     )
 
 
