@@ -1,7 +1,8 @@
 """Checks GX cannot express on a Spark DataFrame, computed with our own Spark aggregates.
 
-Row-level invariants and the table metrics share ONE aggregate pass over the frame;
-the foreign keys' anti-joins are counted in one more. Only counts come back to the driver.
+Row-level invariants and the table metrics share one aggregate pass over the frame, and
+the distinct keys are counted in a job of their own (see :func:`aggregate_pass`); the
+foreign keys' anti-joins are counted in one more. Only counts come back to the driver.
 A small frame the gate already collected as Arrow has its foreign keys counted with Arrow
 instead, against the referenced tables' keys read with delta-rs: no Spark job.
 """
@@ -45,16 +46,21 @@ class PassOutcome:
 
 
 def aggregate_pass(df: DataFrame, suite: TableSuite) -> PassOutcome:
-    """Row count, metrics and every invariant's failing-row count in one Spark job."""
+    """Row count, metrics and every invariant's failing-row count in one Spark job, and the
+    distinct keys in a second one.
+
+    Two jobs cost less than one here: with a distinct count among its aggregates, Spark
+    groups the whole frame by the key and carries every other aggregate's buffer per key
+    (how it plans one distinct aggregate), where alone the other aggregates are one partial
+    pass per task and the distinct count shuffles the key columns only. On 430,000 fact rows
+    and on a 50-column mart the gate's pass went from 2.3 to 1.3 s (docs/benchmarks.md)."""
     exprs: list[Column] = [F.count(F.lit(1)).alias("m0")]
     names = metric_names(suite, df.columns)
     for i, name in enumerate(names[1:], start=1):
         kind, _, target = name.partition(".")
         if kind == "null_rate":
             exprs.append(F.sum(F.col(target).isNull().cast("long")).alias(f"m{i}"))
-        elif kind == "distinct":
-            exprs.append(F.count_distinct(*[F.col(c) for c in suite.key]).alias(f"m{i}"))
-        else:
+        elif kind != "distinct":  # counted below
             exprs.append(F.sum(F.col(target)).cast("double").alias(f"m{i}"))
     invalid: dict[str, str] = {}
     invariants = [e for e in suite.expectations if e.kind is Kind.INVARIANT]
@@ -68,10 +74,13 @@ def aggregate_pass(df: DataFrame, suite: TableSuite) -> PassOutcome:
         # false or null both fail: an invariant that cannot be evaluated is not satisfied
         exprs.append(F.sum(F.when(F.coalesce(F.expr(str(inv.predicate)), F.lit(False)), 0).otherwise(1)).alias(f"i{j}"))
     row = df.agg(*exprs).collect()[0]
+    # COUNT(DISTINCT a, b) leaves out every row with a NULL in any of them: so does this. After
+    # the pass above, which has read the frame (and filled its cache, when it has one).
+    distinct = float(df.select(*suite.key).dropna(how="any").distinct().count()) if suite.key else 0.0
     n = int(row["m0"])
     metrics: dict[str, float] = {ROW_COUNT: float(n)}
     for i, name in enumerate(names[1:], start=1):
-        value = row[f"m{i}"]
+        value = distinct if name.startswith("distinct.") else row[f"m{i}"]
         if name.startswith("null_rate."):
             metrics[name] = (value or 0) / n if n else 0.0
         else:

@@ -121,6 +121,26 @@ def test_each_kind_passes_on_good_data_and_counts_bad_rows(spark, storage, monke
     assert len(collected) == (0 if engine == "spark" else 3) and all(f is not None for f in collected)
 
 
+def test_distinct_keys_are_counted_as_count_distinct_counts_them(spark) -> None:  # noqa: ANN001
+    """The distinct-key metric, counted in a job of its own, equals COUNT(DISTINCT a, b): a row
+    with a NULL in any key column is left out, repeated keys count once."""
+    from c360.quality.spark_checks import aggregate_pass
+
+    rows = [("x", 1), ("x", 1), ("x", 2), (None, 1), ("y", None), (None, None), ("y", 3)]
+    df = spark.createDataFrame(rows, "a string, b int")
+    got = aggregate_pass(df, TableSuite("enhanced.sales.fct_test", key=("a", "b"))).metrics
+    want = df.selectExpr("count(DISTINCT a, b) AS n").first()["n"]
+    assert want == 3
+    assert got["distinct.a,b"] == want
+    assert got["row_count"] == 7.0
+    assert aggregate_pass(df.limit(0), TableSuite("enhanced.sales.fct_test", key=("a", "b"))).metrics == {
+        "row_count": 0.0,
+        "null_rate.a": 0.0,
+        "null_rate.b": 0.0,
+        "distinct.a,b": 0.0,
+    }
+
+
 def test_foreign_keys_counted_together_keep_each_keys_own_count(spark) -> None:  # noqa: ANN001
     """The anti-joins share one job: each key's orphans must still land on its own result,
     a key with none passes, and a missing reference table fails only its own key."""
