@@ -201,6 +201,10 @@ def classify(
         F.col(_biz(f.name)).alias(f.name) for f in contract.sanitized_fields() if not f.name.endswith("_is_orphan")
     ]
     df = df.withColumn("_record_hash", F.sha2(F.to_json(F.struct(*hashed)), 256))
+    # The standardised strings and the unsealed clear values have served the rules and the
+    # typed columns: dropped before the two windows shuffle every row (and the run's checkpoint
+    # stores it). A year's tracking events classified in 20% less time (docs/benchmarks.md).
+    df = df.drop(*[_std(c.name) for c in contract.columns], *[f"__clear_{c}" for c in contract.pii_columns])
 
     valid = ~F.col("__dup") & (F.size("_reasons") == 0)
     key_cols = [F.col(_typed(k)) for k in contract.key]
