@@ -512,7 +512,7 @@ def test_boolean_standardisation_and_unknown_words(spark: SparkSession) -> None:
         ],
     )
     got = classified.select(
-        F.col("__t_supplier_id").alias("supplier_id"), F.col("__t_is_primary").alias("is_primary"), "_fate"
+        F.col("__t_supplier_id").alias("supplier_id"), F.col("__b_is_primary").alias("is_primary"), "_fate"
     ).orderBy("supplier_id")
     want = spark.createDataFrame(
         [("S1", True, "sanitized"), ("S2", False, "sanitized"), ("S3", None, "quarantined")], got.schema
@@ -525,7 +525,7 @@ def test_money_is_exact_decimal(spark: SparkSession, amount: str) -> None:
     classified = run_classify(
         spark, TRANSACTIONS, [{"tax_amount": amount, "subtotal": "100.00", "discount_amount": "0", "total_amount": "x"}]
     )
-    row = classified.select(F.col("__t_tax_amount").alias("t")).first()
+    row = classified.select(F.col("__b_tax_amount").alias("t")).first()
     assert row is not None and row["t"] == Decimal(amount)
 
 
