@@ -15,11 +15,18 @@ export C360_LAKE_ROOT ?= $(CURDIR)/lakehouse
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): requirements.lock pyproject.toml
+# Bytecode is compiled when the environment is installed, and for the project's own modules
+# before each test, benchmark or demo run: where PYTHONDONTWRITEBYTECODE is set (this machine sets
+# it), Python never caches what it compiles, so every process of a run (pytest workers, each
+# spark-submit of an Airflow task, CLI and server subprocesses, Spark's Python workers) would
+# compile pandas, Great Expectations, Airflow and c360 from source again (docs/benchmarks.md).
+COMPILE := $(BIN)/python -m compileall -q -j 0 c360 dags tests benchmarks
+
+$(STAMP): requirements.lock pyproject.toml Makefile
 	@command -v java >/dev/null || { echo "Java 17+ is required (apt-get install openjdk-17-jre-headless)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(BIN)/uv pip sync --python $(BIN)/python -q requirements.lock
+	$(BIN)/uv pip sync --python $(BIN)/python -q --compile-bytecode requirements.lock
 	$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e .
 	@$(BIN)/python -m c360.spark || echo "note: no JVM class archive written; Spark JVMs start without it"
 	@touch $(STAMP)
@@ -27,16 +34,20 @@ $(STAMP): requirements.lock pyproject.toml
 venv: $(STAMP) ## Create or update the virtual environment from the lock file
 
 demo: $(STAMP) ## Install, then run the pipeline over mock_data into ./lakehouse
+	@$(COMPILE)
 	$(BIN)/c360 demo
 
 TEST_WORKERS ?= 2
 test: $(STAMP) ## Install, then run the whole test suite (on TEST_WORKERS pytest-xdist workers)
+	@$(COMPILE)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 test-fast: $(STAMP) ## Run the tests without the slow end-to-end ones
+	@$(COMPILE)
 	$(BIN)/python -m pytest -m "not slow"
 
 bench: $(STAMP) ## Run the benchmarks (all, or BENCH="storage aqi") and write docs/benchmarks.md
+	@$(COMPILE)
 	$(BIN)/python -m benchmarks.run $(BENCH)
 
 serve: $(STAMP) ## Serve the lake's published tables over HTTP on 127.0.0.1:8000 (docs at /docs); no Spark
