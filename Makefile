@@ -16,10 +16,11 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # Bytecode is compiled when the environment is installed, and for the project's own modules
-# before each test, benchmark or demo run: where PYTHONDONTWRITEBYTECODE is set (this machine sets
-# it), Python never caches what it compiles, so every process of a run (pytest workers, each
-# spark-submit of an Airflow task, CLI and server subprocesses, Spark's Python workers) would
-# compile pandas, Great Expectations, Airflow and c360 from source again (docs/benchmarks.md).
+# before every target that starts c360 processes (test, bench, demo, serve, airflow, notebook,
+# cluster): where PYTHONDONTWRITEBYTECODE is set (this machine sets it), Python never caches
+# what it compiles, so every process of a run (pytest workers, each spark-submit of an Airflow
+# task, CLI and server subprocesses, Spark's Python workers) would compile pandas, Great
+# Expectations, Airflow and c360 from source again (docs/benchmarks.md).
 COMPILE := $(BIN)/python -m compileall -q -j 0 c360 dags tests benchmarks
 
 $(STAMP): requirements.lock pyproject.toml Makefile
@@ -51,10 +52,12 @@ bench: $(STAMP) ## Run the benchmarks (all, or BENCH="storage aqi") and write do
 	$(BIN)/python -m benchmarks.run $(BENCH)
 
 serve: $(STAMP) ## Serve the lake's published tables over HTTP on 127.0.0.1:8000 (docs at /docs); no Spark
+	@$(COMPILE)
 	$(BIN)/c360 serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 CLUSTER_WORKERS ?= 2
 cluster: $(STAMP) ## Start a Spark standalone master and CLUSTER_WORKERS workers on 127.0.0.1 (docs/cluster.md)
+	@$(COMPILE)
 	@$(BIN)/python -m c360.cluster start --workers $(CLUSTER_WORKERS)
 
 cluster-stop: $(STAMP) ## Stop the cluster make cluster started
@@ -72,6 +75,7 @@ AIRFLOW_DAGS     ?= $(CURDIR)/dags
 AIRFLOW_ARGS = --home $(AIRFLOW_HOME_DIR) --port $(AIRFLOW_PORT) --host $(AIRFLOW_HOST) --dags $(AIRFLOW_DAGS)
 
 airflow: $(STAMP) ## Start Airflow on AIRFLOW_PORT (default 8080; SQLite in ./airflow_home, dags/); one Ctrl-C stops it
+	@$(COMPILE)
 	@exec $(BIN)/python -m c360.airflow_supervisor run $(AIRFLOW_ARGS)
 
 airflow-env: $(STAMP) ## Print make airflow's settings as exports for the airflow CLI: eval "$(make -s airflow-env)"
@@ -81,6 +85,7 @@ JUPYTER_DIR   := $(CURDIR)/.jupyter
 NOTEBOOK_PORT ?= 8888
 
 notebook: $(STAMP) ## Start JupyterLab on notebooks/ (project kernel, lake at C360_LAKE_ROOT, offline, 127.0.0.1)
+	@$(COMPILE)
 	@test -d "$(C360_LAKE_ROOT)" || echo "note: no lake at $(C360_LAKE_ROOT) yet; run 'make demo' (or set C360_LAKE_ROOT)"
 	@$(BIN)/python -m c360.jupyter kernelspec --dir $(JUPYTER_DIR)/data/kernels \
 	  --lake-root "$(C360_LAKE_ROOT)" --pythonpath $(CURDIR) >/dev/null
