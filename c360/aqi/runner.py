@@ -5,7 +5,8 @@ loses the task silently and the second fails every pending task, so neither can 
 chunk killed it. Here each worker has its own pipe and holds at most one chunk, so a death
 is charged to exactly that chunk: it is retried once on a fresh worker, then its records
 come back as ``failed`` error records. Results are yielded in input order, and at most
-``2 x workers`` chunks are read ahead, so memory stays bounded whatever the input size.
+``2 x workers + 1`` chunks are read ahead (the next one is read while the workers compute),
+so memory stays bounded whatever the input size.
 
 Fault injection (for tests and drills, documented in docs/aqi.md): when the environment
 variable ``C360_AQI_FAULT_INJECTION`` names a folder, a worker that meets a record with
@@ -217,6 +218,7 @@ class _Pool:
 
     def run(self, chunks: Iterator[list[Item]]) -> Iterator[Output]:
         retry: deque[_Task] = deque()
+        ahead: deque[list[Item]] = deque()  # the next chunk, read while the workers compute
         done: dict[int, Output] = {}
         next_id = next_out = 0
         exhausted = False
@@ -228,8 +230,8 @@ class _Pool:
                         continue
                     if retry:
                         task = retry.popleft()
-                    elif not exhausted and next_id - next_out < 2 * self._size:
-                        items = next(chunks, None)
+                    elif (ahead or not exhausted) and next_id - next_out < 2 * self._size:
+                        items = ahead.popleft() if ahead else next(chunks, None)
                         if items is None:
                             exhausted = True
                             continue
@@ -245,9 +247,17 @@ class _Pool:
                 while next_out in done:
                     yield done.pop(next_out)
                     next_out += 1
+                if not ahead and not exhausted:
+                    # Read now, not when a worker asks for it: a worker then never waits for
+                    # the parent to read its next chunk.
+                    items = next(chunks, None)
+                    if items is None:
+                        exhausted = True
+                    else:
+                        ahead.append(items)
                 busy = [w for w in self._workers if w.task is not None]
                 if not busy:
-                    if exhausted and not retry:
+                    if exhausted and not retry and not ahead:
                         return
                     continue
                 ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))

@@ -298,3 +298,24 @@ def test_a_killed_worker_loses_no_line_of_a_json_lines_file(tmp_path: Path, monk
         "readings.jsonl line 1001: worker process died 2 times processing this chunk"
     )
     assert rows[3100]["aqi"] == 53 and rows[3100]["status"] == "ok"
+
+
+def test_blocks_of_lines_are_the_lines_a_plain_iteration_gives_size_at_a_time() -> None:
+    """The parent cuts a JSON Lines file into blocks by reading bytes, not lines: lines of any
+    length, files with or without a last newline, "\\r\\n" and blank lines, blocks of 1..12."""
+    import io
+    import itertools
+
+    from c360.aqi.jsonio import _blocks_of_lines
+
+    rng = random.Random(11)
+    for _ in range(2000):
+        lengths = [rng.choice([0, 1, 2, 5, 50, rng.randint(0, 400)]) for _ in range(rng.randint(0, 60))]
+        data = b"\n".join(b"x" * n for n in lengths) + (b"\n" if rng.random() < 0.5 else b"")
+        if rng.random() < 0.2:
+            data = data.replace(b"x\n", b"x\r\n")
+        size = rng.randint(1, 12)
+        plain, expected = io.BytesIO(data), []
+        while lines := list(itertools.islice(plain, size)):
+            expected.append((b"".join(lines), len(lines)))
+        assert list(_blocks_of_lines(io.BufferedReader(io.BytesIO(data)), size)) == expected, (data, size)
