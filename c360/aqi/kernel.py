@@ -18,6 +18,7 @@ check this kernel against :mod:`c360.aqi.core` on a hypothesis sample and every 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
@@ -897,6 +898,25 @@ class _JsonPieces:
 
 
 _PIECES: dict[int, _JsonPieces] = {}
+
+
+def use_system_allocator() -> None:
+    """Arrow's buffers from the C library's allocator instead of Arrow's default (mimalloc),
+    unless ``ARROW_DEFAULT_MEMORY_POOL`` names one: for c360's own short-lived processes (the
+    JSON path's workers, ``c360 aqi compute``), not in a caller's process.
+
+    Measured on this kernel (docs/benchmarks.md, AQI calculator): with mimalloc a process's
+    first large batch cost 1.5-2.5x its later ones, and the later ones about 10% more.
+    """
+    if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        pa.set_memory_pool(pa.system_memory_pool())
+
+
+def prepare_json_lines(standard: Standard) -> None:
+    """Build the standard's texts that :func:`to_json_lines` lays out, in a process about to
+    fork workers: each inherits them instead of building its own (about 20 ms of a worker's
+    first block)."""
+    _json_pieces(standard)
 
 
 def _json_pieces(standard: Standard) -> _JsonPieces:

@@ -21,6 +21,7 @@ import hashlib
 import multiprocessing as mp
 import os
 import signal
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -130,6 +131,10 @@ def _spool(output: Output, folder: Path | None, chunk_id: int) -> Output:
 
 def _worker_main(conn: Connection, standard: Standard, as_json: bool, spool: Path | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if "pyarrow" in sys.modules:  # imported by the parent for the kernel's paths
+        from c360.aqi.kernel import use_system_allocator
+
+        use_system_allocator()
     while True:
         try:
             message = conn.recv()
@@ -178,6 +183,11 @@ def run_chunks(
     if second is None:
         yield process_chunk(first, standard, as_json)
         return
+
+    if as_json:
+        from c360.aqi.kernel import prepare_json_lines
+
+        prepare_json_lines(standard)  # once here, not in every forked worker
 
     def all_chunks() -> Iterator[list[Item]]:
         yield first

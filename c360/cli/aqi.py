@@ -52,7 +52,9 @@ def compute(
 ) -> None:
     """Compute the AQI of every record in INPUT and write one record per input record."""
     from c360.aqi import calculate, frames
+    from c360.aqi.kernel import use_system_allocator
 
+    use_system_allocator()
     try:
         in_fmt = frames.format_of(input, input_format) if str(input) != "-" else (input_format or "jsonl")
         out_fmt = frames.format_of(output or "-", output_format or ("jsonl" if output is None else None))
