@@ -14,7 +14,7 @@ import io
 import itertools
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, overload
@@ -56,7 +56,7 @@ class AqiRun:
         self._started = False
         self.retries: list[tuple[int, int]] = []  # (chunk, attempt) of every worker death
 
-    def _outputs(self, as_json: bool, spool: Path | None = None) -> Iterator[list[Any]]:
+    def _outputs(self, as_json: bool, spool: Path | None = None) -> Generator[list[Any], None, None]:
         if self._started:
             raise RuntimeError("an AqiRun is a stream and can be consumed only once")
         self._started = True

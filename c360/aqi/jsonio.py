@@ -358,8 +358,8 @@ def evaluate_records(records: list[dict[str, Any]], standard: Standard) -> list[
 _TEXT_DECODER = json.JSONDecoder(parse_float=str)  # digits kept as text: the output echoes the line itself
 
 
-def evaluate_chunk(items: list[Item], as_json: bool, standard: Standard) -> list[Any] | None:
-    """A chunk of items -> results through the kernel, or None for the items it leaves to
+def evaluate_chunk(items: list[Item], as_json: bool, standard: Standard) -> list[Any]:
+    """A chunk of items -> results through the kernel, with None for the items it leaves to
     :func:`evaluate_item` (malformed, too deep, not an object, or carrying result field names).
 
     Returns a list aligned with ``items``: a result (a dict, or the JSON line when ``as_json``)

@@ -17,6 +17,7 @@ check this kernel against :mod:`c360.aqi.core` on a hypothesis sample and every 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable
@@ -481,7 +482,7 @@ def _evaluate_long(table: pa.Table, standard: Standard) -> Results:
         has = mine & value.has & (unit_kind == 0)
         inputs[field.name] = FieldInput(has, np.where(has, value.t, 0), kind, value.codes)
     results = evaluate(inputs, standard, n)
-    unknown_key = np.where(known, None, keys_np)
+    unknown_key = np.where(known, np.array(None, dtype=object), keys_np)
     results.unknown_key = unknown_key
     results.no_pollutants &= known
     return results
@@ -772,7 +773,7 @@ def _json_entries(results: Results, notes: bool) -> pa.Array:
 
     def constant(mask: np.ndarray, text: str) -> None:
         if mask.any():
-            items.append(pa.array(np.where(mask, text + ",", None), pa.string()))
+            items.append(pa.array(np.where(mask, text + ",", np.array(None, dtype=object)), pa.string()))
 
     if notes:
         constant(results.aqi > standard.index_top, entry(None, "beyond_index", standard.beyond_message()))
@@ -844,7 +845,7 @@ def to_json_lines(results: Results, bodies: pa.Array) -> bytes:
                 pieces.subs[name],
                 key,
                 present[f],
-                lambda k, p=_json(name) + ":": ("" if k & 1 else ",") + p + str(k >> 1),
+                functools.partial(_sub_index_text, _json(name) + ":"),
             )
     # The tail's key: codes are below 8 (three bits each), plus the two record-level flags.
     words = [results.no_pollutants.astype(np.int64) | ((results.aqi > results.standard.index_top) << 1)]
@@ -865,6 +866,11 @@ def to_json_lines(results: Results, bodies: pa.Array) -> bytes:
     add(pa.array(tails, pa.string()), inverse.reshape(-1))
     order = np.stack(ids, axis=1).reshape(-1)
     return _text_of(pa.concat_arrays(tables).take(pa.array(order[order >= 0])))
+
+
+def _sub_index_text(prefix: str, key: int) -> str:
+    """The ``"field":index`` entry of a sub-index key (``index * 2 + first``) beyond the fixed table."""
+    return ("" if key & 1 else ",") + prefix + str(key >> 1)
 
 
 class _JsonPieces:

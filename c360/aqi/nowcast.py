@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -68,7 +68,7 @@ def nowcast(recent: Sequence[object | None], pollutant: str) -> Decimal | None:
         weight = max(weight, rule.min_weight)
     num = sum(weight**k * c for k, c in values)
     den = sum(weight**k for k, _ in values)
-    result = num / den
+    result = cast(Fraction, num / den)  # Fractions all through: weight, values and their powers
     return Decimal(result.numerator) / Decimal(result.denominator)
 
 

@@ -23,7 +23,7 @@ import os
 import signal
 import sys
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -169,7 +169,7 @@ def run_chunks(
     as_json: bool = False,
     on_retry: Callable[[int, int], None] | None = None,
     spool: Path | None = None,
-) -> Iterator[Output]:
+) -> Generator[Output, None, None]:
     """Process chunks in worker processes; yield each chunk's output in input order.
 
     A single chunk is processed in this process: starting workers would cost more than it

@@ -44,7 +44,7 @@ def date_key(col: Column) -> Column:
 
 def unknown_member(spark: SparkSession, schema: T.StructType, **values: object) -> DataFrame:
     """The "unknown" row facts point at when their dimension row is missing (Kimball's -1)."""
-    row = {f.name: None for f in schema.fields}
+    row: dict[str, object] = {f.name: None for f in schema.fields}
     row.update(values)
     if "valid_from" in row:
         row["valid_from"] = datetime(1900, 1, 1)

@@ -27,7 +27,7 @@ CHANNEL_KEYS = {name: i + 1 for i, name in enumerate(CHANNELS)}
 
 
 def build(spark: SparkSession) -> DataFrame:
-    rows = [
+    rows: list[tuple[int, str, str | None, bool | None]] = [
         (key, name, "physical" if name == "store" else "digital", name != "store") for name, key in CHANNEL_KEYS.items()
     ]
     rows.append((UNKNOWN_KEY, "unknown", None, None))

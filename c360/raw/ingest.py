@@ -560,7 +560,7 @@ def _read_one(row: dict[str, object], tasks: _Tasks) -> _Read:
     contract = CONTRACTS[str(row["contract"])]
     identity = str(row["identity"] or "")
     f = SourceFile(
-        Path(os.fsdecode(bytes(row["path"]))),  # type: ignore[arg-type]
+        Path(os.fsdecode(bytes(row["path"]))),  # type: ignore[call-overload]
         contract,
         row["extract_date"],  # type: ignore[arg-type]
         identity=tuple(int(n) for n in identity.split(":")) if identity else None,  # type: ignore[arg-type]

@@ -218,7 +218,7 @@ def parse_csv(path: Path, data: bytes, columns: list[str], key: tuple[str, ...],
             continue
         row = dict(zip(header, fields, strict=True))
         values = {c: row.get(c) for c in columns}
-        extra = {h: v for h, v in row.items() if h not in columns}
+        extra: dict[str, str | None] = {h: v for h, v in row.items() if h not in columns}
         parsed.rows.append(ParsedRow(values, extra, line_number))
     if undecodable:
         problems.append(f"{undecodable} line(s) not valid {_label(encoding)}: kept as malformed, bytes escaped")

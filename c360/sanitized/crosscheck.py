@@ -63,6 +63,7 @@ def cross_table_counts(orders: DataFrame, lines: DataFrame) -> dict[str, tuple[i
         F.coalesce(F.sum(F.when(~is_order, F.col("_lines"))), F.lit(0)).alias("orphans"),
         F.coalesce(F.sum("_lines"), F.lit(0)).alias("lines"),
     ).first()
+    assert row is not None  # an aggregate without groups has one row
     return {
         RULES[0]: (int(row["no_lines"]), int(row["completed"])),
         RULES[1]: (int(row["mismatch"]), int(row["completed_with_lines"])),

@@ -83,7 +83,7 @@ class _Reads:
     def latest(self, name: str, schema: object) -> DataFrame:
         """The table's latest version, or no rows of ``schema`` when it was never written."""
         if not self.storage.exists(name):
-            return self.spark.createDataFrame([], schema)  # type: ignore[arg-type]
+            return self.spark.createDataFrame([], schema)  # type: ignore[call-overload]
         key = (name, self.storage.catalog.version(name))
         with self.lock:
             if key not in self.frames:

@@ -150,7 +150,7 @@ class AuditMiddleware:
             raise
         finally:
             route = scope.get("route")
-            rec.endpoint = getattr(route, "path", scope["path"])
+            rec.endpoint = str(getattr(route, "path", scope["path"]))
             if rec.duration_ms is None:
                 rec.duration_ms = (time.perf_counter() - started) * 1000
             self.writer.record(rec)

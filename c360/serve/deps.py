@@ -5,7 +5,7 @@ in the thread pool, and those hops were most of a lookup's time."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
@@ -64,7 +64,7 @@ async def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def scope(name: str) -> Callable[[Principal], Principal]:
+def scope(name: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency admitting only roles allowed to call the ``name`` endpoints (else 403)."""
 
     async def check(principal: PrincipalDep) -> Principal:

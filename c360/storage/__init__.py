@@ -1,8 +1,13 @@
 """The storage layer: the only code that touches table folders (see docs/storage.md)."""
 
+from typing import TYPE_CHECKING
+
 from c360.storage.catalog import HistoryEntry, LakeCatalog, TableInfo, TableNotFoundError
 from c360.storage.names import TIERS, TableName, TableNameError
 from c360.storage.schema import SchemaMismatchError
+
+if TYPE_CHECKING:  # what __getattr__ loads on first use, as the type checker must see it
+    from c360.storage.delta import CommitConflictError, CommitResult, DeltaStorage, WriteMode
 
 __all__ = [
     "TIERS",

@@ -121,7 +121,9 @@ def purchase_history(
     dimension's rows were read (a customer without a row has no entry), with NumPy rather than
     a Python loop: on 100,000 customers the Python rows of ``collect`` cost more than the fit.
     """
-    first_order = fct_order.agg(F.min("transaction_date")).first()[0]
+    first = fct_order.agg(F.min("transaction_date")).first()
+    assert first is not None  # an aggregate without groups has one row
+    first_order = first[0]
     orders = purchased_orders(fct_order).filter(F.col("transaction_date") <= F.lit(last)).select("transaction_id")
     lines = fct_sales_line.join(orders, on="transaction_id", how="inner")
     days = lines.groupBy("customer_id", "transaction_date").agg(
