@@ -319,3 +319,21 @@ def test_blocks_of_lines_are_the_lines_a_plain_iteration_gives_size_at_a_time() 
         while lines := list(itertools.islice(plain, size)):
             expected.append((b"".join(lines), len(lines)))
         assert list(_blocks_of_lines(io.BufferedReader(io.BytesIO(data)), size)) == expected, (data, size)
+
+
+def test_c360s_own_aqi_processes_allocate_with_the_c_library_unless_the_environment_says(monkeypatch) -> None:
+    import pyarrow as pa
+
+    from c360.aqi.kernel import use_system_allocator
+
+    before = pa.default_memory_pool()
+    try:
+        pa.set_memory_pool(pa.mimalloc_memory_pool())
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "mimalloc")  # the user's choice stands
+        use_system_allocator()
+        assert pa.default_memory_pool().backend_name == "mimalloc"
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
+        use_system_allocator()
+        assert pa.default_memory_pool().backend_name == "system"
+    finally:
+        pa.set_memory_pool(before)
