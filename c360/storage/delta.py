@@ -1,8 +1,9 @@
 """The Spark <-> Delta bridge: the only code that writes table folders.
 
-Spark writes Parquet files in parallel into a private staging folder of the table;
-the driver moves exactly those files into the table's partition folders and commits
-them as one Delta transaction with delta-rs. A crash before the commit leaves only
+Spark writes Parquet files in parallel into a private staging folder of the table (or,
+for rows a caller already holds on the driver as Arrow, pyarrow writes them there with no
+Spark job); the driver moves exactly those files into the table's partition folders and
+commits them as one Delta transaction with delta-rs. A crash before the commit leaves only
 unreferenced files, which ``vacuum`` removes; readers never see a partial write.
 Executors never need delta-rs. Staging and moving rely on a POSIX file system
 (a local disk, or a shared mount on a cluster).
@@ -23,6 +24,8 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError
 from deltalake.schema import Field as DeltaField
@@ -268,6 +271,7 @@ class DeltaStorage:
         allow_evolution: bool = False,
         metadata: Mapping[str, str] | None = None,
         unchanged_check: bool = True,
+        rows: pa.Table | None = None,
     ) -> CommitResult:
         """Write ``df`` to the table in one commit. Creates the table on first write.
 
@@ -279,6 +283,11 @@ class DeltaStorage:
         An overwrite or partition replace whose rows equal the rows it replaces commits
         nothing; finding that out reads the new and the old files. A caller that has just
         asked :meth:`holds` and heard no passes ``unchanged_check=False`` to skip reading them again.
+
+        ``rows`` are ``df``'s rows already collected on the driver (``df.toArrow()``, as the
+        quality gate does for a small frame): their files are then written here by pyarrow,
+        with no Spark job, which for a day's few rows costs a fifth of one (docs/storage.md).
+        Pass them only for a frame the driver can hold.
         """
         tname = TableName.parse(name)
         if (app_id is None) != (app_version is None):
@@ -301,7 +310,9 @@ class DeltaStorage:
         table_schema = arrow_to_spark_schema(pa.schema(dt.schema().to_arrow()))
         table_schema = self._check_schema(tname, dt, table_schema, df.schema, allow_evolution)
 
-        written = self._write_files(df.select(*table_schema.fieldNames()), tname, dt, table_schema, table_partitions)
+        written = self._write_files(
+            df.select(*table_schema.fieldNames()), tname, dt, table_schema, table_partitions, rows
+        )
         try:
             self._check_not_null(tname, table_schema, table_partitions, written)
             txns = [
@@ -312,7 +323,7 @@ class DeltaStorage:
         except BaseException:
             # Nothing references these files; removing them now spares vacuum the work.
             for w in written:
-                (self.path(tname) / unquote(w.action.path)).unlink(missing_ok=True)
+                (self.path(tname) / w.action.path).unlink(missing_ok=True)
             raise
 
     def holds(
@@ -399,22 +410,26 @@ class DeltaStorage:
         dt: DeltaTable,
         table_schema: T.StructType,
         partition_by: list[str],
+        rows: pa.Table | None = None,
     ) -> list[_WrittenFile]:
         table_path = self.path(tname)
         staging = table_path / STAGING_DIR / uuid.uuid4().hex
         data_columns = [c for c in table_schema.fieldNames() if c not in partition_by]
         configured = dt.metadata().configuration.get(STATS_COLUMNS_KEY)
         bounded = set(configured.split(",")) if configured else set(data_columns)
-        writer = df.write.mode("errorifexists")
-        if partition_by:
-            writer = writer.partitionBy(*partition_by)
-        writer.parquet(str(staging))
-        written: list[_WrittenFile] = []
         try:
+            if rows is not None:
+                _write_arrow_files(rows, staging, table_schema, partition_by)
+            else:
+                writer = df.write.mode("errorifexists")
+                if partition_by:
+                    writer = writer.partitionBy(*partition_by)
+                writer.parquet(str(staging))
+            written: list[_WrittenFile] = []
             for f in sorted(staging.rglob("*.parquet")):
                 rel = f.relative_to(staging)
-                rows, stats, nulls = file_stats(f, data_columns, bounded)
-                if rows == 0:
+                n, stats, nulls = file_stats(f, data_columns, bounded)
+                if n == 0:
                     continue
                 target = table_path / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -429,7 +444,7 @@ class DeltaStorage:
                             data_change=True,
                             stats=stats,
                         ),
-                        rows,
+                        n,
                         nulls,
                     )
                 )
@@ -438,7 +453,8 @@ class DeltaStorage:
         return written
 
     def _fingerprint(self, tname: TableName, dt: DeltaTable, rel_paths: list[str]) -> tuple[int, int]:
-        """(rows, order-independent sum of row hashes) of some data files of the table.
+        """(rows, order-independent sum of row hashes) of some data files of the table, named
+        by their paths on disk relative to its folder.
 
         Re-running a step that produces the same rows then commits nothing, so a retry or
         a replayed date leaves every table at its version.
@@ -447,7 +463,7 @@ class DeltaStorage:
             return (0, 0)
         schema = arrow_to_spark_schema(pa.schema(dt.schema().to_arrow()))
         root = self.path(tname)
-        files = [str(root / unquote(p)) for p in rel_paths]
+        files = [str(root / p) for p in rel_paths]
         return _frame_fingerprint(self.spark.read.schema(schema).option("basePath", str(root)).parquet(*files), schema)
 
     def _check_not_null(
@@ -511,7 +527,7 @@ class DeltaStorage:
                 unchanged = bool(old) and self._fingerprint(tname, dt, new) == self._fingerprint(tname, dt, old)
             if unchanged:
                 for w in written:
-                    (self.path(tname) / unquote(w.action.path)).unlink(missing_ok=True)
+                    (self.path(tname) / w.action.path).unlink(missing_ok=True)
                 return CommitResult(str(tname), dt.version(), False, 0, 0, 0, f"{mode.value}: content unchanged")
         custom = {OPERATION_KEY: mode.value, ROWS_KEY: rows, **(metadata or {})}
         if details:
@@ -558,8 +574,53 @@ def _hashable(f: T.StructField) -> Column:
     return F.col(f.name)
 
 
+def _write_arrow_files(rows: pa.Table, folder: Path, schema: T.StructType, partition_by: list[str]) -> None:
+    """Write ``rows`` (a frame's Arrow collect) as Spark would lay them out: one Parquet file
+    per partition value in its ``col=value`` folder (names and values escaped as Spark
+    escapes them, null and the empty string as Hive's default partition), with the table's
+    Arrow types."""
+    missing = [c for c in schema.fieldNames() if c not in rows.column_names]
+    if missing:
+        raise SchemaMismatchError(f"the collected rows lack columns {', '.join(missing)}")
+    data = spark_to_arrow_schema(T.StructType([f for f in schema.fields if f.name not in partition_by]))
+    # Nullability is the table's to check (_check_not_null, from the written files' counts).
+    data = pa.schema([f.with_nullable(True) for f in data])
+    for values, chosen in _by_partition(rows, partition_by):
+        part = folder.joinpath(
+            *(f"{_escape_path_name(c)}={HIVE_NULL if not v else _escape_path_name(v)}" for c, v in values.items())
+        )
+        part.mkdir(parents=True, exist_ok=True)
+        table = chosen.select(data.names).cast(data)
+        pq.write_table(table, part / f"part-00000-{uuid.uuid4()}.c000.snappy.parquet", compression="snappy")
+
+
+# The characters Spark escapes in partition folder names (ExternalCatalogUtils.charToEscape, as
+# on POSIX): its reader decodes %XX as one character, so nothing else may be escaped.
+_SPARK_ESCAPED = frozenset([*map(chr, range(1, 32)), *"\"#%'*/:=?\\\x7f{[]^"])
+
+
+def _escape_path_name(text: str) -> str:
+    return "".join(f"%{ord(ch):02X}" if ch in _SPARK_ESCAPED else ch for ch in text)
+
+
+def _by_partition(rows: pa.Table, partition_by: list[str]) -> Iterator[tuple[dict[str, str | None], pa.Table]]:
+    """``rows`` split by their values of ``partition_by`` (each with its Delta spelling)."""
+    if not partition_by:
+        yield {}, rows
+        return
+    for key in rows.group_by(partition_by, use_threads=False).aggregate([]).to_pylist():
+        mask = None
+        for c in partition_by:
+            column = rows.column(c)
+            match = pc.is_null(column) if key[c] is None else pc.equal(column, pa.scalar(key[c], column.type))
+            mask = match if mask is None else pc.and_(mask, match)
+        assert mask is not None
+        yield {c: _partition_string(key[c]) for c in partition_by}, rows.filter(mask)
+
+
 def _live_paths(dt: DeltaTable) -> list[str]:
-    return [str(p) for p in pa.table(dt.get_add_actions(flatten=True)).column("path").to_pylist()]
+    """The live files' paths on disk relative to the table (the log holds them URI-encoded)."""
+    return [unquote(str(p)) for p in pa.table(dt.get_add_actions(flatten=True)).column("path").to_pylist()]
 
 
 def _partition_values(rel: Path, partition_by: list[str]) -> dict[str, str | None]:
@@ -597,7 +658,8 @@ def _remove_actions(
         if key in targets:
             removes.append(
                 RemoveAction(
-                    path=a["path"],
+                    # The log's paths are URI-encoded; delta-rs encodes what it is given.
+                    path=unquote(a["path"]),
                     data_change=True,
                     deletion_timestamp=now,
                     size=a["size_bytes"],

@@ -134,7 +134,7 @@ def rewrite_without(
             rewritten.append(rel)
             actions.append(
                 RemoveAction(
-                    path=str(action["path"]),
+                    path=unquote(str(action["path"])),  # encoded in the log; delta-rs encodes it
                     data_change=True,
                     deletion_timestamp=now,
                     size=int(action["size_bytes"]),  # type: ignore[call-overload]
@@ -224,7 +224,7 @@ def drop_partitions(
         rows += int(a.get("num_records") or 0)  # type: ignore[call-overload]
         removes.append(
             RemoveAction(
-                path=str(a["path"]),
+                path=unquote(str(a["path"])),
                 data_change=True,
                 deletion_timestamp=now,
                 size=int(a["size_bytes"]),  # type: ignore[call-overload]
