@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from c360.sanitized.run import SanitizeReport
 from c360.settings import Settings
 from c360.storage import DeltaStorage
+from c360.storage.schema import rows_to_arrow
 
 RUNS_TABLE = "ops.pipeline.runs"
 RUNS_SCHEMA = T.StructType(
@@ -131,7 +132,8 @@ class RunContext:
         if not rows:
             return
         RUNS.ensure(self.storage)
-        self.storage.append(self.spark.createDataFrame(rows, RUNS_SCHEMA), RUNS_TABLE)
+        df = self.spark.createDataFrame(rows, RUNS_SCHEMA)
+        self.storage.append(df, RUNS_TABLE, rows=rows_to_arrow(rows, RUNS_SCHEMA))
 
 
 def date_range(start: date, end: date) -> list[date]:

@@ -48,6 +48,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -263,26 +264,27 @@ class Publisher:
         started = time.perf_counter() if started is None else started
         table.ensure(self.storage)
         df = df.localCheckpoint()
-        commit: Callable[[DataFrame], CommitResult]
+        commit: Callable[[DataFrame, pa.Table | None], CommitResult]
         specs: list[dict[str, Any]]
         if table.publish == "whole":
             part, specs = df, []
-            commit = lambda d: self.storage.overwrite(d, table.name, unchanged_check=False)  # noqa: E731
+            commit = lambda d, rows: self.storage.overwrite(d, table.name, unchanged_check=False, rows=rows)  # noqa: E731
         else:
             (column,) = table.partition_by
             dates = self._partition_dates(table, df, column, context)
             part = df.filter(F.col(column).isin(*dates))
             specs = [{column: d} for d in dates]
-            commit = lambda d: self.storage.replace_partitions(  # noqa: E731
-                d, table.name, partitions=specs, unchanged_check=False
+            commit = lambda d, rows: self.storage.replace_partitions(  # noqa: E731
+                d, table.name, partitions=specs, unchanged_check=False, rows=rows
             )
 
-        def write(d: DataFrame) -> CommitResult:
+        def write(d: DataFrame, rows: pa.Table | None) -> CommitResult:
             self.before_commit()
             # One file per partition value: each task of the build holds rows of every date, so
             # without this a fact got a file per date from each task (four per date after a
-            # history), and every later pass over its history opened them all.
-            return commit(d.repartition(*table.partition_by) if table.partition_by else d)
+            # history), and every later pass over its history opened them all. Rows the gate
+            # collected are written so already, with no Spark job.
+            return commit(d.repartition(*table.partition_by) if table.partition_by else d, rows)
 
         shown = tuple(",".join(f"{k}={v}" for k, v in s.items()) for s in specs)
         # The write below skips its own "unchanged?" check: this is it, asked before the gate.

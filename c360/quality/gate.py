@@ -76,6 +76,20 @@ def validate(
     """Run ``suite`` on ``df`` and judge its metrics against the history; records nothing.
 
     ``build_docs=False`` leaves the Data Docs page to be built later (``GateLog.flush``)."""
+    return _validate(storage, df, suite, run_id=run_id, run_date=run_date, detector=detector, build_docs=build_docs)[0]
+
+
+def _validate(
+    storage: DeltaStorage,
+    df: DataFrame,
+    suite: TableSuite,
+    *,
+    run_id: str,
+    run_date: date,
+    detector: anomaly.DetectorSettings | None,
+    build_docs: bool,
+) -> tuple[ValidationReport, pa.Table | None]:
+    """:func:`validate`, and the frame's rows as Arrow when it was small enough to collect."""
     cfg = detector or anomaly.DetectorSettings()
     validated_at = ops.now_utc()
     history = _history(storage, suite, run_date, cfg)
@@ -99,7 +113,7 @@ def validate(
     )
 
     anomalies = _anomalies(storage, suite, run_date, passed.metrics, history, cfg)
-    return ValidationReport(
+    report = ValidationReport(
         table=suite.table,
         run_id=run_id,
         run_date=run_date,
@@ -110,6 +124,7 @@ def validate(
         anomalies_block=suite.anomaly_policy is AnomalyPolicy.ERROR,
         data_docs=docs,
     )
+    return report, collected
 
 
 def publish(
@@ -117,7 +132,7 @@ def publish(
     df: DataFrame,
     suite: TableSuite,
     *,
-    write: Callable[[DataFrame], CommitResult],
+    write: Callable[[DataFrame, pa.Table | None], CommitResult],
     run_id: str,
     run_date: date,
     cache: bool = True,
@@ -127,22 +142,24 @@ def publish(
     """Validate ``df``; if the gate passes call ``write(df)``; record everything.
 
     ``write`` receives the validated (cached) frame and must commit it in one
-    transaction, e.g. ``lambda d: storage.replace_partitions(d, SUITE.table,
-    partitions=[{"run_date": run_date}])``. Caching means the transform runs once for
+    transaction. When the frame was small enough for the gate to collect, it also receives
+    those rows as Arrow (else None), to pass on as ``rows=`` so that the storage writes them
+    with no Spark job: e.g. ``lambda d, rows: storage.replace_partitions(d, SUITE.table,
+    partitions=[{"run_date": run_date}], rows=rows)``. Caching means the transform runs once for
     validation and write (``cache=False`` for frames too big to keep). With ``log`` the
     outcome is added to it (the caller flushes it); without, it is recorded at once.
     """
     record = log.add if log is not None else (lambda r, v, p: ops.record(storage, r, v, published=p))
     frame = df.persist() if cache else df
     try:
-        report = validate(
+        report, collected = _validate(
             storage, frame, suite, run_id=run_id, run_date=run_date, detector=detector, build_docs=log is None
         )
         if not report.passed:
             record(report, _current_version(storage, suite.table), False)
             raise QualityGateError(report)
         try:
-            commit = write(frame)
+            commit = write(frame, collected)
         except BaseException:
             record(report, _current_version(storage, suite.table), False)
             raise

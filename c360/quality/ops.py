@@ -36,6 +36,7 @@ from pyspark.sql import types as T
 from c360.quality.results import ValidationReport
 from c360.registry import PLATFORM, Table, column
 from c360.storage.delta import CommitConflictError, DeltaStorage
+from c360.storage.schema import rows_to_arrow
 
 RESULTS_TABLE = "ops.quality.expectation_results"
 METRICS_TABLE = "ops.quality.table_metrics"
@@ -268,15 +269,21 @@ def record_many(storage: DeltaStorage, outcomes: Sequence[tuple[ValidationReport
             )
             for a in report.anomalies
         ]
+    # The rows are written from the driver as they are (rows=): no Spark job for a few records.
     if rows:
         results = spark.createDataFrame(rows, RESULTS_SCHEMA)
-        _retry(lambda: storage.append(results, RESULTS_TABLE))
-    metrics = spark.createDataFrame([m for ms in replaced.values() for m in ms], METRICS_SCHEMA)
+        _retry(lambda: storage.append(results, RESULTS_TABLE, rows=rows_to_arrow(rows, RESULTS_SCHEMA)))
+    every_metric = [m for ms in replaced.values() for m in ms]
+    metrics = spark.createDataFrame(every_metric, METRICS_SCHEMA)
     partitions = [{"table_name": t, "run_date": d, "published": p} for t, d, p in replaced]
-    _retry(lambda: storage.replace_partitions(metrics, METRICS_TABLE, partitions=partitions))
+    _retry(
+        lambda: storage.replace_partitions(
+            metrics, METRICS_TABLE, partitions=partitions, rows=rows_to_arrow(every_metric, METRICS_SCHEMA)
+        )
+    )
     if anomaly_rows:
         anomalies = spark.createDataFrame(anomaly_rows, ANOMALIES_SCHEMA)
-        _retry(lambda: storage.append(anomalies, ANOMALIES_TABLE))
+        _retry(lambda: storage.append(anomalies, ANOMALIES_TABLE, rows=rows_to_arrow(anomaly_rows, ANOMALIES_SCHEMA)))
 
 
 def published_metrics(storage: DeltaStorage, table: str, before: date, since: date) -> list[dict[str, Any]]:

@@ -59,6 +59,7 @@ from c360.privacy.erased import linked_kinds, load_erased
 from c360.raw.parse import ParsedFile, escape_undecodable, parse_csv, parse_json
 from c360.registry import PLATFORM, Retention, Table, column
 from c360.storage import DeltaStorage
+from c360.storage.schema import rows_to_arrow
 
 DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # A file is a source only under its exact name: <source><extension>[<compression>].
@@ -840,7 +841,10 @@ def _record(spark: SparkSession, storage: DeltaStorage, report: IngestReport, no
     if rows:
         FILE_LOG.ensure(storage)
         storage.append(
-            spark.createDataFrame(rows, FILE_LOG_SCHEMA), FILE_LOG_TABLE, record_transactions=list(txns.items())
+            spark.createDataFrame(rows, FILE_LOG_SCHEMA),
+            FILE_LOG_TABLE,
+            record_transactions=list(txns.items()),
+            rows=rows_to_arrow(rows, FILE_LOG_SCHEMA),
         )
 
 

@@ -33,6 +33,7 @@ from c360.sanitized.transform import (
     vault_of_batch,
 )
 from c360.storage import DeltaStorage
+from c360.storage.schema import rows_to_arrow
 
 if TYPE_CHECKING:
     from c360.quality.gate import GateLog
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
 # (a mock_data day was slower narrowed; docs/benchmarks.md, "A day on mock_data").
 NARROW_FACTOR = 4
 NARROW_MIN_ROWS = 100_000
+# The most rows of one table sanitize collects to the driver to write them without a Spark
+# job: every day of the 1M-order-line set is under it, a year's backfill far over it.
+COLLECT_MAX_ROWS = 50_000
 
 
 class ReconciliationError(RuntimeError):
@@ -147,6 +151,7 @@ def sanitize(
             spark.createDataFrame(reconciliation, RECONCILIATION_SCHEMA),
             RECONCILIATION_TABLE,
             partitions=[{"table": r[-2], "extract_date": r[-1]} for r in reconciliation],
+            rows=rows_to_arrow(reconciliation, RECONCILIATION_SCHEMA),
         )
     if {d.outcome.table for d in done if d.processed} & {ORDERS, LINES}:
         # Orders and lines are valid row by row; whether they agree is recorded, never blocking.
@@ -222,17 +227,23 @@ def _sanitize_contract(
             ["_extract_date"],
             description=f"rows of {contract.name} that failed a rule, with the reasons",
         )
-        for rows, table in (
-            (sanitized_rows(classified, contract), contract.sanitized_table),
-            (quarantined_rows(classified, contract), contract.quarantine_table),
+        for rows, table, fate in (
+            (sanitized_rows(classified, contract), contract.sanitized_table, "sanitized"),
+            (quarantined_rows(classified, contract), contract.quarantine_table, "quarantined"),
         ):
             # A re-run's rows are usually what the partitions hold: comparing the frame
             # (in memory) with them costs less than writing files to find that out.
             if storage.holds(rows, table, partitions):
                 continue
-            # One file per extract date, not one per date and shuffle partition (a year's
-            # backfill would otherwise leave thousands of small files).
-            storage.replace_partitions(rows.repartition("_extract_date"), table, partitions, unchanged_check=False)
+            # A day's rows (counted above) are collected and written from the driver, with
+            # no Spark write job; more are written by Spark, one file per extract date, not
+            # one per date and shuffle partition (a year's backfill would otherwise leave
+            # thousands of small files).
+            count = sum(r["count"] for r in fates if r["_fate"] == fate)
+            collected = rows.toArrow() if count <= COLLECT_MAX_ROWS else None
+            storage.replace_partitions(
+                rows.repartition("_extract_date"), table, partitions, unchanged_check=False, rows=collected
+            )
         additions = vault_additions(classified, contract, key).localCheckpoint() if contract.pii_columns else None
     finally:
         classified.unpersist()

@@ -7,6 +7,7 @@ back as nullable, so a frame's nullable flags say nothing about its data).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -92,6 +93,20 @@ def spark_to_arrow_field(f: T.StructField) -> pa.Field:
 
 def spark_to_arrow_schema(schema: T.StructType) -> pa.Schema:
     return pa.schema([spark_to_arrow_field(f) for f in schema.fields])
+
+
+def rows_to_arrow(rows: Sequence[Sequence[object]], schema: T.StructType) -> pa.Table:
+    """Python rows (tuples in ``schema``'s column order, as ``createDataFrame`` takes them) as
+    an Arrow table of ``schema``'s types: what a write takes as ``rows=`` to skip Spark's job.
+    Naive datetimes are read as UTC, the session's zone. NOT NULL is left to the write."""
+    fields = [f.with_nullable(True) for f in spark_to_arrow_schema(schema)]
+    for row in rows:
+        if len(row) != len(fields):
+            raise SchemaMismatchError(f"a row of {len(row)} values for {len(fields)} columns: {tuple(row)!r}")
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in fields]
+    return pa.Table.from_arrays(
+        [pa.array(list(c), type=f.type) for c, f in zip(columns, fields, strict=True)], schema=pa.schema(fields)
+    )
 
 
 def arrow_to_spark_type(dtype: pa.DataType) -> T.DataType:

@@ -75,7 +75,7 @@ def test_blocking_policy_refuses_an_anomalous_batch(spark, storage) -> None:  # 
             storage,
             half,
             suite,
-            write=lambda d: storage.replace_partitions(d, table, partitions=[{"run_date": day}]),
+            write=lambda d, rows: storage.replace_partitions(d, table, partitions=[{"run_date": day}], rows=rows),
             run_id="r",
             run_date=day,
         )

@@ -66,7 +66,7 @@ def test_each_kind_passes_on_good_data_and_counts_bad_rows(spark, storage, monke
         storage,
         spark.createDataFrame(GOOD, SCHEMA),
         s,
-        write=lambda d: storage.overwrite(d, s.table),
+        write=lambda d, rows: storage.overwrite(d, s.table, rows=rows),
         run_id="r1",
         run_date=date(2024, 3, 9),
     )

@@ -21,9 +21,9 @@ SUITE = (
 
 
 def _write(storage, run_date: date, calls: list[str]):  # noqa: ANN001, ANN202
-    def write(df):  # noqa: ANN001, ANN202
+    def write(df, rows):  # noqa: ANN001, ANN202
         calls.append(run_date.isoformat())
-        return storage.replace_partitions(df, TABLE, partitions=[{"run_date": run_date}])
+        return storage.replace_partitions(df, TABLE, partitions=[{"run_date": run_date}], rows=rows)
 
     return write
 
