@@ -93,13 +93,14 @@ def _validate(
     cfg = detector or anomaly.DetectorSettings()
     validated_at = ops.now_utc()
     history = _history(storage, suite, run_date, cfg)
-    passed = aggregate_pass(df, suite)
+    # A small frame is collected once: the distinct keys, GX's pandas engine and the foreign
+    # keys work on it.
+    passed = aggregate_pass(df, suite, collect_max_rows=gx_runner.PANDAS_MAX_ROWS)
+    collected = passed.collected
 
     checks, local = gx_checks(suite, df.schema, run_date, history.get(ROW_COUNT))
     local |= {r.expectation: r for r in passed.invariants}
     runner = get_runner(ops.data_docs_dir(storage.catalog.lake_root))
-    # A small frame is collected once: GX's pandas engine and the foreign keys work on it.
-    collected = df.toArrow() if passed.row_count <= gx_runner.PANDAS_MAX_ROWS else None
     gx_results, key, gx_suite_result = runner.validate(df, suite.table, checks, run_id, collected)
     by_name = {r.expectation: r for r in gx_results}
     fks = foreign_key_results(df, suite, passed.row_count, _reader(storage), collected, _key_reader(storage))

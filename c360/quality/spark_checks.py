@@ -3,8 +3,9 @@
 Row-level invariants and the table metrics share one aggregate pass over the frame, and
 the distinct keys are counted in a job of their own (see :func:`aggregate_pass`); the
 foreign keys' anti-joins are counted in one more. Only counts come back to the driver.
-A small frame the gate already collected as Arrow has its foreign keys counted with Arrow
-instead, against the referenced tables' keys read with delta-rs: no Spark job.
+A small frame is collected as Arrow once, after the pass: its distinct keys are counted
+from that, and its foreign keys against the referenced tables' keys read with delta-rs.
+Neither costs a Spark job then.
 """
 
 from __future__ import annotations
@@ -43,11 +44,17 @@ class PassOutcome:
     row_count: int
     metrics: dict[str, float]
     invariants: list[ExpectationResult]
+    collected: pa.Table | None = None  # the frame as Arrow, when it had at most collect_max_rows
 
 
-def aggregate_pass(df: DataFrame, suite: TableSuite) -> PassOutcome:
+def aggregate_pass(df: DataFrame, suite: TableSuite, collect_max_rows: int = -1) -> PassOutcome:
     """Row count, metrics and every invariant's failing-row count in one Spark job, and the
     distinct keys in a second one.
+
+    A frame of at most ``collect_max_rows`` rows is then collected as Arrow (returned for the
+    gate's other checks) and its distinct keys are counted from that collect, with no
+    Spark job of their own: Arrow's grouping equals Spark's for every key type but floats
+    (Spark equates -0.0 with 0.0 and groups NaNs), which stay with Spark.
 
     Two jobs cost less than one here: with a distinct count among its aggregates, Spark
     groups the whole frame by the key and carries every other aggregate's buffer per key
@@ -74,10 +81,10 @@ def aggregate_pass(df: DataFrame, suite: TableSuite) -> PassOutcome:
         # false or null both fail: an invariant that cannot be evaluated is not satisfied
         exprs.append(F.sum(F.when(F.coalesce(F.expr(str(inv.predicate)), F.lit(False)), 0).otherwise(1)).alias(f"i{j}"))
     row = df.agg(*exprs).collect()[0]
-    # COUNT(DISTINCT a, b) leaves out every row with a NULL in any of them: so does this. After
-    # the pass above, which has read the frame (and filled its cache, when it has one).
-    distinct = float(df.select(*suite.key).dropna(how="any").distinct().count()) if suite.key else 0.0
     n = int(row["m0"])
+    # After the pass above, which has read the frame (and filled its cache, when it has one).
+    collected = df.toArrow() if n <= collect_max_rows else None
+    distinct = _distinct_keys(df, suite.key, collected)
     metrics: dict[str, float] = {ROW_COUNT: float(n)}
     for i, name in enumerate(names[1:], start=1):
         value = distinct if name.startswith("distinct.") else row[f"m{i}"]
@@ -92,7 +99,19 @@ def aggregate_pass(df: DataFrame, suite: TableSuite) -> PassOutcome:
             continue
         bad = int(row[f"i{j}"] or 0)
         results.append(_row_result(inv, bad, n, str(inv.predicate)))
-    return PassOutcome(row_count=n, metrics=metrics, invariants=results)
+    return PassOutcome(row_count=n, metrics=metrics, invariants=results, collected=collected)
+
+
+def _distinct_keys(df: DataFrame, key: Sequence[str], collected: pa.Table | None) -> float:
+    """COUNT(DISTINCT key...): a row with a NULL in any key column is left out."""
+    if not key:
+        return 0.0
+    if collected is not None and not any(pa.types.is_floating(collected.schema.field(c).type) for c in key):
+        keys = collected.select(list(key)).drop_null()
+        return float(keys.group_by(list(key), use_threads=False).aggregate([]).num_rows)
+    # Not dropna: it drops NaN too, which COUNT(DISTINCT) counts.
+    complete = functools.reduce(lambda a, b: a & b, [F.col(c).isNotNull() for c in key])
+    return float(df.select(*key).where(complete).distinct().count())
 
 
 def foreign_key_results(

@@ -232,14 +232,15 @@ def _sanitize_contract(
             (quarantined_rows(classified, contract), contract.quarantine_table, "quarantined"),
         ):
             # A re-run's rows are usually what the partitions hold: comparing the frame
-            # (in memory) with them costs less than writing files to find that out.
-            if storage.holds(rows, table, partitions):
-                continue
-            # A day's rows (counted above) are collected and written from the driver, with
-            # no Spark write job; more are written by Spark, one file per extract date, not
-            # one per date and shuffle partition (a year's backfill would otherwise leave
-            # thousands of small files).
+            # (in memory) with them costs less than writing files to find that out, and
+            # with the rows counted above a new day's partitions need no comparison at all.
             count = sum(r["count"] for r in fates if r["_fate"] == fate)
+            if storage.holds(rows, table, partitions, row_count=count):
+                continue
+            # A day's rows are collected and written from the driver, with no Spark write
+            # job; more are written by Spark, one file per extract date, not one per date
+            # and shuffle partition (a year's backfill would otherwise leave thousands of
+            # small files).
             collected = rows.toArrow() if count <= COLLECT_MAX_ROWS else None
             storage.replace_partitions(
                 rows.repartition("_extract_date"), table, partitions, unchanged_check=False, rows=collected

@@ -327,15 +327,22 @@ class DeltaStorage:
             raise
 
     def holds(
-        self, df: DataFrame, name: str | TableName, partitions: Iterable[Mapping[str, object]] | None = None
+        self,
+        df: DataFrame,
+        name: str | TableName,
+        partitions: Iterable[Mapping[str, object]] | None = None,
+        *,
+        row_count: int | None = None,
     ) -> bool:
         """Whether the table already holds exactly ``df``'s rows: in the listed partitions
         (``{column: value}`` each), or as its whole content when none are listed.
 
         The same test a write makes before committing (row count and order-independent row
         hash), asked before the work around a write: a caller can then skip validating and
-        writing what would commit nothing. An empty frame over partitions that hold no rows
-        (read from the Delta log) is answered without reading any file.
+        writing what would commit nothing. The rows held are counted from the Delta log, so
+        with ``row_count`` (``df``'s, when the caller knows it) a different count, or rows
+        where none are held, is answered without a Spark job; otherwise one job hashes both
+        sides.
         """
         tname = TableName.parse(name)
         if not self.exists(tname):
@@ -344,21 +351,22 @@ class DeltaStorage:
         table_schema = arrow_to_spark_schema(pa.schema(dt.schema().to_arrow()))
         if diff_schemas(table_schema, df.schema):
             return False
-        if partitions is None:
-            old = _live_paths(dt)
-        else:
+        actions = pa.table(dt.get_add_actions(flatten=True)).to_pylist()
+        if partitions is not None:
             partition_by = list(dt.metadata().partition_columns)
             targets = set()
             for spec in partitions:
                 if sorted(spec) != sorted(partition_by):
                     raise ValueError(f"{tname}: partition spec {dict(spec)} must name exactly {partition_by}")
                 targets.add(tuple(_partition_string(spec[c]) for c in partition_by))
-            old = [a.path for a in _remove_actions(dt, partition_by, targets)]  # type: ignore[union-attr]
-        if not old:
-            return df.isEmpty()
-        return _frame_fingerprint(df.select(*table_schema.fieldNames()), table_schema) == self._fingerprint(
-            tname, dt, old
-        )
+            actions = [a for a in actions if _action_partition(a, partition_by) in targets]
+        counted = all(a.get("num_records") is not None for a in actions)
+        if row_count is not None and counted and row_count != sum(int(a["num_records"]) for a in actions):
+            return False
+        if not actions:
+            return row_count == 0 if row_count is not None else df.isEmpty()
+        old = self._files_frame(tname, table_schema, [unquote(str(a["path"])) for a in actions])
+        return _same_rows(df.select(*table_schema.fieldNames()), old, table_schema)
 
     def transaction_version(self, name: str | TableName, app_id: str) -> int | None:
         """The last committed version of an application transaction, or None."""
@@ -452,19 +460,11 @@ class DeltaStorage:
             shutil.rmtree(staging, ignore_errors=True)
         return written
 
-    def _fingerprint(self, tname: TableName, dt: DeltaTable, rel_paths: list[str]) -> tuple[int, int]:
-        """(rows, order-independent sum of row hashes) of some data files of the table, named
-        by their paths on disk relative to its folder.
-
-        Re-running a step that produces the same rows then commits nothing, so a retry or
-        a replayed date leaves every table at its version.
-        """
-        if not rel_paths:
-            return (0, 0)
-        schema = arrow_to_spark_schema(pa.schema(dt.schema().to_arrow()))
+    def _files_frame(self, tname: TableName, schema: T.StructType, rel_paths: list[str]) -> DataFrame:
+        """Some data files of the table, named by their paths on disk relative to its folder."""
         root = self.path(tname)
         files = [str(root / p) for p in rel_paths]
-        return _frame_fingerprint(self.spark.read.schema(schema).option("basePath", str(root)).parquet(*files), schema)
+        return self.spark.read.schema(schema).option("basePath", str(root)).parquet(*files)
 
     def _check_not_null(
         self, tname: TableName, schema: T.StructType, partition_by: list[str], written: list[_WrittenFile]
@@ -521,10 +521,13 @@ class DeltaStorage:
             new = [w.action.path for w in written]
             # No rows replacing no rows (an empty result over an empty table or partition) is
             # unchanged; otherwise only rows replacing rows can be, which the hashes decide.
+            schema = arrow_to_spark_schema(pa.schema(dt.schema().to_arrow()))
             if rows == 0:
-                unchanged = self._fingerprint(tname, dt, old)[0] == 0
+                unchanged = not old or self._files_frame(tname, schema, old).isEmpty()
             else:
-                unchanged = bool(old) and self._fingerprint(tname, dt, new) == self._fingerprint(tname, dt, old)
+                unchanged = bool(old) and _same_rows(
+                    self._files_frame(tname, schema, new), self._files_frame(tname, schema, old), schema
+                )
             if unchanged:
                 for w in written:
                     (self.path(tname) / w.action.path).unlink(missing_ok=True)
@@ -557,13 +560,14 @@ class DeltaStorage:
         return CommitResult(str(tname), dt.version(), True, rows, len(adds), files_removed, mode.value)
 
 
-def _frame_fingerprint(df: DataFrame, schema: T.StructType) -> tuple[int, int]:
-    """(rows, order-independent sum of xxhash64 of each row's ``schema`` columns)."""
-    row = df.select(
-        F.count(F.lit(1)).alias("n"),
-        F.sum(F.xxhash64(*[_hashable(f) for f in schema.fields]).cast("decimal(38,0)")).alias("h"),
-    ).first()
-    return (int(row["n"]), int(row["h"] or 0)) if row else (0, 0)
+def _same_rows(new: DataFrame, old: DataFrame, schema: T.StructType) -> bool:
+    """Whether two frames hold the same rows (``schema``'s columns), as a multiset: their row
+    counts and order-independent sums of each row's xxhash64, both sides in one Spark job."""
+    row_hash = F.xxhash64(*[_hashable(f) for f in schema.fields]).cast("decimal(38,0)").alias("h")
+    hashed = [frame.select(F.lit(side).alias("side"), row_hash) for side, frame in ((0, new), (1, old))]
+    sums = hashed[0].unionByName(hashed[1]).groupBy("side").agg(F.count(F.lit(1)).alias("n"), F.sum("h").alias("h"))
+    got = {r["side"]: (int(r["n"]), int(r["h"] or 0)) for r in sums.collect()}
+    return got.get(0, (0, 0)) == got.get(1, (0, 0))
 
 
 def _hashable(f: T.StructField) -> Column:
@@ -646,6 +650,11 @@ def _partition_string(value: object) -> str | None:
     return str(value)
 
 
+def _action_partition(action: Mapping[str, object], partition_by: list[str]) -> tuple[str | None, ...]:
+    """An add action's (``get_add_actions(flatten=True)``) partition values, spelled as Delta does."""
+    return tuple(_partition_string(action.get(f"partition.{c}")) for c in partition_by)
+
+
 def _remove_actions(
     dt: DeltaTable, partition_by: list[str], targets: set[tuple[str | None, ...]]
 ) -> list[AddAction | RemoveAction]:
@@ -653,8 +662,7 @@ def _remove_actions(
     now = int(time.time() * 1000)
     removes: list[AddAction | RemoveAction] = []
     for a in actions:
-        key = tuple(a.get(f"partition.{c}") for c in partition_by)
-        key = tuple(None if v is None else _partition_string(v) for v in key)
+        key = _action_partition(a, partition_by)
         if key in targets:
             removes.append(
                 RemoveAction(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -121,24 +122,41 @@ def test_each_kind_passes_on_good_data_and_counts_bad_rows(spark, storage, monke
     assert len(collected) == (0 if engine == "spark" else 3) and all(f is not None for f in collected)
 
 
-def test_distinct_keys_are_counted_as_count_distinct_counts_them(spark) -> None:  # noqa: ANN001
-    """The distinct-key metric, counted in a job of its own, equals COUNT(DISTINCT a, b): a row
-    with a NULL in any key column is left out, repeated keys count once."""
+@pytest.mark.parametrize("collect_max_rows", [-1, 100], ids=["spark", "arrow"])
+def test_distinct_keys_are_counted_as_count_distinct_counts_them(spark, collect_max_rows: int) -> None:  # noqa: ANN001
+    """The distinct-key metric equals COUNT(DISTINCT a, b), counted by Spark or, for a frame
+    small enough to collect, from its Arrow collect: a row with a NULL in any key column is
+    left out, repeated keys count once, for every key type (floats stay with Spark)."""
     from c360.quality.spark_checks import aggregate_pass
 
     rows = [("x", 1), ("x", 1), ("x", 2), (None, 1), ("y", None), (None, None), ("y", 3)]
     df = spark.createDataFrame(rows, "a string, b int")
-    got = aggregate_pass(df, TableSuite("enhanced.sales.fct_test", key=("a", "b"))).metrics
+    passed = aggregate_pass(df, TableSuite("enhanced.sales.fct_test", key=("a", "b")), collect_max_rows)
     want = df.selectExpr("count(DISTINCT a, b) AS n").first()["n"]
     assert want == 3
-    assert got["distinct.a,b"] == want
-    assert got["row_count"] == 7.0
-    assert aggregate_pass(df.limit(0), TableSuite("enhanced.sales.fct_test", key=("a", "b"))).metrics == {
+    assert passed.metrics["distinct.a,b"] == want
+    assert passed.metrics["row_count"] == 7.0
+    assert (passed.collected is None) == (collect_max_rows < 0)
+    suite = TableSuite("enhanced.sales.fct_test", key=("a", "b"))
+    assert aggregate_pass(df.limit(0), suite, collect_max_rows).metrics == {
         "row_count": 0.0,
         "null_rate.a": 0.0,
         "null_rate.b": 0.0,
         "distinct.a,b": 0.0,
     }
+    typed = spark.createDataFrame(
+        [
+            (1, Decimal("1.10"), date(2024, 1, 1), datetime(2024, 1, 1, 1, 0, tzinfo=UTC), True, 0.0),
+            (1, Decimal("1.1"), date(2024, 1, 1), datetime(2024, 1, 1, 1, 0, tzinfo=UTC), True, -0.0),
+            (2, Decimal("1.10"), date(2024, 1, 2), datetime(2024, 1, 1, 1, 0, 0, 1, tzinfo=UTC), False, float("nan")),
+            (2, None, date(2024, 1, 2), None, None, float("nan")),
+        ],
+        "l long, d decimal(10,2), day date, at timestamp, ok boolean, f double",
+    )
+    for key in (("l", "d"), ("day", "at", "ok"), ("l", "f"), ("d",), ("f",)):
+        got = aggregate_pass(typed, TableSuite("enhanced.sales.fct_test", key=key), collect_max_rows).metrics
+        want = typed.selectExpr(f"count(DISTINCT {', '.join(key)}) AS n").first()["n"]
+        assert got[f"distinct.{','.join(key)}"] == want, key
 
 
 def test_foreign_keys_counted_together_keep_each_keys_own_count(spark) -> None:  # noqa: ANN001

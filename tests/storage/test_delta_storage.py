@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -168,6 +169,38 @@ def test_holds_answers_whether_a_write_would_change_nothing(spark: SparkSession,
     assert not storage.holds(frame(spark, rows((1, D1), (2, D1))), NAME)
     assert not storage.holds(frame(spark, []), "raw.test.missing")
     assert storage.catalog.describe(NAME).version == version  # asking commits nothing
+
+
+def _jobs_of(spark: SparkSession, group: str, call: Callable[[], object]) -> tuple[object, list[int]]:
+    """What ``call`` returned, and the Spark jobs it ran."""
+    sc = spark.sparkContext
+    sc.setJobGroup(group, group)
+    try:
+        result = call()
+        return result, sc.statusTracker().getJobIdsForGroup(group)
+    finally:
+        for key in ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
+            sc.setLocalProperty(key, None)  # type: ignore[arg-type]  # None removes it
+
+
+def test_holds_with_the_frames_row_count_asks_spark_only_when_the_counts_agree(
+    spark: SparkSession, storage: DeltaStorage
+) -> None:
+    storage.replace_partitions(frame(spark, rows((1, D1), (2, D1), (3, D2))), NAME)
+    day1, day3 = [{"day": D1}], [{"day": D3}]
+    one = frame(spark, rows((1, D1)))
+    assert _jobs_of(spark, "fewer", lambda: storage.holds(one, NAME, day1, row_count=1)) == (False, [])
+    assert _jobs_of(spark, "none held", lambda: storage.holds(one, NAME, day3, row_count=1)) == (False, [])
+    empty = frame(spark, [])
+    assert _jobs_of(spark, "empty", lambda: storage.holds(empty, NAME, day3, row_count=0)) == (True, [])
+    # Equal counts: the rows decide, in one job.
+    same, jobs = _jobs_of(
+        spark, "same", lambda: storage.holds(frame(spark, rows((2, D1), (1, D1))), NAME, day1, row_count=2)
+    )
+    assert same and len(jobs) >= 1
+    changed = [(1, Decimal("9.99"), *rest) for _, _, *rest in rows((1, D1))] + rows((2, D1))
+    assert not storage.holds(frame(spark, changed), NAME, day1, row_count=2)
+    assert storage.holds(frame(spark, rows((3, D2), (1, D1), (2, D1))), NAME, row_count=3)
 
 
 def test_replace_named_partition_with_empty_result_clears_it(spark: SparkSession, storage: DeltaStorage) -> None:
@@ -378,14 +411,7 @@ def test_opening_a_table_of_many_files_runs_no_spark_job(spark: SparkSession, st
     days = [D1 + dt.timedelta(days=i) for i in range(40)]
     storage.append(frame(spark, rows(*enumerate(days))), NAME)
     assert len(storage.catalog.open(NAME).file_uris()) >= 40  # past Spark's default of 32
-    sc = spark.sparkContext
-    sc.setJobGroup("c360-open-table", "opening a table")
-    try:
-        df = storage.read(NAME)
-        jobs = sc.statusTracker().getJobIdsForGroup("c360-open-table")
-    finally:
-        for key in ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
-            sc.setLocalProperty(key, None)  # type: ignore[arg-type]  # None removes it
+    df, jobs = _jobs_of(spark, "c360-open-table", lambda: storage.read(NAME))
     assert jobs == [], f"opening the table ran Spark jobs {jobs}"
     assert_df_equality(df.orderBy("day", "id"), frame(spark, rows(*enumerate(days))), ignore_nullable=True)
 
