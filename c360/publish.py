@@ -52,7 +52,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from c360.enhanced.common import affected_dates, stale_dates
+from c360.enhanced.common import partition_census, stale_dates
 from c360.inorder import Turn, run_in_order
 from c360.quality.gate import GateLog
 from c360.registry import Table, call_with
@@ -266,12 +266,13 @@ class Publisher:
         df = df.localCheckpoint()
         commit: Callable[[DataFrame, pa.Table | None], CommitResult]
         specs: list[dict[str, Any]]
+        row_count: int | None = None  # part's rows, when known without a job of its own
         if table.publish == "whole":
             part, specs = df, []
             commit = lambda d, rows: self.storage.overwrite(d, table.name, unchanged_check=False, rows=rows)  # noqa: E731
         else:
             (column,) = table.partition_by
-            dates = self._partition_dates(table, df, column, context)
+            dates, row_count = self._partition_dates(table, df, column, context)
             part = df.filter(F.col(column).isin(*dates))
             specs = [{column: d} for d in dates]
             commit = lambda d, rows: self.storage.replace_partitions(  # noqa: E731
@@ -288,7 +289,7 @@ class Publisher:
 
         shown = tuple(",".join(f"{k}={v}" for k, v in s.items()) for s in specs)
         # The write below skips its own "unchanged?" check: this is it, asked before the gate.
-        if self.storage.holds(part, table.name, specs if table.publish != "whole" else None):
+        if self.storage.holds(part, table.name, specs if table.publish != "whole" else None, row_count=row_count):
             version = self.storage.catalog.version(table.name)
             rows = part.count()
             self.writes.append(
@@ -309,14 +310,21 @@ class Publisher:
         self.writes.append(TableWrite(table.name, rows, c.committed, c.version, shown, time.perf_counter() - started))
         return df
 
-    def _partition_dates(self, table: Table, df: DataFrame, column: str, context: Mapping[str, Any]) -> list[date]:
-        """The declared partitions of the run, else those its data touched plus stale ones."""
+    def _partition_dates(
+        self, table: Table, df: DataFrame, column: str, context: Mapping[str, Any]
+    ) -> tuple[list[date], int | None]:
+        """The declared partitions of the run, else those its data touched plus stale ones;
+        and how many of ``df``'s rows they hold, when that came with them."""
         if table.partitions is not None:
-            return sorted(set(call_with(table.partitions, context)))
+            return sorted(set(call_with(table.partitions, context))), None
+        counts: dict[date | None, int] | None = None
         if "source_extract_date" in df.columns:
-            dates = affected_dates(df, column, self.run_dates)
+            dates, counts = partition_census(df, column, self.run_dates)
         else:
             dates = list(self.run_dates)
         published = self.storage.read(table.name)
         stale = stale_dates(df, published, table.keys, column, max(self.run_dates), table.foreign_keys)
-        return sorted({*dates, *stale})
+        chosen = sorted({*dates, *stale})
+        if counts is None or not all(isinstance(d, date) for d in counts if d is not None):
+            return chosen, None
+        return chosen, sum(counts.get(d, 0) for d in chosen)

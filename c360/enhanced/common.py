@@ -127,9 +127,18 @@ def affected_dates(fact: DataFrame, partition: str, run_dates: Sequence[date]) -
     Building a range of run dates in one pass rewrites the same partitions, with the same
     latest versions, as building them one by one in order.
     """
-    touched = fact.filter(F.col("source_extract_date").isin(*run_dates)).select(partition).distinct().collect()
+    return partition_census(fact, partition, run_dates)[0]
+
+
+def partition_census(
+    fact: DataFrame, partition: str, run_dates: Sequence[date]
+) -> tuple[list[date], dict[date | None, int]]:
+    """:func:`affected_dates`, and the fact's rows per partition value, in one Spark job."""
+    arrived = F.col("source_extract_date").isin(*run_dates).cast("int")
+    rows = fact.groupBy(partition).agg(F.count(F.lit(1)).alias("n"), F.max(arrived).alias("arrived")).collect()
     last = max(run_dates)
-    return sorted({r[0] for r in touched if r[0] is not None and r[0] <= last} | set(run_dates))
+    touched = {r[0] for r in rows if r["arrived"] and r[0] is not None and r[0] <= last}
+    return sorted(touched | set(run_dates)), {r[0]: int(r["n"]) for r in rows}
 
 
 def stale_dates(
