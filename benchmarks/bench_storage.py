@@ -4,6 +4,11 @@ Both write the same cached DataFrame (so input generation is not timed), alterna
 A/B three times in one session; the median of each is reported with the ratio. The
 difference is the bridge's own work: moving files out of staging, reading Parquet
 footers for statistics, and the delta-rs commit.
+
+Then a day's small write, what most of a daily run's tables are: 300 rows over three dates
+replacing their partitions, written by a Spark job, collected and written by pyarrow
+(``rows=df.toArrow()``), and from rows the caller already holds (the quality gate's
+collect), alternating, SMALL_REPEATS times each.
 """
 
 from __future__ import annotations
@@ -13,11 +18,19 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmarks.report import markdown_table, write_section
 
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from c360.storage import DeltaStorage
+
 ROWS = 1_000_000
 REPEATS = 3
+SMALL_ROWS = 300
+SMALL_REPEATS = 10
 
 
 def main() -> None:
@@ -55,6 +68,8 @@ def main() -> None:
             t0 = time.perf_counter()
             storage.append(df, f"raw.bench.events_{i}", partition_by=["day"])
             delta_times.append(time.perf_counter() - t0)
+        three_days = df.filter(F.col("day") <= F.lit("2024-01-03").cast("date")).limit(SMALL_ROWS)
+        small = _small_writes(storage, three_days.localCheckpoint())
     finally:
         spark.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -88,8 +103,44 @@ def main() -> None:
             else " The first run of each is JVM warm-up; compare the later runs."
         )
     )
+    body += (
+        f"\n\nA day's small write: {SMALL_ROWS} of those rows over three dates, replacing their partitions"
+        f" in a table of that layout, alternately, {SMALL_REPEATS} times each (the frame checkpointed, so its"
+        " computation is not timed):\n\n"
+        + markdown_table(
+            ["write", "median s", "min-max s"],
+            [[label, f"{statistics.median(t):.3f}", f"{min(t):.3f}-{max(t):.3f}"] for label, t in small.items()],
+        )
+    )
     print(body)
     write_section("storage", "Storage layer: append vs plain Spark Parquet write", body)
+
+
+def _small_writes(storage: DeltaStorage, df: DataFrame) -> dict[str, list[float]]:
+    """Seconds of each way to replace a small frame's partitions, alternated."""
+    collected = df.toArrow()
+    specs = [{"day": r["day"]} for r in df.select("day").distinct().collect()]
+    ways = {
+        "Spark write job (one file per date)": lambda t: storage.replace_partitions(
+            df.repartition("day"), t, partitions=specs, unchanged_check=False
+        ),
+        "`toArrow()`, then pyarrow writes (`rows=`)": lambda t: storage.replace_partitions(
+            df, t, partitions=specs, unchanged_check=False, rows=df.toArrow()
+        ),
+        "rows already collected (the gate's case)": lambda t: storage.replace_partitions(
+            df, t, partitions=specs, unchanged_check=False, rows=collected
+        ),
+    }
+    for k in range(len(ways)):
+        storage.ensure_table(f"raw.bench.small_{k}", df.schema, ["day"])
+    times: dict[str, list[float]] = {k: [] for k in ways}
+    for i in range(SMALL_REPEATS + 1):  # the first round warms every way up, unrecorded
+        for k, (label, write) in enumerate(ways.items()):
+            t0 = time.perf_counter()
+            write(f"raw.bench.small_{k}")
+            if i:
+                times[label].append(time.perf_counter() - t0)
+    return times
 
 
 if __name__ == "__main__":
