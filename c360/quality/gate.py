@@ -140,7 +140,7 @@ def publish(
     detector: anomaly.DetectorSettings | None = None,
     log: GateLog | None = None,
 ) -> PublishOutcome:
-    """Validate ``df``; if the gate passes call ``write(df)``; record everything.
+    """Validate ``df``; if the gate passes call ``write(df, rows)``; record everything.
 
     ``write`` receives the validated (cached) frame and must commit it in one
     transaction. When the frame was small enough for the gate to collect, it also receives

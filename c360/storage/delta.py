@@ -55,6 +55,9 @@ from c360.storage.schema import (
 from c360.storage.stats import file_stats
 
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+# Partition column types whose folder names pyarrow's writes spell as Spark does (dates ISO,
+# booleans lower-case); a table partitioned by another type has its rows written by Spark.
+_ARROW_PARTITION_TYPES = (T.DateType, T.StringType, T.BooleanType, T.IntegralType)
 STATS_COLUMNS_KEY = "delta.dataSkippingStatsColumns"
 
 
@@ -310,6 +313,10 @@ class DeltaStorage:
         table_schema = arrow_to_spark_schema(pa.schema(dt.schema().to_arrow()))
         table_schema = self._check_schema(tname, dt, table_schema, df.schema, allow_evolution)
 
+        if rows is not None and not all(
+            isinstance(table_schema[c].dataType, _ARROW_PARTITION_TYPES) for c in table_partitions
+        ):
+            rows = None  # a partition value Python would spell differently from Spark: Spark writes
         written = self._write_files(
             df.select(*table_schema.fieldNames()), tname, dt, table_schema, table_partitions, rows
         )

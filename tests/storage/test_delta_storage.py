@@ -517,3 +517,20 @@ def test_rows_collected_on_the_driver_keep_the_tables_rules(spark: SparkSession,
     result = storage.overwrite(df, flat, rows=df.toArrow())
     assert (result.rows_added, result.files_added) == (3, 1)
     assert_df_equality(storage.read(flat), df, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_rows_of_a_table_partitioned_by_a_timestamp_are_written_by_spark(
+    spark: SparkSession, storage: DeltaStorage
+) -> None:
+    """Python spells a timestamp partition value differently from Spark: such a table's rows
+    are written by Spark even when collected, so both writes leave the same partition values."""
+    schema = T.StructType([T.StructField("id", T.LongType()), T.StructField("hour", T.TimestampType())])
+    df = spark.createDataFrame([(1, dt.datetime(2024, 1, 1, 10, tzinfo=dt.UTC))], schema)
+    values = {}
+    for name, rows in (("raw.test.hours_spark", None), ("raw.test.hours_arrow", df.toArrow())):
+        storage.ensure_table(name, schema, ["hour"])
+        storage.append(df, name, rows=rows)
+        actions = pa.table(DeltaTable(str(storage.path(name))).get_add_actions(flatten=True)).to_pylist()
+        values[name] = [(a["partition.hour"], a["path"].split("/")[0]) for a in actions]
+    assert values["raw.test.hours_arrow"] == values["raw.test.hours_spark"]
+    assert storage.read("raw.test.hours_arrow").collect() == df.collect()
