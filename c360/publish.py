@@ -291,7 +291,7 @@ class Publisher:
         # The write below skips its own "unchanged?" check: this is it, asked before the gate.
         if self.storage.holds(part, table.name, specs if table.publish != "whole" else None, row_count=row_count):
             version = self.storage.catalog.version(table.name)
-            rows = part.count()
+            rows = row_count if row_count is not None else part.count()
             self.writes.append(
                 TableWrite(table.name, rows, False, version, shown, time.perf_counter() - started, validated=False)
             )
