@@ -22,6 +22,16 @@ QUIET_CDS = "-Xlog:cds=off -Xlog:cds+dynamic=off"
 LIST_ON_DRIVER_MAX_PATHS = 100_000
 LISTING_THRESHOLD = "spark.sql.sources.parallelPartitionDiscovery.threshold"
 SPARK_LISTING_DEFAULT = 32  # Spark's own value of LISTING_THRESHOLD (the benchmarks compare it)
+# Hadoop's shipped defaults for services c360 never talks to: YARN, MapReduce's job history,
+# task runtime and shuffle, the service registry, ZooKeeper, HA failover, Hadoop RPC and its web
+# servers. They are 728 of the Hadoop configuration's 1,103 properties, and Spark serializes
+# that whole configuration into every file scan of every query (a broadcast its tasks
+# deserialize) and into every write task: on a day's small queries, a fixed cost per job
+# (docs/benchmarks.md, "Small jobs and the size of Hadoop's configuration"). Not dropped under YARN.
+UNUSED_HADOOP_DEFAULTS = (
+    "yarn", "mapreduce.jobhistory", "mapreduce.map", "mapreduce.reduce", "mapreduce.shuffle",
+    "hadoop.registry", "hadoop.zk", "hadoop.http", "ha", "ipc",
+)  # fmt: skip
 
 
 def class_archive() -> Path | None:
@@ -112,7 +122,36 @@ def get_spark(settings: Settings) -> SparkSession:
     if "PYSPARK_PYTHON" not in os.environ:
         spark.sparkContext.pythonExec = sys.executable
     spark.sparkContext.setLogLevel(settings.spark_log_level)
+    drop_unused_hadoop_defaults(spark)
     return spark
+
+
+def drop_unused_hadoop_defaults(spark: SparkSession) -> int:
+    """Remove ``UNUSED_HADOOP_DEFAULTS`` from the session's Hadoop configuration, which every
+    query's Hadoop configuration is copied from; returns how many properties went.
+
+    Only values that come from Hadoop's ``*-default.xml`` files go: a property set on purpose
+    (``spark.hadoop.*``, a ``*-site.xml``) stays, whatever its name. Nothing goes under YARN."""
+    import re
+
+    if (spark.sparkContext.master or "").startswith("yarn"):
+        return 0
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None  # noqa: S101 - a live session has its gateway
+    # Hadoop reads its default files again whenever a class registers one more, which would
+    # bring the dropped values back. HDFS's classes register theirs on first use (Spark's
+    # writes use them even on a local file system), so they register here, first.
+    jvm.org.apache.hadoop.hdfs.HdfsConfiguration.init()
+    conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+    pattern = "^(" + "|".join(re.escape(p) for p in UNUSED_HADOOP_DEFAULTS) + ")\\."
+    names = str(jvm.java.lang.String.join("\n", conf.getValByRegex(pattern).keySet())).split("\n")
+    dropped = 0
+    for name in filter(None, names):
+        sources = conf.getPropertySources(name)
+        if sources is not None and all(str(s).endswith("-default.xml") for s in sources):
+            conf.unset(name)
+            dropped += 1
+    return dropped
 
 
 def dump_class_archive(target: Path, timeout: float = 300.0) -> Path:

@@ -1,0 +1,53 @@
+"""The session's Hadoop configuration without the shipped defaults of services c360 never
+talks to (c360.spark.UNUSED_HADOOP_DEFAULTS): every query copies and serializes it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from c360.spark import UNUSED_HADOOP_DEFAULTS, drop_unused_hadoop_defaults
+from c360.storage import DeltaStorage
+
+UNUSED = re.compile("^(" + "|".join(re.escape(p) for p in UNUSED_HADOOP_DEFAULTS) + r")\.")
+
+
+def _names(conf: object) -> list[str]:
+    it = conf.iterator()  # type: ignore[attr-defined]
+    out = []
+    while it.hasNext():
+        out.append(str(it.next().getKey()))
+    return out
+
+
+def test_a_session_holds_no_default_of_an_unused_service(spark: SparkSession, tmp_path: Path) -> None:
+    session_conf = spark._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+    # What get_spark left, and what a query's configuration is copied from.
+    assert not [n for n in _names(session_conf) if UNUSED.match(n)]
+    assert not [n for n in _names(spark._jsparkSession.sessionState().newHadoopConf()) if UNUSED.match(n)]
+    # The file system's own settings stay.
+    assert session_conf.get("fs.AbstractFileSystem.file.impl") is not None
+    assert session_conf.get("fs.permissions.umask-mode") is not None
+
+    # A write and a read through Spark load Hadoop's HDFS classes, whose default files would
+    # make Hadoop read every default file again if they had not registered before the drop.
+    storage = DeltaStorage(spark, tmp_path / "lake")
+    storage.append(spark.createDataFrame([(1, "a")], "id long, v string"), "ops.test.hadoop_conf")
+    assert storage.read("ops.test.hadoop_conf").count() == 1
+    spark.read.parquet(str(next((tmp_path / "lake").rglob("*.parquet")))).count()
+    assert not [n for n in _names(session_conf) if UNUSED.match(n)]
+
+
+def test_a_value_set_on_purpose_stays(spark: SparkSession) -> None:
+    conf = spark._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+    conf.set("ipc.client.connect.timeout", "5000")
+    conf.set("yarn.c360.test.marker", "kept")
+    try:
+        assert drop_unused_hadoop_defaults(spark) == 0
+        assert conf.get("ipc.client.connect.timeout") == "5000"
+        assert conf.get("yarn.c360.test.marker") == "kept"
+    finally:
+        conf.unset("ipc.client.connect.timeout")
+        conf.unset("yarn.c360.test.marker")
