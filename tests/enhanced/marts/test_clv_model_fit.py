@@ -98,17 +98,20 @@ def test_each_purchase_day_is_paired_with_every_dimension_row_of_its_customer(sp
 
     # MOVED has two rows (moved on 2024-02-01) and an unknown registration on the second; GHOST
     # bought without a dimension row; the cancelled order and the one after `last` are no purchases.
+    # "alpha" sorts after the capitals, as bytes do (and Spark's orderBy did before the driver sorted).
     customers = dim_customer(
         spark,
         {"customer_id": "MOVED", "valid_from": datetime(2023, 1, 1), "valid_to": datetime(2024, 2, 1),
          "registration_date": datetime(2022, 5, 5)},
         {"customer_id": "MOVED", "valid_from": datetime(2024, 2, 1), "registration_date": None},
         {"customer_id": "STAY", "registration_date": datetime(2024, 1, 2)},
+        {"customer_id": "alpha", "registration_date": datetime(2024, 1, 2)},
     )  # fmt: skip
     orders = [
         ("A", "MOVED", date(2024, 1, 10), "completed", 4), ("B", "MOVED", date(2024, 1, 10), "completed", 1),
         ("C", "STAY", date(2024, 3, 1), "completed", 2), ("D", "GHOST", date(2024, 1, 3), "completed", 9),
         ("E", "STAY", date(2024, 1, 4), "cancelled", 7), ("F", "MOVED", date(2024, 4, 2), "completed", 5),
+        ("G", "alpha", date(2024, 1, 5), "completed", 3),
     ]  # fmt: skip
     o = fct_order(spark, *({"transaction_id": t, "customer_id": c, "transaction_date": d, "order_status": s,
                             "total_amount": 10} for t, c, d, s, _ in orders))  # fmt: skip
@@ -118,12 +121,13 @@ def test_each_purchase_day_is_paired_with_every_dimension_row_of_its_customer(sp
     got = purchase_history(customers, o, lines, D)
     assert got.first_order == date(2024, 1, 3)
     ordinal = date.toordinal
-    assert got.customer.tolist() == ["MOVED", "MOVED", "STAY"]  # MOVED's one purchase day, once per row
-    assert got.day.tolist() == [ordinal(date(2024, 1, 10))] * 2 + [ordinal(date(2024, 3, 1))]
-    assert got.margin.tolist() == [5.0, 5.0, 2.0]  # the day's two orders summed
-    assert got.valid_from.tolist() == [ordinal(date(2023, 1, 1)), ordinal(date(2024, 2, 1)), ordinal(date(2023, 1, 1))]
-    assert got.valid_to.tolist() == [ordinal(date(2024, 2, 1)), _NEVER, _NEVER]
-    assert got.registered.tolist() == [ordinal(date(2022, 5, 5)), _UNKNOWN, ordinal(date(2024, 1, 2))]
+    assert got.customer.tolist() == ["MOVED", "MOVED", "STAY", "alpha"]  # MOVED's one purchase day, once per row
+    assert got.day.tolist() == [ordinal(date(2024, 1, 10))] * 2 + [ordinal(date(2024, 3, 1)), ordinal(date(2024, 1, 5))]
+    assert got.margin.tolist() == [5.0, 5.0, 2.0, 3.0]  # the day's two orders summed
+    first_row = ordinal(date(2023, 1, 1))
+    assert got.valid_from.tolist() == [first_row, ordinal(date(2024, 2, 1)), first_row, first_row]
+    assert got.valid_to.tolist() == [ordinal(date(2024, 2, 1)), _NEVER, _NEVER, _NEVER]
+    assert got.registered.tolist() == [ordinal(date(2022, 5, 5)), _UNKNOWN, *[ordinal(date(2024, 1, 2))] * 2]
     assert got.customer.dtype == object and got.day.dtype == got.valid_to.dtype == np.int64
 
     empty = purchase_history(customers.limit(0), o, lines, D)
