@@ -10,7 +10,6 @@ then dropped again), each job timed ``REPEAT`` times per round; medians over eve
 
 from __future__ import annotations
 
-import re
 import shutil
 import statistics
 import tempfile
@@ -29,7 +28,7 @@ def main() -> None:
     from pyspark.sql import functions as F
 
     from c360.settings import Settings
-    from c360.spark import UNUSED_HADOOP_DEFAULTS, get_spark
+    from c360.spark import UNUSED_HADOOP_PATTERN, get_spark
     from c360.storage import DeltaStorage
 
     work = Path(tempfile.mkdtemp(prefix="c360-bench-hadoop-"))
@@ -38,8 +37,7 @@ def main() -> None:
     storage = DeltaStorage(spark, settings.lake_root)
     jvm = spark.sparkContext._jvm
     conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
-    pattern = "^(" + "|".join(re.escape(p) for p in UNUSED_HADOOP_DEFAULTS) + ")\\."
-    defaults = jvm.org.apache.hadoop.conf.Configuration().getValByRegex(pattern)  # type: ignore[union-attr]
+    defaults = jvm.org.apache.hadoop.conf.Configuration().getValByRegex(UNUSED_HADOOP_PATTERN)  # type: ignore[union-attr]
     names = str(jvm.java.lang.String.join("\n", defaults.keySet())).split("\n")  # type: ignore[union-attr]
     dropped = [(name, str(defaults.get(name))) for name in names]
 
@@ -50,7 +48,7 @@ def main() -> None:
     def c360s() -> None:  # what get_spark dropped (the values put back are no longer defaults)
         for name, _ in dropped:
             conf.unset(name)
-        assert conf.getValByRegex(pattern).size() == 0
+        assert conf.getValByRegex(UNUSED_HADOOP_PATTERN).size() == 0
 
     rows = spark.range(300).select(
         F.col("id"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +33,8 @@ UNUSED_HADOOP_DEFAULTS = (
     "yarn", "mapreduce.jobhistory", "mapreduce.map", "mapreduce.reduce", "mapreduce.shuffle",
     "hadoop.registry", "hadoop.zk", "hadoop.http", "ha", "ipc",
 )  # fmt: skip
+# Their names, as a regular expression that Java's and Python's regular expressions read alike.
+UNUSED_HADOOP_PATTERN = "^(" + "|".join(re.escape(p) for p in UNUSED_HADOOP_DEFAULTS) + r")\."
 
 
 def class_archive() -> Path | None:
@@ -132,8 +135,6 @@ def drop_unused_hadoop_defaults(spark: SparkSession) -> int:
 
     Only values that come from Hadoop's ``*-default.xml`` files go: a property set on purpose
     (``spark.hadoop.*``, a ``*-site.xml``) stays, whatever its name. Nothing goes under YARN."""
-    import re
-
     if (spark.sparkContext.master or "").startswith("yarn"):
         return 0
     jvm = spark.sparkContext._jvm
@@ -143,8 +144,7 @@ def drop_unused_hadoop_defaults(spark: SparkSession) -> int:
     # writes use them even on a local file system), so they register here, first.
     jvm.org.apache.hadoop.hdfs.HdfsConfiguration.init()
     conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
-    pattern = "^(" + "|".join(re.escape(p) for p in UNUSED_HADOOP_DEFAULTS) + ")\\."
-    names = str(jvm.java.lang.String.join("\n", conf.getValByRegex(pattern).keySet())).split("\n")
+    names = str(jvm.java.lang.String.join("\n", conf.getValByRegex(UNUSED_HADOOP_PATTERN).keySet())).split("\n")
     dropped = 0
     for name in filter(None, names):
         sources = conf.getPropertySources(name)

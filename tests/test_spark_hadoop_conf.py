@@ -8,10 +8,10 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from c360.spark import UNUSED_HADOOP_DEFAULTS, drop_unused_hadoop_defaults
+from c360.spark import UNUSED_HADOOP_PATTERN, drop_unused_hadoop_defaults
 from c360.storage import DeltaStorage
 
-UNUSED = re.compile("^(" + "|".join(re.escape(p) for p in UNUSED_HADOOP_DEFAULTS) + r")\.")
+UNUSED = re.compile(UNUSED_HADOOP_PATTERN)
 
 
 def _names(conf: object) -> list[str]:
