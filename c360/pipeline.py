@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from c360.raw.ingest import IngestReport, SourceFile
     from c360.sanitized.run import SanitizeReport
 from c360.settings import Settings
+from c360.spark import codegen_for_rows
 from c360.storage import DeltaStorage
 from c360.storage.schema import rows_to_arrow
 
@@ -54,6 +55,10 @@ RUNS = Table(
     partition_by=("run_date",),
 )
 R = TypeVar("R")
+# What an ingest expects a source row to weigh, to size its work from the files' bytes before
+# reading them: the lines of mock_data and of the reference extracts weigh 80-100 bytes on average, a
+# compressed file counts its compressed bytes (c360.spark.codegen_for_rows).
+SOURCE_BYTES_PER_ROW = 100
 
 
 @dataclass
@@ -136,6 +141,20 @@ class RunContext:
         self.storage.append(df, RUNS_TABLE, rows=rows_to_arrow(rows, RUNS_SCHEMA))
 
 
+def lake_rows(storage: DeltaStorage, tables: Sequence[str], dates: Sequence[date] | None = None) -> int:
+    """The rows of ``tables`` (of their ``_extract_date`` partitions in ``dates``, or whole),
+    from their Delta logs' file statistics: what a step reads, which decides whether its
+    queries' expressions are compiled (``c360.spark.codegen_for_rows``). No table: 0 rows."""
+    wanted = None if dates is None else {str(d) for d in dates}
+    total = 0
+    for name in tables:
+        if not storage.catalog.exists(name):
+            continue
+        counts = storage.catalog.row_counts(name, None if wanted is None else "_extract_date")
+        total += sum(n for value, n in counts.items() if wanted is None or value in wanted)
+    return total
+
+
 def date_range(start: date, end: date) -> list[date]:
     if end < start:
         raise ValueError(f"--to {end} is before --from {start}")
@@ -173,7 +192,9 @@ def ingest_step(
         source_group(sources)  # an unknown name fails here, before anything is read
     days = [dates] if isinstance(dates, date) else sorted(dates)
     files = [f for d in days for f in discover(source, d) if sources is None or owning_group(f) == sources]
-    return ingest(ctx.spark, ctx.storage, files, ctx.settings.pseudonym_key_bytes(), ingest_id=ctx.run_id)
+    delivered = sum(f.path.stat().st_size for f in files if f.verdict is None and f.path.is_file())
+    with codegen_for_rows(ctx.spark, delivered // SOURCE_BYTES_PER_ROW, ctx.settings.codegen_min_rows):
+        return ingest(ctx.spark, ctx.storage, files, ctx.settings.pseudonym_key_bytes(), ingest_id=ctx.run_id)
 
 
 def sanitize_step(ctx: RunContext, dates: Sequence[date], sources: str | None = None) -> SanitizeReport:
@@ -185,7 +206,9 @@ def sanitize_step(ctx: RunContext, dates: Sequence[date], sources: str | None = 
     contracts = tuple(CONTRACTS.values()) if sources is None else source_group(sources)
     key = ctx.settings.pseudonym_key_bytes()
     workers = ctx.settings.publish_workers
-    return sanitize(ctx.spark, ctx.storage, dates, key, ctx.run_id, contracts, ctx.gate_log, workers)
+    rows = lake_rows(ctx.storage, [c.raw_table for c in contracts], dates)
+    with codegen_for_rows(ctx.spark, rows, ctx.settings.codegen_min_rows):
+        return sanitize(ctx.spark, ctx.storage, dates, key, ctx.run_id, contracts, ctx.gate_log, workers)
 
 
 def ingest_summary(report: IngestReport) -> str:
@@ -211,8 +234,11 @@ def air_quality_step(ctx: RunContext, dates: Sequence[date]) -> AirQualityReport
     """Publish the air-quality star for the run dates (facts for the local day before each)
     in one pass: each table built, gated and committed once for all of them."""
     from c360.air_quality.run import build_air_quality
+    from c360.contracts import source_group
 
-    return build_air_quality(ctx.spark, ctx.storage, dates, run_id=ctx.run_id, run_log=ctx.gate_log)
+    sanitized = [c.sanitized_table for c in source_group("air_quality")]
+    with codegen_for_rows(ctx.spark, lake_rows(ctx.storage, sanitized), ctx.settings.codegen_min_rows):
+        return build_air_quality(ctx.spark, ctx.storage, dates, run_id=ctx.run_id, run_log=ctx.gate_log)
 
 
 def date_span(days: Sequence[date]) -> str:
@@ -235,18 +261,21 @@ def air_quality_summary(report: AirQualityReport) -> str:
 
 
 def model_step(ctx: RunContext, dates: Sequence[date], profile_dates: Sequence[date] | None = None) -> ModelReport:
+    from c360.contracts import source_group
     from c360.enhanced.model import build_model
 
-    return build_model(
-        ctx.spark,
-        ctx.storage,
-        dates,
-        ctx.run_id,
-        profile_dates,
-        run_log=ctx.gate_log,
-        workers=ctx.settings.publish_workers,
-        incremental=ctx.settings.incremental_dimensions,
-    )
+    sanitized = [c.sanitized_table for c in source_group("retail")]
+    with codegen_for_rows(ctx.spark, lake_rows(ctx.storage, sanitized), ctx.settings.codegen_min_rows):
+        return build_model(
+            ctx.spark,
+            ctx.storage,
+            dates,
+            ctx.run_id,
+            profile_dates,
+            run_log=ctx.gate_log,
+            workers=ctx.settings.publish_workers,
+            incremental=ctx.settings.incremental_dimensions,
+        )
 
 
 def model_summary(report: ModelReport) -> str:

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     # each table is mostly fixed latency per Spark job, which a second table fills: 2 took the
     # warm daily model step from 34 to 28 s on 2 cores (docs/benchmarks.md). 1 = one at a time.
     publish_workers: int = Field(default=2, ge=1)
+    # A step that reads fewer rows than this runs its queries' expressions interpreted instead
+    # of compiling a class for each (c360.spark.codegen_for_rows): a mock_data day 25% faster,
+    # the 1M-order-line model step 15-25% slower if interpreted (docs/benchmarks.md). 0 = always
+    # compiled, Spark's own behaviour.
+    codegen_min_rows: int = Field(default=1_000_000, ge=0)
     # Dimensions rebuilt only as far as their inputs changed since their build record
     # (c360.publish, "Build records"); False rebuilds every dimension whole, as a check or an
     # anchor (the content is the same either way).

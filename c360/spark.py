@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +37,13 @@ UNUSED_HADOOP_DEFAULTS = (
 )  # fmt: skip
 # Their names, as a regular expression that Java's and Python's regular expressions read alike.
 UNUSED_HADOOP_PATTERN = "^(" + "|".join(re.escape(p) for p in UNUSED_HADOOP_DEFAULTS) + r")\."
+# Outside whole-stage code, Spark compiles a Java class (Janino, then the JIT) for each new
+# projection, predicate and ordering of every query: tens of milliseconds each, hundreds of
+# them in a step, whatever its rows. Its interpreted versions of the same expressions (those
+# it falls back to when a compile fails) skip that and cost more per row instead. A step that
+# reads fewer rows than ``Settings.codegen_min_rows`` runs them interpreted
+# (``codegen_for_rows``); whole-stage code is compiled either way.
+CODEGEN_FACTORY_MODE = "spark.sql.codegen.factoryMode"  # internal to Spark: FALLBACK (its default) or NO_CODEGEN
 
 
 def class_archive() -> Path | None:
@@ -152,6 +161,25 @@ def drop_unused_hadoop_defaults(spark: SparkSession) -> int:
             conf.unset(name)
             dropped += 1
     return dropped
+
+
+@contextmanager
+def codegen_for_rows(spark: SparkSession, rows: int, min_rows: int) -> Iterator[bool]:
+    """Run the block's queries with Spark's expressions compiled when they read at least
+    ``min_rows`` rows (``Settings.codegen_min_rows``), interpreted below it; yields whether
+    they are compiled.
+
+    The session's setting is restored afterwards. Results are the same either way: the
+    interpreted expressions are Spark's own fallback for code that fails to compile.
+    Spark documents the setting (``spark.sql.codegen.factoryMode``) as internal, so the
+    tests check that it still takes effect (tests/test_spark_codegen.py)."""
+    compiled = rows >= min_rows
+    before = spark.conf.get(CODEGEN_FACTORY_MODE) or "FALLBACK"
+    spark.conf.set(CODEGEN_FACTORY_MODE, "FALLBACK" if compiled else "NO_CODEGEN")
+    try:
+        yield compiled
+    finally:
+        spark.conf.set(CODEGEN_FACTORY_MODE, before)
 
 
 def dump_class_archive(target: Path, timeout: float = 300.0) -> Path:
