@@ -82,7 +82,9 @@ def test_lake_rows_counts_from_the_log_by_date_or_whole(spark: SparkSession, tmp
     assert lake_rows(storage, ["raw.test.codegen", "raw.test.absent"], [date(2024, 1, 5)]) == 0
 
 
-def test_lake_rows_of_the_raw_tier_are_the_rows_sanitize_reads(spark: SparkSession, mock_retail_lake: MockRetailLake) -> None:
+def test_lake_rows_of_the_raw_tier_are_the_rows_sanitize_reads(
+    spark: SparkSession, mock_retail_lake: MockRetailLake
+) -> None:
     from c360.contracts import source_group
 
     storage = DeltaStorage(spark, mock_retail_lake.root)
