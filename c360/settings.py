@@ -52,8 +52,8 @@ class Settings(BaseSettings):
     # warm daily model step from 34 to 28 s on 2 cores (docs/benchmarks.md). 1 = one at a time.
     publish_workers: int = Field(default=2, ge=1)
     # A step that reads fewer rows than this runs its queries' expressions interpreted instead
-    # of compiling a class for each (c360.spark.codegen_for_rows): a mock_data day 25% faster,
-    # the 1M-order-line model step 15-25% slower if interpreted (docs/benchmarks.md). 0 = always
+    # of compiling a class for each (c360.spark.codegen_for_rows): a mock_data day 20-25% faster,
+    # the 1M-order-line model step 15-30% slower if interpreted (docs/benchmarks.md). 0 = always
     # compiled, Spark's own behaviour.
     codegen_min_rows: int = Field(default=1_000_000, ge=0)
     # Dimensions rebuilt only as far as their inputs changed since their build record
