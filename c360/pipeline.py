@@ -7,6 +7,7 @@ for its run date, so a retry or a backfill never duplicates rows.
 
 from __future__ import annotations
 
+import stat
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -192,9 +193,19 @@ def ingest_step(
         source_group(sources)  # an unknown name fails here, before anything is read
     days = [dates] if isinstance(dates, date) else sorted(dates)
     files = [f for d in days for f in discover(source, d) if sources is None or owning_group(f) == sources]
-    delivered = sum(f.path.stat().st_size for f in files if f.verdict is None and f.path.is_file())
+    delivered = sum(_size(f.path) for f in files if f.verdict is None)
     with codegen_for_rows(ctx.spark, delivered // SOURCE_BYTES_PER_ROW, ctx.settings.codegen_min_rows):
         return ingest(ctx.spark, ctx.storage, files, ctx.settings.pseudonym_key_bytes(), ingest_id=ctx.run_id)
+
+
+def _size(path: Path) -> int:
+    """A file's bytes for sizing a step, 0 if it is not a regular file (any more): a file that
+    vanished since discovery is the ingest's to record as failed, not this estimate's to stop."""
+    try:
+        info = path.stat()
+    except OSError:
+        return 0
+    return info.st_size if stat.S_ISREG(info.st_mode) else 0
 
 
 def sanitize_step(ctx: RunContext, dates: Sequence[date], sources: str | None = None) -> SanitizeReport:

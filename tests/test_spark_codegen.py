@@ -112,3 +112,13 @@ def test_a_step_runs_with_its_choice_and_restores_the_session(
         sanitize_step(ctx, [date(2024, 1, 1)])
     assert seen == ["NO_CODEGEN"]  # an empty lake: nothing to read
     assert spark.conf.get(CODEGEN_FACTORY_MODE) == "FALLBACK"
+
+
+def test_ingest_sizes_a_file_that_vanished_since_discovery_as_nothing(tmp_path: Path) -> None:
+    from c360.pipeline import _size
+
+    present = tmp_path / "orders.csv"
+    present.write_text("id\n1\n")
+    assert _size(present) == len("id\n1\n")
+    assert _size(tmp_path / "gone.csv") == 0  # the ingest records it as failed; the estimate goes on
+    assert _size(tmp_path) == 0
