@@ -174,7 +174,7 @@ def codegen_for_rows(spark: SparkSession, rows: int, min_rows: int) -> Iterator[
     Spark documents the setting (``spark.sql.codegen.factoryMode``) as internal, so the
     tests check that it still takes effect (tests/test_spark_codegen.py)."""
     compiled = rows >= min_rows
-    before = spark.conf.get(CODEGEN_FACTORY_MODE) or "FALLBACK"
+    before = spark.conf.get(CODEGEN_FACTORY_MODE, "FALLBACK") or "FALLBACK"  # no error if Spark drops the setting
     spark.conf.set(CODEGEN_FACTORY_MODE, "FALLBACK" if compiled else "NO_CODEGEN")
     try:
         yield compiled

@@ -23,32 +23,40 @@ def _compilations(spark: SparkSession) -> int:
     return int(metrics.METRIC_COMPILATION_TIME().getCount())
 
 
-def _query(spark: SparkSession) -> list[object]:
+def _query(spark: SparkSession, marker: int) -> list[object]:
     """A projection, a predicate and a sort whose generated code no earlier query had (a
-    literal of its own), run outside whole-stage code, so only the expressions' classes count."""
-    marker = uuid.uuid4().int % 1_000_000
+    literal of its own, ``marker``), run outside whole-stage code, so only the expressions'
+    classes count."""
     df = spark.createDataFrame([(i, f"v{i}") for i in range(20)], "id long, v string")
     kept = df.where((F.col("id") + marker - marker) % 3 != 0)
     out = kept.select((F.col("id") * marker).alias("x"), F.upper("v").alias("u"))
     return out.orderBy(F.col("x").desc()).collect()
 
 
-MIN_ROWS = Settings().codegen_min_rows
+def _marker() -> int:
+    return uuid.uuid4().int % 1_000_000 + 1
+
+
+MIN_ROWS: int = Settings.model_fields["codegen_min_rows"].default
 
 
 @pytest.mark.parametrize("rows", [0, MIN_ROWS - 1])
 def test_a_small_step_compiles_no_expression_and_gets_the_same_rows(spark: SparkSession, rows: int) -> None:
     spark.conf.set("spark.sql.codegen.wholeStage", "false")
     try:
-        compiled = _query(spark)
+        # The classes every such query shares (the frame's conversion, ...) compiled first; then
+        # a literal no query had: had Spark ignored the setting, it would compile its classes.
+        _query(spark, _marker())
+        marker = _marker()
         with codegen_for_rows(spark, rows, MIN_ROWS) as chosen:
             before = _compilations(spark)
-            interpreted = _query(spark)
+            interpreted = _query(spark, marker)
             after = _compilations(spark)
             assert spark.conf.get(CODEGEN_FACTORY_MODE) == "NO_CODEGEN"
+        compiled = _query(spark, marker)
         # Fails if Spark stops honouring its internal setting: the classes would be compiled.
         assert (chosen, after - before) == (False, 0)
-        assert [r[1] for r in interpreted] == [r[1] for r in compiled]
+        assert interpreted == compiled  # the same rows in the same order
         assert len(interpreted) == 13
     finally:
         spark.conf.unset("spark.sql.codegen.wholeStage")
@@ -60,7 +68,7 @@ def test_a_large_step_compiles_its_expressions(spark: SparkSession) -> None:
     try:
         with codegen_for_rows(spark, MIN_ROWS, MIN_ROWS) as chosen:
             before = _compilations(spark)
-            _query(spark)
+            _query(spark, _marker())
             assert chosen and _compilations(spark) > before
     finally:
         spark.conf.unset("spark.sql.codegen.wholeStage")
