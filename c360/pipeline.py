@@ -24,13 +24,14 @@ from c360.registry import PLATFORM, Table, column
 
 if TYPE_CHECKING:
     from c360.air_quality.run import AirQualityReport
+    from c360.contracts import Contract
     from c360.enhanced.model import ModelReport
     from c360.quality.gate import GateLog
     from c360.raw.ingest import IngestReport, SourceFile
     from c360.sanitized.run import SanitizeReport
 from c360.settings import Settings
 from c360.spark import codegen_for_rows
-from c360.storage import DeltaStorage
+from c360.storage import DeltaStorage, LakeCatalog
 from c360.storage.schema import rows_to_arrow
 
 RUNS_TABLE = "ops.pipeline.runs"
@@ -108,6 +109,13 @@ class RunContext:
         return result
 
     @contextmanager
+    def sized(self, rows: int) -> Iterator[bool]:
+        """The block's queries with expressions compiled or interpreted for a step that reads
+        ``rows`` (``c360.spark.codegen_for_rows``); yields whether they are compiled."""
+        with codegen_for_rows(self.spark, rows, self.settings.codegen_min_rows) as compiled:
+            yield compiled
+
+    @contextmanager
     def batched(self) -> Iterator[None]:
         """Hold the records of a run and write them once when it ends (failed or not): the
         steps' records in one commit, and the quality results, metrics and Data Docs of every
@@ -142,18 +150,69 @@ class RunContext:
         self.storage.append(df, RUNS_TABLE, rows=rows_to_arrow(rows, RUNS_SCHEMA))
 
 
-def lake_rows(storage: DeltaStorage, tables: Sequence[str], dates: Sequence[date] | None = None) -> int:
+def lake_rows(catalog: LakeCatalog, tables: Sequence[str], dates: Sequence[date] | None = None) -> int:
     """The rows of ``tables`` (of their ``_extract_date`` partitions in ``dates``, or whole),
     from their Delta logs' file statistics: what a step reads, which decides whether its
     queries' expressions are compiled (``c360.spark.codegen_for_rows``). No table: 0 rows."""
     wanted = None if dates is None else {str(d) for d in dates}
     total = 0
     for name in tables:
-        if not storage.catalog.exists(name):
+        if not catalog.exists(name):
             continue
-        counts = storage.catalog.row_counts(name, None if wanted is None else "_extract_date")
+        counts = catalog.row_counts(name, None if wanted is None else "_extract_date")
         total += sum(n for value, n in counts.items() if wanted is None or value in wanted)
     return total
+
+
+def delivered_rows(files: Sequence[SourceFile]) -> int:
+    """The rows an ingest of ``files`` reads, sized from their bytes before reading them."""
+    return sum(_size(f.path) for f in files if f.verdict is None) // SOURCE_BYTES_PER_ROW
+
+
+def sanitize_rows(catalog: LakeCatalog, dates: Sequence[date], sources: str | None = None) -> int:
+    """The rows a sanitize of ``dates`` reads: its raw tables' rows of those dates."""
+    return lake_rows(catalog, [c.raw_table for c in _contracts(sources)], dates)
+
+
+def product_rows(catalog: LakeCatalog, product: str) -> int:
+    """The rows the model (``retail``) or air-quality step reads: its sanitized tables, whole."""
+    from c360.contracts import source_group
+
+    return lake_rows(catalog, [c.sanitized_table for c in source_group(product)])
+
+
+def run_rows(lake_root: Path, source: Path, dates: Sequence[date]) -> int:
+    """What a whole run (``run_all``) reads at most, known before its Spark session starts:
+    its extracts, as ingest sizes them (sanitize reads them again), and every sanitized table,
+    which the model and air-quality steps read whole. It decides how the session's JVM
+    compiles (``c360.spark.get_spark``)."""
+    from c360.storage import LakeCatalog
+
+    catalog = LakeCatalog(lake_root)
+    return extract_rows(source, dates) + product_rows(catalog, "retail") + product_rows(catalog, "air_quality")
+
+
+def extract_rows(source: Path, dates: Sequence[date]) -> int:
+    """The rows an ingest of the dates' extracts would read (``delivered_rows``), before it
+    runs. A date it cannot list counts nothing: the ingest itself reports it, as its step's
+    failure, so sizing never stops a run."""
+    from c360.raw.ingest import discover
+
+    files: list[SourceFile] = []
+    for day in sorted(dates):
+        try:
+            files += discover(source, day)
+        except (OSError, ValueError):
+            continue
+    return delivered_rows(files)
+
+
+def _contracts(sources: str | None) -> tuple[Contract, ...]:
+    """One source group's contracts (``sources``) or, with None, every registered one, parents
+    before children: the registry's order (retail, then air quality)."""
+    from c360.contracts import CONTRACTS, source_group
+
+    return tuple(CONTRACTS.values()) if sources is None else source_group(sources)
 
 
 def date_range(start: date, end: date) -> list[date]:
@@ -193,8 +252,7 @@ def ingest_step(
         source_group(sources)  # an unknown name fails here, before anything is read
     days = [dates] if isinstance(dates, date) else sorted(dates)
     files = [f for d in days for f in discover(source, d) if sources is None or owning_group(f) == sources]
-    delivered = sum(_size(f.path) for f in files if f.verdict is None)
-    with codegen_for_rows(ctx.spark, delivered // SOURCE_BYTES_PER_ROW, ctx.settings.codegen_min_rows):
+    with ctx.sized(delivered_rows(files)):
         return ingest(ctx.spark, ctx.storage, files, ctx.settings.pseudonym_key_bytes(), ingest_id=ctx.run_id)
 
 
@@ -210,15 +268,12 @@ def _size(path: Path) -> int:
 
 def sanitize_step(ctx: RunContext, dates: Sequence[date], sources: str | None = None) -> SanitizeReport:
     """Sanitize the dates for one source group (``sources``) or, with None, every registered source."""
-    from c360.contracts import CONTRACTS, source_group
     from c360.sanitized.run import sanitize
 
-    # Parents before children: the registry's order (retail, then air quality).
-    contracts = tuple(CONTRACTS.values()) if sources is None else source_group(sources)
+    contracts = _contracts(sources)
     key = ctx.settings.pseudonym_key_bytes()
     workers = ctx.settings.publish_workers
-    rows = lake_rows(ctx.storage, [c.raw_table for c in contracts], dates)
-    with codegen_for_rows(ctx.spark, rows, ctx.settings.codegen_min_rows):
+    with ctx.sized(sanitize_rows(ctx.storage.catalog, dates, sources)):
         return sanitize(ctx.spark, ctx.storage, dates, key, ctx.run_id, contracts, ctx.gate_log, workers)
 
 
@@ -245,10 +300,8 @@ def air_quality_step(ctx: RunContext, dates: Sequence[date]) -> AirQualityReport
     """Publish the air-quality star for the run dates (facts for the local day before each)
     in one pass: each table built, gated and committed once for all of them."""
     from c360.air_quality.run import build_air_quality
-    from c360.contracts import source_group
 
-    sanitized = [c.sanitized_table for c in source_group("air_quality")]
-    with codegen_for_rows(ctx.spark, lake_rows(ctx.storage, sanitized), ctx.settings.codegen_min_rows):
+    with ctx.sized(product_rows(ctx.storage.catalog, "air_quality")):
         return build_air_quality(ctx.spark, ctx.storage, dates, run_id=ctx.run_id, run_log=ctx.gate_log)
 
 
@@ -272,11 +325,9 @@ def air_quality_summary(report: AirQualityReport) -> str:
 
 
 def model_step(ctx: RunContext, dates: Sequence[date], profile_dates: Sequence[date] | None = None) -> ModelReport:
-    from c360.contracts import source_group
     from c360.enhanced.model import build_model
 
-    sanitized = [c.sanitized_table for c in source_group("retail")]
-    with codegen_for_rows(ctx.spark, lake_rows(ctx.storage, sanitized), ctx.settings.codegen_min_rows):
+    with ctx.sized(product_rows(ctx.storage.catalog, "retail")):
         return build_model(
             ctx.spark,
             ctx.storage,

@@ -43,8 +43,7 @@ class Settings(BaseSettings):
     spark_log_level: str = "WARN"
     spark_java_options: str = Field(
         default="",
-        description="Extra JVM options for Spark's driver and executors. '-XX:TieredStopAtLevel=1' "
-        "(no C2 JIT) cut a short run's CPU over little data by about 40% and slows a long run.",
+        description="Extra JVM options for Spark's driver and executors (after c360's own, so they win).",
     )
     # Tables the sanitize and model steps write at the same time: their builds, checkpoints and
     # quality gates overlap, their commits stay in order (c360.inorder). On a day's few rows
@@ -56,6 +55,11 @@ class Settings(BaseSettings):
     # the 1M-order-line model step 15-30% slower if interpreted (docs/benchmarks.md). 0 = always
     # compiled, Spark's own behaviour.
     codegen_min_rows: int = Field(default=1_000_000, ge=0)
+    # A Spark JVM that c360 starts for a run reading fewer rows than this JIT-compiles with
+    # HotSpot's C1 only (c360.spark.C1_ONLY_JIT): a mock_data day as a new process about 15%
+    # faster and a third less CPU, the 1M-order-line day's steps 10-15% slower with it
+    # (docs/benchmarks.md). 0 = the JVM's own tiered compilation (C1, then C2) always.
+    c2_jit_min_rows: int = Field(default=1_000_000, ge=0)
     # Dimensions rebuilt only as far as their inputs changed since their build record
     # (c360.publish, "Build records"); False rebuilds every dimension whole, as a check or an
     # anchor (the content is the same either way).

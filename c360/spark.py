@@ -44,6 +44,13 @@ UNUSED_HADOOP_PATTERN = "^(" + "|".join(re.escape(p) for p in UNUSED_HADOOP_DEFA
 # reads fewer rows than ``Settings.codegen_min_rows`` runs them interpreted
 # (``codegen_for_rows``); whole-stage code is compiled either way.
 CODEGEN_FACTORY_MODE = "spark.sql.codegen.factoryMode"  # internal to Spark: FALLBACK (its default) or NO_CODEGEN
+# A new JVM spends most of a small run's CPU JIT-compiling Spark itself: HotSpot compiles hot
+# methods with C1 first and again, optimised, with C2. A JVM c360 starts for a run that reads
+# fewer rows than ``Settings.c2_jit_min_rows`` compiles with C1 only (``get_spark``). C1 alone
+# reserves 48 MB for compiled code where tiered compilation reserves 240 MB, and a day's Spark
+# code fills 48 MB: HotSpot then stops compiling for good ("CodeCache is full"), so the cache
+# keeps tiered compilation's size.
+C1_ONLY_JIT = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
 
 
 def class_archive() -> Path | None:
@@ -66,12 +73,18 @@ def class_archive_options(archive: Path | None = None) -> str:
     return f"-XX:SharedArchiveFile={archive} {QUIET_CDS}" if archive is not None and archive.is_file() else ""
 
 
-def spark_conf(settings: Settings) -> dict[str, str]:
-    """The session configuration c360 relies on (also used to build spark-submit lines)."""
+def spark_conf(settings: Settings, rows: int | None = None) -> dict[str, str]:
+    """The session configuration c360 relies on (also used to build spark-submit lines).
+
+    ``rows`` is what the session's work will read, when its starter knows: below
+    ``settings.c2_jit_min_rows`` its JVMs compile with C1 only (``C1_ONLY_JIT``). The user's
+    ``spark_java_options`` come last, so they win over it."""
+    c1_only = rows is not None and rows < settings.c2_jit_min_rows
     java_opts = (
         f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{LOG4J_CONFIG} "
-        f"{class_archive_options()} {settings.spark_java_options}"
+        f"{class_archive_options()} {C1_ONLY_JIT if c1_only else ''} {settings.spark_java_options}"
     )
+    java_opts = " ".join(java_opts.split())
     return {
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
@@ -103,8 +116,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # took 0.98 s that way and 0.38 s listed on the driver, 3.04 and 1.02 s for 365 files
         # (docs/benchmarks.md, "Opening a table").
         LISTING_THRESHOLD: str(LIST_ON_DRIVER_MAX_PATHS),
-        "spark.driver.extraJavaOptions": java_opts.strip(),
-        "spark.executor.extraJavaOptions": java_opts.strip(),
+        "spark.driver.extraJavaOptions": java_opts,
+        "spark.executor.extraJavaOptions": java_opts,
     }
 
 
@@ -113,8 +126,13 @@ def launched_by_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
-def get_spark(settings: Settings) -> SparkSession:
+def get_spark(settings: Settings, rows: int | None = None) -> SparkSession:
     """Build (or reuse) the process's SparkSession configured from ``settings``.
+
+    ``rows``: what the process will read, if known before its JVM starts (``c360 run``
+    estimates it from the extracts' bytes and the lake's logs). A JVM started for fewer
+    than ``settings.c2_jit_min_rows`` JIT-compiles with C1 only (``C1_ONLY_JIT``). It has
+    no effect on a session that already runs, nor under spark-submit, whose JVM is started.
 
     Under spark-submit the master comes from ``--master`` unless C360_SPARK_MASTER is set
     explicitly: setting the settings' default (``local[*]``) on the builder would override
@@ -128,7 +146,7 @@ def get_spark(settings: Settings) -> SparkSession:
     builder = SparkSession.builder.appName(settings.spark_app_name)
     if not launched_by_spark_submit() or "spark_master" in settings.model_fields_set:
         builder = builder.master(settings.spark_master)
-    for key, value in spark_conf(settings).items():
+    for key, value in spark_conf(settings, rows).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     if "PYSPARK_PYTHON" not in os.environ:

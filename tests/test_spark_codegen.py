@@ -85,9 +85,9 @@ def test_lake_rows_counts_from_the_log_by_date_or_whole(spark: SparkSession, tmp
     rows = [(1, date(2024, 1, 1)), (2, date(2024, 1, 1)), (3, date(2024, 1, 2)), (4, date(2024, 1, 3))]
     df = spark.createDataFrame(rows, "id long, _extract_date date")
     storage.append(df, "raw.test.codegen", partition_by=["_extract_date"])
-    assert lake_rows(storage, ["raw.test.codegen"]) == 4
-    assert lake_rows(storage, ["raw.test.codegen"], [date(2024, 1, 1), date(2024, 1, 3)]) == 3
-    assert lake_rows(storage, ["raw.test.codegen", "raw.test.absent"], [date(2024, 1, 5)]) == 0
+    assert lake_rows(storage.catalog, ["raw.test.codegen"]) == 4
+    assert lake_rows(storage.catalog, ["raw.test.codegen"], [date(2024, 1, 1), date(2024, 1, 3)]) == 3
+    assert lake_rows(storage.catalog, ["raw.test.codegen", "raw.test.absent"], [date(2024, 1, 5)]) == 0
 
 
 def test_lake_rows_of_the_raw_tier_are_the_rows_sanitize_reads(
@@ -99,8 +99,8 @@ def test_lake_rows_of_the_raw_tier_are_the_rows_sanitize_reads(
     raw = [c.raw_table for c in source_group("retail")]
     read = sum(t.counts["rows_in"] for t in mock_retail_lake.report.tables)
     assert read > 0
-    assert lake_rows(storage, raw, mock_retail_lake.dates) == read
-    assert lake_rows(storage, raw, mock_retail_lake.dates[:1]) < read
+    assert lake_rows(storage.catalog, raw, mock_retail_lake.dates) == read
+    assert lake_rows(storage.catalog, raw, mock_retail_lake.dates[:1]) < read
 
 
 def test_a_step_runs_with_its_choice_and_restores_the_session(

@@ -21,10 +21,17 @@ RUN_DATE = typer.Option(..., "--run-date", help="Logical date (extract date) YYY
 SOURCES = typer.Option(None, "--sources", help="Only this source group: retail or air_quality (default: all).")
 
 
-def _ctx():  # noqa: ANN202 - heavy imports stay inside commands
+def _ctx(rows: int | None = None):  # noqa: ANN202 - heavy imports stay inside commands
+    """The run's context; its Spark session starts sized for ``rows``, what the command reads."""
     from c360.pipeline import RunContext
 
-    return RunContext.create(state.settings, state.spark)
+    return RunContext.create(state.settings, state.session(rows))
+
+
+def _catalog():  # noqa: ANN202
+    from c360.storage import LakeCatalog
+
+    return LakeCatalog(state.settings.lake_root)
 
 
 def _print_ingest(report) -> None:  # noqa: ANN001
@@ -75,9 +82,9 @@ def run_pipeline(source: Path, dates: list, last_day_only: bool = False) -> None
     """The whole pipeline with progress and a summary (shared with ``c360 demo``)."""
     import time
 
-    from c360.pipeline import run_all
+    from c360.pipeline import run_all, run_rows
 
-    run = _ctx()
+    run = _ctx(run_rows(state.settings.lake_root, source, dates))
     started = time.perf_counter()
     with console.status("starting") as status:
         per_day = [dates[-1]] if last_day_only else None
@@ -114,10 +121,10 @@ def ingest_cmd(
     sources: str | None = SOURCES,
 ) -> None:
     """Ingest the extract of the date (SOURCE/<date>/, or SOURCE itself for a one-off dump)."""
-    from c360.pipeline import ingest_step, ingest_summary
+    from c360.pipeline import extract_rows, ingest_step, ingest_summary
 
-    ctx = _ctx()
     day = run_date.date()
+    ctx = _ctx(extract_rows(source, [day]))
     report = ctx.step("ingest", day, lambda: ingest_step(ctx, source, day, sources), ingest_summary)
     _print_ingest(report)
     console.print(f"ingest: {ingest_summary(report)} -> {state.settings.lake_root / 'raw'}")
@@ -126,9 +133,9 @@ def ingest_cmd(
 @app.command("model")
 def model_cmd(run_date: datetime = RUN_DATE) -> None:
     """Build the star schema and marts for the date; each table is published only if its quality gate passes."""
-    from c360.pipeline import model_step, model_summary
+    from c360.pipeline import model_step, model_summary, product_rows
 
-    ctx = _ctx()
+    ctx = _ctx(product_rows(_catalog(), "retail"))
     report = ctx.step("model", run_date.date(), lambda: model_step(ctx, [run_date.date()]), model_summary)
     out = Table("table", "rows", "published", "version", "partitions", title="model")
     for t in report.tables:
@@ -140,10 +147,10 @@ def model_cmd(run_date: datetime = RUN_DATE) -> None:
 @app.command("sanitize")
 def sanitize_cmd(run_date: datetime = RUN_DATE, sources: str | None = SOURCES) -> None:
     """Sanitize what raw received for the date: typed, validated, de-duplicated, pseudonymised."""
-    from c360.pipeline import sanitize_step, sanitize_summary
+    from c360.pipeline import sanitize_rows, sanitize_step, sanitize_summary
 
-    ctx = _ctx()
     day = run_date.date()
+    ctx = _ctx(sanitize_rows(_catalog(), [day], sources))
     report = ctx.step("sanitize", day, lambda: sanitize_step(ctx, [day], sources), sanitize_summary)
     _print_sanitize(report)
     console.print(
@@ -154,9 +161,9 @@ def sanitize_cmd(run_date: datetime = RUN_DATE, sources: str | None = SOURCES) -
 @app.command("air-quality")
 def air_quality_cmd(run_date: datetime = RUN_DATE) -> None:
     """Publish the air-quality star: dimensions as of the date, facts for the local day before it."""
-    from c360.pipeline import air_quality_step, air_quality_summary
+    from c360.pipeline import air_quality_step, air_quality_summary, product_rows
 
-    ctx = _ctx()
+    ctx = _ctx(product_rows(_catalog(), "air_quality"))
     day = run_date.date()
     report = ctx.step("air_quality", day, lambda: air_quality_step(ctx, [day]), air_quality_summary)
     out = Table("table", "partition", "rows", "committed", title="air quality")

@@ -27,10 +27,15 @@ class CliState:
 
     @property
     def spark(self) -> SparkSession:
+        return self.session()
+
+    def session(self, rows: int | None = None) -> SparkSession:
+        """The process's Spark session, started now if it is not yet, for work that reads
+        ``rows`` when the command knows: a small run's JVM compiles with C1 only (``get_spark``)."""
         if self._spark is None:
             from c360.spark import get_spark
 
-            self._spark = get_spark(self.settings)
+            self._spark = get_spark(self.settings, rows)
         return self._spark
 
     def close(self) -> None:

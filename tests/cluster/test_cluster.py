@@ -36,6 +36,7 @@ import pytest
 from c360.cluster import ClusterSpec, master_state, spark_home, start, stop
 from c360.lake import Lake
 from c360.registry import registry
+from c360.spark import C1_ONLY_JIT
 from tests.conftest import MOCK, PublishedLake, copy_lake
 from tests.enhanced.star_checks import INGESTED_TIERS, arrow_hash, arrow_partition_hashes, ingested_rows, row_set
 
@@ -44,7 +45,7 @@ pytestmark = pytest.mark.slow
 RUN_ID = "cluster-test"
 # Each JVM (driver and executors) runs a few short jobs over little data: C2 compilation would
 # cost more CPU than it saves, on two cores shared by the master, two workers and the driver.
-JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
+JAVA_OPTIONS = C1_ONLY_JIT
 
 
 def _free_ports(n: int) -> list[int]:
