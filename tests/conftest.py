@@ -92,7 +92,9 @@ def spark_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def spark(spark_settings: Settings) -> Iterator[object]:
     from c360.spark import get_spark
 
-    session = get_spark(spark_settings)
+    # Sized as a small run (C1 only, c360.spark.C1_ONLY_JIT), as `c360 run` starts it for mock_data:
+    # the tests read tiny frames and mock_data, and C2 cost more than it saved (docs/benchmarks.md).
+    session = get_spark(spark_settings, rows=0)
     yield session
     session.stop()
 
