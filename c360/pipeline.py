@@ -192,6 +192,22 @@ def run_rows(lake_root: Path, source: Path, dates: Sequence[date]) -> int:
     return extract_rows(source, dates) + product_rows(catalog, "retail") + product_rows(catalog, "air_quality")
 
 
+def step_rows(
+    step: str, lake_root: Path, day: date, source: Path | None = None, sources: str | None = None
+) -> int | None:
+    """What one step of ``day`` reads, sized as the step sizes itself, before its Spark session
+    starts (``c360.spark.get_spark``): the CLI's step commands and Airflow's tasks start theirs
+    this way. None for a step that runs no Spark query, or an ingest without its source folder."""
+    catalog = LakeCatalog(lake_root)
+    if step == "ingest":
+        return None if source is None else extract_rows(source, [day])
+    if step == "sanitize":
+        return sanitize_rows(catalog, [day], sources)
+    if step in ("model", "air_quality"):
+        return product_rows(catalog, "retail" if step == "model" else "air_quality")
+    return None
+
+
 def extract_rows(source: Path, dates: Sequence[date]) -> int:
     """The rows an ingest of the dates' extracts would read (``delivered_rows``), before it
     runs. A date it cannot list counts nothing: the ingest itself reports it, as its step's

@@ -28,10 +28,11 @@ def _ctx(rows: int | None = None):  # noqa: ANN202 - heavy imports stay inside c
     return RunContext.create(state.settings, state.session(rows))
 
 
-def _catalog():  # noqa: ANN202
-    from c360.storage import LakeCatalog
+def _step_ctx(step: str, day, source: Path | None = None, sources: str | None = None):  # noqa: ANN001, ANN202
+    """The context of one step's command, its session sized for what the step reads."""
+    from c360.pipeline import step_rows
 
-    return LakeCatalog(state.settings.lake_root)
+    return _ctx(step_rows(step, state.settings.lake_root, day, source, sources))
 
 
 def _print_ingest(report) -> None:  # noqa: ANN001
@@ -121,10 +122,10 @@ def ingest_cmd(
     sources: str | None = SOURCES,
 ) -> None:
     """Ingest the extract of the date (SOURCE/<date>/, or SOURCE itself for a one-off dump)."""
-    from c360.pipeline import extract_rows, ingest_step, ingest_summary
+    from c360.pipeline import ingest_step, ingest_summary
 
     day = run_date.date()
-    ctx = _ctx(extract_rows(source, [day]))
+    ctx = _step_ctx("ingest", day, source, sources)
     report = ctx.step("ingest", day, lambda: ingest_step(ctx, source, day, sources), ingest_summary)
     _print_ingest(report)
     console.print(f"ingest: {ingest_summary(report)} -> {state.settings.lake_root / 'raw'}")
@@ -133,9 +134,9 @@ def ingest_cmd(
 @app.command("model")
 def model_cmd(run_date: datetime = RUN_DATE) -> None:
     """Build the star schema and marts for the date; each table is published only if its quality gate passes."""
-    from c360.pipeline import model_step, model_summary, product_rows
+    from c360.pipeline import model_step, model_summary
 
-    ctx = _ctx(product_rows(_catalog(), "retail"))
+    ctx = _step_ctx("model", run_date.date())
     report = ctx.step("model", run_date.date(), lambda: model_step(ctx, [run_date.date()]), model_summary)
     out = Table("table", "rows", "published", "version", "partitions", title="model")
     for t in report.tables:
@@ -147,10 +148,10 @@ def model_cmd(run_date: datetime = RUN_DATE) -> None:
 @app.command("sanitize")
 def sanitize_cmd(run_date: datetime = RUN_DATE, sources: str | None = SOURCES) -> None:
     """Sanitize what raw received for the date: typed, validated, de-duplicated, pseudonymised."""
-    from c360.pipeline import sanitize_rows, sanitize_step, sanitize_summary
+    from c360.pipeline import sanitize_step, sanitize_summary
 
     day = run_date.date()
-    ctx = _ctx(sanitize_rows(_catalog(), [day], sources))
+    ctx = _step_ctx("sanitize", day, sources=sources)
     report = ctx.step("sanitize", day, lambda: sanitize_step(ctx, [day], sources), sanitize_summary)
     _print_sanitize(report)
     console.print(
@@ -161,10 +162,10 @@ def sanitize_cmd(run_date: datetime = RUN_DATE, sources: str | None = SOURCES) -
 @app.command("air-quality")
 def air_quality_cmd(run_date: datetime = RUN_DATE) -> None:
     """Publish the air-quality star: dimensions as of the date, facts for the local day before it."""
-    from c360.pipeline import air_quality_step, air_quality_summary, product_rows
+    from c360.pipeline import air_quality_step, air_quality_summary
 
-    ctx = _ctx(product_rows(_catalog(), "air_quality"))
     day = run_date.date()
+    ctx = _step_ctx("air_quality", day)
     report = ctx.step("air_quality", day, lambda: air_quality_step(ctx, [day]), air_quality_summary)
     out = Table("table", "partition", "rows", "committed", title="air quality")
     for w in report.writes:

@@ -167,11 +167,15 @@ C360_TASK_CDS="$C360_TASK_BIN/../share/c360/spark-classes.jsa"
 if [ -f "$C360_TASK_CDS" ]; then
   C360_TASK_JVM="$C360_TASK_JVM -XX:SharedArchiveFile=$C360_TASK_CDS -Xlog:cds=off -Xlog:cds+dynamic=off"
 fi
+# A step that reads few rows: its JVM compiles with C1 only (SparkStepOperator.execute chose).
+if [ -n "${{C360_TASK_JIT:-}}" ]; then
+  echo "c360: the step reads few rows; its JVM compiles with C1 only: $C360_TASK_JIT"
+fi
 exec spark-submit \\
   --master "$C360_SPARK_MASTER" \\
   --driver-memory "$C360_SPARK_DRIVER_MEMORY" \\
   --name "c360-{name}-$C360_TASK_RUN_DATE" \\
-  --driver-java-options "$C360_TASK_JVM $C360_SPARK_JAVA_OPTIONS" \\
+  --driver-java-options "$C360_TASK_JVM ${{C360_TASK_JIT:-}} $C360_SPARK_JAVA_OPTIONS" \\
   "$C360_TASK_JOBS/{name}.py" --run-date "$C360_TASK_RUN_DATE" --run-id "$C360_TASK_RUN_ID" {extra_args}
 """
 
@@ -202,6 +206,8 @@ class SparkStepOperator(BashOperator):
         return hook
 
     def execute(self, context: Any) -> Any:
+        # The env is rendered by now: size the step's JVM before spark-submit starts it.
+        self.env = {**(self.env or {}), "C360_TASK_JIT": task_jit(self.task_id, self.env or {}, self.log)}
         try:
             return super().execute(context)
         except Exception as exc:
@@ -209,6 +215,29 @@ class SparkStepOperator(BashOperator):
             if result is None or result.exit_code == 0 or not result.output:
                 raise
             raise StepFailed(f"{self.task_id} exited {result.exit_code}: {result.output.strip()}") from exc
+
+
+def task_jit(step: str, env: dict[str, str], log: Any) -> str:
+    """The JIT options of the step's JVM, chosen as ``c360 run`` chooses them
+    (``c360.pipeline.step_rows``, ``c360.spark.C1_ONLY_JIT``): C1 only for a step that reads
+    fewer rows than ``C360_C2_JIT_MIN_ROWS``. Chosen when the task runs, because spark-submit
+    starts the JVM before any c360 code does. A step it cannot size gets the JVM's default
+    rather than a failed task: the step itself reports what is wrong with its inputs."""
+    from datetime import date
+
+    try:
+        from c360.pipeline import step_rows
+        from c360.settings import load_settings
+        from c360.spark import C1_ONLY_JIT
+
+        day = date.fromisoformat(env["C360_TASK_RUN_DATE"])
+        source = Path(env["C360_TASK_SOURCE"])
+        rows = step_rows(step, Path(env["C360_LAKE_ROOT"]), day, source, env.get("C360_TASK_SOURCES"))
+        small = rows is not None and rows < load_settings().c2_jit_min_rows
+    except Exception as exc:  # noqa: BLE001 - sizing is an optimisation; the step reports real errors
+        log.warning("could not size step %s (%s: %s): the JVM's default JIT", step, type(exc).__name__, exc)
+        return ""
+    return C1_ONLY_JIT if small else ""
 
 
 def spark_submit_env() -> dict[str, str]:

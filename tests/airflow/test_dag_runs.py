@@ -47,7 +47,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from c360.lake import Lake
-from c360.spark import C1_ONLY_JIT
 from tests.conftest import MOCK_KEY, MockRetailLake
 from tests.enhanced.star_checks import INGESTED_TIERS, ingested_rows, row_set
 
@@ -106,12 +105,11 @@ def _start(dag_id: str, day: str, home: Path, lake: Path, out: Path, err: Path) 
         "AIRFLOW_VAR_C360_SOURCE_DIR": str(REPO / "mock_data"),
         "AIRFLOW_VAR_C360_SPARK_MASTER": "local[2]",
         "AIRFLOW_VAR_C360_SPARK_DRIVER_MEMORY": "2g",
-        # Each job is a fresh JVM over a day of mock data: C2 compilation would cost more CPU
-        # than it saves, and two DAG processes share two cores (docs/airflow.md, Configuration;
-        # c360.spark.C1_ONLY_JIT keeps tiered compilation's code cache, which C1 alone would cut).
+        # Each job is a fresh JVM over a day of mock data, which the operator starts compiling
+        # with C1 only (c360_airflow.steps.task_jit, tests/airflow/test_dags.py).
         # A JVM that dies (a task then fails with Py4J's "Connection refused") leaves its crash
         # report here, where a failing assertion shows it, not in the task's deleted temporary folder.
-        "AIRFLOW_VAR_C360_SPARK_JAVA_OPTIONS": f"{C1_ONLY_JIT} -XX:ErrorFile={home}/hs_err_%p.log",
+        "AIRFLOW_VAR_C360_SPARK_JAVA_OPTIONS": f"-XX:ErrorFile={home}/hs_err_%p.log",
         "C360_LAKE_ROOT": str(lake.parent / "not-this-lake"),  # a Variable beats the environment
         "C360_PSEUDONYM_KEY": MOCK_KEY.decode(),  # the key mock_retail_lake sealed with (a secret in the environment)
         "C360_SPARK_SHUFFLE_PARTITIONS": "2",

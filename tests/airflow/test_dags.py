@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import MOCK, PublishedLake
+
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
 
@@ -125,6 +127,59 @@ def test_the_assets_are_exactly_the_registry_s_published_tables(dagbag: object) 
     assert sorted(n for names in by_step.values() for n in names) == sorted(n for n, _ in published)
     assert by_step["model"] == {n for n, p in published if p == "customer.analytics.C360"}
     assert by_step["air_quality"] == {n for n, p in published if p == "environment.air_quality"}
+
+
+class _Warnings(list):
+    """A task logger's ``warning``, kept (Airflow's own logging may bypass pytest's capture)."""
+
+    def warning(self, message: str, *args: object) -> None:
+        self.append(message % args)
+
+
+def test_a_task_s_jvm_is_sized_as_c360_run_sizes_it(
+    published_lake: PublishedLake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """spark-submit starts a task's JVM before any c360 code runs, so the operator chooses its
+    JIT options when the task starts, by what the step reads (c360.pipeline.step_rows)."""
+    from c360_airflow.steps import task_jit
+
+    from c360.pipeline import step_rows
+    from c360.spark import C1_ONLY_JIT
+
+    day = published_lake.dates[-1]
+    env = {"C360_LAKE_ROOT": str(published_lake.root), "C360_TASK_RUN_DATE": str(day), "C360_TASK_SOURCE": str(MOCK)}
+    log = _Warnings()
+    monkeypatch.delenv("C360_C2_JIT_MIN_ROWS", raising=False)
+    for step in ("ingest", "sanitize", "model", "air_quality"):
+        assert 0 < (step_rows(step, published_lake.root, day, MOCK) or 0) < 1_000_000, step
+        assert task_jit(step, env, log) == C1_ONLY_JIT, step
+    assert task_jit("maintenance", env, log) == ""  # no Spark query to size
+    monkeypatch.setenv("C360_C2_JIT_MIN_ROWS", "1")  # every step of mock_data is then large
+    assert task_jit("model", env, log) == ""
+    # A lake or date it cannot size: the JVM's default and a warning, never a failed task.
+    assert not log
+    assert task_jit("model", env | {"C360_TASK_RUN_DATE": "not-a-date"}, log) == ""
+    assert len(log) == 1 and log[0].startswith("could not size step model (ValueError"), log
+
+
+def test_the_operator_passes_its_choice_to_the_spark_submit_of_its_step(
+    published_lake: PublishedLake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.providers.standard.operators.bash import BashOperator
+    from c360_airflow.steps import spark_step
+
+    from c360.spark import C1_ONLY_JIT
+
+    seen: list[dict[str, str]] = []
+    monkeypatch.setattr(BashOperator, "execute", lambda self, context: seen.append(dict(self.env)))
+    monkeypatch.delenv("C360_C2_JIT_MIN_ROWS", raising=False)
+    task = spark_step("model")
+    # The env as Airflow renders it before execute: the published lake, a date of mock_data.
+    task.env = {"C360_LAKE_ROOT": str(published_lake.root), "C360_TASK_SOURCE": str(MOCK)}
+    task.env["C360_TASK_RUN_DATE"] = str(published_lake.dates[-1])
+    task.execute({})
+    assert seen[0]["C360_TASK_JIT"] == C1_ONLY_JIT
+    assert '--driver-java-options "$C360_TASK_JVM ${C360_TASK_JIT:-} $C360_SPARK_JAVA_OPTIONS"' in task.bash_command
 
 
 def test_settings_come_from_the_environment_before_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
