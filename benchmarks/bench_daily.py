@@ -72,7 +72,10 @@ def main() -> None:
         whole = settings.model_copy(update={"lake_root": work / "whole", "incremental_dimensions": False})
         listed = settings.model_copy(update={"lake_root": work / "listed"})
         compiled = settings.model_copy(update={"lake_root": work / "compiled", "codegen_min_rows": 0})
-        fresh, tiered = work / "fresh", work / "tiered"
+        # The new processes: c360's choice of JIT for this small run (C1 only), then the JVM's
+        # default, twice in turn, each on its own copy of the backfilled lake.
+        new_processes = [(NEW_PROCESS, None), (NEW_PROCESS_TIERED, 0)] * 2
+        fresh = [work / f"new-process-{i}" for i in range(len(new_processes))]
         runs = (
             ("backfill", date_range(FIRST, LAST), settings, LIST_ON_DRIVER_MAX_PATHS),
             ("daily", [NEXT], settings, LIST_ON_DRIVER_MAX_PATHS),
@@ -85,7 +88,7 @@ def main() -> None:
         )
         for label, dates, run_settings, threshold in runs:
             if label == "daily":
-                for copy in (whole.lake_root, listed.lake_root, compiled.lake_root, fresh, tiered):
+                for copy in (whole.lake_root, listed.lake_root, compiled.lake_root, *fresh):
                     shutil.copytree(settings.lake_root, copy)  # the backfilled lake
             spark.conf.set(LISTING_THRESHOLD, str(threshold))
             # The steps of c360.pipeline.run_all, called one by one to keep their reports.
@@ -106,11 +109,18 @@ def main() -> None:
                     [w.table, _built(w), w.rows, "gated" if w.validated else "skipped", w.committed, f"{w.seconds:.1f}"]
                     for w in writes
                 ]
+        jvm = getattr(spark.sparkContext._gateway, "proc", None)  # type: ignore[attr-defined]
         spark.stop()
+        if jvm is not None:
+            # This process's JVM ends before the new processes start: left idle (0.1 CPU seconds
+            # in 40 s) it still made each of them 5-7 s slower (docs/benchmarks.md).
+            jvm.kill()
+            jvm.wait()
         # The day as its user runs it, from the CLI or an Airflow task: a new process, whose
         # Spark JVM starts, loads its classes and compiles its code for this one run. c360 starts
         # it with C1 only for a run this small (c360.spark.C1_ONLY_JIT); then the JVM's default.
-        for label, lake, jit_min_rows in ((NEW_PROCESS, fresh, None), (NEW_PROCESS_TIERED, tiered, 0)):
+        seconds: dict[str, list[float]] = {}
+        for (label, jit_min_rows), lake in zip(new_processes, fresh, strict=True):
             env = os.environ | {"C360_LAKE_ROOT": str(lake), "C360_SPARK_UI": "false"}
             env |= {} if jit_min_rows is None else {"C360_C2_JIT_MIN_ROWS": str(jit_min_rows)}
             began = time.perf_counter()
@@ -118,10 +128,11 @@ def main() -> None:
                 [str(Path(sys.executable).with_name("c360")), "run", "--source", str(MOCK), "--run-date", str(NEXT)],
                 env=env, check=True, capture_output=True, text=True,
             )  # fmt: skip
-            totals[label] = time.perf_counter() - began
+            seconds.setdefault(label, []).append(time.perf_counter() - began)
+            totals[label] = max(seconds[label])  # a goal is met only if every run meets it
             for line in done.stdout.splitlines():
                 if match := CLI_STEP.search(line):
-                    steps.append([label, match[1], match[2], match[3]])
+                    steps.append([f"{label} ({len(seconds[label])})", match[1], match[2], match[3]])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     verdict = ", ".join(
@@ -137,8 +148,11 @@ def main() -> None:
         f"that reads fewer than {settings.codegen_min_rows:,} rows), and last `c360 run --run-date {NEXT}` "
         "in a new process, its JVM's start included, as the CLI and Airflow's tasks run it: first as c360 "
         f"starts it for a run that reads fewer than {settings.c2_jit_min_rows:,} rows (its JVM compiling with "
-        "HotSpot's C1 only), then with the JVM's default, C1 and C2 (`C360_C2_JIT_MIN_ROWS=0`).\n\n"
+        "HotSpot's C1 only), then with the JVM's default, C1 and C2 (`C360_C2_JIT_MIN_ROWS=0`), twice in turn, "
+        "after this process's JVM has ended; a goal counts as met only if both runs meet it.\n\n"
         f"{verdict}\n\n"
+        + "".join(f"{k}, each run: {', '.join(f'{v:.1f} s' for v in vs)}.\n" for k, vs in seconds.items())
+        + "\n"
         + markdown_table(["run", "step", "seconds", "what it did"], steps)
         + "\n\nThe daily run's published tables (built: whole, keys = only the keys delivered since the "
         "table's build record, none = its inputs had not changed; gated = the quality gate ran; skipped = "
