@@ -186,8 +186,6 @@ def run_rows(lake_root: Path, source: Path, dates: Sequence[date]) -> int:
     its extracts, as ingest sizes them (sanitize reads them again), and every sanitized table,
     which the model and air-quality steps read whole. It decides how the session's JVM
     compiles (``c360.spark.get_spark``)."""
-    from c360.storage import LakeCatalog
-
     catalog = LakeCatalog(lake_root)
     return extract_rows(source, dates) + product_rows(catalog, "retail") + product_rows(catalog, "air_quality")
 

@@ -55,10 +55,10 @@ class Settings(BaseSettings):
     # the 1M-order-line model step 15-30% slower if interpreted (docs/benchmarks.md). 0 = always
     # compiled, Spark's own behaviour.
     codegen_min_rows: int = Field(default=1_000_000, ge=0)
-    # A Spark JVM that c360 starts for a run reading fewer rows than this JIT-compiles with
-    # HotSpot's C1 only (c360.spark.C1_ONLY_JIT): a mock_data day as a new process about 15%
-    # faster and a third less CPU, the 1M-order-line day's steps 10-15% slower with it
-    # (docs/benchmarks.md). 0 = the JVM's own tiered compilation (C1, then C2) always.
+    # A Spark JVM that c360 starts for a run or an Airflow task reading fewer rows than this
+    # JIT-compiles with HotSpot's C1 only (c360.spark.C1_ONLY_JIT): a mock_data day as a new
+    # process 14% faster with a third less CPU; the 1M-order-line day's sanitize 7-16% slower
+    # with it (docs/benchmarks.md). 0 = the JVM's own tiered compilation (C1, then C2) always.
     c2_jit_min_rows: int = Field(default=1_000_000, ge=0)
     # Dimensions rebuilt only as far as their inputs changed since their build record
     # (c360.publish, "Build records"); False rebuilds every dimension whole, as a check or an
