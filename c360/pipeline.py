@@ -198,7 +198,7 @@ def step_rows(
     this way. None for a step that runs no Spark query, or an ingest without its source folder."""
     catalog = LakeCatalog(lake_root)
     if step == "ingest":
-        return None if source is None else extract_rows(source, [day])
+        return None if source is None else extract_rows(source, [day], sources)
     if step == "sanitize":
         return sanitize_rows(catalog, [day], sources)
     if step in ("model", "air_quality"):
@@ -206,16 +206,16 @@ def step_rows(
     return None
 
 
-def extract_rows(source: Path, dates: Sequence[date]) -> int:
-    """The rows an ingest of the dates' extracts would read (``delivered_rows``), before it
-    runs. A date it cannot list counts nothing: the ingest itself reports it, as its step's
-    failure, so sizing never stops a run."""
+def extract_rows(source: Path, dates: Sequence[date], sources: str | None = None) -> int:
+    """The rows an ingest of the dates' extracts (of one source group, or all) would read
+    (``delivered_rows``), before it runs. A date it cannot list counts nothing: the ingest
+    itself reports it, as its step's failure, so sizing never stops a run."""
     from c360.raw.ingest import discover
 
     files: list[SourceFile] = []
     for day in sorted(dates):
         try:
-            files += discover(source, day)
+            files += [f for f in discover(source, day) if sources is None or owning_group(f) == sources]
         except (OSError, ValueError):
             continue
     return delivered_rows(files)

@@ -71,6 +71,10 @@ def test_a_run_is_sized_by_its_extracts_and_the_sanitized_tables_its_later_steps
     sanitized = product_rows(catalog, "retail") + product_rows(catalog, "air_quality")
     assert extract_rows(MOCK, [day]) > 0 and sanitized > 0
     assert run_rows(published_lake.root, MOCK, [day]) == extract_rows(MOCK, [day]) + sanitized
+    # One source group's ingest sizes only that group's files, as the step reads them.
+    groups = [extract_rows(MOCK, [day], g) for g in ("retail", "air_quality")]
+    assert all(n > 0 for n in groups)
+    assert 0 <= extract_rows(MOCK, [day]) - sum(groups) <= 1  # each estimate rounds its bytes down
     # A date without an extract folder sizes as nothing: its ingest reports it, as a failed step.
     assert extract_rows(MOCK, [date(1999, 1, 1)]) == 0
     assert run_rows(tmp_path / "no-lake-yet", MOCK, [date(1999, 1, 1)]) == 0
