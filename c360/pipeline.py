@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from c360.raw.ingest import IngestReport, SourceFile
     from c360.sanitized.run import SanitizeReport
 from c360.settings import Settings
-from c360.spark import codegen_for_rows
+from c360.spark import codegen_for_rows, joins_for_rows
 from c360.storage import DeltaStorage, LakeCatalog
 from c360.storage.schema import rows_to_arrow
 
@@ -109,10 +109,16 @@ class RunContext:
         return result
 
     @contextmanager
-    def sized(self, rows: int) -> Iterator[bool]:
-        """The block's queries with expressions compiled or interpreted for a step that reads
-        ``rows`` (``c360.spark.codegen_for_rows``); yields whether they are compiled."""
-        with codegen_for_rows(self.spark, rows, self.settings.codegen_min_rows) as compiled:
+    def sized(self, rows: int, joined: int | None = None) -> Iterator[bool]:
+        """The block's queries configured for a step that reads ``rows``: expressions compiled
+        or interpreted (``c360.spark.codegen_for_rows``), and joins broadcast or not by the
+        rows of every table it joins, ``joined`` (default ``rows``; ``c360.spark.joins_for_rows``).
+        Yields whether expressions are compiled."""
+        settings = self.settings
+        with (
+            codegen_for_rows(self.spark, rows, settings.codegen_min_rows) as compiled,
+            joins_for_rows(self.spark, rows if joined is None else joined, settings.broadcast_min_rows),
+        ):
             yield compiled
 
     @contextmanager
@@ -287,7 +293,11 @@ def sanitize_step(ctx: RunContext, dates: Sequence[date], sources: str | None = 
     contracts = _contracts(sources)
     key = ctx.settings.pseudonym_key_bytes()
     workers = ctx.settings.publish_workers
-    with ctx.sized(sanitize_rows(ctx.storage.catalog, dates, sources)):
+    catalog = ctx.storage.catalog
+    # Its joins also read the sanitized history of its tables (duplicates, late arrivals, parents).
+    history = lake_rows(catalog, [c.sanitized_table for c in contracts])
+    rows = sanitize_rows(catalog, dates, sources)
+    with ctx.sized(rows, rows + history):
         return sanitize(ctx.spark, ctx.storage, dates, key, ctx.run_id, contracts, ctx.gate_log, workers)
 
 

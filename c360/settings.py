@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     # the 1M-order-line model step 15-30% slower if interpreted (docs/benchmarks.md). 0 = always
     # compiled, Spark's own behaviour.
     codegen_min_rows: int = Field(default=1_000_000, ge=0)
+    # A step whose tables hold fewer rows than this joins by sort-merge instead of broadcasting
+    # a join's smaller side in a Spark job of its own (c360.spark.joins_for_rows): a mock_data
+    # day as a new process 7% faster (docs/benchmarks.md). 0 = Spark's own choice always.
+    broadcast_min_rows: int = Field(default=1_000_000, ge=0)
     # A Spark JVM that c360 starts for a run or an Airflow task reading fewer rows than this
     # JIT-compiles with HotSpot's C1 only (c360.spark.C1_ONLY_JIT): a mock_data day as a new
     # process 14% faster with a third less CPU; the 1M-order-line day's sanitize 7-16% slower

@@ -44,6 +44,12 @@ UNUSED_HADOOP_PATTERN = "^(" + "|".join(re.escape(p) for p in UNUSED_HADOOP_DEFA
 # reads fewer rows than ``Settings.codegen_min_rows`` runs them interpreted
 # (``codegen_for_rows``); whole-stage code is compiled either way.
 CODEGEN_FACTORY_MODE = "spark.sql.codegen.factoryMode"  # internal to Spark: FALLBACK (its default) or NO_CODEGEN
+# Spark broadcasts the smaller side of a join when its estimate is under this size: a Spark job
+# of its own for every such join (collect the side, build its hash table, ship it), which on a
+# small step's few rows costs more than sorting both sides in the query's own stages. A step
+# whose tables hold fewer rows than ``Settings.broadcast_min_rows`` joins without it
+# (``joins_for_rows``); explicit ``broadcast`` hints still broadcast.
+BROADCAST_THRESHOLD = "spark.sql.autoBroadcastJoinThreshold"
 # A new JVM spends most of a small run's CPU JIT-compiling Spark itself: HotSpot compiles hot
 # methods with C1 first and again, optimised, with C2. A JVM c360 starts for a run that reads
 # fewer rows than ``Settings.c2_jit_min_rows`` compiles with C1 only (``get_spark``). C1 alone
@@ -198,6 +204,25 @@ def codegen_for_rows(spark: SparkSession, rows: int, min_rows: int) -> Iterator[
         yield compiled
     finally:
         spark.conf.set(CODEGEN_FACTORY_MODE, before)
+
+
+@contextmanager
+def joins_for_rows(spark: SparkSession, rows: int, min_rows: int) -> Iterator[bool]:
+    """Run the block's joins as Spark chooses (a small side broadcast) when the tables it
+    reads hold at least ``min_rows`` rows (``Settings.broadcast_min_rows``), by sort-merge
+    without broadcasts below it; yields whether Spark may broadcast.
+
+    ``rows`` must count every table the block joins, not only its new rows: a day's few rows
+    joined with a long history would otherwise shuffle the whole history. The session's
+    setting is restored afterwards; results are the same either way."""
+    broadcast = rows >= min_rows
+    before = spark.conf.get(BROADCAST_THRESHOLD) or "10MB"  # Spark's default, should it have none
+    if not broadcast:
+        spark.conf.set(BROADCAST_THRESHOLD, "-1")
+    try:
+        yield broadcast
+    finally:
+        spark.conf.set(BROADCAST_THRESHOLD, before)
 
 
 def dump_class_archive(target: Path, timeout: float = 300.0) -> Path:
