@@ -108,6 +108,13 @@ class RunContext:
         self._log(name, run_date, started, time.perf_counter() - t0, "succeeded", summary)
         return result
 
+    def prepare_gates(self) -> None:
+        """Start importing the quality gates' GX in the background (once per process;
+        ``c360.quality.gx_runner.prepare``), so that a step's first gate finds it ready."""
+        from c360.quality import gx_runner
+
+        gx_runner.prepare()
+
     @contextmanager
     def sized(self, rows: int, joined: int | None = None) -> Iterator[bool]:
         """The block's queries configured for a step that reads ``rows``: expressions compiled
@@ -290,6 +297,7 @@ def sanitize_step(ctx: RunContext, dates: Sequence[date], sources: str | None = 
     """Sanitize the dates for one source group (``sources``) or, with None, every registered source."""
     from c360.sanitized.run import sanitize
 
+    ctx.prepare_gates()
     contracts = _contracts(sources)
     key = ctx.settings.pseudonym_key_bytes()
     workers = ctx.settings.publish_workers
@@ -325,6 +333,7 @@ def air_quality_step(ctx: RunContext, dates: Sequence[date]) -> AirQualityReport
     in one pass: each table built, gated and committed once for all of them."""
     from c360.air_quality.run import build_air_quality
 
+    ctx.prepare_gates()
     with ctx.sized(product_rows(ctx.storage.catalog, "air_quality")):
         return build_air_quality(ctx.spark, ctx.storage, dates, run_id=ctx.run_id, run_log=ctx.gate_log)
 
@@ -351,6 +360,7 @@ def air_quality_summary(report: AirQualityReport) -> str:
 def model_step(ctx: RunContext, dates: Sequence[date], profile_dates: Sequence[date] | None = None) -> ModelReport:
     from c360.enhanced.model import build_model
 
+    ctx.prepare_gates()
     with ctx.sized(product_rows(ctx.storage.catalog, "retail")):
         return build_model(
             ctx.spark,
@@ -408,6 +418,7 @@ def run_all(
     """
     dates = sorted(dates)
     last = dates[-1]
+    ctx.prepare_gates()  # GX is imported while ingest runs
     with ctx.batched():
         on_step(f"ingest {dates[0]}..{last}")
         ctx.step("ingest", last, lambda: ingest_step(ctx, source, dates), ingest_summary)
