@@ -71,6 +71,7 @@ PANDAS_TYPES = frozenset(
 _lock = threading.Lock()
 _runners: dict[Path, GxRunner] = {}
 _prepared = False  # prepare() has started importing GX
+_prepared_lock = threading.Lock()
 _log = logging.getLogger(__name__)
 
 
@@ -102,7 +103,7 @@ def prepare() -> None:
     the context (0.15 s) takes a Spark session, which GX would start itself if it found none,
     so the first gate does it while its session runs."""
     global _prepared
-    with _lock:
+    with _prepared_lock:  # not _lock, which get_runner holds while GX creates a context
         if _prepared or _runners:
             return
         _prepared = True
