@@ -187,6 +187,13 @@ def sanitize_rows(catalog: LakeCatalog, dates: Sequence[date], sources: str | No
     return lake_rows(catalog, [c.raw_table for c in _contracts(sources)], dates)
 
 
+def sanitize_joined_rows(catalog: LakeCatalog, dates: Sequence[date], sources: str | None = None) -> int:
+    """The rows a sanitize of ``dates`` joins: its raw rows of those dates and the sanitized
+    history of its tables (duplicates, late arrivals, parents), which it reads whole."""
+    history = lake_rows(catalog, [c.sanitized_table for c in _contracts(sources)])
+    return sanitize_rows(catalog, dates, sources) + history
+
+
 def product_rows(catalog: LakeCatalog, product: str) -> int:
     """The rows the model (``retail``) or air-quality step reads: its sanitized tables, whole."""
     from c360.contracts import source_group
@@ -213,7 +220,7 @@ def step_rows(
     if step == "ingest":
         return None if source is None else extract_rows(source, [day], sources)
     if step == "sanitize":
-        return sanitize_rows(catalog, [day], sources)
+        return sanitize_joined_rows(catalog, [day], sources)
     if step in ("model", "air_quality"):
         return product_rows(catalog, "retail" if step == "model" else "air_quality")
     return None
@@ -302,10 +309,7 @@ def sanitize_step(ctx: RunContext, dates: Sequence[date], sources: str | None = 
     key = ctx.settings.pseudonym_key_bytes()
     workers = ctx.settings.publish_workers
     catalog = ctx.storage.catalog
-    # Its joins also read the sanitized history of its tables (duplicates, late arrivals, parents).
-    history = lake_rows(catalog, [c.sanitized_table for c in contracts])
-    rows = sanitize_rows(catalog, dates, sources)
-    with ctx.sized(rows, rows + history):
+    with ctx.sized(sanitize_rows(catalog, dates, sources), sanitize_joined_rows(catalog, dates, sources)):
         return sanitize(ctx.spark, ctx.storage, dates, key, ctx.run_id, contracts, ctx.gate_log, workers)
 
 

@@ -6,7 +6,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from c360.pipeline import RunContext, lake_rows, sanitize_step
+from c360.pipeline import RunContext, lake_rows, sanitize_step, step_rows
 from c360.settings import Settings
 from c360.spark import BROADCAST_THRESHOLD, joins_for_rows
 from tests.conftest import MockRetailLake
@@ -72,12 +72,13 @@ def test_sanitize_sizes_its_joins_with_the_history_it_reads(
 
     retail = source_group("retail")
     day = mock_retail_lake.dates[-1]
-    catalog_root = mock_retail_lake.root
-    settings = spark_settings.model_copy(update={"lake_root": catalog_root})
+    settings = spark_settings.model_copy(update={"lake_root": mock_retail_lake.root})
     ctx = RunContext.create(settings, spark)
     delivered = lake_rows(ctx.storage.catalog, [c.raw_table for c in retail], [day])
     history = lake_rows(ctx.storage.catalog, [c.sanitized_table for c in retail])
     assert 0 < delivered < history
+    # Its JVM (an Airflow task, `c360 run sanitize`) is sized by the same rows: it reads them all.
+    assert step_rows("sanitize", mock_retail_lake.root, day, sources="retail") == delivered + history
     # Above the day's rows; above or below the day's rows with the history's.
     threshold = delivered + history + (1 if not history_counts else -history // 2)
     ctx = RunContext.create(settings.model_copy(update={"broadcast_min_rows": threshold}), spark)
