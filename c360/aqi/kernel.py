@@ -880,18 +880,17 @@ class _JsonPieces:
     def __init__(self, standard: Standard) -> None:
         self.standard = standard
         pollutants = standard.pollutants()
-        self.dominant = pa.array(
+        self.dominant = _strings(
             [',"dominant_pollutant":[' + ",".join(_json(x) for p, x in enumerate(pollutants) if code >> p & 1)
-             + '],"sub_indices":{' for code in range(2 ** len(pollutants))],
-            pa.string(),
+             + '],"sub_indices":{' for code in range(2 ** len(pollutants))]
         )  # fmt: skip
         self._highs = np.array([c.high if c.high is not None else np.iinfo(np.int64).max for c in standard.categories])
         size = 2 * (standard.index_top + 1)
         # Row (aqi + 1) * 2 + empty: the index -1 (none) .. size, after a comma unless the body is empty.
-        self.heads = pa.array([self.head(k) for k in range(2 * (size + 1))], pa.string())
+        self.heads = _strings([self.head(k) for k in range(2 * (size + 1))])
         # Row v * 2 + first: "name":v after a comma unless it is the first entry.
         self.subs = {
-            name: pa.array([t for v in range(size) for t in (f",{_json(name)}:{v}", f"{_json(name)}:{v}")], pa.string())
+            name: _strings([t for v in range(size) for t in (f",{_json(name)}:{v}", f"{_json(name)}:{v}")])
             for name in standard.field_names()
         }
 
@@ -904,6 +903,40 @@ class _JsonPieces:
 
 
 _PIECES: dict[int, _JsonPieces] = {}
+
+
+def _strings(texts: list[str]) -> pa.Array:
+    """``pa.array(texts, pa.string())`` built from its buffers. ``pa.array`` first asks whether
+    its input is a pandas object, and that question imports pandas (0.19 s) in a process that
+    has not: :func:`prepare_json_lines` runs in the caller's process, which may never need it."""
+    data = [t.encode("utf-8") for t in texts]
+    offsets = np.zeros(len(data) + 1, np.int32)
+    np.cumsum([len(d) for d in data], out=offsets[1:])
+    return pa.Array.from_buffers(pa.string(), len(data), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))])
+
+
+class _NoPandas:
+    """A finder that refuses to import pandas (:func:`refuse_pandas`)."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError("c360's AQI workers do not import pandas")
+        return None
+
+
+def refuse_pandas() -> None:
+    """In one of c360's own worker processes (the JSON path's), refuse to import pandas.
+
+    The kernel never uses pandas, but pyarrow imports it to ask whether its input is a pandas
+    object (``pa.array``) and to cache pandas' constants (``to_numpy``): 0.19 s of CPU in each
+    worker's first block, about a seventh of a million records' run. pyarrow goes on without
+    pandas when the import fails, and asks again at each call, which a refusing finder answers
+    at once. A process that has imported pandas already (inherited from its parent) keeps it.
+    """
+    import sys
+
+    if "pandas" not in sys.modules and not any(isinstance(f, _NoPandas) for f in sys.meta_path):
+        sys.meta_path.insert(0, _NoPandas())
 
 
 def use_system_allocator() -> None:

@@ -132,9 +132,10 @@ def _spool(output: Output, folder: Path | None, chunk_id: int) -> Output:
 def _worker_main(conn: Connection, standard: Standard, as_json: bool, spool: Path | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     if "pyarrow" in sys.modules:  # imported by the parent for the kernel's paths
-        from c360.aqi.kernel import use_system_allocator
+        from c360.aqi.kernel import refuse_pandas, use_system_allocator
 
         use_system_allocator()
+        refuse_pandas()
     while True:
         try:
             message = conn.recv()

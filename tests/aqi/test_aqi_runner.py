@@ -337,3 +337,54 @@ def test_c360s_own_aqi_processes_allocate_with_the_c_library_unless_the_environm
         assert pa.default_memory_pool().backend_name == "system"
     finally:
         pa.set_memory_pool(before)
+
+
+_PANDAS_FREE_RUN = """
+import os, sys
+from pathlib import Path
+import c360.aqi.runner as runner
+from c360.aqi import calculate
+
+seen = Path(sys.argv[2])
+chunk = runner.process_chunk
+
+def process_chunk(items, standard, as_json):
+    out = chunk(items, standard, as_json)
+    with (seen / str(os.getpid())).open("a") as fp:
+        fp.write(f"{'pandas' in sys.modules}\\n")
+    return out
+
+runner.process_chunk = process_chunk  # the forked workers run this one
+with open(sys.argv[3], "w", encoding="utf-8") as fp:
+    calculate(Path(sys.argv[1]), workers=2, chunk_size=9).write_jsonl(fp)
+print("parent imported pandas:", "pandas" in sys.modules)
+"""
+
+
+def test_the_json_paths_processes_never_import_pandas_and_write_the_same(tmp_path: Path) -> None:
+    """pyarrow imports pandas to ask whether a value is a pandas object; the JSON path's
+    parent (the caller's process) and its workers must not pay for that, and what they write
+    must be what a process with pandas writes: the fast path's blocks and the odd lines' path."""
+    import io
+    import subprocess
+    import sys
+
+    lines = [_clean(i) for i in range(40)]
+    for n, odd in enumerate(ODD_LINES):
+        lines[3 * n + 1 : 3 * n + 1] = [odd]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    expected = io.StringIO()
+    calculate(path, workers=2, chunk_size=9).write_jsonl(expected)
+
+    seen, out = tmp_path / "seen", tmp_path / "out.jsonl"
+    seen.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", _PANDAS_FREE_RUN, str(path), str(seen), str(out)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "parent imported pandas: False" in done.stdout
+    answers = [line for f in seen.iterdir() for line in f.read_text().split()]
+    assert len(answers) >= len(lines) // 9 and set(answers) == {"False"}
+    assert out.read_text("utf-8") == expected.getvalue()
