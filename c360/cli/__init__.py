@@ -104,4 +104,4 @@ def main() -> None:
         err_console.print(f"[red]error:[/red] {type(exc).__name__}: {exc}", highlight=False)
         sys.exit(1)
     finally:
-        state.close()
+        state.close(exiting=True)

@@ -38,9 +38,12 @@ class CliState:
             self._spark = get_spark(self.settings, rows)
         return self._spark
 
-    def close(self) -> None:
+    def close(self, exiting: bool = False) -> None:
+        """Stop the session, if one was started; ``exiting``: the process ends next (:func:`c360.spark.stop_spark`)."""
         if self._spark is not None:
-            self._spark.stop()
+            from c360.spark import stop_spark
+
+            stop_spark(self._spark, exiting=exiting)
             self._spark = None
 
 

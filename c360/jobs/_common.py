@@ -9,7 +9,7 @@ from datetime import date
 
 from c360.pipeline import RunContext
 from c360.settings import load_settings
-from c360.spark import get_spark
+from c360.spark import get_spark, stop_spark
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -38,4 +38,4 @@ def run_job(args: argparse.Namespace, body: Callable[[RunContext], str]) -> None
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(1) from exc
     finally:
-        spark.stop()
+        stop_spark(spark, exiting=True)
