@@ -930,8 +930,9 @@ def refuse_pandas() -> None:
     The kernel never uses pandas, but pyarrow imports it to ask whether its input is a pandas
     object (``pa.array``) and to cache pandas' constants (``to_numpy``): 0.19 s of CPU in each
     worker's first block, about a seventh of a million records' run. pyarrow goes on without
-    pandas when the import fails, and asks again at each call, which a refusing finder answers
-    at once. A process that has imported pandas already (inherited from its parent) keeps it.
+    pandas when the import fails: its Python side remembers that, its C++ side asks again at
+    each ``to_numpy``, which a refusing finder answers at once. A process that has imported
+    pandas already (inherited from its parent) keeps it.
     """
     import sys
 
