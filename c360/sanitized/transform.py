@@ -14,7 +14,7 @@ leave as HMAC tokens of their standardised value.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -72,9 +72,13 @@ def _clear(contract: Contract, name: str) -> Column:
     return F.col(f"__clear_{name}") if name in contract.pii_columns else F.col(name)
 
 
-def mark_exact_duplicates(raw: DataFrame, contract: Contract) -> DataFrame:
-    """``__dup`` = an earlier identical row exists in the same extract."""
-    identity = [*contract.raw_columns, "_raw_line", "_parse_error", "_extract_date"]
+def mark_exact_duplicates(raw: DataFrame, contract: Contract, within: Sequence[str] = ()) -> DataFrame:
+    """``__dup`` = an earlier identical row exists in the same extract.
+
+    ``within``: columns that identical rows share anyway (a function of the row, such as its
+    typed key), put first in the window's partitioning so that a frame already partitioned
+    by them is not shuffled again; the groups, and so ``__dup``, are the same."""
+    identity = [*within, *contract.raw_columns, "_raw_line", "_parse_error", "_extract_date"]
     w = Window.partitionBy(*identity, F.to_json("_extra")).orderBy("_ingest_time", "_source_file", "_line_number")
     return raw.withColumn("__dup", F.row_number().over(w) > 1)
 
@@ -183,7 +187,6 @@ def classify(
     """
     df = contract.extract(raw) if contract.extract else raw  # JSON record -> contract columns as strings
     df = unseal(df, contract, vault) if contract.pii_columns else df
-    df = mark_exact_duplicates(df, contract)
     df = standardise_and_type(df, contract)
     df = reasons(df, contract, parents)
     for fk in contract.foreign_keys:
@@ -202,10 +205,10 @@ def classify(
     ]
     df = df.withColumn("_record_hash", F.sha2(F.to_json(F.struct(*hashed)), 256))
     # The standardised strings, the unsealed clear values, the orphan flags and the typed
-    # values that a business column repeats have served the rules: dropped before the two
-    # windows shuffle every row (and the run's checkpoint stores it). Kept: the typed keys (the
-    # windows), the PII and the subject (the vault's additions). A year's tracking events
-    # classified in about a quarter less time than with every column (docs/benchmarks.md).
+    # values that a business column repeats have served the rules: dropped before the
+    # windows shuffle and sort every row (and the run's checkpoint stores it). Kept: the typed
+    # keys (the windows), the PII and the subject (the vault's additions). A year's tracking
+    # events classified in about a quarter less time than with every column (docs/benchmarks.md).
     keep_typed = {*contract.key, *contract.pii_columns, *([contract.subject] if contract.subject else [])}
     df = df.drop(
         *[_std(c.name) for c in contract.columns],
@@ -214,39 +217,49 @@ def classify(
         *[f"__orphan_{fk.column}" for fk in contract.foreign_keys],
     )
 
-    valid = ~F.col("__dup") & (F.size("_reasons") == 0)
-    key_cols = [F.col(_typed(k)) for k in contract.key]
-    latest_first = Window.partitionBy("_extract_date", *key_cols).orderBy(
-        F.when(valid, 0).otherwise(1),
-        F.col("_ingest_time").desc(),
-        F.col("_source_file").desc(),
-        F.col("_line_number").desc(),
-    )
-    df = df.withColumn("__rank", F.row_number().over(latest_first)).withColumn("__kept", valid & (F.col("__rank") == 1))
-
-    # The key's previous version: the latest kept row of an earlier extract, in this batch or
-    # before it. The history rows ride along in one window (no self-join, so the classify plan
-    # is computed once) and leave again before the fate is decided.
+    # The key's previous version is the latest kept row of an earlier extract, in this batch or
+    # before it: the history rows ride along (no self-join, so the classify plan is computed
+    # once) and leave again before the fate is decided. Their extract dates all precede the
+    # batch's, so they never share a window group with a batch row.
     typed_keys = [_typed(k) for k in contract.key]
     history = previous.select(
         *[F.col(k).alias(_typed(k)) for k in contract.key],
         "_extract_date",
         "_record_hash",
-        F.lit(True).alias("__kept"),
         F.lit(True).alias("__history"),
     )
-    earlier = (
-        Window.partitionBy(*typed_keys)
-        .orderBy(F.unix_date("_extract_date"))
-        .rangeBetween(Window.unboundedPreceding, -1)
-    )
+    # Every window below groups rows of one key: the rows are shuffled once, by the key, and
+    # each window finds them partitioned. A window partitioned by other columns first (the
+    # raw row, the extract date) would shuffle all of them again, once per window.
     df = (
-        df.withColumn("__history", F.lit(False))
-        .unionByName(history, allowMissingColumns=True)
-        .withColumn(
+        df.withColumn("__history", F.lit(False)).unionByName(history, allowMissingColumns=True).repartition(*typed_keys)
+    )
+    df = mark_exact_duplicates(df, contract, within=[*typed_keys, "__history"])
+
+    # Latest first within an extract: the kept row of a (key, extract date) is its latest valid
+    # one. The earlier-version window below orders by the same (key, date) prefix, so both are
+    # computed over one sort.
+    # (One column for the day: the same expression written twice would be two columns, and
+    # the second window would sort again.)
+    df = df.withColumn("__day", F.unix_date("_extract_date"))
+    valid = ~F.col("__dup") & (F.size("_reasons") == 0)
+    day = F.col("__day")
+    latest_first = Window.partitionBy(*typed_keys, day, "__history").orderBy(
+        F.when(valid, 0).otherwise(1),
+        F.col("_ingest_time").desc(),
+        F.col("_source_file").desc(),
+        F.col("_line_number").desc(),
+    )
+    df = df.withColumn("__rank", F.row_number().over(latest_first)).withColumn(
+        "__kept", F.col("__history") | (valid & (F.col("__rank") == 1))
+    )
+    earlier = Window.partitionBy(*typed_keys).orderBy(day).rangeBetween(Window.unboundedPreceding, -1)
+    df = (
+        df.withColumn(
             "__prev_hash", F.last(F.when(F.col("__kept"), F.col("_record_hash")), ignorenulls=True).over(earlier)
         )
         .filter(~F.col("__history"))
+        .drop("__day")
     )
 
     fate = (

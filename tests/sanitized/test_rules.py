@@ -571,3 +571,20 @@ def test_history_and_vault_narrowed_to_the_days_keys_and_tokens_classify_the_sam
 
 def _no_rows(spark: SparkSession):  # noqa: ANN202
     return spark.createDataFrame([], CUSTOMERS.sanitized_schema())
+
+
+def test_classify_shuffles_a_batch_and_its_history_once_by_the_key(spark: SparkSession) -> None:
+    """The three windows (exact duplicates, latest in an extract, the previous version) all
+    group rows of one key: the rows are hash-partitioned once, by the key, and no window
+    shuffles them again (each shuffle of a year's rows cost seconds; docs/benchmarks.md)."""
+    day1 = run_classify(spark, CUSTOMERS, [{"customer_id": "C1"}], extract_date=D1)
+    previous = sanitized_rows(day1, CUSTOMERS).localCheckpoint()
+    classified = run_classify(spark, CUSTOMERS, [{"customer_id": "C1"}], extract_date=D2, previous=previous)
+    plan = classified._jdf.queryExecution().executedPlan().toString()
+    shuffles = [line.strip() for line in plan.splitlines() if "Exchange hashpartitioning" in line]
+    # Not counted: the vault's distinct (token, value) pairs of each PII column, shuffled to
+    # be deduplicated before they are broadcast to the batch (unseal).
+    shuffles = [line for line in shuffles if "hashpartitioning(token#" not in line]
+    assert len(shuffles) == 1, plan
+    assert "hashpartitioning(__t_customer_id" in shuffles[0], plan
+    assert [r["_fate"] for r in fates(classified, CUSTOMERS).collect()] == ["unchanged_resend"]
