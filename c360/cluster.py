@@ -129,6 +129,12 @@ def start(spec: ClusterSpec, state_dir: Path = DEFAULT_DIR, wait_seconds: float 
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs. A child of this process that has exited is reaped here: until
+    it is, it stays a zombie that ``kill(pid, 0)`` still finds, and ``stop`` would wait out its
+    whole grace period for processes that ended at the first signal."""
+    with contextlib.suppress(ChildProcessError):  # not our child: its own parent reaps it
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -155,8 +161,7 @@ def stop(state_dir: Path = DEFAULT_DIR, wait_seconds: float = 30.0) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
     for pid in pids:  # reap our own children (start and stop in one process, as the tests do)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
+        _alive(pid)
     pids_file.unlink()
     return len(pids)
 
