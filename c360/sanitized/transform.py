@@ -36,14 +36,21 @@ def _typed(name: str) -> str:
 
 
 def unseal(raw: DataFrame, contract: Contract, vault: DataFrame) -> DataFrame:
-    """Replace each PII token with its clear value from the vault (``__clear_<col>``)."""
+    """Replace each PII token with its clear value from the vault (``__clear_<col>``).
+
+    Every PII column joins the same lookup, keyed by (column, token): the source's vault rows
+    are read, deduplicated and broadcast once, and each later join reuses that broadcast.
+    Filtered by column first, the lookups were six different plans for a customer extract,
+    each reading the vault (or narrowing it to the batch's tokens) again."""
     out = raw
-    lookup = vault.filter(F.col("source") == contract.name).select("token", "column", "value").distinct()
+    key = F.struct(F.col("column"), F.col("token"))
+    # A struct with a null field would match its like, but the vault's tokens are never null
+    # (its schema), so a batch's missing value finds nothing, as a join on the token alone.
+    lookup = vault.filter(F.col("source") == contract.name).select(key.alias("__key"), "value").distinct()
     for c in contract.pii_columns:
-        values = lookup.filter(F.col("column") == c).select(
-            F.col("token").alias(f"__tok_{c}"), F.col("value").alias(f"__clear_{c}")
-        )
-        out = out.join(F.broadcast(values), out[c] == values[f"__tok_{c}"], how="left").drop(f"__tok_{c}")
+        values = lookup.select(F.col("__key").alias(f"__key_{c}"), F.col("value").alias(f"__clear_{c}"))
+        wanted = F.struct(F.lit(c).alias("column"), out[c].alias("token"))
+        out = out.join(F.broadcast(values), wanted == values[f"__key_{c}"], how="left").drop(f"__key_{c}")
     return out
 
 

@@ -20,8 +20,19 @@ from c360.contracts.retail import (
 )
 from c360.pii import token
 from c360.sanitized.standardise import clean, standardise
-from c360.sanitized.transform import sanitized_rows
-from tests.sanitized.frames import D1, D2, KEY, assert_same, expected, fates, parent_frame, raw_frame, run_classify
+from c360.sanitized.transform import sanitized_rows, unseal
+from tests.sanitized.frames import (
+    D1,
+    D2,
+    KEY,
+    VALID,
+    assert_same,
+    expected,
+    fates,
+    parent_frame,
+    raw_frame,
+    run_classify,
+)
 
 OK: list[str] = []
 
@@ -582,9 +593,37 @@ def test_classify_shuffles_a_batch_and_its_history_once_by_the_key(spark: SparkS
     classified = run_classify(spark, CUSTOMERS, [{"customer_id": "C1"}], extract_date=D2, previous=previous)
     plan = classified._jdf.queryExecution().executedPlan().toString()
     shuffles = [line.strip() for line in plan.splitlines() if "Exchange hashpartitioning" in line]
-    # Not counted: the vault's distinct (token, value) pairs of each PII column, shuffled to
-    # be deduplicated before they are broadcast to the batch (unseal).
-    shuffles = [line for line in shuffles if "hashpartitioning(token#" not in line]
+    # Not counted: the vault's distinct (column, token, value) rows, shuffled to be
+    # deduplicated before they are broadcast to the batch (unseal).
+    shuffles = [line for line in shuffles if "hashpartitioning(__key#" not in line]
     assert len(shuffles) == 1, plan
     assert "hashpartitioning(__t_customer_id" in shuffles[0], plan
     assert [r["_fate"] for r in fates(classified, CUSTOMERS).collect()] == ["unchanged_resend"]
+
+
+def test_unseal_reads_the_vault_once_for_every_pii_column(spark: SparkSession) -> None:
+    """Each PII column gets its own clear value, and the vault is deduplicated and broadcast
+    once: the other columns' joins reuse that broadcast (each used to read the vault again)."""
+    rows = [
+        {"customer_id": "C1", "email": "ada@example.com", "phone": "+12065550101"},
+        # One value in two columns: the same token, told apart by the column.
+        {"customer_id": "C2", "email": "x@example.com", "first_name": "x@example.com", "phone": None},
+    ]
+    raw, vault = raw_frame(spark, CUSTOMERS, rows)
+    other = spark.createDataFrame(
+        [(token(KEY, "+12065550101"), "other", "S1", "logistics.shipments", "phone")], vault.schema
+    )
+    unsealed = unseal(raw, CUSTOMERS, vault.unionByName(vault).unionByName(other))
+    got = unsealed.select("customer_id", *[f"__clear_{c}" for c in CUSTOMERS.pii_columns]).orderBy("customer_id")
+    first = {c: VALID[CUSTOMERS.name].get(c) for c in CUSTOMERS.pii_columns}
+    assert [r.asDict() for r in got.collect()] == [
+        {"customer_id": "C1", **{f"__clear_{c}": v for c, v in first.items()},
+         "__clear_email": "ada@example.com", "__clear_phone": "+12065550101"},
+        {"customer_id": "C2", **{f"__clear_{c}": v for c, v in first.items()},
+         "__clear_email": "x@example.com", "__clear_first_name": "x@example.com", "__clear_phone": None},
+    ]  # fmt: skip
+    plan = got._jdf.queryExecution().executedPlan().toString()
+    final = plan.split("== Initial Plan ==")[0].splitlines()  # the plan that ran, not the one planned
+    built = [line for line in final if "BroadcastExchange" in line and "ReusedExchange" not in line]
+    reused = [line for line in final if "ReusedExchange" in line and "BroadcastExchange" in line]
+    assert (len(built), len(reused)) == (1, len(CUSTOMERS.pii_columns) - 1), plan
