@@ -211,7 +211,11 @@ def _sanitize_contract(
     # Materialised once and cut from its lineage: the classify plan (joins, windows, ~100
     # rule expressions) is then analysed and optimised once, not again by every write.
     try:
-        classified = classify(raw, contract, vault=lookup, parents=parents, previous=previous, key=key)
+        # A whole large vault: one broadcast per PII column (unseal; a history's sanitize).
+        by_column = lookup is vault and vault_rows > NARROW_MIN_ROWS
+        classified = classify(
+            raw, contract, vault=lookup, parents=parents, previous=previous, key=key, vault_by_column=by_column
+        )
         classified = classified.localCheckpoint()
     finally:
         if lookup is not vault:

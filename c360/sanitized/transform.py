@@ -35,22 +35,23 @@ def _typed(name: str) -> str:
     return f"__t_{name}"
 
 
-def unseal(raw: DataFrame, contract: Contract, vault: DataFrame) -> DataFrame:
+def unseal(raw: DataFrame, contract: Contract, vault: DataFrame, *, by_column: bool = False) -> DataFrame:
     """Replace each PII token with its clear value from the vault (``__clear_<col>``).
 
-    Every PII column joins the same lookup, keyed by (column, token): the source's vault rows
-    are read, deduplicated and broadcast once, and each later join reuses that broadcast.
-    Filtered by column first, the lookups were six different plans for a customer extract,
-    each reading the vault (or narrowing it to the batch's tokens) again."""
+    A token is the keyed hash of its value, so it names one value whatever the column. By
+    default every PII column joins the same lookup (the source's distinct token and value
+    pairs): read, deduplicated and broadcast once, the joins after the first reuse it. Six
+    lookups, one per column, cost a customer extract of a day five more deduplications and
+    broadcasts. ``by_column``: one lookup per column all the same, for a large vault (a
+    history's), whose six smaller broadcasts are built side by side and cost less than one
+    large one (docs/benchmarks.md)."""
+    source = vault.filter(F.col("source") == contract.name)
+    shared = source.select("token", "value").distinct()
     out = raw
-    key = F.struct(F.col("column"), F.col("token"))
-    # A struct with a null field would match its like, but the vault's tokens are never null
-    # (its schema), so a batch's missing value finds nothing, as a join on the token alone.
-    lookup = vault.filter(F.col("source") == contract.name).select(key.alias("__key"), "value").distinct()
     for c in contract.pii_columns:
-        values = lookup.select(F.col("__key").alias(f"__key_{c}"), F.col("value").alias(f"__clear_{c}"))
-        wanted = F.struct(F.lit(c).alias("column"), out[c].alias("token"))
-        out = out.join(F.broadcast(values), wanted == values[f"__key_{c}"], how="left").drop(f"__key_{c}")
+        values = source.filter(F.col("column") == c).select("token", "value").distinct() if by_column else shared
+        values = values.select(F.col("token").alias(f"__tok_{c}"), F.col("value").alias(f"__clear_{c}"))
+        out = out.join(F.broadcast(values), out[c] == values[f"__tok_{c}"], how="left").drop(f"__tok_{c}")
     return out
 
 
@@ -185,15 +186,16 @@ def classify(
     parents: Mapping[str, DataFrame],
     previous: DataFrame,
     key: bytes,
+    vault_by_column: bool = False,
 ) -> DataFrame:
     """Every raw row with its ``_fate``, reasons, sanitized columns and record hash.
 
     ``previous`` holds the sanitized rows of extracts before this batch (any columns incl.
     the key, ``_extract_date`` and ``_record_hash``); ``parents`` the sanitized parent
-    tables named by the contract's foreign keys.
+    tables named by the contract's foreign keys; ``vault_by_column``: :func:`unseal`'s.
     """
     df = contract.extract(raw) if contract.extract else raw  # JSON record -> contract columns as strings
-    df = unseal(df, contract, vault) if contract.pii_columns else df
+    df = unseal(df, contract, vault, by_column=vault_by_column) if contract.pii_columns else df
     df = standardise_and_type(df, contract)
     df = reasons(df, contract, parents)
     for fk in contract.foreign_keys:
