@@ -57,7 +57,7 @@ def test_processes_that_end_at_sigterm_are_reaped_and_never_sent_sigkill(
     assert not (tmp_path / "pids.json").exists()
 
 
-def test_an_exited_child_is_not_alive(tmp_path: Path) -> None:
+def test_an_exited_child_is_not_alive() -> None:
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     # Wait for it to exit without reaping it: it is a zombie until someone waits for it.
     os.waitid(os.P_PID, p.pid, os.WEXITED | os.WNOWAIT)
