@@ -90,13 +90,31 @@ def spark_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="session")
 def spark(spark_settings: Settings) -> Iterator[object]:
-    from c360.spark import get_spark
+    from c360.spark import CODEGEN_FACTORY_MODE, get_spark
 
     # Sized as a small run (C1 only, c360.spark.C1_ONLY_JIT), as `c360 run` starts it for mock_data:
     # the tests read tiny frames and mock_data, and C2 cost more than it saved (docs/benchmarks.md).
     session = get_spark(spark_settings, rows=0)
+    # Expressions interpreted, as c360 runs every step under a million rows read
+    # (c360.spark.codegen_for_rows), also where a test calls a step's function directly: compiling
+    # each new expression is a fixed cost that tiny frames never earn back (tests of sanitize, the
+    # model and the marts used 9% less CPU, docs/benchmarks.md). Tests of compiled code ask for it
+    # (``compiled_expressions``).
+    session.conf.set(CODEGEN_FACTORY_MODE, "NO_CODEGEN")
     yield session
     session.stop()
+
+
+@pytest.fixture
+def compiled_expressions(spark: Any) -> Iterator[None]:  # noqa: ANN401 - a SparkSession
+    """The test runs with Spark's default: every expression compiled (the session interprets them)."""
+    from c360.spark import CODEGEN_FACTORY_MODE
+
+    spark.conf.set(CODEGEN_FACTORY_MODE, "FALLBACK")
+    try:
+        yield
+    finally:
+        spark.conf.set(CODEGEN_FACTORY_MODE, "NO_CODEGEN")
 
 
 @pytest.fixture

@@ -16,6 +16,10 @@ from c360.spark import CODEGEN_FACTORY_MODE, codegen_for_rows
 from c360.storage import DeltaStorage
 from tests.conftest import MockRetailLake
 
+# The session's own setting is Spark's default here, as in a process c360 starts (the test
+# session interprets expressions: tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("compiled_expressions")
+
 
 def _compilations(spark: SparkSession) -> int:
     """Classes Janino has compiled in this JVM so far (Spark's codegen metrics)."""

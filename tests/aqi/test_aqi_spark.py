@@ -12,12 +12,17 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
+import pytest
 from chispa import assert_df_equality
 from pyspark.sql import types as T
 
 from c360.aqi import calculate, load_standard
 from c360.aqi.core import RESULT_FIELDS
 from c360.aqi.spark import calculate_df
+
+# Compiled, as calculate runs in a process c360 starts (the test session interprets expressions):
+# the native path's generated code is what its plan limits (c360.spark, hugeMethodLimit) are for.
+pytestmark = pytest.mark.usefixtures("compiled_expressions")
 
 ENTRY = T.ArrayType(
     T.StructType(
