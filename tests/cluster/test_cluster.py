@@ -36,7 +36,7 @@ import pytest
 from c360.cluster import ClusterSpec, master_state, spark_home, start, stop
 from c360.lake import Lake
 from c360.registry import registry
-from c360.spark import C1_ONLY_JIT
+from c360.spark import C1_ONLY_JIT, class_archive_options
 from tests.conftest import MOCK, PublishedLake, copy_lake
 from tests.enhanced.star_checks import INGESTED_TIERS, arrow_hash, arrow_partition_hashes, ingested_rows, row_set
 
@@ -93,7 +93,8 @@ def test_ingest_and_enhanced_tier_on_a_two_worker_cluster_equal_local(
         cmd = [
             str(spark_home() / "bin" / "spark-submit"), "--master", spec.master_url,
             "--conf", "spark.executor.memory=1g", "--conf", "spark.cores.max=2",
-            "--driver-java-options", f"-Duser.timezone=UTC {JAVA_OPTIONS}",
+            # The class archive, as the DAG's tasks start their drivers (the executors' comes with the session).
+            "--driver-java-options", f"-Duser.timezone=UTC {class_archive_options()} {JAVA_OPTIONS}",
             str(Path(__file__).with_name("build_on_cluster.py")),
             "--ingest-lake", str(cluster_ingest), "--source", str(MOCK), "--ingest-dates", _dates(ingest_dates),
             "--run-id", RUN_ID,
