@@ -31,7 +31,7 @@ def main() -> None:
         spark_log_level="ERROR",
         spark_driver_memory="1g",
     )
-    spark = get_spark(settings)
+    spark = get_spark(settings, rows=0)  # a few rows: C1 only, as c360 starts a small run's JVM
     storage = DeltaStorage(spark, lake_root)
     if action == "kill-before-commit":
 
