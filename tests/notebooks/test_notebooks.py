@@ -17,6 +17,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from c360.jupyter import NOTEBOOKS_DIR, PROJECT_ROOT, NotebookCellError, run_notebook, write_kernelspec
+from c360.spark import C1_ONLY_JIT
 from c360.storage import LakeCatalog
 from tests.conftest import PublishedLake
 
@@ -31,6 +32,9 @@ KERNEL_ENV = {
     "C360_SPARK_DRIVER_MEMORY": "1g",
     "C360_SPARK_LOG_LEVEL": "ERROR",
     "C360_AQI_WORKERS": "1",
+    # The notebooks read mock_data: the kernel's JVM compiles with C1 only, as c360 starts a
+    # small run's (an analyst's kernel keeps the JVM's default, for queries of any size).
+    "C360_SPARK_JAVA_OPTIONS": C1_ONLY_JIT,
     "PYSPARK_PYTHON": sys.executable,
 }
 
