@@ -107,14 +107,12 @@ def spark(spark_settings: Settings) -> Iterator[object]:
 
 @pytest.fixture
 def compiled_expressions(spark: Any) -> Iterator[None]:  # noqa: ANN401 - a SparkSession
-    """The test runs with Spark's default: every expression compiled (the session interprets them)."""
-    from c360.spark import CODEGEN_FACTORY_MODE
+    """The test runs with Spark's default: every expression compiled (the session interprets them).
+    Chosen and restored as a large step's (c360.spark.codegen_for_rows)."""
+    from c360.spark import codegen_for_rows
 
-    spark.conf.set(CODEGEN_FACTORY_MODE, "FALLBACK")
-    try:
+    with codegen_for_rows(spark, rows=1, min_rows=0):
         yield
-    finally:
-        spark.conf.set(CODEGEN_FACTORY_MODE, "NO_CODEGEN")
 
 
 @pytest.fixture

@@ -22,6 +22,8 @@ def test_daemons_compile_with_c1_only_and_the_users_options_come_last(
 
 
 def test_without_user_options_the_daemons_get_c360s_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SPARK_DAEMON_JAVA_OPTS", raising=False)
-    assert "-XX:TieredStopAtLevel=1" in cluster.daemon_java_options().split()
-    assert "-Dmine=1" not in cluster.daemon_java_options()
+    monkeypatch.setenv("SPARK_DAEMON_JAVA_OPTS", "-Dmine=1")
+    with_users = cluster.daemon_java_options().split()
+    monkeypatch.delenv("SPARK_DAEMON_JAVA_OPTS")
+    assert cluster.daemon_java_options().split() == with_users[:-1]
+    assert "-XX:TieredStopAtLevel=1" in with_users
