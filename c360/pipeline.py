@@ -310,7 +310,8 @@ def sanitize_step(ctx: RunContext, dates: Sequence[date], sources: str | None = 
     workers = ctx.settings.publish_workers
     catalog = ctx.storage.catalog
     with ctx.sized(sanitize_rows(catalog, dates, sources), sanitize_joined_rows(catalog, dates, sources)):
-        return sanitize(ctx.spark, ctx.storage, dates, key, ctx.run_id, contracts, ctx.gate_log, workers)
+        min_rows = ctx.settings.codegen_min_rows  # the cross-table checks size themselves
+        return sanitize(ctx.spark, ctx.storage, dates, key, ctx.run_id, contracts, ctx.gate_log, workers, min_rows)
 
 
 def ingest_summary(report: IngestReport) -> str:

@@ -102,9 +102,14 @@ class BuildRecord:
         """Atomically: a reader sees the old record or the new one."""
         body = {"table_version": self.table_version, "as_of": self.as_of.isoformat(), "code": self.code,
                 "inputs": self.inputs}  # fmt: skip
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
-        tmp.write_text(json.dumps(body, indent=1, sort_keys=True))
-        os.replace(tmp, path)
+        write_record(path, body)
+
+
+def write_record(path: Path, body: Mapping[str, Any]) -> None:
+    """A record file (JSON) written atomically: a reader sees the old record or the new one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    tmp.write_text(json.dumps(body, indent=1, sort_keys=True))
+    os.replace(tmp, path)
 
 
 def code_digest(table: Table) -> str:

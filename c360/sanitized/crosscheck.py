@@ -15,20 +15,38 @@ and a completed order without lines is not a purchase.
 - ``line_of_unknown_order``: lines whose order is in no delivered version of the orders.
 
 Both tables are read at their latest delivered version per key, as the star reads them.
+
+The counts are of the whole tier up to the run date: a query over the history of both
+tables. It is sized as a step is (``c360.spark.codegen_for_rows``) by the rows it reads, not
+by the day's raw rows that size the rest of a sanitize: a day of the 1M-order-line set reads
+1.4M rows here, whose expressions pay for compiling. The counts are kept next to the orders'
+Delta log (``_c360_crosscheck.json``) with a digest of the two tables' live files up to the
+run date. Data files are immutable and uniquely named, so a run whose tables hold the same
+files up to its date (a re-run that changed nothing) reuses them without a Spark job; a
+re-sanitized or erased date, a compaction or other code counts again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import json
+import sys
+from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from c360.enhanced import common
 from c360.enhanced.common import latest_versions
 from c360.quality import ops
 from c360.quality.results import ExpectationResult, ValidationReport
 from c360.quality.suite import Severity
+from c360.settings import Settings
+from c360.spark import codegen_for_rows
 from c360.storage import DeltaStorage
 
 if TYPE_CHECKING:
@@ -40,7 +58,13 @@ CENT = 0.01
 RULES = ("completed_order_without_lines", "header_total_vs_lines", "line_of_unknown_order")
 
 
-def cross_table_counts(orders: DataFrame, lines: DataFrame) -> dict[str, tuple[int, int]]:
+CODEGEN_MIN_ROWS: int = Settings.model_fields["codegen_min_rows"].default
+RECORD_FILE = "_c360_crosscheck.json"  # in the orders' table folder; "_" names are not data to Delta
+
+Counts = dict[str, tuple[int, int]]  # rule -> (rows breaking it, rows it was checked on)
+
+
+def cross_table_counts(orders: DataFrame, lines: DataFrame) -> Counts:
     """Per rule: (rows breaking it, rows it was checked on), in one Spark job."""
     o = latest_versions(orders, ["transaction_id"]).select("transaction_id", "status", "subtotal", "discount_amount")
     net = F.col("quantity") * F.col("unit_price") - F.coalesce(F.col("discount_applied"), F.lit(0))
@@ -73,13 +97,18 @@ def cross_table_counts(orders: DataFrame, lines: DataFrame) -> dict[str, tuple[i
 
 def cross_table_results(orders: DataFrame, lines: DataFrame) -> tuple[ExpectationResult, ...]:
     """The counts as warn-level expectation results (the quality results' shape)."""
+    return results_of(cross_table_counts(orders, lines))
+
+
+def results_of(counts: Counts) -> tuple[ExpectationResult, ...]:
+    """``counts`` (:func:`cross_table_counts`) as warn-level expectation results."""
     details = {
         RULES[0]: "completed orders without any line: not purchases in the profile",
         RULES[1]: "completed orders: |subtotal - discount - sum(net lines)| > 0.01 x (lines + 1); lines are the basis",
         RULES[2]: f"lines whose transaction_id is not in {ORDERS}",
     }
     out = []
-    for name, (bad, checked) in cross_table_counts(orders, lines).items():
+    for name, (bad, checked) in counts.items():
         out.append(
             ExpectationResult(
                 expectation=name,
@@ -97,30 +126,91 @@ def cross_table_results(orders: DataFrame, lines: DataFrame) -> tuple[Expectatio
     return tuple(out)
 
 
-def cross_table_report(orders: DataFrame, lines: DataFrame, run_id: str, run_date: date) -> ValidationReport:
+def cross_table_report(counts: Counts, run_id: str, run_date: date) -> ValidationReport:
     """The report the sanitize step records for the orders table."""
     return ValidationReport(
         table=ORDERS,
         run_id=run_id,
         run_date=run_date,
         validated_at=ops.now_utc(),
-        results=(results := cross_table_results(orders, lines)),
+        results=(results := results_of(counts)),
         # The counts also go to the metrics history, so a rise shows up as a trend.
         metrics={r.expectation: float(r.unexpected_count or 0) for r in results},
     )
 
 
 def record_cross_table_checks(
-    storage: DeltaStorage, run_id: str, run_date: date, run_log: GateLog | None = None
+    storage: DeltaStorage,
+    run_id: str,
+    run_date: date,
+    run_log: GateLog | None = None,
+    codegen_min_rows: int = CODEGEN_MIN_ROWS,
 ) -> ValidationReport | None:
     """Check what the sanitized tier knows at the end of ``run_date`` and record it (in
     ``run_log``, when the run records its checks together); None if a table is missing."""
     if not (storage.exists(ORDERS) and storage.exists(LINES)):
         return None
-    known = F.col("_extract_date") <= F.lit(run_date)
-    report = cross_table_report(storage.read(ORDERS).filter(known), storage.read(LINES).filter(known), run_id, run_date)
+    report = cross_table_report(_counts(storage, run_date, codegen_min_rows), run_id, run_date)
     if run_log is not None:
         run_log.add(report, None, False)
     else:
         ops.record(storage, report, table_version=None, published=False)
     return report
+
+
+@dataclass(frozen=True)
+class CountsRecord:
+    """The counts of the tier up to ``as_of``, and what they were counted from."""
+
+    as_of: date
+    code: str
+    inputs: dict[str, str]  # table -> digest of its live files up to as_of
+    counts: Counts
+
+    @classmethod
+    def read(cls, path: Path) -> CountsRecord | None:
+        """The record at ``path``, or None when there is none or it cannot be read (a whole count)."""
+        try:
+            raw = json.loads(path.read_text())
+            counts = {rule: (int(raw["counts"][rule][0]), int(raw["counts"][rule][1])) for rule in RULES}
+            return cls(date.fromisoformat(raw["as_of"]), str(raw["code"]), dict(raw["inputs"]), counts)
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return None
+
+    def write(self, path: Path) -> None:
+        from c360.publish import write_record
+
+        write_record(path, {"as_of": self.as_of.isoformat(), "code": self.code, "inputs": self.inputs,
+                            "counts": {rule: list(n) for rule, n in self.counts.items()}})  # fmt: skip
+
+
+def code_digest() -> str:
+    """A digest of what decides the counts besides the two tables: this module and the
+    latest-version rule it shares with the star."""
+    parts = [inspect.getsource(sys.modules[__name__]), inspect.getsource(common.latest_versions)]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _counts(storage: DeltaStorage, run_date: date, codegen_min_rows: int) -> Counts:
+    """The counts of the tier up to ``run_date``: those recorded, when the two tables hold the
+    same files up to the date as when they were counted, else counted and recorded (module
+    docstring)."""
+    catalog, path, code = storage.catalog, storage.path(ORDERS) / RECORD_FILE, code_digest()
+    versions = {name: catalog.version(name) for name in (ORDERS, LINES)}
+    inputs = {name: catalog.extract_state(name, v, run_date, run_date)[0] for name, v in versions.items()}
+    record = CountsRecord.read(path)
+    if record is not None and record.code == code and record.inputs == inputs:
+        return record.counts
+    day = run_date.isoformat()
+    rows = sum(
+        n
+        for name in versions
+        for d, n in catalog.row_counts(name, "_extract_date").items()
+        if d is not None and d <= day
+    )
+    known = F.col("_extract_date") <= F.lit(run_date)
+    orders, lines = (storage.read(name, version=versions[name]).filter(known) for name in (ORDERS, LINES))
+    with codegen_for_rows(storage.spark, rows, codegen_min_rows):
+        counts = cross_table_counts(orders, lines)
+    CountsRecord(run_date, code, inputs, counts).write(path)
+    return counts

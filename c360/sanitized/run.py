@@ -22,7 +22,7 @@ from c360.contracts.retail import RETAIL_CONTRACTS
 from c360.inorder import Turn, run_in_order
 from c360.ops import RECONCILIATION, RECONCILIATION_SCHEMA, RECONCILIATION_TABLE
 from c360.pii import VAULT_TABLE, add_to_vault, vault_schema
-from c360.sanitized.crosscheck import LINES, ORDERS, record_cross_table_checks
+from c360.sanitized.crosscheck import CODEGEN_MIN_ROWS, LINES, ORDERS, record_cross_table_checks
 from c360.sanitized.transform import (
     FATES,
     batch_keys,
@@ -114,6 +114,7 @@ def sanitize(
     contracts: Sequence[Contract] = RETAIL_CONTRACTS,
     run_log: GateLog | None = None,
     workers: int = 1,
+    codegen_min_rows: int = CODEGEN_MIN_ROWS,
 ) -> SanitizeReport:
     """Sanitize what raw received for ``dates``; parents before children.
 
@@ -121,7 +122,8 @@ def sanitize(
     parents it checks its foreign keys against are written, and the sources commit one after
     the other, those without parents first. The report lists them in ``contracts`` order.
     ``run_log``: the run's gate log, where the cross-table checks are added for the run to
-    record; without one they are recorded at once."""
+    record; without one they are recorded at once. ``codegen_min_rows``: the cross-table
+    checks read the orders' and lines' history, and are sized by it (c360.sanitized.crosscheck)."""
     dates = sorted(set(dates))
     reads = _Reads(spark, storage)
     order = _by_depth(contracts)
@@ -156,7 +158,7 @@ def sanitize(
     if {d.outcome.table for d in done if d.processed} & {ORDERS, LINES}:
         # Orders and lines are valid row by row; whether they agree is recorded, never blocking.
         # Only when this run sanitized either of them: a quiet sales source costs nothing.
-        record_cross_table_checks(storage, run_id, dates[-1], run_log)
+        record_cross_table_checks(storage, run_id, dates[-1], run_log, codegen_min_rows)
     return report
 
 

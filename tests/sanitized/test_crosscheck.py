@@ -88,3 +88,85 @@ def test_counts_are_recorded_in_the_quality_results(spark: SparkSession, setting
         (crosscheck.ORDERS, "header_total_vs_lines", "warn", 0, 1, False),
         (crosscheck.ORDERS, "line_of_unknown_order", "warn", 0, 1, False),
     }
+
+
+def _lake_with(spark: SparkSession, settings, orders: list[tuple], lines: list[tuple]):  # noqa: ANN001, ANN202
+    from c360.sanitized import crosscheck
+    from c360.storage import DeltaStorage
+
+    storage = DeltaStorage(spark, settings.lake_root)
+    for rows, schema, name in ((orders, ORDERS, crosscheck.ORDERS), (lines, LINES, crosscheck.LINES)):
+        df = spark.createDataFrame(rows, schema)
+        storage.ensure_table(name, df.schema, ["_extract_date"])
+        storage.append(df, name)
+    return storage
+
+
+def _counted(report) -> dict[str, tuple[int, int]]:  # noqa: ANN001
+    return {r.expectation: (r.unexpected_count, r.element_count) for r in report.results}
+
+
+def test_a_rerun_over_the_same_files_reuses_the_counts_and_any_change_up_to_the_date_counts_again(
+    spark: SparkSession,
+    settings,
+    monkeypatch,  # noqa: ANN001
+) -> None:
+    from c360.sanitized import crosscheck
+
+    storage = _lake_with(
+        spark,
+        settings,
+        [("A", "completed", _m("10.00"), None, D1, T, 1), ("B", "completed", _m("5.00"), None, D1, T, 2)],
+        [("a1", "A", 1, _m("10.00"), None, D1, T, 1)],
+    )
+    first = _counted(crosscheck.record_cross_table_checks(storage, "run-1", D1))
+    assert first["completed_order_without_lines"] == (1, 2)
+    counted = []
+    real = crosscheck.cross_table_counts
+    monkeypatch.setattr(crosscheck, "cross_table_counts", lambda o, li: counted.append(1) or real(o, li))
+
+    # The same files up to D1, and a line delivered on D2, which D1's counts do not see: reused.
+    storage.append(spark.createDataFrame([("b1", "B", 1, _m("5.00"), None, D2, T, 1)], LINES), crosscheck.LINES)
+    assert _counted(crosscheck.record_cross_table_checks(storage, "run-2", D1)) == first
+    assert counted == []
+    # D2 holds other files: counted, and B now has its line.
+    later = _counted(crosscheck.record_cross_table_checks(storage, "run-3", D2))
+    assert later["completed_order_without_lines"] == (0, 2)
+    assert counted == [1]
+    # A file added up to D1 (a re-sent extract of D1): counted again, and it counts.
+    storage.append(spark.createDataFrame([("c1", "GHOST", 1, _m("1.00"), None, D1, T, 9)], LINES), crosscheck.LINES)
+    again = _counted(crosscheck.record_cross_table_checks(storage, "run-4", D1))
+    assert counted == [1, 1] and again["line_of_unknown_order"] == (1, 2)
+    # Other code (its digest): counted again.
+    monkeypatch.setattr(crosscheck, "code_digest", lambda: "other code")
+    assert _counted(crosscheck.record_cross_table_checks(storage, "run-5", D1)) == again
+    assert counted == [1, 1, 1]
+    # Every run recorded its counts in the quality results, reused or not.
+    runs = {r.run_id for r in storage.read("ops.quality.expectation_results").collect()}
+    assert runs == {f"run-{i}" for i in range(1, 6)}
+
+
+def test_the_counts_are_compiled_or_interpreted_by_the_rows_they_read(
+    spark: SparkSession,
+    settings,
+    monkeypatch,  # noqa: ANN001
+) -> None:
+    from c360.sanitized import crosscheck
+    from c360.spark import CODEGEN_FACTORY_MODE
+
+    storage = _lake_with(
+        spark,
+        settings,
+        [("A", "completed", _m("10.00"), None, D1, T, 1)],
+        [("a1", "A", 1, _m("10.00"), None, D1, T, 1), ("a2", "A", 1, _m("0.00"), None, D2, T, 1)],
+    )
+    modes = []
+    real = crosscheck.cross_table_counts
+    mode = lambda: spark.conf.get(CODEGEN_FACTORY_MODE)  # noqa: E731
+    monkeypatch.setattr(crosscheck, "cross_table_counts", lambda o, li: modes.append(mode()) or real(o, li))
+    before = spark.conf.get(CODEGEN_FACTORY_MODE)
+    # Up to D1 the tables hold 2 rows; up to D2, 3.
+    crosscheck.record_cross_table_checks(storage, "run-1", D1, codegen_min_rows=3)
+    crosscheck.record_cross_table_checks(storage, "run-2", D2, codegen_min_rows=3)
+    assert modes == ["NO_CODEGEN", "FALLBACK"]
+    assert spark.conf.get(CODEGEN_FACTORY_MODE) == before
