@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -65,31 +66,6 @@ def test_agreeing_tables_pass(spark: SparkSession) -> None:
     assert all(r.success and r.unexpected_count == 0 for r in cross_table_results(orders, lines))
 
 
-def test_counts_are_recorded_in_the_quality_results(spark: SparkSession, settings) -> None:  # noqa: ANN001
-    from c360.sanitized import crosscheck
-    from c360.storage import DeltaStorage
-
-    storage = DeltaStorage(spark, settings.lake_root)
-    orders = spark.createDataFrame([("A", "completed", _m("10.00"), None, D1, T, 1),
-                                    ("B", "completed", _m("5.00"), None, D1, T, 2)], ORDERS)  # fmt: skip
-    lines = spark.createDataFrame([("a1", "A", 1, _m("10.00"), None, D1, T, 1),
-                                   ("x1", "GHOST", 1, _m("1.00"), None, D2, T, 1)], LINES)  # fmt: skip
-    for df, name in ((orders, crosscheck.ORDERS), (lines, crosscheck.LINES)):
-        storage.ensure_table(name, df.schema, ["_extract_date"])
-        storage.append(df, name)
-    # As of D1 the lake does not know the line delivered on D2 yet.
-    crosscheck.record_cross_table_checks(storage, "run-1", D1)
-    got = {
-        (r.table_name, r.expectation, r.severity, r.unexpected_count, r.element_count, r.published)
-        for r in storage.read("ops.quality.expectation_results").collect()
-    }
-    assert got == {
-        (crosscheck.ORDERS, "completed_order_without_lines", "warn", 1, 2, False),
-        (crosscheck.ORDERS, "header_total_vs_lines", "warn", 0, 1, False),
-        (crosscheck.ORDERS, "line_of_unknown_order", "warn", 0, 1, False),
-    }
-
-
 def _lake_with(spark: SparkSession, settings, orders: list[tuple], lines: list[tuple]):  # noqa: ANN001, ANN202
     from c360.sanitized import crosscheck
     from c360.storage import DeltaStorage
@@ -102,8 +78,40 @@ def _lake_with(spark: SparkSession, settings, orders: list[tuple], lines: list[t
     return storage
 
 
+def _each_count(monkeypatch, note: Callable[[], object]) -> list[object]:  # noqa: ANN001
+    """Every whole count of the cross-table checks from now on appends ``note()`` to the list returned."""
+    from c360.sanitized import crosscheck
+
+    noted: list[object] = []
+    real = crosscheck.cross_table_counts
+    monkeypatch.setattr(crosscheck, "cross_table_counts", lambda o, li: noted.append(note()) or real(o, li))
+    return noted
+
+
 def _counted(report) -> dict[str, tuple[int, int]]:  # noqa: ANN001
     return {r.expectation: (r.unexpected_count, r.element_count) for r in report.results}
+
+
+def test_counts_are_recorded_in_the_quality_results(spark: SparkSession, settings) -> None:  # noqa: ANN001
+    from c360.sanitized import crosscheck
+
+    storage = _lake_with(
+        spark,
+        settings,
+        [("A", "completed", _m("10.00"), None, D1, T, 1), ("B", "completed", _m("5.00"), None, D1, T, 2)],
+        [("a1", "A", 1, _m("10.00"), None, D1, T, 1), ("x1", "GHOST", 1, _m("1.00"), None, D2, T, 1)],
+    )
+    # As of D1 the lake does not know the line delivered on D2 yet.
+    crosscheck.record_cross_table_checks(storage, "run-1", D1)
+    got = {
+        (r.table_name, r.expectation, r.severity, r.unexpected_count, r.element_count, r.published)
+        for r in storage.read("ops.quality.expectation_results").collect()
+    }
+    assert got == {
+        (crosscheck.ORDERS, "completed_order_without_lines", "warn", 1, 2, False),
+        (crosscheck.ORDERS, "header_total_vs_lines", "warn", 0, 1, False),
+        (crosscheck.ORDERS, "line_of_unknown_order", "warn", 0, 1, False),
+    }
 
 
 def test_a_rerun_over_the_same_files_reuses_the_counts_and_any_change_up_to_the_date_counts_again(
@@ -121,9 +129,7 @@ def test_a_rerun_over_the_same_files_reuses_the_counts_and_any_change_up_to_the_
     )
     first = _counted(crosscheck.record_cross_table_checks(storage, "run-1", D1))
     assert first["completed_order_without_lines"] == (1, 2)
-    counted = []
-    real = crosscheck.cross_table_counts
-    monkeypatch.setattr(crosscheck, "cross_table_counts", lambda o, li: counted.append(1) or real(o, li))
+    counted = _each_count(monkeypatch, lambda: 1)
 
     # The same files up to D1, and a line delivered on D2, which D1's counts do not see: reused.
     storage.append(spark.createDataFrame([("b1", "B", 1, _m("5.00"), None, D2, T, 1)], LINES), crosscheck.LINES)
@@ -160,10 +166,7 @@ def test_the_counts_are_compiled_or_interpreted_by_the_rows_they_read(
         [("A", "completed", _m("10.00"), None, D1, T, 1)],
         [("a1", "A", 1, _m("10.00"), None, D1, T, 1), ("a2", "A", 1, _m("0.00"), None, D2, T, 1)],
     )
-    modes = []
-    real = crosscheck.cross_table_counts
-    mode = lambda: spark.conf.get(CODEGEN_FACTORY_MODE)  # noqa: E731
-    monkeypatch.setattr(crosscheck, "cross_table_counts", lambda o, li: modes.append(mode()) or real(o, li))
+    modes = _each_count(monkeypatch, lambda: spark.conf.get(CODEGEN_FACTORY_MODE))
     before = spark.conf.get(CODEGEN_FACTORY_MODE)
     # Up to D1 the tables hold 2 rows; up to D2, 3.
     crosscheck.record_cross_table_checks(storage, "run-1", D1, codegen_min_rows=3)
