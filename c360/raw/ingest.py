@@ -59,6 +59,7 @@ from c360.privacy.erased import linked_kinds, load_erased
 from c360.raw.parse import ParsedFile, escape_undecodable, parse_csv, parse_json
 from c360.registry import PLATFORM, Retention, Table, column
 from c360.storage import DeltaStorage
+from c360.storage.delta import COLLECT_MAX_ROWS
 from c360.storage.schema import rows_to_arrow
 
 DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -787,8 +788,12 @@ def _commit(
 ) -> None:
     """The new files' clear values into the vault first (so no token is ever committed without
     its value), then one append per raw table carrying its files' checksums as transactions."""
-    if (staging / "vault").is_dir() and any((staging / "vault").glob("*.parquet")):
-        add_to_vault(storage, _staged(spark, staging / "vault", vault_schema()))
+    staged = sorted((staging / "vault").glob("*.parquet")) if (staging / "vault").is_dir() else []
+    if staged:
+        # A day's few values go in from the driver (no Spark job); a history's through Spark.
+        small = sum(pq.ParquetFile(f).metadata.num_rows for f in staged) <= COLLECT_MAX_ROWS
+        additions = pq.read_table(staged, partitioning=None) if small else None  # a lake path may hold "="
+        add_to_vault(storage, additions if additions is not None else _staged(spark, staging / "vault", vault_schema()))
     for name, batch in accepted.items():
         if not batch:
             continue

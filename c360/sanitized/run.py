@@ -7,13 +7,13 @@ backfill of a range in one call equals the same dates run one by one.
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -33,6 +33,7 @@ from c360.sanitized.transform import (
     vault_of_batch,
 )
 from c360.storage import DeltaStorage
+from c360.storage.delta import COLLECT_MAX_ROWS
 from c360.storage.schema import rows_to_arrow
 
 if TYPE_CHECKING:
@@ -46,9 +47,6 @@ if TYPE_CHECKING:
 # (a mock_data day was slower narrowed; docs/benchmarks.md, "A day on mock_data").
 NARROW_FACTOR = 4
 NARROW_MIN_ROWS = 100_000
-# The most rows of one table sanitize collects to the driver to write them without a Spark
-# job: every day of the 1M-order-line set is under it, a year's backfill far over it.
-COLLECT_MAX_ROWS = 50_000
 
 
 class ReconciliationError(RuntimeError):
@@ -101,7 +99,7 @@ class _Sanitized:
 
     outcome: TableOutcome
     reconciliation: list[tuple]
-    additions: DataFrame | None = None  # (token, value) rows for the vault
+    additions: DataFrame | pa.Table | None = None  # (token, value) rows for the vault; few: collected
     processed: bool = False  # rows were classified (not a source with nothing new)
 
 
@@ -145,7 +143,7 @@ def sanitize(
     report = SanitizeReport(run_id, dates, [d.outcome for d in done])
     additions = [d.additions for d in done if d.additions is not None]
     if additions:
-        add_to_vault(storage, functools.reduce(DataFrame.unionByName, additions))
+        add_to_vault(storage, *additions)
     reconciliation = [row for d in done for row in d.reconciliation]
     if reconciliation:
         RECONCILIATION.ensure(storage)
@@ -251,7 +249,13 @@ def _sanitize_contract(
             storage.replace_partitions(
                 rows.repartition("_extract_date"), table, partitions, unchanged_check=False, rows=collected
             )
-        additions = vault_additions(classified, contract, key).localCheckpoint() if contract.pii_columns else None
+        additions: DataFrame | pa.Table | None = None
+        if contract.pii_columns:
+            # At most one vault row per sanitized row and PII column: a day's few are collected.
+            kept = sum(r["count"] for r in fates if r["_fate"] == "sanitized")
+            additions = vault_additions(classified, contract, key)
+            small = kept * len(contract.pii_columns) <= COLLECT_MAX_ROWS
+            additions = additions.toArrow() if small else additions.localCheckpoint()
     finally:
         classified.unpersist()
     _check_written(storage, contract, dates, fates)

@@ -59,6 +59,10 @@ HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 # booleans lower-case); a table partitioned by another type has its rows written by Spark.
 _ARROW_PARTITION_TYPES = (T.DateType, T.StringType, T.BooleanType, T.IntegralType)
 STATS_COLUMNS_KEY = "delta.dataSkippingStatsColumns"
+# The most rows of one write a step collects to the driver to write them without a Spark job
+# (``DeltaStorage.write``'s ``rows``): every day of the 1M-order-line set is under it, a year's
+# backfill far over it.
+COLLECT_MAX_ROWS = 50_000
 
 
 class CommitConflictError(RuntimeError):
