@@ -8,7 +8,8 @@ backfill of a range in one call equals the same dates run one by one.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
@@ -26,7 +27,9 @@ from c360.sanitized.crosscheck import CODEGEN_MIN_ROWS, LINES, ORDERS, record_cr
 from c360.sanitized.transform import (
     FATES,
     batch_keys,
+    batch_values,
     classify,
+    latest_of_each_key,
     quarantined_rows,
     sanitized_rows,
     vault_additions,
@@ -34,7 +37,7 @@ from c360.sanitized.transform import (
 )
 from c360.storage import DeltaStorage
 from c360.storage.delta import COLLECT_MAX_ROWS
-from c360.storage.schema import rows_to_arrow
+from c360.storage.schema import rows_to_arrow, unstatted_columns
 
 if TYPE_CHECKING:
     from c360.quality.gate import GateLog
@@ -92,6 +95,13 @@ class _Reads:
                 self.frames[key] = self.storage.read(name, version=key[1])
             return self.frames[key]
 
+    def holding(self, name: str, schema: object, values: Mapping[str, Collection[object]]) -> DataFrame:
+        """The version :meth:`latest` reads, from only the files that may hold ``values``
+        (``DeltaStorage.read``'s ``holding``; one source's, so not kept)."""
+        if not self.storage.exists(name):
+            return self.spark.createDataFrame([], schema)  # type: ignore[call-overload]
+        return self.storage.read(name, version=self.storage.catalog.version(name), holding=values)
+
 
 @dataclass
 class _Sanitized:
@@ -126,7 +136,7 @@ def sanitize(
     reads = _Reads(spark, storage)
     order = _by_depth(contracts)
     vault = reads.latest(VAULT_TABLE, vault_schema()).cache()
-    vault_rows = sum(storage.catalog.row_counts(VAULT_TABLE).values()) if storage.exists(VAULT_TABLE) else 0
+    vault_rows = _rows_held(storage, VAULT_TABLE)
     try:
         outcomes = run_in_order(
             order,
@@ -194,17 +204,13 @@ def _sanitize_contract(
     partitions = [{"_extract_date": d} for d in dates]
     raw = storage.read(contract.raw_table, partitions={"_extract_date": dates})
     san_schema = contract.sanitized_schema()
-    previous = reads.latest(contract.sanitized_table, san_schema).filter(F.col("_extract_date") < dates[0])
-    parents = {
-        fk.ref: reads.latest(CONTRACTS[fk.ref].sanitized_table, CONTRACTS[fk.ref].sanitized_schema())
-        for fk in contract.foreign_keys
-    }
-    # A day against a long history: of the history and the vault, the day needs what its own
-    # keys and tokens select. Finding those reads the day's raw rows once more, which pays
-    # only when what is left out outweighs it (the same rows either way).
+    # A day against a long history: of the history, its parents and the vault, the day needs
+    # what its own keys, foreign keys and tokens select. Finding those reads the day's raw rows
+    # once more, which pays only when what is left out outweighs it (the same rows either way).
     batch = sum(rows_in.values())
-    if _rows_before(storage, contract.sanitized_table, dates[0]) > max(NARROW_FACTOR * batch, NARROW_MIN_ROWS):
-        previous = previous.join(batch_keys(raw, contract), list(contract.key), how="left_semi")
+    large = max(NARROW_FACTOR * batch, NARROW_MIN_ROWS)
+    narrow_history = _rows_before(storage, contract.sanitized_table, dates[0]) > large
+    previous, parents = _history_and_parents(reads, contract, raw, dates, narrow_history, large)
     lookup = vault
     if contract.pii_columns and vault_rows > max(NARROW_FACTOR * batch * len(contract.pii_columns), NARROW_MIN_ROWS):
         lookup = vault_of_batch(raw, contract, vault).localCheckpoint()
@@ -260,6 +266,60 @@ def _sanitize_contract(
         classified.unpersist()
     _check_written(storage, contract, dates, fates)
     return _Sanitized(outcome, reconciliation, additions, processed=True)
+
+
+def _history_and_parents(
+    reads: _Reads, contract: Contract, raw: DataFrame, dates: list[date], narrow_history: bool, large: int
+) -> tuple[DataFrame, dict[str, DataFrame]]:
+    """The sanitized rows of extracts before ``dates`` that classify needs (only those of the
+    batch's keys when ``narrow_history``), and each parent table by name.
+
+    Of a table larger than ``large`` rows, only the files whose statistics may hold the
+    batch's values (its key, or the foreign key a parent is joined on) are read: keys that
+    grow with the days, as order and event ids do, leave most of a year's files out. The
+    values are collected in one job. A subject id has no statistics
+    (c360.storage.schema.NO_STATS_TAGS), so a table keyed by one is read whole."""
+    storage = reads.storage
+    # A row of a key has each of its columns: a file whose bounds rule out one holds none.
+    keys = [k for k in contract.key if _bounded(contract, k)] if narrow_history else []
+    refs = Counter(fk.ref for fk in contract.foreign_keys)
+    skipping = [
+        fk
+        for fk in contract.foreign_keys
+        if refs[fk.ref] == 1  # a parent joined on two columns is read whole for both
+        and _bounded(CONTRACTS[fk.ref], fk.ref_column)
+        and _rows_held(storage, CONTRACTS[fk.ref].sanitized_table) > large
+    ]
+    wanted = list(dict.fromkeys([*keys, *(fk.column for fk in skipping)]))
+    values = batch_values(raw, contract, wanted).toArrow() if wanted else pa.table({})
+    schema = contract.sanitized_schema()
+    if keys:
+        history = reads.holding(contract.sanitized_table, schema, {k: values.column(k).to_pylist() for k in keys})
+    else:
+        history = reads.latest(contract.sanitized_table, schema)
+    previous = history.filter(F.col("_extract_date") < dates[0])
+    if narrow_history:
+        previous = previous.join(batch_keys(raw, contract), list(contract.key), how="left_semi")
+        previous = latest_of_each_key(previous, contract)
+    parents = {}
+    for fk in contract.foreign_keys:
+        parent = CONTRACTS[fk.ref]
+        if fk in skipping:
+            held = {fk.ref_column: values.column(fk.column).to_pylist()}
+            parents[fk.ref] = reads.holding(parent.sanitized_table, parent.sanitized_schema(), held)
+        else:
+            parents[fk.ref] = reads.latest(parent.sanitized_table, parent.sanitized_schema())
+    return previous, parents
+
+
+def _bounded(contract: Contract, column: str) -> bool:
+    """Whether the sanitized table's files get statistics of ``column`` (c360.storage.stats)."""
+    return column not in unstatted_columns(contract.sanitized_schema())
+
+
+def _rows_held(storage: DeltaStorage, table: str) -> int:
+    """Rows the table holds, from its Delta log (0 if it was never written)."""
+    return sum(storage.catalog.row_counts(table).values()) if storage.exists(table) else 0
 
 
 def _rows_before(storage: DeltaStorage, table: str, day: date) -> int:

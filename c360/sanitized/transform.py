@@ -67,13 +67,27 @@ def batch_keys(raw: DataFrame, contract: Contract) -> DataFrame:
     """The distinct keys of ``raw``'s rows, standardised and typed as sanitized holds them
     (the keys' history :func:`classify` needs). From the raw columns alone: no key is a PII
     column, so no vault lookup."""
-    if sealed := set(contract.key) & set(contract.pii_columns):
+    return batch_values(raw, contract, contract.key)
+
+
+def batch_values(raw: DataFrame, contract: Contract, names: Sequence[str]) -> DataFrame:
+    """The distinct combinations of columns ``names`` in ``raw``'s rows, standardised and
+    typed as sanitized holds them: keys and foreign keys, which are never PII."""
+    if sealed := set(names) & set(contract.pii_columns):
         raise ValueError(f"{contract.name}: key column(s) {sorted(sealed)} are PII; keys must be readable")
     df = contract.extract(raw) if contract.extract else raw
     columns = {c.name: c for c in contract.columns}
-    return df.select(
-        *[typed(columns[k], standardise(columns[k], clean(F.col(k)))).alias(k) for k in contract.key]
-    ).distinct()
+    return df.select(*[typed(columns[k], standardise(columns[k], clean(F.col(k)))).alias(k) for k in names]).distinct()
+
+
+def latest_of_each_key(previous: DataFrame, contract: Contract) -> DataFrame:
+    """Of ``previous`` (:func:`classify`'s history), the latest row of each key: all that
+    classify reads of it, since every history row precedes the batch. A key re-sent every day
+    (an inventory snapshot) has a year of rows, which then leave as one per key, aggregated
+    where they are read, instead of all being shuffled and sorted with the batch."""
+    return previous.groupBy(*contract.key).agg(
+        F.max_by("_record_hash", "_extract_date").alias("_record_hash"), F.max("_extract_date").alias("_extract_date")
+    )
 
 
 def _clear(contract: Contract, name: str) -> Column:

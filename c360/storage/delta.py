@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,7 +52,7 @@ from c360.storage.schema import (
     spark_to_arrow_schema,
     unstatted_columns,
 )
-from c360.storage.stats import file_stats
+from c360.storage.stats import file_stats, files_without
 
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 # Partition column types whose folder names pyarrow's writes spell as Spark does (dates ISO,
@@ -214,11 +214,18 @@ class DeltaStorage:
         version: int | None = None,
         as_of: datetime | None = None,
         partitions: Mapping[str, object] | None = None,
+        holding: Mapping[str, Collection[object]] | None = None,
     ) -> DataFrame:
         """A snapshot (latest, a version, or as of a time) as a DataFrame with the table's schema.
 
         ``partitions`` ({column: value or list of values}) prunes files from the Delta log
         before Spark lists anything, so reading one day of a long history stays cheap.
+
+        ``holding`` ({column: values}) leaves out the files whose statistics prove that none
+        of their rows has one of the values in that column (data skipping: a day's few keys
+        in a history whose files each hold a range of them). Whole files are left out, so the
+        frame still holds the other rows of the files it reads: join or filter on the values
+        as well. A NULL value matches nothing, as in a join.
         """
         dt = self.catalog.open(name, version=version, as_of=as_of)
         schema = arrow_to_spark_schema(pa.schema(dt.schema().to_arrow()))
@@ -232,6 +239,10 @@ class DeltaStorage:
                 values = value if isinstance(value, list | tuple | set | frozenset) else [value]
                 filters.append((col, "in", sorted({str(_partition_string(v)) for v in values})))
         files = dt.file_uris(partition_filters=filters) if filters else dt.file_uris()
+        if holding is not None:
+            skipped = set(files_without(dt, holding))
+            depth = len(dt.metadata().partition_columns) + 1  # a file's path in the table: its folders and name
+            files = [f for f in files if "/".join(unquote(f).split("/")[-depth:]) not in skipped]
         if not files:
             return self.spark.createDataFrame([], schema)
         df = self.spark.read.schema(schema).option("basePath", str(self.path(name))).parquet(*files)

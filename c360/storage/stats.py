@@ -9,14 +9,18 @@ out by ``delta.dataSkippingStatsColumns`` (PII) never get bounds.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import json
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
+import pyarrow as pa
 import pyarrow.parquet as pq
+from deltalake import DeltaTable
 
 _MAX_STRING_STAT = 32
 
@@ -92,3 +96,38 @@ def file_stats(path: Path, columns: Collection[str], bounded: Collection[str]) -
     known_nulls = {k: v for k, v in nulls.items() if v >= 0}
     stats = {"numRecords": meta.num_rows, "minValues": mins, "maxValues": maxs, "nullCount": known_nulls}
     return meta.num_rows, json.dumps(stats, sort_keys=True), known_nulls
+
+
+def may_hold(lower: Any, upper: Any, values: Sequence[Any]) -> bool:
+    """Whether a file whose column lies within [``lower``, ``upper``] may hold one of
+    ``values`` (sorted, without NULL). A missing bound, or one that does not compare with
+    the values, proves nothing: the file may hold them."""
+    if lower is None or upper is None:
+        return True
+    try:
+        i = bisect.bisect_left(values, lower)
+        return i < len(values) and values[i] <= upper
+    except TypeError:
+        return True
+
+
+def files_without(table: DeltaTable, holding: Mapping[str, Collection[Any]]) -> list[str]:
+    """The live files of ``table`` (paths relative to it, decoded) whose statistics prove
+    that no row holds one of the values given for a column (``DeltaStorage.read``'s
+    ``holding``). The bounds come from the log, where c360 writes only exact ones."""
+    actions = pa.table(table.get_add_actions(flatten=True))
+    wanted = {c: sorted({v for v in vs if v is not None}) for c, vs in holding.items()}
+    unknown = set(wanted) - set(pa.schema(table.schema().to_arrow()).names)
+    if unknown:
+        raise ValueError(f"not columns of the table: {', '.join(sorted(unknown))}")
+    paths = actions.column("path").to_pylist()
+    if any(not values for values in wanted.values()):
+        return [unquote(str(p)) for p in paths]  # no row can hold a value of an empty list
+    skipped: set[int] = set()
+    for column, values in wanted.items():
+        if f"min.{column}" not in actions.column_names or f"max.{column}" not in actions.column_names:
+            continue  # no file has bounds for it (a partition column, or one without stats)
+        lows = actions.column(f"min.{column}").to_pylist()
+        highs = actions.column(f"max.{column}").to_pylist()
+        skipped |= {i for i, (lo, hi) in enumerate(zip(lows, highs, strict=True)) if not may_hold(lo, hi, values)}
+    return [unquote(str(paths[i])) for i in sorted(skipped)]

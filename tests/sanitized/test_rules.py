@@ -580,6 +580,30 @@ def test_history_and_vault_narrowed_to_the_days_keys_and_tokens_classify_the_sam
     assert_same(fates(narrow, CUSTOMERS), want)
 
 
+def test_the_latest_row_of_each_key_is_all_of_its_history_that_classify_needs(spark: SparkSession) -> None:
+    """A day against a long history keeps one history row per key (the latest), as a key
+    re-sent every day would otherwise bring a year of rows. A key whose earlier version
+    equals the day's row, but whose latest does not, is a new version either way."""
+    from c360.sanitized.transform import latest_of_each_key
+
+    history = None
+    for day, statuses in ((date(2024, 1, 1), ("completed", "pending")), (D1, ("returned", "completed"))):
+        rows = [{"transaction_id": t, "status": s} for t, s in zip(("TXN1", "TXN2"), statuses, strict=True)]
+        kept = sanitized_rows(run_classify(spark, TRANSACTIONS, rows, extract_date=day, previous=history), TRANSACTIONS)
+        history = kept if history is None else history.unionByName(kept)
+    assert history is not None
+    history = history.localCheckpoint()
+    latest = latest_of_each_key(history, TRANSACTIONS)
+    assert sorted((r.transaction_id, r._extract_date) for r in latest.collect()) == [("TXN1", D1), ("TXN2", D1)]
+
+    day = [{"transaction_id": "TXN1", "status": "completed"}, {"transaction_id": "TXN2", "status": "completed"}]
+    whole = run_classify(spark, TRANSACTIONS, day, extract_date=D2, previous=history)
+    narrow = run_classify(spark, TRANSACTIONS, day, extract_date=D2, previous=latest)
+    want = expected(spark, "transaction_id", [("TXN1", 1, "sanitized", OK), ("TXN2", 2, "unchanged_resend", OK)])
+    assert_same(fates(whole, TRANSACTIONS), want)
+    assert_same(fates(narrow, TRANSACTIONS), want)
+
+
 def _no_rows(spark: SparkSession):  # noqa: ANN202
     return spark.createDataFrame([], CUSTOMERS.sanitized_schema())
 

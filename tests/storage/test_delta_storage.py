@@ -368,6 +368,38 @@ def test_read_prunes_partitions_and_records_transactions(spark: SparkSession, st
         storage.read(NAME, partitions={"id": 1})
 
 
+def test_read_holding_values_skips_only_files_whose_bounds_rule_them_out(
+    spark: SparkSession, storage: DeltaStorage
+) -> None:
+    """Data skipping: a file is left out only when its statistics prove it holds none of the
+    values. Columns without bounds (PII, strings past 32 characters) skip nothing."""
+    for batch in (rows((1, D1), (3, D1)), rows((10, D1), (12, D1)), rows((20, D2), (22, D2))):
+        storage.append(frame(spark, batch).coalesce(1), NAME)  # a file per append
+
+    def read(**holding: list) -> tuple[list[int], int]:
+        df = storage.read(NAME, holding=holding)
+        return sorted(r.id for r in df.collect()), len(df.inputFiles())
+
+    assert read(id=[2]) == ([1, 3], 1)  # inside a file's bounds, not in it: the file is read
+    assert read(id=[11, 21, None]) == ([10, 12, 20, 22], 2)
+    assert read(id=[5, 15, 30]) == ([], 0)  # between and past every file's bounds
+    assert read(id=[]) == ([], 0)
+    assert read(email=["u1@x.org"]) == ([1, 3, 10, 12, 20, 22], 3)  # PII: no statistics
+    got = storage.read(NAME, partitions={"day": [D2]}, holding={"id": [1, 21]})
+    assert sorted(r.id for r in got.collect()) == [20, 22]
+    with pytest.raises(ValueError, match="not columns of the table: nope"):
+        storage.read(NAME, holding={"nope": [1]})
+
+    name, long = "raw.test.notes", "n" * 33
+    schema = T.StructType([T.StructField("note", T.StringType()), T.StructField("day", T.DateType())])
+    storage.ensure_table(name, schema, ["day"], description="notes")
+    storage.append(spark.createDataFrame([("a", D1), ("c", D1)], schema).coalesce(1), name)
+    storage.append(spark.createDataFrame([("m", D1), (long, D1)], schema).coalesce(1), name)  # > 32 chars: no bounds
+    assert len(storage.read(name, holding={"note": ["b"]}).inputFiles()) == 2
+    assert len(storage.read(name, holding={"note": ["z"]}).inputFiles()) == 1
+    assert len(storage.read(name, holding={"note": ["c"]}).inputFiles()) == 2
+
+
 def test_scratch_is_private_removed_on_exit_and_on_failure_and_swept_by_vacuum(storage: DeltaStorage) -> None:
     with storage.scratch(NAME, "work") as folder:
         assert folder.is_dir() and folder.stat().st_mode & 0o777 == 0o700
