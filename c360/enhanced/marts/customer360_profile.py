@@ -207,27 +207,44 @@ def purchased_orders(fct_order: DataFrame) -> DataFrame:
     return fct_order.filter(completed & (F.coalesce(F.col("line_count"), F.lit(0)) > 0))
 
 
+def purchase_days(fct_order: DataFrame, fct_sales_line: DataFrame) -> DataFrame:
+    """Per customer and day with purchases: the purchases, by channel, and their lines' spend
+    and margin (``_spent``, ``_margin``; NULL when none of the day's lines has one).
+
+    An order is one row of ``fct_order`` (its key) and its lines carry its customer, so the
+    lines are summed per order before they meet the orders, and an as-of date then sums the
+    days on or before it: fewer rows than the lines, and no distinct count.
+    """
+    by_order = fct_sales_line.groupBy("transaction_id").agg(
+        F.sum("line_amount").alias("_spent"), F.sum("margin_amount").alias("_margin")
+    )
+    orders = purchased_orders(fct_order).select("transaction_id", "customer_id", "transaction_date", "channel")
+    priced = orders.join(by_order, on="transaction_id", how="left")
+    by_channel = [F.count(F.when(F.col("channel") == ch, 1)).alias(f"_orders_{ch}") for ch in CHANNELS]
+    return priced.groupBy("customer_id", "transaction_date").agg(
+        F.count("transaction_id").alias("_orders"),
+        *by_channel,
+        F.sum("_spent").alias("_spent"),
+        F.sum("_margin").alias("_margin"),
+    )
+
+
 def purchase_summary(fct_order: DataFrame, fct_sales_line: DataFrame, dates: DataFrame) -> DataFrame:
     """Per as-of date and customer: purchases up to the date, spend and margin (both from
     their lines), dates, channels."""
-    orders = visible_on(purchased_orders(fct_order), dates, "transaction_date")
-    by_channel = [F.count(F.when(F.col("channel") == ch, 1)).alias(f"_orders_{ch}") for ch in CHANNELS]
-    summary = orders.groupBy("as_of_date", "customer_id").agg(
-        F.count("transaction_id").cast("int").alias("orders_count"),
-        F.min("transaction_date").alias("first_purchase_date"),
-        F.max("transaction_date").alias("last_purchase_date"),
-        F.countDistinct("transaction_date").cast("int").alias("_purchase_days"),
-        *by_channel,
-    )
     # One money basis: spend and margin are sums over the same lines (those of the purchases), so
     # total_spent - historical_clv is their cost. No join to dim_product: a line of an inactive
     # product is as much a sale as any other.
-    counted = orders.select("as_of_date", "transaction_id").distinct()
-    lines = fct_sales_line.join(counted, on="transaction_id", how="inner")
-    money = lines.groupBy("as_of_date", "customer_id").agg(
-        F.sum("line_amount").cast(MONEY).alias("total_spent"), F.sum("margin_amount").alias("_margin")
+    days = visible_on(purchase_days(fct_order, fct_sales_line), dates, "transaction_date")
+    return days.groupBy("as_of_date", "customer_id").agg(
+        F.sum("_orders").cast("int").alias("orders_count"),
+        F.min("transaction_date").alias("first_purchase_date"),
+        F.max("transaction_date").alias("last_purchase_date"),
+        F.count(F.lit(1)).cast("int").alias("_purchase_days"),
+        *[F.sum(f"_orders_{ch}").alias(f"_orders_{ch}") for ch in CHANNELS],
+        F.sum("_spent").cast(MONEY).alias("total_spent"),
+        F.sum("_margin").alias("_margin"),
     )
-    return summary.join(money, on=["as_of_date", "customer_id"], how="left")
 
 
 def support_summary(fct_support_ticket: DataFrame, dates: DataFrame) -> DataFrame:
@@ -495,7 +512,9 @@ def build_profiles(
         F.coalesce(F.col("_margin"), F.lit(0)).cast(MONEY).alias("historical_clv"),
         F.when(F.col("orders_count") > 0, F.datediff(d, "last_purchase_date")).alias("recency_days"),
     )
-    base = with_clv_prediction(base, fits)
+    # Held once: the CLV step collects its (x, T) pairs from it before the rest is computed, and
+    # without it that collect and the final write would each join the facts again.
+    base = with_clv_prediction(base.localCheckpoint(), fits)
     purchasers = F.col("orders_count") > 0
     profile = base.select(
         "*",
@@ -504,13 +523,16 @@ def build_profiles(
         engagement_raw().alias("_engagement_raw"),
     )
     per_date = ("as_of_date",)
-    profile = profile.select(
-        "*",
+    scores = [
         quintile_score("recency_days", higher_is_better=False, within=per_date).alias("recency_score"),
         quintile_score("_frequency", within=per_date).alias("frequency_score"),
         quintile_score("_monetary", within=per_date).alias("monetary_score"),
         engagement_score("_engagement_raw", within=per_date).alias("engagement_score"),
-    )
+    ]
+    # Ranked on the four values alone and joined back: each window sorts its own partitioning of
+    # the rows, and four sorts of narrow rows and one join cost less than four of the wide ones.
+    ranked = profile.select(*keys, "recency_days", "_frequency", "_monetary", "_engagement_raw")
+    profile = profile.join(ranked.select(*keys, *scores), on=keys)
     profile = profile.transform(with_churn_risk)
     r, f, m = F.col("recency_score"), F.col("frequency_score"), F.col("monetary_score")
     segment = rfm_segment(r, f, m, F.col("orders_count"))

@@ -18,8 +18,10 @@ from pyspark.sql import functions as F
 from c360.enhanced.marts import clv_model
 from c360.enhanced.marts.customer360_profile import TABLE as CUSTOMER360_PROFILE
 from c360.enhanced.marts.customer360_profile import (
+    as_of_dates,
     build_customer360_profile,
     build_profiles,
+    purchase_summary,
     quintile_score,
     rfm_segment,
     with_churn_risk,
@@ -175,6 +177,38 @@ def test_purchases_count_completed_orders_up_to_as_of_only(spark: SparkSession, 
         "last_purchase_date", "recency_days", "historical_clv",
     )  # fmt: skip
     assert_df_equality(got, expected, ignore_nullable=True)
+
+
+def test_purchase_summary_counts_orders_and_days_apart(spark: SparkSession) -> None:
+    # Two orders on one day (one with two lines, one margin unknown), one the next day whose only
+    # margin is unknown, one pending; at each as-of date only the days up to it count.
+    day1, day2 = date(2024, 3, 1), date(2024, 3, 2)
+    orders = fct_order(
+        spark,
+        {"transaction_id": "X1", "customer_id": "X", "transaction_date": day1, "total_amount": 30, "line_count": 2},
+        {"transaction_id": "X2", "customer_id": "X", "transaction_date": day1, "total_amount": 5, "channel": "store"},
+        {"transaction_id": "X3", "customer_id": "X", "transaction_date": day2, "total_amount": 7},
+        {"transaction_id": "X4", "customer_id": "X", "transaction_date": day2, "total_amount": 9,
+         "order_status": "pending"},
+    )  # fmt: skip
+    lines = fct_sales_line(
+        spark,
+        *({"item_id": i, "transaction_id": t, "customer_id": "X", "transaction_date": d, "line_amount": a,
+           "margin_amount": m}
+          for i, t, d, a, m in (("x1a", "X1", day1, 20, 8), ("x1b", "X1", day1, 10, None), ("x2", "X2", day1, 5, 1),
+                                ("x3", "X3", day2, 7, None), ("x4", "X4", day2, 9, 3))),
+    )  # fmt: skip
+    got = purchase_summary(orders, lines, as_of_dates(spark, [day1, day2])).select(
+        "as_of_date", "orders_count", "_purchase_days", "first_purchase_date", "last_purchase_date",
+        "_orders_online", "_orders_store", "total_spent", F.col("_margin").cast("decimal(14,2)").alias("margin"),
+    )  # fmt: skip
+    expected = spark.createDataFrame(
+        [(day1, 2, 1, day1, day1, 1, 1, Decimal("35.00"), Decimal("9.00")),
+         (day2, 3, 2, day1, day2, 2, 1, Decimal("42.00"), Decimal("9.00"))],
+        "as_of_date date, orders_count int, _purchase_days int, first_purchase_date date, last_purchase_date date, "
+        "_orders_online bigint, _orders_store bigint, total_spent decimal(14,2), margin decimal(14,2)",
+    )  # fmt: skip
+    assert_df_equality(got.orderBy("as_of_date"), expected, ignore_nullable=True)
 
 
 def test_rfm_scores_and_segments_of_the_scenario(spark: SparkSession, profile: DataFrame) -> None:
