@@ -100,16 +100,36 @@ def add_to_vault(storage: DeltaStorage, *additions: DataFrame | pa.Table) -> Non
     storage.append(fresh, VAULT_TABLE)
 
 
+def vault_values(storage: DeltaStorage, tokens: pa.Array | pa.ChunkedArray, source: str, version: int) -> pa.Table:
+    """The distinct (token, value, source, column) rows of the vault at ``version`` for
+    ``tokens`` delivered by ``source``: what unsealing those tokens needs (c360.sanitized).
+
+    Read by pyarrow from the vault's files, on the driver: a day's few tokens against a vault
+    of a year cost one filtered read of its token column, where Spark first materialised the
+    whole vault (docs/benchmarks.md, "A day's vault lookup from the driver")."""
+    names = ["token", "value", "source", "column"]
+    wanted = (pc.field("source") == source) & pc.field("token").isin(pc.unique(tokens))
+    rows = _read_vault(storage, names, wanted, version)
+    return rows.group_by(names, use_threads=False).aggregate([]).select(names)
+
+
+def _read_vault(storage: DeltaStorage, columns: list[str], rows: pc.Expression, version: int | None = None) -> pa.Table:
+    """``columns`` of the vault's rows that match ``rows``, at ``version`` (default latest)."""
+    files = storage.catalog.open(VAULT_TABLE, version=version).file_uris()
+    schema = pa.schema([(name, pa.string()) for name in columns])
+    if not files:
+        return schema.empty_table()
+    return pq.read_table(files, columns=columns, filters=rows, partitioning=None)  # a lake path may hold "="
+
+
 def _lacking(storage: DeltaStorage, rows: pa.Table) -> pa.Table:
     """The distinct rows of ``rows`` whose keys the vault does not hold (NULL customer ids
     equal, as the Spark path's ``<=>``)."""
     names, keys = VAULT.schema.fieldNames(), list(VAULT.keys)
     distinct = rows.group_by(names, use_threads=False).aggregate([]).select(names)
-    files = storage.catalog.open(VAULT_TABLE).file_uris()
-    if not files or not distinct.num_rows:
+    if not distinct.num_rows:
         return distinct
-    tokens = pc.field("token").isin(pc.unique(distinct["token"]))
-    held = pq.read_table(files, columns=keys, filters=tokens, partitioning=None)  # a lake path may hold "="
+    held = _read_vault(storage, keys, pc.field("token").isin(pc.unique(distinct["token"])))
     if not held.num_rows:
         return distinct
     left, right = _null_safe_key(distinct), _null_safe_key(held.select(keys))

@@ -22,11 +22,12 @@ from c360.contracts import CONTRACTS, Contract
 from c360.contracts.retail import RETAIL_CONTRACTS
 from c360.inorder import Turn, run_in_order
 from c360.ops import RECONCILIATION, RECONCILIATION_SCHEMA, RECONCILIATION_TABLE
-from c360.pii import VAULT_TABLE, add_to_vault, vault_schema
+from c360.pii import VAULT_TABLE, add_to_vault, vault_schema, vault_values
 from c360.sanitized.crosscheck import CODEGEN_MIN_ROWS, LINES, ORDERS, record_cross_table_checks
 from c360.sanitized.transform import (
     FATES,
     batch_keys,
+    batch_tokens,
     batch_values,
     classify,
     latest_of_each_key,
@@ -94,6 +95,13 @@ class _Reads:
             if key not in self.frames:
                 self.frames[key] = self.storage.read(name, version=key[1])
             return self.frames[key]
+
+    def read_version(self, name: str) -> int:
+        """The latest version of ``name`` read so far in this run (the vault's: the one read at
+        the start), else the table's latest."""
+        with self.lock:
+            read = [v for n, v in self.frames if n == name]
+        return max(read) if read else self.storage.catalog.version(name)
 
     def holding(self, name: str, schema: object, values: Mapping[str, Collection[object]]) -> DataFrame:
         """The version :meth:`latest` reads, from only the files that may hold ``values``
@@ -213,7 +221,7 @@ def _sanitize_contract(
     previous, parents = _history_and_parents(reads, contract, raw, dates, narrow_history, large)
     lookup = vault
     if contract.pii_columns and vault_rows > max(NARROW_FACTOR * batch * len(contract.pii_columns), NARROW_MIN_ROWS):
-        lookup = vault_of_batch(raw, contract, vault).localCheckpoint()
+        lookup = _vault_of_batch(reads, raw, contract, vault, batch)
     # Materialised once and cut from its lineage: the classify plan (joins, windows, ~100
     # rule expressions) is then analysed and optimised once, not again by every write.
     try:
@@ -266,6 +274,21 @@ def _sanitize_contract(
         classified.unpersist()
     _check_written(storage, contract, dates, fates)
     return _Sanitized(outcome, reconciliation, additions, processed=True)
+
+
+def _vault_of_batch(reads: _Reads, raw: DataFrame, contract: Contract, vault: DataFrame, batch: int) -> DataFrame:
+    """The vault rows the batch's tokens need (all that unsealing reads of a large vault).
+
+    A batch of at most ``COLLECT_MAX_ROWS`` values (a day's) collects its tokens, and their
+    rows are read from the vault's files on the driver (``vault_values``), at the version the
+    run's ``vault`` frame reads. Through Spark, the first such lookup of a run materialised the
+    run's cached vault: 6 s of a 1M-order-line day's customers, the source every other waits
+    for (docs/benchmarks.md). A larger batch joins the vault in Spark."""
+    if batch * len(contract.pii_columns) > COLLECT_MAX_ROWS:
+        return vault_of_batch(raw, contract, vault).localCheckpoint()
+    tokens = batch_tokens(raw, contract).toArrow().column("token")
+    rows = vault_values(reads.storage, tokens, contract.name, reads.read_version(VAULT_TABLE))
+    return reads.spark.createDataFrame(rows)
 
 
 def _history_and_parents(

@@ -59,8 +59,12 @@ def vault_of_batch(raw: DataFrame, contract: Contract, vault: DataFrame) -> Data
     """The vault rows of the tokens ``raw`` holds: all :func:`unseal` needs. Broadcasting a
     day's few tokens instead of every token the source ever sent (once per PII column) is
     what keeps a day's customers cheap when the vault has grown large."""
-    tokens = raw.select(F.explode(F.array(*[F.col(c) for c in contract.pii_columns])).alias("token"))
-    return vault.filter(F.col("source") == contract.name).join(tokens.distinct(), "token", how="left_semi")
+    return vault.filter(F.col("source") == contract.name).join(batch_tokens(raw, contract), "token", how="left_semi")
+
+
+def batch_tokens(raw: DataFrame, contract: Contract) -> DataFrame:
+    """The distinct tokens (``token``) in ``raw``'s PII columns, as ingest sealed them."""
+    return raw.select(F.explode(F.array(*[F.col(c) for c in contract.pii_columns])).alias("token")).distinct()
 
 
 def batch_keys(raw: DataFrame, contract: Contract) -> DataFrame:

@@ -297,7 +297,7 @@ def test_sanitizing_dates_one_by_one_changes_nothing(
     starts): the range, run as one batch, had no history to leave out."""
     monkeypatch.setattr(sanitize_run, "NARROW_MIN_ROWS", 0)
     narrowed: Counter[str] = Counter()
-    for name in ("batch_keys", "vault_of_batch"):
+    for name in ("batch_keys", "vault_of_batch", "vault_values"):
         real = getattr(sanitize_run, name)
         monkeypatch.setattr(sanitize_run, name, lambda *a, real=real, name=name: narrowed.update([name]) or real(*a))
     skipped: dict[str, int] = {}  # table -> most files left out of one read by their key bounds
@@ -312,11 +312,13 @@ def test_sanitizing_dates_one_by_one_changes_nothing(
     monkeypatch.setattr(sanitize_run._Reads, "holding", counted)
     collect_max = sanitize_run.COLLECT_MAX_ROWS
     for i, day in enumerate(_rerun_dates()):
-        # The first date's rows are written and added to the vault through Spark, the second's
-        # from the driver (the range's were too): either way the same rows.
+        # The first date's rows are written and added to the vault through Spark, and its
+        # tokens looked up there; the second's from the driver (the range's were written so
+        # too): either way the same rows.
         monkeypatch.setattr(sanitize_run, "COLLECT_MAX_ROWS", 0 if i == 0 else collect_max)
         sanitize(spark, lake.storage, [day], KEY, f"rerun-{day}")
-    assert narrowed["batch_keys"] and narrowed["vault_of_batch"], narrowed
+    # The first date's tokens were looked up in Spark, the second's read on the driver.
+    assert narrowed["batch_keys"] and narrowed["vault_of_batch"] and narrowed["vault_values"], narrowed
     # Histories and parents were read from the files their key bounds allow: the orders
     # (a parent of lines and shipments, and a history of their own) left files out.
     assert skipped.get("sanitized.sales.transactions", 0) > 0, skipped
