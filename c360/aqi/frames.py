@@ -27,13 +27,22 @@ _SUFFIX_FORMAT = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parq
 BATCH_ROWS = 65_536
 
 
-def format_of(path: Path | str, given: str | None = None) -> str:
-    """The file format: ``given`` (``--format``), else by extension; JSON Lines if unknown."""
+def format_of(path: Path | str, given: str | None = None, *, output: bool = False) -> str:
+    """The file format: ``given`` (``--format``), else by extension; JSON Lines if unknown.
+
+    ``output``: a file to write, whose extension, if it has one, must name a format. Writing
+    JSON Lines into ``results.xlsx`` would surprise whoever opens it."""
     if given:
         if given not in FILE_FORMATS:
             raise ValueError(f"unknown format {given!r}: one of {', '.join(FILE_FORMATS)}")
         return given
-    return _SUFFIX_FORMAT.get(Path(path).suffix.lower(), "jsonl")
+    suffix = Path(path).suffix.lower()
+    if output and suffix and suffix not in _SUFFIX_FORMAT:
+        raise ValueError(
+            f"cannot tell the output format from {suffix!r}: name a {', '.join(_SUFFIX_FORMAT)} file, "
+            f"or give the format ({', '.join(FILE_FORMATS)})"
+        )
+    return _SUFFIX_FORMAT.get(suffix, "jsonl")
 
 
 def _input_columns(schema: pa.Schema) -> list[str]:

@@ -24,11 +24,14 @@ err_console = Console(stderr=True)
 InputArg = Annotated[
     Path,
     typer.Argument(
-        help="JSON Lines or JSON array file, a folder of them, a FIFO or character device; - for stdin. "
-        "Binary input is refused."
+        help="JSON Lines, JSON array, Parquet or CSV file; a folder of JSON files, a FIFO or character "
+        "device; - for stdin. Other binary input is refused."
     ),
 ]
-OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write JSON Lines here (default: stdout).")]
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Write the results here, in the format its extension names (default: stdout)."),
+]
 StandardOpt = Annotated[str, typer.Option("--standard", help="Standard id or path to a standard's JSON file.")]
 FormatOpt = Annotated[
     str | None, typer.Option("--format", help="Input format: jsonl, json, parquet or csv (default: by extension).")
@@ -37,7 +40,7 @@ OutputFormatOpt = Annotated[
     str | None,
     typer.Option(
         "--output-format",
-        help="Output format: jsonl, parquet or csv (default: by the output's extension, else jsonl).",
+        help="Output format: jsonl, parquet or csv (default: by the output's extension; jsonl without one).",
     ),
 ]
 
@@ -57,7 +60,7 @@ def compute(
     use_system_allocator()
     try:
         in_fmt = frames.format_of(input, input_format) if str(input) != "-" else (input_format or "jsonl")
-        out_fmt = frames.format_of(output or "-", output_format or ("jsonl" if output is None else None))
+        out_fmt = frames.format_of(output or "-", output_format or ("jsonl" if output is None else None), output=True)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     if out_fmt == "json":

@@ -219,6 +219,15 @@ def test_cli_converts_between_every_file_format(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "needs --output" in result.output
     result = runner.invoke(app, ["aqi", "compute", str(source), "--format", "xml"])
     assert result.exit_code != 0 and "unknown format" in result.output
+    # An output named for a format c360 does not write is refused, not filled with JSON Lines.
+    result = runner.invoke(app, ["aqi", "compute", str(source), "-o", str(tmp_path / "e.xlsx")])
+    assert result.exit_code != 0 and "cannot tell the output format from '.xlsx'" in result.output
+    assert not (tmp_path / "e.xlsx").exists()
+    for name, fmt in (("f", []), ("g.xlsx", ["--output-format", "csv"])):  # no extension: JSON Lines
+        result = runner.invoke(app, ["aqi", "compute", str(source), "-o", str(tmp_path / name), *fmt])
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "f").read_text().splitlines()[0].startswith('{"station": "A"')
+    assert (tmp_path / "g.xlsx").read_text().startswith('"station"')
 
 
 # ----------------------------------------------------------------------------- column encodings
