@@ -106,7 +106,7 @@ def vault_values(storage: DeltaStorage, tokens: pa.Array | pa.ChunkedArray, sour
 
     Read by pyarrow from the vault's files, on the driver: a day's few tokens against a vault
     of a year cost one filtered read of its token column, where Spark first materialised the
-    whole vault (docs/benchmarks.md, "A day's vault lookup from the driver")."""
+    whole vault (docs/benchmarks.md, "A day's vault lookup on the driver")."""
     names = ["token", "value", "source", "column"]
     wanted = (pc.field("source") == source) & pc.field("token").isin(pc.unique(tokens))
     rows = _read_vault(storage, names, wanted, version)

@@ -281,9 +281,10 @@ def _vault_of_batch(reads: _Reads, raw: DataFrame, contract: Contract, vault: Da
 
     A batch of at most ``COLLECT_MAX_ROWS`` values (a day's) collects its tokens, and their
     rows are read from the vault's files on the driver (``vault_values``), at the version the
-    run's ``vault`` frame reads. Through Spark, the first such lookup of a run materialised the
-    run's cached vault: 6 s of a 1M-order-line day's customers, the source every other waits
-    for (docs/benchmarks.md). A larger batch joins the vault in Spark."""
+    run's ``vault`` frame reads. Through Spark, the first such lookup of a run loaded the run's
+    whole cached vault: 6.3-7.5 s of a 1M-order-line day's customers, whose four children wait
+    for them (docs/benchmarks.md, "A day's vault lookup on the driver"). A larger batch joins
+    the vault in Spark."""
     if batch * len(contract.pii_columns) > COLLECT_MAX_ROWS:
         return vault_of_batch(raw, contract, vault).localCheckpoint()
     tokens = batch_tokens(raw, contract).toArrow().column("token")
