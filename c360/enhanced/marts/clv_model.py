@@ -82,31 +82,41 @@ class BgNbdLikelihood:
     """The BG/NBD log-likelihood over fixed (x, t_x, T), for an optimiser's thousands of calls.
 
     A histogram of 100,000 customers has some 40,000 rows but few distinct values per column
-    (about 30 counts x and a year's days of t_x and T). Every term of one column is evaluated
-    once per distinct value and gathered; only ``logaddexp`` runs per row. Each element goes
-    through the operations of eq. 6 in the order of its direct, per-row evaluation, so the
-    values equal it bit for bit (tests/enhanced/marts/test_clv_model.py) and a fit's
-    published digits do not depend on how the rows repeat.
+    (about 30 counts x and a year's days of t_x and T), and fewer distinct (x, T) and (x, t_x)
+    pairs than rows. Each term is evaluated once per distinct value or pair it depends on and
+    gathered; only ``logaddexp`` and the last sum run per row. Each element goes through the
+    operations of eq. 6 in the order of its direct, per-row evaluation, so the values equal it
+    bit for bit (tests/enhanced/marts/test_clv_model.py) and a fit's published digits do not
+    depend on how the rows repeat.
     """
 
     def __init__(self, x: NDArray[np.float64], t_x: NDArray[np.float64], T: NDArray[np.float64]) -> None:
-        self.x, self.repeat = x, x > 0
         self.xu, self.ix = np.unique(x, return_inverse=True)
-        self.txu, self.itx = np.unique(t_x, return_inverse=True)
-        self.Tu, self.iT = np.unique(T, return_inverse=True)
+        self.txu, itx = np.unique(t_x, return_inverse=True)
+        self.Tu, iT = np.unique(T, return_inverse=True)
+        # The (x, T) and (x, t_x) pairs, as indexes into the distinct values, and each row's pair.
+        self.x_of_T, self.T_of_x, self.iT = _pairs(self.ix, iT, len(self.Tu))
+        self.x_of_tx, self.tx_of_x, self.itx = _pairs(self.ix, itx, len(self.txu))
 
     def __call__(self, params: BgNbdParams) -> NDArray[np.float64]:
         from scipy.special import gammaln
 
         r, alpha, a, b = params.r, params.alpha, params.a, params.b
-        xu, rx = self.xu, r + self.x
-        a1 = (gammaln(r + xu) - gammaln(r) + r * np.log(alpha))[self.ix]
-        a2 = (gammaln(a + b) + gammaln(b + xu) - gammaln(b) - gammaln(a + b + xu))[self.ix]
-        a3 = -rx * np.log(alpha + self.Tu)[self.iT]
+        xu = self.xu
+        a1 = gammaln(r + xu) - gammaln(r) + r * np.log(alpha)
+        a2 = gammaln(a + b) + gammaln(b + xu) - gammaln(b) - gammaln(a + b + xu)
+        a3 = (-(r + xu[self.x_of_T]) * np.log(alpha + self.Tu)[self.T_of_x])[self.iT]
         with np.errstate(divide="ignore", invalid="ignore"):
-            head = (np.log(a) - np.log(b + xu - 1))[self.ix]
-            a4 = np.where(self.repeat, head - rx * np.log(alpha + self.txu)[self.itx], -np.inf)
-        return a1 + a2 + np.logaddexp(a3, a4)
+            head = (np.log(a) - np.log(b + xu - 1))[self.x_of_tx]
+            a4 = head - (r + xu[self.x_of_tx]) * np.log(alpha + self.txu)[self.tx_of_x]
+            a4 = np.where(xu[self.x_of_tx] > 0, a4, -np.inf)[self.itx]
+        return (a1 + a2)[self.ix] + np.logaddexp(a3, a4)
+
+
+def _pairs(first: NDArray[np.intp], second: NDArray[np.intp], seconds: int) -> tuple[NDArray[np.intp], ...]:
+    """The distinct (first, second) index pairs, as two index arrays, and each row's pair."""
+    pair, row_pair = np.unique(first.astype(np.int64) * seconds + second, return_inverse=True)
+    return pair // seconds, pair % seconds, row_pair
 
 
 def fit_bg_nbd(
@@ -224,19 +234,35 @@ def bg_nbd_expected_purchases(
 
 def gamma_gamma_log_likelihood(params: GammaGammaParams, x: ArrayLike, m: ArrayLike) -> NDArray[np.float64]:
     """Per-customer log-density of the mean spend m over x purchases."""
-    from scipy.special import gammaln
+    return GammaGammaLikelihood(np.asarray(x, dtype=np.float64), np.asarray(m, dtype=np.float64))(params)
 
-    x, m = np.asarray(x, dtype=np.float64), np.asarray(m, dtype=np.float64)
-    p, q, g = params.p, params.q, params.gamma
-    return (
-        gammaln(p * x + q)
-        - gammaln(p * x)
-        - gammaln(q)
-        + q * np.log(g)
-        + (p * x - 1) * np.log(m)
-        + p * x * np.log(x)
-        - (p * x + q) * np.log(g + m * x)
-    )
+
+class GammaGammaLikelihood:
+    """The Gamma-Gamma log-density over fixed (x, m), for an optimiser's calls.
+
+    Its ``gammaln`` terms and ``p x log x`` depend on x alone, a few dozen purchase counts
+    among tens of thousands of customers: they are evaluated per distinct x and gathered, and
+    ``log m`` and ``m x`` once. Each element goes through the operations of the direct
+    evaluation in its order, so the values equal it bit for bit
+    (tests/enhanced/marts/test_clv_model.py).
+    """
+
+    def __init__(self, x: NDArray[np.float64], m: NDArray[np.float64]) -> None:
+        self.xu, self.ix = np.unique(x, return_inverse=True)
+        self.log_xu = np.log(self.xu)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.log_m = np.log(m)
+        self.mx = m * x
+
+    def __call__(self, params: GammaGammaParams) -> NDArray[np.float64]:
+        from scipy.special import gammaln
+
+        p, q, g = params.p, params.q, params.gamma
+        px = p * self.xu
+        head = (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(g))[self.ix]
+        row_px = px[self.ix]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return head + (row_px - 1) * self.log_m + (px * self.log_xu)[self.ix] - (row_px + q) * np.log(g + self.mx)
 
 
 def fit_gamma_gamma(x: ArrayLike, m: ArrayLike) -> GammaGammaParams | None:
@@ -250,12 +276,13 @@ def fit_gamma_gamma(x: ArrayLike, m: ArrayLike) -> GammaGammaParams | None:
     if len(xs) < MIN_GAMMA_GAMMA_CUSTOMERS:
         return None
     scale = float(np.mean(ms))  # fit in units of the mean spend so the start point is sensible
+    log_likelihood = GammaGammaLikelihood(xs, ms / scale)
 
     def params_of(theta: NDArray[np.float64]) -> GammaGammaParams:
         return GammaGammaParams(float(np.exp(theta[0])), 1.0 + float(np.exp(theta[1])), float(np.exp(theta[2])))
 
     def objective(theta: NDArray[np.float64]) -> float:
-        ll = gamma_gamma_log_likelihood(params_of(theta), xs, ms / scale)
+        ll = log_likelihood(params_of(theta))
         value = (-ll.sum() + PENALIZER * float((theta**2).sum())) / len(xs)
         return float(value) if np.isfinite(value) else 1e100
 

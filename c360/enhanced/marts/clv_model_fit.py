@@ -185,12 +185,15 @@ def fit_from(history: PurchaseHistory, as_of: date) -> tuple:
     start = history.history_start(as_of)
     taken = history.up_to(as_of)
     cut = as_of.toordinal()
-    cust, day, margin = history.customer[taken], history.day[taken], history.margin[taken]
+    # Customers as their rank among the ids: the order of np.unique's ids, so every array
+    # below comes out in the order it would with the ids themselves, without sorting strings again.
+    ids, cust = np.unique(history.customer[taken], return_inverse=True)
+    day, margin = history.day[taken], history.margin[taken]
     # Left-censored: registered before the lake's history starts, or registration unknown.
     registered = history.registered[taken]
     cens = (registered < start.toordinal()) if start is not None else np.zeros(len(cust), dtype=bool)
-    buyers = len(set(cust.tolist()))
-    censored_buyers = len(set(cust[cens].tolist()))
+    buyers = len(ids)
+    censored_buyers = len(np.unique(cust[cens]))
     use = ~cens if censored_buyers < buyers else np.ones_like(cens)
     fit = clv_holdout.fit_summary(clv_holdout.summarise(cust[use], day[use], cut)) if buyers else None
     if fit is not None and censored_buyers == buyers:
@@ -198,9 +201,8 @@ def fit_from(history: PurchaseHistory, as_of: date) -> tuple:
         fit = dataclasses.replace(fit, degenerate=True, reason=reason)
 
     # Gamma-Gamma on every buyer: spend per purchase day is not biased by a missing start.
-    ids, inverse = np.unique(cust, return_inverse=True)
-    n_days = np.bincount(inverse, minlength=len(ids)).astype(np.float64)
-    mean_margin = np.bincount(inverse, weights=margin, minlength=len(ids)) / np.maximum(n_days, 1)
+    n_days = np.bincount(cust, minlength=buyers).astype(np.float64)
+    mean_margin = np.bincount(cust, weights=margin, minlength=buyers) / np.maximum(n_days, 1)
     gg = clv_model.fit_gamma_gamma(n_days, mean_margin) if buyers else None
     gg_customers = int(((n_days >= 2) & (mean_margin > 0)).sum())
 
