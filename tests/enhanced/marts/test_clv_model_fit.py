@@ -132,3 +132,34 @@ def test_each_purchase_day_is_paired_with_every_dimension_row_of_its_customer(sp
 
     empty = purchase_history(customers.limit(0), o, lines, D)
     assert (len(empty.customer), empty.margin.dtype, empty.registered.dtype) == (0, np.float64, np.int64)
+
+
+def test_a_backfills_fits_in_worker_processes_equal_the_fits_in_this_one() -> None:
+    """fit_dates forks workers from PARALLEL_FIT_MIN_DATES dates on: every date's row must be
+    the one this process computes, digit for digit, and come back in date order."""
+    from datetime import timedelta
+
+    from c360.enhanced.marts import clv_holdout
+    from c360.enhanced.marts.clv_model import BgNbdParams
+    from c360.enhanced.marts.clv_model_fit import _NEVER, PARALLEL_FIT_MIN_DATES, PurchaseHistory, fit_dates
+
+    truth = BgNbdParams(r=0.5, alpha=20.0, a=0.8, b=2.5)
+    who, day = clv_holdout.simulate_purchase_days(3000, truth, 200, 150, seed=4)
+    order = np.lexsort((day, who))
+    who, day = who[order], day[order]
+    start, n = date(2024, 1, 1).toordinal(), len(day)
+    rng = np.random.default_rng(9)
+    history = PurchaseHistory(
+        date(2024, 1, 1),
+        np.array([f"C{c:05d}" for c in who], dtype=object),
+        day.astype(np.int64) + start,
+        rng.gamma(2.0, 15.0, n),
+        np.full(n, start, np.int64),
+        np.full(n, _NEVER, np.int64),
+        np.where(rng.random(n) < 0.2, start - 5, start + day.astype(np.int64)),  # a fifth left-censored
+    )
+    dates = [date(2024, 7, 18) - timedelta(days=20 * k) for k in range(PARALLEL_FIT_MIN_DATES + 1)]
+    forked = fit_dates(history, dates, workers=2)
+    assert [row[0] for row in forked] == sorted(dates)
+    assert repr(forked) == repr(fit_dates(history, dates, workers=1))
+    assert all(row[2] > 0 for row in forked)  # every date has buyers: real fits, not empty rows
