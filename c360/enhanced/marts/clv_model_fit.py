@@ -26,6 +26,7 @@ import dataclasses
 import json
 import multiprocessing as mp
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
@@ -48,7 +49,7 @@ NAME = "enhanced.customer.clv_model_fit"
 MAX_HOLDOUT_DAYS = 180
 MIN_HOLDOUT_DAYS = 28
 # A backfill fits every run date (about a second each on 100,000 customers, on the driver):
-# from this many dates on, they are fitted in worker processes, one per core (fit_rows).
+# from this many dates on, they are fitted in worker processes, one per core (fit_dates).
 PARALLEL_FIT_MIN_DATES = 4
 
 SCHEMA = T.StructType(
@@ -210,12 +211,14 @@ def fit_dates(history: PurchaseHistory, dates: Sequence[date], workers: int | No
     import scipy.optimize  # noqa: F401
     import scipy.special  # noqa: F401
 
-    _FORKED_HISTORY = history
-    try:
-        with ProcessPoolExecutor(processes, mp_context=mp.get_context("fork"), initializer=_one_blas_thread) as pool:
-            return list(pool.map(_fit_forked, wanted))
-    finally:
-        _FORKED_HISTORY = None
+    with _FORKING:  # one history at a time: the workers take the one set when they fork
+        _FORKED_HISTORY = history
+        try:
+            fork = mp.get_context("fork")
+            with ProcessPoolExecutor(processes, mp_context=fork, initializer=_one_blas_thread) as pool:
+                return list(pool.map(_fit_forked, wanted))
+        finally:
+            _FORKED_HISTORY = None
 
 
 def _one_blas_thread() -> None:
@@ -225,11 +228,12 @@ def _one_blas_thread() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
-_FORKED_HISTORY: PurchaseHistory | None = None  # what fit_rows' forked workers fit
+_FORKED_HISTORY: PurchaseHistory | None = None  # what fit_dates' forked workers fit
+_FORKING = threading.Lock()
 
 
 def _fit_forked(as_of: date) -> tuple:
-    assert _FORKED_HISTORY is not None  # noqa: S101 - set by fit_rows before its workers fork
+    assert _FORKED_HISTORY is not None  # noqa: S101 - set by fit_dates before its workers fork
     return fit_from(_FORKED_HISTORY, as_of)
 
 
