@@ -84,7 +84,7 @@ class BgNbdLikelihood:
     A histogram of 100,000 customers has some 40,000 rows but few distinct values per column
     (about 30 counts x and a year's days of t_x and T), and fewer distinct (x, T) and (x, t_x)
     pairs than rows. Each term is evaluated once per distinct value or pair it depends on and
-    gathered; only ``logaddexp`` and the last sum run per row. Each element goes through the
+    gathered; per row run only the gathers, ``logaddexp`` and one addition. Each element goes through the
     operations of eq. 6 in the order of its direct, per-row evaluation, so the values equal it
     bit for bit (tests/enhanced/marts/test_clv_model.py) and a fit's published digits do not
     depend on how the rows repeat.
