@@ -60,7 +60,7 @@ from c360.raw.parse import ParsedFile, escape_undecodable, parse_csv, parse_json
 from c360.registry import PLATFORM, Retention, Table, column
 from c360.storage import DeltaStorage
 from c360.storage.delta import COLLECT_MAX_ROWS
-from c360.storage.schema import rows_to_arrow
+from c360.storage.schema import rows_to_arrow, spark_to_arrow_schema
 
 DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # A file is a source only under its exact name: <source><extension>[<compression>].
@@ -779,6 +779,18 @@ def _staged(spark: SparkSession, folder: Path, schema: T.StructType) -> DataFram
     return spark.createDataFrame([], schema)
 
 
+def _staged_rows(folder: Path, schema: T.StructType) -> pa.Table | None:
+    """What the tasks wrote to one staging folder, read on the driver when it is a day's few
+    rows (at most ``COLLECT_MAX_ROWS``; none for a file of no rows): its commit then writes
+    them without a Spark job. None for more (a history's), which Spark reads and writes."""
+    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    if sum(pq.ParquetFile(f).metadata.num_rows for f in files) > COLLECT_MAX_ROWS:
+        return None
+    if not files:
+        return spark_to_arrow_schema(schema).empty_table()
+    return pq.read_table(files, partitioning=None)  # a lake path may hold "="
+
+
 def _commit(
     spark: SparkSession,
     storage: DeltaStorage,
@@ -787,22 +799,23 @@ def _commit(
     ingest_id: str,
 ) -> None:
     """The new files' clear values into the vault first (so no token is ever committed without
-    its value), then one append per raw table carrying its files' checksums as transactions."""
-    staged = sorted((staging / "vault").glob("*.parquet")) if (staging / "vault").is_dir() else []
-    if staged:
-        # A day's few values go in from the driver (no Spark job); a history's through Spark.
-        small = sum(pq.ParquetFile(f).metadata.num_rows for f in staged) <= COLLECT_MAX_ROWS
-        additions = pq.read_table(staged, partitioning=None) if small else None  # a lake path may hold "="
-        add_to_vault(storage, additions if additions is not None else _staged(spark, staging / "vault", vault_schema()))
+    its value), then one append per raw table carrying its files' checksums as transactions.
+    A day's few rows go in from the driver, a history's through Spark (``_staged_rows``)."""
+    vault = staging / "vault"
+    if vault.is_dir() and any(vault.glob("*.parquet")):
+        additions = _staged_rows(vault, vault_schema())
+        add_to_vault(storage, additions if additions is not None else _staged(spark, vault, vault_schema()))
     for name, batch in accepted.items():
         if not batch:
             continue
         contract = CONTRACTS[name]
         schema = contract.raw_schema()
+        folder = _raw_file(staging, contract, 0).parent
         storage.ensure_table(contract.raw_table, schema, ["_extract_date"], description=f"raw {contract.description}")
         storage.append(
-            _staged(spark, _raw_file(staging, contract, 0).parent, schema),
+            _staged(spark, folder, schema),
             contract.raw_table,
+            rows=_staged_rows(folder, schema),
             record_transactions=[(_txn(contract, checksum), 1) for _, checksum in batch],
             metadata={"c360.ingest_id": ingest_id},
         )

@@ -11,10 +11,12 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from c360.contracts.retail import CUSTOMERS
+from c360.lake import Lake
 from c360.pii import VAULT_TABLE, token
 from c360.raw.ingest import FILE_LOG_TABLE, discover, ingest
 from c360.settings import Settings
 from c360.storage import DeltaStorage
+from tests.enhanced.star_checks import arrow_hash
 
 KEY = b"ingest-test-key"
 DAY = date(2024, 1, 2)
@@ -162,3 +164,46 @@ def test_the_same_bytes_twice_in_one_batch_are_ingested_once_and_the_staging_fol
         ingest(spark, storage, discover(source), KEY, ingest_id="fails")
     assert list(settings.lake_root.rglob("ingest-*")) == []
     assert [p for p in settings.lake_root.rglob("*") if p.is_file() and b"Zq7Marker" in p.read_bytes()] == []
+
+
+def test_a_days_rows_committed_from_the_driver_equal_the_rows_spark_commits(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A day's few staged rows are read and written by the driver (no Spark job), more than
+    ``COLLECT_MAX_ROWS`` by Spark: both give the same raw and vault rows, lines that did not
+    parse, extra columns and partitions (two dates) included."""
+    from c360.raw import ingest as ingest_module
+
+    source = _lake(tmp_path)
+    later = source / "2024-01-03" / "customer" / "customers.csv"
+    later.parent.mkdir(parents=True)
+    later.write_text(f"{CUSTOMER_HEADER},nickname\n{ADA.replace('C1', 'C3')},Countess\n")
+    real_append = DeltaStorage.append
+    driver: dict[str, bool] = {}
+
+    def append(self: DeltaStorage, df: object, name: str, **kw: object) -> object:
+        driver[str(name)] = kw.get("rows") is not None
+        return real_append(self, df, name, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DeltaStorage, "append", append)
+    lakes = {}
+    for way, most in (("spark", 0), ("driver", ingest_module.COLLECT_MAX_ROWS)):
+        monkeypatch.setattr(ingest_module, "COLLECT_MAX_ROWS", most)
+        driver.clear()
+        storage = DeltaStorage(spark, tmp_path / way)
+        ingest(spark, storage, discover(source), KEY, ingest_id=way)
+        raw = sorted(n for n in driver if n.startswith("raw."))
+        filled = [n for n in raw if not storage.read(n).isEmpty()]
+        assert len(filled) == 4 and all(driver[n] == (way == "driver") for n in [*filled, VAULT_TABLE]), driver
+        # A file with a header and no rows stages nothing: its commit (its checksum) needs no job.
+        assert all(driver[n] for n in raw if n not in filled), driver
+        lakes[way] = storage
+
+    clock = ["_ingest_id", "_ingest_time"]
+    for name in [*raw, VAULT_TABLE]:
+        spark_rows, driver_rows = (Lake(tmp_path / w).arrow(name) for w in ("spark", "driver"))
+        assert spark_rows.schema == driver_rows.schema, name
+        ours = [c for c in spark_rows.column_names if c not in clock]
+        assert arrow_hash(spark_rows.select(ours)) == arrow_hash(driver_rows.select(ours)), name
+    extra = lakes["driver"].read("raw.customer.customers").filter(F.col("_extract_date") == "2024-01-03")
+    assert [r["_extra"] for r in extra.collect()] == [{"nickname": token(KEY, "Countess")}]  # sealed: it may hold PII
