@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import bz2
 import errno
+import functools
 import gzip
 import hashlib
 import heapq
@@ -59,8 +60,8 @@ from c360.privacy.erased import linked_kinds, load_erased
 from c360.raw.parse import ParsedFile, escape_undecodable, parse_csv, parse_json
 from c360.registry import PLATFORM, Retention, Table, column
 from c360.storage import DeltaStorage
-from c360.storage.delta import COLLECT_MAX_ROWS
-from c360.storage.schema import rows_to_arrow, spark_to_arrow_schema
+from c360.storage.delta import COLLECT_MAX_ROWS, data_file_schema, table_file
+from c360.storage.schema import rows_to_arrow
 
 DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # A file is a source only under its exact name: <source><extension>[<compression>].
@@ -533,8 +534,22 @@ def _unwire(data: bytes | bytearray | None) -> str | None:
     return None if data is None else bytes(data).decode("utf-8", "surrogateescape")
 
 
-def _raw_file(staging: Path, contract: Contract, task: int) -> Path:
-    return staging / "raw" / contract.name / f"part-{task:06d}.parquet"
+def _raw_folder(staging: Path, contract: Contract) -> Path:
+    """Where the tasks write one raw table's files, laid out as the table's: the commit moves
+    them into it as they are (``DeltaStorage.write``'s ``files``)."""
+    return staging / "raw" / contract.name
+
+
+def _raw_file(staging: Path, contract: Contract, task: int, extract_date: date) -> Path:
+    # Named after the ingest's private staging folder too: unique among the table's files.
+    name = f"part-{task:06d}-{staging.name}.parquet"
+    return _raw_folder(staging, contract) / table_file({"_extract_date": extract_date}, name)
+
+
+@functools.cache
+def _raw_file_schema(contract: str) -> pa.Schema:
+    """The Arrow schema of a raw table's data files (all but ``_extract_date``, its folder)."""
+    return data_file_schema(CONTRACTS[contract].raw_schema(), ["_extract_date"])
 
 
 def _vault_file(staging: Path, task: int) -> Path:
@@ -575,7 +590,9 @@ def _read_one(row: dict[str, object], tasks: _Tasks) -> _Read:
     table, vault = _seal(contract, [(f, parsed)], tasks.ingest_id, tasks.now, tasks.key, tasks.skips.get(contract.name))
     task = int(row["task"])  # type: ignore[call-overload]
     if table.num_rows:
-        _write_parquet(table, _raw_file(Path(tasks.staging), contract, task))
+        data = _raw_file_schema(contract.name)
+        path = _raw_file(Path(tasks.staging), contract, task, f.extract_date)
+        _write_parquet(table.select(data.names).cast(data), path)
     if vault:
         _write_parquet(_vault_table(vault), _vault_file(Path(tasks.staging), task))
     rows = len(parsed.rows)
@@ -692,7 +709,7 @@ def ingest(
                 mine = numbered[start : start + len(group)]
                 start += len(group)
                 accepted[name] = _accept(contract, mine, found, report, _transactions(storage, contract.raw_table))
-                _discard(staging, contract, [t for t, _ in mine], {t for t, _ in accepted[name]})
+                _discard(staging, contract, mine, {t for t, _ in accepted[name]})
             _commit(spark, storage, staging, accepted, report.ingest_id)
     _record(spark, storage, report, now)
     return report
@@ -763,12 +780,12 @@ def _accept(
     return accepted
 
 
-def _discard(staging: Path, contract: Contract, tasks: list[int], kept: set[int]) -> None:
+def _discard(staging: Path, contract: Contract, files: list[tuple[int, SourceFile]], kept: set[int]) -> None:
     """Remove what the tasks wrote for files that are not committed (already ingested, or
     the same bytes twice in this batch), so the staging folder holds exactly what is new."""
-    for task in tasks:
+    for task, f in files:
         if task not in kept:
-            _raw_file(staging, contract, task).unlink(missing_ok=True)
+            _raw_file(staging, contract, task, f.extract_date).unlink(missing_ok=True)
             _vault_file(staging, task).unlink(missing_ok=True)
 
 
@@ -779,15 +796,12 @@ def _staged(spark: SparkSession, folder: Path, schema: T.StructType) -> DataFram
     return spark.createDataFrame([], schema)
 
 
-def _staged_rows(folder: Path, schema: T.StructType) -> pa.Table | None:
-    """What the tasks wrote to one staging folder, read on the driver when it is a day's few
-    rows (at most ``COLLECT_MAX_ROWS``; none for a file of no rows): its commit then writes
-    them without a Spark job. None for more (a history's), which Spark reads and writes."""
-    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+def _staged_rows(folder: Path) -> pa.Table | None:
+    """The vault values the tasks staged, read on the driver when they are a day's few (at
+    most ``COLLECT_MAX_ROWS``); None for more (a history's), which Spark reads."""
+    files = sorted(folder.glob("*.parquet"))
     if sum(pq.ParquetFile(f).metadata.num_rows for f in files) > COLLECT_MAX_ROWS:
         return None
-    if not files:
-        return spark_to_arrow_schema(schema).empty_table()
     return pq.read_table(files, partitioning=None)  # a lake path may hold "="
 
 
@@ -800,22 +814,24 @@ def _commit(
 ) -> None:
     """The new files' clear values into the vault first (so no token is ever committed without
     its value), then one append per raw table carrying its files' checksums as transactions.
-    A day's few rows go in from the driver, a history's through Spark (``_staged_rows``)."""
+
+    The raw rows are committed as the files the tasks wrote, moved into the tables: no Spark
+    job reads and writes them again. A day's vault values are added from the driver, a
+    history's through Spark (an anti-join with the vault)."""
     vault = staging / "vault"
     if vault.is_dir() and any(vault.glob("*.parquet")):
-        additions = _staged_rows(vault, vault_schema())
+        additions = _staged_rows(vault)
         add_to_vault(storage, additions if additions is not None else _staged(spark, vault, vault_schema()))
     for name, batch in accepted.items():
         if not batch:
             continue
         contract = CONTRACTS[name]
         schema = contract.raw_schema()
-        folder = _raw_file(staging, contract, 0).parent
         storage.ensure_table(contract.raw_table, schema, ["_extract_date"], description=f"raw {contract.description}")
         storage.append(
-            _staged(spark, folder, schema),
+            spark.createDataFrame([], schema),  # the schema; the rows are the files
             contract.raw_table,
-            rows=_staged_rows(folder, schema),
+            files=_raw_folder(staging, contract),
             record_transactions=[(_txn(contract, checksum), 1) for _, checksum in batch],
             metadata={"c360.ingest_id": ingest_id},
         )
@@ -911,12 +927,14 @@ def _seal(
         vault.setdefault((tok, subject), (tok, value, subject, contract.name, column))
         return tok
 
+    raw_columns = contract.raw_columns
     for f, parsed in parsed_files:
+        source_file = shown(f.path)
         for row in parsed.rows:
             if skip is not None and skip(row.values):
                 continue
             subject = row.values.get(contract.subject) if contract.subject else None
-            for c in contract.raw_columns:
+            for c in raw_columns:
                 v = row.values.get(c)
                 cols[c].append(seal(v, c, subject) if c in pii else v)
             extra = {k: (seal(v, k, subject) if seal_all else v) for k, v in row.extra.items()}
@@ -926,7 +944,7 @@ def _seal(
             meta["_parse_error"].append(row.parse_error)
             meta["_ingest_id"].append(ingest_id)
             meta["_ingest_time"].append(now)
-            meta["_source_file"].append(shown(f.path))
+            meta["_source_file"].append(source_file)
             meta["_source_checksum"].append(parsed.checksum)
             meta["_extract_date"].append(f.extract_date)
     arrays = {c: pa.array(v, pa.string()) for c, v in cols.items()}

@@ -290,6 +290,7 @@ class DeltaStorage:
         metadata: Mapping[str, str] | None = None,
         unchanged_check: bool = True,
         rows: pa.Table | None = None,
+        files: Path | None = None,
     ) -> CommitResult:
         """Write ``df`` to the table in one commit. Creates the table on first write.
 
@@ -306,6 +307,11 @@ class DeltaStorage:
         quality gate does for a small frame): their files are then written here by pyarrow,
         with no Spark job, which for a day's few rows costs a fifth of one (docs/storage.md).
         Pass them only for a frame the driver can hold.
+
+        ``files`` is a folder of Parquet files already written as the table's (``table_file``:
+        its partition folders, its data columns with their Arrow types): they are moved into
+        the table as they are, with no Spark job and no second write, and ``df`` only gives the
+        schema. Ingest's tasks write their rows so. The folder is used up.
         """
         tname = TableName.parse(name)
         if (app_id is None) != (app_version is None):
@@ -333,7 +339,7 @@ class DeltaStorage:
         ):
             rows = None  # a partition value Python would spell differently from Spark: Spark writes
         written = self._write_files(
-            df.select(*table_schema.fieldNames()), tname, dt, table_schema, table_partitions, rows
+            df.select(*table_schema.fieldNames()), tname, dt, table_schema, table_partitions, rows, files
         )
         try:
             self._check_not_null(tname, table_schema, table_partitions, written)
@@ -441,22 +447,30 @@ class DeltaStorage:
         table_schema: T.StructType,
         partition_by: list[str],
         rows: pa.Table | None = None,
+        files: Path | None = None,
     ) -> list[_WrittenFile]:
         table_path = self.path(tname)
-        staging = table_path / STAGING_DIR / uuid.uuid4().hex
+        staging = files if files is not None else table_path / STAGING_DIR / uuid.uuid4().hex
         data_columns = [c for c in table_schema.fieldNames() if c not in partition_by]
         configured = dt.metadata().configuration.get(STATS_COLUMNS_KEY)
         bounded = set(configured.split(",")) if configured else set(data_columns)
         try:
-            if rows is not None:
+            if files is not None:
+                _check_table_files(files, table_schema, partition_by)
+            elif rows is not None:
                 _write_arrow_files(rows, staging, table_schema, partition_by)
             else:
                 writer = df.write.mode("errorifexists")
                 if partition_by:
                     writer = writer.partitionBy(*partition_by)
                 writer.parquet(str(staging))
+            staged = sorted(staging.rglob("*.parquet"))
+            # A file the log may name is never replaced in place (checked before any is moved).
+            clash = [f.relative_to(staging) for f in staged if (table_path / f.relative_to(staging)).exists()]
+            if clash:
+                raise FileExistsError(f"{tname}: {clash[0]} exists already; nothing was committed")
             written: list[_WrittenFile] = []
-            for f in sorted(staging.rglob("*.parquet")):
+            for f in staged:
                 rel = f.relative_to(staging)
                 n, stats, nulls = file_stats(f, data_columns, bounded)
                 if n == 0:
@@ -602,22 +616,43 @@ def _hashable(f: T.StructField) -> Column:
 
 def _write_arrow_files(rows: pa.Table, folder: Path, schema: T.StructType, partition_by: list[str]) -> None:
     """Write ``rows`` (a frame's Arrow collect) as Spark would lay them out: one Parquet file
-    per partition value in its ``col=value`` folder (names and values escaped as Spark
-    escapes them, null and the empty string as Hive's default partition), with the table's
-    Arrow types."""
+    per partition value in its ``col=value`` folder (``table_file``), with the table's Arrow types."""
     missing = [c for c in schema.fieldNames() if c not in rows.column_names]
     if missing:
         raise SchemaMismatchError(f"the collected rows lack columns {', '.join(missing)}")
-    data = spark_to_arrow_schema(T.StructType([f for f in schema.fields if f.name not in partition_by]))
-    # Nullability is the table's to check (_check_not_null, from the written files' counts).
-    data = pa.schema([f.with_nullable(True) for f in data])
+    data = data_file_schema(schema, partition_by)
     for values, chosen in _by_partition(rows, partition_by):
-        part = folder.joinpath(
-            *(f"{_escape_path_name(c)}={HIVE_NULL if not v else _escape_path_name(v)}" for c, v in values.items())
-        )
-        part.mkdir(parents=True, exist_ok=True)
-        table = chosen.select(data.names).cast(data)
-        pq.write_table(table, part / f"part-00000-{uuid.uuid4()}.c000.snappy.parquet", compression="snappy")
+        path = folder / table_file(values, f"part-00000-{uuid.uuid4()}.c000.snappy.parquet")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(chosen.select(data.names).cast(data), path, compression="snappy")
+
+
+def data_file_schema(schema: T.StructType, partition_by: Sequence[str]) -> pa.Schema:
+    """The Arrow schema of a table's data files: its columns but the partition columns (their
+    values are in the folder names), every one nullable: nullability is the table's to check
+    (from the written files' null counts)."""
+    data = spark_to_arrow_schema(T.StructType([f for f in schema.fields if f.name not in partition_by]))
+    return pa.schema([f.with_nullable(True) for f in data])
+
+
+def table_file(partition: Mapping[str, object], name: str) -> Path:
+    """A data file's path relative to its table: the partition's ``col=value`` folders (names and
+    values escaped as Spark escapes them, null and the empty string as Hive's default
+    partition), then ``name``."""
+    folders = []
+    for column, value in partition.items():
+        v = _partition_string(value)
+        folders.append(f"{_escape_path_name(column)}={HIVE_NULL if not v else _escape_path_name(v)}")
+    return Path(*folders, name)
+
+
+def _check_table_files(folder: Path, schema: T.StructType, partition_by: list[str]) -> None:
+    """Files handed to a write as the table's (``write``'s ``files``) must have its data schema."""
+    data = data_file_schema(schema, partition_by)
+    for f in sorted(folder.rglob("*.parquet")):
+        found = pq.read_schema(f)
+        if not found.remove_metadata().equals(data):
+            raise SchemaMismatchError(f"{f.name} does not have the table's data schema: {found} is not {data}")
 
 
 # The characters Spark escapes in partition folder names (ExternalCatalogUtils.charToEscape, as

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import SparkSession
@@ -166,38 +167,40 @@ def test_the_same_bytes_twice_in_one_batch_are_ingested_once_and_the_staging_fol
     assert [p for p in settings.lake_root.rglob("*") if p.is_file() and b"Zq7Marker" in p.read_bytes()] == []
 
 
-def test_a_days_rows_committed_from_the_driver_equal_the_rows_spark_commits(
+def test_the_tasks_files_become_the_raw_tables_and_the_vault_is_the_same_either_way(
     spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A day's few staged rows are read and written by the driver (no Spark job), more than
-    ``COLLECT_MAX_ROWS`` by Spark: both give the same raw and vault rows, lines that did not
-    parse, extra columns and partitions (two dates) included."""
+    """The files the tasks write are committed into the raw tables as they are: one file per
+    source file, in its extract date's partition, without the partition column, and read back
+    the same by Spark and by delta-rs. The vault's values are added from the driver for a day
+    (at most ``COLLECT_MAX_ROWS``) and through Spark for more: the same vault either way.
+    Lines that did not parse, an extra column and two dates included."""
     from c360.raw import ingest as ingest_module
 
     source = _lake(tmp_path)
     later = source / "2024-01-03" / "customer" / "customers.csv"
     later.parent.mkdir(parents=True)
     later.write_text(f"{CUSTOMER_HEADER},nickname\n{ADA.replace('C1', 'C3')},Countess\n")
-    real_append = DeltaStorage.append
-    driver: dict[str, bool] = {}
-
-    def append(self: DeltaStorage, df: object, name: str, **kw: object) -> object:
-        driver[str(name)] = kw.get("rows") is not None
-        return real_append(self, df, name, **kw)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(DeltaStorage, "append", append)
     lakes = {}
     for way, most in (("spark", 0), ("driver", ingest_module.COLLECT_MAX_ROWS)):
         monkeypatch.setattr(ingest_module, "COLLECT_MAX_ROWS", most)
-        driver.clear()
         storage = DeltaStorage(spark, tmp_path / way)
-        ingest(spark, storage, discover(source), KEY, ingest_id=way)
-        raw = sorted(n for n in driver if n.startswith("raw."))
-        filled = [n for n in raw if not storage.read(n).isEmpty()]
-        assert len(filled) == 4 and all(driver[n] == (way == "driver") for n in [*filled, VAULT_TABLE]), driver
-        # A file with a header and no rows stages nothing: its commit (its checksum) needs no job.
-        assert all(driver[n] for n in raw if n not in filled), driver
+        report = ingest(spark, storage, discover(source), KEY, ingest_id=way)
         lakes[way] = storage
+
+    ingested = {f.path for f in report.files if f.status == "ingested" and f.rows}
+    raw = sorted(n for n in Lake(tmp_path / "driver").names() if n.startswith("raw."))
+    files = [
+        Path(uri).relative_to(lakes["driver"].path(n))
+        for n in raw
+        for uri in lakes["driver"].catalog.open(n).file_uris()
+    ]
+    assert len(files) == len(ingested) == 5  # customers on two dates, three more sources on one
+    assert {f.parent.name for f in files} == {"_extract_date=2024-01-02", "_extract_date=2024-01-03"}
+    for n in raw:
+        for uri in lakes["driver"].catalog.open(n).file_uris():
+            assert "_extract_date" not in pq.read_schema(uri).names  # the folder holds it
+        assert lakes["driver"].read(n).count() == Lake(tmp_path / "driver").arrow(n).num_rows, n
 
     clock = ["_ingest_id", "_ingest_time"]
     for name in [*raw, VAULT_TABLE]:

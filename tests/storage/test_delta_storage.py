@@ -566,3 +566,48 @@ def test_rows_of_a_table_partitioned_by_a_timestamp_are_written_by_spark(
         values[name] = [(a["partition.hour"], a["path"].split("/")[0]) for a in actions]
     assert values["raw.test.hours_arrow"] == values["raw.test.hours_spark"]
     assert storage.read("raw.test.hours_arrow").collect() == df.collect()
+
+
+def test_files_written_as_the_tables_are_committed_as_they_are_and_others_refused(
+    spark: SparkSession, storage: DeltaStorage, tmp_path: Path
+) -> None:
+    """``files=``: Parquet files laid out as the table's (``table_file``, ``data_file_schema``)
+    are moved in and committed with their statistics, no Spark job; a file of another schema,
+    or one whose name the table already holds, is refused and nothing is committed."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from c360.storage.delta import data_file_schema, table_file
+
+    data = data_file_schema(SCHEMA, ["day"])
+    df = frame(spark, rows((1, D1), (2, D1), (3, D2)))
+    arrow = df.toArrow()
+    folder = tmp_path / "files"
+    for day in (D1, D2):
+        path = folder / table_file({"day": day}, f"part-{day}.parquet")
+        path.parent.mkdir(parents=True)
+        chosen = arrow.filter(pc.equal(arrow.column("day"), pa.scalar(day)))
+        pq.write_table(chosen.select(data.names).cast(data), path)
+    result = storage.append(spark.createDataFrame([], SCHEMA), NAME, files=folder)
+    assert (result.rows_added, result.files_added) == (3, 2)
+    assert not folder.exists()  # used up
+    assert_df_equality(read_sorted(storage), df.orderBy("day", "id"), ignore_nullable=True)
+    # Statistics as a Spark write leaves them: a read holding an id skips the other file.
+    assert len(storage.read(NAME, holding={"id": [3]}).inputFiles()) == 1
+
+    before = storage.catalog.version(NAME)
+    wrong = tmp_path / "wrong"
+    (wrong / "day=2024-01-03").mkdir(parents=True)
+    pq.write_table(pa.table({"id": [4]}), wrong / "day=2024-01-03" / "part-x.parquet")
+    with pytest.raises(SchemaMismatchError, match="does not have the table's data schema"):
+        storage.append(spark.createDataFrame([], SCHEMA), NAME, files=wrong)
+    again = tmp_path / "again"
+    path = again / table_file({"day": D1}, f"part-{D1}.parquet")  # the name the table holds
+    path.parent.mkdir(parents=True)
+    pq.write_table(arrow.slice(0, 1).select(data.names).cast(data), path)
+    pq.write_table(arrow.slice(0, 1).select(data.names).cast(data), again / table_file({"day": D1}, "a-new.parquet"))
+    with pytest.raises(FileExistsError, match="exists already"):
+        storage.append(spark.createDataFrame([], SCHEMA), NAME, files=again)
+    assert storage.catalog.version(NAME) == before
+    assert not list(storage.path(NAME).rglob("a-new.parquet"))  # nothing was moved in either
+    assert_df_equality(read_sorted(storage), df.orderBy("day", "id"), ignore_nullable=True)
