@@ -334,10 +334,11 @@ class DeltaStorage:
         table_schema = arrow_to_spark_schema(pa.schema(dt.schema().to_arrow()))
         table_schema = self._check_schema(tname, dt, table_schema, df.schema, allow_evolution)
 
-        if rows is not None and not all(
-            isinstance(table_schema[c].dataType, _ARROW_PARTITION_TYPES) for c in table_partitions
-        ):
+        spelled = all(isinstance(table_schema[c].dataType, _ARROW_PARTITION_TYPES) for c in table_partitions)
+        if rows is not None and not spelled:
             rows = None  # a partition value Python would spell differently from Spark: Spark writes
+        if files is not None and not spelled:
+            raise SchemaMismatchError(f"{tname}: files= needs partition values Python spells as Spark does")
         written = self._write_files(
             df.select(*table_schema.fieldNames()), tname, dt, table_schema, table_partitions, rows, files
         )

@@ -573,7 +573,8 @@ def test_files_written_as_the_tables_are_committed_as_they_are_and_others_refuse
 ) -> None:
     """``files=``: Parquet files laid out as the table's (``table_file``, ``data_file_schema``)
     are moved in and committed with their statistics, no Spark job; a file of another schema,
-    or one whose name the table already holds, is refused and nothing is committed."""
+    one whose name the table already holds, or a table whose partition values Python does not
+    spell as Spark does, is refused and nothing is committed."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -611,3 +612,8 @@ def test_files_written_as_the_tables_are_committed_as_they_are_and_others_refuse
     assert storage.catalog.version(NAME) == before
     assert not list(storage.path(NAME).rglob("a-new.parquet"))  # nothing was moved in either
     assert_df_equality(read_sorted(storage), df.orderBy("day", "id"), ignore_nullable=True)
+    # A timestamp partition's folder name is Spark's to spell: such a table takes no files.
+    hours = T.StructType([T.StructField("id", T.LongType()), T.StructField("hour", T.TimestampType())])
+    storage.ensure_table("raw.test.hours", hours, ["hour"])
+    with pytest.raises(SchemaMismatchError, match="partition values Python spells as Spark does"):
+        storage.append(spark.createDataFrame([], hours), "raw.test.hours", files=tmp_path / "hours")
