@@ -710,6 +710,7 @@ def ingest(
                 start += len(group)
                 accepted[name] = _accept(contract, mine, found, report, _transactions(storage, contract.raw_table))
                 _discard(staging, contract, mine, {t for t, _ in accepted[name]})
+            _check_staged(staging, accepted, found)
             _commit(spark, storage, staging, accepted, report.ingest_id)
     _record(spark, storage, report, now)
     return report
@@ -787,6 +788,27 @@ def _discard(staging: Path, contract: Contract, files: list[tuple[int, SourceFil
         if task not in kept:
             _raw_file(staging, contract, task, f.extract_date).unlink(missing_ok=True)
             _vault_file(staging, task).unlink(missing_ok=True)
+
+
+class StagingError(RuntimeError):
+    """The staging folder does not hold what the tasks say they wrote: nothing was committed."""
+
+
+def _check_staged(staging: Path, accepted: dict[str, list[tuple[int, str]]], found: dict[int, _Read]) -> None:
+    """Before anything is committed: the staging folder holds every row the tasks say they
+    staged for the files to commit. A task that wrote its rows elsewhere, or not at all, then
+    stops the ingest, instead of its files being logged as ingested without their rows (an
+    executor running another c360 than the driver lays its files out differently)."""
+    for name, batch in accepted.items():
+        expected = sum(found[t].rows - found[t].dropped for t, _ in batch)
+        folder = _raw_folder(staging, CONTRACTS[name])
+        files = sorted(folder.rglob("*.parquet")) if folder.is_dir() else []
+        staged = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        if staged != expected:
+            raise StagingError(
+                f"{name}: the tasks read {expected} rows to commit, the staging folder holds {staged}; "
+                "nothing was committed (do the executors run the same c360 as the driver? docs/cluster.md)"
+            )
 
 
 def _staged(spark: SparkSession, folder: Path, schema: T.StructType) -> DataFrame:

@@ -210,3 +210,33 @@ def test_the_tasks_files_become_the_raw_tables_and_the_vault_is_the_same_either_
         assert arrow_hash(spark_rows.select(ours)) == arrow_hash(driver_rows.select(ours)), name
     extra = lakes["driver"].read("raw.customer.customers").filter(F.col("_extract_date") == "2024-01-03")
     assert [r["_extra"] for r in extra.collect()] == [{"nickname": token(KEY, "Countess")}]  # sealed: it may hold PII
+
+
+def test_rows_missing_from_the_staging_folder_stop_the_ingest_before_any_commit(
+    spark: SparkSession, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task's file that is not where the driver looks (an executor running another c360, a
+    lost write) stops the ingest: no raw or vault commit, no file logged as ingested, so the
+    next run ingests the files."""
+    from c360.raw import ingest as ingest_module
+
+    source = _lake(tmp_path)
+    storage = DeltaStorage(spark, settings.lake_root)
+    real_discard = ingest_module._discard
+
+    def discard_and_lose_one(staging: Path, contract: object, files: list, kept: set[int]) -> None:
+        real_discard(staging, contract, files, kept)  # type: ignore[arg-type]
+        if getattr(contract, "name", "") == "customer.customers":
+            for f in ingest_module._raw_folder(staging, contract).rglob("*.parquet"):  # type: ignore[arg-type]
+                f.unlink()
+
+    monkeypatch.setattr(ingest_module, "_discard", discard_and_lose_one)
+    with pytest.raises(ingest_module.StagingError, match="customer.customers: the tasks read 2 rows to commit"):
+        ingest(spark, storage, discover(source, DAY), KEY, ingest_id="lost")
+    assert storage.catalog.list_tables() == []  # neither the vault, nor a raw table, nor the file log
+    assert list(settings.lake_root.rglob("ingest-*")) == []  # the staging folder went too
+
+    monkeypatch.undo()
+    again = ingest(spark, storage, discover(source, DAY), KEY, ingest_id="again")
+    assert {f.path.name for f in again.files if f.status == "ingested"} >= {"customers.csv"}
+    assert storage.read("raw.customer.customers").count() == 2
