@@ -57,6 +57,14 @@ BROADCAST_THRESHOLD = "spark.sql.autoBroadcastJoinThreshold"
 # code fills 48 MB: HotSpot then stops compiling for good ("CodeCache is full"), so the cache
 # keeps tiered compilation's size.
 C1_ONLY_JIT = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
+# Hadoop's local file system sets the permission of every folder and file a Spark write creates
+# by starting a ``chmod`` process (pyspark ships no Hadoop native library): about 4 ms each,
+# 11,045 of them in a year's sanitize. c360's subclass (c360/jvm/LocalFileSystem.java, built
+# into a jar by ``make venv``) sets the same modes with a system call. Spark uses it for
+# ``file:`` paths when the jar is on the JVMs' class path (``local_fs_conf``).
+LOCAL_FS_CLASS = "c360.hadoop.LocalFileSystem"
+LOCAL_FS_SOURCE = Path(__file__).parent / "jvm" / "LocalFileSystem.java"
+LOCAL_FS_IMPL = "spark.hadoop.fs.file.impl"
 
 
 def class_archive() -> Path | None:
@@ -67,6 +75,73 @@ def class_archive() -> Path | None:
     if chosen == "off":
         return None
     return Path(chosen) if chosen else Path(sys.prefix) / "share" / "c360" / "spark-classes.jsa"
+
+
+def local_fs_jar() -> Path | None:
+    """Where ``make venv`` builds the jar of ``LOCAL_FS_CLASS``: in the virtual environment,
+    next to the class archive. ``C360_SPARK_LOCAL_FS_JAR`` names another file, or ``off`` for
+    none (Spark then uses Hadoop's own local file system)."""
+    chosen = os.environ.get("C360_SPARK_LOCAL_FS_JAR")
+    if chosen == "off":
+        return None
+    return Path(chosen) if chosen else Path(sys.prefix) / "share" / "c360" / "c360-hadoop.jar"
+
+
+def local_fs_conf(jar: Path | None = None) -> dict[str, str]:
+    """The settings that put the jar on the driver's and executors' class paths and make
+    ``LOCAL_FS_CLASS`` Spark's file system for ``file:`` paths; none when there is no jar.
+    On a cluster the jar must be at the same path on every node, like the virtual environment
+    (docs/cluster.md)."""
+    jar = local_fs_jar() if jar is None else jar
+    if jar is None or not jar.is_file():
+        return {}
+    return {
+        "spark.driver.extraClassPath": str(jar),
+        "spark.executor.extraClassPath": str(jar),
+        LOCAL_FS_IMPL: LOCAL_FS_CLASS,
+    }
+
+
+def local_fs_submit_options(jar: Path | None = None) -> list[str]:
+    """``spark-submit`` options that put the jar on the driver's and executors' class paths
+    (the session then chooses ``LOCAL_FS_CLASS``); none when there is no jar."""
+    conf = local_fs_conf(jar)
+    if not conf:
+        return []
+    return ["--driver-class-path", conf["spark.driver.extraClassPath"],
+            "--conf", f"spark.executor.extraClassPath={conf['spark.executor.extraClassPath']}"]  # fmt: skip
+
+
+def build_local_fs_jar(target: Path) -> Path:
+    """Compile ``LOCAL_FS_SOURCE`` against pyspark's Hadoop jar and write the jar to
+    ``target`` (replaced only once complete). Needs ``javac`` (a JDK, not only a JRE)."""
+    import shutil
+    import subprocess
+    import tempfile
+    import zipfile
+
+    import pyspark
+
+    javac = shutil.which("javac")
+    if javac is None:
+        raise RuntimeError("javac not found: a JDK is needed to build c360's Hadoop file system jar")
+    hadoop = sorted((Path(pyspark.__file__).parent / "jars").glob("hadoop-client-api-*.jar"))
+    if not hadoop:
+        raise RuntimeError("pyspark's jars hold no hadoop-client-api jar to compile against")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="c360-jar-", dir=target.parent) as tmp:
+        classes = Path(tmp) / "classes"
+        cmd = [javac, "--release", "17", "-nowarn", "-cp", str(hadoop[-1]), "-d", str(classes), str(LOCAL_FS_SOURCE)]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"javac failed:\n{done.stderr[-2000:]}")
+        jar = Path(tmp) / "c360-hadoop.jar"
+        with zipfile.ZipFile(jar, "w", zipfile.ZIP_DEFLATED) as out:
+            out.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nCreated-By: c360\n\n")
+            for f in sorted(classes.rglob("*.class")):
+                out.write(f, f.relative_to(classes).as_posix())
+        os.replace(jar, target)
+    return target
 
 
 def class_archive_options(archive: Path | None = None) -> str:
@@ -124,12 +199,35 @@ def spark_conf(settings: Settings, rows: int | None = None) -> dict[str, str]:
         LISTING_THRESHOLD: str(LIST_ON_DRIVER_MAX_PATHS),
         "spark.driver.extraJavaOptions": java_opts,
         "spark.executor.extraJavaOptions": java_opts,
+        **local_fs_conf(),
     }
 
 
 def launched_by_spark_submit() -> bool:
     """Whether this Python process was started by spark-submit (which passes its gateway)."""
     return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def _submitted_with_local_fs() -> bool:
+    """Whether the JVM spark-submit started loads ``LOCAL_FS_CLASS``, and its executors get
+    the jar too (a local master's executors are that JVM). Asked before the session exists:
+    its settings decide which file system Spark uses."""
+    from py4j.protocol import Py4JError
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()
+    jvm = SparkContext._jvm
+    assert jvm is not None
+    try:
+        jvm.java.lang.Class.forName(LOCAL_FS_CLASS)
+    except Py4JError:
+        return False
+    submitted = SparkConf()  # what spark-submit was given (the JVM's spark.* properties)
+    if (submitted.get("spark.master") or "local").startswith("local"):
+        return True
+    jar = local_fs_jar()
+    given = (submitted.get("spark.executor.extraClassPath") or "").split(os.pathsep)
+    return jar is not None and any(p and Path(p).resolve() == jar.resolve() for p in given)
 
 
 def get_spark(settings: Settings, rows: int | None = None) -> SparkSession:
@@ -152,7 +250,12 @@ def get_spark(settings: Settings, rows: int | None = None) -> SparkSession:
     builder = SparkSession.builder.appName(settings.spark_app_name)
     if not launched_by_spark_submit() or "spark_master" in settings.model_fields_set:
         builder = builder.master(settings.spark_master)
-    for key, value in spark_conf(settings, rows).items():
+    conf = spark_conf(settings, rows)
+    if LOCAL_FS_IMPL in conf and launched_by_spark_submit() and not _submitted_with_local_fs():
+        # A spark-submit line without the jar (the README's plain lines): Hadoop's own local
+        # file system, not a class the driver or the executors cannot load.
+        del conf[LOCAL_FS_IMPL]
+    for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     if "PYSPARK_PYTHON" not in os.environ:
@@ -314,6 +417,11 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["_workload"]:
         _workload(Path(sys.argv[2]))
     else:
+        if (jar := local_fs_jar()) is not None:
+            try:
+                print(f"Hadoop local file system jar: {build_local_fs_jar(jar)}")
+            except RuntimeError as exc:  # Spark then uses Hadoop's own, which is slower, not wrong
+                print(f"note: {exc}; Spark's writes use Hadoop's own local file system", file=sys.stderr)
         where = Path(sys.argv[1]) if sys.argv[1:] else class_archive()
         if where is None:
             raise SystemExit("C360_SPARK_CLASS_ARCHIVE=off: no class archive to write")

@@ -167,6 +167,13 @@ C360_TASK_CDS="$C360_TASK_BIN/../share/c360/spark-classes.jsa"
 if [ -f "$C360_TASK_CDS" ]; then
   C360_TASK_JVM="$C360_TASK_JVM -XX:SharedArchiveFile=$C360_TASK_CDS -Xlog:cds=off -Xlog:cds+dynamic=off"
 fi
+# The venv's Hadoop local file system without a chmod process per file, when make venv built
+# it (c360.spark.local_fs_conf): on the class path here, chosen by the job's session.
+C360_TASK_FS=()
+C360_TASK_FS_JAR="$C360_TASK_BIN/../share/c360/c360-hadoop.jar"
+if [ -f "$C360_TASK_FS_JAR" ]; then
+  C360_TASK_FS=(--driver-class-path "$C360_TASK_FS_JAR" --conf "spark.executor.extraClassPath=$C360_TASK_FS_JAR")
+fi
 # A step that reads few rows: its JVM compiles with C1 only (SparkStepOperator.execute chose).
 if [ -n "${{C360_TASK_JIT:-}}" ]; then
   echo "c360: the step reads few rows; its JVM compiles with C1 only: $C360_TASK_JIT"
@@ -176,6 +183,7 @@ exec spark-submit \\
   --driver-memory "$C360_SPARK_DRIVER_MEMORY" \\
   --name "c360-{name}-$C360_TASK_RUN_DATE" \\
   --driver-java-options "$C360_TASK_JVM ${{C360_TASK_JIT:-}} $C360_SPARK_JAVA_OPTIONS" \\
+  "${{C360_TASK_FS[@]}}" \\
   "$C360_TASK_JOBS/{name}.py" --run-date "$C360_TASK_RUN_DATE" --run-id "$C360_TASK_RUN_ID" {extra_args}
 """
 

@@ -37,6 +37,7 @@ def main() -> None:
     spark = get_spark(settings)
     try:
         print(f"master={spark.sparkContext.master}", flush=True)
+        print(f"file_system={spark.sparkContext._jsc.hadoopConfiguration().get('fs.file.impl')}", flush=True)
         started = time.perf_counter()
         fresh = RunContext.create(settings.model_copy(update={"lake_root": args.ingest_lake}), spark, args.run_id)
         ingest_step(fresh, args.source, args.ingest_dates)

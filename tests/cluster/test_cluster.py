@@ -36,7 +36,7 @@ import pytest
 from c360.cluster import ClusterSpec, master_state, spark_home, start, stop
 from c360.lake import Lake
 from c360.registry import registry
-from c360.spark import C1_ONLY_JIT, class_archive_options
+from c360.spark import C1_ONLY_JIT, LOCAL_FS_CLASS, class_archive_options, local_fs_submit_options
 from tests.conftest import MOCK, PublishedLake, copy_lake
 from tests.enhanced.star_checks import INGESTED_TIERS, arrow_hash, arrow_partition_hashes, ingested_rows, row_set
 
@@ -95,6 +95,8 @@ def test_ingest_and_enhanced_tier_on_a_two_worker_cluster_equal_local(
             "--conf", "spark.executor.memory=1g", "--conf", "spark.cores.max=2",
             # The class archive, as the DAG's tasks start their drivers (the executors' comes with the session).
             "--driver-java-options", f"-Duser.timezone=UTC {class_archive_options()} {JAVA_OPTIONS}",
+            # c360's Hadoop local file system on the driver's and executors' class paths, as the DAG's tasks.
+            *local_fs_submit_options(),
             str(Path(__file__).with_name("build_on_cluster.py")),
             "--ingest-lake", str(cluster_ingest), "--source", str(MOCK), "--ingest-dates", _dates(ingest_dates),
             "--run-id", RUN_ID,
@@ -104,6 +106,8 @@ def test_ingest_and_enhanced_tier_on_a_two_worker_cluster_equal_local(
         run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
         assert f"master={spec.master_url}" in run.stdout, "spark-submit's --master must be the one used"
+        if local_fs_submit_options():  # its executors wrote every table through it
+            assert f"file_system={LOCAL_FS_CLASS}" in run.stdout
         assert "built" in run.stdout
         status = master_state(spec)
         assert status is not None
