@@ -17,7 +17,8 @@ import org.apache.hadoop.fs.permission.FsPermission;
  * Spark write creates, its checksum files included. A year's sanitize started 11,045 of them,
  * at about 4 ms each (docs/benchmarks.md, "Spark's writes without a chmod process per file").
  * Here the same mode is set through {@code java.nio}; a mode with a sticky, setuid or setgid
- * bit, which {@code java.nio} cannot express, still goes through Hadoop's own way.
+ * bit, which {@code java.nio} cannot express, still goes through Hadoop's own way, as does a
+ * file on a store without POSIX permissions.
  */
 public class LocalFileSystem extends org.apache.hadoop.fs.LocalFileSystem {
     public LocalFileSystem() {
@@ -46,7 +47,11 @@ public class LocalFileSystem extends org.apache.hadoop.fs.LocalFileSystem {
                     bits.add(BITS[i]);
                 }
             }
-            Files.setPosixFilePermissions(pathToFile(p).toPath(), bits);
+            try {
+                Files.setPosixFilePermissions(pathToFile(p).toPath(), bits);
+            } catch (UnsupportedOperationException e) {
+                super.setPermission(p, permission); // a file store without POSIX permissions
+            }
         }
     }
 }
