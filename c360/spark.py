@@ -209,11 +209,12 @@ def launched_by_spark_submit() -> bool:
 
 
 def _submitted_with_local_fs() -> bool:
-    """Whether the JVM spark-submit started loads ``LOCAL_FS_CLASS``, and its executors get
-    the jar too (a local master's executors are that JVM). Asked before the session exists:
-    its settings decide which file system Spark uses."""
+    """Whether the driver's JVM, which spark-submit started with its own class path, loads
+    ``LOCAL_FS_CLASS``. Asked before the session exists: its settings decide which file
+    system Spark uses. The executors need no such check: the session's settings
+    (``local_fs_conf``) put the jar on their class path when they start."""
     from py4j.protocol import Py4JError
-    from pyspark import SparkConf, SparkContext
+    from pyspark import SparkContext
 
     SparkContext._ensure_initialized()
     jvm = SparkContext._jvm
@@ -222,12 +223,7 @@ def _submitted_with_local_fs() -> bool:
         jvm.java.lang.Class.forName(LOCAL_FS_CLASS)
     except Py4JError:
         return False
-    submitted = SparkConf()  # what spark-submit was given (the JVM's spark.* properties)
-    if (submitted.get("spark.master") or "local").startswith("local"):
-        return True
-    jar = local_fs_jar()
-    given = (submitted.get("spark.executor.extraClassPath") or "").split(os.pathsep)
-    return jar is not None and any(p and Path(p).resolve() == jar.resolve() for p in given)
+    return True
 
 
 def get_spark(settings: Settings, rows: int | None = None) -> SparkSession:
@@ -253,7 +249,7 @@ def get_spark(settings: Settings, rows: int | None = None) -> SparkSession:
     conf = spark_conf(settings, rows)
     if LOCAL_FS_IMPL in conf and launched_by_spark_submit() and not _submitted_with_local_fs():
         # A spark-submit line without the jar (the README's plain lines): Hadoop's own local
-        # file system, not a class the driver or the executors cannot load.
+        # file system, not a class the driver cannot load.
         del conf[LOCAL_FS_IMPL]
     for key, value in conf.items():
         builder = builder.config(key, value)
