@@ -11,13 +11,11 @@ then dropped again), each job timed ``REPEAT`` times per round; medians over eve
 from __future__ import annotations
 
 import shutil
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.report import markdown_table, write_section
+from benchmarks.report import markdown_table, medians_against_first, time_alternating, write_section
 
 ROUNDS = 5
 REPEAT = 10
@@ -78,33 +76,18 @@ def main() -> None:
     }
     sides = {f"Hadoop's whole configuration ({len(dropped)} more)": whole, "c360's (unused defaults dropped)": c360s}
     sizes: dict[str, int] = {}
-    times: dict[tuple[str, str], list[float]] = {}
     try:
-        for side in sides.values():  # warm-up, both ways
+        times = time_alternating(sides, jobs, ROUNDS, REPEAT, warm_up=3)
+        for label, side in sides.items():
             side()
-            for job in jobs.values():
-                for _ in range(3):
-                    job()
-        for _ in range(ROUNDS):
-            for label, side in sides.items():
-                side()
-                sizes[label] = int(conf.size())
-                for name, job in jobs.items():
-                    for _ in range(REPEAT):
-                        began = time.perf_counter()
-                        job()
-                        times.setdefault((name, label), []).append(time.perf_counter() - began)
+            sizes[label] = int(conf.size())
     finally:
         c360s()
         shutil.rmtree(work, ignore_errors=True)
-    table = []
-    for name in jobs:
-        medians = {label: statistics.median(times[(name, label)]) for label in sides}
-        base = next(iter(medians.values()))
-        for label, median in medians.items():
-            runs = times[(name, label)]
-            table.append([name, label, sizes[label], f"{median * 1000:.0f}", f"{min(runs) * 1000:.0f}",
-                          f"{(median / base - 1) * 100:+.0f}%"])  # fmt: skip
+    table = [
+        [name, label, sizes[label], f"{median * 1000:.0f}", f"{best * 1000:.0f}", change]
+        for name, label, median, best, change in medians_against_first(times, jobs, sides)
+    ]
     body = (
         f"`make bench BENCH=hadoop`: `{settings.spark_master}`, one warm session, the two configurations "
         f"alternating, {ROUNDS} rounds of {REPEAT} runs of each job; milliseconds.\n\n"

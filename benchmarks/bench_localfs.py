@@ -11,13 +11,11 @@ medians over every round. Needs the jar ``make venv`` builds.
 from __future__ import annotations
 
 import shutil
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.report import markdown_table, write_section
+from benchmarks.report import markdown_table, medians_against_first, time_alternating, write_section
 
 ROUNDS = 3
 REPEAT = 3
@@ -78,30 +76,15 @@ def main() -> None:
         "300 rows over 3 dates, Delta table (storage.overwrite)": day_write,
     }
     sides = {"Hadoop's (a chmod process per file)": use(HADOOPS), "c360's (a system call)": use(LOCAL_FS_CLASS)}
-    times: dict[tuple[str, str], list[float]] = {}
     try:
-        for side in sides.values():  # warm-up, both ways
-            side()
-            for job in jobs.values():
-                job()
-        for _ in range(ROUNDS):
-            for label, side in sides.items():
-                side()
-                for name, job in jobs.items():
-                    for _ in range(REPEAT):
-                        began = time.perf_counter()
-                        job()
-                        times.setdefault((name, label), []).append(time.perf_counter() - began)
+        times = time_alternating(sides, jobs, ROUNDS, REPEAT)
     finally:
         use(LOCAL_FS_CLASS)()
         shutil.rmtree(work, ignore_errors=True)
-    table = []
-    for name in jobs:
-        medians = {label: statistics.median(times[(name, label)]) for label in sides}
-        base = next(iter(medians.values()))
-        for label, median in medians.items():
-            runs = times[(name, label)]
-            table.append([name, label, f"{median:.2f}", f"{min(runs):.2f}", f"{(median / base - 1) * 100:+.0f}%"])
+    table = [
+        [name, label, f"{median:.2f}", f"{best:.2f}", change]
+        for name, label, median, best, change in medians_against_first(times, jobs, sides)
+    ]
     body = (
         f"`make bench BENCH=localfs`: `{settings.spark_master}`, one warm session, the two file systems "
         f"alternating, {ROUNDS} rounds of {REPEAT} runs of each job; seconds.\n\n"

@@ -10,7 +10,10 @@ import contextlib
 import os
 import platform
 import re
+import statistics
 import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -69,3 +72,43 @@ def markdown_table(headers: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def time_alternating(
+    sides: Mapping[str, Callable[[], None]],
+    jobs: Mapping[str, Callable[[], None]],
+    rounds: int,
+    repeat: int,
+    warm_up: int = 1,
+) -> dict[tuple[str, str], list[float]]:
+    """Seconds of every run of every job under every side, keyed by (job, side). Each side is
+    a switch (a setting, a configuration); every job first runs ``warm_up`` times untimed under
+    every side, then each round switches to each side in turn and runs each job ``repeat``
+    times, so drift of the machine falls on every side alike."""
+    for side in sides.values():
+        side()
+        for job in jobs.values():
+            for _ in range(warm_up):
+                job()
+    times: dict[tuple[str, str], list[float]] = {}
+    for _ in range(rounds):
+        for label, side in sides.items():
+            side()
+            for name, job in jobs.items():
+                for _ in range(repeat):
+                    began = time.perf_counter()
+                    job()
+                    times.setdefault((name, label), []).append(time.perf_counter() - began)
+    return times
+
+
+def medians_against_first(
+    times: Mapping[tuple[str, str], list[float]], jobs: Mapping[str, object], sides: Mapping[str, object]
+) -> Iterator[tuple[str, str, float, float, str]]:
+    """Per job and side: the median and best seconds, and the median's change against the
+    first side's (``+0%`` for the first side itself)."""
+    for name in jobs:
+        medians = {label: statistics.median(times[(name, label)]) for label in sides}
+        base = next(iter(medians.values()))
+        for label, median in medians.items():
+            yield name, label, median, min(times[(name, label)]), f"{(median / base - 1) * 100:+.0f}%"
