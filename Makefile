@@ -23,7 +23,7 @@ help: ## List the targets
 # Expectations, Airflow and c360 from source again (docs/benchmarks.md).
 COMPILE := $(BIN)/python -m compileall -q -j 0 c360 dags tests benchmarks
 
-$(STAMP): requirements.lock pyproject.toml Makefile c360/jvm/LocalFileSystem.java
+$(STAMP): requirements.lock pyproject.toml Makefile $(wildcard c360/jvm/*.java)
 	@command -v java >/dev/null || { echo "Java 17+ is required (apt-get install openjdk-17-jre-headless)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"

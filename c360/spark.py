@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -62,9 +62,11 @@ C1_ONLY_JIT = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
 # by starting a ``chmod`` process (pyspark ships no Hadoop native library): about 4 ms each,
 # 11,045 of them in a year's sanitize. c360's subclass (c360/jvm/LocalFileSystem.java, built
 # into a jar by ``make venv``) sets the same modes with a system call. Spark uses it for
-# ``file:`` paths when the jar is on the JVMs' class path (``local_fs_conf``).
+# ``file:`` paths when the jar is on the JVMs' class path (``local_fs_conf``). The jar holds
+# every class of c360/jvm: HADOOP_DEFAULTS_CLASS as well (``drop_unused_hadoop_defaults``).
 LOCAL_FS_CLASS = "c360.hadoop.LocalFileSystem"
-LOCAL_FS_SOURCE = Path(__file__).parent / "jvm" / "LocalFileSystem.java"
+HADOOP_DEFAULTS_CLASS = "c360.hadoop.HadoopDefaults"
+JVM_SOURCES = sorted((Path(__file__).parent / "jvm").glob("*.java"))
 LOCAL_FS_IMPL = "spark.hadoop.fs.file.impl"
 
 
@@ -114,7 +116,7 @@ def local_fs_submit_options(jar: Path | None = None) -> list[str]:
 
 
 def build_local_fs_jar(target: Path) -> Path:
-    """Compile ``LOCAL_FS_SOURCE`` against pyspark's Hadoop jar and write the jar to
+    """Compile ``JVM_SOURCES`` against pyspark's Hadoop jar and write the jar to
     ``target`` (replaced only once complete). Needs ``javac`` (a JDK, not only a JRE)."""
     import shutil
     import subprocess
@@ -132,7 +134,7 @@ def build_local_fs_jar(target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="c360-jar-", dir=target.parent) as tmp:
         classes = Path(tmp) / "classes"
-        cmd = [javac, "--release", "17", "-nowarn", "-cp", str(hadoop[-1]), "-d", str(classes), str(LOCAL_FS_SOURCE)]
+        cmd = [javac, "--release", "17", "-nowarn", "-cp", str(hadoop[-1]), "-d", str(classes), *map(str, JVM_SOURCES)]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"javac failed:\n{done.stderr[-2000:]}")
@@ -214,14 +216,19 @@ def _submitted_with_local_fs() -> bool:
     ``LOCAL_FS_CLASS``. Asked before the session exists: its settings decide which file
     system Spark uses. The executors need no such check: the session's settings
     (``local_fs_conf``) put the jar on their class path when they start."""
-    from py4j.protocol import Py4JError
     from pyspark import SparkContext
 
     SparkContext._ensure_initialized()
-    jvm = SparkContext._jvm
-    assert jvm is not None
+    assert SparkContext._jvm is not None
+    return _driver_loads(SparkContext._jvm, LOCAL_FS_CLASS)
+
+
+def _driver_loads(jvm: Any, name: str) -> bool:
+    """Whether the driver's JVM loads the class ``name`` (c360's jar is on its class path)."""
+    from py4j.protocol import Py4JError
+
     try:
-        jvm.java.lang.Class.forName(LOCAL_FS_CLASS)
+        jvm.java.lang.Class.forName(name)
     except Py4JError:
         return False
     return True
@@ -354,6 +361,14 @@ def drop_unused_hadoop_defaults(spark: SparkSession) -> int:
     # writes use them even on a local file system), so they register here, first.
     jvm.org.apache.hadoop.hdfs.HdfsConfiguration.init()
     conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+    if _driver_loads(jvm, HADOOP_DEFAULTS_CLASS):
+        # The same in the JVM, one call: ``_drop_over_py4j`` sends five Py4J commands a property.
+        return int(jvm.c360.hadoop.HadoopDefaults.dropUnused(conf, UNUSED_HADOOP_PATTERN))
+    return _drop_over_py4j(jvm, conf)
+
+
+def _drop_over_py4j(jvm: Any, conf: Any) -> int:
+    """``drop_unused_hadoop_defaults``'s work from Python, when the driver has no c360 jar."""
     names = str(jvm.java.lang.String.join("\n", conf.getValByRegex(UNUSED_HADOOP_PATTERN).keySet())).split("\n")
     dropped = 0
     for name in filter(None, names):
