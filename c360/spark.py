@@ -51,6 +51,12 @@ CODEGEN_FACTORY_MODE = "spark.sql.codegen.factoryMode"  # internal to Spark: FAL
 # whose tables hold fewer rows than ``Settings.broadcast_min_rows`` joins without it
 # (``joins_for_rows``); explicit ``broadcast`` hints still broadcast.
 BROADCAST_THRESHOLD = "spark.sql.autoBroadcastJoinThreshold"
+# Of a sort-merge join whose one side Spark cannot size (a checkpointed frame counts as huge),
+# Spark filters that side by a Bloom filter of the other side's keys: a Spark job of its own to
+# build each filter, and the filter (1 MiB at its default size) shipped in every task that
+# applies it. A small step's few rows gain nothing from it; ``joins_for_rows`` turns it off
+# with the broadcasts (docs/benchmarks.md, "A day on mock_data").
+RUNTIME_BLOOM_FILTER = "spark.sql.optimizer.runtime.bloomFilter.enabled"
 # A new JVM spends most of a small run's CPU JIT-compiling Spark itself: HotSpot compiles hot
 # methods with C1 first and again, optimised, with C2. A JVM c360 starts for a run that reads
 # fewer rows than ``Settings.c2_jit_min_rows`` compiles with C1 only (``get_spark``). C1 alone
@@ -402,19 +408,25 @@ def codegen_for_rows(spark: SparkSession, rows: int, min_rows: int) -> Iterator[
 def joins_for_rows(spark: SparkSession, rows: int, min_rows: int) -> Iterator[bool]:
     """Run the block's joins as Spark chooses (a small side broadcast) when the tables it
     reads hold at least ``min_rows`` rows (``Settings.broadcast_min_rows``), by sort-merge
-    without broadcasts below it; yields whether Spark may broadcast.
+    without broadcasts or runtime Bloom filters (``RUNTIME_BLOOM_FILTER``) below it; yields
+    whether Spark may broadcast.
 
     ``rows`` must count every table the block joins, not only its new rows: a day's few rows
     joined with a long history would otherwise shuffle the whole history. The session's
-    setting is restored afterwards; results are the same either way."""
+    settings are restored afterwards; results are the same either way."""
     broadcast = rows >= min_rows
-    before = spark.conf.get(BROADCAST_THRESHOLD) or "10MB"  # Spark's default, should it have none
+    before = {  # Spark's defaults, should the session have none
+        BROADCAST_THRESHOLD: spark.conf.get(BROADCAST_THRESHOLD) or "10MB",
+        RUNTIME_BLOOM_FILTER: spark.conf.get(RUNTIME_BLOOM_FILTER) or "true",
+    }
     if not broadcast:
         spark.conf.set(BROADCAST_THRESHOLD, "-1")
+        spark.conf.set(RUNTIME_BLOOM_FILTER, "false")
     try:
         yield broadcast
     finally:
-        spark.conf.set(BROADCAST_THRESHOLD, before)
+        for name, value in before.items():
+            spark.conf.set(name, value)
 
 
 def dump_class_archive(target: Path, timeout: float = 300.0) -> Path:

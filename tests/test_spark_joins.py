@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from c360.pipeline import RunContext, lake_rows, sanitize_step, step_rows
 from c360.settings import Settings
-from c360.spark import BROADCAST_THRESHOLD, joins_for_rows
+from c360.spark import BROADCAST_THRESHOLD, RUNTIME_BLOOM_FILTER, joins_for_rows
 from tests.conftest import MockRetailLake
 
 MIN_ROWS: int = Settings.model_fields["broadcast_min_rows"].default
@@ -94,3 +96,37 @@ def test_sanitize_sizes_its_joins_with_the_history_it_reads(
         sanitize_step(ctx, [day], "retail")
     assert (seen[0] != "-1") == history_counts
     assert spark.conf.get(BROADCAST_THRESHOLD) == before
+
+
+def test_a_small_step_builds_no_runtime_bloom_filter(spark: SparkSession, tmp_path: Path) -> None:
+    """A checkpointed frame keeps the size estimate of the plan it was computed from, and a
+    plan of joins is estimated as the product of its sides: Spark takes it for a huge side and
+    filters it by a Bloom filter of the other side's keys, with a job to build the filter and
+    the filter in every task. A small step's joins go without."""
+    spark.range(1000).select("id", (F.col("id") % 10).alias("grp")).write.parquet(str(tmp_path / "dims"))
+
+    def joined() -> DataFrame:
+        ids = [spark.range(5000).toDF(name) for name in ("id", "a", "b")]
+        facts = ids[0].join(ids[1], F.col("id") == F.col("a")).join(ids[2], F.col("id") == F.col("b"))
+        facts = facts.select((F.col("id") % 1000).alias("id"), F.col("a").alias("n")).localCheckpoint()
+        dims = spark.read.parquet(str(tmp_path / "dims")).filter("grp = 3")  # selective, as Spark requires
+        return facts.join(dims, "id")
+
+    def optimized(df: DataFrame) -> str:
+        return str(df._jdf.queryExecution().optimizedPlan().toString())  # type: ignore[operator]
+
+    with joins_for_rows(spark, MIN_ROWS - 1, MIN_ROWS):
+        df = joined()
+        small_plan, small_rows = optimized(df), sorted(df.collect())
+    assert "might_contain" not in small_plan
+    # Fails if Spark stops reading the setting: sort-merged outside the block, the same join
+    # filters the checkpoint.
+    before = spark.conf.get(BROADCAST_THRESHOLD)
+    spark.conf.set(BROADCAST_THRESHOLD, "-1")
+    try:
+        df = joined()
+        assert "might_contain" in optimized(df)
+        assert sorted(df.collect()) == small_rows and len(small_rows) == 500
+    finally:
+        spark.conf.set(BROADCAST_THRESHOLD, before)
+    assert spark.conf.get(RUNTIME_BLOOM_FILTER) == "true"
