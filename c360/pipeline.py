@@ -128,6 +128,14 @@ class RunContext:
         ):
             yield compiled
 
+    def workers(self, rows: int) -> int:
+        """Tables a step that reads ``rows`` writes at the same time: ``small_step_workers``
+        below ``codegen_min_rows`` (unless 0), else ``publish_workers``."""
+        settings = self.settings
+        if settings.small_step_workers and rows < settings.codegen_min_rows:
+            return settings.small_step_workers
+        return settings.publish_workers
+
     @contextmanager
     def batched(self) -> Iterator[None]:
         """Hold the records of a run and write them once when it ends (failed or not): the
@@ -307,9 +315,10 @@ def sanitize_step(ctx: RunContext, dates: Sequence[date], sources: str | None = 
     ctx.prepare_gates()
     contracts = _contracts(sources)
     key = ctx.settings.pseudonym_key_bytes()
-    workers = ctx.settings.publish_workers
     catalog = ctx.storage.catalog
-    with ctx.sized(sanitize_rows(catalog, dates, sources), sanitize_joined_rows(catalog, dates, sources)):
+    joined = sanitize_joined_rows(catalog, dates, sources)
+    workers = ctx.workers(joined)  # a day against a long history is not a small step
+    with ctx.sized(sanitize_rows(catalog, dates, sources), joined):
         min_rows = ctx.settings.codegen_min_rows  # the cross-table checks size themselves
         return sanitize(ctx.spark, ctx.storage, dates, key, ctx.run_id, contracts, ctx.gate_log, workers, min_rows)
 
@@ -366,7 +375,8 @@ def model_step(ctx: RunContext, dates: Sequence[date], profile_dates: Sequence[d
     from c360.enhanced.model import build_model
 
     ctx.prepare_gates()
-    with ctx.sized(product_rows(ctx.storage.catalog, "retail")):
+    rows = product_rows(ctx.storage.catalog, "retail")
+    with ctx.sized(rows):
         return build_model(
             ctx.spark,
             ctx.storage,
@@ -374,7 +384,7 @@ def model_step(ctx: RunContext, dates: Sequence[date], profile_dates: Sequence[d
             ctx.run_id,
             profile_dates,
             run_log=ctx.gate_log,
-            workers=ctx.settings.publish_workers,
+            workers=ctx.workers(rows),
             incremental=ctx.settings.incremental_dimensions,
         )
 

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     # each table is mostly fixed latency per Spark job, which a second table fills: 2 took the
     # warm daily model step from 34 to 28 s on 2 cores (docs/benchmarks.md). 1 = one at a time.
     publish_workers: int = Field(default=2, ge=1)
+    # The same for a step that reads fewer rows than ``codegen_min_rows`` (a day of mock_data;
+    # the sanitize step counts the history it joins): its tables wait on fixed latency, not on
+    # the cores, and 4 at a time took the mock day as a new process 3-4% less than 2
+    # (docs/benchmarks.md). A larger step keeps ``publish_workers``: its tables' rows share the
+    # cores and the memory. 0 = ``publish_workers`` for every step.
+    small_step_workers: int = Field(default=4, ge=0)
     # A step that reads fewer rows than this runs its queries' expressions interpreted instead
     # of compiling a class for each (c360.spark.codegen_for_rows): a mock_data day 20-25% faster,
     # the 1M-order-line model step 15-30% slower if interpreted (docs/benchmarks.md). 0 = always

@@ -130,3 +130,47 @@ def test_a_small_step_builds_no_runtime_bloom_filter(spark: SparkSession, tmp_pa
     finally:
         spark.conf.set(BROADCAST_THRESHOLD, before)
     assert spark.conf.get(RUNTIME_BLOOM_FILTER) == "true"
+
+
+@pytest.mark.parametrize("small", [True, False], ids=["small step", "large step"])
+def test_a_small_step_writes_more_tables_at_a_time(
+    spark: SparkSession,
+    spark_settings: Settings,
+    mock_retail_lake: MockRetailLake,
+    monkeypatch: pytest.MonkeyPatch,
+    small: bool,
+) -> None:
+    """Sanitize by the rows it joins (the history with the day), the model by its product's."""
+    import c360.enhanced.model as model
+    import c360.sanitized.run as sanitize_run
+    from c360.pipeline import model_step, product_rows, sanitize_joined_rows
+
+    day = mock_retail_lake.dates[-1]
+    settings = spark_settings.model_copy(update={"lake_root": mock_retail_lake.root})
+    catalog = RunContext.create(settings, spark).storage.catalog
+    rows = {"sanitize": sanitize_joined_rows(catalog, [day], "retail"), "model": product_rows(catalog, "retail")}
+    # Below both steps' rows, or above both.
+    threshold = min(rows.values()) if not small else max(rows.values()) + 1
+    ctx = RunContext.create(
+        settings.model_copy(update={"codegen_min_rows": threshold, "publish_workers": 2, "small_step_workers": 5}),
+        spark,
+    )
+    seen: dict[str, int] = {}
+
+    def spy(step: str, position: int) -> object:
+        def stop(*args: object, **kw: object) -> object:  # before anything is written
+            seen[step] = int(kw["workers"] if "workers" in kw else args[position])  # type: ignore[call-overload]
+            raise RuntimeError("stop here")
+
+        return stop
+
+    monkeypatch.setattr(sanitize_run, "sanitize", spy("sanitize", 7))
+    monkeypatch.setattr(model, "build_model", spy("model", 7))
+    with pytest.raises(RuntimeError, match="stop here"):
+        sanitize_step(ctx, [day], "retail")
+    with pytest.raises(RuntimeError, match="stop here"):
+        model_step(ctx, [day])
+    assert seen == dict.fromkeys(rows, 5 if small else 2)
+    # 0: publish_workers for every step.
+    ctx = RunContext.create(ctx.settings.model_copy(update={"small_step_workers": 0}), spark)
+    assert ctx.workers(0) == 2
