@@ -51,11 +51,12 @@ CODEGEN_FACTORY_MODE = "spark.sql.codegen.factoryMode"  # internal to Spark: FAL
 # whose tables hold fewer rows than ``Settings.broadcast_min_rows`` joins without it
 # (``joins_for_rows``); explicit ``broadcast`` hints still broadcast.
 BROADCAST_THRESHOLD = "spark.sql.autoBroadcastJoinThreshold"
-# Of a sort-merge join whose one side Spark cannot size (a checkpointed frame counts as huge),
-# Spark filters that side by a Bloom filter of the other side's keys: a Spark job of its own to
-# build each filter, and the filter (1 MiB at its default size) shipped in every task that
-# applies it. A small step's few rows gain nothing from it; ``joins_for_rows`` turns it off
-# with the broadcasts (docs/benchmarks.md, "A day on mock_data").
+# Of a sort-merge join with a side Spark estimates as huge (a checkpoint keeps its plan's
+# estimate, and joins are estimated as the product of their sides), Spark filters that side by
+# a Bloom filter of the other side's keys: a Spark job of its own to build each filter, and the
+# filter (1 MiB at its default size) shipped in every task that applies it. A small step's few
+# rows gain nothing from it; ``joins_for_rows`` turns it off with the broadcasts
+# (docs/benchmarks.md, "A small day's fixed costs").
 RUNTIME_BLOOM_FILTER = "spark.sql.optimizer.runtime.bloomFilter.enabled"
 # A new JVM spends most of a small run's CPU JIT-compiling Spark itself: HotSpot compiles hot
 # methods with C1 first and again, optimised, with C2. A JVM c360 starts for a run that reads
