@@ -61,6 +61,9 @@ def test_a_value_set_on_purpose_stays(spark: SparkSession, monkeypatch: pytest.M
 def test_the_jvm_drops_what_py4j_drops_in_one_call(spark: SparkSession) -> None:
     jar = local_fs_jar()
     if jar is None or not jar.is_file():
+        # The jar is an optimisation: an environment without javac has none, and the session
+        # drops the defaults over Py4J (test_a_value_set_on_purpose_stays covers that way).
+        # Under make test the install has just built it, so this runs.
         pytest.skip(f"no jar at {jar} in this environment: make venv builds it")
     jvm = spark._jvm  # type: ignore[attr-defined]
     # Two fresh configurations: Hadoop's defaults, and two values set on purpose.
