@@ -11,6 +11,7 @@ import stat
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -439,9 +440,49 @@ def run_all(
         ctx.step("ingest", last, lambda: ingest_step(ctx, source, dates), ingest_summary)
         on_step(f"sanitize {dates[0]}..{last}")
         ctx.step("sanitize", last, lambda: sanitize_step(ctx, dates), sanitize_summary)
-        on_step(f"model {dates[0]}..{last}")
-        ctx.step("model", last, lambda: model_step(ctx, dates, profile_dates), model_summary)
         aq = sorted(dates if air_quality_dates is None else air_quality_dates)
-        if aq:
-            on_step(f"air quality {aq[0]}..{aq[-1]}")
+
+        def model() -> None:
+            ctx.step("model", last, lambda: model_step(ctx, dates, profile_dates), model_summary)
+
+        def air_quality() -> None:
             ctx.step("air_quality", aq[-1], lambda: air_quality_step(ctx, aq), air_quality_summary)
+
+        rows = overlap_rows(ctx) if aq else None
+        if rows is None:
+            on_step(f"model {dates[0]}..{last}")
+            model()
+            if aq:
+                on_step(f"air quality {aq[0]}..{aq[-1]}")
+                air_quality()
+            return
+        on_step(f"model {dates[0]}..{last} and air quality {aq[0]}..{aq[-1]}")
+        with ctx.sized(rows), ThreadPoolExecutor(1, thread_name_prefix="c360-air-quality") as pool:
+            pending = pool.submit(air_quality)
+            try:
+                model()
+            finally:
+                wait([pending])  # a failed model step still lets the other product finish and log
+            pending.result()
+
+
+def overlap_rows(ctx: RunContext) -> int | None:
+    """The rows to size the model and air-quality steps by when they can run at the same time,
+    or None when they must run one after the other.
+
+    The two products read and write disjoint tables (retail's sanitized tables and star,
+    air quality's), so on a small run the air-quality step fills the cores the model step's
+    Spark jobs leave idle between them (docs/benchmarks.md, "Two products at once"). They
+    overlap only when Spark's session settings, which ``RunContext.sized`` sets for the whole
+    session, are the same for both (a backfill of years sizes them apart), and when the calendar
+    they share (``enhanced.shared.dim_date``) is already published: both would create it."""
+    from c360.enhanced import dim_date
+
+    catalog = ctx.storage.catalog
+    if not catalog.exists(dim_date.NAME):
+        return None
+    retail, air = product_rows(catalog, "retail"), product_rows(catalog, "air_quality")
+    s = ctx.settings
+    if any((retail >= limit) != (air >= limit) for limit in (s.codegen_min_rows, s.broadcast_min_rows)):
+        return None
+    return max(retail, air)
