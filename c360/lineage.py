@@ -28,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from c360.registry import registry
+from c360.registry import Registry, registry
 from c360.storage import LakeCatalog
 
 log = logging.getLogger(__name__)
@@ -176,15 +176,21 @@ class StepLineage:
     run_date: date
     before: dict[str, int] = field(default_factory=dict)
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The data products (c360.registry) whose tables the step writes, when another step runs
+    # beside it (c360.pipeline.run_all): its outputs are the tables whose versions moved, and
+    # the other step's move too. None: every table that moved.
+    products: frozenset[str] | None = None
 
     @property
     def step_run_id(self) -> str:
         return _run_uuid(self.run_id, self.step, self.run_date.isoformat())
 
     @classmethod
-    def start(cls, lake_root: Path, run_id: str, step: str, run_date: date) -> StepLineage | None:
+    def start(
+        cls, lake_root: Path, run_id: str, step: str, run_date: date, products: frozenset[str] | None = None
+    ) -> StepLineage | None:
         try:
-            me = cls(Path(lake_root), run_id, step, run_date, LakeCatalog(lake_root).versions())
+            me = cls(Path(lake_root), run_id, step, run_date, LakeCatalog(lake_root).versions(), products=products)
             me._emit("START", [], [])
             return me
         except Exception as exc:  # noqa: BLE001 - lineage never fails a step
@@ -195,8 +201,8 @@ class StepLineage:
         try:
             catalog = LakeCatalog(self.lake_root)
             after = catalog.versions()
-            outputs = sorted(n for n, v in after.items() if self.before.get(n) != v and not n.startswith("ops."))
             reg = registry()
+            outputs = sorted(n for n, v in after.items() if self.before.get(n) != v and self._writes(n, reg))
             inputs: dict[str, int | None] = {}
             for n in outputs:
                 for s in reg.tables[n].sources if n in reg.tables else ():
@@ -215,6 +221,11 @@ class StepLineage:
             )
         except Exception as exc:  # noqa: BLE001
             log.warning("lineage: no COMPLETE event for %s: %s", self.step, exc)
+
+    def _writes(self, name: str, reg: Registry) -> bool:
+        if name.startswith("ops."):
+            return False
+        return self.products is None or (name in reg.tables and reg.tables[name].product in self.products)
 
     def fail(self, error: BaseException) -> None:
         try:

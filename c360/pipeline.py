@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
-from c360.registry import PLATFORM, Table, column
+from c360.registry import AIR_QUALITY, C360, PLATFORM, Table, column
 
 if TYPE_CHECKING:
     from c360.air_quality.run import AirQualityReport
@@ -86,12 +86,20 @@ class RunContext:
     def create(cls, settings: Settings, spark: SparkSession, run_id: str | None = None) -> RunContext:
         return cls(settings, spark, DeltaStorage(spark, settings.lake_root), run_id or uuid.uuid4().hex)
 
-    def step(self, name: str, run_date: date, fn: Callable[[], R], summarise: Callable[[R], str] = str) -> R:
+    def step(
+        self,
+        name: str,
+        run_date: date,
+        fn: Callable[[], R],
+        summarise: Callable[[R], str] = str,
+        products: frozenset[str] | None = None,
+    ) -> R:
         """Run one step, time it, and log it to ``ops.pipeline.runs`` (success or failure);
-        its OpenLineage events (c360.lineage) name the tables it read and wrote, with versions."""
+        its OpenLineage events (c360.lineage) name the tables it read and wrote, with versions:
+        of the data ``products`` it writes only, when another step runs beside it."""
         from c360.lineage import StepLineage
 
-        lineage = StepLineage.start(self.settings.lake_root, self.run_id, name, run_date)
+        lineage = StepLineage.start(self.settings.lake_root, self.run_id, name, run_date, products)
         started = datetime.now(UTC)
         t0 = time.perf_counter()
         try:
@@ -442,11 +450,11 @@ def run_all(
         ctx.step("sanitize", last, lambda: sanitize_step(ctx, dates), sanitize_summary)
         aq = sorted(dates if air_quality_dates is None else air_quality_dates)
 
-        def model() -> None:
-            ctx.step("model", last, lambda: model_step(ctx, dates, profile_dates), model_summary)
+        def model(products: frozenset[str] | None = None) -> None:
+            ctx.step("model", last, lambda: model_step(ctx, dates, profile_dates), model_summary, products)
 
-        def air_quality() -> None:
-            ctx.step("air_quality", aq[-1], lambda: air_quality_step(ctx, aq), air_quality_summary)
+        def air_quality(products: frozenset[str] | None = None) -> None:
+            ctx.step("air_quality", aq[-1], lambda: air_quality_step(ctx, aq), air_quality_summary, products)
 
         rows = overlap_rows(ctx) if aq else None
         if rows is None:
@@ -458,9 +466,10 @@ def run_all(
             return
         on_step(f"model {dates[0]}..{last} and air quality {aq[0]}..{aq[-1]}")
         with ctx.sized(rows), ThreadPoolExecutor(1, thread_name_prefix="c360-air-quality") as pool:
-            pending = pool.submit(air_quality)
+            # Each step's lineage names its own product's tables: the other's move meanwhile.
+            pending = pool.submit(air_quality, frozenset({AIR_QUALITY}))
             try:
-                model()
+                model(frozenset({C360}))
             finally:
                 wait([pending])  # a failed model step still lets the other product finish and log
             pending.result()

@@ -124,3 +124,24 @@ def test_a_step_s_events_on_a_small_lake_validate_and_a_broken_event_does_not(tm
         breakage(broken)
         with pytest.raises(InvalidEvent):
             validate_run_event(broken)
+
+
+def test_a_step_beside_another_names_only_its_products_tables(tmp_path: Path) -> None:
+    """The model and air-quality steps of a run write at the same time (c360.pipeline.run_all):
+    each step's outputs are its own product's tables, not every table whose version moved."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from c360.lineage import StepLineage
+    from c360.registry import C360
+
+    write_deltalake(str(tmp_path / "sanitized/customer/customers"), pa.table({"customer_id": ["C1"]}))
+    model = StepLineage.start(tmp_path, "run-8", "model", date(2024, 1, 5), frozenset({C360}))
+    assert model is not None
+    write_deltalake(str(tmp_path / "enhanced/customer/dim_customer"), pa.table({"customer_id": ["C1"]}))
+    write_deltalake(str(tmp_path / "enhanced/air_quality/dim_station"), pa.table({"station_id": ["S1"]}))
+    model.complete()
+    complete = read_events(tmp_path)[-1]
+    validate_run_event(complete)
+    assert [o["name"] for o in complete["outputs"]] == ["enhanced.customer.dim_customer"]
+    assert [i["name"] for i in complete["inputs"]] == ["sanitized.customer.customers"]
