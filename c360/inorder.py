@@ -6,9 +6,13 @@ A second table's jobs fill that time. What may overlap is each table's preparati
 build, checkpoint, comparisons, quality gate); what stays in order is what later tables or
 the caller see, above all the commits:
 
-- an item starts once every item it ``needs`` has finished;
+- an item starts once every item it ``needs`` has finished, and one of the ``workers`` slots
+  is free;
 - its work calls ``turn()`` before its first commit (and before handing over results), which
   returns once every earlier item has finished, or raises :class:`Cancelled` when one failed.
+  An item waiting for its turn gives its slot to the next item: on a small day, the quick
+  items that follow a slow one otherwise held every slot until it finished. What an item does
+  after its turn needs no slot: one item at a time is past its turn.
 
 So a failure is what it is one item at a time: the first failing item (in order) raises, and
 no item after it commits.
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -45,29 +49,60 @@ def run_in_order(
     thread_name: str = "c360-inorder",
 ) -> list[R]:
     """``work(item, turn)`` for every item, ``workers`` at a time (module docstring); the
-    results in item order. ``needs(item)``: keys of the earlier items it reads. Raises the
-    first failure in item order."""
+    results in item order. ``needs(item)``: keys of the earlier items it reads. Of the items
+    ready to start, the first in item order starts first. Raises the first failure in item order."""
     if workers <= 1:
         return [work(item, _no_turn) for item in items]
-    finished: dict[Hashable, Future[R]] = {}
+    position = {key(item): i for i, item in enumerate(items)}
+    reads = [sorted({position[k] for k in needs(item) if position.get(k, i) < i}) for i, item in enumerate(items)]
+    done: list[Future[R]] = [Future() for _ in items]  # each item's outcome, set when it ends
     slots = threading.Semaphore(workers)
-    with ThreadPoolExecutor(workers, thread_name_prefix=thread_name) as pool:
-        before: Future[R] | None = None
-        for item in items:
-            wanted = [finished[k] for k in needs(item) if k in finished]
-            if any(f.exception() for f in wait(wanted, return_when=FIRST_EXCEPTION).done):
-                break  # an item it reads failed: that error is raised below, in item order
+    waiting = list(range(len(items)))
+    # A thread per item: an item waiting for its turn keeps its thread, not its slot.
+    with ThreadPoolExecutor(max(1, len(items)), thread_name_prefix=thread_name) as pool:
+        while waiting:
             slots.acquire()
-            before = finished[key(item)] = pool.submit(_in_turn, work, item, before, slots)
-    for future in finished.values():  # the first failure in item order; the rest were cut short
+            ready = _first_ready(waiting, reads, done)
+            if ready is None:  # something failed: nothing more starts (what runs is cancelled at its turn)
+                slots.release()
+                break
+            waiting.remove(ready)
+            pool.submit(_settle, done[ready], _in_turn, work, items[ready], done[ready - 1] if ready else None, slots)
+        for i in waiting:  # before the pool waits for its threads: a later item waits for these
+            done[i].set_exception(Cancelled(repr(items[i])))
+    for future in done:  # the first failure in item order; the rest were cut short
         error = future.exception()
         if error is not None and not isinstance(error, Cancelled):
             raise error
-    return [future.result() for future in finished.values()]
+    return [future.result() for future in done]
+
+
+def _first_ready(waiting: list[int], reads: list[list[int]], done: list[Future]) -> int | None:
+    """The first waiting item whose inputs have all finished, once there is one; None as soon as
+    any item has failed."""
+    while True:
+        if any(f.done() and f.exception() is not None for f in done):
+            return None
+        for i in waiting:
+            if all(done[j].done() for j in reads[i]):
+                return i
+        wait([done[j] for i in waiting for j in reads[i] if not done[j].done()], return_when=FIRST_COMPLETED)
+
+
+def _settle(outcome: Future[R], fn: Callable[..., R], *args: object) -> None:
+    try:
+        outcome.set_result(fn(*args))
+    except BaseException as exc:  # noqa: BLE001 - handed to the caller, in item order
+        outcome.set_exception(exc)
 
 
 def _in_turn(work: Callable[[T, Turn], R], item: T, before: Future[R] | None, slot: threading.Semaphore) -> R:
+    held = [True]
+
     def turn() -> None:
+        if held[0]:  # waiting is not work: the slot goes to the next item meanwhile
+            held[0] = False
+            slot.release()
         if before is not None and before.exception() is not None:  # waits for it to finish
             raise Cancelled(repr(item))
 
@@ -76,4 +111,5 @@ def _in_turn(work: Callable[[T, Turn], R], item: T, before: Future[R] | None, sl
         turn()  # a work that committed nothing still hands over its result in order
         return result
     finally:
-        slot.release()
+        if held[0]:  # failed before its turn
+            slot.release()

@@ -60,9 +60,10 @@ def test_results_and_commits_in_item_order_whatever_finishes_first(workers: int)
     assert _run(log, {"a": 0.3, "b": 0.0}, workers) == ["A", "B", "C", "D"]
     commits = [e for e in log.events if e.startswith("commit")]
     assert commits == ["commit a", "commit b", "commit c", "commit d"]
-    assert log.most == min(workers, 2)  # "c" waits for "a", so at most two run at once here
+    assert log.most <= workers
     if workers > 1:
         assert log.events.index("start b") < log.events.index("commit a")  # b ran beside a
+        assert log.events.index("start d") < log.events.index("commit a")  # d, ready, not held behind c
     assert log.events.index("start c") > log.events.index("commit a")  # c reads a: after it
 
 
@@ -89,3 +90,13 @@ def test_the_failure_itself_is_raised_not_the_cancellation_of_an_item_beside_it(
     with pytest.raises(ValueError, match="a broke"):
         _run(log, {"a": 0.2}, 2, fail="a")
     assert "start b" in log.events and not [e for e in log.events if e.startswith("commit")]
+
+
+def test_an_item_waiting_for_its_turn_gives_its_slot_to_the_next() -> None:
+    """Two slots: "b" is done long before slow "a" commits, and "d" starts in b's slot meanwhile
+    (it held it until "a" committed); still no more than two items work at once."""
+    log = Log()
+    assert _run(log, {"a": 0.5, "b": 0.1, "d": 0.1}, workers=2) == ["A", "B", "C", "D"]
+    assert log.events.index("start d") < log.events.index("commit a")
+    assert log.most == 2
+    assert [e for e in log.events if e.startswith("commit")] == ["commit a", "commit b", "commit c", "commit d"]
