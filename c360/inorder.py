@@ -14,8 +14,13 @@ the caller see, above all the commits:
   items that follow a slow one otherwise held every slot until it finished. What an item does
   after its turn needs no slot: one item at a time is past its turn.
 
-So a failure is what it is one item at a time: the first failing item (in order) raises, and
-no item after it commits.
+The order is the items' own, except that an item whose chain of readers is longer goes
+first among those whose inputs come before it (Kahn's topological sort, by the longest chain
+of items that read it): the model's facts that the CLV fit and the profile wait for start
+before facts nothing reads.
+
+So a failure is what it is one item at a time: the first failing item (in that order)
+raises, and no item after it commits.
 """
 
 from __future__ import annotations
@@ -48,16 +53,20 @@ def run_in_order(
     workers: int,
     thread_name: str = "c360-inorder",
 ) -> list[R]:
-    """``work(item, turn)`` for every item, ``workers`` at a time (module docstring); the
-    results in item order. ``needs(item)``: keys of the earlier items it reads. Of the items
-    ready to start, the first in item order starts first. Raises the first failure in item order."""
-    if workers <= 1:
-        return [work(item, _no_turn) for item in items]
+    """``work(item, turn)`` for every item, ``workers`` at a time, in the order of
+    :func:`critical_first` (module docstring); the results in item order. ``needs(item)``:
+    keys of the earlier items it reads. Of the items ready to start, the first in that order
+    starts first. Raises the first failure in that order."""
     position = {key(item): i for i, item in enumerate(items)}
     reads = [sorted({position[k] for k in needs(item) if position.get(k, i) < i}) for i, item in enumerate(items)]
+    order = critical_first(reads)
+    if workers <= 1:
+        results = {i: work(items[i], _no_turn) for i in order}
+        return [results[i] for i in range(len(items))]
     done: list[Future[R]] = [Future() for _ in items]  # each item's outcome, set when it ends
+    previous = dict(zip(order[1:], order, strict=False))  # whose turn comes before each item's
     slots = threading.Semaphore(workers)
-    waiting = list(range(len(items)))
+    waiting = list(order)
     # A thread per item: an item waiting for its turn keeps its thread, not its slot.
     with ThreadPoolExecutor(max(1, len(items)), thread_name_prefix=thread_name) as pool:
         while waiting:
@@ -67,14 +76,37 @@ def run_in_order(
                 slots.release()
                 break
             waiting.remove(ready)
-            pool.submit(_settle, done[ready], _in_turn, work, items[ready], done[ready - 1] if ready else None, slots)
+            before = done[previous[ready]] if ready in previous else None
+            pool.submit(_settle, done[ready], _in_turn, work, items[ready], before, slots)
         for i in waiting:  # before the pool waits for its threads: a later item waits for these
             done[i].set_exception(Cancelled(repr(items[i])))
-    for future in done:  # the first failure in item order; the rest were cut short
-        error = future.exception()
+    for i in order:  # the first failure; the items after it were cut short
+        error = done[i].exception()
         if error is not None and not isinstance(error, Cancelled):
             raise error
     return [future.result() for future in done]
+
+
+def critical_first(reads: Sequence[Sequence[int]]) -> list[int]:
+    """The items (by position; ``reads[i]``: the earlier items item ``i`` reads) in a
+    topological order: of the items whose inputs are placed, the one with the longest chain of
+    items reading it, then the first."""
+    readers: list[list[int]] = [[] for _ in reads]
+    for i, inputs in enumerate(reads):
+        for j in inputs:
+            readers[j].append(i)
+    chain = [0] * len(reads)
+    for i in reversed(range(len(reads))):  # an item's readers come after it
+        chain[i] = max((1 + chain[r] for r in readers[i]), default=0)
+    order: list[int] = []
+    placed: set[int] = set()
+    pending = list(range(len(reads)))
+    while pending:
+        nxt = min((i for i in pending if placed.issuperset(reads[i])), key=lambda i: (-chain[i], i))
+        order.append(nxt)
+        placed.add(nxt)
+        pending.remove(nxt)
+    return order
 
 
 def _first_ready(waiting: list[int], reads: list[list[int]], done: list[Future]) -> int | None:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from c360.inorder import Turn, run_in_order
+from c360.inorder import Turn, critical_first, run_in_order
 
 
 class Log:
@@ -100,3 +100,20 @@ def test_an_item_waiting_for_its_turn_gives_its_slot_to_the_next() -> None:
     assert log.events.index("start d") < log.events.index("commit a")
     assert log.most == 2
     assert [e for e in log.events if e.startswith("commit")] == ["commit a", "commit b", "commit c", "commit d"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_item_others_wait_for_goes_first_and_the_results_keep_item_order(workers: int) -> None:
+    needs: dict[str, list[str]] = {"x": [], "y": [], "z": ["y"]}
+    log = Log()
+    out = run_in_order(list(needs), _work(log, {}), key=lambda i: i, needs=lambda i: needs[i], workers=workers)
+    assert out == ["X", "Y", "Z"]
+    assert [e for e in log.events if e.startswith("commit")] == ["commit y", "commit x", "commit z"]
+
+
+def test_the_longest_chain_of_readers_first_then_item_order() -> None:
+    assert critical_first([[], [], [1]]) == [1, 0, 2]
+    # 1 -> 3 -> 4 is the longest chain; 0 and 3 (one reader each) tie, and 0 comes first.
+    assert critical_first([[], [], [0], [1], [3]]) == [1, 0, 3, 2, 4]
+    assert critical_first([[], [0], [1]]) == [0, 1, 2]
+    assert critical_first([]) == []
