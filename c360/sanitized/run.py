@@ -136,7 +136,8 @@ def sanitize(
 
     ``workers``: sources sanitized at the same time (c360.inorder): a source starts once the
     parents it checks its foreign keys against are written, and the sources commit one after
-    the other, those without parents first. The report lists them in ``contracts`` order.
+    the other, parents before children, those with the longest chain of children first
+    (c360.inorder.critical_first). The report lists them in ``contracts`` order.
     ``run_log``: the run's gate log, where the cross-table checks are added for the run to
     record; without one they are recorded at once. ``codegen_min_rows``: the cross-table
     checks read the orders' and lines' history, and are sized by it (c360.sanitized.crosscheck)."""
