@@ -208,9 +208,11 @@ class StepLineage:
                 for s in reg.tables[n].sources if n in reg.tables else ():
                     if s in after and s not in outputs:
                         inputs[s] = self.before.get(s, after[s])
+            # Source files are inputs of raw tables only: a step that wrote none skips their log.
+            raw = [n for n in outputs if n in reg.tables and reg.tables[n].tier == "raw"]
             files = [
                 f"{FILE_NAMESPACE}:{r['source_file']}"
-                for r in _ingested_files(catalog)
+                for r in (_ingested_files(catalog) if raw else [])
                 if r["ingest_id"] == self.run_id and r["table"] in outputs
             ]
             self._emit(
