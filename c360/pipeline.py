@@ -432,7 +432,8 @@ def run_all(
     air_quality_dates: Sequence[date] | None = None,
     profile_dates: Sequence[date] | None = None,
 ) -> None:
-    """Ingest -> sanitize -> model (-> air quality) for the dates, in one session.
+    """Ingest -> sanitize -> model (and air quality) for the dates, in one session; the model and
+    air-quality steps at the same time when they can (``overlap_rows``), else one after the other.
 
     Each step processes the range as one batch (one commit per table), which gives the
     same tables as running the days one by one: ingestion is idempotent per file, and
