@@ -96,7 +96,9 @@ def run_pipeline(source: Path, dates: list, last_day_only: bool = False) -> None
         entry = merged.setdefault(t.step, [0.0, t.status, []])
         entry[0] += t.seconds
         entry[2].append(t.summary)
-    for step, (secs, status_, summaries) in merged.items():
+    # The steps in pipeline order: the model and air quality may end in either (c360.pipeline.run_all).
+    order = {step: i for i, step in enumerate(("ingest", "sanitize", "model", "air_quality"))}
+    for step, (secs, status_, summaries) in sorted(merged.items(), key=lambda kv: order.get(kv[0], len(order))):
         out.add_row(step, f"{secs:.1f}", status_, summaries[-1])
     console.print(out)
     _print_tables()
