@@ -47,6 +47,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -497,6 +498,10 @@ FILES_SCHEMA = T.StructType(
 )
 # One row per task: the files it reads.
 LISTING_SCHEMA = T.StructType([T.StructField("files", T.ArrayType(FILES_SCHEMA, False), False)])
+# A batch of at most this many bytes to read (compressed files weigh five times their size)
+# is read by the driver, not in Spark tasks (``_read_files``): a mock_data day is ~100 KB, a
+# day of the 1M-order-line set ~1.5 MB, a history hundreds of MB.
+DRIVER_READ_MAX_BYTES = 8 * 1024 * 1024
 # One row per file read, back to the driver. Texts that may hold a file's undecodable bytes
 # (as lone surrogates) travel as bytes (surrogateescape), so the report says exactly what it did.
 READ_SCHEMA = T.StructType(
@@ -621,6 +626,11 @@ def _read_task(batches: Iterable[pa.RecordBatch], tasks: _Tasks) -> Iterator[pa.
                 yield pa.RecordBatch.from_pylist([result], schema=schema)
 
 
+def _weight(size: int, compression: str | None) -> int:
+    """What reading a file costs, in bytes: decompressed, a file is several times larger."""
+    return size * 5 if compression else size
+
+
 def _balance(files: list[tuple[int, SourceFile]], parallelism: int) -> list[list[tuple]]:
     """FILES_SCHEMA rows in ``parallelism`` groups of about equal bytes, largest file first
     onto the lightest group: one big dump gets a task of its own, small daily files share one."""
@@ -630,7 +640,7 @@ def _balance(files: list[tuple[int, SourceFile]], parallelism: int) -> list[list
             size = os.stat(f.path, follow_symlinks=False).st_size
         except OSError:
             size = 0  # the task finds out why, and says so
-        weight = size * 5 if f.compression else size  # decompressed, a file is several times larger
+        weight = _weight(size, f.compression)
         identity = f"{f.identity[0]}:{f.identity[1]}" if f.identity else None
         assert f.contract is not None
         row = (task, f.contract.name, os.fsencode(f.path), f.extract_date, f.compression, identity, size)
@@ -652,21 +662,44 @@ def _read_files(spark: SparkSession, files: list[tuple[int, SourceFile]], tasks:
     local frame of at most ``defaultParallelism`` rows is split one row per partition, so
     each group is one task. The tasks, not the driver, open, decompress, parse and seal;
     the rows never pass through the driver.
+
+    A batch of at most ``DRIVER_READ_MAX_BYTES`` (a day's few small files) is read by the
+    driver itself, with the same code and into the same staging folder: the first Python
+    task of a process waits about 2 s for Spark to start its Python workers, more than
+    such a batch takes to read. The driver then holds one file's rows at a time, bounded by
+    that size, so its memory still does not grow with the days.
     """
     parallelism = spark.sparkContext.defaultParallelism
     parts = _balance(files, parallelism)
-    listing = spark.createDataFrame([(p,) for p in parts], LISTING_SCHEMA)
+    if sum(_weight(row[-1], row[4]) for part in parts for row in part) <= DRIVER_READ_MAX_BYTES:
+        from pyspark.sql.pandas.types import to_arrow_schema
 
-    def read(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        return _read_task(batches, tasks)
-
+        names = FILES_SCHEMA.fieldNames()
+        listing = pa.RecordBatch.from_pylist(
+            [{"files": [dict(zip(names, row, strict=True)) for row in part]} for part in parts],
+            schema=to_arrow_schema(LISTING_SCHEMA),
+        )
+        results: Iterator[dict[str, Any]] = (r for b in _read_task([listing], tasks) for r in b.to_pylist())
+    else:
+        results = _read_in_tasks(spark, parts, tasks)
     found: dict[int, _Read] = {}
-    for r in listing.mapInArrow(read, READ_SCHEMA).collect():
+    for r in results:
         problems = [_unwire(p) or "" for p in r["problems"]]
         found[r["task"]] = _Read(
             r["checksum"], r["status"], _unwire(r["reason"]), r["rows"], r["dropped"], r["malformed"], problems
         )
     return found
+
+
+def _read_in_tasks(spark: SparkSession, parts: list[list[tuple]], tasks: _Tasks) -> Iterator[dict[str, Any]]:
+    """:func:`_read_task` over ``parts`` in Spark tasks, one per part; their result rows."""
+    listing = spark.createDataFrame([(p,) for p in parts], LISTING_SCHEMA)
+
+    def read(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        return _read_task(batches, tasks)
+
+    for r in listing.mapInArrow(read, READ_SCHEMA).collect():
+        yield r.asDict()
 
 
 # -- the stages together --------------------------------------------------------------------

@@ -47,9 +47,16 @@ def _lake(tmp_path: Path) -> Path:
     return tmp_path / "in"
 
 
+@pytest.mark.parametrize("read_by", ["driver", "tasks"])
 def test_bad_files_are_named_the_rest_is_ingested_and_every_line_kept(
-    spark: SparkSession, settings: Settings, tmp_path: Path
+    spark: SparkSession, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read_by: str
 ) -> None:
+    """The same outcomes whether a batch's files are read by the driver (a day's few bytes)
+    or in Spark tasks (more than ``DRIVER_READ_MAX_BYTES``)."""
+    from c360.raw import ingest as ingest_module
+
+    if read_by == "tasks":
+        monkeypatch.setattr(ingest_module, "DRIVER_READ_MAX_BYTES", 0)
     source = _lake(tmp_path)
     storage = DeltaStorage(spark, settings.lake_root)
     report = ingest(spark, storage, discover(source, DAY), KEY, ingest_id="ing-1")
@@ -182,8 +189,12 @@ def test_the_tasks_files_become_the_raw_tables_and_the_vault_is_the_same_either_
     later.parent.mkdir(parents=True)
     later.write_text(f"{CUSTOMER_HEADER},nickname\n{ADA.replace('C1', 'C3')},Countess\n")
     lakes = {}
-    for way, most in (("spark", 0), ("driver", ingest_module.COLLECT_MAX_ROWS)):
+    # Read in Spark tasks, the vault's values added through Spark, then from the driver; and
+    # the files read by the driver itself (a batch of at most DRIVER_READ_MAX_BYTES).
+    read_max = ingest_module.DRIVER_READ_MAX_BYTES
+    for way, most, read in (("spark", 0, 0), ("driver", ingest_module.COLLECT_MAX_ROWS, 0), ("read", 0, read_max)):
         monkeypatch.setattr(ingest_module, "COLLECT_MAX_ROWS", most)
+        monkeypatch.setattr(ingest_module, "DRIVER_READ_MAX_BYTES", read)
         storage = DeltaStorage(spark, tmp_path / way)
         report = ingest(spark, storage, discover(source), KEY, ingest_id=way)
         lakes[way] = storage
@@ -205,10 +216,11 @@ def test_the_tasks_files_become_the_raw_tables_and_the_vault_is_the_same_either_
 
     clock = ["_ingest_id", "_ingest_time"]
     for name in [*raw, VAULT_TABLE]:
-        spark_rows, driver_rows = (Lake(tmp_path / w).arrow(name) for w in ("spark", "driver"))
-        assert spark_rows.schema == driver_rows.schema, name
+        spark_rows, driver_rows, read_rows = (Lake(tmp_path / w).arrow(name) for w in ("spark", "driver", "read"))
+        assert spark_rows.schema == driver_rows.schema == read_rows.schema, name
         ours = [c for c in spark_rows.column_names if c not in clock]
         assert arrow_hash(spark_rows.select(ours)) == arrow_hash(driver_rows.select(ours)), name
+        assert arrow_hash(spark_rows.select(ours)) == arrow_hash(read_rows.select(ours)), name
     extra = lakes["driver"].read("raw.customer.customers").filter(F.col("_extract_date") == "2024-01-03")
     assert [r["_extra"] for r in extra.collect()] == [{"nickname": token(KEY, "Countess")}]  # sealed: it may hold PII
 
