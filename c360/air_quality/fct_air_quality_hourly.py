@@ -31,6 +31,7 @@ from c360.air_quality.hours import (
     valid,
 )
 from c360.aqi import calculate
+from c360.aqi.api import SparkEngine
 from c360.aqi.nowcast import RULES as NOWCAST_RULES
 from c360.aqi.nowcast import with_nowcast
 from c360.aqi.standards import Standard
@@ -86,9 +87,12 @@ SCHEMA = T.StructType(
 )
 
 
-def build(hours: DataFrame, standard: str | Standard = "us-epa-2024") -> DataFrame:
+def build(
+    hours: DataFrame, standard: str | Standard = "us-epa-2024", aqi_engine: SparkEngine | None = None
+) -> DataFrame:
     """Station-hours of one or more run dates (see hours.station_hours) -> the hourly fact
-    rows of the local day each run date publishes (run_date - 1)."""
+    rows of the local day each run date publishes (run_date - 1). ``aqi_engine``: how the AQI
+    is computed (c360.aqi.calculate's ``engine``; the same results every way)."""
     minimum = {8: MIN_HOURS_8H, 24: MIN_HOURS_24H}
     for p in NOWCAST_POLLUTANTS:  # over the whole grid: a NowCast reaches back 12 hours
         hours = with_nowcast(hours, valid(p), p, f"{p}_nowcast", partition=SERIES)
@@ -97,7 +101,7 @@ def build(hours: DataFrame, standard: str | Standard = "us-epa-2024") -> DataFra
         *[trailing_average(p, h, minimum[h]).alias(f) for f, (p, h) in AVERAGED_FIELDS.items()],
         *[F.col(valid(p)).alias(f) for f, p in HOURLY_FIELDS.items()],
     ).filter(F.col("has_reading") & published_day())
-    scored = calculate(df, standard).select(
+    scored = calculate(df, standard, engine=aqi_engine).select(
         *[F.col(c) for c in df.columns if c not in INDEX_FIELDS],
         *[F.col(f).alias(f"__in_{f}") for f in INDEX_FIELDS],
         *[F.col("sub_indices")[f].alias(f"{f}_index") for f in INDEX_FIELDS],
@@ -111,6 +115,7 @@ def build(hours: DataFrame, standard: str | Standard = "us-epa-2024") -> DataFra
     nowcast = calculate(
         scored.select("*", *[c.alias(f) for f, c in nowcast_fields.items()], F.col("__in_o3_1h").alias("o3_1h")),
         standard,
+        engine=aqi_engine,
     )
     return nowcast.select(
         F.col("station_id"),

@@ -34,6 +34,7 @@ from c360.air_quality.hours import (
     valid,
 )
 from c360.aqi import calculate
+from c360.aqi.api import SparkEngine
 from c360.aqi.standards import Standard
 from c360.contracts.air_quality import CANONICAL_UNITS, POLLUTANTS
 from c360.enhanced.common import date_key
@@ -70,9 +71,12 @@ SCHEMA = T.StructType(
 )
 
 
-def build(hours: DataFrame, standard: str | Standard = "us-epa-2024") -> DataFrame:
+def build(
+    hours: DataFrame, standard: str | Standard = "us-epa-2024", aqi_engine: SparkEngine | None = None
+) -> DataFrame:
     """Station-hours of one or more run dates (see hours.station_hours) -> one daily row per
-    station with hours on the local day each run date publishes (run_date - 1)."""
+    station with hours on the local day each run date publishes (run_date - 1). ``aqi_engine``:
+    how the AQI is computed (c360.aqi.calculate's ``engine``; the same results every way)."""
     periods = hours.select("*", *[forward_average(p, 8, MIN_HOURS_8H).alias(f"__p8_{p}") for p in DAILY_MAX_8H]).filter(
         published_day()
     )
@@ -97,7 +101,7 @@ def build(hours: DataFrame, standard: str | Standard = "us-epa-2024") -> DataFra
         ],
         *[F.when(complete[p], F.col(f"__max_{p}")).alias(f"{p}_1h") for p in DAILY_MAX_1H],
     )
-    scored = calculate(wide, standard)
+    scored = calculate(wide, standard, engine=aqi_engine)
     return scored.select(
         F.col("station_id"),
         *[F.col(f"{p}_hours") for p in POLLUTANTS],

@@ -37,6 +37,7 @@ from c360.publish import Publisher, TableWrite
 from c360.quality.gate import GateLog
 from c360.registry import AIR_QUALITY, Table, registry
 from c360.storage import DeltaStorage
+from c360.storage.delta import COLLECT_MAX_ROWS
 
 
 def air_quality_tables() -> list[Table]:
@@ -77,7 +78,12 @@ def build_air_quality(
         raise MissingInputError(f"{', '.join(missing)} not found: run ingest and sanitize for the extract dates first")
     dates = run_dates_of(run_dates)
     publisher = Publisher(storage, run_id, dates, run_log)
-    context: dict[str, object] = {"spark": spark, "run_dates": dates, "standard": standard}
+    # A day's few readings are scored in the driver: Spark's Python workers would take longer
+    # to start than the rows take to score (c360.aqi.spark.calculate_df_local).
+    counts = storage.catalog.row_counts(READINGS.sanitized_table, "_extract_date")
+    readings_in = sum(counts.get(d.isoformat(), 0) for d in extract_dates(dates))
+    engine = "local" if readings_in <= COLLECT_MAX_ROWS else None
+    context: dict[str, object] = {"spark": spark, "run_dates": dates, "standard": standard, "aqi_engine": engine}
     if not storage.exists(dim_date.TABLE.name):
         try:
             publisher.build_and_publish(dim_date.TABLE, {}, context)

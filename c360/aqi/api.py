@@ -17,12 +17,14 @@ import tempfile
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO, overload
+from typing import TYPE_CHECKING, Any, Literal, TextIO, overload
 
 from c360.aqi.jsonio import Item, Spooled, Written, iter_items, line_blocks, looks_like_json
 from c360.aqi.runner import run_chunks
 from c360.aqi.standards import Standard, resolve_standard
 from c360.settings import Settings, load_settings
+
+SparkEngine = Literal["arrow", "native", "local"]  # how a Spark DataFrame's AQI is computed (calculate)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -187,6 +189,7 @@ def calculate(  # type: ignore[overload-overlap]
     settings: Settings | None = ...,
     workers: int | None = ...,
     chunk_size: int | None = ...,
+    engine: SparkEngine | None = ...,
 ) -> DataFrame: ...
 
 
@@ -198,6 +201,7 @@ def calculate(
     settings: Settings | None = ...,
     workers: int | None = ...,
     chunk_size: int | None = ...,
+    engine: SparkEngine | None = ...,
 ) -> Any: ...
 
 
@@ -208,6 +212,7 @@ def calculate(
     settings: Settings | None = None,
     workers: int | None = None,
     chunk_size: int | None = None,
+    engine: SparkEngine | None = None,
 ) -> Any:
     """AQI results for ``source`` in the caller's shape.
 
@@ -217,16 +222,20 @@ def calculate(
     JSON array file or a folder of them; JSON text; or an iterable of dicts (or JSON strings).
     ``standard``: a built-in id, a path to a standard's JSON file, or a :class:`Standard`.
     ``workers``/``chunk_size`` default to ``Settings.aqi_worker_count``/``aqi_chunk_size``; a
-    Spark DataFrame is computed by ``Settings.aqi_spark_engine`` (the same results either way).
+    Spark DataFrame is computed by ``engine``, by default ``Settings.aqi_spark_engine`` (the same
+    results every way): "arrow" in Spark's Python workers, "native" in generated column
+    expressions, "local" in the driver (for a frame the caller knows to be small).
     """
     resolved = resolve_standard(standard)
     kind = _kind(source)
     if kind == "spark":
         from c360.aqi import spark
 
-        engine = (settings or load_settings()).aqi_spark_engine
-        compute = spark.calculate_df_arrow if engine == "arrow" else spark.calculate_df
-        return compute(source, resolved)  # type: ignore[arg-type]
+        engine = engine or (settings or load_settings()).aqi_spark_engine
+        compute = {"arrow": spark.calculate_df_arrow, "native": spark.calculate_df, "local": spark.calculate_df_local}
+        if engine not in compute:
+            raise ValueError(f"unknown Spark engine {engine!r}: one of {', '.join(compute)}")
+        return compute[engine](source, resolved)  # type: ignore[arg-type]
     if kind is not None:
         from c360.aqi import frames
 

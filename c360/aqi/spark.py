@@ -41,6 +41,7 @@ from c360.aqi.validate import (
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
+    from pyspark.sql import types as T
 
 _TMP = "__aqi_"
 _MAX_EXPONENT = 3  # unit conversions are powers of ten up to 1000 (CONVERSIONS)
@@ -502,6 +503,32 @@ def calculate_df_arrow(df: DataFrame, standard: Standard) -> DataFrame:
     One implementation for every path; the price is a Python worker per task and the Arrow
     transfer both ways. benchmarks/bench_aqi.py measures it against :func:`calculate_df`.
     """
+    schema = _kernel_schema(df, standard)
+
+    def run(batches):  # type: ignore[no-untyped-def]
+        from c360.aqi.frames import calculate_arrow
+
+        for batch in batches:
+            yield calculate_arrow(batch, standard)
+
+    return df.mapInArrow(run, schema)
+
+
+def calculate_df_local(df: DataFrame, standard: Standard) -> DataFrame:
+    """The same results through the integer kernel in the driver's process: the frame's rows
+    are collected as Arrow, scored, and handed back to Spark as a local frame.
+
+    For a frame small enough to collect, such as a day's few station-hours: the first Python
+    task of a process waits about a second for Spark to start its Python workers, more than
+    such a frame takes to score. The caller knows the size; nothing here checks it."""
+    from c360.aqi.frames import calculate_arrow
+
+    schema = _kernel_schema(df, standard)
+    return df.sparkSession.createDataFrame(calculate_arrow(df.toArrow(), standard), schema)  # type: ignore[arg-type]
+
+
+def _kernel_schema(df: DataFrame, standard: Standard) -> T.StructType:
+    """``df``'s columns and the result columns, typed as :func:`calculate_df` types them."""
     from pyspark.sql import types as T
 
     _long_form(df, standard)  # the same refusal as the native path for a frame with no AQI input column
@@ -518,12 +545,4 @@ def calculate_df_arrow(df: DataFrame, standard: Standard) -> DataFrame:
         T.StructField("status", T.StringType()),
     ]
     kept = [f for f in df.schema.fields if f.name not in RESULT_FIELDS]
-    schema = T.StructType([*kept, *result_fields])
-
-    def run(batches):  # type: ignore[no-untyped-def]
-        from c360.aqi.frames import calculate_arrow
-
-        for batch in batches:
-            yield calculate_arrow(batch, standard)
-
-    return df.mapInArrow(run, schema)
+    return T.StructType([*kept, *result_fields])

@@ -181,8 +181,11 @@ def _compare(spark, records: list[dict], standard_id: str, tmp: Path) -> None:
     pq.write_table(table, tmp / "in.parquet")
     pcsv.write_csv(table, tmp / "in.csv")
     frame = calculate(table.to_pandas(), standard_id)
+    scored_in_driver = calculate(df, standard_id, engine="local").orderBy("id").collect()
+    from_local = [{k: r.asDict(recursive=True)[k] for k in ("id", *RESULT_FIELDS)} for r in scored_in_driver]
     kinds = {
         "spark native expressions": from_native,
+        "spark scored in the driver": from_local,
         "arrow": _rows(calculate(table, standard_id).to_pylist()),
         "pandas": _rows(frame.astype(object).where(frame.notna(), None).to_dict("records")),
         "polars": _rows(calculate(pl.from_arrow(table), standard_id).to_dicts()),
@@ -212,3 +215,9 @@ def test_dataframe_path_equals_json_path_on_10000_random_records(spark, tmp_path
 def test_dataframe_path_equals_json_path_for_hj633(spark, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(spark.sparkContext, "pythonExec", sys.executable)
     _compare(spark, _random_records(2_000, load_standard("cn-hj633-2012"), seed=633), "cn-hj633-2012", tmp_path)
+
+
+def test_an_unknown_spark_engine_is_refused_with_the_known_ones(spark) -> None:
+    df = spark.createDataFrame([("12.0",)], "pm25_24h string")
+    with pytest.raises(ValueError, match="unknown Spark engine 'gpu': one of arrow, native, local"):
+        calculate(df, "us-epa-2024", engine="gpu")  # type: ignore[arg-type]
