@@ -304,7 +304,8 @@ def ingest_step(
     days = [dates] if isinstance(dates, date) else sorted(dates)
     files = [f for d in days for f in discover(source, d) if sources is None or owning_group(f) == sources]
     with ctx.sized(delivered_rows(files)):
-        return ingest(ctx.spark, ctx.storage, files, ctx.settings.pseudonym_key_bytes(), ingest_id=ctx.run_id)
+        key, limit = ctx.settings.pseudonym_key_bytes(), ctx.settings.ingest_driver_read_max_bytes
+        return ingest(ctx.spark, ctx.storage, files, key, ingest_id=ctx.run_id, driver_read_max_bytes=limit)
 
 
 def _size(path: Path) -> int:
@@ -358,7 +359,14 @@ def air_quality_step(ctx: RunContext, dates: Sequence[date]) -> AirQualityReport
 
     ctx.prepare_gates()
     with ctx.sized(product_rows(ctx.storage.catalog, "air_quality")):
-        return build_air_quality(ctx.spark, ctx.storage, dates, run_id=ctx.run_id, run_log=ctx.gate_log)
+        return build_air_quality(
+            ctx.spark,
+            ctx.storage,
+            dates,
+            run_id=ctx.run_id,
+            run_log=ctx.gate_log,
+            local_max_rows=ctx.settings.aqi_local_max_rows,
+        )
 
 
 def date_span(days: Sequence[date]) -> str:

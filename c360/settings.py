@@ -86,6 +86,14 @@ class Settings(BaseSettings):
     # Python workers (mapInArrow; they need c360, as ingest's tasks do), "native" generated
     # column expressions (no Python on the executors). Same results; arrow measured 3.4x faster.
     aqi_spark_engine: Literal["arrow", "native"] = "arrow"
+    # The air-quality step scores a run of at most this many readings in the driver instead
+    # (c360.aqi.spark.calculate_df_local): starting Spark's Python workers costs a daily run
+    # more than its rows. 0 = always the engine above.
+    aqi_local_max_rows: int = Field(default=50_000, ge=0)
+    # Ingest reads a batch of at most this many bytes of source files in the driver instead of
+    # Spark tasks (c360.raw.ingest._read_files), for the same reason: a mock_data day is ~100 KB,
+    # a day of the 1M-order-line set ~1.5 MB. 0 = always in Spark tasks.
+    ingest_driver_read_max_bytes: int = Field(default=8 * 1024 * 1024, ge=0)
     # Vacuum retention; Delta's usual safety default is 7 days.
     vacuum_retention_hours: int = Field(default=168, ge=0)
     # Serving API (c360 serve): no Spark; tables are delta-rs snapshots reloaded on new versions.

@@ -70,9 +70,12 @@ def build_air_quality(
     standard: str | Standard = "us-epa-2024",
     run_id: str = "air-quality",
     run_log: GateLog | None = None,
+    local_max_rows: int = COLLECT_MAX_ROWS,
 ) -> AirQualityReport:
     """Publish the air-quality tables of the run dates (facts for local days run_date - 1),
-    every table once for all of them. ``run_log``: the run's gate log (``c360.publish.Publisher``)."""
+    every table once for all of them. ``run_log``: the run's gate log (``c360.publish.Publisher``).
+    ``local_max_rows``: a run of at most this many readings is scored in the driver
+    (Settings.aqi_local_max_rows)."""
     missing = [t for t in (STATIONS.sanitized_table, READINGS.sanitized_table) if not storage.exists(t)]
     if missing:
         raise MissingInputError(f"{', '.join(missing)} not found: run ingest and sanitize for the extract dates first")
@@ -82,7 +85,7 @@ def build_air_quality(
     # to start than the rows take to score (c360.aqi.spark.calculate_df_local).
     counts = storage.catalog.row_counts(READINGS.sanitized_table, "_extract_date")
     readings_in = sum(counts.get(d.isoformat(), 0) for d in extract_dates(dates))
-    engine = "local" if readings_in <= COLLECT_MAX_ROWS else None
+    engine = "local" if readings_in <= local_max_rows else None
     context: dict[str, object] = {"spark": spark, "run_dates": dates, "standard": standard, "aqi_engine": engine}
     if not storage.exists(dim_date.TABLE.name):
         try:

@@ -25,7 +25,9 @@ staging folder on the lake (``DeltaStorage.scratch``, removed at the end, also o
 and sends back one small row per file: checksum, counts, problems. The driver decides
 which checksums are new, then commits from the staging folder with Spark: the vault first,
 then one append per raw table. So the driver's memory does not grow with the rows, and on
-a cluster the executors parse; they import c360 (docs/cluster.md).
+a cluster the executors parse; they import c360 (docs/cluster.md). A day's few bytes
+(``DRIVER_READ_MAX_BYTES``) are read by the driver with the same task code instead, which
+costs less than starting Spark's Python workers (``_read_files``).
 """
 
 from __future__ import annotations
@@ -499,8 +501,8 @@ FILES_SCHEMA = T.StructType(
 # One row per task: the files it reads.
 LISTING_SCHEMA = T.StructType([T.StructField("files", T.ArrayType(FILES_SCHEMA, False), False)])
 # A batch of at most this many bytes to read (compressed files weigh five times their size)
-# is read by the driver, not in Spark tasks (``_read_files``): a mock_data day is ~100 KB, a
-# day of the 1M-order-line set ~1.5 MB, a history hundreds of MB.
+# is read by the driver, not in Spark tasks (``_read_files``); ``ingest``'s default, and
+# Settings.ingest_driver_read_max_bytes's.
 DRIVER_READ_MAX_BYTES = 8 * 1024 * 1024
 # One row per file read, back to the driver. Texts that may hold a file's undecodable bytes
 # (as lone surrogates) travel as bytes (surrogateescape), so the report says exactly what it did.
@@ -655,7 +657,9 @@ def _balance(files: list[tuple[int, SourceFile]], parallelism: int) -> list[list
     return [sorted(p, key=lambda r: r[0]) for p in parts if p]
 
 
-def _read_files(spark: SparkSession, files: list[tuple[int, SourceFile]], tasks: _Tasks) -> dict[int, _Read]:
+def _read_files(
+    spark: SparkSession, files: list[tuple[int, SourceFile]], tasks: _Tasks, driver_max_bytes: int
+) -> dict[int, _Read]:
     """Read every file in Spark tasks; the driver gets one small row per file back.
 
     The file list is a small DataFrame with one row per group of files (``_balance``); a
@@ -663,7 +667,7 @@ def _read_files(spark: SparkSession, files: list[tuple[int, SourceFile]], tasks:
     each group is one task. The tasks, not the driver, open, decompress, parse and seal;
     the rows never pass through the driver.
 
-    A batch of at most ``DRIVER_READ_MAX_BYTES`` (a day's few small files) is read by the
+    A batch of at most ``driver_max_bytes`` (a day's few small files) is read by the
     driver itself, with the same code and into the same staging folder: the first Python
     task of a process waits about 2 s for Spark to start its Python workers, more than
     such a batch takes to read. The driver then holds one file's rows at a time, bounded by
@@ -671,7 +675,7 @@ def _read_files(spark: SparkSession, files: list[tuple[int, SourceFile]], tasks:
     """
     parallelism = spark.sparkContext.defaultParallelism
     parts = _balance(files, parallelism)
-    if sum(_weight(row[-1], row[4]) for part in parts for row in part) <= DRIVER_READ_MAX_BYTES:
+    if sum(_weight(row[-1], row[4]) for part in parts for row in part) <= driver_max_bytes:
         from pyspark.sql.pandas.types import to_arrow_schema
 
         names = FILES_SCHEMA.fieldNames()
@@ -711,13 +715,15 @@ def ingest(
     files: Iterable[SourceFile],
     pseudonym_key: bytes,
     ingest_id: str | None = None,
+    driver_read_max_bytes: int | None = None,
 ) -> IngestReport:
     """Ingest source files into the raw tier: one commit per raw table, nothing twice.
 
     discover (the caller) -> read, parse, seal (Spark tasks, into a private staging folder)
     -> decide which files are new -> commit (vault first, then one append per raw table);
     then record every outcome in ``ops.pipeline.ingested_files``. The driver holds one small
-    row per file, never the files' rows.
+    row per file, never the files' rows. A batch of at most ``driver_read_max_bytes`` (default
+    ``DRIVER_READ_MAX_BYTES``; 0: never) is read by the driver (``_read_files``).
     """
     report = IngestReport(ingest_id or uuid.uuid4().hex)
     now = datetime.now(UTC).replace(microsecond=0)
@@ -734,7 +740,8 @@ def ingest(
         numbered = list(enumerate(f for group in groups.values() for f in group))
         with storage.scratch(VAULT_TABLE, "ingest") as staging:
             tasks = _Tasks(str(staging), pseudonym_key, report.ingest_id, now, skips, _open_source)
-            found = _read_files(spark, numbered, tasks)
+            limit = DRIVER_READ_MAX_BYTES if driver_read_max_bytes is None else driver_read_max_bytes
+            found = _read_files(spark, numbered, tasks, limit)
             accepted: dict[str, list[tuple[int, str]]] = {}
             start = 0
             for name, group in groups.items():

@@ -49,17 +49,14 @@ def _lake(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("read_by", ["driver", "tasks"])
 def test_bad_files_are_named_the_rest_is_ingested_and_every_line_kept(
-    spark: SparkSession, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read_by: str
+    spark: SparkSession, settings: Settings, tmp_path: Path, read_by: str
 ) -> None:
     """The same outcomes whether a batch's files are read by the driver (a day's few bytes)
-    or in Spark tasks (more than ``DRIVER_READ_MAX_BYTES``)."""
-    from c360.raw import ingest as ingest_module
-
-    if read_by == "tasks":
-        monkeypatch.setattr(ingest_module, "DRIVER_READ_MAX_BYTES", 0)
+    or in Spark tasks (more than ``driver_read_max_bytes``)."""
     source = _lake(tmp_path)
     storage = DeltaStorage(spark, settings.lake_root)
-    report = ingest(spark, storage, discover(source, DAY), KEY, ingest_id="ing-1")
+    limit = 0 if read_by == "tasks" else None
+    report = ingest(spark, storage, discover(source, DAY), KEY, ingest_id="ing-1", driver_read_max_bytes=limit)
 
     outcomes = sorted((f.path.name, f.status, f.rows, f.malformed, f.message()) for f in report.files)
     assert outcomes == [
@@ -191,12 +188,10 @@ def test_the_tasks_files_become_the_raw_tables_and_the_vault_is_the_same_either_
     lakes = {}
     # Read in Spark tasks, the vault's values added through Spark, then from the driver; and
     # the files read by the driver itself (a batch of at most DRIVER_READ_MAX_BYTES).
-    read_max = ingest_module.DRIVER_READ_MAX_BYTES
-    for way, most, read in (("spark", 0, 0), ("driver", ingest_module.COLLECT_MAX_ROWS, 0), ("read", 0, read_max)):
+    for way, most, read in (("spark", 0, 0), ("driver", ingest_module.COLLECT_MAX_ROWS, 0), ("read", 0, None)):
         monkeypatch.setattr(ingest_module, "COLLECT_MAX_ROWS", most)
-        monkeypatch.setattr(ingest_module, "DRIVER_READ_MAX_BYTES", read)
         storage = DeltaStorage(spark, tmp_path / way)
-        report = ingest(spark, storage, discover(source), KEY, ingest_id=way)
+        report = ingest(spark, storage, discover(source), KEY, ingest_id=way, driver_read_max_bytes=read)
         lakes[way] = storage
 
     ingested = {f.path for f in report.files if f.status == "ingested" and f.rows}
