@@ -90,8 +90,7 @@ def add_to_vault(storage: DeltaStorage, *additions: DataFrame | pa.Table) -> Non
     table.ensure(storage)
     collected = [a.select(table.schema.fieldNames()) for a in additions if isinstance(a, pa.Table)]
     if len(collected) == len(additions):
-        schema_only = storage.spark.createDataFrame([], table.schema)
-        storage.append(schema_only, VAULT_TABLE, rows=_lacking(storage, pa.concat_tables(collected)))
+        storage.append(table.schema, VAULT_TABLE, rows=_lacking(storage, pa.concat_tables(collected)))
         return
     frames = [storage.spark.createDataFrame(a) if isinstance(a, pa.Table) else a for a in additions]
     new = functools.reduce(DataFrame.unionByName, frames).select(*table.schema.fieldNames()).distinct()

@@ -891,7 +891,7 @@ def _commit(
         schema = contract.raw_schema()
         storage.ensure_table(contract.raw_table, schema, ["_extract_date"], description=f"raw {contract.description}")
         storage.append(
-            spark.createDataFrame([], schema),  # the schema; the rows are the files
+            schema,  # the rows are the files
             contract.raw_table,
             files=_raw_folder(staging, contract),
             record_transactions=[(_txn(contract, checksum), 1) for _, checksum in batch],
@@ -937,7 +937,7 @@ def _record(spark: SparkSession, storage: DeltaStorage, report: IngestReport, no
     if rows:
         FILE_LOG.ensure(storage)
         storage.append(
-            spark.createDataFrame(rows, FILE_LOG_SCHEMA),
+            FILE_LOG_SCHEMA,
             FILE_LOG_TABLE,
             record_transactions=list(txns.items()),
             rows=rows_to_arrow(rows, FILE_LOG_SCHEMA),

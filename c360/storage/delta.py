@@ -249,10 +249,10 @@ class DeltaStorage:
         return df.select(*schema.fieldNames())
 
     # ------------------------------------------------------------------ writes
-    def append(self, df: DataFrame, name: str | TableName, **kw: object) -> CommitResult:
+    def append(self, df: DataFrame | T.StructType, name: str | TableName, **kw: object) -> CommitResult:
         return self.write(df, name, WriteMode.APPEND, **kw)  # type: ignore[arg-type]
 
-    def overwrite(self, df: DataFrame, name: str | TableName, **kw: object) -> CommitResult:
+    def overwrite(self, df: DataFrame | T.StructType, name: str | TableName, **kw: object) -> CommitResult:
         return self.write(df, name, WriteMode.OVERWRITE, **kw)  # type: ignore[arg-type]
 
     def replace_partitions(
@@ -277,7 +277,7 @@ class DeltaStorage:
 
     def write(
         self,
-        df: DataFrame,
+        df: DataFrame | T.StructType,
         name: str | TableName,
         mode: WriteMode,
         *,
@@ -312,12 +312,18 @@ class DeltaStorage:
         its partition folders, its data columns with their Arrow types): they are moved into
         the table as they are, with no Spark job and no second write, and ``df`` only gives the
         schema. Ingest's tasks write their rows so. The folder is used up.
+
+        With ``rows`` or ``files``, ``df`` may be just the schema (a ``StructType``): such a
+        write then makes no call to Spark at all.
         """
         tname = TableName.parse(name)
         if (app_id is None) != (app_version is None):
             raise ValueError("app_id and app_version go together")
+        schema = df if isinstance(df, T.StructType) else df.schema
+        if isinstance(df, T.StructType) and rows is None and files is None:
+            raise ValueError(f"{tname}: a schema alone can only be written with rows= or files=")
         if not self.exists(tname):
-            self.ensure_table(tname, df.schema, partition_by or ())
+            self.ensure_table(tname, schema, partition_by or ())
         dt = DeltaTable(str(self.path(tname)))
         table_partitions = list(dt.metadata().partition_columns)
         if partition_by is not None and list(partition_by) != table_partitions:
@@ -332,16 +338,17 @@ class DeltaStorage:
                 )
 
         table_schema = arrow_to_spark_schema(pa.schema(dt.schema().to_arrow()))
-        table_schema = self._check_schema(tname, dt, table_schema, df.schema, allow_evolution)
+        table_schema = self._check_schema(tname, dt, table_schema, schema, allow_evolution)
 
         spelled = all(isinstance(table_schema[c].dataType, _ARROW_PARTITION_TYPES) for c in table_partitions)
         if rows is not None and not spelled:
-            rows = None  # a partition value Python would spell differently from Spark: Spark writes
+            # A partition value Python would spell differently from Spark: Spark writes.
+            df = self.spark.createDataFrame(rows, schema) if isinstance(df, T.StructType) else df
+            rows = None
         if files is not None and not spelled:
             raise SchemaMismatchError(f"{tname}: files= needs partition values Python spells as Spark does")
-        written = self._write_files(
-            df.select(*table_schema.fieldNames()), tname, dt, table_schema, table_partitions, rows, files
-        )
+        selected = None if isinstance(df, T.StructType) else df.select(*table_schema.fieldNames())
+        written = self._write_files(selected, tname, dt, table_schema, table_partitions, rows, files)
         try:
             self._check_not_null(tname, table_schema, table_partitions, written)
             txns = [
@@ -442,7 +449,7 @@ class DeltaStorage:
 
     def _write_files(
         self,
-        df: DataFrame,
+        df: DataFrame | None,  # None: rows or files are given
         tname: TableName,
         dt: DeltaTable,
         table_schema: T.StructType,
@@ -461,6 +468,7 @@ class DeltaStorage:
             elif rows is not None:
                 _write_arrow_files(rows, staging, table_schema, partition_by)
             else:
+                assert df is not None  # noqa: S101 - write() passes a frame when it has no rows or files
                 writer = df.write.mode("errorifexists")
                 if partition_by:
                     writer = writer.partitionBy(*partition_by)

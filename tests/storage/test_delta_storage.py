@@ -550,6 +550,12 @@ def test_rows_collected_on_the_driver_keep_the_tables_rules(spark: SparkSession,
     assert (result.rows_added, result.files_added) == (3, 1)
     assert_df_equality(storage.read(flat), df, ignore_row_order=True, ignore_nullable=True)
 
+    # The schema alone stands for the frame only with its rows (or files): no rows, no write.
+    with pytest.raises(ValueError, match="a schema alone can only be written with rows= or files="):
+        storage.append(SCHEMA, flat)
+    storage.append(SCHEMA, flat, rows=df.toArrow())
+    assert storage.read(flat).count() == 6
+
 
 def test_rows_of_a_table_partitioned_by_a_timestamp_are_written_by_spark(
     spark: SparkSession, storage: DeltaStorage
@@ -559,13 +565,18 @@ def test_rows_of_a_table_partitioned_by_a_timestamp_are_written_by_spark(
     schema = T.StructType([T.StructField("id", T.LongType()), T.StructField("hour", T.TimestampType())])
     df = spark.createDataFrame([(1, dt.datetime(2024, 1, 1, 10, tzinfo=dt.UTC))], schema)
     values = {}
-    for name, rows in (("raw.test.hours_spark", None), ("raw.test.hours_arrow", df.toArrow())):
+    # The third write gives only the schema with the rows (as ingest and the vault do): Spark
+    # still writes them, from the rows.
+    ways = (("raw.test.hours_spark", df, None), ("raw.test.hours_arrow", df, df.toArrow()),
+            ("raw.test.hours_schema", schema, df.toArrow()))  # fmt: skip
+    for name, given, rows in ways:
         storage.ensure_table(name, schema, ["hour"])
-        storage.append(df, name, rows=rows)
+        storage.append(given, name, rows=rows)
         actions = pa.table(DeltaTable(str(storage.path(name))).get_add_actions(flatten=True)).to_pylist()
         values[name] = [(a["partition.hour"], a["path"].split("/")[0]) for a in actions]
-    assert values["raw.test.hours_arrow"] == values["raw.test.hours_spark"]
+    assert values["raw.test.hours_arrow"] == values["raw.test.hours_spark"] == values["raw.test.hours_schema"]
     assert storage.read("raw.test.hours_arrow").collect() == df.collect()
+    assert storage.read("raw.test.hours_schema").collect() == df.collect()
 
 
 def test_files_written_as_the_tables_are_committed_as_they_are_and_others_refused(
