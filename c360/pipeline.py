@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from c360.raw.ingest import IngestReport, SourceFile
     from c360.sanitized.run import SanitizeReport
 from c360.settings import Settings
-from c360.spark import codegen_for_rows, joins_for_rows
+from c360.spark import codegen_for_rows, joins_for_rows, warm_up
 from c360.storage import DeltaStorage, LakeCatalog
 from c360.storage.schema import rows_to_arrow
 
@@ -452,6 +452,7 @@ def run_all(
     dates = sorted(dates)
     last = dates[-1]
     ctx.prepare_gates()  # GX is imported while ingest runs
+    warm_up(ctx.spark)  # and Spark's first queries run, which ingest's reads and commits leave to it
     with ctx.batched():
         on_step(f"ingest {dates[0]}..{last}")
         ctx.step("ingest", last, lambda: ingest_step(ctx, source, dates), ingest_summary)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -384,6 +386,31 @@ def _drop_over_py4j(jvm: Any, conf: Any) -> int:
             conf.unset(name)
             dropped += 1
     return dropped
+
+
+def warm_up(spark: SparkSession) -> threading.Thread:
+    """Start a tiny query of the shapes the steps run (a window, an aggregate, a join, a local
+    checkpoint, rows back as Arrow) in a background thread, and return the thread.
+
+    A new process's first queries pay the JVM's class loading and first compilations. Started
+    before ingest, which reads and commits a day without Spark, the query pays them while the
+    JVM would otherwise wait. Its result is dropped and a failure only logged: it is never
+    part of a run's outcome."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    def run() -> None:
+        try:
+            df = spark.range(64).select((F.col("id") % 4).alias("k"), F.col("id").cast("string").alias("v"))
+            first = df.withColumn("r", F.row_number().over(Window.partitionBy("k").orderBy(F.col("v").desc())))
+            counts = df.groupBy("k").agg(F.count(F.lit(1)).alias("n"), F.max("v").alias("m"))
+            first.filter("r = 1").join(counts, "k", "left").localCheckpoint().toArrow()
+        except Exception:  # noqa: BLE001 - a warm-up never fails a run
+            logging.getLogger(__name__).debug("warm-up query failed", exc_info=True)
+
+    thread = threading.Thread(target=run, name="c360-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 @contextmanager
