@@ -23,11 +23,12 @@ balanced by bytes), with the pseudonym key and the erased subjects' filter shipp
 them; each task writes its files' sealed rows and vault values as Parquet into a private
 staging folder on the lake (``DeltaStorage.scratch``, removed at the end, also on failure)
 and sends back one small row per file: checksum, counts, problems. The driver decides
-which checksums are new, then commits from the staging folder with Spark: the vault first,
-then one append per raw table. So the driver's memory does not grow with the rows, and on
-a cluster the executors parse; they import c360 (docs/cluster.md). A day's few bytes
-(``DRIVER_READ_MAX_BYTES``) are read by the driver with the same task code instead, which
-costs less than starting Spark's Python workers (``_read_files``).
+which checksums are new, then commits from the staging folder: the vault first, then one
+append per raw table, whose files are moved in as the tasks wrote them (no Spark job). So
+the driver's memory does not grow with the rows, and on a cluster the executors parse; they
+import c360 (docs/cluster.md). A day's few bytes (``DRIVER_READ_MAX_BYTES``) are read by the
+driver with the same task code instead, which costs less than starting Spark's Python
+workers (``_read_files``).
 """
 
 from __future__ import annotations
