@@ -85,7 +85,7 @@ def build_air_quality(
     # to start than the rows take to score (c360.aqi.spark.calculate_df_local).
     counts = storage.catalog.row_counts(READINGS.sanitized_table, "_extract_date")
     readings_in = sum(counts.get(d.isoformat(), 0) for d in extract_dates(dates))
-    engine = "local" if readings_in <= local_max_rows else None
+    engine = "local" if local_max_rows and readings_in <= local_max_rows else None  # 0: never
     context: dict[str, object] = {"spark": spark, "run_dates": dates, "standard": standard, "aqi_engine": engine}
     if not storage.exists(dim_date.TABLE.name):
         try:

@@ -676,7 +676,7 @@ def _read_files(
     """
     parallelism = spark.sparkContext.defaultParallelism
     parts = _balance(files, parallelism)
-    if sum(_weight(row[-1], row[4]) for part in parts for row in part) <= driver_max_bytes:
+    if driver_max_bytes and sum(_weight(row[-1], row[4]) for part in parts for row in part) <= driver_max_bytes:
         from pyspark.sql.pandas.types import to_arrow_schema
 
         names = FILES_SCHEMA.fieldNames()
