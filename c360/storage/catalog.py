@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -32,6 +33,56 @@ _COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
 
 class TableNotFoundError(LookupError):
     """The named table has no Delta log in the lake."""
+
+
+@dataclass(frozen=True)
+class _LogState:
+    """What the catalog reads from one version of a table's log: its live files' add actions
+    (flattened: path, partition values, row counts) and its metadata."""
+
+    actions: tuple[dict[str, Any], ...]
+    partition_by: tuple[str, ...]
+    schema: pa.Schema
+    description: str | None
+    configuration: dict[str, str | None]
+
+    @classmethod
+    def of(cls, dt: DeltaTable) -> _LogState:
+        meta = dt.metadata()
+        return cls(
+            actions=tuple(pa.table(dt.get_add_actions(flatten=True)).to_pylist()),
+            partition_by=tuple(meta.partition_columns),
+            schema=pa.schema(dt.schema().to_arrow()),
+            description=meta.description,
+            configuration=dict(meta.configuration),
+        )
+
+
+class _LogStates:
+    """The last log state read of each table in this process, with the identity of the commit
+    file that made its version (version, inode, mtime, size).
+
+    A version's commit file is created once and never rewritten, so its identity names one
+    state; a table dropped and created again at the same path gets new files. A step asks the
+    same tables' row counts dozens of times between their commits (a mock_data day: 200 asks,
+    each an open of the log); now each version is read once. One state per table path: a
+    long-lived process (the API) holds no more than the lake's tables."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, tuple[tuple, _LogState]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: str, identity: tuple) -> _LogState | None:
+        with self._lock:
+            held = self._states.get(path)
+        return held[1] if held is not None and held[0] == identity else None
+
+    def put(self, path: str, identity: tuple, state: _LogState) -> None:
+        with self._lock:
+            self._states[path] = (identity, state)
+
+
+_LOG_STATES = _LogStates()
 
 
 @dataclass(frozen=True)
@@ -73,12 +124,13 @@ class LakeCatalog:
         path = self.path(tname)
         if not DeltaTable.is_deltatable(str(path)):
             raise TableNotFoundError(f"table {tname} does not exist (no Delta log under {path})")
-        dt = DeltaTable(str(path))
         if version is not None:
-            if not 0 <= version <= dt.version():
-                raise TableNotFoundError(f"table {tname} has no version {version} (latest is {dt.version()})")
-            dt.load_as_version(version)
-        elif as_of is not None:
+            latest = self.version(tname)  # from the log's entry names
+            if not 0 <= version <= latest:
+                raise TableNotFoundError(f"table {tname} has no version {version} (latest is {latest})")
+            return DeltaTable(str(path), version=version)  # the log read up to it, once
+        dt = DeltaTable(str(path))
+        if as_of is not None:
             when = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
             first = min(h["timestamp"] for h in dt.history())
             if when.timestamp() * 1000 < first:
@@ -124,27 +176,29 @@ class LakeCatalog:
         return names
 
     def describe(self, name: str | TableName) -> TableInfo:
-        dt = self.open(name)
-        meta = dt.metadata()
+        version, state = self._state(name)
         return TableInfo(
             name=str(TableName.parse(name)),
             path=self.path(name),
-            version=dt.version(),
-            partition_by=list(meta.partition_columns),
-            files=len(dt.file_uris()),
-            schema=pa.schema(dt.schema().to_arrow()),
-            description=meta.description,
-            configuration=dict(meta.configuration),
+            version=version,
+            partition_by=list(state.partition_by),
+            files=len(state.actions),
+            schema=state.schema,
+            description=state.description,
+            configuration=dict(state.configuration),
         )
+
+    def schema(self, name: str | TableName, version: int | None = None) -> pa.Schema:
+        """The table's Arrow schema (with its columns' metadata) at ``version`` (default the latest)."""
+        return self._state(name, version)[1].schema
 
     def row_counts(self, name: str | TableName, column: str | None = None) -> dict[str | None, int]:
         """Rows per value of partition ``column`` (or all rows under None), from the Delta log's file statistics.
 
         Independent of any Spark computation, so it can check one (reconciliation).
         """
-        actions = pa.table(self.open(name).get_add_actions(flatten=True)).to_pylist()
         counts: dict[str | None, int] = {}
-        for a in actions:
+        for a in self._state(name)[1].actions:
             if a.get("num_records") is None:
                 raise ValueError(f"{name}: a file has no row count statistics ({a['path']})")
             value = a.get(f"partition.{column}") if column else None
@@ -165,10 +219,10 @@ class LakeCatalog:
         """
         if version < 0 or not self.exists(name):
             return "absent", 0
-        dt = self.open(name, version=version)
-        dated = column in dt.metadata().partition_columns
+        state = self._state(name, version)[1]
+        dated = column in state.partition_by
         paths, later = [], 0
-        for a in pa.table(dt.get_add_actions(flatten=True)).to_pylist():
+        for a in state.actions:
             value = a.get(f"partition.{column}") if dated else None
             day = None if value is None else value if isinstance(value, date) else date.fromisoformat(str(value))
             if not dated or day is None or day <= upto:
@@ -178,6 +232,23 @@ class LakeCatalog:
                 later += int(a["num_records"] or 0) or 1
         digest = hashlib.sha256("\n".join(sorted(paths)).encode()).hexdigest()
         return digest, later if dated else None
+
+    def _state(self, name: str | TableName, version: int | None = None) -> tuple[int, _LogState]:
+        """The table's log state at ``version`` (default the latest), read once per version
+        in this process (``_LogStates``)."""
+        path = self.path(name)
+        if version is None:
+            version = self.version(name)
+        try:
+            st = (path / "_delta_log" / f"{version:020d}.json").stat()
+        except FileNotFoundError:  # a version whose entry log cleanup removed: read, not kept
+            return version, _LogState.of(self.open(name, version=version))
+        identity = (version, st.st_ino, st.st_mtime_ns, st.st_size)
+        state = _LOG_STATES.get(str(path), identity)
+        if state is None:
+            state = _LogState.of(self.open(name, version=version))
+            _LOG_STATES.put(str(path), identity, state)
+        return version, state
 
     def history(self, name: str | TableName, limit: int | None = None) -> list[HistoryEntry]:
         entries = []

@@ -437,6 +437,43 @@ def test_sweep_staging_removes_every_tables_staging_folders_whatever_their_age(t
     assert LakeCatalog(tmp_path).sweep_staging() == []
 
 
+def test_what_the_catalog_reads_of_a_version_is_kept_and_a_new_commit_or_table_is_read_anew(tmp_path: Path) -> None:
+    """Row counts, descriptions and schemas are read once per table version (the commit file's
+    identity); a new commit, or the table dropped and written again at the same path, is read
+    anew, as is a past version asked for by number."""
+    import shutil
+
+    from deltalake import write_deltalake
+
+    from c360.storage import LakeCatalog
+    from c360.storage import catalog as catalog_module
+
+    path = tmp_path / "sanitized/sales/orders"
+    write_deltalake(str(path), pa.table({"d": ["2024-01-01"] * 2, "x": [1, 2]}), partition_by=["d"])
+    catalog = LakeCatalog(tmp_path)
+    reads = []
+    real = catalog_module._LogState.of
+    catalog_module._LogState.of = classmethod(lambda cls, dt: reads.append(dt.version()) or real(dt))  # type: ignore[method-assign]
+    try:
+        assert catalog.row_counts("sanitized.sales.orders", "d") == {"2024-01-01": 2}
+        assert catalog.describe("sanitized.sales.orders").files == 1
+        assert LakeCatalog(tmp_path).row_counts("sanitized.sales.orders") == {None: 2}  # another catalog, same lake
+        assert reads == [0]
+        write_deltalake(str(path), pa.table({"d": ["2024-01-02"], "x": [3]}), partition_by=["d"], mode="append")
+        assert catalog.row_counts("sanitized.sales.orders", "d") == {"2024-01-01": 2, "2024-01-02": 1}
+        assert catalog.schema("sanitized.sales.orders", 0).names == ["d", "x"]
+        assert reads == [0, 1, 0]  # version 0 again: one state per table is kept
+        shutil.rmtree(path)
+        write_deltalake(str(path), pa.table({"d": ["2024-02-01"], "y": [9]}), partition_by=["d"])
+        assert catalog.row_counts("sanitized.sales.orders", "d") == {"2024-02-01": 1}
+        assert catalog.schema("sanitized.sales.orders").names == ["d", "y"]
+        assert reads == [0, 1, 0, 0]
+    finally:
+        catalog_module._LogState.of = real  # type: ignore[method-assign]
+    with pytest.raises(TableNotFoundError, match="has no version 1 \\(latest is 0\\)"):
+        catalog.open("sanitized.sales.orders", version=1)
+
+
 def test_opening_a_table_of_many_files_runs_no_spark_job(spark: SparkSession, storage: DeltaStorage) -> None:
     """Spark lists more than 32 paths with a job of one task per path, each deserializing the
     whole Hadoop configuration; c360's session lists a table's files on the driver instead."""
