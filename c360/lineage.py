@@ -11,21 +11,24 @@ Two sources, one graph:
   from (inputs), each with its Delta version, schema and column lineage; the c360 run id is
   the parent run, so ``c360 lineage TABLE --run RUN_ID`` shows that run's graph long after.
 
-Emission never fails a step: lineage is a record of the work, not part of it.
+Emission never fails a step: lineage is a record of the work, not part of it. In a whole run
+(``c360.pipeline.run_all``) the events are written by a thread of their own, in order, while
+the next step runs; the run waits for them (:func:`drain`) before it ends.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from c360.registry import Registry, registry
@@ -100,10 +103,10 @@ class Graph:
         return g
 
 
-def _ingested_files(catalog: LakeCatalog) -> list[dict[str, Any]]:
+def _ingested_files(catalog: LakeCatalog, version: int | None = None) -> list[dict[str, Any]]:
     if not catalog.exists(FILE_LOG_TABLE):
         return []
-    files = catalog.open(FILE_LOG_TABLE).file_uris()
+    files = catalog.open(FILE_LOG_TABLE, version=version).file_uris()
     cols = ["source_file", "table", "ingest_id"]
     return [r for f in files for r in pq.read_table(f, columns=cols).to_pylist()]
 
@@ -137,11 +140,11 @@ def column_sources(table: str, column: str) -> list[tuple[str, str]]:
 
 
 # ---------------------------------------------------------------- run events
-def _schema_facet(catalog: LakeCatalog, name: str) -> Any:
+def _schema_facet(catalog: LakeCatalog, name: str, version: int | None) -> Any:
     from openlineage.client.generated.schema_dataset import SchemaDatasetFacet, SchemaDatasetFacetFields
 
     fields = []
-    for f in pa.schema(catalog.open(name).schema().to_arrow()):
+    for f in catalog.schema(name, version):
         md = {k.decode(): v.decode() for k, v in (f.metadata or {}).items()}
         fields.append(SchemaDatasetFacetFields(name=f.name, type=str(f.type), description=md.get("comment") or None))
     return SchemaDatasetFacet(fields=fields)
@@ -180,6 +183,7 @@ class StepLineage:
     # beside it (c360.pipeline.run_all): its outputs are the tables whose versions moved, and
     # the other step's move too. None: every table that moved.
     products: frozenset[str] | None = None
+    deferred: bool = False  # events written by the events' thread (drain() waits for them)
 
     @property
     def step_run_id(self) -> str:
@@ -187,42 +191,59 @@ class StepLineage:
 
     @classmethod
     def start(
-        cls, lake_root: Path, run_id: str, step: str, run_date: date, products: frozenset[str] | None = None
+        cls,
+        lake_root: Path,
+        run_id: str,
+        step: str,
+        run_date: date,
+        products: frozenset[str] | None = None,
+        deferred: bool = False,
     ) -> StepLineage | None:
+        """The step's START event, now or (``deferred``) by the events' thread: the versions
+        the step starts from are read now either way."""
         try:
-            me = cls(Path(lake_root), run_id, step, run_date, LakeCatalog(lake_root).versions(), products=products)
-            me._emit("START", [], [])
-            return me
+            versions = LakeCatalog(lake_root).versions()
+            me = cls(Path(lake_root), run_id, step, run_date, versions, products=products, deferred=deferred)
         except Exception as exc:  # noqa: BLE001 - lineage never fails a step
             log.warning("lineage: no START event for %s: %s", step, exc)
             return None
+        me._send("START", lambda: me._emit("START", me.started, [], []))
+        return me
 
     def complete(self) -> None:
+        """The COMPLETE event: the versions the step ended with are read now, the event is
+        written now or (``deferred``) by the events' thread, from those versions."""
+        ended = datetime.now(UTC)
         try:
-            catalog = LakeCatalog(self.lake_root)
-            after = catalog.versions()
-            reg = registry()
-            outputs = sorted(n for n, v in after.items() if self.before.get(n) != v and self._writes(n, reg))
-            inputs: dict[str, int | None] = {}
-            for n in outputs:
-                for s in reg.tables[n].sources if n in reg.tables else ():
-                    if s in after and s not in outputs:
-                        inputs[s] = self.before.get(s, after[s])
-            # Source files are inputs of raw tables only: a step that wrote none skips their log.
-            raw = [n for n in outputs if n in reg.tables and reg.tables[n].tier == "raw"]
-            files = [
-                f"{FILE_NAMESPACE}:{r['source_file']}"
-                for r in (_ingested_files(catalog) if raw else [])
-                if r["ingest_id"] == self.run_id and r["table"] in outputs
-            ]
-            self._emit(
-                "COMPLETE",
-                [(n, v) for n, v in sorted(inputs.items())] + [(f, None) for f in files],
-                [(n, after[n]) for n in outputs],
-                catalog,
-            )
+            after = LakeCatalog(self.lake_root).versions()
         except Exception as exc:  # noqa: BLE001
             log.warning("lineage: no COMPLETE event for %s: %s", self.step, exc)
+            return
+        self._send("COMPLETE", lambda: self._complete(ended, after))
+
+    def _complete(self, ended: datetime, after: dict[str, int]) -> None:
+        catalog = LakeCatalog(self.lake_root)
+        reg = registry()
+        outputs = sorted(n for n, v in after.items() if self.before.get(n) != v and self._writes(n, reg))
+        inputs: dict[str, int | None] = {}
+        for n in outputs:
+            for s in reg.tables[n].sources if n in reg.tables else ():
+                if s in after and s not in outputs:
+                    inputs[s] = self.before.get(s, after[s])
+        # Source files are inputs of raw tables only: a step that wrote none skips their log.
+        raw = [n for n in outputs if n in reg.tables and reg.tables[n].tier == "raw"]
+        files = [
+            f"{FILE_NAMESPACE}:{r['source_file']}"
+            for r in (_ingested_files(catalog, after.get(FILE_LOG_TABLE)) if raw else [])
+            if r["ingest_id"] == self.run_id and r["table"] in outputs
+        ]
+        self._emit(
+            "COMPLETE",
+            ended,
+            [(n, v) for n, v in sorted(inputs.items())] + [(f, None) for f in files],
+            [(n, after[n]) for n in outputs],
+            catalog,
+        )
 
     def _writes(self, name: str, reg: Registry) -> bool:
         if name.startswith("ops."):
@@ -230,14 +251,25 @@ class StepLineage:
         return self.products is None or (name in reg.tables and reg.tables[name].product in self.products)
 
     def fail(self, error: BaseException) -> None:
-        try:
-            self._emit("FAIL", [], [], error=error)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("lineage: no FAIL event for %s: %s", self.step, exc)
+        failed = datetime.now(UTC)
+        self._send("FAIL", lambda: self._emit("FAIL", failed, [], [], error=error))
+
+    def _send(self, event_type: str, emit: Callable[[], None]) -> None:
+        def logged() -> None:
+            try:
+                emit()
+            except Exception as exc:  # noqa: BLE001 - lineage never fails a step
+                log.warning("lineage: no %s event for %s: %s", event_type, self.step, exc)
+
+        if self.deferred:
+            _events_thread().submit(logged)
+        else:
+            logged()
 
     def _emit(
         self,
         event_type: str,
+        event_time: datetime,
         inputs: list[tuple[str, int | None]],
         outputs: list[tuple[str, int]],
         catalog: LakeCatalog | None = None,
@@ -280,7 +312,7 @@ class StepLineage:
         def dataset_facets(name: str, version: int | None) -> dict[str, Any]:
             if catalog is None or name.startswith(f"{FILE_NAMESPACE}:"):
                 return {}
-            out: dict[str, Any] = {"schema": _schema_facet(catalog, name)}
+            out: dict[str, Any] = {"schema": _schema_facet(catalog, name, version)}
             if version is not None:
                 out["version"] = DatasetVersionDatasetFacet(datasetVersion=str(version))
             return out
@@ -301,7 +333,7 @@ class StepLineage:
         client.emit(
             RunEvent(
                 eventType=RunState[event_type],
-                eventTime=datetime.now(UTC).isoformat(),
+                eventTime=event_time.isoformat(),
                 run=Run(runId=self.step_run_id, facets=facets),
                 job=Job(namespace=JOB_NAMESPACE, name=f"c360.{self.step}"),
                 inputs=ins,
@@ -309,6 +341,27 @@ class StepLineage:
                 producer=PRODUCER,
             )
         )
+
+
+_events: ThreadPoolExecutor | None = None
+_events_lock = threading.Lock()
+
+
+def _events_thread() -> ThreadPoolExecutor:
+    """One thread writes the deferred events, in the order they were sent."""
+    global _events
+    with _events_lock:
+        if _events is None:
+            _events = ThreadPoolExecutor(1, thread_name_prefix="c360-lineage")
+        return _events
+
+
+def drain() -> None:
+    """Wait until every deferred event sent so far is written."""
+    with _events_lock:
+        pending = _events
+    if pending is not None:
+        pending.submit(lambda: None).result()
 
 
 def read_events(lake_root: Path) -> list[dict[str, Any]]:

@@ -96,10 +96,13 @@ class RunContext:
     ) -> R:
         """Run one step, time it, and log it to ``ops.pipeline.runs`` (success or failure);
         its OpenLineage events (c360.lineage) name the tables it read and wrote, with versions:
-        of the data ``products`` it writes only, when another step runs beside it."""
+        of the data ``products`` it writes only, when another step runs beside it. In a batched
+        run they are written by their own thread while the run goes on."""
         from c360.lineage import StepLineage
 
-        lineage = StepLineage.start(self.settings.lake_root, self.run_id, name, run_date, products)
+        lineage = StepLineage.start(
+            self.settings.lake_root, self.run_id, name, run_date, products, deferred=self.gate_log is not None
+        )
         started = datetime.now(UTC)
         t0 = time.perf_counter()
         try:
@@ -150,7 +153,9 @@ class RunContext:
         """Hold the records of a run and write them once when it ends (failed or not): the
         steps' records in one commit, and the quality results, metrics and Data Docs of every
         step's gates together (``gate_log``), instead of once per step. A commit per step cost
-        as much as a small table's step."""
+        as much as a small table's step. Its steps' lineage events are written by their own
+        thread meanwhile (c360.lineage); the run waits for them at its end."""
+        from c360.lineage import drain
         from c360.quality.gate import GateLog
 
         self._held, self.gate_log = [], GateLog(self.storage)
@@ -162,7 +167,10 @@ class RunContext:
             try:
                 log.flush()
             finally:
-                self._write_runs(rows)
+                try:
+                    self._write_runs(rows)
+                finally:
+                    drain()  # the steps' lineage events (deferred while batched)
 
     def _log(self, step: str, run_date: date, started: datetime, seconds: float, status: str, summary: str) -> None:
         self.timings.append(StepTiming(step, seconds, status, summary))

@@ -145,3 +145,38 @@ def test_a_step_beside_another_names_only_its_products_tables(tmp_path: Path) ->
     validate_run_event(complete)
     assert [o["name"] for o in complete["outputs"]] == ["enhanced.customer.dim_customer"]
     assert [i["name"] for i in complete["inputs"]] == ["sanitized.customer.customers"]
+
+
+def test_deferred_events_describe_the_versions_of_their_step_and_are_written_in_order(tmp_path: Path) -> None:
+    """In a whole run the events are written by their own thread while the next step runs
+    (``RunContext.batched``): a COMPLETE written after a later commit still names the version
+    and schema its step ended with, and ``drain`` returns once every event is written."""
+    import threading
+
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from c360.lineage import StepLineage, drain
+
+    raw, san = tmp_path / "raw/customer/customers", tmp_path / "sanitized/customer/customers"
+    write_deltalake(str(raw), pa.table({"email": ["tok"]}))
+    held = threading.Event()
+    blocker = StepLineage(tmp_path, "run-9", "hold", date(2024, 1, 5), deferred=True)
+    blocker._send("START", held.wait)  # the events' thread is busy until the steps below are done
+    step = StepLineage.start(tmp_path, "run-9", "sanitize", date(2024, 1, 5), deferred=True)
+    assert step is not None
+    write_deltalake(str(san), pa.table({"email_token": ["tok"]}))
+    step.complete()
+    assert read_events(tmp_path) == []  # nothing written yet: the thread is held
+    # The next step commits before the events are written: a new version with a new column.
+    write_deltalake(str(san), pa.table({"email_token": ["t2"], "extra": [1]}), mode="overwrite", schema_mode="merge")
+    held.set()
+    drain()
+    start, complete = read_events(tmp_path)
+    for e in (start, complete):
+        validate_run_event(e)
+    assert (start["eventType"], complete["eventType"]) == ("START", "COMPLETE")
+    assert start["eventTime"] <= complete["eventTime"]
+    (out,) = complete["outputs"]
+    assert out["facets"]["version"]["datasetVersion"] == "0"
+    assert [f["name"] for f in out["facets"]["schema"]["fields"]] == ["email_token"]
