@@ -20,6 +20,7 @@ from c360.aqi.standards import Standard, resolve_standard
 from c360.contracts.air_quality import CANONICAL_UNITS
 from c360.quality import TableSuite
 from c360.registry import AIR_QUALITY, Retention, Table, column
+from c360.storage.schema import local_frame
 
 NAME = "enhanced.air_quality.dim_pollutant"
 DISPLAY_NAMES = {
@@ -64,7 +65,7 @@ def build(spark: SparkSession, run_dates: date | Iterable[date], standard: str |
                 snapshot_date,
             )
         )
-    df = spark.createDataFrame(rows, SCHEMA)
+    df = local_frame(spark, rows, SCHEMA)
     return df.select(
         F.col("pollutant"),
         F.col("name"),

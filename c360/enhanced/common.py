@@ -13,6 +13,8 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from c360.storage.schema import local_frame
+
 UNKNOWN_KEY = -1
 VERSION_ORDER = ("_extract_date", "_ingest_time", "_line_number")
 
@@ -48,7 +50,7 @@ def unknown_member(spark: SparkSession, schema: T.StructType, **values: object) 
     row.update(values)
     if "valid_from" in row:
         row["valid_from"] = datetime(1900, 1, 1)
-    return spark.createDataFrame([tuple(row[f.name] for f in schema.fields)], schema)
+    return local_frame(spark, [tuple(row[f.name] for f in schema.fields)], schema)
 
 
 def scd2(

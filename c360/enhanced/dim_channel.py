@@ -13,6 +13,7 @@ from c360.contracts.retail import CHANNELS
 from c360.enhanced.common import UNKNOWN_KEY
 from c360.quality import TableSuite
 from c360.registry import C360, Incremental, Table, column
+from c360.storage.schema import local_frame
 
 SCHEMA = T.StructType(
     [
@@ -31,7 +32,7 @@ def build(spark: SparkSession) -> DataFrame:
         (key, name, "physical" if name == "store" else "digital", name != "store") for name, key in CHANNEL_KEYS.items()
     ]
     rows.append((UNKNOWN_KEY, "unknown", None, None))
-    return spark.createDataFrame(rows, SCHEMA)
+    return local_frame(spark, rows, SCHEMA)
 
 
 SUITE = TableSuite(NAME, key=("channel_key",)).unique("channel").in_set("channel", [*CHANNEL_KEYS, "unknown"])

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 
@@ -107,6 +108,16 @@ def rows_to_arrow(rows: Sequence[Sequence[object]], schema: T.StructType) -> pa.
     return pa.Table.from_arrays(
         [pa.array(list(c), type=f.type) for c, f in zip(columns, fields, strict=True)], schema=pa.schema(fields)
     )
+
+
+def local_frame(spark: SparkSession, rows: Sequence[Sequence[object]], schema: T.StructType) -> DataFrame:
+    """Rows held by the driver (tuples in ``schema``'s column order) as a DataFrame of ``schema``,
+    handed to the JVM as Arrow (``rows_to_arrow``).
+
+    ``createDataFrame`` of Python rows pickles them into a Python RDD, and the first job that
+    reads one starts Spark's Python workers: 1.5 s of a mock_data day, in the job of its first
+    static dimension, and a worker's round trip in every such job after it."""
+    return spark.createDataFrame(rows_to_arrow(rows, schema), schema)
 
 
 def arrow_to_spark_type(dtype: pa.DataType) -> T.DataType:

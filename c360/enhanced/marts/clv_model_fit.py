@@ -42,6 +42,7 @@ from c360.enhanced.marts import clv_holdout, clv_model
 from c360.enhanced.marts.customer360_profile import UNKNOWN_CUSTOMER_KEY, purchased_orders
 from c360.quality import TableSuite
 from c360.registry import C360, Table, column
+from c360.storage.schema import local_frame
 
 NAME = "enhanced.customer.clv_model_fit"
 # Holdout: the last third of the lake's history up to the as-of date, at most 180 days; no
@@ -293,7 +294,7 @@ def build_clv_model_fit(
     spark: SparkSession, dim_customer: DataFrame, fct_order: DataFrame, fct_sales_line: DataFrame, as_of: date
 ) -> DataFrame:
     """The one-row fit frame of ``as_of``."""
-    return spark.createDataFrame([fit_as_of(dim_customer, fct_order, fct_sales_line, as_of)], SCHEMA)
+    return local_frame(spark, [fit_as_of(dim_customer, fct_order, fct_sales_line, as_of)], SCHEMA)
 
 
 def build(
@@ -304,7 +305,7 @@ def build(
     profile_dates: Sequence[date],
 ) -> DataFrame:
     """The fits of every profile date, from the facts as built for this run."""
-    return spark.createDataFrame(fit_rows(dim_customer, fct_order, fct_sales_line, profile_dates), SCHEMA)
+    return local_frame(spark, fit_rows(dim_customer, fct_order, fct_sales_line, profile_dates), SCHEMA)
 
 
 SUITE = (

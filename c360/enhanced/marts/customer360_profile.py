@@ -90,6 +90,7 @@ from pyspark.sql import types as T
 from c360.enhanced.marts import clv_model
 from c360.quality import TableSuite
 from c360.registry import C360, PII, SUBJECT, Table, column
+from c360.storage.schema import local_frame
 
 UNKNOWN_CUSTOMER_KEY = -1
 NEVER_PURCHASED = "never_purchased"
@@ -175,7 +176,7 @@ def _clamp01(c: Column) -> Column:
 
 def as_of_dates(spark: SparkSession, dates: Sequence[date]) -> DataFrame:
     """The as-of dates as a one-column frame (``as_of_date``) to pair events with."""
-    return spark.createDataFrame([(d,) for d in sorted(set(dates))], "as_of_date date")
+    return local_frame(spark, [(d,) for d in sorted(set(dates))], _AS_OF_DATES)
 
 
 def visible_on(events: DataFrame, dates: DataFrame, column: str, within_days: int | None = None) -> DataFrame:
@@ -390,6 +391,11 @@ def clv_fits_of(clv_model_fit: DataFrame, dates: Sequence[date]) -> dict[date, d
     return {d: fits[d][0] for d in wanted}
 
 
+_AS_OF_DATES = T.StructType([T.StructField("as_of_date", T.DateType())])
+_TAILS = T.StructType(
+    [T.StructField("as_of_date", T.DateType()), T.StructField("_x", T.IntegerType())]
+    + [T.StructField("_T", T.IntegerType()), T.StructField("_tail", T.DoubleType())]
+)
 _FIT_COLUMNS = T.StructType(
     [T.StructField("as_of_date", T.DateType())]
     + [T.StructField(c, T.DoubleType()) for c in ("_r", "_alpha", "_a", "_b", "_gg_p", "_gg_q", "_gg_gamma")]
@@ -426,7 +432,7 @@ def with_clv_prediction(df: DataFrame, fits: Mapping[date, Mapping]) -> DataFram
         F.when(buyers, F.col("historical_clv") / F.col("_purchase_days")).alias("_m"),
     )
     spark = df.sparkSession
-    params = spark.createDataFrame([_fit_row(d, f) for d, f in sorted(fits.items())], _FIT_COLUMNS)
+    params = local_frame(spark, [_fit_row(d, f) for d, f in sorted(fits.items())], _FIT_COLUMNS)
     df = df.join(F.broadcast(params), on="as_of_date", how="left")
     fitted = buyers & F.col("_r").isNotNull()
 
@@ -440,8 +446,7 @@ def with_clv_prediction(df: DataFrame, fits: Mapping[date, Mapping]) -> DataFram
         xt.sort()
         g = clv_model.bg_nbd_tail(bg[d], HORIZON_DAYS, [p[0] for p in xt], [p[1] for p in xt])
         tails += [(d, x, t, float(v)) for (x, t), v in zip(xt, g, strict=True)]
-    tail_schema = "as_of_date date, _x int, _T int, _tail double"
-    df = df.join(F.broadcast(spark.createDataFrame(tails, tail_schema)), on=["as_of_date", "_x", "_T"], how="left")
+    df = df.join(F.broadcast(local_frame(spark, tails, _TAILS)), on=["as_of_date", "_x", "_T"], how="left")
 
     x, tx, big_t = F.col("_x"), F.col("_tx"), F.col("_T")
     r, alpha, a, b = F.col("_r"), F.col("_alpha"), F.col("_a"), F.col("_b")
