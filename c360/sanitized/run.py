@@ -30,9 +30,10 @@ from c360.sanitized.transform import (
     batch_tokens,
     batch_values,
     classify,
+    fate_arrow,
+    fate_counts,
+    fate_rows,
     latest_of_each_key,
-    quarantined_rows,
-    sanitized_rows,
     vault_additions,
     vault_of_batch,
 )
@@ -224,19 +225,29 @@ def _sanitize_contract(
     if contract.pii_columns and vault_rows > max(NARROW_FACTOR * batch * len(contract.pii_columns), NARROW_MIN_ROWS):
         lookup = _vault_of_batch(reads, raw, contract, vault, batch)
     # Materialised once and cut from its lineage: the classify plan (joins, windows, ~100
-    # rule expressions) is then analysed and optimised once, not again by every write.
+    # rule expressions) is then analysed and optimised once, not again by every write. A day's
+    # few rows are collected instead: their fates are counted and their sanitized and
+    # quarantined rows cut from the Arrow in the driver, three Spark jobs fewer per source.
+    local: pa.Table | None = None
     try:
         # A whole large vault: one broadcast per PII column (unseal; a history's sanitize).
         by_column = lookup is vault and vault_rows > NARROW_MIN_ROWS
         classified = classify(
             raw, contract, vault=lookup, parents=parents, previous=previous, key=key, vault_by_column=by_column
         )
-        classified = classified.localCheckpoint()
+        if batch <= COLLECT_MAX_ROWS:
+            local = classified.toArrow()
+            classified = reads.spark.createDataFrame(local, classified.schema)
+        else:
+            classified = classified.localCheckpoint()
     finally:
         if lookup is not vault:
             lookup.unpersist()
     try:
-        fates = classified.groupBy("_extract_date", "_fate").count().collect()
+        if local is not None:
+            fates: list = fate_counts(local)
+        else:
+            fates = classified.groupBy("_extract_date", "_fate").count().collect()
         outcome, reconciliation = _reconcile(contract, run_id, dates, rows_in, fates)
         turn()
         storage.ensure_table(contract.sanitized_table, san_schema, ["_extract_date"], description=contract.description)
@@ -246,10 +257,8 @@ def _sanitize_contract(
             ["_extract_date"],
             description=f"rows of {contract.name} that failed a rule, with the reasons",
         )
-        for rows, table, fate in (
-            (sanitized_rows(classified, contract), contract.sanitized_table, "sanitized"),
-            (quarantined_rows(classified, contract), contract.quarantine_table, "quarantined"),
-        ):
+        for table, fate in ((contract.sanitized_table, "sanitized"), (contract.quarantine_table, "quarantined")):
+            rows = fate_rows(classified, contract, fate)
             # A re-run's rows are usually what the partitions hold: comparing the frame
             # (in memory) with them costs less than writing files to find that out, and
             # with the rows counted above a new day's partitions need no comparison at all.
@@ -260,7 +269,11 @@ def _sanitize_contract(
             # job; more are written by Spark, one file per extract date, not one per date
             # and shuffle partition (a year's backfill would otherwise leave thousands of
             # small files).
-            collected = rows.toArrow() if count <= COLLECT_MAX_ROWS else None
+            collected = None
+            if local is not None:
+                collected = fate_arrow(local, contract, fate)
+            elif count <= COLLECT_MAX_ROWS:
+                collected = rows.toArrow()
             storage.replace_partitions(
                 rows.repartition("_extract_date"), table, partitions, unchanged_check=False, rows=collected
             )

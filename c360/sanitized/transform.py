@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -292,15 +294,43 @@ def classify(
     return df.withColumn("_fate", fate)
 
 
+def _fate_columns(contract: Contract, fate: str) -> list[tuple[str, str]]:
+    """(classified column, written column) of the rows of ``fate`` (sanitized or quarantined)."""
+    if fate == "sanitized":
+        kept = [(_biz(f.name), f.name) for f in contract.sanitized_fields()] + [("_record_hash", "_record_hash")]
+    else:
+        kept = [(c, c) for c in (*contract.raw_columns, "_extra", "_raw_line", "_parse_error", "_reasons")]
+    return kept + [(c, c) for c in META]
+
+
+def fate_rows(classified: DataFrame, contract: Contract, fate: str) -> DataFrame:
+    """The rows classified ``fate`` as the sanitized or quarantine table holds them."""
+    columns = [F.col(c).alias(n) for c, n in _fate_columns(contract, fate)]
+    return classified.filter(F.col("_fate") == fate).select(*columns)
+
+
+def fate_arrow(classified: pa.Table, contract: Contract, fate: str) -> pa.Table:
+    """:func:`fate_rows` of a classification collected as Arrow."""
+    kept = classified.filter(pc.equal(classified.column("_fate"), fate))
+    columns = _fate_columns(contract, fate)
+    schema = pa.schema([kept.schema.field(c).with_name(n) for c, n in columns])  # types, nullability, comments
+    return pa.Table.from_arrays([kept.column(c) for c, _ in columns], schema=schema)
+
+
+def fate_counts(classified: pa.Table) -> list[dict[str, object]]:
+    """Rows per extract date and fate of a classification collected as Arrow, as the rows of
+    ``groupBy("_extract_date", "_fate").count()``."""
+    counted = classified.group_by(["_extract_date", "_fate"]).aggregate([([], "count_all")])
+    days, fates, counts = (counted.column(c).to_pylist() for c in ("_extract_date", "_fate", "count_all"))
+    return [{"_extract_date": d, "_fate": f, "count": n} for d, f, n in zip(days, fates, counts, strict=True)]
+
+
 def sanitized_rows(classified: DataFrame, contract: Contract) -> DataFrame:
-    names = [F.col(_biz(f.name)).alias(f.name) for f in contract.sanitized_fields()]
-    return classified.filter(F.col("_fate") == "sanitized").select(*names, "_record_hash", *META)
+    return fate_rows(classified, contract, "sanitized")
 
 
 def quarantined_rows(classified: DataFrame, contract: Contract) -> DataFrame:
-    return classified.filter(F.col("_fate") == "quarantined").select(
-        *contract.raw_columns, "_extra", "_raw_line", "_parse_error", "_reasons", *META
-    )
+    return fate_rows(classified, contract, "quarantined")
 
 
 def vault_additions(classified: DataFrame, contract: Contract, key: bytes) -> DataFrame:

@@ -462,6 +462,38 @@ def test_exact_duplicates_and_superseded_versions_in_one_extract(spark: SparkSes
     assert_same(fates(classified, TRANSACTIONS), want)
 
 
+def test_a_collected_classification_gives_the_rows_and_counts_spark_gives(spark: SparkSession) -> None:
+    """A day's classification is collected as Arrow and its fates counted and its sanitized and
+    quarantined rows cut in the driver (c360.sanitized.run); a larger one stays in Spark. Both
+    give the same rows and counts, of every fate, with the written tables' columns."""
+    from c360.sanitized.transform import fate_arrow, fate_counts, fate_rows
+
+    classified = run_classify(
+        spark,
+        TRANSACTIONS,
+        [
+            {"transaction_id": "T1"},
+            {"transaction_id": "T1"},
+            {"transaction_id": "T2", "status": "completed"},
+            {"transaction_id": "T2", "status": "returned"},
+            {"transaction_id": "T3", "status": "bogus"},
+        ],
+    ).localCheckpoint()
+    local = classified.toArrow()
+    spark_counts = {
+        (r["_extract_date"], r["_fate"]): r["count"]
+        for r in classified.groupBy("_extract_date", "_fate").count().collect()
+    }
+    assert {(r["_extract_date"], r["_fate"]): r["count"] for r in fate_counts(local)} == spark_counts
+    assert set(spark_counts.values()) == {1, 2} and len(spark_counts) == 4  # sanitized 2; one of each other fate
+    for fate in ("sanitized", "quarantined"):
+        want = fate_rows(classified, TRANSACTIONS, fate).toArrow().sort_by("_line_number")
+        got = fate_arrow(local, TRANSACTIONS, fate).sort_by("_line_number")
+        assert got.schema.equals(want.schema, check_metadata=True), (got.schema, want.schema)
+        assert got.num_rows == spark_counts[(D1, fate)]
+        assert got.to_pylist() == want.to_pylist()
+
+
 def test_unchanged_resend_against_history_and_changed_resend_kept_as_a_version(spark: SparkSession) -> None:
     day1 = run_classify(spark, CUSTOMERS, [{"customer_id": "C1"}, {"customer_id": "C2"}], extract_date=D1)
     previous = sanitized_rows(day1, CUSTOMERS)
