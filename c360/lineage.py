@@ -379,21 +379,40 @@ def c360_run_id(event: Mapping[str, Any]) -> str | None:
 
 
 def run_graph(lake_root: Path, run_id: str | None = None) -> Graph:
-    """Edges the COMPLETE events observed (of one c360 run, or of all runs), with versions."""
+    """Edges the COMPLETE events observed (of one c360 run, or of all runs), with versions.
+
+    An event lists a step's inputs and outputs, not which input fed which output: a table
+    feeds an output it is a declared source of (an output the registry does not know: every
+    input), a source file the raw tables the ingested-files log says it went to."""
     g = Graph()
+    reg = registry()
+    file_tables: dict[str, set[str]] | None = None  # read once, if an event names a file
     for e in read_events(lake_root):
         if e.get("eventType") != "COMPLETE" or (run_id is not None and c360_run_id(e) != run_id):
             continue
         for node in (*e.get("inputs", []), *e.get("outputs", [])):
-            name = node["name"] if node["namespace"] != FILE_NAMESPACE else f"{FILE_NAMESPACE}:{node['name']}"
             version = node.get("facets", {}).get("version", {}).get("datasetVersion")
             if version is not None:
-                g.versions[name] = int(version)
+                g.versions[_node(node)] = int(version)
         for o in e.get("outputs", []):
             for i in e.get("inputs", []):
-                src = i["name"] if i["namespace"] != FILE_NAMESPACE else f"{FILE_NAMESPACE}:{i['name']}"
-                g.add(src, o["name"])
+                src = _node(i)
+                if i["namespace"] == FILE_NAMESPACE:
+                    if file_tables is None:
+                        file_tables = {}
+                        for r in _ingested_files(LakeCatalog(lake_root)):
+                            file_tables.setdefault(f"{FILE_NAMESPACE}:{r['source_file']}", set()).add(r["table"])
+                    fed = o["name"] in file_tables.get(src, ())
+                else:
+                    fed = o["name"] not in reg or src in reg.get(o["name"]).sources
+                if fed:
+                    g.add(src, o["name"])
     return g
+
+
+def _node(dataset: Mapping[str, Any]) -> str:
+    """A graph node's name for an event's dataset: a table's name, or ``file:<path>``."""
+    return dataset["name"] if dataset["namespace"] != FILE_NAMESPACE else f"{FILE_NAMESPACE}:{dataset['name']}"
 
 
 def lineage_graph(catalog: LakeCatalog, run_id: str | None = None) -> Graph:

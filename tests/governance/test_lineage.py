@@ -180,3 +180,36 @@ def test_deferred_events_describe_the_versions_of_their_step_and_are_written_in_
     (out,) = complete["outputs"]
     assert out["facets"]["version"]["datasetVersion"] == "0"
     assert [f["name"] for f in out["facets"]["schema"]["fields"]] == ["email_token"]
+
+
+def test_a_steps_events_feed_each_output_only_from_its_own_sources(tmp_path: Path) -> None:
+    """A step's event lists all its inputs and outputs together; the graph drawn from it joins
+    a table only to the outputs it is a declared source of, and a source file only to the raw
+    table the ingested-files log says it went to (not every file to every raw table, nor the
+    air-quality readings to the customers' app usage)."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from c360.lineage import FILE_LOG_TABLE, StepLineage, run_graph
+
+    def table(name: str, rows: dict) -> None:
+        write_deltalake(str(tmp_path.joinpath(*name.split("."))), pa.table(rows), mode="append")
+
+    ingest = StepLineage.start(tmp_path, "run-10", "ingest", date(2024, 1, 5))
+    assert ingest is not None
+    table("raw.customer.customers", {"email": ["tok"]})
+    table("raw.air_quality.readings", {"station_id": ["S1"]})
+    log = {"source_file": ["/x/customers.csv", "/x/readings.jsonl"], "ingest_id": ["run-10"] * 2}
+    table(FILE_LOG_TABLE, {**log, "table": ["raw.customer.customers", "raw.air_quality.readings"]})
+    ingest.complete()
+    sanitize = StepLineage.start(tmp_path, "run-10", "sanitize", date(2024, 1, 5))
+    assert sanitize is not None
+    table("sanitized.customer.customers", {"email_token": ["tok"]})
+    table("sanitized.air_quality.readings", {"station_id": ["S1"]})
+    sanitize.complete()
+    assert run_graph(tmp_path, "run-10").edges == {
+        ("file:/x/customers.csv", "raw.customer.customers"),
+        ("file:/x/readings.jsonl", "raw.air_quality.readings"),
+        ("raw.customer.customers", "sanitized.customer.customers"),
+        ("raw.air_quality.readings", "sanitized.air_quality.readings"),
+    }
