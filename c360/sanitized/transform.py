@@ -325,14 +325,6 @@ def fate_counts(classified: pa.Table) -> list[dict[str, object]]:
     return [{"_extract_date": d, "_fate": f, "count": n} for d, f, n in zip(days, fates, counts, strict=True)]
 
 
-def sanitized_rows(classified: DataFrame, contract: Contract) -> DataFrame:
-    return fate_rows(classified, contract, "sanitized")
-
-
-def quarantined_rows(classified: DataFrame, contract: Contract) -> DataFrame:
-    return fate_rows(classified, contract, "quarantined")
-
-
 def vault_additions(classified: DataFrame, contract: Contract, key: bytes) -> DataFrame:
     """(token, clear value) of each standardised identifier, for the vault."""
     parts = []

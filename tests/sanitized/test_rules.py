@@ -20,7 +20,7 @@ from c360.contracts.retail import (
 )
 from c360.pii import token
 from c360.sanitized.standardise import clean, standardise
-from c360.sanitized.transform import sanitized_rows, unseal
+from c360.sanitized.transform import fate_rows, unseal
 from tests.sanitized.frames import (
     D1,
     D2,
@@ -93,7 +93,7 @@ def test_standardised_customer_leaves_with_tokens_of_the_standard_form(spark: Sp
             }
         ],
     )
-    got = sanitized_rows(classified, CUSTOMERS).select(
+    got = fate_rows(classified, CUSTOMERS, "sanitized").select(
         "customer_id",
         "email_token",
         "phone_token",
@@ -416,7 +416,7 @@ def test_orphan_product_is_quarantined_orphan_order_is_flagged(spark: SparkSessi
         ],
     )
     assert_same(fates(classified, TRANSACTION_ITEMS), want)
-    got = sanitized_rows(classified, TRANSACTION_ITEMS).select("item_id", "transaction_id_is_orphan")
+    got = fate_rows(classified, TRANSACTION_ITEMS, "sanitized").select("item_id", "transaction_id_is_orphan")
     want_flags = spark.createDataFrame([("I1", False), ("I4", True)], got.schema)
     assert_df_equality(got, want_flags, ignore_nullable=True, ignore_row_order=True)
 
@@ -429,7 +429,9 @@ def test_ticket_of_an_unknown_customer_is_kept_and_flagged(spark: SparkSession) 
         [{"ticket_id": "K1"}, {"ticket_id": "K2", "customer_id": "CUST9000001"}],
         parents=parents,
     )
-    got = sanitized_rows(classified, SUPPORT_TICKETS).select("ticket_id", "customer_id", "customer_id_is_orphan")
+    got = fate_rows(classified, SUPPORT_TICKETS, "sanitized").select(
+        "ticket_id", "customer_id", "customer_id_is_orphan"
+    )
     want = spark.createDataFrame([("K1", "CUST1", False), ("K2", "CUST9000001", True)], got.schema)
     assert_df_equality(got, want, ignore_nullable=True, ignore_row_order=True)
 
@@ -466,7 +468,7 @@ def test_a_collected_classification_gives_the_rows_and_counts_spark_gives(spark:
     """A day's classification is collected as Arrow and its fates counted and its sanitized and
     quarantined rows cut in the driver (c360.sanitized.run); a larger one stays in Spark. Both
     give the same rows and counts, of every fate, with the written tables' columns."""
-    from c360.sanitized.transform import fate_arrow, fate_counts, fate_rows
+    from c360.sanitized.transform import fate_arrow, fate_counts
 
     classified = run_classify(
         spark,
@@ -496,7 +498,7 @@ def test_a_collected_classification_gives_the_rows_and_counts_spark_gives(spark:
 
 def test_unchanged_resend_against_history_and_changed_resend_kept_as_a_version(spark: SparkSession) -> None:
     day1 = run_classify(spark, CUSTOMERS, [{"customer_id": "C1"}, {"customer_id": "C2"}], extract_date=D1)
-    previous = sanitized_rows(day1, CUSTOMERS)
+    previous = fate_rows(day1, CUSTOMERS, "sanitized")
     day2 = run_classify(
         spark,
         CUSTOMERS,
@@ -510,7 +512,7 @@ def test_unchanged_resend_against_history_and_changed_resend_kept_as_a_version(s
         [("C1", 1, "unchanged_resend", OK), ("C2", 2, "sanitized", OK), ("C3", 3, "sanitized", OK)],
     )
     assert_same(fates(day2, CUSTOMERS), want)
-    history = previous.unionByName(sanitized_rows(day2, CUSTOMERS)).select(
+    history = previous.unionByName(fate_rows(day2, CUSTOMERS, "sanitized")).select(
         "customer_id", "address_line1_token", "_extract_date"
     )
     want_history = spark.createDataFrame(
@@ -590,7 +592,7 @@ def test_history_and_vault_narrowed_to_the_days_keys_and_tokens_classify_the_sam
         spark, CUSTOMERS, [{"customer_id": c, "email": f"{c.lower()}@example.com"} for c in ("C1", "C2", "C9")], D1
     )
     first = classify(raw1, CUSTOMERS, vault=vault1, parents={}, previous=_no_rows(spark), key=KEY)
-    history = sanitized_rows(first, CUSTOMERS).localCheckpoint()
+    history = fate_rows(first, CUSTOMERS, "sanitized").localCheckpoint()
     day = [{"customer_id": " C1 ", "email": "c1@example.com"}, {"customer_id": "C2", "email": "new@example.com"}]
     raw2, vault2 = raw_frame(spark, CUSTOMERS, day, D2)
     vault = vault1.unionByName(vault2)
@@ -621,7 +623,9 @@ def test_the_latest_row_of_each_key_is_all_of_its_history_that_classify_needs(sp
     history = None
     for day, statuses in ((date(2024, 1, 1), ("completed", "pending")), (D1, ("returned", "completed"))):
         rows = [{"transaction_id": t, "status": s} for t, s in zip(("TXN1", "TXN2"), statuses, strict=True)]
-        kept = sanitized_rows(run_classify(spark, TRANSACTIONS, rows, extract_date=day, previous=history), TRANSACTIONS)
+        kept = fate_rows(
+            run_classify(spark, TRANSACTIONS, rows, extract_date=day, previous=history), TRANSACTIONS, "sanitized"
+        )
         history = kept if history is None else history.unionByName(kept)
     assert history is not None
     history = history.localCheckpoint()
@@ -645,7 +649,7 @@ def test_classify_shuffles_a_batch_and_its_history_once_by_the_key(spark: SparkS
     group rows of one key: the rows are hash-partitioned once, by the key, and no window
     shuffles them again (each shuffle of a year's rows cost seconds; docs/benchmarks.md)."""
     day1 = run_classify(spark, CUSTOMERS, [{"customer_id": "C1"}], extract_date=D1)
-    previous = sanitized_rows(day1, CUSTOMERS).localCheckpoint()
+    previous = fate_rows(day1, CUSTOMERS, "sanitized").localCheckpoint()
     classified = run_classify(spark, CUSTOMERS, [{"customer_id": "C1"}], extract_date=D2, previous=previous)
     plan = classified._jdf.queryExecution().executedPlan().toString()
     shuffles = [line.strip() for line in plan.splitlines() if "Exchange hashpartitioning" in line]
