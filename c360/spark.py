@@ -67,6 +67,14 @@ RUNTIME_BLOOM_FILTER = "spark.sql.optimizer.runtime.bloomFilter.enabled"
 # code fills 48 MB: HotSpot then stops compiling for good ("CodeCache is full"), so the cache
 # keeps tiered compilation's size.
 C1_ONLY_JIT = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
+# On these machines HotSpot collects garbage with G1, which marks the old generation in
+# concurrent threads while the run goes on; a run's cached and checkpointed frames keep it
+# marking. A batch run does not mind the parallel collector's pauses, and it spends less CPU:
+# on the 1M-order-line history its sanitize took 188-191 s with it against 218-221 s with G1,
+# its model step 119-120 s against 136 s (docs/benchmarks.md, "The parallel collector"). A
+# collector chosen in the user's options wins: a JVM refuses two (``gc_options``).
+THROUGHPUT_GC = "-XX:+UseParallelGC"
+_GC_CHOICE = re.compile(r"-XX:\+Use(Serial|Parallel|ParallelOld|G1|Z|Shenandoah|Epsilon)GC\b")
 # Hadoop's local file system sets the permission of every folder and file a Spark write creates
 # by starting a ``chmod`` process (pyspark ships no Hadoop native library): about 4 ms each,
 # 11,045 of them in a year's sanitize. c360's subclass (c360/jvm/LocalFileSystem.java, built
@@ -166,16 +174,24 @@ def class_archive_options(archive: Path | None = None) -> str:
     return f"-XX:SharedArchiveFile={archive} {QUIET_CDS}" if archive is not None and archive.is_file() else ""
 
 
+def gc_options(java_options: str) -> str:
+    """The collector c360's JVMs run with (``THROUGHPUT_GC``), unless ``java_options`` (the
+    user's) choose one."""
+    return "" if _GC_CHOICE.search(java_options) else THROUGHPUT_GC
+
+
 def spark_conf(settings: Settings, rows: int | None = None) -> dict[str, str]:
     """The session configuration c360 relies on (also used to build spark-submit lines).
 
     ``rows`` is what the session's work will read, when its starter knows: below
-    ``settings.c2_jit_min_rows`` its JVMs compile with C1 only (``C1_ONLY_JIT``). The user's
-    ``spark_java_options`` come last, so they win over it."""
+    ``settings.c2_jit_min_rows`` its JVMs compile with C1 only (``C1_ONLY_JIT``). They collect
+    garbage with ``THROUGHPUT_GC`` unless the user's ``spark_java_options`` choose a collector;
+    those come last, so they win over the rest."""
     c1_only = rows is not None and rows < settings.c2_jit_min_rows
     java_opts = (
         f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{LOG4J_CONFIG} "
-        f"{class_archive_options()} {C1_ONLY_JIT if c1_only else ''} {settings.spark_java_options}"
+        f"{class_archive_options()} {gc_options(settings.spark_java_options)} {C1_ONLY_JIT if c1_only else ''} "
+        f"{settings.spark_java_options}"
     )
     java_opts = " ".join(java_opts.split())
     return {

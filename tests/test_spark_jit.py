@@ -1,5 +1,6 @@
 """How a Spark JVM that c360 starts JIT-compiles: with C1 only for a run that reads few rows
-(c360.spark.C1_ONLY_JIT), tiered (C1, then C2) otherwise; and what a run is sized by."""
+(c360.spark.C1_ONLY_JIT), tiered (C1, then C2) otherwise; and what a run is sized by. Also the
+collector it runs with (c360.spark.THROUGHPUT_GC)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from c360.contracts import source_group
 from c360.pipeline import delivered_rows, extract_rows, lake_rows, product_rows, run_rows
 from c360.raw.ingest import discover
 from c360.settings import Settings
-from c360.spark import C1_ONLY_JIT, spark_conf
+from c360.spark import C1_ONLY_JIT, THROUGHPUT_GC, spark_conf
 from c360.storage import LakeCatalog
 from tests.conftest import MOCK, MockRetailLake, PublishedLake
 
@@ -53,6 +54,22 @@ def test_a_session_started_for_few_rows_runs_c1_only_with_tiered_compilation_s_c
     # day's Spark code fills; HotSpot then stops compiling for good.
     assert _vm_option(spark, "TieredStopAtLevel") == "1"
     assert _vm_option(spark, "ReservedCodeCacheSize") == str(240 * 1024 * 1024)
+
+
+def test_c360_s_jvms_run_the_parallel_collector_unless_the_user_chooses_one(settings: Settings) -> None:
+    for rows in (None, 0):
+        assert all(THROUGHPUT_GC in spark_conf(settings, rows)[k] for k in JAVA_OPTIONS)
+    for theirs in ("-XX:+UseG1GC", "-Xmx2g -XX:+UseZGC -XX:+ZGenerational", "-XX:+UseSerialGC"):
+        conf = spark_conf(settings.model_copy(update={"spark_java_options": theirs}), None)
+        assert all(THROUGHPUT_GC not in conf[k] and conf[k].endswith(theirs) for k in JAVA_OPTIONS), conf
+    # Options that only tune a collector do not choose one.
+    tuned = settings.model_copy(update={"spark_java_options": "-XX:+UseGCOverheadLimit -XX:ParallelGCThreads=2"})
+    assert THROUGHPUT_GC in spark_conf(tuned, None)[JAVA_OPTIONS[0]]
+
+
+def test_the_suite_s_session_runs_the_parallel_collector(spark: SparkSession) -> None:
+    # Started through spark_conf as every c360 session is: the option reaches the running JVM.
+    assert (_vm_option(spark, "UseParallelGC"), _vm_option(spark, "UseG1GC")) == ("true", "false")
 
 
 def test_an_ingest_is_sized_near_the_rows_it_reads(mock_retail_lake: MockRetailLake) -> None:

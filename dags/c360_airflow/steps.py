@@ -182,7 +182,7 @@ exec spark-submit \\
   --master "$C360_SPARK_MASTER" \\
   --driver-memory "$C360_SPARK_DRIVER_MEMORY" \\
   --name "c360-{name}-$C360_TASK_RUN_DATE" \\
-  --driver-java-options "$C360_TASK_JVM ${{C360_TASK_JIT:-}} $C360_SPARK_JAVA_OPTIONS" \\
+  --driver-java-options "$C360_TASK_JVM ${{C360_TASK_GC:-}} ${{C360_TASK_JIT:-}} $C360_SPARK_JAVA_OPTIONS" \\
   "${{C360_TASK_FS[@]}}" \\
   "$C360_TASK_JOBS/{name}.py" --run-date "$C360_TASK_RUN_DATE" --run-id "$C360_TASK_RUN_ID" {extra_args}
 """
@@ -214,8 +214,16 @@ class SparkStepOperator(BashOperator):
         return hook
 
     def execute(self, context: Any) -> Any:
-        # The env is rendered by now: size the step's JVM before spark-submit starts it.
-        self.env = {**(self.env or {}), "C360_TASK_JIT": task_jit(self.task_id, self.env or {}, self.log)}
+        # The env is rendered by now: size the step's JVM before spark-submit starts it, and
+        # give it c360's collector unless the user's JVM options choose one.
+        from c360.spark import gc_options
+
+        env = self.env or {}
+        self.env = {
+            **env,
+            "C360_TASK_JIT": task_jit(self.task_id, env, self.log),
+            "C360_TASK_GC": gc_options(env.get("C360_SPARK_JAVA_OPTIONS", "")),
+        }
         try:
             return super().execute(context)
         except Exception as exc:

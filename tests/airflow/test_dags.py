@@ -168,7 +168,7 @@ def test_the_operator_passes_its_choice_to_the_spark_submit_of_its_step(
     from airflow.providers.standard.operators.bash import BashOperator
     from c360_airflow.steps import spark_step
 
-    from c360.spark import C1_ONLY_JIT
+    from c360.spark import C1_ONLY_JIT, THROUGHPUT_GC
 
     seen: list[dict[str, str]] = []
     monkeypatch.setattr(BashOperator, "execute", lambda self, context: seen.append(dict(self.env)))
@@ -179,7 +179,13 @@ def test_the_operator_passes_its_choice_to_the_spark_submit_of_its_step(
     task.env["C360_TASK_RUN_DATE"] = str(published_lake.dates[-1])
     task.execute({})
     assert seen[0]["C360_TASK_JIT"] == C1_ONLY_JIT
-    assert '--driver-java-options "$C360_TASK_JVM ${C360_TASK_JIT:-} $C360_SPARK_JAVA_OPTIONS"' in task.bash_command
+    assert seen[0]["C360_TASK_GC"] == THROUGHPUT_GC
+    options = '--driver-java-options "$C360_TASK_JVM ${C360_TASK_GC:-} ${C360_TASK_JIT:-} $C360_SPARK_JAVA_OPTIONS"'
+    assert options in task.bash_command
+    # A collector chosen in the user's JVM options is theirs alone: a JVM refuses two.
+    task.env["C360_SPARK_JAVA_OPTIONS"] = "-XX:+UseG1GC"
+    task.execute({})
+    assert seen[1]["C360_TASK_GC"] == ""
 
 
 def test_settings_come_from_the_environment_before_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
