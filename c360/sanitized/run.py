@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
@@ -161,23 +162,40 @@ def sanitize(
     by_name = dict(zip([c.name for c in order], outcomes, strict=True))
     done = [d for c in contracts if (d := by_name[c.name]) is not None]  # reported in contract order
     report = SanitizeReport(run_id, dates, [d.outcome for d in done])
+    # What is left writes three tables that do not read each other: the vault's additions,
+    # the reconciliation and the orders' and lines' cross-table checks. They run at once: a
+    # year's took 6.8, 5.6 and 6.8 s one after the other, the reconciliation in the driver's
+    # pyarrow while the others' Spark jobs wait for none of it. The checks size the session's
+    # expressions for their own rows while they run (c360.spark.codegen_for_rows), so a vault
+    # anti-join beside them may run with their choice: the same rows either way.
+    tail: list[Callable[[], object]] = []
     additions = [d.additions for d in done if d.additions is not None]
     if additions:
-        add_to_vault(storage, *additions)
+        tail.append(lambda: add_to_vault(storage, *additions))
     reconciliation = [row for d in done for row in d.reconciliation]
     if reconciliation:
-        RECONCILIATION.ensure(storage)
-        storage.replace_partitions(
-            spark.createDataFrame(reconciliation, RECONCILIATION_SCHEMA),
-            RECONCILIATION_TABLE,
-            partitions=[{"table": r[-2], "extract_date": r[-1]} for r in reconciliation],
-            rows=rows_to_arrow(reconciliation, RECONCILIATION_SCHEMA),
-        )
+        tail.append(lambda: _write_reconciliation(spark, storage, reconciliation))
     if {d.outcome.table for d in done if d.processed} & {ORDERS, LINES}:
         # Orders and lines are valid row by row; whether they agree is recorded, never blocking.
         # Only when this run sanitized either of them: a quiet sales source costs nothing.
-        record_cross_table_checks(storage, run_id, dates[-1], run_log, codegen_min_rows)
+        tail.append(lambda: record_cross_table_checks(storage, run_id, dates[-1], run_log, codegen_min_rows))
+    if len(tail) > 1:
+        with ThreadPoolExecutor(len(tail), thread_name_prefix="c360-sanitize-tail") as pool:
+            for done_write in [pool.submit(write) for write in tail]:
+                done_write.result()  # every write ends before any error is raised
+    elif tail:
+        tail[0]()
     return report
+
+
+def _write_reconciliation(spark: SparkSession, storage: DeltaStorage, rows: list[tuple]) -> None:
+    RECONCILIATION.ensure(storage)
+    storage.replace_partitions(
+        spark.createDataFrame(rows, RECONCILIATION_SCHEMA),
+        RECONCILIATION_TABLE,
+        partitions=[{"table": r[-2], "extract_date": r[-1]} for r in rows],
+        rows=rows_to_arrow(rows, RECONCILIATION_SCHEMA),
+    )
 
 
 def _by_depth(contracts: Sequence[Contract]) -> list[Contract]:

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import re
+import threading
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date
@@ -327,6 +328,34 @@ def test_sanitizing_dates_one_by_one_changes_nothing(
     assert changed <= {RECONCILIATION_TABLE, RESULTS_TABLE, METRICS_TABLE}, changed
     recon = lake.storage.read(RECONCILIATION_TABLE).filter(F.col("run_id").startswith("rerun-"))
     assert {r["extract_date"] for r in recon.select("extract_date").distinct().collect()} == set(_rerun_dates())
+
+
+def test_the_run_s_last_writes_run_at_once_and_one_failing_loses_none_of_the_others(
+    lake: Lake, spark: SparkSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vault's additions, the reconciliation and the cross-table checks do not read each
+    other, so a run writes them at once; a failing one is raised after the others have ended."""
+    threads: list[str] = []
+
+    def broken(*args: object) -> None:
+        threads.append(threading.current_thread().name)
+        raise RuntimeError("the cross-table checks broke")
+
+    def reconcile(*args: object) -> None:
+        threads.append(threading.current_thread().name)
+        write(*args)
+
+    write = sanitize_run._write_reconciliation
+    monkeypatch.setattr(sanitize_run, "record_cross_table_checks", broken)
+    monkeypatch.setattr(sanitize_run, "_write_reconciliation", reconcile)
+    day = date.fromisoformat(_entries("late_arriving")[0]["extract_date"])  # orders arrived: checks run
+    with pytest.raises(RuntimeError, match="the cross-table checks broke"):
+        sanitize(spark, lake.storage, [day], KEY, "tail-fails")
+    assert len(set(threads)) == 2 and all(t.startswith("c360-sanitize-tail") for t in threads), threads
+    # Every source's reconciliation of the day was written by the failed run.
+    recon = lake.storage.read(RECONCILIATION_TABLE).filter(F.col("extract_date") == day)
+    written = {r["table"] for r in recon.filter(F.col("run_id") == "tail-fails").collect()}
+    assert written == {t.table for t in lake.report.tables}
 
 
 # ----------------------------------------------------------------------------- PII
