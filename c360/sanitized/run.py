@@ -179,12 +179,10 @@ def sanitize(
         # Orders and lines are valid row by row; whether they agree is recorded, never blocking.
         # Only when this run sanitized either of them: a quiet sales source costs nothing.
         tail.append(lambda: record_cross_table_checks(storage, run_id, dates[-1], run_log, codegen_min_rows))
-    if len(tail) > 1:
+    if tail:
         with ThreadPoolExecutor(len(tail), thread_name_prefix="c360-sanitize-tail") as pool:
             for done_write in [pool.submit(write) for write in tail]:
-                done_write.result()  # every write ends before any error is raised
-    elif tail:
-        tail[0]()
+                done_write.result()  # the pool waits for every write before an error leaves it
     return report
 
 
