@@ -30,6 +30,12 @@ A later run for a date on or after it then
 
 So the content is always the whole build's content (tests/enhanced/test_incremental_dims.py
 holds the three ways to the same rows).
+
+Held digests. A partitioned fact keeps, next to its Delta log, the digest of each partition
+it holds (``_c360_partitions.json``, :class:`HeldDigests`), written after each publish and
+naming the table version it describes. A later run finds the stale partitions by comparing
+its build's digests with them (c360.enhanced.common.partitions_to_write), without reading
+the published rows; digests of another version are ignored and the published rows read.
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from c360.enhanced.common import partition_census, stale_dates
+from c360.enhanced.common import Digest, PartitionPlan, partitions_to_write
 from c360.inorder import Turn, run_in_order
 from c360.quality.gate import GateLog
 from c360.registry import Table, call_with
@@ -77,6 +83,7 @@ class TableWrite:
 
 
 RECORD_FILE = "_c360_build.json"  # in the table's folder; "_" names are not data to Delta
+DIGESTS_FILE = "_c360_partitions.json"  # likewise: a partitioned fact's digest per partition
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,40 @@ class BuildRecord:
         body = {"table_version": self.table_version, "as_of": self.as_of.isoformat(), "code": self.code,
                 "inputs": self.inputs}  # fmt: skip
         write_record(path, body)
+
+
+@dataclass(frozen=True)
+class HeldDigests:
+    """What each partition of a partitioned fact holds, as of one table version: its rows and
+    the sum of their key digests (c360.enhanced.common.partitions_to_write), so that a run
+    finds the partitions its build changed without reading the published rows back.
+
+    Written after each publish of the table, and trusted only for the version it names and
+    for the table's current keys and foreign keys (``form``): any other commit (an erasure, a
+    compaction, a failed write) leaves it behind, and the next run reads the table instead."""
+
+    table_version: int
+    form: str
+    partitions: dict[date, Digest]
+
+    @classmethod
+    def read(cls, path: Path) -> HeldDigests | None:
+        try:
+            raw = json.loads(path.read_text())
+            held = {date.fromisoformat(p): (int(n), int(h)) for p, (n, h) in raw["partitions"].items()}
+            return cls(int(raw["table_version"]), str(raw["form"]), held)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def write(self, path: Path) -> None:
+        body = {"table_version": self.table_version, "form": self.form,
+                "partitions": {p.isoformat(): list(d) for p, d in sorted(self.partitions.items())}}  # fmt: skip
+        write_record(path, body)
+
+    @staticmethod
+    def form_of(table: Table) -> str:
+        """What the digests are of: the table's keys and foreign keys, and how they are hashed."""
+        return json.dumps(["xxhash64-v1", list(table.keys), list(table.foreign_keys), list(table.partition_by)])
 
 
 def write_record(path: Path, body: Mapping[str, Any]) -> None:
@@ -272,12 +313,13 @@ class Publisher:
         commit: Callable[[DataFrame, pa.Table | None], CommitResult]
         specs: list[dict[str, Any]]
         row_count: int | None = None  # part's rows, when known without a job of its own
+        plan: PartitionPlan | None = None  # a partitioned fact's partitions, and their digests once written
         if table.publish == "whole":
             part, specs = df, []
             commit = lambda d, rows: self.storage.overwrite(d, table.name, unchanged_check=False, rows=rows)  # noqa: E731
         else:
             (column,) = table.partition_by
-            dates, row_count = self._partition_dates(table, df, column, context)
+            dates, row_count, plan = self._partition_dates(table, df, column, context)
             part = df.filter(F.col(column).isin(*dates))
             specs = [{column: d} for d in dates]
             commit = lambda d, rows: self.storage.replace_partitions(  # noqa: E731
@@ -297,6 +339,7 @@ class Publisher:
         if self.storage.holds(part, table.name, specs if table.publish != "whole" else None, row_count=row_count):
             version = self.storage.catalog.version(table.name)
             rows = row_count if row_count is not None else part.count()
+            self._keep_digests(table, plan, version)
             self.writes.append(
                 TableWrite(table.name, rows, False, version, shown, time.perf_counter() - started, validated=False)
             )
@@ -311,25 +354,47 @@ class Publisher:
             log=self.log,
         )
         c = outcome.commit
+        self._keep_digests(table, plan, c.version)
         rows = int(outcome.report.metrics.get("row_count", c.rows_added))
         self.writes.append(TableWrite(table.name, rows, c.committed, c.version, shown, time.perf_counter() - started))
         return df
 
     def _partition_dates(
         self, table: Table, df: DataFrame, column: str, context: Mapping[str, Any]
-    ) -> tuple[list[date], int | None]:
-        """The declared partitions of the run, else those its data touched plus stale ones;
-        and how many of ``df``'s rows they hold, when that came with them."""
+    ) -> tuple[list[date], int | None, PartitionPlan | None]:
+        """The declared partitions of the run, else those its data touched plus stale ones
+        (c360.enhanced.common.partitions_to_write, against the digests the table kept when
+        they are of its current version, else against its rows); how many of ``df``'s rows
+        they hold, when that came with them; and the plan they came from."""
         if table.partitions is not None:
-            return sorted(set(call_with(table.partitions, context))), None
-        counts: dict[date | None, int] | None = None
-        if "source_extract_date" in df.columns:
-            dates, counts = partition_census(df, column, self.run_dates)
-        else:
-            dates = list(self.run_dates)
-        published = self.storage.read(table.name)
-        stale = stale_dates(df, published, table.keys, column, max(self.run_dates), table.foreign_keys)
-        chosen = sorted({*dates, *stale})
-        if counts is None or not all(isinstance(d, date) for d in counts if d is not None):
-            return chosen, None
-        return chosen, sum(counts.get(d, 0) for d in chosen)
+            return sorted(set(call_with(table.partitions, context))), None, None
+        if column in table.keys and not table.foreign_keys:
+            # A row whose key holds its partition value never moves, and none heals: no
+            # partition can be stale, so there is nothing to compare (a profile's past dates).
+            plan = partitions_to_write(df, (), column, self.run_dates)
+            return plan.dates, sum(plan.counts.get(d, 0) for d in plan.dates), None
+        kept = HeldDigests.read(self.storage.path(table.name) / DIGESTS_FILE)
+        fresh = (
+            kept is not None
+            and kept.form == HeldDigests.form_of(table)
+            and kept.table_version == self.storage.catalog.version(table.name)
+        )
+        plan = partitions_to_write(
+            df,
+            table.keys,
+            column,
+            self.run_dates,
+            table.foreign_keys,
+            published=None if fresh else self.storage.read(table.name),
+            held=kept.partitions if fresh and kept is not None else None,
+        )
+        if not all(isinstance(d, date) for d in plan.counts if d is not None):
+            return plan.dates, None, None
+        return plan.dates, sum(plan.counts.get(d, 0) for d in plan.dates), plan
+
+    def _keep_digests(self, table: Table, plan: PartitionPlan | None, version: int | None) -> None:
+        """Record what each partition holds at ``version``, the table's content once the plan's
+        partitions hold the build's rows (:class:`HeldDigests`)."""
+        if plan is None or version is None:
+            return
+        HeldDigests(version, HeldDigests.form_of(table), plan.held).write(self.storage.path(table.name) / DIGESTS_FILE)

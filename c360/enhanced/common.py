@@ -6,7 +6,8 @@ sanitized tier and writes the results through the storage layer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -129,48 +130,87 @@ def affected_dates(fact: DataFrame, partition: str, run_dates: Sequence[date]) -
     Building a range of run dates in one pass rewrites the same partitions, with the same
     latest versions, as building them one by one in order.
     """
-    return partition_census(fact, partition, run_dates)[0]
+    return partitions_to_write(fact, (), partition, run_dates).dates
 
 
-def partition_census(
-    fact: DataFrame, partition: str, run_dates: Sequence[date]
-) -> tuple[list[date], dict[date | None, int]]:
-    """:func:`affected_dates`, and the fact's rows per partition value, in one Spark job."""
-    arrived = F.col("source_extract_date").isin(*run_dates).cast("int")
-    rows = fact.groupBy(partition).agg(F.count(F.lit(1)).alias("n"), F.max(arrived).alias("arrived")).collect()
-    last = max(run_dates)
-    touched = {r[0] for r in rows if r["arrived"] and r[0] is not None and r[0] <= last}
-    return sorted(touched | set(run_dates)), {r[0]: int(r["n"]) for r in rows}
+Digest = tuple[int, int]  # a partition's rows, and the sum of their key digests (partitions_to_write)
 
 
-def stale_dates(
+@dataclass(frozen=True)
+class PartitionPlan:
+    """What a run writes of a partitioned fact (:func:`partitions_to_write`)."""
+
+    dates: list[date]  # the partitions to replace
+    counts: dict[date | None, int]  # the build's rows per partition value
+    # Each partition's digest once ``dates`` hold the build's rows: what the table then holds
+    # (no entry: no rows).
+    held: dict[date, Digest]
+
+
+def partitions_to_write(
     fact: DataFrame,
-    published: DataFrame,
     keys: Sequence[str],
     partition: str,
-    last: date,
+    run_dates: Sequence[date],
     foreign_keys: Sequence[str] = (),
-) -> list[date]:
-    """Published partitions (up to ``last``) whose rows the build would now write differently.
+    *,
+    published: DataFrame | None = None,
+    held: Mapping[date, Digest] | None = None,
+) -> PartitionPlan:
+    """The partitions a run must rewrite, and the fact's rows per partition value, in one
+    Spark job.
 
-    Two things make a partition stale outside the run dates' own extracts:
+    - :func:`affected_dates`: those holding rows whose inputs arrived in the run dates'
+      extracts, and the run dates themselves;
+    - up to the last run date, every partition the table holds whose stored rows differ from
+      the build's in the keys they hold or in which of them point at the unknown member (-1)
+      of one of ``foreign_keys``. So a partition is stale when a re-delivery moved one of its
+      keys to another partition (a line whose order arrives later moves from its extract date
+      to the order's date, a pending shipment to its ship date), when a late-arriving member
+      resolves one of its rows (the customer or product arrived in a later extract), or when
+      the build no longer holds one of its keys there (a past date rebuilt: a key delivered
+      later).
 
-    - a row moved: a re-delivery placed its key in another partition (a line whose order
-      arrives later moves from its extract date to the order's date, a pending shipment
-      to its ship date). Rewriting the partition it left keeps the key unique.
-    - a late-arriving member: a published row points at the unknown member (-1) in one of
-      ``foreign_keys`` and the build now resolves it (the customer or product arrived in a
-      later extract). Rewriting its partition corrects the key.
+    Each side of a partition is compared as its digest: its row count and the
+    order-independent sum of the xxhash64 of each row's keys and unknown flags. The stored
+    side is ``held`` (the digests the table kept when it was last written, c360.publish)
+    when given, else computed from ``published`` in the same job, grouped by partition: a
+    partial aggregation per task, where joining the two sides by key shuffled both. With
+    neither, only the first kind is found.
     """
-    unknown = F.lit(False)
-    for fk in foreign_keys:
-        unknown = unknown | (F.col(f"__old_{fk}") == UNKNOWN_KEY) & (F.col(fk) != UNKNOWN_KEY)
-    old = published.select(
-        *keys, F.col(partition).alias("__old"), *[F.col(fk).alias(f"__old_{fk}") for fk in foreign_keys]
+    last = max(run_dates)
+    unknown = [F.coalesce(F.col(fk) == F.lit(UNKNOWN_KEY), F.lit(False)) for fk in foreign_keys]
+    hashed = [*[F.col(k) for k in keys], *unknown]
+    digest = (F.xxhash64(*hashed) if hashed else F.lit(0)).cast("decimal(38,0)")
+    has_arrivals = "source_extract_date" in fact.columns
+    arrived = F.col("source_extract_date").isin(*run_dates).cast("int") if has_arrivals else F.lit(0)
+    sides = fact.select(F.col(partition).alias("p"), F.lit(1).alias("built"), arrived.alias("a"), digest.alias("h"))
+    if held is None and published is not None:
+        stored = published.select(F.col(partition), F.lit(0), F.lit(0), digest)
+        sides = sides.unionByName(stored.toDF("p", "built", "a", "h"))
+    is_built = F.col("built") == 1
+    rows = (
+        sides.groupBy("p")
+        .agg(
+            F.sum("built").alias("n"),
+            F.count(F.when(~is_built, 1)).alias("n_held"),
+            F.max("a").alias("arrived"),
+            F.sum(F.when(is_built, F.col("h"))).alias("h"),
+            F.sum(F.when(~is_built, F.col("h"))).alias("h_held"),
+        )
+        .collect()
     )
-    stale = (
-        fact.select(*keys, partition, *foreign_keys)
-        .join(old, on=list(keys), how="inner")
-        .filter((~F.col(partition).eqNullSafe(F.col("__old")) | unknown) & (F.col("__old") <= F.lit(last)))
-    )
-    return sorted(r[0] for r in stale.select("__old").distinct().collect())
+    dated = [r for r in rows if r["p"] is not None]
+    built: dict[date, Digest] = {r["p"]: (int(r["n"]), int(r["h"] or 0)) for r in dated if r["n"]}
+    if held is not None:
+        stored_digests = dict(held)
+    elif published is not None:
+        stored_digests = {r["p"]: (int(r["n_held"]), int(r["h_held"] or 0)) for r in dated if r["n_held"]}
+    else:
+        stored_digests = built  # nothing to compare with: no partition is stale
+    chosen = set(run_dates) | {r["p"] for r in dated if r["arrived"] and r["p"] <= last}
+    # A partition the table holds rows in: a partition it does not hold yet has nothing stale.
+    chosen |= {p for p, held_p in stored_digests.items() if p <= last and built.get(p) != held_p}
+    after = {p: d for p, d in stored_digests.items() if p not in chosen}
+    after |= {p: d for p, d in built.items() if p in chosen}
+    return PartitionPlan(sorted(chosen), {r["p"]: int(r["n"]) for r in rows if r["n"]}, after)

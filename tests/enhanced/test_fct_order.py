@@ -9,7 +9,7 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 
 from c360.enhanced import dim_customer, dim_location, fct_order
-from c360.enhanced.common import affected_dates, stale_dates
+from c360.enhanced.common import affected_dates, partitions_to_write
 from tests.enhanced.frames import D1, D2, D3, D4, at, keys_by_version, sanitized
 
 COLS = [
@@ -151,9 +151,10 @@ def test_a_return_resends_the_order_and_replaces_it(spark: SparkSession) -> None
     assert affected_dates(fact, "transaction_date", [D3]) == [D1, D3]
 
 
-def test_stale_dates_are_moved_rows_and_resolved_unknown_members_only(spark: SparkSession) -> None:
-    """Published vs rebuilt: a healed -1 and a moved row make their old partition stale;
-    an orphan that is still -1, an unchanged row and a partition after the run date do not."""
+def test_partitions_to_write_are_moved_rows_resolved_unknown_members_and_gone_keys(spark: SparkSession) -> None:
+    """Published vs rebuilt: a healed -1, a moved row and a key gone make their partition
+    stale; an orphan that is still -1, an unchanged row and a partition after the run date
+    do not. The digests the table kept give the same plan as its rows."""
     schema = "transaction_id string, transaction_date date, customer_key bigint"
     published = spark.createDataFrame(
         [("HEALED", D1, -1), ("ORPHAN", D1, -1), ("MOVED", D2, 7), ("SAME", D3, 7), ("LATER", D4, -1)], schema
@@ -161,10 +162,25 @@ def test_stale_dates_are_moved_rows_and_resolved_unknown_members_only(spark: Spa
     rebuilt = spark.createDataFrame(
         [("HEALED", D1, 42), ("ORPHAN", D1, -1), ("MOVED", D1, 7), ("SAME", D3, 7), ("LATER", D4, 42)], schema
     )
-    args = (["transaction_id"], "transaction_date", D3)
+    args = (["transaction_id"], "transaction_date", [D3])
+    fks = ("customer_key",)
+    # What the table would have kept when it was written: the published rows' digests.
+    held = partitions_to_write(published, args[0], args[1], [D1], fks).held
+    assert set(held) == {D1, D2, D3, D4}
 
-    assert stale_dates(rebuilt, published, *args, foreign_keys=("customer_key",)) == [D1, D2]
-    # Without the foreign keys only the partition the moved row left is stale.
-    assert stale_dates(rebuilt, published, *args) == [D2]
-    only_orphans = rebuilt.filter("transaction_id IN ('ORPHAN', 'SAME')")
-    assert stale_dates(only_orphans, published, *args, foreign_keys=("customer_key",)) == []
+    for stored in ({"published": published}, {"held": held}):
+        plan = partitions_to_write(rebuilt, *args, fks, **stored)
+        assert plan.dates == [D1, D2, D3]  # D1 healed and D2 left by MOVED; D3 the run date
+        assert plan.counts == {D1: 3, D3: 1, D4: 1}
+        # Once written, the table holds the build's rows up to D3 and its own after it.
+        assert plan.held == {**partitions_to_write(rebuilt, *args, fks).held, D4: held[D4]}
+        # Without the foreign keys only the partition the moved row left (and D1 it went to).
+        no_fk_held = partitions_to_write(published, args[0], args[1], [D1]).held
+        no_fk = {"published": published} if "published" in stored else {"held": no_fk_held}
+        assert partitions_to_write(rebuilt, *args, **no_fk).dates == [D1, D2, D3]
+        # The keys gone from the build (HEALED, MOVED, LATER) make D1 and D2 stale, not D4.
+        only_some = rebuilt.filter("transaction_id IN ('ORPHAN', 'SAME')")
+        assert partitions_to_write(only_some, *args, fks, **stored).dates == [D1, D2, D3]
+
+    unchanged = partitions_to_write(published, *args, fks, published=published)
+    assert unchanged.dates == [D3], "the run date only: nothing moved, healed or gone"
