@@ -167,6 +167,7 @@ def test_partitions_to_write_are_moved_rows_resolved_unknown_members_and_gone_ke
     # What the table would have kept when it was written: the published rows' digests.
     held = partitions_to_write(published, args[0], args[1], [D1], fks).held
     assert set(held) == {D1, D2, D3, D4}
+    no_fk_held = partitions_to_write(published, args[0], args[1], [D1]).held
 
     for stored in ({"published": published}, {"held": held}):
         plan = partitions_to_write(rebuilt, *args, fks, **stored)
@@ -175,7 +176,6 @@ def test_partitions_to_write_are_moved_rows_resolved_unknown_members_and_gone_ke
         # Once written, the table holds the build's rows up to D3 and its own after it.
         assert plan.held == {**partitions_to_write(rebuilt, *args, fks).held, D4: held[D4]}
         # Without the foreign keys only the partition the moved row left (and D1 it went to).
-        no_fk_held = partitions_to_write(published, args[0], args[1], [D1]).held
         no_fk = {"published": published} if "published" in stored else {"held": no_fk_held}
         assert partitions_to_write(rebuilt, *args, **no_fk).dates == [D1, D2, D3]
         # The keys gone from the build (HEALED, MOVED, LATER) make D1 and D2 stale, not D4.
