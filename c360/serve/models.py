@@ -102,6 +102,7 @@ class AqiResponse(BaseModel):
 
 class Health(BaseModel):
     ready: bool
+    process: int = Field(description="The server process that answered: with --workers N, each loads the lake itself.")
     generation: int | None
     versions: Versions
     last_reload_seconds: float | None

@@ -3,6 +3,7 @@ and from the tables read with plain delta-rs."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from datetime import date
 from decimal import Decimal
@@ -252,7 +253,7 @@ def test_tables_lists_versions_rows_and_descriptions(client: TestClient, served:
 
 def test_health_and_offline_docs(client: TestClient) -> None:
     health = client.get("/health").json()
-    assert health["ready"] is True and PROFILE in health["versions"]
+    assert health["ready"] is True and PROFILE in health["versions"] and health["process"] == os.getpid()
     page = client.get("/docs").text
     assert "cdn" not in page.lower() and "/static/swagger/swagger-ui-bundle.js" in page
     assert client.get("/static/swagger/swagger-ui-bundle.js").status_code == 200

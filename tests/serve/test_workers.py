@@ -35,10 +35,12 @@ def test_two_worker_processes_serve_and_audit_every_request(published_lake: Publ
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
-        while True:  # both workers ready: several health checks in a row answer 200
+        ready: set[int] = set()
+        while len(ready) < 2:  # each process loads the lake itself: wait until both said ready
             try:
-                if all(httpx.get(f"{base}/health", timeout=2).status_code == 200 for _ in range(8)):
-                    break
+                health = httpx.get(f"{base}/health", timeout=2)
+                if health.status_code == 200:
+                    ready.add(health.json()["process"])
             except httpx.TransportError:
                 pass
             assert server.poll() is None, server.stdout.read().decode()[-3000:]  # type: ignore[union-attr]
@@ -50,13 +52,13 @@ def test_two_worker_processes_serve_and_audit_every_request(published_lake: Publ
         for cid in ids * 3:  # new connections: requests spread over both processes
             r = httpx.get(f"{base}/v1/customers/{cid}", headers={"X-API-Key": key})
             statuses.append(r.status_code)
-            assert r.json()["customer_id"] == cid
+            assert r.json().get("customer_id") == cid, (r.status_code, r.text)
         assert statuses == [200] * len(ids) * 3
     finally:
         os.killpg(server.pid, signal.SIGINT)  # uvicorn's supervisor stops its workers, which flush
         out, _ = server.communicate(timeout=60)
     pids = {line.split("[")[-1].split("]")[0] for line in out.decode().splitlines() if "Started server process" in line}
-    assert len(pids) == 2, out.decode()[-3000:]
+    assert len(pids) == 2 and pids == {str(p) for p in ready}, out.decode()[-3000:]
     audit = DeltaTable(str(root / "ops/serve/audit"))
     rows = pa.concat_tables([pq.read_table(f) for f in audit.file_uris()])
     v1 = [t for t in rows.column("target").to_pylist() if t.startswith("/v1/")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Response
 
 from c360.serve.deps import LakeDep
@@ -17,6 +19,7 @@ def health(lake: LakeDep, response: Response) -> Health:
         response.status_code = 503
     return Health(
         ready=gen is not None,
+        process=os.getpid(),
         generation=gen.number if gen else None,
         versions=gen.snapshot.versions if gen else {},
         last_reload_seconds=lake.last_reload_seconds,
