@@ -105,6 +105,29 @@ def spark(spark_settings: Settings) -> Iterator[object]:
     session.stop()
 
 
+def spark_job_ids(spark: Any, group: str | None = None) -> list[int]:  # noqa: ANN401 - a SparkSession
+    """The ids of the Spark jobs of ``group`` (None: of no group) that the status tracker holds,
+    once the listener bus has delivered every event posted so far: the tracker learns of a job
+    from that bus, which may lag behind the action that ran it. The tracker keeps the newest
+    1,000 jobs (``spark.ui.retainedJobs``)."""
+    sc = spark.sparkContext
+    sc._jsc.sc().listenerBus().waitUntilEmpty(60_000)
+    return list(sc.statusTracker().getJobIdsForGroup(group))
+
+
+@pytest.fixture(autouse=True)
+def _warm_up_ended() -> Iterator[None]:
+    """A run starts a warm-up query in a thread it never joins (c360.spark.warm_up): joined
+    here after each test, so that its jobs and compilations never land in a later test's
+    measure of the shared session (job ids, compiled classes, Py4J calls)."""
+    import threading
+
+    yield
+    for thread in threading.enumerate():
+        if thread.name == "c360-warm-up":
+            thread.join(timeout=300)
+
+
 @pytest.fixture
 def compiled_expressions(spark: Any) -> Iterator[None]:  # noqa: ANN401 - a SparkSession
     """The test runs with Spark's default: every expression compiled (the session interprets them).

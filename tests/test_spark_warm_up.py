@@ -8,18 +8,18 @@ import pytest
 from pyspark.sql import SparkSession
 
 from c360.spark import warm_up
+from tests.conftest import spark_job_ids
 
 
 def test_the_warm_up_query_runs_in_its_own_thread_and_leaves_the_session_as_it_was(spark: SparkSession) -> None:
     conf = dict(spark.sparkContext.getConf().getAll())
     sql_conf = spark.conf.getAll
-    tracker = spark.sparkContext.statusTracker()
-    last_job = max(tracker.getJobIdsForGroup(None), default=-1)  # ids grow; the tracker keeps only the newest 1,000
+    last_job = max(spark_job_ids(spark), default=-1)  # ids grow; the tracker keeps only the newest 1,000
     thread = warm_up(spark)
     assert thread.name == "c360-warm-up" and thread.daemon
     thread.join(timeout=120)
     assert not thread.is_alive()
-    assert max(tracker.getJobIdsForGroup(None), default=-1) > last_job  # it ran Spark jobs
+    assert max(spark_job_ids(spark), default=-1) > last_job  # it ran Spark jobs
     assert dict(spark.sparkContext.getConf().getAll()) == conf and spark.conf.getAll == sql_conf
 
 

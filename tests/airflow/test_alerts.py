@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -112,16 +112,16 @@ def test_retries_running_out_e_mails_once_with_every_field_and_success_e_mails_n
     assert len(smtp.messages) == 1
 
 
-def _miss_deadlines() -> list[dict]:
-    """What the scheduler does each loop (SchedulerJobRunner): mark expired deadlines missed and
-    queue their callbacks; returns the queued callbacks' data."""
+def _miss_deadlines(now: datetime | None = None) -> list[dict]:
+    """What the scheduler does each loop (SchedulerJobRunner): mark deadlines expired at ``now``
+    (the clock's time by default) missed and queue their callbacks; returns the queued callbacks' data."""
     from airflow.models import Deadline
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
     queued = []
     with create_session() as session:
-        now = datetime.now(UTC)
+        now = now or datetime.now(UTC)
         for deadline in session.scalars(select(Deadline).where(Deadline.deadline_time < now, ~Deadline.missed)):
             deadline.handle_miss(session)
             queued.append(dict(deadline.callback.data))
@@ -133,7 +133,6 @@ def test_a_run_past_its_deadline_raises_the_deadline_alert_once(probe_dags: dict
     database), which turns the DAG's DeadlineAlert into a deadline 1.8 s after queued-at; nothing
     runs it, so it is late, and the scheduler's miss handling queues the c360 callback."""
     import logging
-    import time
 
     from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
     from airflow.models import Deadline
@@ -166,10 +165,10 @@ def test_a_run_past_its_deadline_raises_the_deadline_alert_once(probe_dags: dict
         assert len(rows) == 1
         deadline_time = rows[0].deadline_time
         assert abs((deadline_time - run.queued_at).total_seconds() - 1.8) < 0.01
-    assert _miss_deadlines() == []  # not late yet
-    time.sleep(max(0.0, (deadline_time - datetime.now(UTC)).total_seconds()) + 0.2)
-
-    queued = _miss_deadlines()
+    # The scheduler's loop at two moments, given rather than waited for: a slow machine could
+    # otherwise pass the deadline before the first look.
+    assert _miss_deadlines(deadline_time - timedelta(seconds=0.5)) == []  # not late yet
+    queued = _miss_deadlines(deadline_time + timedelta(milliseconds=1))
     assert [q["path"] for q in queued] == ["c360_airflow.notify.deadline_missed"]
     assert queued[0]["kwargs"]["context"]["dag_run"]["dag_run_id"] == "late_probe"
     # The executor runs the callback by its import path, as here.

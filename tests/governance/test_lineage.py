@@ -163,14 +163,17 @@ def test_deferred_events_describe_the_versions_of_their_step_and_are_written_in_
     held = threading.Event()
     blocker = StepLineage(tmp_path, "run-9", "hold", date(2024, 1, 5), deferred=True)
     blocker._send("START", held.wait)  # the events' thread is busy until the steps below are done
-    step = StepLineage.start(tmp_path, "run-9", "sanitize", date(2024, 1, 5), deferred=True)
-    assert step is not None
-    write_deltalake(str(san), pa.table({"email_token": ["tok"]}))
-    step.complete()
-    assert read_events(tmp_path) == []  # nothing written yet: the thread is held
-    # The next step commits before the events are written: a new version with a new column.
-    write_deltalake(str(san), pa.table({"email_token": ["t2"], "extra": [1]}), mode="overwrite", schema_mode="merge")
-    held.set()
+    try:  # released whatever happens: the thread is the process's, later tests drain it
+        step = StepLineage.start(tmp_path, "run-9", "sanitize", date(2024, 1, 5), deferred=True)
+        assert step is not None
+        write_deltalake(str(san), pa.table({"email_token": ["tok"]}))
+        step.complete()
+        assert read_events(tmp_path) == []  # nothing written yet: the thread is held
+        # The next step commits before the events are written: a new version with a new column.
+        new = pa.table({"email_token": ["t2"], "extra": [1]})
+        write_deltalake(str(san), new, mode="overwrite", schema_mode="merge")
+    finally:
+        held.set()
     drain()
     start, complete = read_events(tmp_path)
     for e in (start, complete):

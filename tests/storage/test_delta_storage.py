@@ -24,6 +24,7 @@ from c360.storage import (
     TableNameError,
     TableNotFoundError,
 )
+from tests.conftest import spark_job_ids
 
 NAME = "raw.test.events"
 SCHEMA = T.StructType(
@@ -177,7 +178,7 @@ def _jobs_of(spark: SparkSession, group: str, call: Callable[[], object]) -> tup
     sc.setJobGroup(group, group)
     try:
         result = call()
-        return result, sc.statusTracker().getJobIdsForGroup(group)
+        return result, spark_job_ids(spark, group)
     finally:
         for key in ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
             sc.setLocalProperty(key, None)  # type: ignore[arg-type]  # None removes it
