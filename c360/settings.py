@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     # A Spark JVM that c360 starts for a run or an Airflow task reading fewer rows than this
     # JIT-compiles with HotSpot's C1 only (c360.spark.C1_ONLY_JIT): a mock_data day as a new
     # process 14% faster with a third less CPU; the 1M-order-line day's sanitize 7-16% slower
-    # with it (docs/benchmarks.md). 0 = the JVM's own tiered compilation (C1, then C2) always.
+    # with it (docs/benchmarks.md). 0 = tiered compilation always (C1, then C2, asked later:
+    # c360.spark.LATE_C2_JIT).
     c2_jit_min_rows: int = Field(default=1_000_000, ge=0)
     # Dimensions rebuilt only as far as their inputs changed since their build record
     # (c360.publish, "Build records"); False rebuilds every dimension whole, as a check or an

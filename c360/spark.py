@@ -67,6 +67,18 @@ RUNTIME_BLOOM_FILTER = "spark.sql.optimizer.runtime.bloomFilter.enabled"
 # code fills 48 MB: HotSpot then stops compiling for good ("CodeCache is full"), so the cache
 # keeps tiered compilation's size.
 C1_ONLY_JIT = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
+# A larger run keeps C2, whose code pays for itself over a year's rows, but asks it later.
+# HotSpot hands a method to C2 after 15,000 calls, or a loop after 40,000 turns (on-stack
+# replacement), and Spark generates a class per whole-stage plan whose row loop reaches that
+# within one task: a year's sanitize compiled 1,021 of them, 1-2.5 s of C2 each. Ten times the
+# thresholds leave C2 the code that keeps running: the 1M-order-line history's sanitize took
+# 215-225 s against 237-259 s, with 403-421 busy core-seconds against 454-493, its last day's
+# model step 89-92 s against 98-99 s, its history's model step the same (docs/benchmarks.md,
+# "C2 asked later").
+LATE_C2_JIT = (
+    "-XX:Tier4InvocationThreshold=50000 -XX:Tier4MinInvocationThreshold=6000 "
+    "-XX:Tier4CompileThreshold=150000 -XX:Tier4BackEdgeThreshold=400000"
+)
 # On these machines HotSpot collects garbage with G1, which marks the old generation in
 # concurrent threads while the run goes on; a run's cached and checkpointed frames keep it
 # marking. A batch run does not mind the parallel collector's pauses, and it spends less CPU:
@@ -184,14 +196,14 @@ def spark_conf(settings: Settings, rows: int | None = None) -> dict[str, str]:
     """The session configuration c360 relies on (also used to build spark-submit lines).
 
     ``rows`` is what the session's work will read, when its starter knows: below
-    ``settings.c2_jit_min_rows`` its JVMs compile with C1 only (``C1_ONLY_JIT``). They collect
-    garbage with ``THROUGHPUT_GC`` unless the user's ``spark_java_options`` choose a collector;
-    those come last, so they win over the rest."""
+    ``settings.c2_jit_min_rows`` its JVMs compile with C1 only (``C1_ONLY_JIT``), else with C2
+    asked later (``LATE_C2_JIT``). They collect garbage with ``THROUGHPUT_GC`` unless the user's
+    ``spark_java_options`` choose a collector; those come last, so they win over the rest."""
     c1_only = rows is not None and rows < settings.c2_jit_min_rows
     java_opts = (
         f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{LOG4J_CONFIG} "
-        f"{class_archive_options()} {gc_options(settings.spark_java_options)} {C1_ONLY_JIT if c1_only else ''} "
-        f"{settings.spark_java_options}"
+        f"{class_archive_options()} {gc_options(settings.spark_java_options)} "
+        f"{C1_ONLY_JIT if c1_only else LATE_C2_JIT} {settings.spark_java_options}"
     )
     java_opts = " ".join(java_opts.split())
     return {

@@ -4,6 +4,7 @@ collector it runs with (c360.spark.THROUGHPUT_GC)."""
 
 from __future__ import annotations
 
+import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from c360.contracts import source_group
 from c360.pipeline import delivered_rows, extract_rows, lake_rows, product_rows, run_rows
 from c360.raw.ingest import discover
 from c360.settings import Settings
-from c360.spark import C1_ONLY_JIT, THROUGHPUT_GC, spark_conf
+from c360.spark import C1_ONLY_JIT, LATE_C2_JIT, THROUGHPUT_GC, spark_conf
 from c360.storage import LakeCatalog
 from tests.conftest import MOCK, MockRetailLake, PublishedLake
 
@@ -37,13 +38,28 @@ def test_only_a_session_started_for_fewer_rows_than_the_threshold_compiles_with_
     threshold = settings.c2_jit_min_rows
     for rows, c1_only in ((None, False), (0, True), (threshold - 1, True), (threshold, False)):
         conf = spark_conf(settings, rows)
+        # C1 alone for few rows; else C2, asked later than HotSpot's default.
         assert all((C1_ONLY_JIT in conf[k]) is c1_only for k in JAVA_OPTIONS), (rows, conf[JAVA_OPTIONS[0]])
+        assert all((LATE_C2_JIT in conf[k]) is not c1_only for k in JAVA_OPTIONS), (rows, conf[JAVA_OPTIONS[0]])
     always_tiered = settings.model_copy(update={"c2_jit_min_rows": 0})
+    assert LATE_C2_JIT in spark_conf(always_tiered, 0)[JAVA_OPTIONS[0]]
     assert C1_ONLY_JIT not in spark_conf(always_tiered, 0)[JAVA_OPTIONS[0]]
     # The user's options come after c360's, and a JVM takes the last of a repeated flag.
     mine = settings.model_copy(update={"spark_java_options": "-XX:TieredStopAtLevel=4"})
     line = spark_conf(mine, 0)[JAVA_OPTIONS[0]]
     assert line.index(C1_ONLY_JIT) < line.index("-XX:TieredStopAtLevel=4") and "  " not in line
+
+
+def test_the_jvm_takes_the_later_c2_thresholds() -> None:
+    # The JVM Spark starts (java on the PATH, as spark-submit finds it) knows each flag and
+    # holds its value: an unknown one would stop a large run's JVM from starting at all.
+    out = subprocess.run(
+        ["java", *LATE_C2_JIT.split(), "-XX:+PrintFlagsFinal", "-version"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    final = {p[1]: p[3] for line in out.splitlines() if len(p := line.split()) >= 4 and p[2] == "="}
+    wanted = dict(option.removeprefix("-XX:").split("=") for option in LATE_C2_JIT.split())
+    assert wanted and {name: final.get(name) for name in wanted} == wanted
 
 
 def test_a_session_started_for_few_rows_runs_c1_only_with_tiered_compilation_s_code_cache(

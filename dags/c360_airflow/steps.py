@@ -236,24 +236,26 @@ class SparkStepOperator(BashOperator):
 def task_jit(step: str, env: dict[str, str], log: Any) -> str:
     """The JIT options of the step's JVM, chosen as ``c360 run`` chooses them
     (``c360.pipeline.step_rows``, ``c360.spark.C1_ONLY_JIT``): C1 only for a step that reads
-    fewer rows than ``C360_C2_JIT_MIN_ROWS``. Chosen when the task runs, because spark-submit
-    starts the JVM before any c360 code does. A step it cannot size gets the JVM's default
-    rather than a failed task: the step itself reports what is wrong with its inputs."""
+    fewer rows than ``C360_C2_JIT_MIN_ROWS``, else C2 asked later (``c360.spark.LATE_C2_JIT``).
+    Chosen when the task runs, because spark-submit starts the JVM before any c360 code does.
+    A step it cannot size gets the JVM's default rather than a failed task: the step itself
+    reports what is wrong with its inputs."""
     from datetime import date
 
     try:
         from c360.pipeline import step_rows
         from c360.settings import load_settings
-        from c360.spark import C1_ONLY_JIT
+        from c360.spark import C1_ONLY_JIT, LATE_C2_JIT
 
         day = date.fromisoformat(env["C360_TASK_RUN_DATE"])
         source = Path(env["C360_TASK_SOURCE"])
         rows = step_rows(step, Path(env["C360_LAKE_ROOT"]), day, source, env.get("C360_TASK_SOURCES"))
-        small = rows is not None and rows < load_settings().c2_jit_min_rows
+        if rows is None:  # a step that runs no Spark query
+            return ""
+        return C1_ONLY_JIT if rows < load_settings().c2_jit_min_rows else LATE_C2_JIT
     except Exception as exc:  # noqa: BLE001 - sizing is an optimisation; the step reports real errors
         log.warning("could not size step %s (%s: %s): the JVM's default JIT", step, type(exc).__name__, exc)
         return ""
-    return C1_ONLY_JIT if small else ""
 
 
 def spark_submit_env() -> dict[str, str]:

@@ -143,7 +143,7 @@ def test_a_task_s_jvm_is_sized_as_c360_run_sizes_it(
     from c360_airflow.steps import task_jit
 
     from c360.pipeline import step_rows
-    from c360.spark import C1_ONLY_JIT
+    from c360.spark import C1_ONLY_JIT, LATE_C2_JIT
 
     day = published_lake.dates[-1]
     env = {"C360_LAKE_ROOT": str(published_lake.root), "C360_TASK_RUN_DATE": str(day), "C360_TASK_SOURCE": str(MOCK)}
@@ -154,7 +154,7 @@ def test_a_task_s_jvm_is_sized_as_c360_run_sizes_it(
         assert task_jit(step, env, log) == C1_ONLY_JIT, step
     assert task_jit("maintenance", env, log) == ""  # no Spark query to size
     monkeypatch.setenv("C360_C2_JIT_MIN_ROWS", "1")  # every step of mock_data is then large
-    assert task_jit("model", env, log) == ""
+    assert task_jit("model", env, log) == LATE_C2_JIT
     # A lake or date it cannot size: the JVM's default and a warning, never a failed task.
     assert not log
     assert task_jit("model", env | {"C360_TASK_RUN_DATE": "not-a-date"}, log) == ""
