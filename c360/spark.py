@@ -68,12 +68,13 @@ RUNTIME_BLOOM_FILTER = "spark.sql.optimizer.runtime.bloomFilter.enabled"
 # keeps tiered compilation's size.
 C1_ONLY_JIT = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
 # A larger run keeps C2, whose code pays for itself over a year's rows, but asks it later.
-# HotSpot hands a method to C2 after 15,000 calls, or a loop after 40,000 turns (on-stack
-# replacement), and Spark generates a class per whole-stage plan whose row loop reaches that
-# within one task: a year's sanitize compiled 1,021 of them, 1-2.5 s of C2 each. Ten times the
-# thresholds leave C2 the code that keeps running: the 1M-order-line history's sanitize took
-# 215-225 s against 237-259 s, with 403-421 busy core-seconds against 454-493, its last day's
-# model step 89-92 s against 98-99 s, its history's model step the same (docs/benchmarks.md,
+# HotSpot hands a method to C2 after 5,000 calls (15,000 calls and loop turns together), or a
+# loop after 40,000 turns (on-stack replacement), and Spark generates a class per whole-stage
+# plan whose row loop reaches that within one task: a year's sanitize compiled 1,021 of them,
+# 1-2.5 s of C2 each. Ten times the thresholds leave C2 the code that keeps running: the
+# 1M-order-line history's sanitize took 215-225 s against 237-259 s, with 403-421 busy
+# core-seconds against 454-493, its last day's model step 89-92 s against 98-99 s and its
+# sanitize 34-36 s against 37-39 s, its history's model step the same (docs/benchmarks.md,
 # "C2 asked later").
 LATE_C2_JIT = (
     "-XX:Tier4InvocationThreshold=50000 -XX:Tier4MinInvocationThreshold=6000 "
