@@ -4,6 +4,7 @@ collector it runs with (c360.spark.THROUGHPUT_GC)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from datetime import date
 from pathlib import Path
@@ -51,10 +52,12 @@ def test_only_a_session_started_for_fewer_rows_than_the_threshold_compiles_with_
 
 
 def test_the_jvm_takes_the_later_c2_thresholds() -> None:
-    # The JVM Spark starts (java on the PATH, as spark-submit finds it) knows each flag and
-    # holds its value: an unknown one would stop a large run's JVM from starting at all.
+    # The JVM Spark starts (as spark-submit finds it: $JAVA_HOME/bin/java, else java on the
+    # PATH) knows each flag and holds its value: an unknown one would stop a large run's JVM
+    # from starting at all.
+    java = f"{os.environ['JAVA_HOME']}/bin/java" if os.environ.get("JAVA_HOME") else "java"
     out = subprocess.run(
-        ["java", *LATE_C2_JIT.split(), "-XX:+PrintFlagsFinal", "-version"],
+        [java, *LATE_C2_JIT.split(), "-XX:+PrintFlagsFinal", "-version"],
         capture_output=True, text=True, timeout=60, check=True,
     ).stdout  # fmt: skip
     final = {p[1]: p[3] for line in out.splitlines() if len(p := line.split()) >= 4 and p[2] == "="}
