@@ -17,22 +17,33 @@ class Log:
 
     def __init__(self) -> None:
         self.events: list[str] = []
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()
         self.running = 0
         self.most = 0
 
     def add(self, event: str) -> None:
         with self.lock:
             self.events.append(event)
+            self.lock.notify_all()
+
+    def wait_for(self, event: str) -> None:
+        """Until ``event`` has happened: an order the test asserts is made, not raced for."""
+        with self.lock:
+            assert self.lock.wait_for(lambda: event in self.events, timeout=60), f"never: {event}"
 
 
-def _work(log: Log, seconds: dict[str, float], fail: str | None = None):  # noqa: ANN202
+def _work(log: Log, seconds: dict[str, float], fail: str | None = None, waits: dict[str, str] | None = None):  # noqa: ANN202
+    """Each item logs its start, works ``seconds[item]`` (and, for an item in ``waits``, until
+    that event), fails if it is ``fail``, then takes its turn and logs its commit."""
+
     def work(item: str, turn: Turn) -> str:
         with log.lock:
             log.running += 1
             log.most = max(log.most, log.running)
         log.add(f"start {item}")
         time.sleep(seconds.get(item, 0.0))
+        if waits and item in waits:
+            log.wait_for(waits[item])
         with log.lock:
             log.running -= 1
         if item == fail:
@@ -47,17 +58,21 @@ def _work(log: Log, seconds: dict[str, float], fail: str | None = None):  # noqa
 NEEDS = {"a": [], "b": [], "c": ["a"], "d": []}
 
 
-def _run(log: Log, seconds: dict[str, float], workers: int, fail: str | None = None) -> list[str]:
+def _run(
+    log: Log, seconds: dict[str, float], workers: int, fail: str | None = None, waits: dict[str, str] | None = None
+) -> list[str]:
     return run_in_order(
-        list(NEEDS), _work(log, seconds, fail), key=lambda i: i, needs=lambda i: NEEDS[i], workers=workers
+        list(NEEDS), _work(log, seconds, fail, waits), key=lambda i: i, needs=lambda i: NEEDS[i], workers=workers
     )
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
 def test_results_and_commits_in_item_order_whatever_finishes_first(workers: int) -> None:
     log = Log()
-    # "a" is the slowest: with workers, "b" finishes its work first but commits after "a".
-    assert _run(log, {"a": 0.3, "b": 0.0}, workers) == ["A", "B", "C", "D"]
+    # "a" is the slowest: with workers, it works until "d" has started beside it, so "b" finishes
+    # its work first but commits after "a".
+    waits = {"a": "start d"} if workers > 1 else None
+    assert _run(log, {}, workers, waits=waits) == ["A", "B", "C", "D"]
     commits = [e for e in log.events if e.startswith("commit")]
     assert commits == ["commit a", "commit b", "commit c", "commit d"]
     assert log.most <= workers
@@ -88,7 +103,7 @@ def test_the_failure_itself_is_raised_not_the_cancellation_of_an_item_beside_it(
     log = Log()
     # "b" runs beside the failing "a" and is cancelled at its turn; "a"'s error is what surfaces.
     with pytest.raises(ValueError, match="a broke"):
-        _run(log, {"a": 0.2}, 2, fail="a")
+        _run(log, {}, 2, fail="a", waits={"a": "start b"})
     assert "start b" in log.events and not [e for e in log.events if e.startswith("commit")]
 
 
@@ -96,7 +111,7 @@ def test_an_item_waiting_for_its_turn_gives_its_slot_to_the_next() -> None:
     """Two slots: "b" is done long before slow "a" commits, and "d" starts in b's slot meanwhile
     (it held it until "a" committed); still no more than two items work at once."""
     log = Log()
-    assert _run(log, {"a": 0.5, "b": 0.1, "d": 0.1}, workers=2) == ["A", "B", "C", "D"]
+    assert _run(log, {"b": 0.1, "d": 0.1}, workers=2, waits={"a": "start d"}) == ["A", "B", "C", "D"]
     assert log.events.index("start d") < log.events.index("commit a")
     assert log.most == 2
     assert [e for e in log.events if e.startswith("commit")] == ["commit a", "commit b", "commit c", "commit d"]

@@ -21,12 +21,6 @@ PROFILE = "enhanced.customer.customer360_profile"
 INTERVAL = 1.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(published_lake: PublishedLake, tmp_path: Path) -> Iterator[tuple[str, str, Path, object]]:
     import uvicorn
@@ -38,9 +32,13 @@ def server(published_lake: PublishedLake, tmp_path: Path) -> Iterator[tuple[str,
     key, _ = create_key(root, "analyst")
     settings = Settings(lake_root=root, serve_reload_seconds=INTERVAL, serve_export_dir=tmp_path / "exports")
     app = create_app(settings)
-    port = _free_port()
+    # The server is handed a socket already bound to a port of the kernel's choosing: no other
+    # process can take the port between its choice and the bind.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -55,6 +53,7 @@ def server(published_lake: PublishedLake, tmp_path: Path) -> Iterator[tuple[str,
     yield base, key, root, app
     srv.should_exit = True
     thread.join(timeout=20)
+    sock.close()
 
 
 def test_new_version_while_requests_run(server: tuple[str, str, Path, object]) -> None:

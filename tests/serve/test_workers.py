@@ -18,7 +18,7 @@ import pytest
 from deltalake import DeltaTable
 
 from tests.conftest import PublishedLake, copy_lake
-from tests.serve.test_reload import _free_port
+from tests.serve.conftest import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ def test_two_worker_processes_serve_and_audit_every_request(published_lake: Publ
 
     root = copy_lake(published_lake.root, tmp_path / "lake")
     key, _ = create_key(root, "application")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "C360_LAKE_ROOT": str(root), "C360_SERVE_AUDIT_FLUSH_SECONDS": "0.5"}
     cmd = [str(Path(sys.executable).with_name("c360")), "serve", "--port", str(port), "--workers", "2"]
     server = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -261,6 +262,7 @@ def test_pii_columns_get_no_statistics(spark: SparkSession, storage: DeltaStorag
 
 def test_time_travel_by_timestamp(spark: SparkSession, storage: DeltaStorage) -> None:
     storage.append(frame(spark, rows((1, D1))), NAME)
+    time.sleep(0.5)  # the two commits at least this far apart, however fast the machine
     storage.append(frame(spark, rows((2, D1))), NAME)
     history = {h.version: h.timestamp for h in storage.catalog.history(NAME)}
     # Halfway between the two appends: delta-rs dates a version by its log file's modification
