@@ -15,20 +15,29 @@ delta-rs snapshots queried through deltalake's ``QueryBuilder`` (DataFusion).
   EXTERNAL TABLE, SET and DROP, so anything else is refused before it reaches it.
 - Every result names the table versions it read; a query reads one pinned snapshot per
   table. A row limit and a timeout bound every query.
+- A query runs in a child process of the engine's (up to ``workers`` of them, each kept for
+  the next query), and a query past its timeout has its process killed. DataFusion offers no
+  cancel through ``QueryBuilder`` and a thread cannot be stopped: a query left to run in one
+  kept its cores busy until it ended, and a CLI waited for it before it could exit.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
+import socket
+import subprocess
+import sys
 import threading
 import time
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -48,6 +57,7 @@ if TYPE_CHECKING:
 DEFAULT_LIMIT = 10_000
 MAX_LIMIT = 1_000_000
 DEFAULT_TIMEOUT_S = 30.0
+PROCESS_START_TIMEOUT_S = 120.0  # a query process's imports, on a busy machine
 _PRIVATE = "__c360"  # prefix of the engine's private table names; refused in user SQL
 _SESSION = {"datafusion.catalog.information_schema": "false"}
 
@@ -267,11 +277,11 @@ class SqlEngine:
         self.default_limit = default_limit
         self.max_limit = max_limit
         self.timeout = timeout
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="c360-sql")
-        self._lock = threading.Lock()
+        self._processes = _QueryProcesses(workers)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """End the engine's query processes (a query running in one is killed)."""
+        self._processes.close()
 
     def snapshot(self) -> Snapshot | None:
         return self._snapshot_source() if self._snapshot_source is not None else None
@@ -301,12 +311,10 @@ class SqlEngine:
             raise SqlError("timeout must be positive")
         prepared = self._prepare(sql, role, versions, snapshot)
         started = time.perf_counter()
-        future = self._pool.submit(_execute, prepared, limit)
         try:
-            table, truncated = future.result(timeout=timeout)
-        except FutureTimeout:
-            future.cancel()
-            raise SqlTimeoutError(f"the query ran longer than its timeout of {timeout:g} s") from None
+            table, truncated = self._processes.run(_plan(prepared), limit, timeout)
+        except SqlTimeoutError:
+            raise
         except SqlError as exc:
             raise self._explain(exc, prepared.accesses) from None
         return SqlResult(table, prepared.versions, truncated, time.perf_counter() - started)
@@ -321,8 +329,9 @@ class SqlEngine:
     ) -> tuple[pa.RecordBatchReader, dict[str, int]]:
         """The result as a stream of batches (exports: never held whole in memory), and the versions read."""
         prepared = self._prepare(sql, role, versions, snapshot)
+        tables = {(p.path, p.version): p.dt for p in _registered(prepared)}
         try:
-            reader = _open(prepared)
+            reader = _open(_plan(prepared), lambda path, version: tables[path, version])
         except SqlError as exc:
             raise self._explain(exc, prepared.accesses) from None
         return reader, prepared.versions
@@ -430,6 +439,49 @@ class _Prepared:
     versions: dict[str, int]
 
 
+@dataclass(frozen=True)
+class _Registered:
+    private: str  # the engine's name for the table in the query's session
+    path: str
+    version: int
+    dt: DeltaTable
+
+
+def _registered(prepared: _Prepared) -> list[_Registered]:
+    """The snapshots a prepared query registers: the vault (when a role reveals) and each table."""
+    out = []
+    if prepared.vault is not None:
+        out.append(_Registered("vault", str(prepared.vault.dt.table_uri), prepared.vault.version, prepared.vault.dt))
+    for k, p in enumerate(prepared.pinned.values()):
+        out.append(_Registered(str(k), str(p.dt.table_uri), p.version, p.dt))
+    return out
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A prepared query as data (no open table): what a query process needs to run it."""
+
+    tables: tuple[tuple[str, str, int], ...]  # (private suffix, table path, version), registered
+    views: tuple[tuple[str, str], ...]  # (published name, the view's SQL over the private names)
+    sql: str
+    names: tuple[str, ...]  # the published names, by their private suffix (for messages)
+
+
+def _private_slot(suffix: str) -> str:
+    """Where a view's SQL names a private table before the query's tag is chosen."""
+    return f"<c360:{suffix}>"
+
+
+def _plan(prepared: _Prepared) -> _Plan:
+    """Private names are ``{_PRIVATE}_{tag}_{suffix}``; the tag is chosen when the plan is opened."""
+    views = []
+    for k, (name, access) in enumerate(prepared.accesses.items()):
+        vault = _private_slot("vault") if access.reveal and prepared.vault is not None else None
+        views.append((name, _view_sql(_private_slot(str(k)), access, vault)))
+    tables = tuple((r.private, r.path, r.version) for r in _registered(prepared))
+    return _Plan(tables, tuple(views), prepared.sql, tuple(prepared.pinned))
+
+
 class _Reader:
     """A RecordBatchReader that keeps its QueryBuilder (and the registered snapshots) alive."""
 
@@ -438,24 +490,22 @@ class _Reader:
         self.reader = reader
 
 
-def _open(prepared: _Prepared) -> pa.RecordBatchReader:
-    """Register private snapshots, expose access views under the tables' names, start the query."""
+def _open(plan: _Plan, table: Callable[[str, int], DeltaTable]) -> pa.RecordBatchReader:
+    """Register private snapshots (``table(path, version)``), expose access views under the
+    tables' names, start the query."""
     tag = secrets.token_hex(8)
+    private = {suffix: f"{_PRIVATE}_{tag}_{suffix}" for suffix, _, _ in plan.tables}
     qb = QueryBuilder(_SESSION)
-    vault_name = None
     try:
-        if prepared.vault is not None:
-            vault_name = f"{_PRIVATE}_{tag}_vault"
-            qb.register(vault_name, prepared.vault.dt)
-        for k, (name, p) in enumerate(prepared.pinned.items()):
-            private = f"{_PRIVATE}_{tag}_{k}"
-            qb.register(private, p.dt)
-            access = prepared.accesses[name]
-            view = _view_sql(private, access, vault_name if access.reveal else None)
+        for suffix, path, version in plan.tables:
+            qb.register(private[suffix], table(path, version))
+        for name, view in plan.views:
+            for suffix, real in private.items():
+                view = view.replace(_private_slot(suffix), real)
             qb.execute(f"CREATE VIEW {_quote(name)} AS {view}").read_all()
-        reader = pa.RecordBatchReader.from_stream(qb.execute(prepared.sql))
+        reader = pa.RecordBatchReader.from_stream(qb.execute(plan.sql))
     except Exception as exc:  # noqa: BLE001 - every DataFusion error here is about the query
-        raise SqlError(_clean_message(str(exc), tag, prepared.pinned)) from None
+        raise SqlError(_clean_message(str(exc), tag, plan.names)) from None
     holder = _Reader(qb, reader)
     schema = _plain_schema(reader.schema)
 
@@ -464,13 +514,13 @@ def _open(prepared: _Prepared) -> pa.RecordBatchReader:
             for batch in holder.reader:
                 yield batch.cast(schema) if batch.schema != schema else batch
         except Exception as exc:  # noqa: BLE001 - execution errors (casts, division by zero) are the query's
-            raise SqlError(_clean_message(str(exc), tag, prepared.pinned)) from None
+            raise SqlError(_clean_message(str(exc), tag, plan.names)) from None
 
     return pa.RecordBatchReader.from_batches(schema, batches())
 
 
-def _execute(prepared: _Prepared, limit: int) -> tuple[pa.Table, bool]:
-    reader = _open(prepared)
+def _execute(plan: _Plan, limit: int, table: Callable[[str, int], DeltaTable]) -> tuple[pa.Table, bool]:
+    reader = _open(plan, table)
     batches: list[pa.RecordBatch] = []
     rows = 0
     truncated = False
@@ -489,6 +539,163 @@ def _execute(prepared: _Prepared, limit: int) -> tuple[pa.Table, bool]:
     return pa.Table.from_batches(batches, schema=reader.schema), truncated
 
 
+# ------------------------------------------------------------------------ query processes
+class _QueryProcess:
+    """One child process that runs queries one at a time (:func:`serve_queries`)."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair()
+        env = dict(os.environ)
+        package_root = str(Path(__file__).resolve().parent.parent)  # c360 importable whatever the cwd
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        main = "import sys; from c360.sql import serve_queries; serve_queries(int(sys.argv[1]))"
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", main, str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+        theirs.close()
+        self.conn = Connection(ours.detach())
+        try:
+            ready = self.conn.poll(PROCESS_START_TIMEOUT_S) and self.conn.recv() == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            raise SqlError(
+                f"the SQL engine's query process did not start (exit code {self.kill()}; its error is above)"
+            )
+
+    def run(self, plan: _Plan, limit: int, timeout: float) -> tuple[pa.Table, bool]:
+        """The query's result; raises its :class:`SqlError`. Kills the process (and raises
+        :class:`SqlTimeoutError`) when no answer came within ``timeout`` seconds."""
+        try:
+            self.conn.send((plan, limit))
+            if not self.conn.poll(timeout):
+                self.kill()
+                raise SqlTimeoutError(f"the query ran longer than its timeout of {timeout:g} s, and was stopped")
+            kind, detail = self.conn.recv()
+            if kind == "error":
+                raise SqlError(detail)
+            data = self.conn.recv_bytes()
+        except (EOFError, OSError):
+            code = self.kill()
+            raise SqlError(f"the query's process ended before it answered (exit code {code})") from None
+        return pa.ipc.open_stream(data).read_all(), bool(detail)
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None and not self.conn.closed
+
+    def kill(self) -> int | None:
+        """Kill the process and reap it; its exit code."""
+        self.process.kill()
+        try:
+            code = self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            code = None
+        self.conn.close()
+        return code
+
+
+class _QueryProcesses:
+    """Up to ``size`` query processes, started on demand and kept while they answer. A query
+    waits for a free one at most its timeout."""
+
+    def __init__(self, size: int) -> None:
+        self._size = max(1, size)
+        self._slots = threading.BoundedSemaphore(self._size)
+        self._lock = threading.Lock()
+        self._idle: list[_QueryProcess] = []
+        self._busy: set[_QueryProcess] = set()
+        self._closed = False
+        weakref.finalize(self, _QueryProcesses._kill_all, self._idle, self._busy)
+
+    def run(self, plan: _Plan, limit: int, timeout: float) -> tuple[pa.Table, bool]:
+        if not self._slots.acquire(timeout=timeout):
+            raise SqlTimeoutError(
+                f"no query process was free within the timeout of {timeout:g} s ({self._size} queries run at once)"
+            )
+        try:
+            with self._lock:
+                if self._closed:
+                    raise SqlError("the SQL engine is closed")
+                process = self._idle.pop() if self._idle else None
+            if process is None:
+                process = _QueryProcess()  # its start is not the query's time
+            with self._lock:
+                self._busy.add(process)
+            try:
+                return process.run(plan, limit, timeout)
+            finally:
+                with self._lock:
+                    self._busy.discard(process)
+                    if process.alive and not self._closed:
+                        self._idle.append(process)
+                    elif process.alive:
+                        process.kill()
+        finally:
+            self._slots.release()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        self._kill_all(self._idle, self._busy)
+
+    @staticmethod
+    def _kill_all(idle: list[_QueryProcess], busy: set[_QueryProcess]) -> None:
+        for process in [*idle, *busy]:
+            if process.alive:
+                process.kill()
+        idle.clear()
+
+
+_OPENED_TABLES = 64  # snapshots a query process keeps open for the next queries
+
+
+def serve_queries(fd: int) -> None:
+    """A query process's loop: run each plan sent over the connection on ``fd`` and answer
+    with its result as Arrow IPC, or its error. Ends when the engine closes the connection or
+    its process ends."""
+    conn = Connection(fd)
+    parent = os.getppid()
+
+    def watch_parent() -> None:  # killed with the engine's process, even while a query runs
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch_parent, name="c360-sql-parent", daemon=True).start()
+    opened: OrderedDict[tuple[str, int], DeltaTable] = OrderedDict()
+
+    def table(path: str, version: int) -> DeltaTable:
+        key = (path, version)
+        if key not in opened:
+            opened[key] = DeltaTable(path, version=version)
+            if len(opened) > _OPENED_TABLES:
+                opened.popitem(last=False)
+        opened.move_to_end(key)
+        return opened[key]
+
+    conn.send("ready")
+    while True:
+        try:
+            plan, limit = conn.recv()
+        except EOFError:
+            return
+        try:
+            result, truncated = _execute(plan, limit, table)
+        except Exception as exc:  # noqa: BLE001 - the query's error, told to the engine
+            message = str(exc) if isinstance(exc, SqlError) else f"{type(exc).__name__}: {exc}"
+            conn.send(("error", message))
+            continue
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, result.schema) as writer:
+            writer.write_table(result)
+        conn.send(("ok", truncated))
+        conn.send_bytes(sink.getvalue())
+
+
 def _plain_schema(schema: pa.Schema) -> pa.Schema:
     """DataFusion answers with string/binary views; CSV writers and older readers want plain types."""
     fields = []
@@ -501,9 +708,9 @@ def _plain_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema(fields, metadata=schema.metadata)
 
 
-def _clean_message(message: str, tag: str, pinned: Mapping[str, PinnedTable]) -> str:
+def _clean_message(message: str, tag: str, names: Iterable[str]) -> str:
     """DataFusion's message without the engine's private names, and with the published names."""
-    for k, name in enumerate(pinned):
+    for k, name in enumerate(names):
         message = message.replace(f"{_PRIVATE}_{tag}_{k}", name)
     message = re.sub(rf"{_PRIVATE}_{tag}_vault", "vault", message)
     m = re.search(r"table '(?:datafusion\.public\.)?([^']+)' not found", message)

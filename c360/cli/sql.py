@@ -26,7 +26,7 @@ def sql(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the result here (default: stdout).")] = None,
     role: Annotated[str, typer.Option("--role", help="Column access of this role.")] = "analyst",
     limit: Annotated[int, typer.Option("--limit", min=1, help="Row limit.")] = 10_000,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds before the query is abandoned.")] = 60.0,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds before the query is stopped.")] = 60.0,
     at: Annotated[list[str] | None, typer.Option("--at", help="Pin a table: TABLE=VERSION (repeatable).")] = None,
 ) -> None:
     """Run one read-only SELECT over the published tables and print or write the result."""

@@ -3,6 +3,9 @@ tiny delta-rs lake (no Spark) and the 400s of POST /v1/sql on the published lake
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -115,11 +118,67 @@ def test_unknown_names_and_bad_values_are_user_errors(lake: Path) -> None:
         engine.query("SELECT * FROM __c360_abc_0")
 
 
-def test_timeout(lake: Path) -> None:
-    engine = SqlEngine(lake)
-    slow = "SELECT count(*) FROM generate_series(1, 10000000) a, generate_series(1, 1000) b WHERE a.value % 7 = b.value"
-    with pytest.raises(SqlTimeoutError):
-        engine.query(slow, timeout=0.2)
+# A nested-loop join of 10^12 pairs (no equality to hash on): hours of work on any machine.
+ENDLESS = (
+    "SELECT count(*) AS n FROM generate_series(1, 10000000) a, generate_series(1, 100000) b "
+    "WHERE (a.value * b.value) % 1000003 = 1"
+)
+
+
+def test_a_query_past_its_timeout_is_stopped_and_the_engine_answers_the_next(lake: Path) -> None:
+    engine = SqlEngine(lake, workers=1)
+    try:
+        assert engine.query("SELECT count(*) AS n FROM enhanced.d.t").table.to_pylist() == [{"n": 4}]
+        (process,) = engine._processes._idle  # the one query process, kept for the next query
+        with pytest.raises(SqlTimeoutError, match="longer than its timeout of 1 s, and was stopped"):
+            engine.query(ENDLESS, timeout=1)
+        assert process.process.poll() is not None, "the timed-out query's process still runs"
+        assert engine.query("SELECT n FROM enhanced.d.t ORDER BY n").table.column("n").to_pylist() == [1, 2, 3, 4]
+        (after,) = engine._processes._idle
+        assert after.process.pid != process.process.pid
+    finally:
+        engine.close()
+
+
+def test_a_query_process_that_dies_is_a_query_error_and_replaced(lake: Path) -> None:
+    engine = SqlEngine(lake, workers=1)
+    try:
+        engine.query("SELECT 1 AS one")
+        (process,) = engine._processes._idle
+        process.process.kill()
+        process.process.wait()
+        with pytest.raises(SqlError, match="ended before it answered"):
+            engine.query("SELECT 1 AS one")
+        assert engine.query("SELECT 1 AS one").table.to_pylist() == [{"one": 1}]
+    finally:
+        engine.close()
+
+
+def test_closing_the_engine_ends_its_query_processes(lake: Path) -> None:
+    engine = SqlEngine(lake, workers=2)
+    engine.query("SELECT 1 AS one")
+    (process,) = engine._processes._idle
+    engine.close()
+    assert process.process.poll() is not None
+    with pytest.raises(SqlError, match="closed"):
+        engine.query("SELECT 1 AS one")
+
+
+def test_c360_sql_ends_at_its_timeout(lake: Path) -> None:
+    """The CLI used to print the timeout, then wait for the query's thread before it could exit."""
+    env = {**os.environ, "C360_LAKE_ROOT": str(lake)}
+    try:
+        done = subprocess.run(
+            [str(Path(sys.executable).with_name("c360")), "sql", "--timeout", "1", ENDLESS],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("c360 sql was still running 120 s after a query with a timeout of 1 s")
+    assert done.returncode != 0
+    assert "longer than its timeout of 1 s" in done.stderr + done.stdout
 
 
 @pytest.mark.slow
