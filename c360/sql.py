@@ -283,6 +283,11 @@ class SqlEngine:
         """End the engine's query processes (a query running in one is killed)."""
         self._processes.close()
 
+    def start_process(self) -> None:
+        """Start a query process now, so that the first query does not wait for one (a server
+        does this while it loads the lake)."""
+        self._processes.start_one()
+
     def snapshot(self) -> Snapshot | None:
         return self._snapshot_source() if self._snapshot_source is not None else None
 
@@ -636,6 +641,17 @@ class _QueryProcesses:
                         process.kill()
         finally:
             self._slots.release()
+
+    def start_one(self) -> None:
+        with self._lock:
+            if self._idle or self._busy or self._closed:
+                return
+        process = _QueryProcess()
+        with self._lock:
+            if self._closed:
+                process.kill()
+            else:
+                self._idle.append(process)
 
     def close(self) -> None:
         with self._lock:

@@ -68,6 +68,10 @@ def create_app(settings: Settings, *, block_until_loaded: bool = False) -> FastA
                 lake.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("initial load failed")
             lake.start()
+            try:
+                engine.start_process()  # the first SQL request need not wait for its process
+            except SqlError:
+                log.exception("the SQL engine's first query process did not start")
 
         if block_until_loaded:
             load_then_poll()

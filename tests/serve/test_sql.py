@@ -154,6 +154,17 @@ def test_a_query_process_that_dies_is_a_query_error_and_replaced(lake: Path) -> 
         engine.close()
 
 
+def test_a_process_started_ahead_answers_the_first_query(lake: Path) -> None:
+    engine = SqlEngine(lake, workers=2)
+    try:
+        engine.start_process()
+        (ahead,) = engine._processes._idle
+        engine.query("SELECT 1 AS one")
+        assert [p.process.pid for p in engine._processes._idle] == [ahead.process.pid]
+    finally:
+        engine.close()
+
+
 def test_closing_the_engine_ends_its_query_processes(lake: Path) -> None:
     engine = SqlEngine(lake, workers=2)
     engine.query("SELECT 1 AS one")
