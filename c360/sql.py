@@ -27,6 +27,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -585,7 +586,11 @@ class _QueryProcess:
             data = self.conn.recv_bytes()
         except (EOFError, OSError):
             code = self.kill()
-            raise SqlError(f"the query's process ended before it answered (exit code {code})") from None
+            how = f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
+            raise SqlError(
+                f"the query's process ended before it answered ({how}): a query that needs more memory than "
+                "the machine has, or values larger than Arrow's limits, ends so; the next query gets a new process"
+            ) from None
         return pa.ipc.open_stream(data).read_all(), bool(detail)
 
     @property

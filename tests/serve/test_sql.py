@@ -147,7 +147,7 @@ def test_a_query_process_that_dies_is_a_query_error_and_replaced(lake: Path) -> 
         (process,) = engine._processes._idle
         process.process.kill()
         process.process.wait()
-        with pytest.raises(SqlError, match="ended before it answered"):
+        with pytest.raises(SqlError, match="ended before it answered \\(killed by SIGKILL\\)"):
             engine.query("SELECT 1 AS one")
         assert engine.query("SELECT 1 AS one").table.to_pylist() == [{"one": 1}]
     finally:
