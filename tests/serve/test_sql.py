@@ -154,6 +154,18 @@ def test_a_query_process_that_dies_is_a_query_error_and_replaced(lake: Path) -> 
         engine.close()
 
 
+def test_a_query_that_aborts_datafusion_does_not_end_the_callers_process(lake: Path) -> None:
+    """2.5 GB of one string column overflows Arrow's 32-bit offsets, and DataFusion aborts its
+    process: once the caller's (a server's), now the query's own."""
+    engine = SqlEngine(lake, workers=1)
+    try:
+        with pytest.raises(SqlError, match="ended before it answered \\(killed by SIGABRT\\)"):
+            engine.query("SELECT repeat('x', 100000000) AS big FROM generate_series(1, 25)")
+        assert engine.query("SELECT 1 AS one").table.to_pylist() == [{"one": 1}]
+    finally:
+        engine.close()
+
+
 def test_a_process_started_ahead_answers_the_first_query(lake: Path) -> None:
     engine = SqlEngine(lake, workers=2)
     try:
