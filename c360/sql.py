@@ -36,6 +36,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.connection import Connection
@@ -284,10 +285,10 @@ class SqlEngine:
         """End the engine's query processes (a query running in one is killed)."""
         self._processes.close()
 
-    def start_process(self) -> None:
-        """Start a query process now, so that the first query does not wait for one (a server
-        does this while it loads the lake)."""
-        self._processes.start_one()
+    def start_processes(self) -> None:
+        """Start every query process now, so that no query waits for one to start (a server
+        does this once it has loaded the lake: under load, a start takes a second or two)."""
+        self._processes.start_all()
 
     def snapshot(self) -> Snapshot | None:
         return self._snapshot_source() if self._snapshot_source is not None else None
@@ -572,12 +573,13 @@ class _QueryProcess:
                 f"the SQL engine's query process did not start (exit code {self.kill()}; its error is above)"
             )
 
-    def run(self, plan: _Plan, limit: int, timeout: float) -> tuple[pa.Table, bool]:
+    def run(self, plan: _Plan, limit: int, seconds: float, timeout: float) -> tuple[pa.Table, bool]:
         """The query's result; raises its :class:`SqlError`. Kills the process (and raises
-        :class:`SqlTimeoutError`) when no answer came within ``timeout`` seconds."""
+        :class:`SqlTimeoutError`, naming the query's ``timeout``) when no answer came within
+        ``seconds``."""
         try:
             self.conn.send((plan, limit))
-            if not self.conn.poll(timeout):
+            if not self.conn.poll(seconds):
                 self.kill()
                 raise SqlTimeoutError(f"the query ran longer than its timeout of {timeout:g} s, and was stopped")
             kind, detail = self.conn.recv()
@@ -609,66 +611,87 @@ class _QueryProcess:
 
 
 class _QueryProcesses:
-    """Up to ``size`` query processes, started on demand and kept while they answer. A query
-    waits for a free one at most its timeout."""
+    """``size`` threads, each with a query process of its own (started on its first query and
+    kept while it answers). Queries wait their turn first come, first served, as in any thread
+    pool; the time a query waits counts towards its timeout, its process's start does not."""
 
     def __init__(self, size: int) -> None:
         self._size = max(1, size)
-        self._slots = threading.BoundedSemaphore(self._size)
+        self._pool = ThreadPoolExecutor(max_workers=self._size, thread_name_prefix="c360-sql")
+        self._local = threading.local()
         self._lock = threading.Lock()
-        self._idle: list[_QueryProcess] = []
-        self._busy: set[_QueryProcess] = set()
+        self._processes: set[_QueryProcess] = set()
         self._closed = False
-        weakref.finalize(self, _QueryProcesses._kill_all, self._idle, self._busy)
+        weakref.finalize(self, _QueryProcesses._kill_all, self._processes)
 
     def run(self, plan: _Plan, limit: int, timeout: float) -> tuple[pa.Table, bool]:
-        if not self._slots.acquire(timeout=timeout):
-            raise SqlTimeoutError(
-                f"no query process was free within the timeout of {timeout:g} s ({self._size} queries run at once)"
-            )
+        deadline = time.monotonic() + timeout
         try:
-            with self._lock:
-                if self._closed:
-                    raise SqlError("the SQL engine is closed")
-                process = self._idle.pop() if self._idle else None
-            if process is None:
-                process = _QueryProcess()  # its start is not the query's time
-            with self._lock:
-                self._busy.add(process)
-            try:
-                return process.run(plan, limit, timeout)
-            finally:
-                with self._lock:
-                    self._busy.discard(process)
-                    if process.alive and not self._closed:
-                        self._idle.append(process)
-                    elif process.alive:
-                        process.kill()
-        finally:
-            self._slots.release()
+            future = self._pool.submit(self._run, plan, limit, timeout, deadline)
+        except RuntimeError:  # the pool was shut down
+            raise SqlError("the SQL engine is closed") from None
+        return future.result()
 
-    def start_one(self) -> None:
+    def start_all(self) -> None:
+        """Start every thread's process now: one task per thread, each holding its thread until
+        all have started, so that no thread takes two."""
+        everyone = threading.Barrier(self._size)
+
+        def start() -> None:
+            self._process()
+            everyone.wait(timeout=PROCESS_START_TIMEOUT_S)
+
+        for future in [self._pool.submit(start) for _ in range(self._size)]:
+            future.result()
+
+    def processes(self) -> list[_QueryProcess]:
         with self._lock:
-            if self._idle or self._busy or self._closed:
-                return
-        process = _QueryProcess()
-        with self._lock:
-            if self._closed:
-                process.kill()
-            else:
-                self._idle.append(process)
+            return [p for p in self._processes if p.alive]
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-        self._kill_all(self._idle, self._busy)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._kill_all(self._processes)
+
+    def _process(self) -> _QueryProcess:
+        """This thread's query process; a new one if it has none or its last one ended."""
+        process: _QueryProcess | None = getattr(self._local, "process", None)
+        if process is not None and process.alive:
+            return process
+        with self._lock:
+            if self._closed:
+                raise SqlError("the SQL engine is closed")
+        process = _QueryProcess()
+        with self._lock:
+            self._processes.add(process)
+            if self._closed:
+                process.kill()
+                raise SqlError("the SQL engine is closed")
+        self._local.process = process
+        return process
+
+    def _run(self, plan: _Plan, limit: int, timeout: float, deadline: float) -> tuple[pa.Table, bool]:
+        remaining = deadline - time.monotonic()  # the time it waited for this thread counts
+        process = self._process()  # a process's start does not
+        if remaining <= 0:
+            raise SqlTimeoutError(
+                f"the query waited longer than its timeout of {timeout:g} s for a free query process "
+                f"({self._size} queries run at once)"
+            )
+        try:
+            return process.run(plan, limit, remaining, timeout)
+        finally:
+            if not process.alive:
+                with self._lock:
+                    self._processes.discard(process)
 
     @staticmethod
-    def _kill_all(idle: list[_QueryProcess], busy: set[_QueryProcess]) -> None:
-        for process in [*idle, *busy]:
+    def _kill_all(processes: set[_QueryProcess]) -> None:
+        for process in list(processes):
             if process.alive:
                 process.kill()
-        idle.clear()
+        processes.clear()
 
 
 _OPENED_TABLES = 64  # snapshots a query process keeps open for the next queries

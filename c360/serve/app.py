@@ -69,9 +69,9 @@ def create_app(settings: Settings, *, block_until_loaded: bool = False) -> FastA
                 log.exception("initial load failed")
             lake.start()
             try:
-                engine.start_process()  # the first SQL request need not wait for its process
+                engine.start_processes()  # no SQL request waits for its query process to start
             except SqlError:
-                log.exception("the SQL engine's first query process did not start")
+                log.exception("the SQL engine's query processes did not start")
 
         if block_until_loaded:
             load_then_poll()
