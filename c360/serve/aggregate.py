@@ -9,7 +9,7 @@ from c360.serve.audit import AuditRecord
 from c360.serve.models import Rows
 from c360.serve.rows import json_rows
 from c360.serve.state import Generation
-from c360.sql import SqlEngine
+from c360.sql import SqlEngine, check_sql
 
 
 def lit(value: str | date | int | float) -> str:
@@ -26,6 +26,12 @@ def lit(value: str | date | int | float) -> str:
 def run(
     engine: SqlEngine, gen: Generation, caller: Principal, audit: AuditRecord, sql: str, limit: int = 10_000
 ) -> Rows:
+    """The endpoint's query on the request's generation. A table it reads that the lake has not
+    published (its product's pipeline has not run) is a 404, like a missing profile."""
+    _, refs = check_sql(sql)
+    missing = sorted({r.name for r in refs} - set(gen.snapshot.tables))
+    if missing:
+        raise LookupError(f"{', '.join(missing)} is not in the lake yet")
     result = engine.query(sql, role=caller.role, snapshot=gen.snapshot, limit=limit)
     audit.read(result.versions)
     audit.rows = result.rows

@@ -26,10 +26,36 @@ def test_reload_swaps_generations_and_old_ones_stay_pinned(tmp_path: Path) -> No
     assert second is not first and second.number == first.number + 1
     assert lake.current is second and second.snapshot.versions == {"enhanced.d.t": 1}
     engine = SqlEngine(tmp_path)
-    old = engine.query("SELECT sum(n) AS s FROM enhanced.d.t", snapshot=first.snapshot)
-    new = engine.query("SELECT sum(n) AS s FROM enhanced.d.t", snapshot=second.snapshot)
+    try:
+        old = engine.query("SELECT sum(n) AS s FROM enhanced.d.t", snapshot=first.snapshot)
+        new = engine.query("SELECT sum(n) AS s FROM enhanced.d.t", snapshot=second.snapshot)
+    finally:
+        engine.close()
     assert (old.table.to_pylist(), old.versions) == ([{"s": 3}], {"enhanced.d.t": 0})
     assert (new.table.to_pylist(), new.versions) == ([{"s": 6}], {"enhanced.d.t": 1})
     write_deltalake(str(tmp_path / "enhanced" / "d" / "u"), pa.table({"x": ["a"]}))
     assert lake.changed()  # a newly published table is picked up too
     assert "enhanced.d.u" in lake.load().snapshot.tables
+
+
+def test_an_endpoint_over_a_table_the_lake_has_not_published_is_404(tmp_path: Path) -> None:
+    """A lake whose air-quality (or retail) pipeline has not run: its endpoints say which table
+    is missing, rather than a 400 about an unknown table in a query the caller never wrote."""
+    from fastapi.testclient import TestClient
+
+    from c360.access import create_key
+    from c360.serve import create_app
+    from c360.settings import Settings
+
+    write_deltalake(str(tmp_path / "enhanced" / "d" / "t"), pa.table({"n": [1, 2]}))
+    key, _ = create_key(tmp_path, "analyst")
+    app = create_app(Settings(lake_root=tmp_path, serve_export_dir=tmp_path / "exports"), block_until_loaded=True)
+    with TestClient(app) as client:
+        h = {"X-API-Key": key}
+        r = client.get("/v1/air-quality/stations", headers=h)
+        assert (r.status_code, r.json()) == (404, {"detail": "enhanced.air_quality.dim_station is not in the lake yet"})
+        r = client.get("/v1/air-quality/stations/S1/daily", headers=h)
+        assert r.status_code == 404 and "enhanced.air_quality.fct_aqi_daily" in r.json()["detail"]
+        assert client.get("/v1/finance/clv-by-segment", headers=h).status_code == 404
+        r = client.post("/v1/sql", json={"sql": "SELECT * FROM enhanced.air_quality.dim_station"}, headers=h)
+        assert r.status_code == 400 and "unknown table" in r.json()["detail"]  # the caller's own query
