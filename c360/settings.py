@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     serve_reload_seconds: float = Field(default=5.0, gt=0, description="How often the server polls for new versions.")
     serve_sql_row_limit: int = Field(default=10_000, ge=1)
     serve_sql_timeout_seconds: float = Field(default=30.0, gt=0)
+    serve_sql_processes: int = Field(
+        default=4, ge=1, le=64, description="Queries a server process runs at once, each in a query process of its own."
+    )
     serve_page_max: int = Field(default=500, ge=1, description="Largest page of a list endpoint.")
     serve_aqi_max_records: int = Field(default=5000, ge=1, description="Records per POST /v1/aqi request.")
     serve_audit_flush_seconds: float = Field(default=2.0, gt=0)

@@ -54,6 +54,7 @@ def create_app(settings: Settings, *, block_until_loaded: bool = False) -> FastA
         snapshot_source=lambda: lake.current.snapshot if lake.current else None,
         default_limit=settings.serve_sql_row_limit,
         timeout=settings.serve_sql_timeout_seconds,
+        workers=settings.serve_sql_processes,
     )
     audit = AuditWriter(settings.lake_root, flush_seconds=settings.serve_audit_flush_seconds)
 

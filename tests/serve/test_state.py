@@ -38,7 +38,7 @@ def test_reload_swaps_generations_and_old_ones_stay_pinned(tmp_path: Path) -> No
     assert "enhanced.d.u" in lake.load().snapshot.tables
 
 
-def test_an_endpoint_over_a_table_the_lake_has_not_published_is_404(tmp_path: Path) -> None:
+def test_a_server_on_a_partial_lake_starts_its_query_processes_and_404s_unpublished_tables(tmp_path: Path) -> None:
     """A lake whose air-quality (or retail) pipeline has not run: its endpoints say which table
     is missing, rather than a 400 about an unknown table in a query the caller never wrote."""
     from fastapi.testclient import TestClient
@@ -49,8 +49,11 @@ def test_an_endpoint_over_a_table_the_lake_has_not_published_is_404(tmp_path: Pa
 
     write_deltalake(str(tmp_path / "enhanced" / "d" / "t"), pa.table({"n": [1, 2]}))
     key, _ = create_key(tmp_path, "analyst")
-    app = create_app(Settings(lake_root=tmp_path, serve_export_dir=tmp_path / "exports"), block_until_loaded=True)
+    settings = Settings(lake_root=tmp_path, serve_export_dir=tmp_path / "exports", serve_sql_processes=2)
+    app = create_app(settings, block_until_loaded=True)
     with TestClient(app) as client:
+        # C360_SERVE_SQL_PROCESSES: the server started that many query processes with the lake
+        assert len(app.state.engine._processes.processes()) == 2
         h = {"X-API-Key": key}
         r = client.get("/v1/air-quality/stations", headers=h)
         assert (r.status_code, r.json()) == (404, {"detail": "enhanced.air_quality.dim_station is not in the lake yet"})
