@@ -285,6 +285,10 @@ class SqlEngine:
         """End the engine's query processes (a query running in one is killed)."""
         self._processes.close()
 
+    def processes_running(self) -> int:
+        """How many of the engine's query processes are running now."""
+        return len(self._processes.processes())
+
     def start_processes(self) -> None:
         """Start every query process now, so that no query waits for one to start (a server
         does this once it has loaded the lake: under load, a start takes a second or two)."""

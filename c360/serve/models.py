@@ -107,6 +107,10 @@ class Health(BaseModel):
     versions: Versions
     last_reload_seconds: float | None
     last_error: str | None
+    sql_processes: int = Field(
+        description="The SQL engine's query processes running: C360_SERVE_SQL_PROCESSES once the lake is loaded "
+        "(one killed at a query's timeout is replaced at the next query)."
+    )
 
 
 class Problem(BaseModel):

@@ -54,6 +54,7 @@ def test_a_server_on_a_partial_lake_starts_its_query_processes_and_404s_unpublis
     with TestClient(app) as client:
         # C360_SERVE_SQL_PROCESSES: the server started that many query processes with the lake
         assert len(app.state.engine._processes.processes()) == 2
+        assert client.get("/health").json()["sql_processes"] == 2  # what an operator sees
         h = {"X-API-Key": key}
         r = client.get("/v1/air-quality/stations", headers=h)
         assert (r.status_code, r.json()) == (404, {"detail": "enhanced.air_quality.dim_station is not in the lake yet"})

@@ -6,14 +6,14 @@ import os
 
 from fastapi import APIRouter, Response
 
-from c360.serve.deps import LakeDep
+from c360.serve.deps import EngineDep, LakeDep
 from c360.serve.models import Health
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/health", response_model=Health, summary="Ready when the tables are loaded")
-def health(lake: LakeDep, response: Response) -> Health:
+def health(lake: LakeDep, engine: EngineDep, response: Response) -> Health:
     gen = lake.current
     if gen is None:
         response.status_code = 503
@@ -24,4 +24,5 @@ def health(lake: LakeDep, response: Response) -> Health:
         versions=gen.snapshot.versions if gen else {},
         last_reload_seconds=lake.last_reload_seconds,
         last_error=lake.last_error,
+        sql_processes=engine.processes_running(),
     )
