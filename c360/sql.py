@@ -642,11 +642,18 @@ class _QueryProcesses:
         everyone = threading.Barrier(self._size)
 
         def start() -> None:
-            self._process()
+            try:
+                self._process()
+            except BaseException:
+                everyone.abort()  # the others stop waiting for this one
+                raise
             everyone.wait(timeout=PROCESS_START_TIMEOUT_S)
 
-        for future in [self._pool.submit(start) for _ in range(self._size)]:
-            future.result()
+        errors = [f.exception() for f in [self._pool.submit(start) for _ in range(self._size)]]
+        failed: list[BaseException] = [e for e in errors if isinstance(e, SqlError)]
+        failed = failed or [e for e in errors if e is not None]  # else the barrier's own error
+        if failed:
+            raise SqlError(f"the SQL engine's query processes did not all start: {failed[0]}")
 
     def processes(self) -> list[_QueryProcess]:
         with self._lock:

@@ -3,6 +3,7 @@ tiny delta-rs lake (no Spark) and the 400s of POST /v1/sql on the published lake
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -174,6 +175,29 @@ def test_processes_started_ahead_answer_the_first_queries(lake: Path) -> None:
         assert len(ahead) == 2
         engine.query("SELECT 1 AS one")
         assert sorted(p.process.pid for p in engine._processes.processes()) == ahead
+    finally:
+        engine.close()
+
+
+def test_a_process_that_cannot_start_is_the_start_s_error_and_the_others_stop_waiting(
+    lake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import c360.sql
+
+    real = c360.sql._QueryProcess
+    calls = itertools.count()
+
+    def second_fails() -> object:
+        if next(calls) > 0:  # the count is atomic: exactly one start succeeds
+            raise SqlError("the SQL engine's query process did not start (exit code 1; its error is above)")
+        return real()
+
+    monkeypatch.setattr(c360.sql, "_QueryProcess", second_fails)
+    engine = SqlEngine(lake, workers=2)
+    try:
+        with pytest.raises(SqlError, match="did not all start: the SQL engine's query process did not start"):
+            engine.start_processes()  # the started one's thread stops waiting for the other's
+        assert engine.processes_running() == 1  # the one that started runs; the other thread retries at its query
     finally:
         engine.close()
 
