@@ -29,10 +29,17 @@ DETAILS_KEY = "c360.details"
 
 # A commit's log entry: _delta_log/<version, 20 digits>.json (written atomically, never rewritten).
 _COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
+# A checkpoint: <version>.checkpoint.parquet, or its parts or v2 form (<version>.checkpoint.<...>.parquet).
+_CHECKPOINT_FILE = re.compile(r"^(\d{20})\.checkpoint(\.[^/]+)?\.parquet$")
 
 
 class TableNotFoundError(LookupError):
-    """The named table has no Delta log in the lake."""
+    """The named table has no Delta log in the lake (or not the version asked for)."""
+
+
+class VersionNotKeptError(TableNotFoundError):
+    """The version asked for existed once, but the lake no longer keeps what it takes to read it:
+    its log entries were removed (an erasure restarts a table's history) or its files vacuumed."""
 
 
 @dataclass(frozen=True)
@@ -128,18 +135,64 @@ class LakeCatalog:
             latest = self.version(tname)  # from the log's entry names
             if not 0 <= version <= latest:
                 raise TableNotFoundError(f"table {tname} has no version {version} (latest is {latest})")
-            return DeltaTable(str(path), version=version)  # the log read up to it, once
+            if version < latest:
+                earliest = self.earliest_version(tname)
+                if version < earliest:
+                    raise VersionNotKeptError(
+                        f"table {tname} no longer keeps version {version}: its history starts at version "
+                        f"{earliest}, as an erasure or a log cleanup removed the entries before it "
+                        f"(c360 table history {tname} lists the versions kept)"
+                    )
+            dt = DeltaTable(str(path), version=version)  # the log read up to it, once
+            if version < latest:
+                self._require_files(tname, dt)
+            return dt
         dt = DeltaTable(str(path))
         if as_of is not None:
             when = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
-            first = min(h["timestamp"] for h in dt.history())
+            kept = dt.history()
+            first = min(h["timestamp"] for h in kept)
             if when.timestamp() * 1000 < first:
-                created = datetime.fromtimestamp(first / 1000, UTC)
-                raise TableNotFoundError(
-                    f"table {tname} did not exist at {when.isoformat()} (created {created.isoformat()})"
-                )
+                since = datetime.fromtimestamp(first / 1000, UTC).isoformat()
+                if min(h["version"] for h in kept) > 0:
+                    raise VersionNotKeptError(
+                        f"table {tname} no longer keeps its versions before {since}: its history starts "
+                        f"there, as an erasure or a log cleanup removed the entries before it"
+                    )
+                raise TableNotFoundError(f"table {tname} did not exist at {when.isoformat()} (created {since})")
+            latest = dt.version()
             dt.load_as_version(when)
+            if dt.version() < latest:
+                self._require_files(tname, dt)
         return dt
+
+    def earliest_version(self, name: str | TableName) -> int:
+        """The oldest version the log can still be read at: 0 while the first commit is kept, else
+        the oldest checkpoint (from the log's entry names alone)."""
+        log = self.path(name) / "_delta_log"
+        commits, checkpoints = set(), set()
+        for entry in log.iterdir():
+            if m := _COMMIT_FILE.match(entry.name):
+                commits.add(int(m.group(1)))
+            elif m := _CHECKPOINT_FILE.match(entry.name):
+                checkpoints.add(int(m.group(1)))
+        if 0 in commits or not checkpoints:
+            return 0
+        return min(checkpoints)
+
+    @staticmethod
+    def _require_files(tname: TableName, dt: DeltaTable) -> None:
+        """An older version whose data files a vacuum has deleted is refused here, by name, rather
+        than by the object store's error halfway through a read."""
+        files = dt.file_uris()  # absolute paths: the lake is on a local or mounted file system
+        missing = [f for f in files if not Path(f.removeprefix("file://")).exists()]
+        if missing:
+            raise VersionNotKeptError(
+                f"table {tname} no longer keeps version {dt.version()}: {len(missing)} of its {len(files)} "
+                "files were deleted by a vacuum once newer versions replaced them (each table keeps "
+                "replaced files for its retention's versions_days; c360 table history "
+                f"{tname} lists the versions)"
+            )
 
     def version(self, name: str | TableName) -> int:
         """The table's latest version, from the names in its Delta log alone.

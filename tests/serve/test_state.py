@@ -63,3 +63,32 @@ def test_a_server_on_a_partial_lake_starts_its_query_processes_and_404s_unpublis
         assert client.get("/v1/finance/clv-by-segment", headers=h).status_code == 404
         r = client.post("/v1/sql", json={"sql": "SELECT * FROM enhanced.air_quality.dim_station"}, headers=h)
         assert r.status_code == 400 and "unknown table" in r.json()["detail"]  # the caller's own query
+
+
+def test_an_export_of_a_version_the_lake_no_longer_keeps_is_a_clear_400(tmp_path: Path) -> None:
+    """After an erasure restarts a table's history, the versions before it cannot be read: the
+    export names the version and why (it was a 500 from delta kernel's "No files in log
+    segment"), and the table's kept version still exports."""
+    from fastapi.testclient import TestClient
+
+    from c360.access import create_key
+    from c360.serve import create_app
+    from c360.settings import Settings
+    from c360.storage import LakeCatalog
+    from c360.storage.rewrite import purge_log
+
+    path = tmp_path / "enhanced" / "d" / "t"
+    write_deltalake(str(path), pa.table({"n": [1, 2]}))
+    write_deltalake(str(path), pa.table({"n": [3]}), mode="append")
+    purge_log(LakeCatalog(tmp_path), "enhanced.d.t")  # the erasure's last step on a table
+    key, _ = create_key(tmp_path, "analyst")
+    settings = Settings(lake_root=tmp_path, serve_export_dir=tmp_path / "exports", serve_sql_processes=1)
+    with TestClient(create_app(settings, block_until_loaded=True)) as client:
+        h = {"X-API-Key": key}
+        r = client.get("/v1/exports/enhanced.d.t", params={"version": 0, "format": "csv"}, headers=h)
+        assert r.status_code == 400, r.text
+        assert r.json()["detail"].startswith(
+            "table enhanced.d.t no longer keeps version 0: its history starts at version 1"
+        )
+        r = client.get("/v1/exports/enhanced.d.t", params={"version": 1, "format": "csv"}, headers=h)
+        assert r.status_code == 200 and r.headers["X-C360-Rows"] == "3"

@@ -477,6 +477,42 @@ def test_what_the_catalog_reads_of_a_version_is_kept_and_a_new_commit_or_table_i
         catalog.open("sanitized.sales.orders", version=1)
 
 
+def test_a_version_the_lake_no_longer_keeps_is_refused_by_name(tmp_path: Path) -> None:
+    """Time travel to a version whose files a vacuum deleted, or whose log entries an erasure
+    removed, names the table, the version and why, instead of the object store's or delta
+    kernel's error ("No files in log segment") halfway through a read."""
+    from deltalake import write_deltalake
+
+    from c360.storage import LakeCatalog
+    from c360.storage.catalog import VersionNotKeptError
+    from c360.storage.rewrite import purge_log
+
+    name = "enhanced.sales.orders"
+    path = tmp_path / "enhanced/sales/orders"
+    write_deltalake(str(path), pa.table({"x": [1, 2]}))
+    first_written = dt.datetime.now(dt.UTC)
+    time.sleep(0.05)
+    write_deltalake(str(path), pa.table({"x": [3]}), mode="overwrite")  # version 1 replaces version 0's file
+    write_deltalake(str(path), pa.table({"x": [4]}), mode="append")  # version 2 keeps version 1's file
+    catalog = LakeCatalog(tmp_path)
+    assert catalog.earliest_version(name) == 0
+    assert catalog.open(name, version=0).to_pyarrow_table()["x"].to_pylist() == [1, 2]
+    catalog.vacuum(name, retention_hours=0)  # deletes version 0's file; commits VACUUM START/END
+    with pytest.raises(VersionNotKeptError, match="no longer keeps version 0: 1 of its 1 files were deleted"):
+        catalog.open(name, version=0)
+    assert catalog.open(name, version=1).to_pyarrow_table()["x"].to_pylist() == [3]  # its file is still live
+    latest = catalog.version(name)
+    purge_log(catalog, name)  # what an erasure does: the history restarts at a checkpoint of the latest
+    assert catalog.earliest_version(name) == latest
+    with pytest.raises(VersionNotKeptError, match=f"no longer keeps version 1: its history starts at version {latest}"):
+        catalog.open(name, version=1)
+    with pytest.raises(VersionNotKeptError, match="no longer keeps its versions before"):
+        catalog.open(name, as_of=first_written)
+    with pytest.raises(TableNotFoundError, match=f"has no version {latest + 1}"):
+        catalog.open(name, version=latest + 1)
+    assert sorted(catalog.open(name, version=latest).to_pyarrow_table()["x"].to_pylist()) == [3, 4]
+
+
 def test_opening_a_table_of_many_files_runs_no_spark_job(spark: SparkSession, storage: DeltaStorage) -> None:
     """Spark lists more than 32 paths with a job of one task per path, each deserializing the
     whole Hadoop configuration; c360's session lists a table's files on the driver instead."""
