@@ -18,9 +18,10 @@ def erase(
 ) -> None:
     """Remove a customer from every table and every retained version, keep them out of later
     runs, and record the request in ops.privacy.erasure_requests (no PII)."""
-    from c360.privacy.erase import erase_customer
+    from c360.privacy.erase import check_request, erase_customer
     from c360.storage.delta import DeltaStorage
 
+    check_request(customer_id, request)  # a request lacking its id or reference fails before Spark starts
     settings = state.settings
     storage = DeltaStorage(state.spark, settings.lake_root)
     report = erase_customer(storage, customer_id, request, settings.pseudonym_key_bytes())
@@ -39,3 +40,9 @@ def erase(
         f"request {report.request_ref}: {report.rows_removed} row(s) removed from {len(report.tables)} table(s); "
         f"{len(report.exports_before)} export(s) recorded before the request; subject hash {report.subject_hash[:16]}…"
     )
+    if not report.tables and not report.files_redacted:
+        console.print(
+            f"[yellow]warning:[/] customer {customer_id.strip()!r} is in no table or file of this lake, so nothing "
+            "was removed. The request is recorded and the id is kept out of later runs; if the id was mistyped, "
+            "erase the right one under the same request."
+        )

@@ -326,6 +326,17 @@ def _tokens(col: pa.ChunkedArray) -> set[str]:
 
 
 # ---------------------------------------------------------------- the erasure
+def check_request(customer_id: str, request_ref: str) -> str:
+    """The customer id to erase (stripped), or an ErasureError saying what the request lacks:
+    checked before anything starts (the command line asks it before Spark's JVM)."""
+    customer_id = customer_id.strip()
+    if not customer_id:
+        raise ErasureError("give the customer id to erase")
+    if not request_ref.strip():
+        raise ErasureError("give the request reference (--request), it is what the audit is kept under")
+    return customer_id
+
+
 def erase(
     catalog: LakeCatalog,
     customer_id: str,
@@ -336,11 +347,7 @@ def erase(
 ) -> tuple[ErasureReport, pa.Table, pa.Table]:
     """Remove the subject from every table and version; returns the report and the rows for
     the erased-subjects and audit tables (the caller appends them: see :func:`record`)."""
-    customer_id = customer_id.strip()
-    if not customer_id:
-        raise ErasureError("give the customer id to erase")
-    if not request_ref.strip():
-        raise ErasureError("give the request reference (--request), it is what the audit is kept under")
+    customer_id = check_request(customer_id, request_ref)
     now = now or datetime.now(UTC)
     subject, columns = find_subject(catalog, customer_id)
     needles = [customer_id.encode(), *(t.encode() for t in subject.tokens)]

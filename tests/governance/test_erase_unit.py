@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, write_deltalake
 
-from c360.privacy.erase import erase
+from c360.privacy.erase import ErasureError, erase
 from c360.storage import LakeCatalog
 from tests.governance.lakescan import scan_lake
 
@@ -161,3 +161,36 @@ def test_the_subject_goes_and_the_household_stays(tmp_path: Path) -> None:
     assert [r["target"] for r in _rows(root, "ops.serve.audit")] == ["/v1/customers/CUST-OTHER-002", "export"]
     assert report.exports_before == ["enhanced.customer.dim_customer@v0 at 2024-01-03 00:00:00+00:00"]
     assert SUBJECT not in repr(audit.to_pylist()) and "tok-email-subject" not in repr(audit.to_pylist())
+
+
+def test_the_command_warns_of_an_id_found_nowhere_and_checks_the_request_before_spark(
+    tmp_path: Path, spark: object
+) -> None:
+    """A mistyped id erases nothing: the DPO is told so rather than shown an empty table. A
+    request without its reference is refused before the command starts Spark's JVM."""
+    from typer.testing import CliRunner
+
+    from c360.cli import app
+    from c360.cli.state import state
+    from c360.settings import Settings
+
+    root = tmp_path / "lake"
+    _lake(root)
+    state._settings = Settings(lake_root=root, pseudonym_key=KEY.decode())
+    runner = CliRunner()
+    try:
+        refused = runner.invoke(app, ["privacy", "erase", "--customer-id", SUBJECT, "--request", " "])
+        assert state._spark is None  # refused before the session was asked for
+        assert isinstance(refused.exception, ErasureError) and "request reference" in str(refused.exception)
+        state._spark = spark
+        nowhere = runner.invoke(app, ["privacy", "erase", "--customer-id", "CUST-TYPO-99", "--request", "REQ-9"])
+        assert nowhere.exit_code == 0, nowhere.output
+        assert "customer 'CUST-TYPO-99' is in no table or file of this lake, so nothing was removed" in " ".join(
+            nowhere.output.split()
+        )
+        found = runner.invoke(app, ["privacy", "erase", "--customer-id", SUBJECT, "--request", "REQ-10"])
+        assert found.exit_code == 0, found.output
+        assert "is in no table" not in found.output and "row(s) removed" in found.output
+    finally:
+        state._settings = None
+        state._spark = None
