@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -24,9 +25,6 @@ from pyspark.sql import types as T
 from c360.registry import PLATFORM, PRODUCTS, Table, column, registry
 from c360.storage import LakeCatalog
 from c360.storage.schema import column_comment, column_tags
-
-if TYPE_CHECKING:
-    from c360.storage.delta import DeltaStorage
 
 RESULTS_TABLE = "ops.quality.expectation_results"  # written by c360.quality.ops
 ANNOTATIONS_TABLE = "ops.catalog.annotations"
@@ -227,21 +225,26 @@ def get(catalog: LakeCatalog, name: str) -> Entry:
 
 
 def annotate(
-    storage: DeltaStorage, table: str, kind: str, text: str, author: str, column_name: str | None = None
+    lake_root: Path, table: str, kind: str, text: str, author: str, column_name: str | None = None
 ) -> Annotation:
-    """Add a tag or a note to a table (or one of its columns); it is searchable at once."""
+    """Add a tag or a note to a table (or one of its columns); it is searchable at once.
+
+    One row, appended with delta-rs alone (:mod:`c360.storage.light`): a tag costs no JVM."""
+    from c360.storage.light import append_rows, ensure
+
     if kind not in ("tag", "note"):
         raise ValueError(f"kind must be 'tag' or 'note', not {kind!r}")
     text = text.strip()
     if not text:
         raise ValueError(f"an empty {kind} says nothing")
-    entry = get(storage.catalog, table)
+    entry = get(LakeCatalog(lake_root), table)
     if column_name is not None and column_name not in {c.name for c in entry.columns}:
         raise ValueError(f"{table} has no column {column_name!r} (columns: {', '.join(c.name for c in entry.columns)})")
-    note = Annotation(table, column_name, kind, text, author, datetime.now(UTC))
-    ANNOTATIONS.ensure(storage)
-    row = [(note.table, note.column, note.kind, note.text, note.author, note.created_at)]
-    storage.append(storage.spark.createDataFrame(row, ANNOTATIONS.schema), ANNOTATIONS_TABLE)
+    note = Annotation(entry.name, column_name, kind, text, author, datetime.now(UTC))
+    ensure(ANNOTATIONS, lake_root)
+    row = {"table_name": note.table, "column_name": note.column, "kind": note.kind, "text": note.text,
+           "author": note.author, "created_at": note.created_at}  # fmt: skip
+    append_rows(lake_root, ANNOTATIONS_TABLE, [row], operation="annotate")
     return note
 
 

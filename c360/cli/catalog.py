@@ -47,7 +47,13 @@ def list_tables(
 ) -> None:
     """Every table: product, owner, version, rows, last update, freshness and last gate."""
     from c360.catalog import entries
+    from c360.registry import PRODUCTS
+    from c360.storage.names import TIERS
 
+    if product is not None and product not in PRODUCTS:
+        raise typer.BadParameter(f"unknown data product {product!r} (one of {', '.join(PRODUCTS)})")
+    if tier is not None and tier not in TIERS:
+        raise typer.BadParameter(f"unknown tier {tier!r} (one of {', '.join(TIERS)})")
     found = [
         e
         for e in entries(_catalog())
@@ -112,11 +118,8 @@ def show(name: str = typer.Argument(..., help="tier.domain.table")) -> None:
 
 def _annotate(kind: str, name: str, text: str, column: str | None, author: str | None) -> None:
     from c360.catalog import annotate
-    from c360.storage.delta import DeltaStorage
 
-    note = annotate(
-        DeltaStorage(state.spark, state.settings.lake_root), name, kind, text, author or getpass.getuser(), column
-    )
+    note = annotate(state.settings.lake_root, name, kind, text, author or getpass.getuser(), column)
     where = f"{note.table}.{note.column}" if note.column else note.table
     console.print(f"{kind} added to {where} by {note.author}")
 

@@ -65,19 +65,15 @@ def test_live_facts_match_plain_delta_rs(published_lake: PublishedLake) -> None:
     assert gates[PROFILE] == latest["status"]
 
 
-def test_annotations_are_kept_with_author_and_searchable(
-    spark: object, published_lake: PublishedLake, tmp_path: Path
-) -> None:
-    from c360.storage import DeltaStorage
-
+def test_annotations_are_kept_with_author_and_searchable(published_lake: PublishedLake, tmp_path: Path) -> None:
+    """Appended with delta-rs alone: a tag costs no JVM."""
     root = copy_lake(published_lake.root, tmp_path / "lake")
-    storage = DeltaStorage(spark, root)  # type: ignore[arg-type]
     assert search(LakeCatalog(root), "campaign-ready") == []
     assert PROFILE not in [e.name for e in search(LakeCatalog(root), "marketing reads this every monday")]
-    annotate(storage, PROFILE, "tag", "campaign-ready", "ana", column_name="churn_risk_score")
-    annotate(storage, PROFILE, "note", "Marketing reads this every Monday", "bo")
+    annotate(root, PROFILE, "tag", "campaign-ready", "ana", column_name="churn_risk_score")
+    annotate(root, PROFILE, "note", "Marketing reads this every Monday", "bo")
     with pytest.raises(ValueError, match="no column"):
-        annotate(storage, PROFILE, "tag", "x", "ana", column_name="no_such_column")
+        annotate(root, PROFILE, "tag", "x", "ana", column_name="no_such_column")
     catalog = LakeCatalog(root)
     assert [e.name for e in search(catalog, "campaign-ready")] == [PROFILE]
     assert [e.name for e in search(catalog, "marketing reads this every monday")] == [PROFILE]
@@ -127,3 +123,33 @@ def test_data_product_descriptors_follow_the_odcs_shape() -> None:
         assert profile["quality"], "the profile's gate checks are listed"
     with pytest.raises(ValueError, match="unknown data product"):
         product_descriptor("nope")
+
+
+def test_the_catalog_commands_refuse_unknown_filters_and_tag_without_spark(
+    published_lake: PublishedLake, tmp_path: Path
+) -> None:
+    """`catalog list --tier bogus` printed an empty table, as if the tier were empty; a tag
+    started a Spark JVM (about 5 s) to append one row."""
+    from typer.testing import CliRunner
+
+    from c360.cli import app
+    from c360.cli.state import state
+    from c360.settings import Settings
+
+    root = copy_lake(published_lake.root, tmp_path / "lake")
+    state._settings = Settings(lake_root=root)
+    runner = CliRunner()
+    try:
+        bogus = runner.invoke(app, ["catalog", "list", "--tier", "bogus"])
+        assert bogus.exit_code == 2 and "unknown tier 'bogus' (one of raw, sanitized" in bogus.output
+        bogus = runner.invoke(app, ["catalog", "list", "--product", "customer.C360"])
+        assert bogus.exit_code == 2 and "unknown data product 'customer.C360'" in " ".join(bogus.output.split())
+        listed = runner.invoke(app, ["catalog", "list", "--tier", "enhanced"])
+        assert listed.exit_code == 0 and PROFILE in listed.output
+        tagged = runner.invoke(app, ["catalog", "tag", PROFILE, "weekly", "--author", "cy"])
+        assert tagged.exit_code == 0, tagged.output
+        assert state._spark is None  # no session was asked for
+    finally:
+        state._settings = None
+    notes = get(LakeCatalog(root), PROFILE).annotations
+    assert [(a.kind, a.text, a.author) for a in notes] == [("tag", "weekly", "cy")]
