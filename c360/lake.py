@@ -209,6 +209,8 @@ class Lake:
         not_partitions = [c for c in partitions or {} if c not in partition_columns]
         if not_partitions:
             raise ValueError(f"{name}: not partition columns: {', '.join(not_partitions)}")
+        for c, v in (partitions or {}).items():
+            _check_partition_values(name, schema.field(c), v)
         query = f"SELECT {', '.join(_ident(c) for c in wanted)} FROM snapshot"
         if partitions:
             query += " WHERE " + " AND ".join(_partition_predicate(c, v) for c, v in partitions.items())
@@ -242,7 +244,8 @@ class Lake:
         it. ``frame.attrs["versions"]`` names the table versions the answer read.
         """
         engine = self.sql_engine()
-        result = engine.query(query, role=role, limit=limit or engine.max_limit, timeout=timeout, versions=versions)
+        limit = engine.max_limit if limit is None else limit  # 0 is refused by the engine, not read as "all"
+        result = engine.query(query, role=role, limit=limit, timeout=timeout, versions=versions)
         if result.truncated:
             warnings.warn(f"the result was cut at {result.rows} rows (pass limit=)", stacklevel=2)
         frame = result.table.to_pandas()
@@ -308,6 +311,19 @@ def _literal(value: object) -> str:
     if isinstance(value, date):
         return f"DATE '{value.isoformat()}'"
     return "'" + str(value).replace("'", "''") + "'"
+
+
+def _check_partition_values(name: str, field: pa.Field, value: object) -> None:
+    """Each value must be one of the partition column's type, said by name (DataFusion's own
+    error names an optimizer rule and an Arrow cast)."""
+    values = list(value) if isinstance(value, list | tuple | set | frozenset) else [value]
+    for v in values:
+        if v is None:
+            continue
+        try:
+            pa.array([v if isinstance(v, str) else str(v)]).cast(field.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise ValueError(f"{name}: {v!r} is not a value of partition column {field.name} ({field.type})") from None
 
 
 def _partition_predicate(column: str, value: object) -> str:

@@ -21,6 +21,7 @@ import pytest
 from c360 import lake
 from c360.jupyter import PROJECT_ROOT
 from c360.registry import UnknownTableError
+from c360.sql import SqlError
 from c360.storage import LakeCatalog, TableNotFoundError
 from tests.conftest import PublishedLake
 
@@ -157,6 +158,9 @@ def test_partitions_and_columns_read_only_what_is_asked(published_lake: Publishe
         db.frame(PROFILE, columns=["customer_id", "email"])
     with pytest.raises(ValueError, match="not partition columns: rfm_segment"):
         db.frame(PROFILE, partitions={"rfm_segment": "Champions"})
+    # a value that is not of the column's type is named (it was DataFusion's optimizer error)
+    with pytest.raises(ValueError, match="'2024-13-45' is not a value of partition column as_of_date"):
+        db.frame(PROFILE, partitions={"as_of_date": [day, "2024-13-45"]})
 
 
 @pytest.mark.slow
@@ -190,6 +194,8 @@ def test_sql_by_table_name(published_lake: PublishedLake) -> None:
     expected_total = sum((a for s, a in zip(orders["order_status"], orders["total_amount"], strict=True)
                           if s == "completed" and a is not None), Decimal(0))  # fmt: skip
     assert Decimal(str(totals["total"][0])) == expected_total
+    with pytest.raises(SqlError, match="limit must be between 1 and"):
+        db.sql(f"SELECT * FROM {ORDERS}", limit=0)  # was read as "no limit" and returned every row
 
 
 @pytest.mark.slow
