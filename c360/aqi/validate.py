@@ -42,7 +42,10 @@ ERROR_MESSAGES = {
     "unknown_unit": "unknown unit",
     "unit_not_convertible": ("unit cannot be converted to the standard's unit without temperature and pressure"),
 }
-NO_POLLUTANTS = "record has no pollutant values"
+NO_POLLUTANTS = (
+    "record has no pollutant values: give one field per pollutant and averaging period (wide form) "
+    "or pollutant, averaging and value (long form); see docs/aqi.md, Input shapes"
+)
 
 
 def error(field: str | None, kind: str, message: str | None = None) -> dict[str, Any]:

@@ -249,9 +249,11 @@ def test_record_without_valid_pollutant_has_no_aqi_and_its_reasons() -> None:
         ],
         "status": "invalid",
     }
-    assert result({"station": "A"})["errors"] == [
-        {"field": None, "kind": "no_pollutants", "message": "record has no pollutant values"}
-    ]
+    expected = (
+        "record has no pollutant values: give one field per pollutant and averaging period (wide form) "
+        "or pollutant, averaging and value (long form); see docs/aqi.md, Input shapes"
+    )
+    assert result({"station": "A"})["errors"] == [{"field": None, "kind": "no_pollutants", "message": expected}]
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ from c360.aqi.core import RESULT_FIELDS, evaluate
 from c360.aqi.jsonio import evaluate_records
 from c360.aqi.kernel import KINDS
 from c360.aqi.standards import FieldTable, Standard
+from c360.aqi.validate import NO_POLLUTANTS
 
 STANDARDS = [load_standard("us-epa-2024"), load_standard("cn-hj633-2012")]
 ODD = ["12,5", "NaN", "", "abc", "-3", "1e12", " 7 ", "-0", "inf", "+4.", ".5e1", "0.0549999999999999999999",
@@ -174,7 +175,7 @@ def test_the_same_bad_value_gives_the_same_error_in_every_kind(tmp_path: Path) -
     from_decimal = [evaluate({"pm25_24h": v}, STANDARDS[0])["errors"] for v in BAD]
     # CSV has no empty string: an empty cell is "not measured", the one documented difference.
     empty = BAD.index("")
-    assert from_csv[empty] == [{"field": None, "kind": "no_pollutants", "message": "record has no pollutant values"}]
+    assert from_csv[empty] == [{"field": None, "kind": "no_pollutants", "message": NO_POLLUTANTS}]
     del from_csv[empty]
     assert from_json == from_pandas == from_polars == from_decimal
     assert from_csv == [e for i, e in enumerate(from_decimal) if i != empty]

@@ -19,6 +19,7 @@ from pyspark.sql import types as T
 from c360.aqi import calculate, load_standard
 from c360.aqi.core import RESULT_FIELDS
 from c360.aqi.spark import calculate_df
+from c360.aqi.validate import NO_POLLUTANTS
 
 # Compiled, as calculate runs in a process c360 starts (the test session interprets expressions):
 # the native path's generated code is what its plan limits (c360.spark, hugeMethodLimit) are for.
@@ -83,7 +84,7 @@ def test_wide_dataframe_gets_result_columns(spark) -> None:
             ),
             (
                 "d", None, None, None, None, None, None, [], {}, [],
-                [(None, "no_pollutants", "record has no pollutant values")],
+                [(None, "no_pollutants", NO_POLLUTANTS)],
                 "invalid",
             ),
         ],
