@@ -23,7 +23,15 @@ def maintenance(
     from c360.registry import registry
     from c360.storage import LakeCatalog
 
-    day = date.fromisoformat(today) if today else datetime.now(UTC).date()
+    now = datetime.now(UTC).date()
+    try:
+        day = date.fromisoformat(today) if today else now
+    except ValueError:
+        raise typer.BadParameter(f"--today {today!r} is not a date (YYYY-MM-DD)") from None
+    if day > now and not dry_run:
+        # Rows expired as of a future day are deleted now: a mistyped year would expire years of
+        # raw evidence. Looking ahead is what --dry-run is for.
+        raise typer.BadParameter(f"--today {day} is after today ({now}); add --dry-run to see what would expire then")
     tables = [registry().get(t) for t in table] or None
     done = apply_retention(LakeCatalog(state.settings.lake_root), day, tables, vacuum=not no_vacuum, dry_run=dry_run)
     out = Table(

@@ -99,3 +99,36 @@ def test_versions_older_than_the_window_are_vacuumed_and_newer_ones_kept(tmp_pat
     assert done.files_vacuumed == [files[0]]  # replaced nine days ago: past the 7-day window
     assert not (path / files[0]).exists()
     assert (path / files[1]).exists() and (path / files[2]).exists()  # replaced two days ago; live
+
+
+def test_the_command_refuses_a_future_today_unless_it_only_looks(tmp_path: Path) -> None:
+    """`c360 maintenance --today 2204-01-01` (a mistyped year) would expire every raw row now;
+    a day after today is refused unless --dry-run, which changes nothing."""
+    from typer.testing import CliRunner
+
+    from c360.cli import app
+    from c360.cli.state import state
+    from c360.settings import Settings
+
+    path = tmp_path / "raw/sales/transactions"
+    rows = pa.table({"_extract_date": [date(2024, 1, 1)], "n": [1]})
+    write_deltalake(str(path), rows, partition_by=["_extract_date"])
+    future = (date.today() + timedelta(days=400)).isoformat()
+    state._settings = Settings(lake_root=tmp_path)
+
+    def text(result: object) -> str:  # the words of the output, without rich's panel borders
+        return " ".join(result.output.replace("│", " ").split())  # type: ignore[attr-defined]
+
+    try:
+        runner = CliRunner()
+        only = ["--table", "raw.sales.transactions"]
+        refused = runner.invoke(app, ["maintenance", "--today", future, *only])
+        assert refused.exit_code == 2 and "add --dry-run to see what would expire then" in text(refused)
+        bad = runner.invoke(app, ["maintenance", "--today", "2024-02-30"])
+        assert bad.exit_code == 2 and "is not a date (YYYY-MM-DD)" in text(bad)
+        looked = runner.invoke(app, ["maintenance", "--today", future, *only, "--dry-run"])
+        assert looked.exit_code == 0, looked.output
+        assert "would expire 1 row(s)" in looked.output
+    finally:
+        state._settings = None
+    assert DeltaTable(str(path)).version() == 0  # nothing was committed
