@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -100,6 +100,15 @@ class ProfileIndex:
     @property
     def latest(self) -> date | None:
         return self.as_of_dates[-1] if self.as_of_dates else None
+
+    def span(self, start: date | None, end: date | None) -> tuple[int, int]:
+        """The row positions [lo, hi) of the as-of dates from ``start`` to ``end`` (inclusive;
+        None: unbounded): the table is sorted by as-of date, so they are one slice."""
+        first = bisect_left(self.as_of_dates, start) if start is not None else 0
+        last = bisect_right(self.as_of_dates, end) if end is not None else len(self.as_of_dates)
+        if first >= last:
+            return 0, 0
+        return self.date_ranges[self.as_of_dates[first]][0], self.date_ranges[self.as_of_dates[last - 1]][1]
 
     def latest_row(self, customer_id: str) -> int | None:
         rows = self.rows_of.get(customer_id)

@@ -82,6 +82,21 @@ def test_history_covers_every_as_of_date(
     body = client.get(f"/v1/customers/{cid}/history", headers=headers(served, "application")).json()
     assert [i["as_of_date"] for i in body["items"]] == [d.isoformat() for d in served.published.profile_dates]
     assert {i["customer_id"] for i in body["items"]} == {cid}
+    dates = served.published.profile_dates
+    assert len(dates) >= 2
+    h = headers(served, "application")
+
+    def history(**params: str) -> list[str]:
+        r = client.get(f"/v1/customers/{cid}/history", params=params, headers=h)
+        assert r.status_code == 200, r.text
+        return [i["as_of_date"] for i in r.json()["items"]]
+
+    assert history(**{"from": dates[-1].isoformat()}) == [dates[-1].isoformat()]
+    assert history(to=dates[0].isoformat()) == [dates[0].isoformat()]
+    assert history(**{"from": dates[0].isoformat(), "to": dates[-1].isoformat()}) == [d.isoformat() for d in dates]
+    assert history(**{"from": "2999-01-01"}) == []  # a known customer, no as-of date in the range
+    r = client.get(f"/v1/customers/{cid}/history", params={"from": "2024-02-01", "to": "2024-01-01"}, headers=h)
+    assert (r.status_code, r.json()) == (400, {"detail": "from must not be after to"})
 
 
 def test_filtered_pages_walk_the_whole_selection_in_id_order(
@@ -220,6 +235,10 @@ def test_air_quality_stations_daily_and_calculator(client: TestClient, served: S
         (r["date"].isoformat(), r["aqi"], r["category"]) for r in mine
     ]
     assert got["versions"] == {"enhanced.air_quality.fct_aqi_daily": version}
+    before = client.get(f"/v1/air-quality/stations/{station}/daily", params={"to": "1999-01-01"}, headers=h)
+    assert before.status_code == 200 and before.json()["rows"] == []  # a known station, no days in the range
+    unknown = client.get("/v1/air-quality/stations/NO-SUCH-STATION/daily", headers=h)
+    assert (unknown.status_code, unknown.json()) == (404, {"detail": "no station 'NO-SUCH-STATION'"})
     records = [
         {"station_id": "S1", "timestamp": "2024-01-01T00:00:00Z", "pm25_24h": 35.5, "o3_8h": 0.07},
         {"station_id": "S2", "timestamp": "2024-01-01T00:00:00Z", "pm25_24h": "not a number"},

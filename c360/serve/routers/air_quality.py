@@ -51,7 +51,18 @@ def station_daily(
         "o3_8h_index, o3_1h_index, co_8h_index, so2_1h_index, so2_24h_index, no2_1h_index "
         f'FROM "{AQI_DAILY}" WHERE {" AND ".join(conditions)} ORDER BY "date"'
     )
-    return run(engine, gen, caller, audit, sql)
+    rows = run(engine, gen, caller, audit, sql)
+    if not rows.rows and STATIONS in gen.snapshot.tables:
+        # No rows: a station without readings in the range, or no such station (a 404, as an
+        # unknown customer is), told apart by the stations the same generation knows.
+        known = engine.query(
+            f'SELECT 1 AS known FROM "{STATIONS}" WHERE station_id = {lit(station_id)} LIMIT 1',
+            role=caller.role,
+            snapshot=gen.snapshot,
+        )
+        if known.rows == 0:
+            raise LookupError(f"no station {station_id!r}")
+    return rows
 
 
 @router.post("/v1/aqi", response_model=AqiResponse, summary="AQI of posted readings (same calculator as c360 aqi)")

@@ -140,14 +140,22 @@ async def list_customers(
 
 @router.get("/{customer_id}/history", response_model=CustomerHistory, summary="A customer's profile over as-of dates")
 async def customer_history(
-    customer_id: CustomerId, caller: Caller, gen: GenerationDep, audit: AuditDep
+    customer_id: CustomerId,
+    caller: Caller,
+    gen: GenerationDep,
+    audit: AuditDep,
+    start: Annotated[date | None, Query(alias="from", description="first as-of date")] = None,
+    end: Annotated[date | None, Query(alias="to", description="last as-of date")] = None,
 ) -> CustomerHistory:
+    if start is not None and end is not None and start > end:
+        raise HTTPException(400, "from must not be after to")
     idx = _profiles(gen)
     access = access_for(gen, caller.role, PROFILE)
     rows = idx.rows_of.get(customer_id)
     if not rows:
         raise HTTPException(404, f"no profile for customer {customer_id!r}")
-    items, extra = await shape_async(gen, [idx.row(i) for i in rows], access)
+    lo, hi = idx.span(start, end)
+    items, extra = await shape_async(gen, [idx.row(i) for i in rows if lo <= i < hi], access)
     versions = {PROFILE: gen.version(PROFILE), **extra}
     audit.read(versions)
     audit.rows = len(items)
