@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from c360.storage.catalog import HistoryEntry, LakeCatalog, TableInfo, TableNotFoundError
+from c360.storage.catalog import HistoryEntry, LakeCatalog, TableInfo, TableNotFoundError, VersionNotKeptError
 from c360.storage.names import TIERS, TableName, TableNameError
 from c360.storage.schema import SchemaMismatchError
 
@@ -21,6 +21,7 @@ __all__ = [
     "TableName",
     "TableNameError",
     "TableNotFoundError",
+    "VersionNotKeptError",
     "WriteMode",
 ]
 
