@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 import pyarrow as pa
 import sqlparse
@@ -806,12 +806,33 @@ def register_spark_views(
     return read
 
 
+_Tabular = TypeVar("_Tabular", pa.Table, pa.RecordBatch)
+
+
+def csv_ready(data: _Tabular) -> _Tabular:
+    """CSV has no lists, maps or structs: a list becomes its items joined by '|', any other
+    nested value its JSON text. The one rendering of every CSV c360 writes (exports, ``c360 sql``)."""
+    import pyarrow.compute as pc  # not at import: the query processes never write CSV
+
+    columns, fields = [], []
+    for f, col in zip(data.schema, data.columns, strict=True):
+        if pa.types.is_list(f.type) or pa.types.is_large_list(f.type) or pa.types.is_list_view(f.type):
+            col = pc.binary_join(pc.cast(col, pa.list_(pa.string())), "|")
+            f = pa.field(f.name, pa.string())
+        elif pa.types.is_nested(f.type):
+            col = pa.array([None if v is None else json.dumps(v, default=str, sort_keys=True) for v in col.to_pylist()])
+            f = pa.field(f.name, pa.string())
+        columns.append(col)
+        fields.append(f)
+    return type(data).from_arrays(columns, schema=pa.schema(fields))
+
+
 def write_result(table: pa.Table, fmt: str, sink: BinaryIO) -> None:
     """Write a result as csv, json (an array of records) or parquet to a binary sink."""
     if fmt == "csv":
         import pyarrow.csv as pcsv
 
-        pcsv.write_csv(table, sink)
+        pcsv.write_csv(csv_ready(table), sink)
     elif fmt == "json":
         sink.write(json.dumps(table.to_pylist(), default=str, ensure_ascii=False).encode("utf-8"))
         sink.write(b"\n")

@@ -19,12 +19,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from c360.access import Role, column_access, get_role
-from c360.sql import SqlEngine, SqlError, pin
+from c360.sql import SqlEngine, SqlError, csv_ready, pin
 from c360.storage.catalog import LakeCatalog, TableNotFoundError
 
 FORMATS = ("parquet", "csv")
@@ -86,21 +85,6 @@ def export_sql(table: str, schema: pa.Schema, role: Role | None) -> tuple[str, l
     order = keys + [c for c in columns if c not in keys and c in types and _sortable(types[c])]
     quoted = ", ".join(f'"{c}"' for c in order)
     return f'SELECT * FROM "{table}"' + (f" ORDER BY {quoted} NULLS FIRST" if order else ""), columns, masked
-
-
-def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """CSV has no lists or structs: lists become their items joined by '|', structs JSON text."""
-    arrays, fields = [], []
-    for f, arr in zip(batch.schema, batch.columns, strict=True):
-        if pa.types.is_list(f.type) or pa.types.is_large_list(f.type):
-            arr = pc.binary_join(pc.cast(arr, pa.list_(pa.string())), "|")
-            f = pa.field(f.name, pa.string())
-        elif pa.types.is_nested(f.type):
-            arr = pa.array([None if v is None else json.dumps(v, default=str, sort_keys=True) for v in arr.to_pylist()])
-            f = pa.field(f.name, pa.string())
-        arrays.append(arr)
-        fields.append(f)
-    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
 
 
 def write_export(
@@ -182,13 +166,13 @@ def _write_csv(reader: pa.RecordBatchReader, sink: object) -> int:
     rows = 0
     writer = None
     for batch in reader:
-        ready = _csv_ready(batch)
+        ready = csv_ready(batch)
         if writer is None:
             writer = pcsv.CSVWriter(sink, ready.schema)
         writer.write_batch(ready)
         rows += batch.num_rows
     if writer is None:
-        empty = _csv_ready(pa.RecordBatch.from_pylist([], schema=reader.schema))
+        empty = csv_ready(pa.RecordBatch.from_pylist([], schema=reader.schema))
         writer = pcsv.CSVWriter(sink, empty.schema)
     writer.close()
     return rows

@@ -258,3 +258,31 @@ def test_api_unknown_table_or_column_is_400(client: TestClient, served: ServedLa
     ).json()  # fmt: skip
     assert ok["row_count"] == 2 and ok["truncated"] is True
     assert list(ok["versions"]) == ["enhanced.customer.customer360_profile"]
+
+
+def test_csv_of_lists_maps_and_structs_is_written_the_way_exports_write_it(tmp_path: Path) -> None:
+    """`c360 sql -f csv` over a table with a list column (fct_aqi_daily's dominant_pollutant)
+    failed with Arrow's "Unsupported Type: list<string_view>"; CSV has no nested values, so
+    every CSV c360 writes renders them one way: list items joined by '|', other values as JSON."""
+    import io
+
+    import pyarrow.csv as pcsv
+
+    from c360.sql import write_result
+
+    write_deltalake(str(tmp_path / "enhanced" / "d" / "t"), pa.table({"k": [1, 2], "tags": [["a", "b"], []]}))
+    engine = SqlEngine(tmp_path, workers=1)
+    try:
+        result = engine.query(
+            "SELECT k, tags, named_struct('x', k) AS s, map(['m'], [k]) AS m, "
+            "CAST(NULL AS INT[]) AS nothing FROM enhanced.d.t ORDER BY k"
+        )
+    finally:
+        engine.close()
+    sink = io.BytesIO()
+    write_result(result.table, "csv", sink)
+    back = pcsv.read_csv(io.BytesIO(sink.getvalue()), convert_options=pcsv.ConvertOptions(strings_can_be_null=True))
+    assert back.to_pylist() == [
+        {"k": 1, "tags": "a|b", "s": '{"x": 1}', "m": '[["m", 1]]', "nothing": None},
+        {"k": 2, "tags": None, "s": '{"x": 2}', "m": '[["m", 2]]', "nothing": None},
+    ]
