@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -430,6 +431,39 @@ def lineage_graph(catalog: LakeCatalog, run_id: str | None = None) -> Graph:
 
 
 # ---------------------------------------------------------------- pictures
+def grouped_files(g: Graph) -> Graph:
+    """The graph with the many files feeding one table shown as one node.
+
+    A raw table is fed by a file per delivery (90 for mock_data, one a day for years): listed
+    one by one, they make the tree thousands of lines long and the picture a column of
+    unreadable labels. The group's node is named by the files' common path, ``*`` for the
+    part that varies, with their count and the first and last value of that part."""
+    by_target: dict[str, list[str]] = {}
+    for s, t in g.edges:
+        if s.startswith(f"{FILE_NAMESPACE}:"):
+            by_target.setdefault(t, []).append(s)
+    groups = {t: _file_group(files) for t, files in by_target.items() if len(files) > 1}
+    out = Graph(versions=dict(g.versions))
+    for s, t in g.edges:
+        out.add(groups[t] if t in groups and s.startswith(f"{FILE_NAMESPACE}:") else s, t)
+    return out
+
+
+def _file_group(nodes: list[str]) -> str:
+    paths = sorted(n.split(":", 1)[1] for n in nodes)
+    parts = [p.split("/") for p in paths]
+    span = ""
+    if len({len(p) for p in parts}) == 1:
+        columns = [sorted(set(c)) for c in zip(*parts, strict=True)]
+        pattern = "/".join(c[0] if len(c) == 1 else "*" for c in columns)
+        varying = [c for c in columns if len(c) > 1]
+        if len(varying) == 1:
+            span = f", {varying[0][0]} … {varying[0][-1]}"
+    else:
+        pattern = os.path.commonpath(paths).rstrip("/") + "/…"
+    return f"{FILE_NAMESPACE}:{pattern} ({len(paths)} files{span})"
+
+
 def to_dot(g: Graph, focus: str) -> str:
     """Graphviz dot text of the graph (the focus table highlighted)."""
     nodes = sorted({n for e in g.edges for n in e} | {focus})
@@ -449,6 +483,16 @@ def to_dot(g: Graph, focus: str) -> str:
 
 def draw_png(g: Graph, focus: str, path: Path) -> Path:
     """A layered picture (sources left, the focus in its layer) drawn with matplotlib."""
+    import matplotlib.pyplot as plt
+
+    fig = lineage_figure(g, focus)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def lineage_figure(g: Graph, focus: str) -> Any:
+    """The matplotlib figure :func:`draw_png` saves."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -483,9 +527,10 @@ def draw_png(g: Graph, focus: str, path: Path) -> Path:
             fontsize=6,
             bbox={"boxstyle": "round", "fc": "#ffd27f" if n == focus else "#eef", "ec": "#669"},
         )
+    # Text and arrows do not widen the axes' limits: without these, nodes past (0..1, 0..1) are cut off.
+    xs, ys = [x for x, _ in pos.values()], [y for _, y in pos.values()]
+    ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
+    ax.set_ylim(min(ys) - 0.7, max(ys) + 0.7)
     ax.set_axis_off()
     ax.set_title(f"lineage of {focus}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig

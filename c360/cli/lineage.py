@@ -17,12 +17,15 @@ def lineage(
     downstream: bool = typer.Option(False, "--downstream", help="Only what is built from the table."),
     run: str | None = typer.Option(None, "--run", help="The graph one past run observed (its OpenLineage events)."),
     columns: bool = typer.Option(False, "--columns", help="Also show where each column comes from."),
+    files: bool = typer.Option(
+        False, "--files", help="Every source file on its own (default: a table's files as one group)."
+    ),
     output: Path | None = typer.Option(
         None, "--output", help="Picture to write: .dot (graphviz text) or .png (default lineage-<table>.png + .dot)."
     ),
 ) -> None:
     """Print the lineage graph of a table (declared + observed, or one run's) and draw it."""
-    from c360.lineage import column_sources, draw_png, lineage_graph, to_dot
+    from c360.lineage import column_sources, draw_png, grouped_files, lineage_graph, to_dot
     from c360.registry import registry
     from c360.storage import LakeCatalog
 
@@ -32,6 +35,8 @@ def lineage(
         registry().get(table)  # raises with the closest names
     direction = "upstream" if upstream else "downstream" if downstream else "both"
     graph = lineage_graph(LakeCatalog(state.settings.lake_root), run).restricted(table, direction)
+    if not files:
+        graph = grouped_files(graph)
 
     def label(n: str) -> str:
         return n + (f" (v{graph.versions[n]})" if n in graph.versions else "")

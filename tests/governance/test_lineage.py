@@ -216,3 +216,37 @@ def test_a_steps_events_feed_each_output_only_from_its_own_sources(tmp_path: Pat
         ("raw.customer.customers", "sanitized.customer.customers"),
         ("raw.air_quality.readings", "sanitized.air_quality.readings"),
     }
+
+
+def test_the_files_feeding_a_table_are_one_group_in_the_tree_and_the_picture(tmp_path: Path) -> None:
+    """A raw table is fed by a file per delivery: 90 lines per table in the tree for mock_data,
+    and a picture 14,000 pixels tall. Grouped, each table's files are one node naming the path
+    pattern, the count and the span; a single file stays itself. The picture keeps every node
+    inside it (text does not widen matplotlib's axes: nodes past 0..1 were cut off)."""
+    from c360.lineage import Graph, draw_png, grouped_files, lineage_figure
+
+    g = Graph()
+    for day in ("2024-01-01", "2024-01-02", "2024-01-03"):
+        g.add(f"file:/x/{day}/customer/customers.csv", "raw.customer.customers")
+    g.add("file:/x/2024-01-01/logistics/warehouse_locations.csv", "raw.logistics.warehouse_locations")
+    g.add("file:/x/a/t.csv", "raw.sales.transactions")
+    g.add("file:/x/b/c/t.csv", "raw.sales.transactions")
+    g.add("raw.customer.customers", "sanitized.customer.customers")
+    assert grouped_files(g).edges == {
+        ("file:/x/*/customer/customers.csv (3 files, 2024-01-01 … 2024-01-03)", "raw.customer.customers"),
+        ("file:/x/2024-01-01/logistics/warehouse_locations.csv", "raw.logistics.warehouse_locations"),
+        ("file:/x/… (2 files)", "raw.sales.transactions"),
+        ("raw.customer.customers", "sanitized.customer.customers"),
+    }
+    import matplotlib.image
+    import matplotlib.pyplot as plt
+
+    fig = lineage_figure(grouped_files(g), "sanitized.customer.customers")
+    ax = fig.axes[0]
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    placed = {t.get_text(): t.get_position() for t in ax.texts if t.get_text()}  # arrows are empty texts
+    plt.close(fig)
+    assert len(placed) == 7 and all(x0 < x < x1 and y0 < y < y1 for x, y in placed.values()), placed
+    picture = draw_png(grouped_files(g), "sanitized.customer.customers", tmp_path / "g.png")
+    height, width, _ = matplotlib.image.imread(picture).shape
+    assert height < 600 < width  # a few layers side by side, not a column of every file
