@@ -47,6 +47,7 @@ import pyarrow as pa
 import sqlparse
 from deltalake import DeltaTable, QueryBuilder
 from sqlparse import tokens as Tk
+from sqlparse.exceptions import SQLParseError
 
 from c360.access import VAULT_TABLE, AccessDenied, ColumnAccess, Role, clear_name, column_access, get_role, is_served
 from c360.registry import unknown_table_message
@@ -186,7 +187,14 @@ def check_sql(sql: str) -> tuple[list[sqlparse.sql.Token], list[_Reference]]:
     """
     if not sql or not sql.strip():
         raise SqlError("empty query: send one SELECT statement")
-    statements = [s for s in sqlparse.parse(sql) if s.token_first(skip_cm=True, skip_ws=True) is not None]
+    try:
+        parsed = sqlparse.parse(sql)
+    except (SQLParseError, RecursionError) as exc:
+        # sqlparse bounds its own work (10,000 tokens in a group, groups 100 deep): a query past
+        # either cannot be checked, so it is refused like any query that is not plainly a SELECT.
+        reason = str(exc).rstrip(".")
+        raise SqlError(f"the query is too large or too deeply nested to check ({reason}): simplify it") from None
+    statements = [s for s in parsed if s.token_first(skip_cm=True, skip_ws=True) is not None]
     if len(statements) != 1:
         raise SqlError(f"one statement per query, got {len(statements)}: send a single SELECT")
     stmt = statements[0]

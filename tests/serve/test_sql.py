@@ -239,6 +239,21 @@ def test_api_refuses_forbidden_sql_with_400(client: TestClient, served: ServedLa
         assert r.status_code == 400, (sql, r.status_code, r.text)
         assert r.json()["detail"]
     assert not Path("/tmp/c360-copy.csv").exists()
+    # Within the 20,000-character limit but past sqlparse's own bounds (10,000 tokens in a
+    # group, groups 100 deep): refused as unchecked, where the parser's error was a 500.
+    for sql, reason in [
+        ("SELECT " + "+".join(["1"] * 9000) + " AS x", "Maximum number of tokens exceeded (10000)"),
+        ("SELECT " + "(" * 101 + "1" + ")" * 101 + " AS x", "Maximum grouping depth exceeded (100)"),
+    ]:
+        r = client.post("/v1/sql", json={"sql": sql}, headers=h)
+        assert (r.status_code, r.json()) == (
+            400,
+            {"detail": f"the query is too large or too deeply nested to check ({reason}): simplify it"},
+        )
+    r = client.post("/v1/sql", json={"sql": "SELECT " + "(" * 40 + "1" + ")" * 40 + " AS x"}, headers=h)
+    assert r.status_code == 200 and r.json()["rows"] == [{"x": 1}]  # nesting within the bounds still runs
+    r = client.post("/v1/sql", json={"sql": "SELECT " + "(" * 99 + "1" + ")" * 99 + " AS x"}, headers=h)
+    assert (r.status_code, r.json()) == (400, {"detail": "SQL error: RecursionLimitExceeded (current limit: 50)"})
 
 
 @pytest.mark.slow
