@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     )
     serve_page_max: int = Field(default=500, ge=1, description="Largest page of a list endpoint.")
     serve_aqi_max_records: int = Field(default=5000, ge=1, description="Records per POST /v1/aqi request.")
+    serve_max_body_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="Largest request body; a larger one is a 413, never read whole."
+    )
     serve_audit_flush_seconds: float = Field(default=2.0, gt=0)
     serve_export_dir: Path | None = Field(
         default=None, description="Where the server keeps export files (default: <lake_root>/../exports)."

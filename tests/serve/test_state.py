@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
-from deltalake import write_deltalake
+from deltalake import DeltaTable, write_deltalake
 
 from c360.serve.state import ServedLake
 from c360.sql import SqlEngine
@@ -92,3 +92,46 @@ def test_an_export_of_a_version_the_lake_no_longer_keeps_is_a_clear_400(tmp_path
         )
         r = client.get("/v1/exports/enhanced.d.t", params={"version": 1, "format": "csv"}, headers=h)
         assert r.status_code == 200 and r.headers["X-C360-Rows"] == "3"
+
+
+def test_a_body_past_the_limit_is_a_413_before_it_is_read_and_is_audited(tmp_path: Path) -> None:
+    """Nothing bounded a request body: a 200 MB POST /v1/aqi was read and parsed whole (1 GB
+    of server memory) before its record limit was checked. Declared or chunked, a body past
+    C360_SERVE_MAX_BODY_BYTES is now refused, with the API's JSON error and an audit row."""
+    from fastapi.testclient import TestClient
+
+    from c360.access import create_key
+    from c360.serve import create_app
+    from c360.settings import Settings
+
+    write_deltalake(str(tmp_path / "enhanced" / "d" / "t"), pa.table({"n": [1, 2]}))
+    key, _ = create_key(tmp_path, "analyst")
+    settings = Settings(lake_root=tmp_path, serve_export_dir=tmp_path / "exports", serve_sql_processes=1,
+                        serve_max_body_bytes=2048)  # fmt: skip
+    app = create_app(settings, block_until_loaded=True)
+    h = {"X-API-Key": key, "Content-Type": "application/json"}
+    big = b'{"sql": "SELECT 1 AS x' + b" " * 3000 + b'"}'
+    with TestClient(app) as client:
+        r = client.post("/v1/sql", content=big, headers=h)
+        assert (r.status_code, r.json()) == (
+            413,
+            {"detail": f"the request body ({len(big)} bytes) is larger than this server takes (2048 bytes)"},
+        )
+        chunks = (big[i : i + 500] for i in range(0, len(big), 500))  # no Content-Length: sent chunked
+        r = client.post("/v1/sql", content=chunks, headers=h)
+        assert (r.status_code, r.json()["detail"]) == (
+            413,
+            "the request body (more than 2048 bytes) is larger than this server takes (2048 bytes)",
+        )
+        small = client.post("/v1/sql", json={"sql": "SELECT sum(n) AS s FROM enhanced.d.t"}, headers=h)
+        assert small.status_code == 200 and small.json()["rows"] == [{"s": 3}]
+        app.state.audit.flush()
+    import pyarrow.parquet as pq
+
+    files = DeltaTable(str(tmp_path / "ops" / "serve" / "audit")).file_uris()
+    rows = [r for f in files for r in pq.read_table(f, columns=["endpoint", "status", "at"]).to_pylist()]
+    assert [(r["endpoint"], r["status"]) for r in sorted(rows, key=lambda r: r["at"])] == [
+        ("/v1/sql", 413),
+        ("/v1/sql", 413),
+        ("/v1/sql", 200),
+    ]
