@@ -146,6 +146,11 @@ class Settings(BaseSettings):
     def aqi_worker_count(self) -> int:
         return self.aqi_workers or (os.cpu_count() or 1)
 
+    @property
+    def export_dir(self) -> Path:
+        """Where the server keeps the export files it wrote (one per table version, format and role)."""
+        return self.serve_export_dir or self.lake_root.parent / "exports"
+
 
 def load_settings(**overrides: object) -> Settings:
     """Read settings from ``C360_*`` environment variables (and explicit overrides)."""

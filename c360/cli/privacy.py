@@ -24,7 +24,7 @@ def erase(
     check_request(customer_id, request)  # a request lacking its id or reference fails before Spark starts
     settings = state.settings
     storage = DeltaStorage(state.spark, settings.lake_root)
-    report = erase_customer(storage, customer_id, request, settings.pseudonym_key_bytes())
+    report = erase_customer(storage, customer_id, request, settings.pseudonym_key_bytes(), settings.export_dir)
     out = Table("table", "version", "rows removed", "files rewritten", "files purged", "log entries purged")
     for t in report.tables:
         out.add_row(
@@ -40,6 +40,11 @@ def erase(
         f"request {report.request_ref}: {report.rows_removed} row(s) removed from {len(report.tables)} table(s); "
         f"{len(report.exports_before)} export(s) recorded before the request; subject hash {report.subject_hash[:16]}…"
     )
+    if report.exports_purged:
+        console.print(
+            f"deleted {len(report.exports_purged)} of the server's export files that may hold the customer "
+            f"(under {settings.export_dir}); a version still asked for is exported again, without them"
+        )
     if not report.tables and not report.files_redacted:
         console.print(
             f"[yellow]warning:[/] customer {customer_id.strip()!r} is in no table or file of this lake, so nothing "

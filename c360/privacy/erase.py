@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,7 +42,7 @@ from pyspark.sql import types as T
 from c360.pii import VAULT_TABLE
 from c360.privacy.erased import ERASED_TABLE, SUBJECT_KIND, key_hash, linked_kinds
 from c360.registry import PLATFORM, SUBJECT, Table, column
-from c360.storage import LakeCatalog
+from c360.storage import LakeCatalog, TableNotFoundError
 from c360.storage import rewrite as rw
 from c360.storage.schema import column_tags
 
@@ -143,6 +144,7 @@ class ErasureReport:
     exports_before: list[str]
     files_redacted: list[str] = field(default_factory=list)  # lake files outside tables, relative paths
     staging_removed: list[str] = field(default_factory=list)  # files killed writers left, relative paths
+    exports_purged: list[str] = field(default_factory=list)  # the server's export files deleted, "exports/..."
 
     @property
     def rows_removed(self) -> int:
@@ -344,9 +346,12 @@ def erase(
     key: bytes,
     *,
     now: datetime | None = None,
+    export_dir: Path | None = None,
 ) -> tuple[ErasureReport, pa.Table, pa.Table]:
     """Remove the subject from every table and version; returns the report and the rows for
-    the erased-subjects and audit tables (the caller appends them: see :func:`record`)."""
+    the erased-subjects and audit tables (the caller appends them: see :func:`record`).
+    ``export_dir``: the server's export files (``Settings.export_dir``), purged where they may
+    hold the subject (:func:`purge_export_files`)."""
     customer_id = check_request(customer_id, request_ref)
     now = now or datetime.now(UTC)
     subject, columns = find_subject(catalog, customer_id)
@@ -382,9 +387,39 @@ def erase(
     # ingest's clear values bound for the vault. Parquet is compressed, so no byte search can
     # clear them; every staging folder goes.
     staged = catalog.sweep_staging()
+    cached = purge_export_files(catalog, export_dir, {t.table for t in results}) if export_dir is not None else []
     shash = key_hash(key, SUBJECT_KIND, customer_id)
-    report = ErasureReport(request_ref, shash, now, results, exports, redacted, staged)
+    report = ErasureReport(request_ref, shash, now, results, exports, redacted, staged, cached)
     return report, _erased_rows(subject, request_ref, key, now), _audit_rows(report)
+
+
+def purge_export_files(catalog: LakeCatalog, export_dir: Path, erased: set[str]) -> list[str]:
+    """Delete the server's export files that may hold the subject; returns them as "exports/...".
+
+    The server writes each export once, to ``<export_dir>/<table>/v<version>/``, outside the
+    lake root, and serves it again: a copy of the table's rows (with clear values, for the
+    steward). Those of every table the erasure changed go, whatever their version, and so do
+    those of a version the lake no longer keeps (its files vacuumed, or its log cleaned): no
+    erasure could search that version's rows, so its export cannot be shown to be clean. A
+    version still asked for is written again from the table as it is now."""
+    if not export_dir.is_dir():
+        return []
+    deleted: list[str] = []
+    for folder in sorted(p for p in export_dir.glob("*/v*") if p.is_dir()):
+        table, version = folder.parent.name, folder.name[1:]
+        if table not in erased:
+            try:
+                catalog.open(table, version=int(version))
+                continue
+            except (TableNotFoundError, ValueError):
+                pass  # gone, or not a version: nothing vouches for the file
+            except Exception:  # noqa: BLE001 - a table name c360 cannot parse: not one of its own exports
+                continue
+        for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+            f.unlink()
+            deleted.append(f"exports/{f.relative_to(export_dir).as_posix()}")
+        shutil.rmtree(folder, ignore_errors=True)
+    return deleted
 
 
 REDACTED = b"[erased]"
@@ -447,7 +482,7 @@ def _audit_rows(report: ErasureReport) -> pa.Table:
             "version": None,
             "rows_removed": report.rows_removed,
             "files_rewritten": report.files_redacted or None,
-            "files_purged": report.staging_removed or None,
+            "files_purged": [*report.staging_removed, *report.exports_purged] or None,
             "log_entries_purged": sum(t.log_entries_purged for t in report.tables),
             "exports_before": report.exports_before,
         }
@@ -506,8 +541,10 @@ def _erased_table() -> Table:
     return ERASED
 
 
-def erase_customer(storage: DeltaStorage, customer_id: str, request_ref: str, key: bytes) -> ErasureReport:
+def erase_customer(
+    storage: DeltaStorage, customer_id: str, request_ref: str, key: bytes, export_dir: Path | None = None
+) -> ErasureReport:
     """The whole request: erase, then record (the entry point of ``c360 privacy erase``)."""
-    report, erased, audit = erase(storage.catalog, customer_id, request_ref, key)
+    report, erased, audit = erase(storage.catalog, customer_id, request_ref, key, export_dir=export_dir)
     record(storage, erased, audit)
     return report

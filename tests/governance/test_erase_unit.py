@@ -194,3 +194,35 @@ def test_the_command_warns_of_an_id_found_nowhere_and_checks_the_request_before_
     finally:
         state._settings = None
         state._spark = None
+
+
+def test_the_server_s_export_files_that_may_hold_the_subject_are_deleted(tmp_path: Path) -> None:
+    """The server writes each export once, outside the lake root, and serves it again: after an
+    erasure the files of the tables it changed (and of versions the lake no longer keeps) still
+    held the subject's rows, a steward's with clear values. Those go; a clean table's kept
+    version stays."""
+    root, exports = tmp_path / "lake", tmp_path / "exports"
+    _lake(root)
+    _write(root, "enhanced.shared.dim_date", [_field("date_key", pa.int64())], [{"date_key": 20240101}])
+
+    def cached(table: str, version: int, text: str) -> Path:
+        folder = exports / table / f"v{version}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{table}.v{version}.steward.csv.manifest.json").write_text("{}")
+        path = folder / f"{table}.v{version}.steward.csv"
+        path.write_text(text)
+        return path
+
+    customers = cached("enhanced.customer.dim_customer", 0, f"{SUBJECT},subject@example.com\n")
+    shipments = cached("enhanced.logistics.fct_shipment", 0, "SHP-S-1,101\n")
+    clean = cached("enhanced.shared.dim_date", 0, "20240101\n")
+    unknown = cached("enhanced.shared.dim_date", 7, "a version the table never had\n")
+    report, _, audit = erase(LakeCatalog(root), SUBJECT, "REQ-EXP", KEY, export_dir=exports)
+
+    assert not customers.exists() and not shipments.exists() and not unknown.exists()
+    assert clean.exists()
+    gone = [f"exports/{p.relative_to(exports).as_posix()}" for p in (customers, shipments, unknown)]
+    assert sorted(report.exports_purged) == sorted([*gone, *(f"{g}.manifest.json" for g in gone)])
+    summary = [r for r in audit.to_pylist() if r["table_name"] == "-"][0]
+    assert set(report.exports_purged) <= set(summary["files_purged"])
+    assert scan_lake(exports, [SUBJECT, "subject@example.com", "SHP-S-1"]) == {}

@@ -45,7 +45,7 @@ def export(
     byte-identical files; the file is written once per version, format and column set, then served."""
     caller.role.require_table(table)
     v = resolve_version(settings.lake_root, table, version, as_of)
-    folder = (settings.serve_export_dir or settings.lake_root.parent / "exports") / table / f"v{v}"
+    folder = settings.export_dir / table / f"v{v}"
     out = folder / f"{table}.v{v}.{caller.role.name}.{format}"
     if out.exists() and manifest_path(out).exists():
         manifest = ExportManifest.read(manifest_path(out))
