@@ -25,7 +25,7 @@ def report(
     ] = None,
 ) -> None:
     """Status per table: passed / warn / failed, failing expectations with row counts, anomalies."""
-    from c360.quality.report import data_docs_index, table_status
+    from c360.quality.report import data_docs_index, table_status, write_offline_index
 
     lake_root = state.settings.lake_root
     statuses = table_status(lake_root, table, None if run_date is None else run_date.date())
@@ -61,4 +61,7 @@ def report(
                 console.print(f"        plot: {a.plot}", highlight=False)
         if s.data_docs:
             console.print(f"    data docs: {s.data_docs}", highlight=False)
+    offline = write_offline_index(lake_root)
     console.print(f"Data Docs index: {data_docs_index(lake_root)}", highlight=False)
+    if offline is not None:
+        console.print(f"  the same without network (GX's index loads scripts from CDNs): {offline}", highlight=False)

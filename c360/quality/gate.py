@@ -11,6 +11,7 @@ counts, which stops the steps after it.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from c360.quality.gx_runner import GxCheck, get_runner
 from c360.quality.results import Anomaly, ExpectationResult, QualityGateError, ValidationReport
 from c360.quality.spark_checks import ROW_COUNT, aggregate_pass, foreign_key_results
 from c360.quality.suite import AnomalyPolicy, Expectation, Kind, TableSuite
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from c360.storage.delta import CommitResult, DeltaStorage
@@ -58,9 +61,17 @@ class GateLog:
         if not self.pending:
             return
         pending, self.pending = self.pending, []
-        if any(report.data_docs is not None for report, _, _ in pending):  # GX ran: build its pages
+        built = any(report.data_docs is not None for report, _, _ in pending)
+        if built:  # GX ran: build its pages
             get_runner(ops.data_docs_dir(self.storage.catalog.lake_root)).build_docs()
         ops.record_many(self.storage, pending)
+        if built:  # the index that needs no network, with this run's attempts in it
+            from c360.quality.report import write_offline_index
+
+            try:
+                write_offline_index(self.storage.catalog.lake_root)
+            except Exception:  # noqa: BLE001 - a page of links never fails a run
+                log.warning("the offline Data Docs index was not written", exc_info=True)
 
 
 def validate(

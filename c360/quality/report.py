@@ -136,3 +136,79 @@ def _shown(lake_root: Path, stored: str | None) -> str | None:
 
 def data_docs_index(lake_root: Path) -> Path:
     return data_docs_dir(lake_root) / "index.html"
+
+
+def offline_index(lake_root: Path) -> Path:
+    return data_docs_dir(lake_root) / OFFLINE_INDEX
+
+
+OFFLINE_INDEX = "c360-index.html"
+_STATUS_COLOURS = {"passed": "#1a7f37", "warn": "#9a6700", "failed": "#cf222e"}
+
+
+def write_offline_index(lake_root: Path) -> Path | None:
+    """An index of every validation page that needs no network: ``ops/data_docs/c360-index.html``.
+
+    GX's own index.html lists the validations with bootstrap-table and jQuery loaded from
+    CDNs; on a machine without the internet it shows an empty page, and the validation pages
+    (plain HTML, readable unstyled) cannot be found from it. This one is server-rendered HTML
+    with its style inline and no script: one row per validation attempt, newest first, with
+    its table, run date, run, verdict, failed expectations and the link to its page. Rewritten
+    from ``ops.quality.expectation_results`` whenever Data Docs are built."""
+    import html
+    import os
+
+    catalog = LakeCatalog(lake_root)
+    if not catalog.exists(RESULTS_TABLE):
+        return None
+    attempts = _query(
+        catalog,
+        RESULTS_TABLE,
+        "SELECT table_name, run_date, run_id, status, published, table_version, validated_at, "
+        "count(*) AS expectations, sum(CASE WHEN success THEN 0 ELSE 1 END) AS failed, max(data_docs) AS page "
+        "FROM t GROUP BY table_name, run_date, run_id, status, published, table_version, validated_at "
+        "ORDER BY validated_at DESC, table_name",
+    )
+    folder = data_docs_dir(lake_root)
+    rows = []
+    for a in attempts:
+        page = resolve_in_lake(lake_root, a["page"])
+        link = (
+            f'<a href="{html.escape(Path(os.path.relpath(page, folder)).as_posix())}">page</a>'
+            if page is not None and page.exists()
+            else "-"
+        )
+        colour = _STATUS_COLOURS.get(a["status"], "#57606a")
+        version = f"v{a['table_version']}" if a["published"] and a["table_version"] is not None else "not published"
+        cells = [
+            html.escape(a["validated_at"].strftime("%Y-%m-%d %H:%M:%S")),
+            html.escape(a["table_name"]),
+            html.escape(a["run_date"].isoformat()),
+            f'<b style="color:{colour}">{html.escape(a["status"])}</b>',
+            html.escape(version),
+            f"{a['failed']} of {a['expectations']}",
+            f"<code>{html.escape(a['run_id'])}</code>",
+            link,
+        ]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    head = ["validated (UTC)", "table", "run date", "verdict", "published", "failed", "run", "Data Docs"]
+    text = (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>c360 quality gates</title><style>'
+        "body{font-family:system-ui,sans-serif;margin:2em;color:#1f2328}"
+        "table{border-collapse:collapse;font-size:14px}th,td{padding:4px 10px;border-bottom:1px solid #d0d7de;"
+        "text-align:left;white-space:nowrap}th{background:#f6f8fa;position:sticky;top:0}code{font-size:12px}"
+        "</style></head><body>\n<h1>c360 quality gates</h1>\n"
+        f"<p>{len(attempts)} validation(s), newest first. This page needs no network; Great Expectations' "
+        '<a href="index.html">index.html</a> loads its scripts from the internet.</p>\n'
+        "<table><thead><tr>"
+        + "".join(f"<th>{h}</th>" for h in head)
+        + "</tr></thead><tbody>\n"
+        + "\n".join(rows)
+        + "\n</tbody></table></body></html>\n"
+    )
+    out = offline_index(lake_root)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.partial")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)
+    return out

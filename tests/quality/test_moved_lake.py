@@ -102,6 +102,11 @@ def test_a_copied_lake_whose_original_is_gone_keeps_working(
     index = re.search(r"Data Docs index: (\S+)", report)
     assert index is not None and Path(index.group(1)) == b / "ops" / "data_docs" / "index.html"
     assert Path(index.group(1)).is_file()
+    # the index that needs no network: its links are relative, so they work in the moved lake
+    offline = re.search(r"without network .*?: (\S+)", report)
+    assert offline is not None and Path(offline.group(1)) == b / "ops" / "data_docs" / "c360-index.html"
+    pages = [link for link in re.findall(r'href="([^"]+)"', Path(offline.group(1)).read_text()) if link != "index.html"]
+    assert len(pages) >= len(docs) and all((Path(offline.group(1)).parent / link).is_file() for link in pages)
     for plot in re.findall(r"plot: (\S+)", report):
         assert Path(plot).is_relative_to(b) and Path(plot).is_file(), plot
 

@@ -66,6 +66,17 @@ def test_report_shows_latest_attempt_failures_anomalies_and_docs(storage, settin
         "    warn   fresh(ts): observed 2024-06-01 00:00:00",
         "    data docs: /docs/page.html",
         f"Data Docs index: {index}",
+        f"  the same without network (GX's index loads scripts from CDNs): {index.with_name('c360-index.html')}",
+    ]
+    # The index that needs no network: every attempt, newest first, no script, nothing fetched.
+    offline = index.with_name("c360-index.html").read_text()
+    assert "<script" not in offline and "http" not in offline
+    attempts = [line for line in offline.splitlines() if line.startswith("<tr><td>")]
+    assert [(a.split("<td>")[2].split("<")[0], a.split("<td>")[3].split("<")[0]) for a in attempts] == [
+        (sales, "2024-06-04"),  # a2, validated at 01:02
+        (sales, "2024-06-04"),  # a1, 01:01
+        (sales, "2024-06-03"),  # old and s1 at 01:00: by table name
+        (stock, "2024-06-03"),
     ]
     assert filtered.exit_code == 0
     assert filtered.output.splitlines()[0].startswith(f"{sales}  2024-06-04  warn  (published")
