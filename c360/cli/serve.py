@@ -46,22 +46,39 @@ def serve(
 
 def export(
     table: Annotated[str, typer.Argument(help="A published table, tier.domain.table.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="File to write; its manifest goes next to it.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="File to write (or a folder: the file gets the server's name); its manifest goes next to it.",
+        ),
+    ],
     version: Annotated[int | None, typer.Option("--version", min=0, help="Table version (default: latest).")] = None,
     as_of: Annotated[datetime | None, typer.Option("--as-of", help="The version current at this UTC time.")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="parquet or csv.")] = "parquet",
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help="parquet or csv (default: the --out file's extension, else parquet)."),
+    ] = None,
     role: Annotated[str, typer.Option("--role", help="Column access of this role.")] = "analyst",
 ) -> None:
     """Export a table exactly as of one version; recorded in the audit table (erasure reports list exports)."""
     import getpass
 
     from c360.serve.audit import AUDIT_TABLE, AuditRecord
-    from c360.serve.exports import resolve_version, write_export
+    from c360.serve.exports import FORMATS, resolve_version, write_export
     from c360.sql import SqlEngine
     from c360.storage.light import append_rows, ensure
 
+    named = out.suffix.lstrip(".").lower() if not out.is_dir() else ""
+    if fmt is None:
+        fmt = named if named in FORMATS else "parquet"
+    elif named in FORMATS and named != fmt:
+        raise typer.BadParameter(f"--out {out.name} names a {named} file, but --format is {fmt}")
     root = state.settings.lake_root
     v = resolve_version(root, table, version, as_of)
+    if out.is_dir():  # the name the server gives the same export
+        out = out / f"{table}.v{v}.{role}.{fmt}"
     engine = SqlEngine(root)
     try:
         manifest = write_export(engine, table, v, fmt, out, role=role)

@@ -135,3 +135,34 @@ def test_a_body_past_the_limit_is_a_413_before_it_is_read_and_is_audited(tmp_pat
         ("/v1/sql", 413),
         ("/v1/sql", 200),
     ]
+
+
+def test_the_export_command_names_a_file_in_a_folder_and_takes_the_format_from_the_extension(
+    tmp_path: Path,
+) -> None:
+    """`c360 export --out <folder>` wrote the whole export, then failed renaming it onto the
+    folder (IsADirectoryError); `--out x.parquet -f csv` wrote CSV into a .parquet file."""
+    import pyarrow.parquet as pq
+    from typer.testing import CliRunner
+
+    from c360.cli import app
+    from c360.cli.state import state
+    from c360.settings import Settings
+
+    lake, folder = tmp_path / "lake", tmp_path / "out"
+    write_deltalake(str(lake / "enhanced" / "d" / "t"), pa.table({"n": [1, 2]}))
+    folder.mkdir()
+    state._settings = Settings(lake_root=lake)
+    try:
+        runner = CliRunner()
+        into = runner.invoke(app, ["export", "enhanced.d.t", "--out", str(folder)])
+        assert into.exit_code == 0, into.output
+        assert pq.read_table(folder / "enhanced.d.t.v0.analyst.parquet").to_pylist() == [{"n": 1}, {"n": 2}]
+        assert (folder / "enhanced.d.t.v0.analyst.parquet.manifest.json").is_file()
+        as_csv = runner.invoke(app, ["export", "enhanced.d.t", "--out", str(tmp_path / "t.csv")])
+        assert as_csv.exit_code == 0 and (tmp_path / "t.csv").read_text() == '"n"\n1\n2\n'
+        clash = runner.invoke(app, ["export", "enhanced.d.t", "--out", str(tmp_path / "t.parquet"), "-f", "csv"])
+        assert clash.exit_code == 2 and "names a parquet file, but --format is csv" in clash.output
+        assert not (tmp_path / "t.parquet").exists()
+    finally:
+        state._settings = None
