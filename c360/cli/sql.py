@@ -18,11 +18,19 @@ from c360.cli.state import make_console, state
 
 err_console = Console(stderr=True, soft_wrap=True)
 FORMATS = ("table", "csv", "json", "parquet")
+FILE_FORMATS = ("csv", "json", "parquet")
 
 
 def sql(
     query: Annotated[str, typer.Argument(help="One SELECT over tables named tier.domain.table.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table (on screen), csv, json or parquet.")] = "table",
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="table (on screen), csv, json or parquet (default: table, or --out's extension).",
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the result here (default: stdout).")] = None,
     role: Annotated[str, typer.Option("--role", help="Column access of this role.")] = "analyst",
     limit: Annotated[int, typer.Option("--limit", min=1, help="Row limit.")] = 10_000,
@@ -32,10 +40,17 @@ def sql(
     """Run one read-only SELECT over the published tables and print or write the result."""
     from c360.sql import SqlEngine, write_result
 
+    named = out.suffix.lstrip(".").lower() if out is not None else ""
+    if fmt is None:
+        fmt = named if named in FILE_FORMATS else "table" if out is None else "csv"
     if fmt not in FORMATS:
         raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
     if fmt == "parquet" and out is None:
         raise typer.BadParameter("--format parquet needs --out FILE")
+    if out is not None and fmt == "table":  # it was printed on screen, and --out silently ignored
+        raise typer.BadParameter("--format table is for the screen: give --out a .csv, .json or .parquet file")
+    if named in FILE_FORMATS and named != fmt:
+        raise typer.BadParameter(f"--out {out.name if out else ''} names a {named} file, but --format is {fmt}")
     versions: dict[str, int] = {}
     for item in at or []:
         name, sep, version = item.partition("=")

@@ -166,3 +166,38 @@ def test_the_export_command_names_a_file_in_a_folder_and_takes_the_format_from_t
         assert not (tmp_path / "t.parquet").exists()
     finally:
         state._settings = None
+
+
+def test_the_sql_command_writes_what_out_names_and_never_ignores_it(tmp_path: Path) -> None:
+    """`c360 sql q -o result.csv` printed a table on screen and wrote nothing: --format's
+    default, table, ignored --out. --out now decides the format unless --format is given."""
+    import json
+
+    import pyarrow.parquet as pq
+    from typer.testing import CliRunner
+
+    from c360.cli import app
+    from c360.cli.state import state
+    from c360.settings import Settings
+
+    write_deltalake(str(tmp_path / "enhanced" / "d" / "t"), pa.table({"n": [1, 2]}))
+    state._settings = Settings(lake_root=tmp_path)
+    query = "SELECT sum(n) AS s FROM enhanced.d.t"
+    try:
+        runner = CliRunner()
+        for name, read in [
+            ("r.csv", lambda p: p.read_text()),
+            ("r.json", lambda p: json.loads(p.read_text())),
+            ("r.parquet", lambda p: pq.read_table(p).to_pylist()),
+            ("r.out", lambda p: p.read_text()),  # no known extension: CSV
+        ]:
+            done = runner.invoke(app, ["sql", query, "-o", str(tmp_path / name)])
+            assert done.exit_code == 0, done.output
+            assert read(tmp_path / name) in ('"s"\n3\n', [{"s": 3}]), name
+        screen = runner.invoke(app, ["sql", query, "-o", str(tmp_path / "s.csv"), "-f", "table"])
+        assert screen.exit_code == 2 and "--format table is for the screen" in screen.output
+        clash = runner.invoke(app, ["sql", query, "-o", str(tmp_path / "c.parquet"), "-f", "csv"])
+        assert clash.exit_code == 2 and "names a parquet file, but --format is csv" in clash.output
+        assert not (tmp_path / "s.csv").exists() and not (tmp_path / "c.parquet").exists()
+    finally:
+        state._settings = None
