@@ -27,11 +27,18 @@ def serve(
 
     from c360.serve import create_app
     from c360.serve.audit import AUDIT_TABLE
+    from c360.sql import served_tables
     from c360.storage.light import ensure
 
     settings = state.settings
     host, port = host or settings.serve_host, port or settings.serve_port
     workers = workers or settings.serve_workers
+    if not served_tables(settings.lake_root):  # a mistyped C360_LAKE_ROOT would otherwise look healthy
+        typer.echo(
+            f"warning: no published table under {settings.lake_root}; the endpoints answer 404 until a "
+            "pipeline run publishes them (is C360_LAKE_ROOT right?)",
+            err=True,
+        )
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=access_log)
         return

@@ -201,3 +201,27 @@ def test_the_sql_command_writes_what_out_names_and_never_ignores_it(tmp_path: Pa
         assert not (tmp_path / "s.csv").exists() and not (tmp_path / "c.parquet").exists()
     finally:
         state._settings = None
+
+
+def test_serving_a_lake_without_published_tables_warns_at_start(tmp_path: Path, monkeypatch: object) -> None:
+    """A mistyped C360_LAKE_ROOT served nothing, yet /health said ready: the start now says so."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from c360.cli import app
+    from c360.cli.state import state
+    from c360.settings import Settings
+
+    started: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: started.append(a))  # type: ignore[attr-defined]
+    state._settings = Settings(lake_root=tmp_path / "mistyped")
+    try:
+        empty = CliRunner().invoke(app, ["serve", "--port", "8999"])
+        state._settings = Settings(lake_root=tmp_path / "lake")
+        write_deltalake(str(tmp_path / "lake" / "enhanced" / "d" / "t"), pa.table({"n": [1]}))
+        published = CliRunner().invoke(app, ["serve", "--port", "8999"])
+    finally:
+        state._settings = None
+    assert empty.exit_code == 0 and published.exit_code == 0 and len(started) == 2
+    assert f"warning: no published table under {tmp_path / 'mistyped'}" in empty.output
+    assert "warning" not in published.output
