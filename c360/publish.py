@@ -65,6 +65,10 @@ from c360.registry import Table, call_with
 from c360.storage import CommitResult, DeltaStorage
 
 
+class MissingInputError(RuntimeError):
+    """The sanitized tables a step reads do not exist yet (run ingest and sanitize first)."""
+
+
 @dataclass(frozen=True)
 class TableWrite:
     """What publishing one table did."""

@@ -33,7 +33,7 @@ from c360.air_quality.hours import RUN_DATE, extract_dates, fact_date, latest_ve
 from c360.aqi.standards import Standard
 from c360.contracts.air_quality import READINGS, STATIONS
 from c360.enhanced import dim_date
-from c360.publish import Publisher, TableWrite
+from c360.publish import MissingInputError, Publisher, TableWrite
 from c360.quality.gate import GateLog
 from c360.registry import AIR_QUALITY, Table, registry
 from c360.storage import DeltaStorage
@@ -43,10 +43,6 @@ from c360.storage.delta import COLLECT_MAX_ROWS
 def air_quality_tables() -> list[Table]:
     """The tables the air-quality step publishes, in build order."""
     return registry().published(AIR_QUALITY)
-
-
-class MissingInputError(RuntimeError):
-    """The sanitized tables this step reads do not exist yet (run ingest and sanitize first)."""
 
 
 @dataclass

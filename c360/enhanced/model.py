@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from c360.contracts import CONTRACTS
 from c360.enhanced.common import as_of
-from c360.publish import Publisher, TableWrite
+from c360.publish import MissingInputError, Publisher, TableWrite
 from c360.quality.gate import GateLog
 from c360.registry import C360, Table, UnknownTableError, registry, unknown_table_message
 from c360.storage import DeltaStorage
@@ -94,6 +94,13 @@ def build_model(
     sources = dict.fromkeys(s for t in chosen for s in t.sources if s not in built)
     # Each source read at one version, which incremental tables' build records name.
     versions = {s: storage.catalog.version(s) if storage.exists(s) else -1 for s in sources}
+    if sources and all(v < 0 for v in versions.values()):
+        # One missing source is a source that has not delivered yet (its facts are empty); all of
+        # them missing is a model run before any sanitize, which would publish an empty star.
+        raise MissingInputError(
+            f"none of the model's inputs ({', '.join(sources)}) is in the lake: run ingest and sanitize "
+            "for the extract dates first"
+        )
     context = {
         "spark": spark,
         "run_dates": sorted(run_dates),

@@ -53,3 +53,15 @@ def test_failing_gate_blocks_the_table_and_every_later_step(
     assert recorded == {("price_cap", False, price_cap.unexpected_count)}
     # The steps after the gate never ran: no validation of any later table in the bad run.
     assert not {r.table_name for r in rows} & set(LATER)
+
+
+def test_a_model_run_before_any_sanitize_is_refused_and_publishes_nothing(spark: SparkSession, tmp_path: Path) -> None:
+    """`c360 run model` on a lake without a sanitized tier published an empty star (7 tables,
+    every fact and the profile empty) where the air-quality step said what to run first."""
+    from c360.publish import MissingInputError
+    from c360.storage import LakeCatalog
+
+    storage = DeltaStorage(spark, tmp_path / "lake")
+    with pytest.raises(MissingInputError, match="is in the lake: run ingest and sanitize for the extract dates first"):
+        build_model(spark, storage, [DAY1], "too-early")
+    assert LakeCatalog(tmp_path / "lake").list_tables() == []
