@@ -6,6 +6,7 @@ API use this module directly so they never pay for a JVM.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 import shutil
@@ -130,7 +131,9 @@ class LakeCatalog:
         tname = TableName.parse(name)
         path = self.path(tname)
         if not DeltaTable.is_deltatable(str(path)):
-            raise TableNotFoundError(f"table {tname} does not exist (no Delta log under {path})")
+            close = difflib.get_close_matches(str(tname), self.list_tables(), n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise TableNotFoundError(f"table {tname} does not exist (no Delta log under {path}){hint}")
         if version is not None:
             latest = self.version(tname)  # from the log's entry names
             if not 0 <= version <= latest:

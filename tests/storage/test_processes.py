@@ -96,5 +96,6 @@ def test_cli_table_commands_exit_cleanly(spark: SparkSession, tmp_path: Path) ->
     assert missing.returncode == 1
     assert missing.stderr.strip() == (
         f"error: TableNotFoundError: table raw.test.nope does not exist (no Delta log under {tmp_path}/raw/test/nope)"
+        f"; did you mean {NAME}?"
     )
     assert "Traceback" not in missing.stderr
