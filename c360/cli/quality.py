@@ -28,6 +28,12 @@ def report(
     from c360.quality.report import data_docs_index, table_status, write_offline_index
 
     lake_root = state.settings.lake_root
+    if table is not None:
+        from c360.registry import registry
+        from c360.storage import LakeCatalog
+
+        if table not in registry() and not LakeCatalog(lake_root).exists(table):
+            registry().get(table)  # a mistyped name: raises with the closest ones
     statuses = table_status(lake_root, table, None if run_date is None else run_date.date())
     if not statuses:
         what = f" for {table}" if table else ""

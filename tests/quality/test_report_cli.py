@@ -51,6 +51,7 @@ def test_report_shows_latest_attempt_failures_anomalies_and_docs(storage, settin
         latest = runner.invoke(app, ["quality", "report"])
         filtered = runner.invoke(app, ["quality", "report", "--table", sales, "--run-date", "2024-06-04"])
         empty = runner.invoke(app, ["quality", "report", "--run-date", "2024-01-01"])
+        typo = runner.invoke(app, ["quality", "report", "--table", "enhanced.sales.fct_sales_lines"])
     finally:
         state._settings = None
 
@@ -81,3 +82,5 @@ def test_report_shows_latest_attempt_failures_anomalies_and_docs(storage, settin
     assert filtered.exit_code == 0
     assert filtered.output.splitlines()[0].startswith(f"{sales}  2024-06-04  warn  (published")
     assert empty.output.strip() == f"No quality results on 2024-01-01 under {settings.lake_root}"
+    # a mistyped table is named with the close ones, not answered "no quality results"
+    assert "did you mean enhanced.sales.fct_sales_line" in str(typo.exception)
