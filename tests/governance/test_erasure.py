@@ -186,6 +186,24 @@ def test_the_request_is_audited_without_pii(erased: Erased) -> None:
     assert kinds["subject"] == 1 and kinds["sales.transactions.transaction_id"] >= 1
 
 
+def test_the_customer_360_tour_runs_on_the_erased_lake(erased: Erased, tmp_path: Path) -> None:
+    """Before the next model run: the profile's history restarts at the erasure, so the tour's
+    time-travel cell has one kept version to show (it compared "last - 1", which an erasure
+    removes, and failed). Runs before the re-run test below, which adds versions."""
+    from c360.jupyter import NOTEBOOKS_DIR, run_notebook
+    from c360.storage import LakeCatalog
+    from tests.notebooks.test_notebooks import TIME_LIMIT_S, _kernels
+
+    profile = "enhanced.customer.customer360_profile"
+    catalog = LakeCatalog(erased.root)
+    assert catalog.earliest_version(profile) == catalog.version(profile)  # its history restarted
+    tour = NOTEBOOKS_DIR / "01_customer360_tour.ipynb"
+    nb = run_notebook(tour, kernels_dir=_kernels(tmp_path / "kernels", erased.root), cwd=tmp_path,
+                      time_limit=TIME_LIMIT_S)  # fmt: skip
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert f"only version {catalog.version(profile)} is kept: nothing to compare it with" in printed
+
+
 def test_rerun_and_resent_extract_do_not_bring_them_back(
     spark: object, erased: Erased, published_lake: PublishedLake, tmp_path: Path
 ) -> None:
