@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -203,11 +204,22 @@ class AuditMiddleware:
             self.writer.record(rec)
 
 
-def _docs(app: FastAPI) -> None:
-    """The Swagger UI page from the installed swagger_ui_bundle assets: works offline."""
-    import swagger_ui_bundle
+def swagger_ui_assets() -> Path:
+    """The folder of Swagger UI 5 that the swagger-ui-py package ships, found without importing
+    it (its module imports its framework handlers). Swagger UI 4 (swagger-ui-bundle, before)
+    cannot render OpenAPI 3.1, the version FastAPI emits: /docs showed only "Unable to render
+    this definition"."""
+    import importlib.util
 
-    app.mount(SWAGGER_STATIC, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("swagger-ui-py is not installed: /docs needs its Swagger UI assets")
+    return Path(next(iter(spec.submodule_search_locations))) / "static"
+
+
+def _docs(app: FastAPI) -> None:
+    """The Swagger UI page from the installed assets: works offline."""
+    app.mount(SWAGGER_STATIC, StaticFiles(directory=swagger_ui_assets()), name="swagger")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
