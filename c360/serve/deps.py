@@ -6,6 +6,7 @@ in the thread pool, and those hops were most of a lookup's time."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
@@ -72,3 +73,9 @@ def scope(name: str) -> Callable[[Principal], Awaitable[Principal]]:
         return principal
 
     return check
+
+
+def check_range(start: date | None, end: date | None) -> None:
+    """The 400 of every endpoint with ``from``/``to`` dates when ``from`` is after ``to``."""
+    if start is not None and end is not None and start > end:
+        raise HTTPException(400, "from must not be after to")

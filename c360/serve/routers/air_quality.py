@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from c360.access import AIR_QUALITY, Principal
 from c360.aqi.standards import BUILTIN
 from c360.serve.aggregate import lit, run
-from c360.serve.deps import AuditDep, EngineDep, GenerationDep, SettingsDep, scope
+from c360.serve.deps import AuditDep, EngineDep, GenerationDep, SettingsDep, check_range, scope
 from c360.serve.models import AqiCounts, AqiRequest, AqiResponse, Rows
 from c360.serve.state import AQI_DAILY, STATIONS
 
@@ -39,8 +39,7 @@ def station_daily(
     start: Annotated[date | None, Query(alias="from", description="first local date")] = None,
     end: Annotated[date | None, Query(alias="to", description="last local date")] = None,
 ) -> Rows:
-    if start is not None and end is not None and start > end:
-        raise HTTPException(400, "from must not be after to")
+    check_range(start, end)
     conditions = [f"station_id = {lit(station_id)}"]
     if start is not None:
         conditions.append(f'"date" >= {lit(start)}')

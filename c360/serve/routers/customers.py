@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from c360.access import CUSTOMERS, AccessDenied, ColumnAccess, Principal
-from c360.serve.deps import AuditDep, GenerationDep, SettingsDep, scope
+from c360.serve.deps import AuditDep, GenerationDep, SettingsDep, check_range, scope
 from c360.serve.models import CustomerHistory, CustomerOut, CustomerPage
 from c360.serve.rows import access_for, shape_async
 from c360.serve.state import DIM_CUSTOMER, PROFILE, Generation, Match, ProfileIndex
@@ -147,8 +147,7 @@ async def customer_history(
     start: Annotated[date | None, Query(alias="from", description="first as-of date")] = None,
     end: Annotated[date | None, Query(alias="to", description="last as-of date")] = None,
 ) -> CustomerHistory:
-    if start is not None and end is not None and start > end:
-        raise HTTPException(400, "from must not be after to")
+    check_range(start, end)
     idx = _profiles(gen)
     access = access_for(gen, caller.role, PROFILE)
     rows = idx.rows_of.get(customer_id)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 
 from c360.access import PRODUCT, Principal
 from c360.serve.aggregate import latest_as_of, lit, run
-from c360.serve.deps import AuditDep, EngineDep, GenerationDep, scope
+from c360.serve.deps import AuditDep, EngineDep, GenerationDep, check_range, scope
 from c360.serve.models import Rows
 from c360.serve.state import PROFILE, SALES_BY_SEGMENT
 
@@ -28,8 +28,7 @@ def sales_by_segment(
     start: Annotated[date | None, Query(alias="from", description="first sales date")] = None,
     end: Annotated[date | None, Query(alias="to", description="last sales date")] = None,
 ) -> Rows:
-    if start is not None and end is not None and start > end:
-        raise HTTPException(400, "from must not be after to")
+    check_range(start, end)
     conditions = ["TRUE"]
     if category is not None:
         conditions.append(f"category = {lit(category)}")
