@@ -89,6 +89,7 @@ notebook: $(STAMP) ## Start JupyterLab on notebooks/ (project kernel, lake at C3
 	@test -d "$(C360_LAKE_ROOT)" || echo "note: no lake at $(C360_LAKE_ROOT) yet; run 'make demo' (or set C360_LAKE_ROOT)"
 	@$(BIN)/python -m c360.jupyter kernelspec --dir $(JUPYTER_DIR)/data/kernels \
 	  --lake-root "$(C360_LAKE_ROOT)" --pythonpath $(CURDIR) >/dev/null
+	@$(BIN)/python -m c360.jupyter lab-settings --dir $(JUPYTER_DIR)/lab-settings >/dev/null
 	@token=$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(24))'); \
 	echo "JupyterLab: http://127.0.0.1:$(NOTEBOOK_PORT)/lab?token=$$token"; \
 	echo "Lake: $(C360_LAKE_ROOT)   kernel: c360 ($(BIN)/python)   Ctrl-C stops it"; \
@@ -98,6 +99,7 @@ notebook: $(STAMP) ## Start JupyterLab on notebooks/ (project kernel, lake at C3
 	exec $(BIN)/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(NOTEBOOK_PORT) \
 	  --ServerApp.port_retries=0 --IdentityProvider.token=$$token \
 	  --ServerApp.root_dir=$(CURDIR)/notebooks --MappingKernelManager.default_kernel_name=c360 \
+	  --LabApp.app_settings_dir=$(JUPYTER_DIR)/lab-settings \
 	  --LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
 	  --LabApp.extension_manager=readonly $(if $(filter 0,$(shell id -u)),--allow-root)
 

@@ -52,6 +52,24 @@ def write_kernelspec(
     return path
 
 
+# JupyterLab's defaults that would reach for the network: the news feed (a toast asks whether to
+# fetch it on first start) and the update check. The server refuses both (``news_url=None``,
+# ``NeverCheckForUpdate``); these settings keep the front end from asking. They are defaults in
+# ``overrides.json``: a user who wants the news can still switch it on in Settings.
+LAB_OVERRIDES: dict[str, dict[str, Any]] = {
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+}
+
+
+def write_lab_overrides(settings_dir: Path) -> Path:
+    """Write ``settings_dir/overrides.json`` (JupyterLab's ``app_settings_dir``): offline defaults."""
+    folder = Path(settings_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "overrides.json"
+    path.write_text(json.dumps(LAB_OVERRIDES, indent=1) + "\n")
+    return path
+
+
 class NotebookCellError(AssertionError):
     """A cell of a notebook failed (or ran past the deadline); the message shows its source."""
 
@@ -234,6 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ks.add_argument("--dir", required=True, type=Path, help="the kernels folder (e.g. .jupyter/kernels)")
     ks.add_argument("--lake-root", required=True, help="C360_LAKE_ROOT for the kernel")
     ks.add_argument("--pythonpath", default=str(PROJECT_ROOT), help="the project folder the kernel imports")
+    ls = sub.add_parser("lab-settings", help="write JupyterLab's offline default settings (overrides.json)")
+    ls.add_argument("--dir", required=True, type=Path, help="JupyterLab's app_settings_dir")
     for name, text in (("strip", "remove outputs and execution counts"), ("check", "exit 1 if a notebook has outputs")):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("paths", nargs="*", help="notebooks (default: notebooks/*.ipynb)")
@@ -241,6 +261,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "kernelspec":
         env = {"PYTHONPATH": args.pythonpath, "C360_LAKE_ROOT": str(Path(args.lake_root).resolve())}
         print(write_kernelspec(args.dir, env))
+        return 0
+    if args.command == "lab-settings":
+        print(write_lab_overrides(args.dir))
         return 0
     if args.command == "strip":
         for path in notebooks(args.paths):

@@ -58,3 +58,10 @@ def test_make_notebook_serves_the_project_kernel_on_localhost(tmp_path: Path) ->
         # offline: no news feed and no update check are fetched
         assert json.loads(_get(f"http://127.0.0.1:{port}/lab/api/news?token={token}")[1]) == {"news": []}
         assert json.loads(_get(f"http://127.0.0.1:{port}/lab/api/update?token={token}")[1]) == {"notification": None}
+        # ... and the front end does not ask for them (the news toast on first start)
+        status, body = _get(
+            f"http://127.0.0.1:{port}/lab/api/settings/@jupyterlab/apputils-extension:notification?token={token}"
+        )
+        assert status == 200
+        defaults = {k: v["default"] for k, v in json.loads(body)["schema"]["properties"].items()}
+        assert defaults["fetchNews"] == "false" and defaults["checkForUpdates"] is False
