@@ -176,6 +176,7 @@ class Lake:
         *,
         partitions: Mapping[str, object] | None = None,
         columns: Sequence[str] | None = None,
+        limit: int | None = None,
     ) -> pd.DataFrame:
         """A snapshot of ``name`` as pandas, read by delta-rs (no Spark): for small tables and slices.
 
@@ -183,9 +184,10 @@ class Lake:
         the catalog's snapshot, never ``DeltaTable.to_pyarrow_table`` (it can abort the process
         at exit, docs/storage.md). Any tier can be read, with every column (as with Spark);
         ``partitions`` and ``columns`` are pushed into the query, so only the files and columns
-        asked for are read.
+        asked for are read; ``limit`` keeps the first rows the scan finds (in no promised order),
+        and stops reading there.
         """
-        return self.arrow(name, version, as_of, partitions=partitions, columns=columns).to_pandas()
+        return self.arrow(name, version, as_of, partitions=partitions, columns=columns, limit=limit).to_pandas()
 
     def arrow(
         self,
@@ -195,9 +197,13 @@ class Lake:
         *,
         partitions: Mapping[str, object] | None = None,
         columns: Sequence[str] | None = None,
+        limit: int | None = None,
     ) -> pa.Table:
         """Like :meth:`frame`, as an Arrow table."""
         from deltalake import QueryBuilder
+
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"limit must be a whole number of rows, 1 or more (or None for all), got {limit!r}")
 
         dt = self.catalog.open(self.resolve(name), version=version, as_of=_when(as_of))
         schema = pa.schema(dt.schema().to_arrow())
@@ -214,6 +220,8 @@ class Lake:
         query = f"SELECT {', '.join(_ident(c) for c in wanted)} FROM snapshot"
         if partitions:
             query += " WHERE " + " AND ".join(_partition_predicate(c, v) for c, v in partitions.items())
+        if limit is not None:
+            query += f" LIMIT {limit}"
         result = pa.table(QueryBuilder().register("snapshot", dt).execute(query).read_all())
         # DataFusion may widen nullability or drop field metadata; give back the table's own schema.
         return result.cast(pa.schema([schema.field(c) for c in wanted]))

@@ -819,7 +819,8 @@ _Tabular = TypeVar("_Tabular", pa.Table, pa.RecordBatch)
 
 def csv_ready(data: _Tabular) -> _Tabular:
     """CSV has no lists, maps or structs: a list becomes its items joined by '|', any other
-    nested value its JSON text. The one rendering of every CSV c360 writes (exports, ``c360 sql``)."""
+    nested value its JSON text (a map an object). The one rendering of every CSV c360 writes
+    (exports, ``c360 sql``, ``c360 table show``)."""
     import pyarrow.compute as pc  # not at import: the query processes never write CSV
 
     columns, fields = [], []
@@ -828,7 +829,11 @@ def csv_ready(data: _Tabular) -> _Tabular:
             col = pc.binary_join(pc.cast(col, pa.list_(pa.string())), "|")
             f = pa.field(f.name, pa.string())
         elif pa.types.is_nested(f.type):
-            col = pa.array([None if v is None else json.dumps(v, default=str, sort_keys=True) for v in col.to_pylist()])
+            try:  # a map as a JSON object, also inside a struct
+                values = col.to_pylist(maps_as_pydicts="strict")
+            except KeyError:  # a map that repeats a key: its [key, value] pairs, so no value is lost
+                values = col.to_pylist()
+            col = pa.array([None if v is None else json.dumps(v, default=str, sort_keys=True) for v in values])
             f = pa.field(f.name, pa.string())
         columns.append(col)
         fields.append(f)

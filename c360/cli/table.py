@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from datetime import date, datetime
@@ -54,8 +53,6 @@ class Format(StrEnum):
 
 def _plain(value: Any) -> Any:
     """A cell as JSON: dates as ISO text, decimals with their digits, maps and lists kept."""
-    if hasattr(value, "asDict"):  # a struct (Spark Row)
-        return _plain(value.asDict())
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -67,14 +64,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.hex()
     return value
-
-
-def _cell(value: Any) -> str:
-    """A cell as CSV text: empty for null, JSON for nested values."""
-    if value is None:
-        return ""
-    plain = _plain(value)
-    return json.dumps(plain, ensure_ascii=False) if isinstance(plain, (dict, list)) else str(plain)
 
 
 @app.command("show")
@@ -90,25 +79,31 @@ def show(
         "(whole column names and values, nothing cut to fit a width).",
     ),
 ) -> None:
-    """Show the first rows of a table (latest, a version, or as of a time)."""
+    """Show the first rows of a table (latest, a version, or as of a time); read by delta-rs, no Spark.
+
+    CSV renders nested values as every c360 CSV does (``c360.sql.csv_ready``: lists joined by
+    '|', maps and structs as JSON), so a table shown, exported or queried reads the same."""
     if version is not None and as_of is not None:
         raise typer.BadParameter("give --version or --as-of, not both")
-    _catalog().open(name, version=version, as_of=as_of)  # fail fast, before starting Spark
-    df = _storage().read(name, version=version, as_of=as_of)
-    rows = df.limit(limit).collect()
+    from c360.lake import Lake
+
+    _catalog().open(name, version=version, as_of=as_of)  # a missing table named with the lake's close names
+    rows = Lake(settings=state.settings).arrow(name, version=version, as_of=as_of, limit=limit)
     fmt = fmt or (Format.TABLE if console.is_terminal else Format.CSV)
     if fmt is Format.CSV:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(df.columns)
-        writer.writerows([_cell(v) for v in row] for row in rows)
-    elif fmt is Format.JSON:
-        for row in rows:
-            record = {c: _plain(v) for c, v in zip(df.columns, row, strict=True)}
-            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        from c360.sql import write_result
+
+        sys.stdout.flush()
+        write_result(rows, "csv", sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return
+    if fmt is Format.JSON:
+        for record in rows.to_pylist(maps_as_pydicts="lossy"):
+            sys.stdout.write(json.dumps({c: _plain(v) for c, v in record.items()}, ensure_ascii=False) + "\n")
     else:
-        out = Table(*df.columns, title=name)
-        for row in rows:
-            out.add_row(*("∅" if v is None else str(v) for v in row))
+        out = Table(*rows.column_names, title=name)
+        for record in rows.to_pylist(maps_as_pydicts="lossy"):
+            out.add_row(*("∅" if v is None else str(v) for v in record.values()))
         console.print(out)
     sys.stdout.flush()
 

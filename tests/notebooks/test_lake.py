@@ -161,6 +161,13 @@ def test_partitions_and_columns_read_only_what_is_asked(published_lake: Publishe
     # a value that is not of the column's type is named (it was DataFusion's optimizer error)
     with pytest.raises(ValueError, match="'2024-13-45' is not a value of partition column as_of_date"):
         db.frame(PROFILE, partitions={"as_of_date": [day, "2024-13-45"]})
+    # the first rows only, within the partitions asked for; a limit that is no number of rows is refused
+    first = db.frame(PROFILE, partitions={"as_of_date": day}, limit=3)
+    assert len(first) == 3 and set(first["as_of_date"]) == {day}
+    assert set(first["customer_id"]) <= set(whole[whole["as_of_date"] == day]["customer_id"])
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="limit must be a whole number of rows"):
+            db.frame(PROFILE, limit=bad)
 
 
 @pytest.mark.slow

@@ -278,14 +278,28 @@ def test_api_unknown_table_or_column_is_400(client: TestClient, served: ServedLa
 def test_csv_of_lists_maps_and_structs_is_written_the_way_exports_write_it(tmp_path: Path) -> None:
     """`c360 sql -f csv` over a table with a list column (fct_aqi_daily's dominant_pollutant)
     failed with Arrow's "Unsupported Type: list<string_view>"; CSV has no nested values, so
-    every CSV c360 writes renders them one way: list items joined by '|', other values as JSON."""
+    every CSV c360 writes renders them one way: list items joined by '|', other values as JSON
+    (a map as an object). `c360 table show` printed lists as JSON arrays: now the same."""
     import io
 
     import pyarrow.csv as pcsv
+    from typer.testing import CliRunner
 
+    from c360.cli import app
+    from c360.cli.state import state
+    from c360.settings import load_settings
     from c360.sql import write_result
 
-    write_deltalake(str(tmp_path / "enhanced" / "d" / "t"), pa.table({"k": [1, 2], "tags": [["a", "b"], []]}))
+    rows = pa.table(
+        {
+            "k": [1, 2],
+            "tags": [["a", "b"], []],
+            "s": [{"x": 1}, {"x": 2}],
+            "m": pa.array([[("m", 1)], [("m", 2)]], pa.map_(pa.string(), pa.int64())),
+            "nothing": pa.array([None, None], pa.list_(pa.int32())),
+        }
+    )
+    write_deltalake(str(tmp_path / "enhanced" / "d" / "t"), rows)
     engine = SqlEngine(tmp_path, workers=1)
     try:
         result = engine.query(
@@ -296,8 +310,26 @@ def test_csv_of_lists_maps_and_structs_is_written_the_way_exports_write_it(tmp_p
         engine.close()
     sink = io.BytesIO()
     write_result(result.table, "csv", sink)
-    back = pcsv.read_csv(io.BytesIO(sink.getvalue()), convert_options=pcsv.ConvertOptions(strings_can_be_null=True))
-    assert back.to_pylist() == [
-        {"k": 1, "tags": "a|b", "s": '{"x": 1}', "m": '[["m", 1]]', "nothing": None},
-        {"k": 2, "tags": None, "s": '{"x": 2}', "m": '[["m", 2]]', "nothing": None},
+    expected = [
+        {"k": 1, "tags": "a|b", "s": '{"x": 1}', "m": '{"m": 1}', "nothing": None},
+        {"k": 2, "tags": None, "s": '{"x": 2}', "m": '{"m": 2}', "nothing": None},
     ]
+    as_nulls = pcsv.ConvertOptions(strings_can_be_null=True)
+    assert pcsv.read_csv(io.BytesIO(sink.getvalue()), convert_options=as_nulls).to_pylist() == expected
+
+    state._settings = load_settings(lake_root=tmp_path)
+    try:
+        shown = CliRunner().invoke(app, ["table", "show", "enhanced.d.t", "--format", "csv"])
+    finally:
+        state._settings = None
+    assert shown.exit_code == 0, shown.output
+    shown_rows = pcsv.read_csv(io.BytesIO(shown.stdout_bytes), convert_options=as_nulls).to_pylist()
+    assert sorted(shown_rows, key=lambda r: r["k"]) == expected
+    shown_lines, sql_lines = shown.stdout_bytes.splitlines(), sink.getvalue().splitlines()
+    assert shown_lines[0] == sql_lines[0] and sorted(shown_lines) == sorted(sql_lines), "one CSV for both doors"
+
+    # a map that repeats a key keeps every value, as [key, value] pairs
+    repeated = pa.table({"m": pa.array([[("a", 1), ("a", 2)]], pa.map_(pa.string(), pa.int64()))})
+    sink = io.BytesIO()
+    write_result(repeated, "csv", sink)
+    assert sink.getvalue().decode().splitlines()[1] == '"[[""a"", 1], [""a"", 2]]"'
