@@ -39,7 +39,5 @@ def run(
 
 
 def latest_as_of(gen: Generation, given: date | None) -> date | None:
-    """The as-of date asked for, else the profile's latest."""
-    if given is not None:
-        return given
-    return gen.profiles.latest if gen.profiles is not None else None
+    """The as-of date asked for (404 if the profile does not hold it), else the profile's latest."""
+    return gen.profiles.day(given) if gen.profiles is not None else given

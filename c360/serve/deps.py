@@ -10,6 +10,8 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
+from fastapi.dependencies.utils import get_flat_dependant
+from fastapi.exceptions import RequestValidationError
 
 from c360.access import Principal
 from c360.serve.audit import AuditRecord
@@ -79,3 +81,29 @@ def check_range(start: date | None, end: date | None) -> None:
     """The 400 of every endpoint with ``from``/``to`` dates when ``from`` is after ``to``."""
     if start is not None and end is not None and start > end:
         raise HTTPException(400, "from must not be after to")
+
+
+_QUERY_NAMES: dict[int, frozenset[str]] = {}  # by route: the query parameters its endpoint declares
+
+
+async def known_query_parameters(request: Request) -> None:
+    """A query parameter the endpoint does not take is a 422 naming the ones it does.
+
+    FastAPI drops unknown parameters, so ``?segement=Premium`` answered every customer, and
+    ``/v1/customers/{id}?as_of=...`` the latest profile, as if the filter had been applied."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    names = _QUERY_NAMES.get(id(route))
+    if names is None:
+        names = _QUERY_NAMES[id(route)] = frozenset(p.alias for p in get_flat_dependant(dependant).query_params)
+    unknown = [k for k in dict.fromkeys(request.query_params.keys()) if k not in names]
+    if unknown:
+        takes = f"it takes {', '.join(sorted(names))}" if names else "it takes no query parameters"
+        raise RequestValidationError(
+            [
+                {"loc": ("query", k), "msg": f"unknown parameter for this endpoint; {takes}", "type": "extra_forbidden"}
+                for k in unknown
+            ]
+        )

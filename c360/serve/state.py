@@ -101,6 +101,21 @@ class ProfileIndex:
     def latest(self) -> date | None:
         return self.as_of_dates[-1] if self.as_of_dates else None
 
+    def day(self, given: date | None) -> date | None:
+        """The as-of date a request reads: ``given``, or the latest when None. A date the profile
+        does not hold is a LookupError (404) naming the ones it does: an empty answer would read
+        as "no customer matched" on a day that was never computed."""
+        if given is None or given in self.date_ranges:
+            return given if given is not None else self.latest
+        if not self.as_of_dates:
+            raise LookupError(f"the profile holds no as-of date yet, so none for {given.isoformat()}")
+        first, last = self.as_of_dates[0].isoformat(), self.as_of_dates[-1].isoformat()
+        where = "outside" if not self.as_of_dates[0] <= given <= self.as_of_dates[-1] else "missing from"
+        raise LookupError(
+            f"the profile has no as-of date {given.isoformat()} ({where} the {len(self.as_of_dates)} "
+            f"dates it holds, {first} to {last})"
+        )
+
     def span(self, start: date | None, end: date | None) -> tuple[int, int]:
         """The row positions [lo, hi) of the as-of dates from ``start`` to ``end`` (inclusive;
         None: unbounded): the table is sorted by as-of date, so they are one slice."""

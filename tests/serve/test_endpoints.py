@@ -129,6 +129,34 @@ def test_filtered_pages_walk_the_whole_selection_in_id_order(
     )
 
 
+def test_unknown_parameters_and_days_the_profile_lacks_are_refused_not_ignored(
+    client: TestClient, served: ServedLakeFixture, latest: date
+) -> None:
+    """A misspelt filter answered every customer, as FastAPI drops unknown parameters, and an
+    as-of date the profile never computed answered empty lists, like a day without matches."""
+    h = headers(served, "analyst")
+    typo = client.get("/v1/customers", params={"segement": "Premium", "limit": 1}, headers=h)
+    assert typo.status_code == 422
+    [error] = typo.json()["detail"]
+    assert error["loc"] == ["query", "segement"] and "segment" in error["msg"] and "min_clv" in error["msg"]
+    lookup = client.get("/v1/customers/CUST0000001", params={"as_of": latest.isoformat()}, headers=h)
+    assert lookup.status_code == 422 and "takes no query parameters" in lookup.text
+    assert client.get("/v1/tables", params={"limit": 5}, headers=h).status_code == 422
+    assert client.get("/health", params={"probe": 1}).status_code == 200  # health checks may add their own
+
+    dates = sorted(served.published.profile_dates)
+    later = date.fromordinal(latest.toordinal() + 365)
+    for path in ("/v1/customers", "/v1/finance/clv-by-segment", "/v1/marketing/churn-risk", "/v1/marketing/segments"):
+        missing = client.get(path, params={"as_of": later.isoformat()}, headers=h)
+        assert missing.status_code == 404, (path, missing.text)
+        assert missing.json()["detail"] == (
+            f"the profile has no as-of date {later.isoformat()} (outside the {len(dates)} dates it holds, "
+            f"{dates[0].isoformat()} to {dates[-1].isoformat()})"
+        )
+        held = client.get(path, params={"as_of": dates[0].isoformat()}, headers=h)
+        assert held.status_code == 200, (path, held.text)
+
+
 def test_marketing_lists_and_segments(client: TestClient, served: ServedLakeFixture, latest: date) -> None:
     rows = _table(served, PROFILE)[0].filter(pc.field("as_of_date") == latest).to_pylist()
     h = headers(served, "analyst")

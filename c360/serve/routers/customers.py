@@ -114,7 +114,7 @@ async def list_customers(
         if as_of is not None and as_of != cursor_date:
             raise HTTPException(400, "the cursor belongs to another as_of date")
         as_of = cursor_date
-    day = as_of or idx.latest
+    day = idx.day(as_of)
     where: list[Match] = []
     for column, value in (
         ("customer_segment", segment), ("rfm_segment", rfm_segment),
