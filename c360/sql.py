@@ -23,7 +23,9 @@ delta-rs snapshots queried through deltalake's ``QueryBuilder`` (DataFusion).
 
 from __future__ import annotations
 
+import base64
 import json
+import math
 import os
 import re
 import secrets
@@ -817,6 +819,45 @@ def register_spark_views(
 _Tabular = TypeVar("_Tabular", pa.Table, pa.RecordBatch)
 
 
+def json_safe(value: object) -> object:
+    """A value as JSON carries it, as the API answers it (pydantic's JSON mode): times in ISO
+    8601 (UTC as 'Z'), decimals as their digits in text, NaN and infinities as null, bytes as
+    base64 text, maps as objects."""
+    if value is None or isinstance(value, str | int):  # most values: as they are (bool is an int)
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    from pydantic_core import to_jsonable_python
+
+    return to_jsonable_python(value)  # dates, times, decimals: as the API's responses encode them
+
+
+def _pylist(data: pa.Table | pa.ChunkedArray | pa.Array) -> list:
+    """Python values with maps as dicts; a map that repeats a key keeps its [key, value] pairs,
+    so no value is lost."""
+    try:
+        return data.to_pylist(maps_as_pydicts="strict")
+    except KeyError:
+        return data.to_pylist()
+
+
+def json_values(col: pa.ChunkedArray | pa.Array) -> list[object]:
+    """A column's values as JSON values (:func:`json_safe`)."""
+    return [json_safe(v) for v in _pylist(col)]
+
+
+def json_records(data: pa.Table) -> list[dict[str, object]]:
+    """Rows as JSON objects: one encoding for every door (the API's rows, ``c360 sql -f json``,
+    ``c360 table show -f json``)."""
+    return [{k: json_safe(v) for k, v in r.items()} for r in _pylist(data)]
+
+
 def csv_ready(data: _Tabular) -> _Tabular:
     """CSV has no lists, maps or structs: a list becomes its items joined by '|', any other
     nested value its JSON text (a map an object). The one rendering of every CSV c360 writes
@@ -829,11 +870,8 @@ def csv_ready(data: _Tabular) -> _Tabular:
             col = pc.binary_join(pc.cast(col, pa.list_(pa.string())), "|")
             f = pa.field(f.name, pa.string())
         elif pa.types.is_nested(f.type):
-            try:  # a map as a JSON object, also inside a struct
-                values = col.to_pylist(maps_as_pydicts="strict")
-            except KeyError:  # a map that repeats a key: its [key, value] pairs, so no value is lost
-                values = col.to_pylist()
-            col = pa.array([None if v is None else json.dumps(v, default=str, sort_keys=True) for v in values])
+            values = json_values(col)
+            col = pa.array([None if v is None else json.dumps(v, ensure_ascii=False, sort_keys=True) for v in values])
             f = pa.field(f.name, pa.string())
         columns.append(col)
         fields.append(f)
@@ -847,7 +885,7 @@ def write_result(table: pa.Table, fmt: str, sink: BinaryIO) -> None:
 
         pcsv.write_csv(csv_ready(table), sink)
     elif fmt == "json":
-        sink.write(json.dumps(table.to_pylist(), default=str, ensure_ascii=False).encode("utf-8"))
+        sink.write(json.dumps(json_records(table), ensure_ascii=False).encode("utf-8"))
         sink.write(b"\n")
     elif fmt == "parquet":
         import pyarrow.parquet as pq

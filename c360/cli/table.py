@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 import typer
 from rich.table import Table
@@ -51,21 +49,6 @@ class Format(StrEnum):
     JSON = "json"
 
 
-def _plain(value: Any) -> Any:
-    """A cell as JSON: dates as ISO text, decimals with their digits, maps and lists kept."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, bytes):
-        return value.hex()
-    return value
-
-
 @app.command("show")
 def show(
     name: str = typer.Argument(..., help="tier.domain.table"),
@@ -98,8 +81,10 @@ def show(
         sys.stdout.buffer.flush()
         return
     if fmt is Format.JSON:
-        for record in rows.to_pylist(maps_as_pydicts="lossy"):
-            sys.stdout.write(json.dumps({c: _plain(v) for c, v in record.items()}, ensure_ascii=False) + "\n")
+        from c360.sql import json_records
+
+        for record in json_records(rows):
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
     else:
         out = Table(*rows.column_names, title=name)
         for record in rows.to_pylist(maps_as_pydicts="lossy"):

@@ -7,9 +7,8 @@ from datetime import date
 from c360.access import Principal
 from c360.serve.audit import AuditRecord
 from c360.serve.models import Rows
-from c360.serve.rows import json_rows
 from c360.serve.state import Generation
-from c360.sql import SqlEngine, check_sql
+from c360.sql import SqlEngine, check_sql, json_records
 
 
 def lit(value: str | date | int | float) -> str:
@@ -35,7 +34,7 @@ def run(
     result = engine.query(sql, role=caller.role, snapshot=gen.snapshot, limit=limit)
     audit.read(result.versions)
     audit.rows = result.rows
-    return Rows(rows=json_rows(result.table.to_pylist()), truncated=result.truncated, versions=result.versions)
+    return Rows(rows=json_records(result.table), truncated=result.truncated, versions=result.versions)
 
 
 def latest_as_of(gen: Generation, given: date | None) -> date | None:

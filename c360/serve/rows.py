@@ -3,8 +3,6 @@ a role that reveals (through the vault snapshot of the same generation)."""
 
 from __future__ import annotations
 
-import base64
-import math
 from collections.abc import Iterable, Mapping
 
 import pyarrow as pa
@@ -65,20 +63,3 @@ async def shape_async(
     if access.reveal:
         return await run_in_threadpool(shape, gen, rows, access)
     return shape(gen, rows, access)
-
-
-def json_safe(value: object) -> object:
-    """A value JSON can carry: NaN and infinities become null, bytes base64 text (SQL can make both)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, bytes | bytearray):
-        return base64.b64encode(value).decode()
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
-
-
-def json_rows(rows: list[dict[str, object]]) -> list[dict[str, object]]:
-    return [{k: json_safe(v) for k, v in r.items()} for r in rows]

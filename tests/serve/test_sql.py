@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -333,3 +334,52 @@ def test_csv_of_lists_maps_and_structs_is_written_the_way_exports_write_it(tmp_p
     sink = io.BytesIO()
     write_result(repeated, "csv", sink)
     assert sink.getvalue().decode().splitlines()[1] == '"[[""a"", 1], [""a"", 2]]"'
+
+
+def test_json_rows_are_encoded_the_same_by_every_door(client: TestClient, served: ServedLakeFixture) -> None:
+    """`c360 sql -f json` wrote times as Python's str ('2019-11-27 20:38:17+00:00'), `c360 table
+    show -f json` as isoformat ('...+00:00'), the API as pydantic does ('...Z'), and maps as
+    lists of pairs: one encoding now (c360.sql.json_records)."""
+    import io
+    import json
+
+    from typer.testing import CliRunner
+
+    from c360.cli import app
+    from c360.cli.state import state
+    from c360.sql import write_result
+
+    sql = (
+        "SELECT p.customer_id, p.as_of_date, p.total_spent, c.registration_date, "
+        "map(['n'], [p.orders_count]) AS m, CAST('NaN' AS DOUBLE) AS nan, [p.rfm_segment] AS l "
+        "FROM enhanced.customer.customer360_profile p JOIN enhanced.customer.dim_customer c "
+        "ON p.customer_id = c.customer_id AND c.is_current ORDER BY p.customer_id, p.as_of_date LIMIT 5"
+    )
+    answer = client.post("/v1/sql", json={"sql": sql}, headers=headers(served, "analyst"))
+    assert answer.status_code == 200, answer.text
+    api = answer.json()["rows"]
+    engine = SqlEngine(served.root, workers=1)
+    try:
+        result = engine.query(sql, role="analyst")
+    finally:
+        engine.close()
+    sink = io.BytesIO()
+    write_result(result.table, "json", sink)
+    assert json.loads(sink.getvalue()) == api
+    first = api[0]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", first["registration_date"]), first
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", first["as_of_date"]) and re.fullmatch(r"\d+\.\d\d", first["total_spent"])
+    assert first["m"] == {"n": first["m"]["n"]} and first["nan"] is None and isinstance(first["l"], list)
+
+    state._settings = served.settings
+    try:
+        shown = CliRunner().invoke(app, ["table", "show", "enhanced.customer.dim_customer", "--format", "json"])
+    finally:
+        state._settings = None
+    assert shown.exit_code == 0, shown.output
+    records = [json.loads(line) for line in shown.stdout.splitlines()]
+    by_id = {r["customer_id"]: r for r in records}
+    for row in api:
+        if row["customer_id"] in by_id:
+            assert by_id[row["customer_id"]]["registration_date"] == row["registration_date"]
+    assert all(re.fullmatch(r"\S+T\S+Z", r["registration_date"]) for r in records if r["registration_date"])

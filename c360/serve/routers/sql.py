@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from c360.access import SQL, Principal
 from c360.serve.deps import AuditDep, EngineDep, GenerationDep, SettingsDep, scope
 from c360.serve.models import ColumnOut, SqlRequest, SqlResponse
-from c360.serve.rows import json_rows
+from c360.sql import json_records
 
 router = APIRouter(prefix="/v1", tags=[SQL])
 Caller = Annotated[Principal, Depends(scope(SQL))]
@@ -31,7 +31,7 @@ def run_sql(
     audit.rows = result.rows
     return SqlResponse(
         columns=[ColumnOut(name=f.name, type=str(f.type)) for f in result.table.schema],
-        rows=json_rows(result.table.to_pylist()),
+        rows=json_records(result.table),
         row_count=result.rows,
         truncated=result.truncated,
         versions=result.versions,
