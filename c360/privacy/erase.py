@@ -544,7 +544,15 @@ def _erased_table() -> Table:
 def erase_customer(
     storage: DeltaStorage, customer_id: str, request_ref: str, key: bytes, export_dir: Path | None = None
 ) -> ErasureReport:
-    """The whole request: erase, then record (the entry point of ``c360 privacy erase``)."""
-    report, erased, audit = erase(storage.catalog, customer_id, request_ref, key, export_dir=export_dir)
-    record(storage, erased, audit)
+    """The whole request: erase, then record (the entry point of ``c360 privacy erase``).
+
+    It holds every source group's ingest lock: a file ingested meanwhile would append rows the
+    erasure is removing, after the erased list the ingest read (c360.storage.locks)."""
+    from c360.contracts import SOURCE_GROUPS
+    from c360.storage.locks import ingest_lock, lake_locks
+
+    locks = [ingest_lock(g) for g in SOURCE_GROUPS]
+    with lake_locks(storage.catalog.lake_root, locks, f"erasure of {request_ref}"):
+        report, erased, audit = erase(storage.catalog, customer_id, request_ref, key, export_dir=export_dir)
+        record(storage, erased, audit)
     return report

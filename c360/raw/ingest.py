@@ -57,7 +57,7 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from c360.contracts import CONTRACTS, Contract
+from c360.contracts import CONTRACTS, SOURCE_GROUPS, Contract
 from c360.contracts.model import RAW_META
 from c360.pii import VAULT_TABLE, add_to_vault, token, vault_schema
 from c360.privacy.erased import linked_kinds, load_erased
@@ -65,6 +65,7 @@ from c360.raw.parse import ParsedFile, escape_undecodable, parse_csv, parse_json
 from c360.registry import PLATFORM, Retention, Table, column
 from c360.storage import DeltaStorage
 from c360.storage.delta import COLLECT_MAX_ROWS, data_file_schema, table_file
+from c360.storage.locks import ingest_lock, lake_locks
 from c360.storage.schema import rows_to_arrow
 
 DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -726,6 +727,23 @@ def ingest(
     row per file, never the files' rows. A batch of at most ``driver_read_max_bytes`` (default
     ``DRIVER_READ_MAX_BYTES``; 0: never) is read by the driver (``_read_files``).
     """
+    files = list(files)
+    # The raw tables are asked which files they hold, then appended to: no other ingest of the
+    # same source groups may do the same meanwhile (c360.storage.locks).
+    owners = {g for f in files for g, contracts in SOURCE_GROUPS.items() if f.contract in contracts}
+    what = f"ingest of {', '.join(sorted(owners))}" + (f" (run {ingest_id})" if ingest_id else "")
+    with lake_locks(storage.catalog.lake_root, [ingest_lock(g) for g in owners], what):
+        return _ingest(spark, storage, files, pseudonym_key, ingest_id, driver_read_max_bytes)
+
+
+def _ingest(
+    spark: SparkSession,
+    storage: DeltaStorage,
+    files: list[SourceFile],
+    pseudonym_key: bytes,
+    ingest_id: str | None,
+    driver_read_max_bytes: int | None,
+) -> IngestReport:
     report = IngestReport(ingest_id or uuid.uuid4().hex)
     now = datetime.now(UTC).replace(microsecond=0)
     groups = _by_contract(files, report)

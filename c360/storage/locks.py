@@ -1,0 +1,86 @@
+"""Exclusive locks on a lake, for work that must not run twice at once.
+
+Delta commits are optimistic, and most of c360's writes are safe under them: two partition
+replaces of the same date conflict, and the later one fails (``CommitConflictError``). An
+ingest is not: it asks the raw table which source files it already holds, then appends the
+others. Two ingests of the same extracts at once (``c360 run`` by hand while Airflow's task
+runs, or an Airflow retry beside an attempt that still runs) both heard "not yet" and both
+appended: every file twice. So an ingest holds its source group's lock from that question to
+its last commit, and an erasure holds every ingest lock (a file ingested beside it would
+bring back the rows it removes).
+
+The locks are ``flock`` locks on files in ``<lake_root>/_locks``: the kernel releases them
+when their process ends, however it ends, so a killed run never leaves the lake locked. A
+step that finds a lock held stops before doing anything, naming the holder (process, host,
+what it is doing, since when). ``flock`` works across the machines of a shared file system
+only where that file system supports it (NFSv4 does; docs/cluster.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+LOCK_DIR = "_locks"
+
+
+class LakeBusyError(RuntimeError):
+    """Another process holds a lock this work needs; nothing was done."""
+
+
+def ingest_lock(group: str) -> str:
+    """The lock an ingest of the source group ``group`` holds."""
+    return f"ingest.{group}"
+
+
+def lock_path(lake_root: Path, name: str) -> Path:
+    return Path(lake_root) / LOCK_DIR / f"{name}.lock"
+
+
+def _holder(fd: int) -> str:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except (OSError, ValueError):
+        info = {}
+    if not info:
+        return "its holder is still starting"
+    where = f"process {info.get('pid', '?')} on {info.get('host', '?')}"
+    return f"{info.get('what', '?')}, {where}, since {info.get('since', '?')}"
+
+
+@contextlib.contextmanager
+def lake_locks(lake_root: Path, names: Iterable[str], what: str) -> Iterator[None]:
+    """Hold the lake's locks ``names`` for the block (taken in name order, so two holders of
+    overlapping sets never wait on each other), or raise :class:`LakeBusyError` at once."""
+    held: list[int] = []
+    try:
+        for name in sorted(set(names)):
+            path = lock_path(lake_root, name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _holder(fd)
+                os.close(fd)
+                raise LakeBusyError(
+                    f"{what}: the lake's {name} lock is held ({holder}); nothing was done. Run again once "
+                    f"that has ended (its process releases {path} when it exits)"
+                ) from None
+            held.append(fd)
+            since = datetime.now(UTC).isoformat(timespec="seconds")
+            info = {"what": what, "pid": os.getpid(), "host": socket.gethostname(), "since": since}
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(info).encode(), 0)
+        yield
+    finally:
+        for fd in reversed(held):
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+            os.close(fd)  # closing the file releases its flock
