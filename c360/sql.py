@@ -94,6 +94,12 @@ class SqlTimeoutError(SqlError):
     """The query ran longer than its timeout."""
 
 
+class FilesGoneError(SqlError):
+    """A table's files at the version a query read were deleted meanwhile (an erasure purges the
+    files it replaced, a vacuum the old ones): not the query's fault; asked again, it reads the
+    new version (the server answers 503 with Retry-After)."""
+
+
 @dataclass(frozen=True)
 class PinnedTable:
     """One table at one version: the snapshot every read in a request uses."""
@@ -270,7 +276,10 @@ class SqlEngine:
 
     ``snapshot_source``: a callable giving the current :class:`Snapshot` (the server passes its
     reloader's); without it every query opens the referenced tables at their latest (or
-    requested) version.
+    requested) version. A query whose tables' files were deleted under it (an erasure or a
+    vacuum since the snapshot was taken) runs once more on the tables' latest versions, after
+    ``on_stale`` (the server's "reload now") is called; if that fails too, or a version was
+    asked for, it raises :class:`FilesGoneError`.
     """
 
     def __init__(
@@ -278,6 +287,7 @@ class SqlEngine:
         lake_root: Path,
         *,
         snapshot_source: Callable[[], Snapshot | None] | None = None,
+        on_stale: Callable[[], None] | None = None,
         default_limit: int = DEFAULT_LIMIT,
         max_limit: int = MAX_LIMIT,
         timeout: float = DEFAULT_TIMEOUT_S,
@@ -286,6 +296,7 @@ class SqlEngine:
         self.lake_root = Path(lake_root)
         self.catalog = LakeCatalog(self.lake_root)
         self._snapshot_source = snapshot_source
+        self._on_stale = on_stale
         self.default_limit = default_limit
         self.max_limit = max_limit
         self.timeout = timeout
@@ -332,12 +343,26 @@ class SqlEngine:
             raise SqlError("timeout must be positive")
         prepared = self._prepare(sql, role, versions, snapshot)
         started = time.perf_counter()
-        try:
-            table, truncated = self._processes.run(_plan(prepared), limit, timeout)
-        except SqlTimeoutError:
-            raise
-        except SqlError as exc:
-            raise self._explain(exc, prepared.accesses) from None
+        for attempt in (1, 2):
+            try:
+                table, truncated = self._processes.run(_plan(prepared), limit, timeout)
+                break
+            except SqlTimeoutError:
+                raise
+            except SqlError as exc:
+                gone = _files_gone(prepared)
+                if not gone:
+                    raise self._explain(exc, prepared.accesses) from None
+                asked = sorted(n for n in gone if n in (versions or {}))
+                if asked or attempt == 2:
+                    what = ", ".join(f"{n} version {prepared.versions[n]}" for n in (asked or gone))
+                    raise FilesGoneError(
+                        f"the files of {what} were deleted while the query read them (an erasure or a "
+                        "vacuum replaced them)" + ("" if asked else "; retry the request")
+                    ) from None
+                if self._on_stale is not None:
+                    self._on_stale()
+                prepared = self._prepare(sql, role, versions, snapshot, fresh=True)
         return SqlResult(table, prepared.versions, truncated, time.perf_counter() - started)
 
     def stream(
@@ -358,12 +383,20 @@ class SqlEngine:
         return reader, prepared.versions
 
     def _prepare(
-        self, sql: str, role: Role | str | None, versions: Mapping[str, int] | None, snapshot: Snapshot | None
+        self,
+        sql: str,
+        role: Role | str | None,
+        versions: Mapping[str, int] | None,
+        snapshot: Snapshot | None,
+        *,
+        fresh: bool = False,
     ) -> _Prepared:
+        """The query checked and its tables pinned: at ``versions``, else the snapshot's, else
+        (or with ``fresh``, past a snapshot whose files are gone) their latest."""
         resolved = None if role is None else get_role(role)
         flat, refs = check_sql(sql)
         names = list(dict.fromkeys(r.name for r in refs))
-        snap = snapshot if snapshot is not None else self.snapshot()
+        snap = None if fresh else snapshot if snapshot is not None else self.snapshot()
         pinned = {n: self._pinned(n, snap, versions, resolved) for n in names}
         accesses = {n: self._access(resolved, p) for n, p in pinned.items()}
         vault = self._pinned_vault(snap) if any(a.reveal for a in accesses.values()) else None
@@ -491,6 +524,13 @@ class _Plan:
 def _private_slot(suffix: str) -> str:
     """Where a view's SQL names a private table before the query's tag is chosen."""
     return f"<c360:{suffix}>"
+
+
+def _files_gone(prepared: _Prepared) -> list[str]:
+    """The pinned tables (and vault) some of whose files at their pinned version no longer
+    exist: asked only after a query failed, so its cost (a stat per file) is paid then."""
+    pinned = [*prepared.pinned.values(), *([prepared.vault] if prepared.vault is not None else [])]
+    return [p.name for p in pinned if any(not Path(uri.removeprefix("file://")).exists() for uri in p.dt.file_uris())]
 
 
 def _plan(prepared: _Prepared) -> _Plan:

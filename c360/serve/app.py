@@ -31,7 +31,7 @@ from c360.serve.deps import known_query_parameters
 from c360.serve.routers import air_quality, customers, exports, finance, health, marketing, meta, product, sql
 from c360.serve.state import ServedLake
 from c360.settings import Settings
-from c360.sql import SqlEngine, SqlError
+from c360.sql import FilesGoneError, SqlEngine, SqlError
 
 log = logging.getLogger(__name__)
 SWAGGER_STATIC = "/static/swagger"
@@ -54,6 +54,7 @@ def create_app(settings: Settings, *, block_until_loaded: bool = False) -> FastA
     engine = SqlEngine(
         settings.lake_root,
         snapshot_source=lambda: lake.current.snapshot if lake.current else None,
+        on_stale=lake.request_reload,
         default_limit=settings.serve_sql_row_limit,
         timeout=settings.serve_sql_timeout_seconds,
         workers=settings.serve_sql_processes,
@@ -252,6 +253,12 @@ def _errors(app: FastAPI) -> None:
     async def denied(request: Request, exc: AccessDenied) -> JSONResponse:
         _note(request, 403, str(exc))
         return JSONResponse({"detail": str(exc)}, status_code=403)
+
+    @app.exception_handler(FilesGoneError)
+    async def files_gone(request: Request, exc: FilesGoneError) -> JSONResponse:
+        _note(request, 503, str(exc))
+        request.app.state.lake.request_reload()  # the next request reads the versions that replaced them
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
 
     @app.exception_handler(SqlError)
     async def bad_sql(request: Request, exc: SqlError) -> JSONResponse:

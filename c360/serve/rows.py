@@ -4,6 +4,7 @@ a role that reveals (through the vault snapshot of the same generation)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import pyarrow as pa
 from deltalake import QueryBuilder
@@ -11,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from c360.access import VAULT_TABLE, ColumnAccess, Role, clear_name
 from c360.serve.state import Generation
+from c360.sql import FilesGoneError
 
 
 def access_for(gen: Generation, role: Role, table: str) -> ColumnAccess:
@@ -26,7 +28,15 @@ def vault_values(gen: Generation, tokens: Iterable[str]) -> dict[str, str]:
         return {}
     values = ", ".join("'" + t.replace("'", "''") + "'" for t in wanted)
     sql = f"SELECT token, min(value) AS value FROM v WHERE token IN ({values}) GROUP BY token"
-    out = pa.table(QueryBuilder().register("v", vault.dt).execute(sql).read_all())
+    try:
+        out = pa.table(QueryBuilder().register("v", vault.dt).execute(sql).read_all())
+    except Exception:
+        if any(not Path(uri.removeprefix("file://")).exists() for uri in vault.dt.file_uris()):
+            raise FilesGoneError(
+                f"the files of {VAULT_TABLE} version {vault.version} were deleted while the request read them "
+                "(an erasure replaced them); retry the request"
+            ) from None
+        raise
     return dict(zip(out.column("token").to_pylist(), out.column("value").to_pylist(), strict=True))
 
 

@@ -246,6 +246,7 @@ class ServedLake:
         self._current: Generation | None = None
         self._reload_lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # poll now, not at the next interval
         self._thread: threading.Thread | None = None
         self.last_reload_seconds: float | None = None
         self.last_error: str | None = None
@@ -325,8 +326,17 @@ class ServedLake:
         self._thread = threading.Thread(target=self._poll, name="c360-reload", daemon=True)
         self._thread.start()
 
+    def request_reload(self) -> None:
+        """Poll at once rather than at the next interval: a request found the files of this
+        generation's versions gone (an erasure or a vacuum since it was loaded)."""
+        self._wake.set()
+
     def _poll(self) -> None:
-        while not self._stop.wait(self.poll_seconds):
+        while True:
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 if self.changed():
                     self.load()
@@ -337,6 +347,7 @@ class ServedLake:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
 

@@ -383,3 +383,50 @@ def test_json_rows_are_encoded_the_same_by_every_door(client: TestClient, served
         if row["customer_id"] in by_id:
             assert by_id[row["customer_id"]]["registration_date"] == row["registration_date"]
     assert all(re.fullmatch(r"\S+T\S+Z", r["registration_date"]) for r in records if r["registration_date"])
+
+
+def test_a_query_whose_files_an_erasure_deleted_reads_the_new_version_or_says_retry(tmp_path: Path) -> None:
+    """An erasure purges the files it replaced at once; a server still on the version before
+    (until its next poll) answered 400 with the object store's message and the file's path.
+    Now the query runs once more on the latest versions (and the server reloads at once); if
+    those files are gone too, the error says to retry, without paths (a 503 from the API)."""
+    from deltalake import DeltaTable
+
+    from c360.access import create_key
+    from c360.serve import create_app
+    from c360.settings import load_settings
+    from c360.sql import FilesGoneError, Snapshot
+
+    name = "enhanced.sales.dim_channel"
+    path = tmp_path / "enhanced" / "sales" / "dim_channel"
+    write_deltalake(str(path), pa.table({"channel_key": [1, 2], "channel": ["web", "store"]}))
+    before = Snapshot.load(tmp_path, [name])
+
+    def purge(version: int) -> None:
+        for uri in DeltaTable(str(path), version=version).file_uris():
+            Path(uri.removeprefix("file://")).unlink()
+
+    write_deltalake(str(path), pa.table({"channel_key": [1], "channel": ["web"]}), mode="overwrite")  # the rewrite
+    purge(0)
+    reloads: list[int] = []
+    engine = SqlEngine(tmp_path, snapshot_source=lambda: before, on_stale=lambda: reloads.append(1), workers=1)
+    try:
+        result = engine.query(f"SELECT channel FROM {name}")
+        assert result.table.column("channel").to_pylist() == ["web"]
+        assert result.versions == {name: 1} and reloads == [1]
+        purge(1)  # the latest version's own files gone too: nothing to read, so say retry
+        with pytest.raises(FilesGoneError) as caught:
+            engine.query(f"SELECT channel FROM {name}")
+    finally:
+        engine.close()
+    assert str(caught.value) == (
+        f"the files of {name} version 1 were deleted while the query read them (an erasure or a vacuum "
+        "replaced them); retry the request"
+    )
+
+    key, _ = create_key(tmp_path, "analyst")
+    settings = load_settings(lake_root=tmp_path).model_copy(update={"serve_sql_processes": 1})
+    with TestClient(create_app(settings, block_until_loaded=True)) as client:
+        answer = client.post("/v1/sql", json={"sql": f"SELECT channel FROM {name}"}, headers={"X-API-Key": key})
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+    assert str(tmp_path) not in answer.text and "retry the request" in answer.json()["detail"]
