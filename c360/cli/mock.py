@@ -10,6 +10,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from c360.cli.state import iso_date
+
 app = typer.Typer(help="Generate source extracts with known defects.", no_args_is_help=True)
 console = Console(soft_wrap=True)  # paths and counts stay on one line
 
@@ -19,9 +21,9 @@ def generate_cmd(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the extracts into.")],
     customers: Annotated[int, typer.Option("--customers", min=1, help="Customers.")] = 200,
     days: Annotated[int, typer.Option("--days", min=1, help="Daily extracts.")] = 90,
-    start: Annotated[datetime, typer.Option("--start", formats=["%Y-%m-%d"], help="First extract date.")] = datetime(
-        2024, 1, 1
-    ),
+    start: Annotated[
+        datetime, typer.Option("--start", parser=iso_date, metavar="YYYY-MM-DD", help="First extract date.")
+    ] = datetime(2024, 1, 1),
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same bytes).")] = 42,
     defect_rate: Annotated[
         float,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from c360.cli.state import state
+from c360.cli.state import iso_date, state
 
 app = typer.Typer(help="Quality gate results, metric anomalies, Data Docs.", no_args_is_help=True)
 console = Console(soft_wrap=True)
@@ -21,7 +21,9 @@ def report(
     table: Annotated[str | None, typer.Option("--table", help="Only this table (tier.domain.table).")] = None,
     run_date: Annotated[
         datetime | None,
-        typer.Option("--run-date", formats=["%Y-%m-%d"], help="This run date (default: each table's latest)."),
+        typer.Option(
+            "--run-date", parser=iso_date, metavar="YYYY-MM-DD", help="This run date (default: each table's latest)."
+        ),
     ] = None,
 ) -> None:
     """Status per table: passed / warn / failed, failing expectations with row counts, anomalies."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from c360.cli.state import make_console, state
+from c360.cli.state import iso_date, make_console, state
 
 app = typer.Typer(
     help="Run the pipeline (ingest -> sanitize -> model) for a date or a range, or one step of it.",
@@ -16,7 +16,9 @@ app = typer.Typer(
 )
 console = make_console()
 
-RUN_DATE = typer.Option(..., "--run-date", help="Logical date (extract date) YYYY-MM-DD.", formats=["%Y-%m-%d"])
+RUN_DATE = typer.Option(
+    ..., "--run-date", help="Logical date (extract date) YYYY-MM-DD.", parser=iso_date, metavar="YYYY-MM-DD"
+)
 # Each product's DAG passes its own group, so two products on one date never write the same table.
 SOURCES = typer.Option(None, "--sources", help="Only this source group: retail or air_quality (default: all).")
 
@@ -64,9 +66,15 @@ def _print_sanitize(report) -> None:  # noqa: ANN001
 def run_all_cmd(
     ctx: typer.Context,
     source: Path | None = typer.Option(None, "--source", exists=True, file_okay=False, help="Folder of extracts."),
-    run_date: datetime | None = typer.Option(None, "--run-date", formats=["%Y-%m-%d"], help="One logical date."),
-    start: datetime | None = typer.Option(None, "--from", formats=["%Y-%m-%d"], help="First date of a backfill."),
-    end: datetime | None = typer.Option(None, "--to", formats=["%Y-%m-%d"], help="Last date of a backfill."),
+    run_date: datetime | None = typer.Option(
+        None, "--run-date", parser=iso_date, metavar="YYYY-MM-DD", help="One logical date."
+    ),
+    start: datetime | None = typer.Option(
+        None, "--from", parser=iso_date, metavar="YYYY-MM-DD", help="First date of a backfill."
+    ),
+    end: datetime | None = typer.Option(
+        None, "--to", parser=iso_date, metavar="YYYY-MM-DD", help="Last date of a backfill."
+    ),
 ) -> None:
     """Without a step: ingest, sanitize, model and air quality for --run-date (or --from..--to) in one session."""
     if ctx.invoked_subcommand is not None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+import click
 from rich.console import Console
 
 from c360.settings import Settings, load_settings
@@ -54,3 +57,18 @@ def make_console(stderr: bool = False) -> Console:
     """A console that does not squeeze tables to 80 columns when output is piped or logged."""
     probe = Console(stderr=stderr)
     return probe if probe.is_terminal else Console(stderr=stderr, width=200, soft_wrap=True)
+
+
+def iso_date(value: str | datetime) -> datetime:
+    """A date option given as YYYY-MM-DD, as a ``datetime`` at midnight (typer's ``parser``).
+    Click's DateTime answered '2024-02-30' with "does not match the formats '%Y-%m-%d'", which
+    it does: the day is what is wrong."""
+    if isinstance(value, datetime):
+        return value
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise click.BadParameter(f"{value!r} is not a date written YYYY-MM-DD")
+    try:
+        day = date.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not a date: {exc}") from None
+    return datetime(day.year, day.month, day.day)
