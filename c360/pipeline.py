@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 from c360.settings import Settings
 from c360.spark import codegen_for_rows, joins_for_rows, warm_up
 from c360.storage import DeltaStorage, LakeCatalog
+from c360.storage.locks import PIPELINE_LOCK, lake_locks
 from c360.storage.schema import rows_to_arrow
 
 RUNS_TABLE = "ops.pipeline.runs"
@@ -106,7 +107,9 @@ class RunContext:
         started = datetime.now(UTC)
         t0 = time.perf_counter()
         try:
-            result = fn()
+            # Steps share the lake; an erasure waits for none of them (c360.storage.locks).
+            with lake_locks(self.settings.lake_root, [], f"{name} {run_date}", shared=[PIPELINE_LOCK]):
+                result = fn()
         except Exception as exc:
             if lineage is not None:
                 lineage.fail(exc)

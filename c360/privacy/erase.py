@@ -546,13 +546,11 @@ def erase_customer(
 ) -> ErasureReport:
     """The whole request: erase, then record (the entry point of ``c360 privacy erase``).
 
-    It holds every source group's ingest lock: a file ingested meanwhile would append rows the
-    erasure is removing, after the erased list the ingest read (c360.storage.locks)."""
-    from c360.contracts import SOURCE_GROUPS
-    from c360.storage.locks import ingest_lock, lake_locks
+    It holds the lake's pipeline lock exclusively, so no step runs beside it: one that read the
+    subject's rows before the erasure would publish them again after it (c360.storage.locks)."""
+    from c360.storage.locks import PIPELINE_LOCK, lake_locks
 
-    locks = [ingest_lock(g) for g in SOURCE_GROUPS]
-    with lake_locks(storage.catalog.lake_root, locks, f"erasure of {request_ref}"):
+    with lake_locks(storage.catalog.lake_root, [PIPELINE_LOCK], f"erasure of {request_ref}"):
         report, erased, audit = erase(storage.catalog, customer_id, request_ref, key, export_dir=export_dir)
         record(storage, erased, audit)
     return report

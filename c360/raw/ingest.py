@@ -65,7 +65,7 @@ from c360.raw.parse import ParsedFile, escape_undecodable, parse_csv, parse_json
 from c360.registry import PLATFORM, Retention, Table, column
 from c360.storage import DeltaStorage
 from c360.storage.delta import COLLECT_MAX_ROWS, data_file_schema, table_file
-from c360.storage.locks import ingest_lock, lake_locks
+from c360.storage.locks import PIPELINE_LOCK, ingest_lock, lake_locks
 from c360.storage.schema import rows_to_arrow
 
 DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -732,7 +732,8 @@ def ingest(
     # same source groups may do the same meanwhile (c360.storage.locks).
     owners = {g for f in files for g, contracts in SOURCE_GROUPS.items() if f.contract in contracts}
     what = f"ingest of {', '.join(sorted(owners))}" + (f" (run {ingest_id})" if ingest_id else "")
-    with lake_locks(storage.catalog.lake_root, [ingest_lock(g) for g in owners], what):
+    locks = [ingest_lock(g) for g in owners]
+    with lake_locks(storage.catalog.lake_root, locks, what, shared=[PIPELINE_LOCK]):
         return _ingest(spark, storage, files, pseudonym_key, ingest_id, driver_read_max_bytes)
 
 

@@ -6,8 +6,13 @@ ingest is not: it asks the raw table which source files it already holds, then a
 others. Two ingests of the same extracts at once (``c360 run`` by hand while Airflow's task
 runs, or an Airflow retry beside an attempt that still runs) both heard "not yet" and both
 appended: every file twice. So an ingest holds its source group's lock from that question to
-its last commit, and an erasure holds every ingest lock (a file ingested beside it would
-bring back the rows it removes).
+its last commit.
+
+An erasure must not run beside any step either: a model step that read the star before the
+erasure and commits after it publishes the subject again (today's profile partition, which
+the erasure never saw). So every pipeline step (``RunContext.step``: ingest, sanitize, model,
+air quality, maintenance) holds the lake's ``pipeline`` lock shared, which lets steps run
+side by side, and an erasure holds it exclusively, which waits for none of them.
 
 The locks are ``flock`` locks on files in ``<lake_root>/_locks``: the kernel releases them
 when their process ends, however it ends, so a killed run never leaves the lake locked. A
@@ -28,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 LOCK_DIR = "_locks"
+PIPELINE_LOCK = "pipeline"  # shared by every pipeline step, exclusive for an erasure
 
 
 class LakeBusyError(RuntimeError):
@@ -48,24 +54,26 @@ def _holder(fd: int) -> str:
         info = json.loads(os.pread(fd, 4096, 0) or b"{}")
     except (OSError, ValueError):
         info = {}
-    if not info:
-        return "its holder is still starting"
+    if not info:  # shared holders write nothing: several hold it at once
+        return "by running pipeline steps (c360 run, a spark-submit job or an Airflow task), or one starting"
     where = f"process {info.get('pid', '?')} on {info.get('host', '?')}"
     return f"{info.get('what', '?')}, {where}, since {info.get('since', '?')}"
 
 
 @contextlib.contextmanager
-def lake_locks(lake_root: Path, names: Iterable[str], what: str) -> Iterator[None]:
-    """Hold the lake's locks ``names`` for the block (taken in name order, so two holders of
-    overlapping sets never wait on each other), or raise :class:`LakeBusyError` at once."""
-    held: list[int] = []
+def lake_locks(lake_root: Path, names: Iterable[str], what: str, *, shared: Iterable[str] = ()) -> Iterator[None]:
+    """Hold the lake's locks ``names`` exclusively and ``shared`` shared for the block (taken in
+    name order, so two holders of overlapping sets never wait on each other), or raise
+    :class:`LakeBusyError` at once, holding nothing."""
+    modes = {name: fcntl.LOCK_SH for name in shared} | {name: fcntl.LOCK_EX for name in names}
+    held: list[tuple[int, int]] = []
     try:
-        for name in sorted(set(names)):
+        for name in sorted(modes):
             path = lock_path(lake_root, name)
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, modes[name] | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = _holder(fd)
                 os.close(fd)
@@ -73,14 +81,16 @@ def lake_locks(lake_root: Path, names: Iterable[str], what: str) -> Iterator[Non
                     f"{what}: the lake's {name} lock is held ({holder}); nothing was done. Run again once "
                     f"that has ended (its process releases {path} when it exits)"
                 ) from None
-            held.append(fd)
-            since = datetime.now(UTC).isoformat(timespec="seconds")
-            info = {"what": what, "pid": os.getpid(), "host": socket.gethostname(), "since": since}
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(info).encode(), 0)
+            held.append((fd, modes[name]))
+            if modes[name] == fcntl.LOCK_EX:  # the one holder says who it is
+                since = datetime.now(UTC).isoformat(timespec="seconds")
+                info = {"what": what, "pid": os.getpid(), "host": socket.gethostname(), "since": since}
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, json.dumps(info).encode(), 0)
         yield
     finally:
-        for fd in reversed(held):
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
+        for fd, mode in reversed(held):
+            if mode == fcntl.LOCK_EX:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)
             os.close(fd)  # closing the file releases its flock

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from c360.storage.locks import LOCK_DIR, LakeBusyError, ingest_lock, lake_locks
+from c360.lake import Lake
+from c360.pipeline import RunContext
+from c360.storage.locks import LOCK_DIR, PIPELINE_LOCK, LakeBusyError, ingest_lock, lake_locks
 
 
 def _holder(lake: Path, names: list[str]) -> subprocess.Popen[str]:
@@ -53,9 +55,43 @@ def test_a_held_lock_stops_the_next_holder_at_once_and_dies_with_its_process(tmp
     assert (tmp_path / LOCK_DIR / "ingest.retail.lock").read_text() == ""  # released: no stale holder named
 
 
-def test_ingest_and_erasure_refuse_to_start_while_an_ingest_runs(spark, settings, tmp_path: Path) -> None:  # noqa: ANN001
-    """Two ingests of the same extracts at once each asked the raw tables which files they held,
-    heard "none" and appended: every file twice. The second now stops before reading a file."""
+def test_shared_holders_run_side_by_side_and_keep_the_exclusive_one_out(tmp_path: Path) -> None:
+    proc = _holder_shared(tmp_path)
+    try:
+        with lake_locks(tmp_path, [], "model 2024-01-02", shared=[PIPELINE_LOCK]):  # steps side by side
+            pass
+        with pytest.raises(LakeBusyError) as caught, lake_locks(tmp_path, [PIPELINE_LOCK], "erasure of DSR-9"):
+            pass
+        assert "the lake's pipeline lock is held (by running pipeline steps" in str(caught.value)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    busy = pytest.raises(LakeBusyError, match=r"ingest 2024-01-02: .*\(erasure of DSR-9, process")
+    step = lake_locks(tmp_path, [], "ingest 2024-01-02", shared=[PIPELINE_LOCK])
+    with lake_locks(tmp_path, [PIPELINE_LOCK], "erasure of DSR-9"), busy, step:  # an erasure holds it alone
+        pass
+
+
+def _holder_shared(lake: Path) -> subprocess.Popen[str]:
+    code = textwrap.dedent(
+        f"""
+        import time
+        from c360.storage.locks import PIPELINE_LOCK, lake_locks
+        with lake_locks({str(lake)!r}, [], "sanitize 2024-01-02", shared=[PIPELINE_LOCK]):
+            print("held", flush=True)
+            time.sleep(300)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_step_and_an_erasure_never_run_together(spark, settings, tmp_path: Path) -> None:  # noqa: ANN001
+    """A model step that read the star before an erasure and committed after it published the
+    subject again (a profile partition the erasure never saw). Two ingests of the same
+    extracts at once each asked the raw tables which files they held, heard "none" and
+    appended: every file twice. Each now stops before it reads anything."""
     from c360.privacy.erase import erase_customer
     from c360.raw.ingest import discover, ingest
     from c360.storage import DeltaStorage
@@ -69,13 +105,25 @@ def test_ingest_and_erasure_refuse_to_start_while_an_ingest_runs(spark, settings
     try:
         with pytest.raises(LakeBusyError, match="ingest of retail .*the lake's ingest.retail lock is held"):
             ingest(spark, storage, files, b"key", ingest_id="second")
-        with pytest.raises(LakeBusyError, match="erasure of DSR-1: the lake's ingest.retail lock is held"):
-            erase_customer(storage, "C1", "DSR-1", b"key")
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+    step = _holder_shared(settings.lake_root)
+    try:
+        with pytest.raises(LakeBusyError, match="erasure of DSR-1: the lake's pipeline lock is held"):
+            erase_customer(storage, "C1", "DSR-1", b"key")
+    finally:
+        step.send_signal(signal.SIGKILL)
+        step.wait()
     assert not storage.exists("raw.customer.loyalty_program")
     assert os.listdir(settings.lake_root) == [LOCK_DIR]  # nothing else was written
+
+    ctx = RunContext.create(settings, spark)
+    busy = pytest.raises(LakeBusyError, match="model 2024-01-02: the lake's pipeline lock is held .erasure of DSR-2")
+    with lake_locks(settings.lake_root, [PIPELINE_LOCK], "erasure of DSR-2"), busy:
+        ctx.step("model", date(2024, 1, 2), lambda: pytest.fail("the step ran beside an erasure"))
+    [logged] = Lake(settings.lake_root).frame("ops.pipeline.runs").to_dict("records")
+    assert (logged["step"], logged["status"]) == ("model", "failed") and "erasure of DSR-2" in logged["summary"]
 
     report = ingest(spark, storage, files, b"key", ingest_id="after")
     assert [f.status for f in report.files] == ["ingested"]
