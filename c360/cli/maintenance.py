@@ -22,6 +22,7 @@ def maintenance(
     from c360.maintenance import apply_retention
     from c360.registry import registry
     from c360.storage import LakeCatalog
+    from c360.storage.locks import PIPELINE_LOCK, lake_locks
 
     now = datetime.now(UTC).date()
     try:
@@ -33,7 +34,10 @@ def maintenance(
         # raw evidence. Looking ahead is what --dry-run is for.
         raise typer.BadParameter(f"--today {day} is after today ({now}); add --dry-run to see what would expire then")
     tables = [registry().get(t) for t in table] or None
-    done = apply_retention(LakeCatalog(state.settings.lake_root), day, tables, vacuum=not no_vacuum, dry_run=dry_run)
+    lake_root = state.settings.lake_root
+    shared = [] if dry_run else [PIPELINE_LOCK]  # a step's lock, as the maintenance DAG's task holds it
+    with lake_locks(lake_root, [], f"maintenance {day}", shared=shared):
+        done = apply_retention(LakeCatalog(lake_root), day, tables, vacuum=not no_vacuum, dry_run=dry_run)
     out = Table(
         "table", "rows kept from", "expired files", "expired rows", "version", "versions kept (days)", "vacuumed"
     )
