@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, BinaryIO, TypeVar
 import pyarrow as pa
 import sqlparse
 from deltalake import DeltaTable, QueryBuilder
+from pydantic_core import to_jsonable_python
 from sqlparse import tokens as Tk
 from sqlparse.exceptions import SQLParseError
 
@@ -873,8 +874,6 @@ def json_safe(value: object) -> object:
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [json_safe(v) for v in value]
-    from pydantic_core import to_jsonable_python
-
     return to_jsonable_python(value)  # dates, times, decimals: as the API's responses encode them
 
 
