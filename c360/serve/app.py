@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -27,7 +27,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from c360.access import SCOPES, AccessDenied, Unauthenticated
 from c360.serve.audit import AuditRecord, AuditWriter
-from c360.serve.deps import known_query_parameters
 from c360.serve.routers import air_quality, customers, exports, finance, health, marketing, meta, product, sql
 from c360.serve.state import ServedLake
 from c360.settings import Settings
@@ -102,9 +101,8 @@ def create_app(settings: Settings, *, block_until_loaded: bool = False) -> FastA
     app.state.lake = lake
     app.state.engine = engine
     app.state.audit = audit
-    app.include_router(health.router)
-    for module in (customers, marketing, finance, product, air_quality, meta, sql, exports):
-        app.include_router(module.router, dependencies=[Depends(known_query_parameters)])
+    for module in (health, customers, marketing, finance, product, air_quality, meta, sql, exports):
+        app.include_router(module.router)
     _docs(app)
     _errors(app)
 

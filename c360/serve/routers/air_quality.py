@@ -10,11 +10,11 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from c360.access import AIR_QUALITY, Principal
 from c360.aqi.standards import BUILTIN
 from c360.serve.aggregate import lit, run
-from c360.serve.deps import AuditDep, EngineDep, GenerationDep, SettingsDep, check_range, scope
+from c360.serve.deps import AuditDep, EngineDep, GenerationDep, SettingsDep, StrictQueryRoute, check_range, scope
 from c360.serve.models import AqiCounts, AqiRequest, AqiResponse, Rows
 from c360.serve.state import AQI_DAILY, STATIONS
 
-router = APIRouter(tags=[AIR_QUALITY])
+router = APIRouter(tags=[AIR_QUALITY], route_class=StrictQueryRoute)
 Caller = Annotated[Principal, Depends(scope(AIR_QUALITY))]
 
 

@@ -17,12 +17,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from c360.access import CUSTOMERS, AccessDenied, ColumnAccess, Principal
-from c360.serve.deps import AuditDep, GenerationDep, SettingsDep, check_range, scope
+from c360.serve.deps import AuditDep, GenerationDep, SettingsDep, StrictQueryRoute, check_range, scope
 from c360.serve.models import CustomerHistory, CustomerOut, CustomerPage
 from c360.serve.rows import access_for, shape_async
 from c360.serve.state import DIM_CUSTOMER, PROFILE, Generation, Match, ProfileIndex
 
-router = APIRouter(prefix="/v1/customers", tags=[CUSTOMERS])
+router = APIRouter(prefix="/v1/customers", tags=[CUSTOMERS], route_class=StrictQueryRoute)
 Caller = Annotated[Principal, Depends(scope(CUSTOMERS))]
 CustomerId = Annotated[str, Path(min_length=1, max_length=64, description="CRM customer id")]
 

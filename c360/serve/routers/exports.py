@@ -12,10 +12,10 @@ from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 
 from c360.access import EXPORTS, Principal
-from c360.serve.deps import AuditDep, EngineDep, SettingsDep, scope
+from c360.serve.deps import AuditDep, EngineDep, SettingsDep, StrictQueryRoute, scope
 from c360.serve.exports import MEDIA_TYPES, ExportManifest, manifest_path, resolve_version, write_export
 
-router = APIRouter(prefix="/v1", tags=[EXPORTS])
+router = APIRouter(prefix="/v1", tags=[EXPORTS], route_class=StrictQueryRoute)
 Caller = Annotated[Principal, Depends(scope(EXPORTS))]
 
 

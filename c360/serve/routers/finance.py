@@ -9,11 +9,11 @@ from fastapi import APIRouter, Depends, Query
 
 from c360.access import FINANCE, Principal
 from c360.serve.aggregate import latest_as_of, lit, run
-from c360.serve.deps import AuditDep, EngineDep, GenerationDep, check_range, scope
+from c360.serve.deps import AuditDep, EngineDep, GenerationDep, StrictQueryRoute, check_range, scope
 from c360.serve.models import Rows
 from c360.serve.state import PROFILE, SALES_BY_SEGMENT
 
-router = APIRouter(prefix="/v1/finance", tags=[FINANCE])
+router = APIRouter(prefix="/v1/finance", tags=[FINANCE], route_class=StrictQueryRoute)
 Caller = Annotated[Principal, Depends(scope(FINANCE))]
 
 

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Depends, Query
 
 from c360.access import MARKETING, Principal
 from c360.serve.aggregate import latest_as_of, lit, run
-from c360.serve.deps import AuditDep, EngineDep, GenerationDep, scope
+from c360.serve.deps import AuditDep, EngineDep, GenerationDep, StrictQueryRoute, scope
 from c360.serve.models import Rows
 from c360.serve.state import PROFILE
 
-router = APIRouter(prefix="/v1/marketing", tags=[MARKETING])
+router = APIRouter(prefix="/v1/marketing", tags=[MARKETING], route_class=StrictQueryRoute)
 Caller = Annotated[Principal, Depends(scope(MARKETING))]
 AsOf = Annotated[date | None, Query(description="as-of date of the profile (default: the latest)")]
 Limit = Annotated[int, Query(ge=1, le=10_000, description="most rows returned")]

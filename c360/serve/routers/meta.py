@@ -8,11 +8,11 @@ import pyarrow as pa
 from fastapi import APIRouter, Depends
 
 from c360.access import META, Principal, column_access, column_tags
-from c360.serve.deps import AuditDep, GenerationDep, scope
+from c360.serve.deps import AuditDep, GenerationDep, StrictQueryRoute, scope
 from c360.serve.models import ColumnMeta, TableOut, TablesOut
 from c360.sql import PinnedTable
 
-router = APIRouter(prefix="/v1", tags=[META])
+router = APIRouter(prefix="/v1", tags=[META], route_class=StrictQueryRoute)
 Caller = Annotated[Principal, Depends(scope(META))]
 
 

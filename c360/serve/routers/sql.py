@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from c360.access import SQL, Principal
-from c360.serve.deps import AuditDep, EngineDep, GenerationDep, SettingsDep, scope
+from c360.serve.deps import AuditDep, EngineDep, GenerationDep, SettingsDep, StrictQueryRoute, scope
 from c360.serve.models import ColumnOut, SqlRequest, SqlResponse
 from c360.sql import json_records
 
-router = APIRouter(prefix="/v1", tags=[SQL])
+router = APIRouter(prefix="/v1", tags=[SQL], route_class=StrictQueryRoute)
 Caller = Annotated[Principal, Depends(scope(SQL))]
 
 
