@@ -527,11 +527,16 @@ def _private_slot(suffix: str) -> str:
     return f"<c360:{suffix}>"
 
 
+def files_missing(p: PinnedTable) -> bool:
+    """Whether some of ``p``'s files at its version no longer exist (an erasure purges the files
+    it replaced, a vacuum old ones). Asked only after a read failed: it costs a stat per file."""
+    return any(not Path(uri.removeprefix("file://")).exists() for uri in p.dt.file_uris())
+
+
 def _files_gone(prepared: _Prepared) -> list[str]:
-    """The pinned tables (and vault) some of whose files at their pinned version no longer
-    exist: asked only after a query failed, so its cost (a stat per file) is paid then."""
+    """The pinned tables (and vault) whose files at their pinned version are not all there."""
     pinned = [*prepared.pinned.values(), *([prepared.vault] if prepared.vault is not None else [])]
-    return [p.name for p in pinned if any(not Path(uri.removeprefix("file://")).exists() for uri in p.dt.file_uris())]
+    return [p.name for p in pinned if files_missing(p)]
 
 
 def _plan(prepared: _Prepared) -> _Plan:

@@ -23,7 +23,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from c360.access import Role, column_access, get_role
-from c360.sql import SqlEngine, SqlError, csv_ready, pin
+from c360.sql import FilesGoneError, SqlEngine, SqlError, csv_ready, files_missing, pin
 from c360.storage.catalog import LakeCatalog, TableNotFoundError
 
 FORMATS = ("parquet", "csv")
@@ -110,7 +110,15 @@ def write_export(
     rows = 0
     try:
         with tmp.open("wb") as sink:
-            rows = _write_parquet(reader, sink) if fmt == "parquet" else _write_csv(reader, sink)
+            try:
+                rows = _write_parquet(reader, sink) if fmt == "parquet" else _write_csv(reader, sink)
+            except SqlError:
+                if files_missing(pinned):
+                    raise FilesGoneError(
+                        f"the files of {table} version {version} were deleted while the export read them (an "
+                        "erasure or a vacuum replaced them); retry the request"
+                    ) from None
+                raise
         digest = hashlib.sha256()
         with tmp.open("rb") as fp:
             for chunk in iter(lambda: fp.read(1 << 20), b""):

@@ -4,7 +4,6 @@ a role that reveals (through the vault snapshot of the same generation)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 import pyarrow as pa
 from deltalake import QueryBuilder
@@ -12,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from c360.access import VAULT_TABLE, ColumnAccess, Role, clear_name
 from c360.serve.state import Generation
-from c360.sql import FilesGoneError
+from c360.sql import FilesGoneError, files_missing
 
 
 def access_for(gen: Generation, role: Role, table: str) -> ColumnAccess:
@@ -31,7 +30,7 @@ def vault_values(gen: Generation, tokens: Iterable[str]) -> dict[str, str]:
     try:
         out = pa.table(QueryBuilder().register("v", vault.dt).execute(sql).read_all())
     except Exception:
-        if any(not Path(uri.removeprefix("file://")).exists() for uri in vault.dt.file_uris()):
+        if files_missing(vault):
             raise FilesGoneError(
                 f"the files of {VAULT_TABLE} version {vault.version} were deleted while the request read them "
                 "(an erasure replaced them); retry the request"

@@ -109,3 +109,33 @@ def test_spark_views_by_name_current_or_pinned(spark: Any, served: ServedLakeFix
     assert pinned == DeltaStorage(spark, served.root).read(STATIONS, version=latest - 1).count()
     columns = spark.table("`enhanced.customer.customer360_profile`").columns
     assert "email_token" not in columns and "customer_segment" in columns
+
+
+def test_an_export_whose_files_an_erasure_deleted_says_retry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files of the version being exported deleted under the export (an erasure purges the
+    files it replaced) was a 400 quoting the object store and the file's path; now the 503 of
+    c360.sql.FilesGoneError, and no partial file is left."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from c360.sql import FilesGoneError
+
+    path = tmp_path / "enhanced" / "sales" / "dim_channel"
+    write_deltalake(str(path), pa.table({"channel_key": list(range(100)), "channel": ["web"] * 100}))
+    engine = SqlEngine(tmp_path, workers=1)
+    opened = engine.stream
+
+    def stream_then_purge(*args: Any, **kw: Any) -> Any:
+        reader, versions = opened(*args, **kw)
+        for uri in DeltaTable(str(path)).file_uris():
+            Path(uri.removeprefix("file://")).unlink()
+        return reader, versions
+
+    monkeypatch.setattr(engine, "stream", stream_then_purge)
+    out = tmp_path / "exports" / "channels.csv"
+    try:
+        with pytest.raises(FilesGoneError, match="enhanced.sales.dim_channel version 0 were deleted .*retry"):
+            write_export(engine, "enhanced.sales.dim_channel", 0, "csv", out)
+    finally:
+        engine.close()
+    assert not out.parent.exists() or list(out.parent.iterdir()) == []
