@@ -301,6 +301,8 @@ def test_tables_lists_versions_rows_and_descriptions(client: TestClient, served:
 
 def test_health_and_offline_docs(client: TestClient) -> None:
     health = client.get("/health").json()
+    probe = client.head("/health")
+    assert probe.status_code == 200 and probe.content == b""  # what load balancers send
     assert health["ready"] is True and PROFILE in health["versions"] and health["process"] == os.getpid()
     page = client.get("/docs").text
     assert "cdn" not in page.lower() and "/static/swagger/swagger-ui-bundle.js" in page

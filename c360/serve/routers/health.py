@@ -12,7 +12,8 @@ from c360.serve.models import Health
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", response_model=Health, summary="Ready when the tables are loaded")
+# HEAD too: load balancers and uptime checks often probe with it (it was a 405).
+@router.api_route("/health", methods=["GET", "HEAD"], response_model=Health, summary="Ready when the tables are loaded")
 def health(lake: LakeDep, engine: EngineDep, response: Response) -> Health:
     gen = lake.current
     if gen is None:
