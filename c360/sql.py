@@ -398,6 +398,7 @@ class SqlEngine:
         flat, refs = check_sql(sql)
         names = list(dict.fromkeys(r.name for r in refs))
         snap = None if fresh else snapshot if snapshot is not None else self.snapshot()
+        versions = self._checked_versions(versions, snap)
         pinned = {n: self._pinned(n, snap, versions, resolved) for n in names}
         accesses = {n: self._access(resolved, p) for n, p in pinned.items()}
         vault = self._pinned_vault(snap) if any(a.reveal for a in accesses.values()) else None
@@ -433,6 +434,23 @@ class SqlEngine:
                 raise SqlError(str(exc)) from None
             known = snap.served() if snap is not None else served_tables(self.lake_root)
             raise SqlError(unknown_table_message(tname, known)) from None
+
+    def _checked_versions(self, versions: Mapping[str, int] | None, snap: Snapshot | None) -> dict[str, int]:
+        """``versions`` by canonical name; a name that is no table of the lake is refused. It was
+        ignored: ``--at enhanced.sales.fct_ordr=3`` read the latest fct_order while its user
+        believed it pinned. A table the query does not read may be pinned (one map of versions
+        for several queries)."""
+        out: dict[str, int] = {}
+        for name, version in (versions or {}).items():
+            try:
+                tname = str(TableName.parse(name))
+            except TableNameError as exc:
+                raise SqlError(f"cannot pin a version of {name!r}: {exc}") from None
+            if not self.catalog.exists(tname):
+                known = snap.served() if snap is not None else served_tables(self.lake_root)
+                raise SqlError(f"cannot pin a version of {name}: {unknown_table_message(tname, known)}")
+            out[tname] = version
+        return out
 
     def _pinned_vault(self, snap: Snapshot | None) -> PinnedTable | None:
         if snap is not None and VAULT_TABLE in snap.tables:

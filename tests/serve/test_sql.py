@@ -430,3 +430,27 @@ def test_a_query_whose_files_an_erasure_deleted_reads_the_new_version_or_says_re
         answer = client.post("/v1/sql", json={"sql": f"SELECT channel FROM {name}"}, headers={"X-API-Key": key})
     assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
     assert str(tmp_path) not in answer.text and "retry the request" in answer.json()["detail"]
+
+
+def test_a_version_pinned_for_a_table_the_lake_lacks_is_refused_not_ignored(tmp_path: Path) -> None:
+    """`c360 sql q --at enhanced.sales.fct_ordr=0` read the latest fct_order, the typo ignored."""
+    orders = tmp_path / "enhanced" / "sales" / "fct_order"
+    write_deltalake(str(orders), pa.table({"k": [1]}))
+    write_deltalake(str(orders), pa.table({"k": [2]}), mode="append")
+    write_deltalake(str(tmp_path / "enhanced" / "sales" / "dim_channel"), pa.table({"c": [1]}))
+    engine = SqlEngine(tmp_path, workers=1)
+    query = "SELECT count(*) AS n FROM enhanced.sales.fct_order"
+    try:
+        with pytest.raises(SqlError) as caught:
+            engine.query(query, versions={"enhanced.sales.fct_ordr": 0})
+        assert str(caught.value).startswith(
+            "cannot pin a version of enhanced.sales.fct_ordr: unknown table 'enhanced.sales.fct_ordr'; "
+            "did you mean enhanced.sales.fct_order"
+        )
+        with pytest.raises(SqlError, match="cannot pin a version of 'Enhanced.sales.fct_order'"):
+            engine.query(query, versions={"Enhanced.sales.fct_order": 0})
+        # a table the query does not read may be pinned: one map of versions serves several queries
+        pinned = engine.query(query, versions={"enhanced.sales.fct_order": 0, "enhanced.sales.dim_channel": 0})
+        assert pinned.table.column("n").to_pylist() == [1] and pinned.versions == {"enhanced.sales.fct_order": 0}
+    finally:
+        engine.close()
