@@ -60,6 +60,15 @@ def _holder(fd: int) -> str:
     return f"{info.get('what', '?')}, {where}, since {info.get('since', '?')}"
 
 
+def _open(path: Path) -> int:
+    """The lock file, created writable as the umask allows (a group-shared lake stays shared);
+    one another user created and this one may not write is opened to read: flock needs no more."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:
+        return os.open(path, os.O_RDONLY)
+
+
 @contextlib.contextmanager
 def lake_locks(lake_root: Path, names: Iterable[str], what: str, *, shared: Iterable[str] = ()) -> Iterator[None]:
     """Hold the lake's locks ``names`` exclusively and ``shared`` shared for the block (taken in
@@ -71,7 +80,7 @@ def lake_locks(lake_root: Path, names: Iterable[str], what: str, *, shared: Iter
         for name in sorted(modes):
             path = lock_path(lake_root, name)
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = _open(path)
             try:
                 fcntl.flock(fd, modes[name] | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -85,8 +94,9 @@ def lake_locks(lake_root: Path, names: Iterable[str], what: str, *, shared: Iter
             if modes[name] == fcntl.LOCK_EX:  # the one holder says who it is
                 since = datetime.now(UTC).isoformat(timespec="seconds")
                 info = {"what": what, "pid": os.getpid(), "host": socket.gethostname(), "since": since}
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, json.dumps(info).encode(), 0)
+                with contextlib.suppress(OSError):  # a lock file another user created: held, not signed
+                    os.ftruncate(fd, 0)
+                    os.pwrite(fd, json.dumps(info).encode(), 0)
         yield
     finally:
         for fd, mode in reversed(held):
