@@ -111,10 +111,9 @@ class ProfileIndex:
             raise LookupError(f"the profile holds no as-of date yet, so none for {given.isoformat()}")
         first, last = self.as_of_dates[0].isoformat(), self.as_of_dates[-1].isoformat()
         where = "outside" if not self.as_of_dates[0] <= given <= self.as_of_dates[-1] else "missing from"
-        raise LookupError(
-            f"the profile has no as-of date {given.isoformat()} ({where} the {len(self.as_of_dates)} "
-            f"dates it holds, {first} to {last})"
-        )
+        n = len(self.as_of_dates)
+        held = f"the one date it holds, {first}" if n == 1 else f"the {n} dates it holds, {first} to {last}"
+        raise LookupError(f"the profile has no as-of date {given.isoformat()} ({where} {held})")
 
     def span(self, start: date | None, end: date | None) -> tuple[int, int]:
         """The row positions [lo, hi) of the as-of dates from ``start`` to ``end`` (inclusive;
