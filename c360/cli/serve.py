@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
+import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -58,7 +61,8 @@ def export(
         typer.Option(
             "--out",
             "-o",
-            help="File to write (or a folder: the file gets the server's name); its manifest goes next to it.",
+            help="File to write (or a folder: the file gets the server's name); its manifest goes next to it. "
+            "'-' writes to stdout (the manifest's figures go to stderr).",
         ),
     ],
     version: Annotated[int | None, typer.Option("--version", min=0, help="Table version (default: latest).")] = None,
@@ -77,18 +81,27 @@ def export(
     from c360.sql import SqlEngine
     from c360.storage.light import append_rows, ensure
 
-    named = out.suffix.lstrip(".").lower() if not out.is_dir() else ""
+    to_stdout = str(out) == "-"
+    named = out.suffix.lstrip(".").lower() if not (to_stdout or out.is_dir()) else ""
     if fmt is None:
         fmt = named if named in FORMATS else "parquet"
     elif named in FORMATS and named != fmt:
         raise typer.BadParameter(f"--out {out.name} names a {named} file, but --format is {fmt}")
+    if to_stdout and fmt == "parquet" and sys.stdout.isatty():
+        raise typer.BadParameter("--out - would write Parquet's bytes to the terminal: redirect it, or --format csv")
     root = state.settings.lake_root
     v = resolve_version(root, table, version, as_of)
-    if out.is_dir():  # the name the server gives the same export
+    if not to_stdout and out.is_dir():  # the name the server gives the same export
         out = out / f"{table}.v{v}.{role}.{fmt}"
     engine = SqlEngine(root)
     try:
-        manifest = write_export(engine, table, v, fmt, out, role=role)
+        with tempfile.TemporaryDirectory(prefix="c360-export-") as scratch:
+            target = Path(scratch) / f"export.{fmt}" if to_stdout else out
+            manifest = write_export(engine, table, v, fmt, target, role=role)
+            if to_stdout:  # written whole first, so the hash and the audit describe exactly these bytes
+                with target.open("rb") as fp:
+                    shutil.copyfileobj(fp, sys.stdout.buffer)
+                sys.stdout.buffer.flush()
     finally:
         engine.close()
     rec = AuditRecord(
@@ -100,4 +113,8 @@ def export(
     rec.key_id = f"cli:{getpass.getuser()}"
     ensure(AUDIT_TABLE, root)
     append_rows(root, AUDIT_TABLE.name, [rec.row()], operation="audit")
-    typer.echo(f"{table}@v{v}: {manifest.rows} rows, {manifest.bytes} bytes, sha256 {manifest.sha256} -> {out}")
+    typer.echo(
+        f"{table}@v{v}: {manifest.rows} rows, {manifest.bytes} bytes, sha256 {manifest.sha256} -> "
+        + ("stdout" if to_stdout else str(out)),
+        err=to_stdout,
+    )

@@ -139,3 +139,28 @@ def test_an_export_whose_files_an_erasure_deleted_says_retry(tmp_path: Path, mon
     finally:
         engine.close()
     assert not out.parent.exists() or list(out.parent.iterdir()) == []
+
+
+def test_export_to_stdout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`c360 export t --out -` wrote a file named '-' in the current folder; '-' is stdout now,
+    with the manifest's figures on stderr (its hash is the hash of the bytes written)."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+    from typer.testing import CliRunner
+
+    from c360.cli import app
+    from c360.cli.state import state
+    from c360.settings import load_settings
+
+    write_deltalake(str(tmp_path / "lake" / "enhanced" / "sales" / "dim_channel"),
+                    pa.table({"channel_key": [1, 2], "channel": ["web", "store"]}))  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    state._settings = load_settings(lake_root=tmp_path / "lake")
+    try:
+        result = CliRunner().invoke(app, ["export", "enhanced.sales.dim_channel", "--out", "-", "--format", "csv"])
+    finally:
+        state._settings = None
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes == b'"channel_key","channel"\n1,"web"\n2,"store"\n'
+    assert f"sha256 {hashlib.sha256(result.stdout_bytes).hexdigest()} -> stdout" in result.stderr
+    assert not (tmp_path / "-").exists()
