@@ -31,7 +31,7 @@ def sql(
             help="table (on screen), csv, json or parquet (default: table, or --out's extension).",
         ),
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the result here (default: stdout).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the result here ('-': stdout).")] = None,
     role: Annotated[str, typer.Option("--role", help="Column access of this role.")] = "analyst",
     limit: Annotated[int, typer.Option("--limit", min=1, help="Row limit.")] = 10_000,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds before the query is stopped.")] = 60.0,
@@ -40,13 +40,16 @@ def sql(
     """Run one read-only SELECT over the published tables and print or write the result."""
     from c360.sql import SqlEngine, write_result
 
+    dash = out is not None and str(out) == "-"  # stdout, as Unix tools spell it (it wrote a file named '-')
+    if dash:
+        out = None
     named = out.suffix.lstrip(".").lower() if out is not None else ""
     if fmt is None:
-        fmt = named if named in FILE_FORMATS else "table" if out is None else "csv"
+        fmt = named if named in FILE_FORMATS else "csv" if dash else "table" if out is None else "csv"
     if fmt not in FORMATS:
         raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
-    if fmt == "parquet" and out is None:
-        raise typer.BadParameter("--format parquet needs --out FILE")
+    if fmt == "parquet" and out is None and (not dash or sys.stdout.isatty()):
+        raise typer.BadParameter("--format parquet needs --out FILE, or --out - into a pipe")
     if out is not None and fmt == "table":  # it was printed on screen, and --out silently ignored
         raise typer.BadParameter("--format table is for the screen: give --out a .csv, .json or .parquet file")
     if named in FILE_FORMATS and named != fmt:

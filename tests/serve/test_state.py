@@ -199,6 +199,11 @@ def test_the_sql_command_writes_what_out_names_and_never_ignores_it(tmp_path: Pa
         clash = runner.invoke(app, ["sql", query, "-o", str(tmp_path / "c.parquet"), "-f", "csv"])
         assert clash.exit_code == 2 and "names a parquet file, but --format is csv" in clash.output
         assert not (tmp_path / "s.csv").exists() and not (tmp_path / "c.parquet").exists()
+        # '-' is stdout (it wrote a file named '-'): CSV unless --format says otherwise
+        dash = runner.invoke(app, ["sql", query, "-o", "-"])
+        assert dash.exit_code == 0 and dash.stdout == '"s"\n3\n' and not Path("-").exists()
+        piped = runner.invoke(app, ["sql", query, "-o", "-", "-f", "parquet"])
+        assert piped.exit_code == 0 and piped.stdout_bytes[:4] == b"PAR1"
     finally:
         state._settings = None
 
