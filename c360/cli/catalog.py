@@ -149,7 +149,7 @@ def note(
 @app.command("product")
 def product(
     name: str = typer.Argument(..., help="A data product, e.g. customer.analytics.C360."),
-    output: Path | None = typer.Option(None, "--output", help="Write the descriptor (YAML) here."),
+    output: Path | None = typer.Option(None, "--output", help="Write the descriptor (YAML) here ('-': stdout)."),
 ) -> None:
     """The data product's descriptor (Open Data Contract Standard shape), from the registry."""
     import yaml
@@ -157,7 +157,7 @@ def product(
     from c360.catalog import product_descriptor
 
     text = yaml.safe_dump(json.loads(json.dumps(product_descriptor(name))), sort_keys=False)
-    if output:
+    if output and str(output) != "-":  # '-' wrote a file named '-'
         output.write_text(text)
         console.print(f"wrote {output}")
     else:

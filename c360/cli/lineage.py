@@ -31,6 +31,8 @@ def lineage(
 
     if upstream and downstream:
         raise typer.BadParameter("give --upstream or --downstream, or neither for both")
+    if output is not None and output.suffix not in (".dot", ".png"):  # '-' or x.svg wrote '-.dot', 'x.dot'
+        raise typer.BadParameter(f"--output {output}: give a .dot (graphviz text) or .png file")
     if table not in registry() and not LakeCatalog(state.settings.lake_root).exists(table):
         registry().get(table)  # raises with the closest names
     direction = "upstream" if upstream else "downstream" if downstream else "both"
