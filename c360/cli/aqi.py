@@ -30,7 +30,7 @@ InputArg = Annotated[
 ]
 OutputOpt = Annotated[
     Path | None,
-    typer.Option("--output", "-o", help="Write the results here, in the format its extension names (default: stdout)."),
+    typer.Option("--output", "-o", help="Write the results here, in the format its extension names ('-': stdout)."),
 ]
 StandardOpt = Annotated[str, typer.Option("--standard", help="Standard id or path to a standard's JSON file.")]
 FormatOpt = Annotated[
@@ -58,6 +58,8 @@ def compute(
     from c360.aqi.kernel import use_system_allocator
 
     use_system_allocator()
+    if output is not None and str(output) == "-":  # stdout, as INPUT '-' is stdin (it wrote a file named '-')
+        output = None
     try:
         in_fmt = frames.format_of(input, input_format) if str(input) != "-" else (input_format or "jsonl")
         out_fmt = frames.format_of(output or "-", output_format or ("jsonl" if output is None else None), output=True)
@@ -66,7 +68,7 @@ def compute(
     if out_fmt == "json":
         out_fmt = "jsonl"  # results are a stream: one JSON object per line
     if out_fmt != "jsonl" and output is None:
-        raise typer.BadParameter(f"{out_fmt} output needs --output FILE")
+        raise typer.BadParameter(f"{out_fmt} output needs --output FILE (stdout takes jsonl)")
     if in_fmt in ("parquet", "csv"):
         if not input.is_file():
             raise typer.BadParameter(f"no such file: {input}")

@@ -198,7 +198,7 @@ def test_a_frame_without_aqi_columns_is_refused_with_what_was_expected() -> None
         calculate(pa.table({"station": ["A"]}))
 
 
-def test_cli_converts_between_every_file_format(tmp_path: Path) -> None:
+def test_cli_converts_between_every_file_format(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
     from c360.cli import app
@@ -223,6 +223,10 @@ def test_cli_converts_between_every_file_format(tmp_path: Path) -> None:
     # An output named for a format c360 does not write is refused, not filled with JSON Lines.
     result = runner.invoke(app, ["aqi", "compute", str(source), "-o", str(tmp_path / "e.xlsx")])
     assert result.exit_code != 0 and "cannot tell the output format from '.xlsx'" in result.output
+    # '-' is stdout, as INPUT '-' is stdin (it wrote a file named '-')
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["aqi", "compute", str(source), "-o", "-"])
+    assert result.exit_code == 0 and result.stdout.count('"status"') == 3 and not (tmp_path / "-").exists()
     assert not (tmp_path / "e.xlsx").exists()
     for name, fmt in (("f", []), ("g.xlsx", ["--output-format", "csv"])):  # no extension: JSON Lines
         result = runner.invoke(app, ["aqi", "compute", str(source), "-o", str(tmp_path / name), *fmt])
