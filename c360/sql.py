@@ -921,14 +921,17 @@ def json_records(data: pa.Table) -> list[dict[str, object]]:
 
 
 def csv_ready(data: _Tabular) -> _Tabular:
-    """CSV has no lists, maps or structs: a list becomes its items joined by '|', any other
-    nested value its JSON text (a map an object). The one rendering of every CSV c360 writes
-    (exports, ``c360 sql``, ``c360 table show``)."""
+    """CSV has no lists, maps or structs: a list of plain values becomes its items joined by
+    '|', any other nested value (a list of lists, maps or structs too) its JSON text (a map an
+    object). The one rendering of every CSV c360 writes (exports, ``c360 sql``, ``c360 table
+    show``)."""
     import pyarrow.compute as pc  # not at import: the query processes never write CSV
 
     columns, fields = [], []
     for f, col in zip(data.schema, data.columns, strict=True):
-        if pa.types.is_list(f.type) or pa.types.is_large_list(f.type) or pa.types.is_list_view(f.type):
+        listed = pa.types.is_list(f.type) or pa.types.is_large_list(f.type) or pa.types.is_list_view(f.type)
+        item = f.type.value_type if listed else None
+        if item is not None and not (pa.types.is_nested(item) or pa.types.is_binary(item)):
             col = pc.binary_join(pc.cast(col, pa.list_(pa.string())), "|")
             f = pa.field(f.name, pa.string())
         elif pa.types.is_nested(f.type):
