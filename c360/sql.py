@@ -923,8 +923,9 @@ def json_records(data: pa.Table) -> list[dict[str, object]]:
 def csv_ready(data: _Tabular) -> _Tabular:
     """CSV has no lists, maps or structs: a list of plain values becomes its items joined by
     '|', any other nested value (a list of lists, maps or structs too) its JSON text (a map an
-    object). The one rendering of every CSV c360 writes (exports, ``c360 sql``, ``c360 table
-    show``)."""
+    object). The one rendering of every CSV of the lake's tables (exports, ``c360 sql``,
+    ``c360 table show``). The AQI calculator's result files keep every list as JSON text
+    (docs/aqi.md), so that a result file reads back as the lists it holds."""
     import pyarrow.compute as pc  # not at import: the query processes never write CSV
 
     columns, fields = [], []
