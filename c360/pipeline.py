@@ -289,11 +289,11 @@ def owning_group(f: SourceFile) -> str:
     A file with a contract belongs to its contract's group; anything else to the group of the
     domain folder it sits in, and what sits in no group's folder to the first group.
     """
-    from c360.contracts import SOURCE_GROUPS
+    from c360.contracts import SOURCE_GROUPS, group_of
 
+    if f.contract is not None and (group := group_of(f.contract)) is not None:
+        return group
     for name, contracts in SOURCE_GROUPS.items():
-        if f.contract is not None and f.contract in contracts:
-            return name
         if f.contract is None and f.path.parent.name in {c.domain for c in contracts}:
             return name
     return next(iter(SOURCE_GROUPS))

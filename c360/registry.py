@@ -254,9 +254,7 @@ class Registry:
         order: list[Table] = []
         pending = list(chosen)
         while pending:
-            ready = [
-                t for t in pending if all(s in done or s not in names for s in (*t.sources, *t.checked_against))
-            ]
+            ready = [t for t in pending if all(s in done or s not in names for s in (*t.sources, *t.checked_against))]
             if not ready:
                 raise ValueError("cycle among tables: " + ", ".join(t.name for t in pending))
             for t in ready:

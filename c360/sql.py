@@ -909,11 +909,6 @@ def _pylist(data: pa.Table | pa.ChunkedArray | pa.Array) -> list:
         return data.to_pylist()
 
 
-def json_values(col: pa.ChunkedArray | pa.Array) -> list[object]:
-    """A column's values as JSON values (:func:`json_safe`)."""
-    return [json_safe(v) for v in _pylist(col)]
-
-
 def json_records(data: pa.Table) -> list[dict[str, object]]:
     """Rows as JSON objects: one encoding for every door (the API's rows, ``c360 sql -f json``,
     ``c360 table show -f json``)."""
@@ -936,7 +931,7 @@ def csv_ready(data: _Tabular) -> _Tabular:
             col = pc.binary_join(pc.cast(col, pa.list_(pa.string())), "|")
             f = pa.field(f.name, pa.string())
         elif pa.types.is_nested(f.type):
-            values = json_values(col)
+            values = [json_safe(v) for v in _pylist(col)]
             col = pa.array([None if v is None else json.dumps(v, ensure_ascii=False, sort_keys=True) for v in values])
             f = pa.field(f.name, pa.string())
         columns.append(col)

@@ -24,6 +24,11 @@ def source_group(name: str) -> tuple[Contract, ...]:
         raise KeyError(f"no source group {name!r}; known: {', '.join(SOURCE_GROUPS)}") from None
 
 
+def group_of(c: Contract) -> str | None:
+    """The source group (``SOURCE_GROUPS``) whose runs ingest ``c``'s files, or None."""
+    return next((name for name, contracts in SOURCE_GROUPS.items() if c in contracts), None)
+
+
 def contract(name: str) -> Contract:
     """The contract of ``domain.source``, with a clear error for an unknown source."""
     try:
@@ -42,5 +47,6 @@ __all__ = [
     "Rule",
     "Std",
     "contract",
+    "group_of",
     "source_group",
 ]

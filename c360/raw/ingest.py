@@ -57,7 +57,7 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from c360.contracts import CONTRACTS, SOURCE_GROUPS, Contract
+from c360.contracts import CONTRACTS, Contract, group_of
 from c360.contracts.model import RAW_META
 from c360.pii import VAULT_TABLE, add_to_vault, token, vault_schema
 from c360.privacy.erased import linked_kinds, load_erased
@@ -730,7 +730,7 @@ def ingest(
     files = list(files)
     # The raw tables are asked which files they hold, then appended to: no other ingest of the
     # same source groups may do the same meanwhile (c360.storage.locks).
-    owners = {g for f in files for g, contracts in SOURCE_GROUPS.items() if f.contract in contracts}
+    owners = {g for f in files if f.contract is not None and (g := group_of(f.contract)) is not None}
     what = f"ingest of {', '.join(sorted(owners))}" + (f" (run {ingest_id})" if ingest_id else "")
     locks = [ingest_lock(g) for g in owners]
     with lake_locks(storage.catalog.lake_root, locks, what, shared=[PIPELINE_LOCK]):
