@@ -104,9 +104,17 @@ class Health(BaseModel):
     ready: bool
     process: int = Field(description="The server process that answered: with --workers N, each loads the lake itself.")
     generation: int | None
-    versions: Versions
+    versions: Versions | None = Field(
+        description="The tables this process serves, at their versions, as far as the caller's role reads them "
+        "(a steward's include the vault's); null without a key."
+    )
     last_reload_seconds: float | None
-    last_error: str | None
+    reload_failed: bool = Field(
+        description="The last load or reload of the lake failed (the generation before it is still served)."
+    )
+    last_error: str | None = Field(
+        description="Why the last reload failed; only for a caller with a key (its text can name paths)."
+    )
     sql_processes: int = Field(
         description="The SQL engine's query processes running: C360_SERVE_SQL_PROCESSES once the lake is loaded "
         "(one killed at a query's timeout is replaced at the next query)."

@@ -299,8 +299,8 @@ def test_tables_lists_versions_rows_and_descriptions(client: TestClient, served:
     }
 
 
-def test_health_and_offline_docs(client: TestClient) -> None:
-    health = client.get("/health").json()
+def test_health_and_offline_docs(client: TestClient, served: ServedLakeFixture) -> None:
+    health = client.get("/health", headers=headers(served, "analyst")).json()
     probe = client.head("/health")
     assert probe.status_code == 200 and probe.content == b""  # what load balancers send
     assert health["ready"] is True and PROFILE in health["versions"] and health["process"] == os.getpid()

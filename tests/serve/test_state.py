@@ -65,6 +65,43 @@ def test_a_server_on_a_partial_lake_starts_its_query_processes_and_404s_unpublis
         assert r.status_code == 400 and "unknown table" in r.json()["detail"]  # the caller's own query
 
 
+def test_health_tells_a_caller_without_a_key_only_whether_it_serves(tmp_path: Path) -> None:
+    """/health listed every table it served and its last reload's error to anyone: the vault's
+    name, tables an application's role may not see, and paths in the error's text."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from c360.access import create_key
+    from c360.serve import create_app
+    from c360.settings import Settings
+
+    for name in ("enhanced/air_quality/probe", "enhanced/sales/probe", "vault/pii/values"):
+        write_deltalake(str(tmp_path / name), pa.table({"n": [1]}))
+    keys = {role: create_key(tmp_path, role)[0] for role in ("analyst", "application", "steward")}
+    app = create_app(Settings(lake_root=tmp_path, serve_sql_processes=1), block_until_loaded=True)
+    with TestClient(app) as client:
+        anyone = client.get("/health").json()
+        assert anyone["ready"] is True and anyone["versions"] is None and anyone["last_error"] is None
+        seen = {r: set(client.get("/health", headers={"X-API-Key": k}).json()["versions"]) for r, k in keys.items()}
+        assert seen["analyst"] == {"enhanced.air_quality.probe", "enhanced.sales.probe"}
+        assert seen["application"] == {"enhanced.air_quality.probe"}
+        assert seen["steward"] == {"enhanced.air_quality.probe", "enhanced.sales.probe", "vault.pii.values"}
+        assert client.get("/health", headers={"X-API-Key": "wrong"}).status_code == 401
+        # a reload that fails: the unreadable log entry of a new version
+        (tmp_path / "enhanced/sales/probe/_delta_log/00000000000000000001.json").write_text("not json\n")
+        lake = app.state.lake
+        lake.request_reload()
+        for _ in range(100):
+            if lake.last_error is not None:
+                break
+            time.sleep(0.1)
+        anyone = client.get("/health").json()
+        assert anyone["reload_failed"] is True and anyone["last_error"] is None and anyone["ready"] is True
+        told = client.get("/health", headers={"X-API-Key": keys["analyst"]}).json()
+        assert told["reload_failed"] is True and told["last_error"] == lake.last_error
+
+
 def test_an_export_of_a_version_the_lake_no_longer_keeps_is_a_clear_400(tmp_path: Path) -> None:
     """After an erasure restarts a table's history, the versions before it cannot be read: the
     export names the version and why (it was a 500 from delta kernel's "No files in log
