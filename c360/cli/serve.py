@@ -7,11 +7,14 @@ import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from c360.cli.state import state
+
+if TYPE_CHECKING:
+    from c360.serve.exports import ExportManifest
 
 
 def serve(
@@ -77,9 +80,9 @@ def export(
     import getpass
 
     from c360.serve.audit import AUDIT_TABLE, AuditRecord
-    from c360.serve.exports import FORMATS, resolve_version, write_export
-    from c360.sql import SqlEngine
+    from c360.serve.exports import FORMATS, resolve_version
     from c360.storage.light import append_rows, ensure
+    from c360.storage.locks import PIPELINE_LOCK, lake_locks
 
     to_stdout = str(out) == "-"
     named = out.suffix.lstrip(".").lower() if not (to_stdout or out.is_dir()) else ""
@@ -90,9 +93,35 @@ def export(
     if to_stdout and fmt == "parquet" and sys.stdout.isatty():
         raise typer.BadParameter("--out - would write Parquet's bytes to the terminal: redirect it, or --format csv")
     root = state.settings.lake_root
-    v = resolve_version(root, table, version, as_of)
-    if not to_stdout and out.is_dir():  # the name the server gives the same export
-        out = out / f"{table}.v{v}.{role}.{fmt}"
+    # held shared from the version's choice to the audit's row: an erasure (exclusive) either
+    # comes before the export, whose latest version then holds no subject, or after it, and
+    # lists it in its report
+    with lake_locks(root, [], f"export of {table}", shared=[PIPELINE_LOCK]):
+        v = resolve_version(root, table, version, as_of)
+        if not to_stdout and out.is_dir():  # the name the server gives the same export
+            out = out / f"{table}.v{v}.{role}.{fmt}"
+        manifest = _export(root, table, v, fmt, out, role, to_stdout)
+        rec = AuditRecord(
+            "CLI", "c360 export", f"c360 export {table} --version {v} --format {fmt} --out {out}", status=200,
+            key_id=None, role=role, tables=[f"{table}@{v}"], rows=manifest.rows, export_table=table,
+            export_version=v, export_format=fmt, export_sha256=manifest.sha256,
+            error=None, sql=None, duration_ms=None,
+        )  # fmt: skip
+        rec.key_id = f"cli:{getpass.getuser()}"
+        ensure(AUDIT_TABLE, root)
+        append_rows(root, AUDIT_TABLE.name, [rec.row()], operation="audit")
+    typer.echo(
+        f"{table}@v{v}: {manifest.rows} rows, {manifest.bytes} bytes, sha256 {manifest.sha256} -> "
+        + ("stdout" if to_stdout else str(out)),
+        err=to_stdout,
+    )
+
+
+def _export(root: Path, table: str, v: int, fmt: str, out: Path, role: str, to_stdout: bool) -> ExportManifest:
+    """Write the export (to a scratch file first when it goes to stdout)."""
+    from c360.serve.exports import write_export
+    from c360.sql import SqlEngine
+
     engine = SqlEngine(root)
     try:
         with tempfile.TemporaryDirectory(prefix="c360-export-") as scratch:
@@ -104,17 +133,4 @@ def export(
                 sys.stdout.buffer.flush()
     finally:
         engine.close()
-    rec = AuditRecord(
-        "CLI", "c360 export", f"c360 export {table} --version {v} --format {fmt} --out {out}", status=200,
-        key_id=None, role=role, tables=[f"{table}@{v}"], rows=manifest.rows, export_table=table,
-        export_version=v, export_format=fmt, export_sha256=manifest.sha256,
-        error=None, sql=None, duration_ms=None,
-    )  # fmt: skip
-    rec.key_id = f"cli:{getpass.getuser()}"
-    ensure(AUDIT_TABLE, root)
-    append_rows(root, AUDIT_TABLE.name, [rec.row()], operation="audit")
-    typer.echo(
-        f"{table}@v{v}: {manifest.rows} rows, {manifest.bytes} bytes, sha256 {manifest.sha256} -> "
-        + ("stdout" if to_stdout else str(out)),
-        err=to_stdout,
-    )
+    return manifest

@@ -548,9 +548,10 @@ def erase_customer(
 
     It holds the lake's pipeline lock exclusively, so no step runs beside it: one that read the
     subject's rows before the erasure would publish them again after it (c360.storage.locks)."""
-    from c360.storage.locks import PIPELINE_LOCK, lake_locks
+    from c360.storage.locks import ERASURE_WAIT_SECONDS, PIPELINE_LOCK, lake_locks
 
-    with lake_locks(storage.catalog.lake_root, [PIPELINE_LOCK], f"erasure of {request_ref}"):
+    what = f"erasure of {request_ref}"
+    with lake_locks(storage.catalog.lake_root, [PIPELINE_LOCK], what, wait=ERASURE_WAIT_SECONDS):
         report, erased, audit = erase(storage.catalog, customer_id, request_ref, key, export_dir=export_dir)
         record(storage, erased, audit)
     return report

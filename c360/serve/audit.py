@@ -20,6 +20,7 @@ from pathlib import Path
 from pyspark.sql import types as T
 
 from c360.registry import PLATFORM, SUBJECT, Retention, Table, column
+from c360.storage.locks import LakeBusyError
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +36,12 @@ AUDIT_TABLE = Table(
             column("method", T.StringType(), "HTTP method (CLI for command-line exports)", nullable=False),
             column("endpoint", T.StringType(), "route template, e.g. /v1/customers/{customer_id}", nullable=False),
             column("target", T.StringType(), "path and query string as asked", nullable=False, tags=(SUBJECT,)),
-            column("sql", T.StringType(), "the SQL text of a /v1/sql request"),
+            column("sql", T.StringType(), "the SQL text of a /v1/sql request", tags=(SUBJECT,)),
             column("tables", T.ArrayType(T.StringType(), False), "tables read, as name@version"),
             column("rows", T.LongType(), "rows returned (or exported)"),
             column("status", T.IntegerType(), "HTTP status", nullable=False),
             column("duration_ms", T.DoubleType(), "time to the response head, in milliseconds"),
-            column("error", T.StringType(), "the error message of a refused or failed request"),
+            column("error", T.StringType(), "the error message of a refused or failed request", tags=(SUBJECT,)),
             column("export_table", T.StringType(), "table exported"),
             column("export_version", T.LongType(), "version exported"),
             column("export_format", T.StringType(), "parquet or csv"),
@@ -58,6 +59,7 @@ AUDIT_TABLE = Table(
 )
 
 
+WITHHELD = "(withheld: in flight while an erasure ran)"
 _PROCESS = uuid.uuid4().hex[:16]
 _SEQUENCE = itertools.count(1)
 
@@ -97,6 +99,13 @@ class AuditRecord:
             if entry not in self.tables:
                 self.tables.append(entry)
 
+    def withhold(self) -> None:
+        """Drop what may name a customer (the path, the SQL, the error's text): the request was
+        in flight while an erasure ran, which could not see it (:class:`AuditWriter`)."""
+        self.target = f"{self.endpoint} {WITHHELD}"
+        self.sql = None
+        self.error = None
+
     def row(self) -> dict[str, object]:
         values = asdict(self)
         values["day"] = date(self.at.year, self.at.month, self.at.day)
@@ -104,7 +113,15 @@ class AuditRecord:
 
 
 class AuditWriter:
-    """Collects records and appends them to the audit table in batches from one thread."""
+    """Collects records and appends them to the audit table in batches from one thread.
+
+    An append holds the lake's pipeline lock shared, so it never lands while an erasure (which
+    holds it exclusively) reads and rewrites this table: such a batch was never read by the
+    erasure and kept the subject's requests. A batch that finds an erasure running waits for
+    the next flush. Records taken before an erasure ended are appended after it, and may name
+    its subject, whom this process cannot recognise (it has no pseudonym key): when the
+    erasures table has a new version since the last append, those records keep their endpoint,
+    status, tables and export, and withhold their path, SQL and error text."""
 
     def __init__(self, lake_root: Path, *, flush_seconds: float = 2.0, batch_size: int = 500) -> None:
         self.lake_root = Path(lake_root)
@@ -116,6 +133,8 @@ class AuditWriter:
         self._thread: threading.Thread | None = None
         self.written = 0
         self.failures = 0
+        self.deferred = 0  # flushes put off because an erasure held the lake
+        self._erasures = self._erasures_version()
 
     def start(self) -> None:
         from c360.storage.light import ensure
@@ -146,8 +165,21 @@ class AuditWriter:
                     return done
                 try:
                     from c360.storage.light import append_rows
+                    from c360.storage.locks import PIPELINE_LOCK, lake_locks
 
-                    append_rows(self.lake_root, AUDIT_TABLE.name, [r.row() for r in batch], operation="audit")
+                    with lake_locks(self.lake_root, [], "serving audit append", shared=[PIPELINE_LOCK]):
+                        erasures = self._erasures_version()
+                        if erasures != self._erasures:
+                            for r in batch:
+                                r.withhold()
+                        append_rows(self.lake_root, AUDIT_TABLE.name, [r.row() for r in batch], operation="audit")
+                        self._erasures = erasures
+                except LakeBusyError:
+                    self.deferred += 1
+                    log.info("an erasure holds the lake; %d audit records kept for the next flush", len(batch))
+                    for r in batch:
+                        self._queue.put(r)
+                    return done
                 except Exception:  # noqa: BLE001 - keep the records and retry at the next flush
                     self.failures += 1
                     log.exception("audit append failed; %d records kept for the next flush", len(batch))
@@ -156,6 +188,15 @@ class AuditWriter:
                     return done
                 done += len(batch)
                 self.written += len(batch)
+
+    def _erasures_version(self) -> int | None:
+        from c360.privacy.erase import AUDIT_TABLE as ERASURES
+        from c360.storage import LakeCatalog, TableNotFoundError
+
+        try:
+            return LakeCatalog(self.lake_root).version(ERASURES)
+        except TableNotFoundError:
+            return None
 
     def close(self) -> None:
         self._stop.set()

@@ -12,7 +12,10 @@ An erasure must not run beside any step either: a model step that read the star 
 erasure and commits after it publishes the subject again (today's profile partition, which
 the erasure never saw). So every pipeline step (``RunContext.step``: ingest, sanitize, model,
 air quality, maintenance) holds the lake's ``pipeline`` lock shared, which lets steps run
-side by side, and an erasure holds it exclusively, which waits for none of them.
+side by side, and an erasure holds it exclusively, which waits for none of them. The serving
+audit's appends (a server's batches, ``c360 export``) hold it shared too: a server's batch
+appended while an erasure ran was never read by it, and kept the subject's requests. They
+are brief, so an erasure waits a few seconds for them (``ERASURE_WAIT_SECONDS``).
 
 The locks are ``flock`` locks on files in ``<lake_root>/_locks``: the kernel releases them
 when their process ends, however it ends, so a killed run never leaves the lake locked. A
@@ -28,12 +31,14 @@ import fcntl
 import json
 import os
 import socket
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 LOCK_DIR = "_locks"
 PIPELINE_LOCK = "pipeline"  # shared by every pipeline step, exclusive for an erasure
+ERASURE_WAIT_SECONDS = 10.0  # how long an erasure waits for the pipeline lock (the audit's appends take ms)
 
 
 class LakeBusyError(RuntimeError):
@@ -69,21 +74,35 @@ def _open(path: Path) -> int:
         return os.open(path, os.O_RDONLY)
 
 
+def _flock(fd: int, mode: int, deadline: float) -> bool:
+    """Take the lock, trying again every 50 ms until ``deadline``; False if it stayed held."""
+    while True:
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+
 @contextlib.contextmanager
-def lake_locks(lake_root: Path, names: Iterable[str], what: str, *, shared: Iterable[str] = ()) -> Iterator[None]:
+def lake_locks(
+    lake_root: Path, names: Iterable[str], what: str, *, shared: Iterable[str] = (), wait: float = 0.0
+) -> Iterator[None]:
     """Hold the lake's locks ``names`` exclusively and ``shared`` shared for the block (taken in
     name order, so two holders of overlapping sets never wait on each other), or raise
-    :class:`LakeBusyError` at once, holding nothing."""
+    :class:`LakeBusyError`, holding nothing: at once, or after trying for ``wait`` seconds (for
+    holders known to be brief, such as a server appending its audit records)."""
     modes = {name: fcntl.LOCK_SH for name in shared} | {name: fcntl.LOCK_EX for name in names}
+    deadline = time.monotonic() + wait
     held: list[tuple[int, int]] = []
     try:
         for name in sorted(modes):
             path = lock_path(lake_root, name)
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = _open(path)
-            try:
-                fcntl.flock(fd, modes[name] | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if not _flock(fd, modes[name], deadline):
                 holder = _holder(fd)
                 os.close(fd)
                 raise LakeBusyError(
@@ -106,8 +125,10 @@ def lake_locks(lake_root: Path, names: Iterable[str], what: str, *, shared: Iter
             os.close(fd)  # closing the file releases its flock
 
 
-def check_free(lake_root: Path, names: Iterable[str], what: str, *, shared: Iterable[str] = ()) -> None:
+def check_free(
+    lake_root: Path, names: Iterable[str], what: str, *, shared: Iterable[str] = (), wait: float = 0.0
+) -> None:
     """Raise :class:`LakeBusyError` now if :func:`lake_locks` could not take these locks: a
     command names the holder before its slow start (Spark's), then takes them for its work."""
-    with lake_locks(lake_root, names, what, shared=shared):
+    with lake_locks(lake_root, names, what, shared=shared, wait=wait):
         return

@@ -226,3 +226,27 @@ def test_the_server_s_export_files_that_may_hold_the_subject_are_deleted(tmp_pat
     summary = [r for r in audit.to_pylist() if r["table_name"] == "-"][0]
     assert set(report.exports_purged) <= set(summary["files_purged"])
     assert scan_lake(exports, [SUBJECT, "subject@example.com", "SHP-S-1"]) == {}
+
+
+def test_the_server_s_audit_rows_whose_sql_or_error_names_the_subject_go(tmp_path: Path) -> None:
+    """A SQL query's audit row names the subject in its text, not in its path (``/v1/sql``): the
+    serving audit's own schema, written by its own writer, tags the columns that can."""
+    from c360.serve.audit import AuditRecord, AuditWriter
+
+    root = tmp_path / "lake"
+    _lake(root)
+    writer = AuditWriter(root)
+    writer.start()
+    asked = f"SELECT * FROM enhanced.customer.customer360_profile WHERE customer_id = '{SUBJECT}'"
+    failed = AuditRecord("POST", "/v1/sql", "/v1/sql", status=400, sql="SELECT * FROM x")
+    failed.error = f"no table x (near {SUBJECT})"
+    for rec in (
+        AuditRecord("POST", "/v1/sql", "/v1/sql", status=200, sql=asked, rows=1),
+        failed,
+        AuditRecord("POST", "/v1/sql", "/v1/sql", status=200, sql=asked.replace(SUBJECT, OTHER), rows=1),
+    ):
+        writer.record(rec)
+    writer.close()
+    erase(LakeCatalog(root), SUBJECT, "REQ-3", KEY)
+    assert [r["sql"] for r in _rows(root, "ops.serve.audit")] == [asked.replace(SUBJECT, OTHER)]
+    assert scan_lake(root, [SUBJECT]) == {}

@@ -127,3 +127,89 @@ def test_a_step_and_an_erasure_never_run_together(spark, settings, tmp_path: Pat
 
     report = ingest(spark, storage, files, b"key", ingest_id="after")
     assert [f.status for f in report.files] == ["ingested"]
+
+
+def test_an_erasure_waits_for_brief_holders_and_the_audit_never_lands_beside_it(tmp_path: Path) -> None:
+    """A server's audit batch appended while an erasure ran was never read by it and kept the
+    subject's requests; one appended after it kept the requests in flight during it. Appends
+    now hold the pipeline lock shared (an erasure waits the few milliseconds they take), a
+    batch that finds an erasure running waits for the next flush, and records taken before an
+    erasure ended withhold their path, SQL and error text."""
+    import threading
+    import time
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from deltalake import DeltaTable, write_deltalake
+
+    from c360.serve.audit import WITHHELD, AuditRecord, AuditWriter
+
+    # a shared holder that lets go after 0.3 s: an erasure that waits gets the lock, one that does not fails
+    release = threading.Event()
+
+    def brief() -> None:
+        with lake_locks(tmp_path, [], "serving audit append", shared=[PIPELINE_LOCK]):
+            release.set()
+            time.sleep(0.3)
+
+    t = threading.Thread(target=brief)
+    t.start()
+    release.wait()
+    with pytest.raises(LakeBusyError), lake_locks(tmp_path, [PIPELINE_LOCK], "erasure of DSR-3"):
+        pass
+    with lake_locks(tmp_path, [PIPELINE_LOCK], "erasure of DSR-3", wait=5):
+        pass
+    t.join()
+
+    writer = AuditWriter(tmp_path)
+    writer.start()
+    try:
+        during = AuditRecord("POST", "/v1/sql", "/v1/sql", status=400, sql="SELECT * FROM t WHERE id = 'C9'")
+        during.error = "no column near 'C9'"
+        proc = _holder(tmp_path, [PIPELINE_LOCK])  # an erasure, in another process
+        try:
+            writer.record(during)
+            assert writer.flush() == 0 and writer.deferred == 1 and writer.failures == 0  # kept, not lost
+            # the erasure records its request at its end
+            write_deltalake(str(tmp_path / "ops/privacy/erasure_requests"), pa.table({"request_ref": ["DSR-3"]}))
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        assert writer.flush() == 1
+        after = AuditRecord("GET", "/v1/customers/{customer_id}", "/v1/customers/C8", status=200)
+        writer.record(after)
+        assert writer.flush() == 1
+    finally:
+        writer.close()
+    dt = DeltaTable(str(tmp_path / "ops/serve/audit"))
+    rows = sorted((r for f in dt.file_uris() for r in pq.read_table(f).to_pylist()), key=lambda r: r["at"])
+    assert [(r["target"], r["sql"], r["error"], r["status"]) for r in rows] == [
+        (f"/v1/sql {WITHHELD}", None, None, 400),
+        ("/v1/customers/C8", None, None, 200),  # taken after the erasure: as asked
+    ]
+
+
+def test_an_export_does_not_run_beside_an_erasure(tmp_path: Path) -> None:
+    """``c360 export`` reads a version and appends its audit row: beside an erasure, the row
+    would land where the erasure's report (which lists the exports before it) never looked."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+    from typer.testing import CliRunner
+
+    from c360.cli import app
+    from c360.cli.state import state
+    from c360.settings import Settings
+
+    write_deltalake(str(tmp_path / "enhanced/d/t"), pa.table({"n": [1, 2]}))
+    state._settings = Settings(lake_root=tmp_path)
+    out = tmp_path / "t.csv"
+    try:
+        with lake_locks(tmp_path, [PIPELINE_LOCK], "erasure of DSR-4"):
+            busy = CliRunner().invoke(app, ["export", "enhanced.d.t", "--out", str(out)])
+        done = CliRunner().invoke(app, ["export", "enhanced.d.t", "--out", str(out)])
+    finally:
+        state._settings = None
+    assert busy.exit_code != 0 and isinstance(busy.exception, LakeBusyError)
+    assert "export of enhanced.d.t: the lake's pipeline lock is held (erasure of DSR-4" in str(busy.exception)
+    assert done.exit_code == 0, done.output
+    assert out.read_text().splitlines() == ['"n"', "1", "2"]
