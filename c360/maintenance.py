@@ -2,6 +2,8 @@
 
 * Rows: a table with ``rows_days`` loses, in one commit, every partition of its
   ``row_date`` column older than ``today - rows_days`` (whole files, no rewrite).
+* Small files: a partition holding many small files (``COMPACT_MIN_FILES``; the serving
+  audit appends one every few seconds) is compacted, rows unchanged.
 * Versions: every table is vacuumed with its own ``versions_days``: files replaced longer
   ago than that (and files no commit ever took) are deleted, so time travel reaches back
   ``versions_days`` and no further.
@@ -30,6 +32,7 @@ class TableMaintenance:
     files_expired: list[str] = field(default_factory=list)
     version: int | None = None  # the retention commit
     versions_days: int = 0
+    compacted: list[rw.Compaction] = field(default_factory=list)  # partitions of many small files
     files_vacuumed: list[str] = field(default_factory=list)
 
 
@@ -65,6 +68,7 @@ def apply_retention(
                 details=f"rows with {t.retention.row_date} < {cutoff} ({t.retention.rows_days} days before {today})",
                 dry_run=dry_run,
             )
+        out.compacted = rw.compact_crowded(catalog, t.name, dry_run=dry_run)
         if vacuum and not dry_run:
             out.files_vacuumed = catalog.vacuum(t.name, retention_hours=t.retention.versions_days * 24)
         done.append(out)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from c360.cli.state import make_console, state
+
+if TYPE_CHECKING:
+    from c360.storage.rewrite import Compaction
 
 console = make_console()
 
@@ -39,10 +43,17 @@ def maintenance(
     with lake_locks(lake_root, [], f"maintenance {day}", shared=shared):
         done = apply_retention(LakeCatalog(lake_root), day, tables, vacuum=not no_vacuum, dry_run=dry_run)
     out = Table(
-        "table", "rows kept from", "expired files", "expired rows", "version", "versions kept (days)", "vacuumed"
+        "table",
+        "rows kept from",
+        "expired files",
+        "expired rows",
+        "version",
+        "compacted files",
+        "versions kept (days)",
+        "vacuumed",
     )
     for t in done:
-        if not (t.files_expired or t.files_vacuumed or table):
+        if not (t.files_expired or t.files_vacuumed or t.compacted or table):
             continue
         out.add_row(
             t.table,
@@ -50,12 +61,22 @@ def maintenance(
             str(len(t.files_expired)),
             str(t.rows_removed),
             "-" if t.version is None else str(t.version),
+            _compacted(t.compacted),
             str(t.versions_days),
             str(len(t.files_vacuumed)),
         )
     console.print(out)
     verb = "would expire" if dry_run else "expired"
+    compacted = sum(len(t.compacted) for t in done)
     console.print(
         f"{len(done)} table(s) checked as of {day}: {verb} {sum(t.rows_removed for t in done)} row(s), "
+        f"{'would compact' if dry_run else 'compacted'} {compacted} partition(s) of many small files, "
         f"vacuumed {sum(len(t.files_vacuumed) for t in done)} file(s)"
     )
+
+
+def _compacted(parts: list[Compaction]) -> str:
+    """``640 -> 1`` per compacted partition (``640 -> ?`` in a dry run), or ``-``."""
+    if not parts:
+        return "-"
+    return ", ".join(f"{c.files_before} -> {'?' if c.files_after is None else c.files_after}" for c in parts)

@@ -15,7 +15,11 @@ def main(argv: list[str] | None = None) -> None:
         def summary(done: list) -> str:
             rows = sum(t.rows_removed for t in done)
             vacuumed = sum(len(t.files_vacuumed) for t in done)
-            return f"{len(done)} tables: {rows} expired rows removed, {vacuumed} old files vacuumed"
+            compacted = sum(len(t.compacted) for t in done)
+            return (
+                f"{len(done)} tables: {rows} expired rows removed, {compacted} partitions of small files compacted, "
+                f"{vacuumed} old files vacuumed"
+            )
 
         done = ctx.step(
             "maintenance", args.run_date, lambda: apply_retention(ctx.storage.catalog, args.run_date), summary

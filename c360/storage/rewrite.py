@@ -10,6 +10,8 @@ of erasure and retention (no Spark: file-level work with pyarrow, commits with d
 * :func:`purge_log` checkpoints the table and deletes the log entries before the
   checkpoint, so statistics of removed files cannot outlive them in ``_delta_log``.
 * :func:`drop_partitions` removes whole partitions older than a date (retention).
+* :func:`compact_crowded` bin-packs the partitions that hold many files (maintenance): a
+  server's audit appends a file every few seconds, and every erasure reads every file.
 """
 
 from __future__ import annotations
@@ -245,6 +247,59 @@ def drop_partitions(
     )
     dt.update_incremental()
     return dt.version(), paths, rows
+
+
+COMPACT_MIN_FILES = 64  # a partition holding this many live files is compacted by maintenance
+COMPACT_MAX_MEAN_BYTES = 16 * 1024 * 1024  # ... unless they are this large on average (not small files)
+
+
+@dataclass(frozen=True)
+class Compaction:
+    partition: dict[str, str | None]  # {} for an unpartitioned table
+    files_before: int
+    files_after: int | None  # None: not done (a dry run)
+
+
+def compact_crowded(
+    catalog: LakeCatalog,
+    name: str | TableName,
+    *,
+    min_files: int = COMPACT_MIN_FILES,
+    dry_run: bool = False,
+) -> list[Compaction]:
+    """Compact (delta-rs optimize, one commit each) every partition holding ``min_files`` live
+    files or more whose mean size is under ``COMPACT_MAX_MEAN_BYTES``; rows are unchanged, and
+    the new files get statistics under the table's own rules (none for subject columns).
+
+    A table written in small batches (the serving audit, a file per flush) otherwise grows a
+    file every few seconds, and whatever reads it whole (an erasure reads every file, a query
+    opens each) pays per file. Partitions with a null value are left alone (delta-rs cannot
+    name them in a filter). Files appended meanwhile stay as they are, beside the compacted one.
+    """
+    tname = TableName.parse(name)
+    dt = catalog.open(tname)
+    partition_by = list(dt.metadata().partition_columns)
+    groups: dict[tuple[tuple[str, str | None], ...], list[int]] = {}
+    for a in _live(dt).values():
+        key = tuple(_partition_values(a, partition_by).items())
+        groups.setdefault(key, []).append(int(a["size_bytes"]))  # type: ignore[call-overload]
+    done: list[Compaction] = []
+    for key, sizes in sorted(groups.items(), key=lambda kv: [(c, v or "") for c, v in kv[0]]):
+        if len(sizes) < min_files or sum(sizes) / len(sizes) >= COMPACT_MAX_MEAN_BYTES:
+            continue
+        if any(v is None for _, v in key):
+            continue
+        partition = dict(key)
+        if dry_run:
+            done.append(Compaction(partition, len(sizes), None))
+            continue
+        metrics = dt.optimize.compact(
+            partition_filters=[(c, "=", v) for c, v in key] or None,  # type: ignore[misc]
+            commit_properties=CommitProperties(custom_metadata={OPERATION_KEY: "compact"}),
+        )
+        after = len(sizes) - int(metrics.get("numFilesRemoved", 0)) + int(metrics.get("numFilesAdded", 0))
+        done.append(Compaction(partition, len(sizes), after))
+    return done
 
 
 def purge_files(catalog: LakeCatalog, name: str | TableName, rel_paths: Iterable[str]) -> list[str]:

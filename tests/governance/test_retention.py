@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -132,3 +133,53 @@ def test_the_command_refuses_a_future_today_unless_it_only_looks(tmp_path: Path)
     finally:
         state._settings = None
     assert DeltaTable(str(path)).version() == 0  # nothing was committed
+
+
+def test_maintenance_compacts_a_partition_of_many_small_files(tmp_path: Path) -> None:
+    """A server appends its audit every few seconds, a file each time: 43,200 files a busy day,
+    which every erasure reads one by one. Maintenance compacts a partition of that many small
+    files (rows unchanged, no statistics for the subject columns), leaves a quiet partition
+    alone, and a dry run only says what it would do."""
+    from datetime import UTC, datetime
+
+    import pyarrow.parquet as pq
+    from typer.testing import CliRunner
+
+    from c360.cli import app
+    from c360.cli.state import state
+    from c360.serve.audit import AUDIT_TABLE, AuditRecord
+    from c360.settings import Settings
+    from c360.storage.light import append_rows, ensure
+    from c360.storage.rewrite import COMPACT_MIN_FILES
+
+    ensure(AUDIT_TABLE, tmp_path)
+    busy, quiet = datetime(2026, 12, 5, 9, tzinfo=UTC), datetime(2026, 12, 4, 9, tzinfo=UTC)
+    for i in range(COMPACT_MIN_FILES):
+        rec = AuditRecord("GET", "/v1/customers/{customer_id}", f"/v1/customers/C{i}", status=200)
+        rec.at = busy.replace(second=i % 60, minute=i // 60)
+        append_rows(tmp_path, AUDIT_TABLE.name, [rec.row()], operation="audit")
+    for _ in range(3):
+        append_rows(tmp_path, AUDIT_TABLE.name, [AuditRecord("GET", "/x", "/x", at=quiet).row()], operation="audit")
+    path = tmp_path / "ops/serve/audit"
+
+    def content() -> list[dict]:
+        return sorted((r for f in DeltaTable(str(path)).file_uris() for r in pq.read_table(f).to_pylist()), key=repr)
+
+    before = content()
+    state._settings = Settings(lake_root=tmp_path)
+    try:
+        looked = CliRunner().invoke(app, ["maintenance", "--table", AUDIT_TABLE.name, "--dry-run"])
+        assert looked.exit_code == 0 and len(_live(path)) == COMPACT_MIN_FILES + 3, looked.output
+        assert "would compact 1 partition(s)" in looked.output and f"{COMPACT_MIN_FILES} -> ?" in looked.output
+        done = CliRunner().invoke(app, ["maintenance", "--table", AUDIT_TABLE.name, "--no-vacuum"])
+    finally:
+        state._settings = None
+    assert done.exit_code == 0 and f"{COMPACT_MIN_FILES} -> 1" in done.output, done.output
+    live = _live(path)
+    by_day = Counter(str(a["partition.day"]) for a in live.values())
+    assert by_day == {"2026-12-05": 1, "2026-12-04": 3}
+    assert content() == before
+    [compacted] = [a for a in live.values() if str(a["partition.day"]) == "2026-12-05"]
+    assert compacted["num_records"] == COMPACT_MIN_FILES
+    assert not [k for k, v in compacted.items() if k.split(".")[-1] in ("target", "sql", "error") and v is not None]
+    assert DeltaTable(str(path)).history(1)[0]["c360.operation"] == "compact"

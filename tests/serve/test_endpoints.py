@@ -143,6 +143,9 @@ def test_unknown_parameters_and_days_the_profile_lacks_are_refused_not_ignored(
     assert lookup.status_code == 422 and "takes no query parameters" in lookup.text
     assert client.get("/v1/tables", params={"limit": 5}, headers=h).status_code == 422
     assert client.get("/health", params={"probe": 1}).status_code == 200  # health checks may add their own
+    # "nan" failed the le=1 check and was told "should be less than or equal to 1"
+    nan = client.get("/v1/marketing/churn-risk", params={"min_score": "nan"}, headers=h)
+    assert nan.status_code == 422 and nan.json()["detail"][0]["msg"] == "Input should be a finite number"
 
     dates = sorted(served.published.profile_dates)
     later = date.fromordinal(latest.toordinal() + 365)

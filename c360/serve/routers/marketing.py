@@ -31,7 +31,7 @@ def churn_risk(
     engine: EngineDep,
     audit: AuditDep,
     as_of: AsOf = None,
-    min_score: Annotated[float, Query(ge=0, le=1, description="churn_risk_score at least")] = 0.6,
+    min_score: Annotated[float, Query(ge=0, le=1, allow_inf_nan=False, description="churn_risk_score at least")] = 0.6,
     limit: Limit = 1000,
 ) -> Rows:
     day = latest_as_of(gen, as_of)
