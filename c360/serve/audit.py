@@ -12,6 +12,7 @@ import itertools
 import logging
 import queue
 import threading
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
@@ -198,8 +199,21 @@ class AuditWriter:
         except TableNotFoundError:
             return None
 
-    def close(self) -> None:
+    def close(self, wait_seconds: float = 60.0) -> None:
+        """Stop the thread and append what is queued, retrying for up to ``wait_seconds`` while
+        an erasure holds the lake (or an append fails): the records die with the process."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        deadline = time.monotonic() + wait_seconds
         self.flush()
+        while not self._queue.empty() and time.monotonic() < deadline:
+            time.sleep(0.5)
+            self.flush()
+        if not self._queue.empty():
+            log.error("%d audit records were not written: the lake stayed locked or the appends failed", self.pending)
+
+    @property
+    def pending(self) -> int:
+        """Records queued and not yet appended."""
+        return self._queue.qsize()

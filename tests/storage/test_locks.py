@@ -213,3 +213,29 @@ def test_an_export_does_not_run_beside_an_erasure(tmp_path: Path) -> None:
     assert "export of enhanced.d.t: the lake's pipeline lock is held (erasure of DSR-4" in str(busy.exception)
     assert done.exit_code == 0, done.output
     assert out.read_text().splitlines() == ['"n"', "1", "2"]
+
+
+def test_a_server_stopping_during_an_erasure_still_writes_its_audit(tmp_path: Path) -> None:
+    """A server's last flush (at its shutdown) that found an erasure running kept its records
+    in memory, and the process ended with them: it now waits for the lock."""
+    import threading
+
+    import pyarrow.parquet as pq
+    from deltalake import DeltaTable
+
+    from c360.serve.audit import AuditRecord, AuditWriter
+
+    writer = AuditWriter(tmp_path)
+    writer.start()
+    writer.record(AuditRecord("GET", "/v1/tables", "/v1/tables", status=200))
+    proc = _holder(tmp_path, [PIPELINE_LOCK])
+    closing = threading.Thread(target=writer.close)
+    closing.start()
+    closing.join(1.0)
+    assert closing.is_alive() and writer.pending == 1 and writer.deferred >= 1  # waiting, not dropped
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    closing.join(10)
+    assert not closing.is_alive() and writer.pending == 0
+    files = DeltaTable(str(tmp_path / "ops/serve/audit")).file_uris()
+    assert [r["endpoint"] for f in files for r in pq.read_table(f).to_pylist()] == ["/v1/tables"]
