@@ -265,7 +265,7 @@ class Lake:
         if self._sql is None:
             from c360.sql import SqlEngine
 
-            self._sql = SqlEngine(self.root, workers=1)
+            self._sql = SqlEngine(self.root, workers=1, memory_bytes=self.settings.sql_memory_bytes(1))
         return self._sql
 
     # ------------------------------------------------------------------ Spark

@@ -109,6 +109,13 @@ class Settings(BaseSettings):
     serve_sql_processes: int = Field(
         default=4, ge=1, le=64, description="Queries a server process runs at once, each in a query process of its own."
     )
+    sql_memory_mb: int | None = Field(
+        default=None,
+        ge=256,  # a query process holds 70-140 MiB before its first query
+        description="Memory one SQL query process may allocate (c360 sql, notebooks, the server's queries); a query "
+        "needing more fails alone. Default: half the machine's memory shared by the query processes that can run "
+        "at once.",
+    )
     serve_page_max: int = Field(default=500, ge=1, description="Largest page of a list endpoint.")
     serve_aqi_max_records: int = Field(default=5000, ge=1, description="Records per POST /v1/aqi request.")
     serve_max_body_bytes: int = Field(
@@ -130,6 +137,12 @@ class Settings(BaseSettings):
         if self.spark_shuffle_partitions:
             return self.spark_shuffle_partitions
         return max(2, 2 * (os.cpu_count() or 1))
+
+    def sql_memory_bytes(self, processes: int) -> int:
+        """What each of ``processes`` SQL query processes that may run at once may allocate."""
+        from c360.sql import default_memory_bytes
+
+        return default_memory_bytes(processes) if self.sql_memory_mb is None else self.sql_memory_mb * 1024 * 1024
 
     def pseudonym_key_bytes(self) -> bytes:
         """The pseudonymisation key; the fixed development key only in ``local``."""

@@ -19,6 +19,10 @@ delta-rs snapshots queried through deltalake's ``QueryBuilder`` (DataFusion).
   the next query), and a query past its timeout has its process killed. DataFusion offers no
   cancel through ``QueryBuilder`` and a thread cannot be stopped: a query left to run in one
   kept its cores busy until it ended, and a CLI waited for it before it could exit.
+- A query process whose resident memory passes ``memory_bytes`` (default: half the
+  machine's memory shared by the ``workers``) is killed, and the query fails alone with
+  :class:`SqlMemoryError`, instead of the kernel's out-of-memory killer choosing a process,
+  which may be the server's, an Airflow task's or a Spark JVM.
 """
 
 from __future__ import annotations
@@ -63,6 +67,31 @@ if TYPE_CHECKING:
 DEFAULT_LIMIT = 10_000
 MAX_LIMIT = 1_000_000
 DEFAULT_TIMEOUT_S = 30.0
+
+
+_MEMORY_CHECK_S = 0.1  # how often a running query's memory is read
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _mib(n: int) -> str:
+    return f"{n // (1024 * 1024):,} MiB"
+
+
+def default_memory_bytes(processes: int) -> int:
+    """Half the machine's memory shared by ``processes`` query processes, at least 512 MiB each."""
+    total = _PAGE * os.sysconf("SC_PHYS_PAGES")
+    return max(512 * 1024 * 1024, total // 2 // max(1, processes))
+
+
+def _resident_bytes(pid: int) -> int | None:
+    """The process's resident memory, or None where /proc does not say (not Linux)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 PROCESS_START_TIMEOUT_S = 120.0  # a query process's imports, on a busy machine
 _PRIVATE = "__c360"  # prefix of the engine's private table names; refused in user SQL
 _SESSION = {"datafusion.catalog.information_schema": "false"}
@@ -93,6 +122,10 @@ class SqlError(ValueError):
 
 class SqlTimeoutError(SqlError):
     """The query ran longer than its timeout."""
+
+
+class SqlMemoryError(SqlError):
+    """The query needed more memory than a query may use."""
 
 
 class FilesGoneError(SqlError):
@@ -293,6 +326,7 @@ class SqlEngine:
         max_limit: int = MAX_LIMIT,
         timeout: float = DEFAULT_TIMEOUT_S,
         workers: int = 4,
+        memory_bytes: int | None = None,
     ) -> None:
         self.lake_root = Path(lake_root)
         self.catalog = LakeCatalog(self.lake_root)
@@ -301,7 +335,8 @@ class SqlEngine:
         self.default_limit = default_limit
         self.max_limit = max_limit
         self.timeout = timeout
-        self._processes = _QueryProcesses(workers)
+        self.memory_bytes = default_memory_bytes(workers) if memory_bytes is None else memory_bytes
+        self._processes = _QueryProcesses(workers, self.memory_bytes)
 
     def close(self) -> None:
         """End the engine's query processes (a query running in one is killed)."""
@@ -348,7 +383,7 @@ class SqlEngine:
             try:
                 table, truncated = self._processes.run(_plan(prepared), limit, timeout)
                 break
-            except SqlTimeoutError:
+            except (SqlTimeoutError, SqlMemoryError):
                 raise
             except SqlError as exc:
                 gone = _files_gone(prepared)
@@ -628,7 +663,8 @@ def _execute(plan: _Plan, limit: int, table: Callable[[str, int], DeltaTable]) -
 class _QueryProcess:
     """One child process that runs queries one at a time (:func:`serve_queries`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, memory_bytes: int) -> None:
+        self.memory_bytes = memory_bytes
         ours, theirs = socket.socketpair()
         env = dict(os.environ)
         package_root = str(Path(__file__).resolve().parent.parent)  # c360 importable whatever the cwd
@@ -657,9 +693,7 @@ class _QueryProcess:
         ``seconds``."""
         try:
             self.conn.send((plan, limit))
-            if not self.conn.poll(seconds):
-                self.kill()
-                raise SqlTimeoutError(f"the query ran longer than its timeout of {timeout:g} s, and was stopped")
+            self._wait(seconds, timeout)
             kind, detail = self.conn.recv()
             if kind == "error":
                 raise SqlError(detail)
@@ -672,6 +706,23 @@ class _QueryProcess:
                 "the machine has, or values larger than Arrow's limits, ends so; the next query gets a new process"
             ) from None
         return pa.ipc.open_stream(data).read_all(), bool(detail)
+
+    def _wait(self, seconds: float, timeout: float) -> None:
+        """Wait for the answer; kill the process past ``seconds``, or once its resident memory
+        passes ``memory_bytes`` (read every 0.1 s from /proc: a bound, not a hard cap, since a
+        query can allocate more between two readings)."""
+        deadline = time.monotonic() + seconds
+        while not self.conn.poll(max(0.0, min(_MEMORY_CHECK_S, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                self.kill()
+                raise SqlTimeoutError(f"the query ran longer than its timeout of {timeout:g} s, and was stopped")
+            used = _resident_bytes(self.process.pid)
+            if used is not None and used > self.memory_bytes:
+                self.kill()
+                raise SqlMemoryError(
+                    f"the query needed more than the {_mib(self.memory_bytes)} of memory a query may use "
+                    f"(C360_SQL_MEMORY_MB), and was stopped: select fewer columns or rows, or aggregate first"
+                )
 
     @property
     def alive(self) -> bool:
@@ -693,8 +744,9 @@ class _QueryProcesses:
     kept while it answers). Queries wait their turn first come, first served, as in any thread
     pool; the time a query waits counts towards its timeout, its process's start does not."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, memory_bytes: int) -> None:
         self._size = max(1, size)
+        self._memory_bytes = memory_bytes
         self._pool = ThreadPoolExecutor(max_workers=self._size, thread_name_prefix="c360-sql")
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -747,7 +799,7 @@ class _QueryProcesses:
         with self._lock:
             if self._closed:
                 raise SqlError("the SQL engine is closed")
-        process = _QueryProcess()
+        process = _QueryProcess(self._memory_bytes)
         with self._lock:
             self._processes.add(process)
             if self._closed:

@@ -122,7 +122,7 @@ def _export(root: Path, table: str, v: int, fmt: str, out: Path, role: str, to_s
     from c360.serve.exports import write_export
     from c360.sql import SqlEngine
 
-    engine = SqlEngine(root)
+    engine = SqlEngine(root, workers=1, memory_bytes=state.settings.sql_memory_bytes(1))
     try:
         with tempfile.TemporaryDirectory(prefix="c360-export-") as scratch:
             target = Path(scratch) / f"export.{fmt}" if to_stdout else out

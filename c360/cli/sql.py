@@ -60,7 +60,7 @@ def sql(
         if not sep or not version.isdigit():
             raise typer.BadParameter(f"--at {item!r}: expected TABLE=VERSION")
         versions[name] = int(version)
-    engine = SqlEngine(state.settings.lake_root)
+    engine = SqlEngine(state.settings.lake_root, workers=1, memory_bytes=state.settings.sql_memory_bytes(1))
     try:
         result = engine.query(query, role=role, limit=limit, timeout=timeout, versions=versions)
     finally:

@@ -57,6 +57,7 @@ def create_app(settings: Settings, *, block_until_loaded: bool = False) -> FastA
         default_limit=settings.serve_sql_row_limit,
         timeout=settings.serve_sql_timeout_seconds,
         workers=settings.serve_sql_processes,
+        memory_bytes=settings.sql_memory_bytes(settings.serve_sql_processes * settings.serve_workers),
     )
     audit = AuditWriter(settings.lake_root, flush_seconds=settings.serve_audit_flush_seconds)
 

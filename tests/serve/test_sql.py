@@ -16,7 +16,7 @@ from deltalake import write_deltalake
 from fastapi.testclient import TestClient
 
 from c360.access import AccessDenied
-from c360.sql import SqlEngine, SqlError, SqlTimeoutError, check_sql
+from c360.sql import SqlEngine, SqlError, SqlMemoryError, SqlTimeoutError, check_sql
 from tests.serve.conftest import ServedLakeFixture, headers
 
 PROFILE = "enhanced.customer.customer360_profile"
@@ -142,6 +142,25 @@ def test_a_query_past_its_timeout_is_stopped_and_the_engine_answers_the_next(lak
         engine.close()
 
 
+def test_a_query_past_its_memory_is_stopped_and_the_engine_answers_the_next(lake: Path) -> None:
+    """A query's memory had no bound but the machine's: the kernel's out-of-memory killer then
+    chose the process to end, and the largest is the server's or a Spark JVM. This one sorts
+    1.5 GB of rows; its process is stopped past 400 MiB, and only the query fails."""
+    engine = SqlEngine(lake, workers=1, memory_bytes=400 * 1024 * 1024)
+    try:
+        assert engine.query("SELECT count(*) AS n FROM enhanced.d.t").table.to_pylist() == [{"n": 4}]
+        (process,) = engine._processes.processes()
+        hungry = (
+            "SELECT value, repeat(CAST(value AS VARCHAR), 10000) AS pad FROM generate_series(1, 150000) ORDER BY pad"
+        )
+        with pytest.raises(SqlMemoryError, match="more than the 400 MiB of memory a query may use .C360_SQL_MEMORY_MB"):
+            engine.query(hungry, timeout=120)
+        assert process.process.poll() is not None, "the query's process still runs"
+        assert engine.query("SELECT n FROM enhanced.d.t ORDER BY n").table.column("n").to_pylist() == [1, 2, 3, 4]
+    finally:
+        engine.close()
+
+
 def test_a_query_process_that_ended_between_queries_is_replaced(lake: Path) -> None:
     engine = SqlEngine(lake, workers=1)
     try:
@@ -159,7 +178,7 @@ def test_a_query_process_that_ended_between_queries_is_replaced(lake: Path) -> N
 def test_a_query_that_aborts_datafusion_does_not_end_the_callers_process(lake: Path) -> None:
     """2.5 GB of one string column overflows Arrow's 32-bit offsets, and DataFusion aborts its
     process: once the caller's (a server's), now the query's own."""
-    engine = SqlEngine(lake, workers=1)
+    engine = SqlEngine(lake, workers=1, memory_bytes=1 << 40)  # the abort, not the memory bound, stops it
     try:
         with pytest.raises(SqlError, match="ended before it answered \\(killed by SIGABRT\\)"):
             engine.query("SELECT repeat('x', 100000000) AS big FROM generate_series(1, 25)")
@@ -188,10 +207,10 @@ def test_a_process_that_cannot_start_is_the_start_s_error_and_the_others_stop_wa
     real = c360.sql._QueryProcess
     calls = itertools.count()
 
-    def second_fails() -> object:
+    def second_fails(memory_bytes: int) -> object:
         if next(calls) > 0:  # the count is atomic: exactly one start succeeds
             raise SqlError("the SQL engine's query process did not start (exit code 1; its error is above)")
-        return real()
+        return real(memory_bytes)
 
     monkeypatch.setattr(c360.sql, "_QueryProcess", second_fails)
     engine = SqlEngine(lake, workers=2)
