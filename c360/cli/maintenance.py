@@ -25,6 +25,7 @@ def maintenance(
     """Delete expired rows (by partition) and vacuum old versions, per table policy."""
     from c360.maintenance import apply_retention
     from c360.registry import registry
+    from c360.serve.exports import prune_exports
     from c360.storage import LakeCatalog
     from c360.storage.locks import PIPELINE_LOCK, lake_locks
 
@@ -41,7 +42,10 @@ def maintenance(
     lake_root = state.settings.lake_root
     shared = [] if dry_run else [PIPELINE_LOCK]  # a step's lock, as the maintenance DAG's task holds it
     with lake_locks(lake_root, [], f"maintenance {day}", shared=shared):
-        done = apply_retention(LakeCatalog(lake_root), day, tables, vacuum=not no_vacuum, dry_run=dry_run)
+        catalog = LakeCatalog(lake_root)
+        done = apply_retention(catalog, day, tables, vacuum=not no_vacuum, dry_run=dry_run)
+        # after the vacuum: the server's exports of versions it made unreadable go with them
+        pruned = [] if table else prune_exports(catalog, state.settings.export_dir, dry_run=dry_run)
     out = Table(
         "table",
         "rows kept from",
@@ -71,7 +75,8 @@ def maintenance(
     console.print(
         f"{len(done)} table(s) checked as of {day}: {verb} {sum(t.rows_removed for t in done)} row(s), "
         f"{'would compact' if dry_run else 'compacted'} {compacted} partition(s) of many small files, "
-        f"vacuumed {sum(len(t.files_vacuumed) for t in done)} file(s)"
+        f"vacuumed {sum(len(t.files_vacuumed) for t in done)} file(s), "
+        f"{'would delete' if dry_run else 'deleted'} {len(pruned)} export file(s) of versions no longer kept"
     )
 
 

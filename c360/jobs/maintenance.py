@@ -11,6 +11,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def body(ctx: RunContext) -> str:
         from c360.maintenance import apply_retention
+        from c360.serve.exports import prune_exports
 
         def summary(done: list) -> str:
             rows = sum(t.rows_removed for t in done)
@@ -21,10 +22,14 @@ def main(argv: list[str] | None = None) -> None:
                 f"{vacuumed} old files vacuumed"
             )
 
-        done = ctx.step(
-            "maintenance", args.run_date, lambda: apply_retention(ctx.storage.catalog, args.run_date), summary
-        )
-        return f"maintenance {args.run_date}: {summary(done)}"
+        def run() -> list:
+            done = apply_retention(ctx.storage.catalog, args.run_date)
+            pruned.extend(prune_exports(ctx.storage.catalog, ctx.settings.export_dir))
+            return done
+
+        pruned: list[str] = []
+        done = ctx.step("maintenance", args.run_date, run, summary)
+        return f"maintenance {args.run_date}: {summary(done)}, {len(pruned)} export files of versions no longer kept"
 
     run_job(args, body)
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,7 +41,7 @@ from pyspark.sql import types as T
 from c360.pii import VAULT_TABLE
 from c360.privacy.erased import ERASED_TABLE, SUBJECT_KIND, key_hash, linked_kinds
 from c360.registry import PLATFORM, SUBJECT, Table, column
-from c360.storage import LakeCatalog, TableNotFoundError
+from c360.storage import LakeCatalog
 from c360.storage import rewrite as rw
 from c360.storage.schema import column_tags
 
@@ -351,7 +350,7 @@ def erase(
     """Remove the subject from every table and version; returns the report and the rows for
     the erased-subjects and audit tables (the caller appends them: see :func:`record`).
     ``export_dir``: the server's export files (``Settings.export_dir``), purged where they may
-    hold the subject (:func:`purge_export_files`)."""
+    hold the subject (:func:`c360.serve.exports.prune_exports`)."""
     customer_id = check_request(customer_id, request_ref)
     now = now or datetime.now(UTC)
     subject, columns = find_subject(catalog, customer_id)
@@ -387,39 +386,12 @@ def erase(
     # ingest's clear values bound for the vault. Parquet is compressed, so no byte search can
     # clear them; every staging folder goes.
     staged = catalog.sweep_staging()
-    cached = purge_export_files(catalog, export_dir, {t.table for t in results}) if export_dir is not None else []
+    from c360.serve.exports import prune_exports
+
+    cached = prune_exports(catalog, export_dir, {t.table for t in results}) if export_dir is not None else []
     shash = key_hash(key, SUBJECT_KIND, customer_id)
     report = ErasureReport(request_ref, shash, now, results, exports, redacted, staged, cached)
     return report, _erased_rows(subject, request_ref, key, now), _audit_rows(report)
-
-
-def purge_export_files(catalog: LakeCatalog, export_dir: Path, erased: set[str]) -> list[str]:
-    """Delete the server's export files that may hold the subject; returns them as "exports/...".
-
-    The server writes each export once, to ``<export_dir>/<table>/v<version>/``, outside the
-    lake root, and serves it again: a copy of the table's rows (with clear values, for the
-    steward). Those of every table the erasure changed go, whatever their version, and so do
-    those of a version the lake no longer keeps (its files vacuumed, or its log cleaned): no
-    erasure could search that version's rows, so its export cannot be shown to be clean. A
-    version still asked for is written again from the table as it is now."""
-    if not export_dir.is_dir():
-        return []
-    deleted: list[str] = []
-    for folder in sorted(p for p in export_dir.glob("*/v*") if p.is_dir()):
-        table, version = folder.parent.name, folder.name[1:]
-        if table not in erased:
-            try:
-                catalog.open(table, version=int(version))
-                continue
-            except (TableNotFoundError, ValueError):
-                pass  # gone, or not a version: nothing vouches for the file
-            except Exception:  # noqa: BLE001 - a table name c360 cannot parse: not one of its own exports
-                continue
-        for f in sorted(p for p in folder.rglob("*") if p.is_file()):
-            f.unlink()
-            deleted.append(f"exports/{f.relative_to(export_dir).as_posix()}")
-        shutil.rmtree(folder, ignore_errors=True)
-    return deleted
 
 
 REDACTED = b"[erased]"

@@ -13,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -184,3 +186,39 @@ def _write_csv(reader: pa.RecordBatchReader, sink: object) -> int:
         writer = pcsv.CSVWriter(sink, empty.schema)
     writer.close()
     return rows
+
+
+def prune_exports(
+    catalog: LakeCatalog, export_dir: Path, tables: Iterable[str] = (), *, dry_run: bool = False
+) -> list[str]:
+    """Delete the server's export files of a version the lake no longer keeps, and of every
+    version of ``tables``; returns them as "exports/..." (``dry_run``: only names them).
+
+    The server writes each export once, to ``<export_dir>/<table>/v<version>/``, outside the
+    lake root, and serves it again: a copy of the table's rows (with clear values, for the
+    steward). A version the lake no longer keeps (its files vacuumed, its log cleaned, or its
+    table gone) would otherwise outlive the table's retention in its export, and no erasure
+    could search its rows, so its export cannot be shown to be clean: maintenance prunes those.
+    An erasure also names the tables it changed, whose exports all go. A version still asked
+    for is written again from the table as it is now."""
+    if not export_dir.is_dir():
+        return []
+    every_version = set(tables)
+    deleted: list[str] = []
+    for folder in sorted(p for p in export_dir.glob("*/v*") if p.is_dir()):
+        table, version = folder.parent.name, folder.name[1:]
+        if table not in every_version:
+            try:
+                catalog.open(table, version=int(version))
+                continue
+            except (TableNotFoundError, ValueError):
+                pass  # gone, or not a version: nothing vouches for the file
+            except Exception:  # noqa: BLE001 - a table name c360 cannot parse: not one of its own exports
+                continue
+        for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+            if not dry_run:
+                f.unlink()
+            deleted.append(f"exports/{f.relative_to(export_dir).as_posix()}")
+        if not dry_run:
+            shutil.rmtree(folder, ignore_errors=True)
+    return deleted

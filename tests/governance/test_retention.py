@@ -183,3 +183,33 @@ def test_maintenance_compacts_a_partition_of_many_small_files(tmp_path: Path) ->
     assert compacted["num_records"] == COMPACT_MIN_FILES
     assert not [k for k, v in compacted.items() if k.split(".")[-1] in ("target", "sql", "error") and v is not None]
     assert DeltaTable(str(path)).history(1)[0]["c360.operation"] == "compact"
+
+
+def test_maintenance_deletes_the_servers_exports_of_versions_the_lake_no_longer_keeps(tmp_path: Path) -> None:
+    """The server writes each export once and keeps it, outside the lake: an export of a version
+    a vacuum had made unreadable outlived the table's retention, rows and all, for ever."""
+    from typer.testing import CliRunner
+
+    from c360.cli import app
+    from c360.cli.state import state
+    from c360.settings import Settings
+
+    lake, exports = tmp_path / "lake", tmp_path / "exports"
+    path = lake / "enhanced/d/t"
+    write_deltalake(str(path), pa.table({"n": [1]}))
+    write_deltalake(str(path), pa.table({"n": [2]}), mode="overwrite")
+    DeltaTable(str(path)).vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
+    for folder in ("enhanced.d.t/v0", "enhanced.d.t/v1", "enhanced.d.gone/v3"):
+        (exports / folder).mkdir(parents=True)
+        (exports / folder / "x.parquet").write_bytes(b"rows")
+    state._settings = Settings(lake_root=lake, serve_export_dir=exports)
+    try:
+        looked = CliRunner().invoke(app, ["maintenance", "--dry-run"])
+        assert looked.exit_code == 0 and "would delete 2 export file(s)" in looked.output, looked.output
+        assert (exports / "enhanced.d.t/v0/x.parquet").exists()
+        done = CliRunner().invoke(app, ["maintenance"])
+    finally:
+        state._settings = None
+    assert done.exit_code == 0 and "deleted 2 export file(s) of versions no longer kept" in done.output, done.output
+    kept = sorted(p.relative_to(exports).as_posix() for p in exports.rglob("*.parquet"))
+    assert kept == ["enhanced.d.t/v1/x.parquet"]
