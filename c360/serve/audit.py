@@ -201,7 +201,8 @@ class AuditWriter:
 
     def close(self, wait_seconds: float = 60.0) -> None:
         """Stop the thread and append what is queued, retrying for up to ``wait_seconds`` while
-        an erasure holds the lake (or an append fails): the records die with the process."""
+        an erasure holds the lake (or an append fails): records still queued when the process
+        ends are lost."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
