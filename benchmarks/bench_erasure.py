@@ -77,7 +77,7 @@ def _build_and_erase(label: str, data: Path, work: Path, cache: Path | None) -> 
     t1 = time.perf_counter()
     report, erased, audit = erase(ctx.storage.catalog, customer, f"BENCH-{slug}", settings.pseudonym_key_bytes())
     t2 = time.perf_counter()
-    record(ctx.storage, erased, audit)
+    record(ctx.storage.catalog, erased, audit)
     t3 = time.perf_counter()
     purged = sum(len(t.files_purged) for t in report.tables)
     print(f"{label}: build {build:.0f} s, erase {t2 - t1:.1f} s, record {t3 - t2:.1f} s", flush=True)
@@ -122,7 +122,8 @@ def main() -> None:
         "(ingest, sanitize, model for every date, the profile for the last) from the data set named. *erase* is "
         "finding the subject (identifying columns of every file), rewriting the affected files (one commit per "
         "table), purging exactly those files and checkpointing/cleaning the changed tables' logs; *record* is the "
-        "two small ops commits (erased keys, audit) through Spark. *build s* says `copied` when the lake was built "
+        "two small ops commits (erased keys, audit) with delta-rs (through Spark before 2026-12-06). *build s* "
+        "says `copied` when the lake was built "
         "earlier by this benchmark (`C360_BENCH_CACHE`) and copied for this run.\n\n"
         + markdown_table(
             [

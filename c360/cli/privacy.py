@@ -19,15 +19,12 @@ def erase(
     """Remove a customer from every table and every retained version, keep them out of later
     runs, and record the request in ops.privacy.erasure_requests (no PII)."""
     from c360.privacy.erase import check_request, erase_customer
-    from c360.storage.delta import DeltaStorage
-    from c360.storage.locks import ERASURE_WAIT_SECONDS, PIPELINE_LOCK, check_free
+    from c360.storage import LakeCatalog
 
-    check_request(customer_id, request)  # a request lacking its id or reference fails before Spark starts
+    check_request(customer_id, request)  # a request lacking its id or reference fails before anything starts
     settings = state.settings
-    # a running step named before Spark starts (a server's audit append is waited for)
-    check_free(settings.lake_root, [PIPELINE_LOCK], f"erasure of {request}", wait=ERASURE_WAIT_SECONDS)
-    storage = DeltaStorage(state.spark, settings.lake_root)
-    report = erase_customer(storage, customer_id, request, settings.pseudonym_key_bytes(), settings.export_dir)
+    catalog = LakeCatalog(settings.lake_root)
+    report = erase_customer(catalog, customer_id, request, settings.pseudonym_key_bytes(), settings.export_dir)
     out = Table("table", "version", "rows removed", "files rewritten", "files purged", "log entries purged")
     for t in report.tables:
         out.add_row(

@@ -19,7 +19,7 @@ The plan (docs/privacy.md explains why each step is there):
    without any PII: request ref, hashed subject, tables and versions, files and log entries
    removed, and the exports made before the request.
 
-Everything but the two small ops appends is file-level pyarrow work, no Spark job.
+All of it is file-level pyarrow work with delta-rs commits: no Spark job, no JVM.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -44,9 +43,6 @@ from c360.registry import PLATFORM, SUBJECT, Table, column
 from c360.storage import LakeCatalog
 from c360.storage import rewrite as rw
 from c360.storage.schema import column_tags
-
-if TYPE_CHECKING:
-    from c360.storage.delta import DeltaStorage
 
 AUDIT_TABLE = "ops.privacy.erasure_requests"
 DIM_CUSTOMER = "enhanced.customer.dim_customer"
@@ -496,15 +492,15 @@ def exports_before(catalog: LakeCatalog, when: datetime) -> list[str]:
     return sorted(out)
 
 
-def record(storage: DeltaStorage, erased: pa.Table, audit: pa.Table) -> None:
-    """Append the erased keys and the audit rows (two small commits through the bridge)."""
-    spark = storage.spark
-    for table, rows in ((ERASED_TABLE, erased), (AUDIT_TABLE, audit)):
-        spec = {ERASED_TABLE: _erased_table(), AUDIT_TABLE: AUDIT}[table]
-        spec.ensure(storage)
-        data = [tuple(r[c] for c in spec.schema.fieldNames()) for r in rows.to_pylist()]
-        df = spark.createDataFrame(data, spec.schema)
-        storage.append(df, table)
+def record(catalog: LakeCatalog, erased: pa.Table, audit: pa.Table) -> None:
+    """Append the erased keys and the audit rows: two small delta-rs commits. (They went through
+    Spark, which started a JVM for an erasure that is otherwise pyarrow work: 9-12 s of the
+    command's 15 s on the demo lake.)"""
+    from c360.storage.light import append_rows, ensure
+
+    for spec, rows in ((_erased_table(), erased), (AUDIT, audit)):
+        ensure(spec, catalog.lake_root)
+        append_rows(catalog.lake_root, spec.name, rows.to_pylist(), operation="erasure")
 
 
 def _erased_table() -> Table:
@@ -514,7 +510,7 @@ def _erased_table() -> Table:
 
 
 def erase_customer(
-    storage: DeltaStorage, customer_id: str, request_ref: str, key: bytes, export_dir: Path | None = None
+    catalog: LakeCatalog, customer_id: str, request_ref: str, key: bytes, export_dir: Path | None = None
 ) -> ErasureReport:
     """The whole request: erase, then record (the entry point of ``c360 privacy erase``).
 
@@ -523,7 +519,7 @@ def erase_customer(
     from c360.storage.locks import ERASURE_WAIT_SECONDS, PIPELINE_LOCK, lake_locks
 
     what = f"erasure of {request_ref}"
-    with lake_locks(storage.catalog.lake_root, [PIPELINE_LOCK], what, wait=ERASURE_WAIT_SECONDS):
-        report, erased, audit = erase(storage.catalog, customer_id, request_ref, key, export_dir=export_dir)
-        record(storage, erased, audit)
+    with lake_locks(catalog.lake_root, [PIPELINE_LOCK], what, wait=ERASURE_WAIT_SECONDS):
+        report, erased, audit = erase(catalog, customer_id, request_ref, key, export_dir=export_dir)
+        record(catalog, erased, audit)
     return report

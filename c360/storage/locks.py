@@ -123,12 +123,3 @@ def lake_locks(
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, 0)
             os.close(fd)  # closing the file releases its flock
-
-
-def check_free(
-    lake_root: Path, names: Iterable[str], what: str, *, shared: Iterable[str] = (), wait: float = 0.0
-) -> None:
-    """Raise :class:`LakeBusyError` now if :func:`lake_locks` could not take these locks: a
-    command names the holder before its slow start (Spark's), then takes them for its work."""
-    with lake_locks(lake_root, names, what, shared=shared, wait=wait):
-        return

@@ -163,11 +163,10 @@ def test_the_subject_goes_and_the_household_stays(tmp_path: Path) -> None:
     assert SUBJECT not in repr(audit.to_pylist()) and "tok-email-subject" not in repr(audit.to_pylist())
 
 
-def test_the_command_warns_of_an_id_found_nowhere_and_checks_the_request_before_spark(
-    tmp_path: Path, spark: object
-) -> None:
+def test_the_command_warns_of_an_id_found_nowhere_and_never_starts_spark(tmp_path: Path) -> None:
     """A mistyped id erases nothing: the DPO is told so rather than shown an empty table. A
-    request without its reference is refused before the command starts Spark's JVM."""
+    request without its reference is refused. The command is pyarrow and delta-rs work: it
+    started Spark's JVM for its two small ops appends, 9-12 s of its 15 s on the demo lake."""
     from typer.testing import CliRunner
 
     from c360.cli import app
@@ -180,9 +179,7 @@ def test_the_command_warns_of_an_id_found_nowhere_and_checks_the_request_before_
     runner = CliRunner()
     try:
         refused = runner.invoke(app, ["privacy", "erase", "--customer-id", SUBJECT, "--request", " "])
-        assert state._spark is None  # refused before the session was asked for
         assert isinstance(refused.exception, ErasureError) and "request reference" in str(refused.exception)
-        state._spark = spark
         nowhere = runner.invoke(app, ["privacy", "erase", "--customer-id", "CUST-TYPO-99", "--request", "REQ-9"])
         assert nowhere.exit_code == 0, nowhere.output
         assert "customer 'CUST-TYPO-99' is in no table or file of this lake, so nothing was removed" in " ".join(
@@ -191,9 +188,9 @@ def test_the_command_warns_of_an_id_found_nowhere_and_checks_the_request_before_
         found = runner.invoke(app, ["privacy", "erase", "--customer-id", SUBJECT, "--request", "REQ-10"])
         assert found.exit_code == 0, found.output
         assert "is in no table" not in found.output and "row(s) removed" in found.output
+        assert state._spark is None  # no session was asked for
     finally:
         state._settings = None
-        state._spark = None
 
 
 def test_the_server_s_export_files_that_may_hold_the_subject_are_deleted(tmp_path: Path) -> None:

@@ -83,9 +83,9 @@ def _vault(root: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def erased(spark: object, published_lake: PublishedLake, tmp_path_factory: pytest.TempPathFactory) -> Erased:
+def erased(published_lake: PublishedLake, tmp_path_factory: pytest.TempPathFactory) -> Erased:
     from c360.privacy.erase import erase_customer
-    from c360.storage import DeltaStorage
+    from c360.storage import LakeCatalog
 
     root = copy_lake(published_lake.root, tmp_path_factory.mktemp("erasure") / "lake")
     cid = _pick_subject()
@@ -113,7 +113,7 @@ def erased(spark: object, published_lake: PublishedLake, tmp_path_factory: pytes
     docs = _plant_data_docs_page(root, cid, sorted(tokens)[0])
     staged = _plant_killed_ingest(root, cid, sorted(clear))
     before = table_rows(root)
-    report = erase_customer(DeltaStorage(spark, root), cid, "REQ-2026-0042", key)  # type: ignore[arg-type]
+    report = erase_customer(LakeCatalog(root), cid, "REQ-2026-0042", key)
     return Erased(root, cid, needles, keys, sorted(orders | shipments | addresses), before, report, docs, staged)
 
 
