@@ -67,32 +67,9 @@ if TYPE_CHECKING:
 DEFAULT_LIMIT = 10_000
 MAX_LIMIT = 1_000_000
 DEFAULT_TIMEOUT_S = 30.0
-
-
+PROCESS_START_TIMEOUT_S = 120.0  # a query process's imports, on a busy machine
 _MEMORY_CHECK_S = 0.1  # how often a running query's memory is read
 _PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def _mib(n: int) -> str:
-    return f"{n // (1024 * 1024):,} MiB"
-
-
-def default_memory_bytes(processes: int) -> int:
-    """Half the machine's memory shared by ``processes`` query processes, at least 512 MiB each."""
-    total = _PAGE * os.sysconf("SC_PHYS_PAGES")
-    return max(512 * 1024 * 1024, total // 2 // max(1, processes))
-
-
-def _resident_bytes(pid: int) -> int | None:
-    """The process's resident memory, or None where /proc does not say (not Linux)."""
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as f:
-            return int(f.read().split()[1]) * _PAGE
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-PROCESS_START_TIMEOUT_S = 120.0  # a query process's imports, on a busy machine
 _PRIVATE = "__c360"  # prefix of the engine's private table names; refused in user SQL
 _SESSION = {"datafusion.catalog.information_schema": "false"}
 
@@ -660,6 +637,25 @@ def _execute(plan: _Plan, limit: int, table: Callable[[str, int], DeltaTable]) -
 
 
 # ------------------------------------------------------------------------ query processes
+def _mib(n: int) -> str:
+    return f"{n // (1024 * 1024):,} MiB"
+
+
+def default_memory_bytes(processes: int) -> int:
+    """Half the machine's memory shared by ``processes`` query processes, at least 512 MiB each."""
+    total = _PAGE * os.sysconf("SC_PHYS_PAGES")
+    return max(512 * 1024 * 1024, total // 2 // max(1, processes))
+
+
+def _resident_bytes(pid: int) -> int | None:
+    """The process's resident memory, or None where /proc does not say (not Linux)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 class _QueryProcess:
     """One child process that runs queries one at a time (:func:`serve_queries`)."""
 
