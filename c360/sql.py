@@ -67,6 +67,7 @@ if TYPE_CHECKING:
 DEFAULT_LIMIT = 10_000
 MAX_LIMIT = 1_000_000
 DEFAULT_TIMEOUT_S = 30.0
+WRITE_TIMEOUT_S = 3600.0  # an export's file, written by a query process: bounded by its memory, and by this
 PROCESS_START_TIMEOUT_S = 120.0  # a query process's imports, on a busy machine
 _MEMORY_CHECK_S = 0.1  # how often a running query's memory is read
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -378,22 +379,30 @@ class SqlEngine:
                 prepared = self._prepare(sql, role, versions, snapshot, fresh=True)
         return SqlResult(table, prepared.versions, truncated, time.perf_counter() - started)
 
-    def stream(
+    def write(
         self,
         sql: str,
+        path: Path,
+        writer: Callable[[pa.RecordBatchReader, BinaryIO], int],
         *,
         role: Role | str | None = None,
         versions: Mapping[str, int] | None = None,
         snapshot: Snapshot | None = None,
-    ) -> tuple[pa.RecordBatchReader, dict[str, int]]:
-        """The result as a stream of batches (exports: never held whole in memory), and the versions read."""
+        timeout: float = WRITE_TIMEOUT_S,
+    ) -> tuple[int, dict[str, int]]:
+        """Write the query's result into the file ``path`` in one of the engine's query processes
+        (exports): ``writer`` (a module-level function, sent by name) takes the result's batches
+        and the open file and returns the rows written. The process's memory bound applies: an
+        export's sort held the table several times over in the caller's process (a server's)
+        when it ran there. Returns the rows and the versions read."""
         prepared = self._prepare(sql, role, versions, snapshot)
-        tables = {(p.path, p.version): p.dt for p in _registered(prepared)}
         try:
-            reader = _open(_plan(prepared), lambda path, version: tables[path, version])
+            rows = self._processes.write(_plan(prepared), (str(path), writer), timeout)
+        except (SqlTimeoutError, SqlMemoryError):
+            raise
         except SqlError as exc:
             raise self._explain(exc, prepared.accesses) from None
-        return reader, prepared.versions
+        return rows, prepared.versions
 
     def _prepare(
         self,
@@ -656,6 +665,12 @@ def _resident_bytes(pid: int) -> int | None:
         return None
 
 
+_T = TypeVar("_T")
+# where a query process writes a result: the file's path, and the module-level function (sent by
+# name) that takes the result's batches and the open file and returns the rows written
+_Sink = tuple[str, Callable[[pa.RecordBatchReader, BinaryIO], int]]
+
+
 class _QueryProcess:
     """One child process that runs queries one at a time (:func:`serve_queries`)."""
 
@@ -687,13 +702,23 @@ class _QueryProcess:
         """The query's result; raises its :class:`SqlError`. Kills the process (and raises
         :class:`SqlTimeoutError`, naming the query's ``timeout``) when no answer came within
         ``seconds``."""
+        truncated, data = self._exchange((plan, limit, None), seconds, timeout, answer=True)
+        return pa.ipc.open_stream(data).read_all(), bool(truncated)
+
+    def write(self, plan: _Plan, sink: _Sink, seconds: float, timeout: float) -> int:
+        """Have the process write the query's result into a file (``sink``); the rows written."""
+        rows, _ = self._exchange((plan, 0, sink), seconds, timeout, answer=False)
+        assert isinstance(rows, int)
+        return rows
+
+    def _exchange(self, message: object, seconds: float, timeout: float, *, answer: bool) -> tuple[object, bytes]:
         try:
-            self.conn.send((plan, limit))
+            self.conn.send(message)
             self._wait(seconds, timeout)
             kind, detail = self.conn.recv()
             if kind == "error":
                 raise SqlError(detail)
-            data = self.conn.recv_bytes()
+            data = self.conn.recv_bytes() if answer else b""
         except (EOFError, OSError):
             code = self.kill()
             how = f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
@@ -701,7 +726,7 @@ class _QueryProcess:
                 f"the query's process ended before it answered ({how}): a query that needs more memory than "
                 "the machine has, or values larger than Arrow's limits, ends so; the next query gets a new process"
             ) from None
-        return pa.ipc.open_stream(data).read_all(), bool(detail)
+        return detail, data
 
     def _wait(self, seconds: float, timeout: float) -> None:
         """Wait for the answer; kill the process past ``seconds``, or once its resident memory
@@ -751,9 +776,15 @@ class _QueryProcesses:
         weakref.finalize(self, _QueryProcesses._kill_all, self._processes)
 
     def run(self, plan: _Plan, limit: int, timeout: float) -> tuple[pa.Table, bool]:
+        return self._submit(lambda process, remaining: process.run(plan, limit, remaining, timeout), timeout)
+
+    def write(self, plan: _Plan, sink: _Sink, timeout: float) -> int:
+        return self._submit(lambda process, remaining: process.write(plan, sink, remaining, timeout), timeout)
+
+    def _submit(self, job: Callable[[_QueryProcess, float], _T], timeout: float) -> _T:
         deadline = time.monotonic() + timeout
         try:
-            future = self._pool.submit(self._run, plan, limit, timeout, deadline)
+            future = self._pool.submit(self._run, job, timeout, deadline)
         except RuntimeError:  # the pool was shut down
             raise SqlError("the SQL engine is closed") from None
         return future.result()
@@ -804,7 +835,7 @@ class _QueryProcesses:
         self._local.process = process
         return process
 
-    def _run(self, plan: _Plan, limit: int, timeout: float, deadline: float) -> tuple[pa.Table, bool]:
+    def _run(self, job: Callable[[_QueryProcess, float], _T], timeout: float, deadline: float) -> _T:
         remaining = deadline - time.monotonic()  # the time it waited for this thread counts
         process = self._process()  # a process's start does not
         if remaining <= 0:
@@ -813,7 +844,7 @@ class _QueryProcesses:
                 f"({self._size} queries run at once)"
             )
         try:
-            return process.run(plan, limit, remaining, timeout)
+            return job(process, remaining)
         finally:
             if not process.alive:
                 with self._lock:
@@ -857,10 +888,16 @@ def serve_queries(fd: int) -> None:
     conn.send("ready")
     while True:
         try:
-            plan, limit = conn.recv()
+            plan, limit, sink = conn.recv()
         except EOFError:
             return
         try:
+            if sink is not None:
+                path, writer = sink
+                with open(path, "wb") as out:
+                    written = writer(_open(plan, table), out)
+                conn.send(("ok", written))  # once the file is closed: the engine reads it next
+                continue
             result, truncated = _execute(plan, limit, table)
         except Exception as exc:  # noqa: BLE001 - the query's error, told to the engine
             message = str(exc) if isinstance(exc, SqlError) else f"{type(exc).__name__}: {exc}"

@@ -1,11 +1,12 @@
 """Versioned exports: a published table exactly as of one version, as a Parquet or CSV file.
 
-Shared by ``c360 export`` and ``GET /v1/exports/{table}``. The rows stream from the SQL
-engine (the caller's column access applied) into the file batch by batch, so a table is
-never held whole in memory. The same version asked for twice gives byte-identical files:
-rows are ordered by the table's keys and then every other sortable column, Parquet row
-groups have a fixed size whatever batches DataFusion yields, and nothing time-dependent
-is written. A manifest next to the file carries the version, row count and SHA-256.
+Shared by ``c360 export`` and ``GET /v1/exports/{table}``. One of the SQL engine's query
+processes reads the table (the caller's column access applied) and writes the file batch by
+batch; the sort that makes the order reproducible holds the rows in that process, under its
+memory bound (C360_SQL_MEMORY_MB), not in the server's. The same version asked for twice
+gives byte-identical files: rows are ordered by the table's keys and then every other
+sortable column, Parquet row groups have a fixed size whatever batches DataFusion yields,
+and nothing time-dependent is written. A manifest next to the file carries the version, row count and SHA-256.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.csv as pcsv
@@ -114,21 +116,19 @@ def write_export(
         resolved.require_table(table)
     pinned = pin(engine.catalog, table, version)
     sql, columns, masked = export_sql(table, pinned.schema, resolved)
-    reader, versions = engine.stream(sql, role=resolved, versions={table: version})
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.partial")
-    rows = 0
+    writer = _write_parquet if fmt == "parquet" else _write_csv
     try:
-        with tmp.open("wb") as sink:
-            try:
-                rows = _write_parquet(reader, sink) if fmt == "parquet" else _write_csv(reader, sink)
-            except SqlError:
-                if files_missing(pinned):
-                    raise FilesGoneError(
-                        f"the files of {table} version {version} were deleted while the export read them (an "
-                        "erasure or a vacuum replaced them); retry the request"
-                    ) from None
-                raise
+        try:  # in a query process of the engine: its memory bound, not the caller's process
+            rows, versions = engine.write(sql, tmp, writer, role=resolved, versions={table: version})
+        except SqlError:
+            if files_missing(pinned):
+                raise FilesGoneError(
+                    f"the files of {table} version {version} were deleted while the export read them (an "
+                    "erasure or a vacuum replaced them); retry the request"
+                ) from None
+            raise
         digest = hashlib.sha256()
         with tmp.open("rb") as fp:
             for chunk in iter(lambda: fp.read(1 << 20), b""):
@@ -156,7 +156,7 @@ def stable_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema(fields, metadata=ordered(schema.metadata))
 
 
-def _write_parquet(reader: pa.RecordBatchReader, sink: object) -> int:
+def _write_parquet(reader: pa.RecordBatchReader, sink: BinaryIO) -> int:
     rows = 0
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
@@ -180,7 +180,7 @@ def _write_parquet(reader: pa.RecordBatchReader, sink: object) -> int:
     return rows
 
 
-def _write_csv(reader: pa.RecordBatchReader, sink: object) -> int:
+def _write_csv(reader: pa.RecordBatchReader, sink: BinaryIO) -> int:
     rows = 0
     writer = None
     for batch in reader:

@@ -123,15 +123,15 @@ def test_an_export_whose_files_an_erasure_deleted_says_retry(tmp_path: Path, mon
     path = tmp_path / "enhanced" / "sales" / "dim_channel"
     write_deltalake(str(path), pa.table({"channel_key": list(range(100)), "channel": ["web"] * 100}))
     engine = SqlEngine(tmp_path, workers=1)
-    opened = engine.stream
+    pinned = engine._prepare
 
-    def stream_then_purge(*args: Any, **kw: Any) -> Any:
-        reader, versions = opened(*args, **kw)
+    def pin_then_purge(*args: Any, **kw: Any) -> Any:
+        prepared = pinned(*args, **kw)
         for uri in DeltaTable(str(path)).file_uris():
             Path(uri.removeprefix("file://")).unlink()
-        return reader, versions
+        return prepared
 
-    monkeypatch.setattr(engine, "stream", stream_then_purge)
+    monkeypatch.setattr(engine, "_prepare", pin_then_purge)
     out = tmp_path / "exports" / "channels.csv"
     try:
         with pytest.raises(FilesGoneError, match="enhanced.sales.dim_channel version 0 were deleted .*retry"):
@@ -191,3 +191,35 @@ def test_a_manifest_being_written_again_is_never_read_half_written(tmp_path: Pat
         writer.join()
     assert all(r == manifest for r in reads)
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no partial file left
+
+
+def test_an_export_runs_in_a_query_process_under_its_memory_bound(tmp_path: Path) -> None:
+    """An export sorted the table (for a reproducible order) in the caller's process, a server's:
+    3M rows of 79 MB took 393 MB more of the server's memory, kept after the export. It runs in
+    a query process now: past its memory bound the export fails alone, and within it the file
+    is the same."""
+    import numpy as np
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from c360.sql import SqlMemoryError
+
+    n = 2_000_000
+    rows = np.random.default_rng(7).permutation(n)
+    write_deltalake(str(tmp_path / "enhanced/d/t"), pa.table({"k": rows, "x": rows * 0.5, "y": rows % 97}))
+    small = SqlEngine(tmp_path, workers=1, memory_bytes=250 * 1024 * 1024)
+    try:
+        with pytest.raises(SqlMemoryError, match="more than the 250 MiB"):
+            write_export(small, "enhanced.d.t", 0, "parquet", tmp_path / "out" / "small.parquet")
+    finally:
+        small.close()
+    assert list((tmp_path / "out").iterdir()) == []  # no partial file
+    roomy = SqlEngine(tmp_path, workers=1)
+    try:
+        manifest = write_export(roomy, "enhanced.d.t", 0, "parquet", tmp_path / "out" / "t.parquet")
+    finally:
+        roomy.close()
+    import pyarrow.parquet as pq
+
+    written = pq.read_table(tmp_path / "out" / "t.parquet")
+    assert manifest.rows == n and written.column("k").to_pylist() == list(range(n))  # ordered by its key
