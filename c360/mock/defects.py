@@ -48,12 +48,16 @@ class Picker:
         self.force_day = force_day
         self.log = log
 
-    def assign(self, file: str, kinds: tuple[str, ...], n: int, rng: np.random.Generator, day: int) -> list[str | None]:
+    def assign(
+        self, file: str, kinds: tuple[str, ...], n: int, rng: np.random.Generator, day: int
+    ) -> list[str | None]:
         if self.rate <= 0 or not kinds or n == 0:
             return [None] * n
         width = min(self.rate, 1.0 / len(kinds))
         limit = width * len(kinds)
-        out: list[str | None] = [kinds[int(u / width)] if u < limit else None for u in rng.random(n).tolist()]
+        out: list[str | None] = [
+            kinds[int(u / width)] if u < limit else None for u in rng.random(n).tolist()
+        ]
         if day >= self.force_day:
             present = set(out)
             missing = [k for k in kinds if (k, file) not in self.log.seen and k not in present]

@@ -66,7 +66,8 @@ def _plan_extra_columns(
                 plan[(file, (start + timedelta(days=d)).isoformat())] = names[(d + f) % len(names)]
     if not plan:
         day = min(force_day, days - 1)
-        plan[(files[int(rng.integers(0, len(files)))], (start + timedelta(days=day)).isoformat())] = names[0]
+        plan[(files[int(rng.integers(0, len(files)))], (start + timedelta(days=day)).isoformat())] \
+            = names[0]
     return plan
 
 
@@ -98,25 +99,19 @@ def generate(
 
     retail_seq, sensor_seq, plan_seq = np.random.SeedSequence(seed).spawn(3)
     force_day = days // 3
-    extra = _plan_extra_columns(np.random.default_rng(plan_seq), start, days, defect_rate, force_day)
+    extra = _plan_extra_columns(
+        np.random.default_rng(plan_seq), start, days, defect_rate, force_day
+    )
     sink = Sink(out, layout, extra)
     log = DefectLog()
     picker = Picker(defect_rate, force_day, log)
     retail = Retail(
         RetailConfig(customers, days, start, defect_rate, late_arrivals=layout == "daily"),
-        np.random.default_rng(retail_seq),
-        sink,
-        log,
-        picker,
+        np.random.default_rng(retail_seq), sink, log, picker,
     )
     sensors = Sensors(
-        datetime(start.year, start.month, start.day, tzinfo=UTC),
-        days,
-        np.random.default_rng(sensor_seq),
-        sink,
-        log,
-        picker,
-        select_stations(stations),
+        datetime(start.year, start.month, start.day, tzinfo=UTC), days,
+        np.random.default_rng(sensor_seq), sink, log, picker, select_stations(stations),
     )
     for d in range(days):
         ds = (start + timedelta(days=d)).isoformat()

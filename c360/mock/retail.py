@@ -42,16 +42,8 @@ LOCATIONS = "logistics/warehouse_locations.csv"
 # Files every daily folder holds (header only on a quiet day); catalogue files come only
 # on the days they change.
 DAILY_FILES: tuple[str, ...] = (
-    CUSTOMERS,
-    LOYALTY,
-    TICKETS,
-    SESSIONS,
-    TRANSACTIONS,
-    ITEMS,
-    REGIONAL,
-    INVENTORY,
-    SHIPMENTS,
-    TRACKING,
+    CUSTOMERS, LOYALTY, TICKETS, SESSIONS, TRANSACTIONS, ITEMS, REGIONAL, INVENTORY,
+    SHIPMENTS, TRACKING,
 )
 # Files that may carry the extra_column defect.
 EXTRA_COLUMN_FILES: tuple[str, ...] = (CUSTOMERS, TICKETS, SESSIONS, TRANSACTIONS, SHIPMENTS)
@@ -78,19 +70,10 @@ TICKET_CHANNELS = ("email", "phone", "chat", "store")
 CARRIERS = ("UPS", "FedEx", "USPS")
 # level, transit days, base cost (cents), cost per kg (cents)
 SERVICE_LEVELS = (
-    ("standard", 4, 599, 120),
-    ("expedited", 2, 1299, 200),
-    ("overnight", 1, 2999, 300),
+    ("standard", 4, 599, 120), ("expedited", 2, 1299, 200), ("overnight", 1, 2999, 300),
 )
-HUBS = (
-    "Salt Lake City UT",
-    "Memphis TN",
-    "Louisville KY",
-    "Indianapolis IN",
-    "Ontario CA",
-    "Kansas City MO",
-    "Columbus OH",
-)
+HUBS = ("Salt Lake City UT", "Memphis TN", "Louisville KY", "Indianapolis IN", "Ontario CA",
+        "Kansas City MO", "Columbus OH")
 PAYMENTS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
     "store": (("cash", "debit_card", "credit_card", "apple_pay"), (0.2, 0.35, 0.38, 0.07)),
     "online": (("credit_card", "paypal", "debit_card"), (0.6, 0.25, 0.15)),
@@ -98,14 +81,16 @@ PAYMENTS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
 }
 # Hour-of-day weights (order time), store opening hours vs. e-commerce.
 _STORE_HOURS = np.array([0] * 9 + [3, 5, 7, 8, 8, 7, 7, 8, 9, 9, 7, 4, 2] + [0, 0], float)
-_WEB_HOURS = np.array([2, 1, 1, 0.5, 0.5, 0.7, 1.5, 3, 4, 4, 4, 5, 6, 6, 5, 4, 4, 5, 6, 8, 9, 8, 6, 3], float)
-_SESSION_HOURS = np.array([1, 0.5, 0.3, 0.2, 0.2, 0.5, 2, 5, 6, 4, 3, 3, 5, 4, 3, 3, 3, 4, 5, 6, 7, 7, 5, 2], float)
+_WEB_HOURS = np.array(
+    [2, 1, 1, 0.5, 0.5, 0.7, 1.5, 3, 4, 4, 4, 5, 6, 6, 5, 4, 4, 5, 6, 8, 9, 8, 6, 3], float
+)
+_SESSION_HOURS = np.array(
+    [1, 0.5, 0.3, 0.2, 0.2, 0.5, 2, 5, 6, 4, 3, 3, 5, 4, 3, 3, 3, 4, 5, 6, 7, 7, 5, 2], float
+)
 # the column a defect damaged, as the manifest names it
 _HIT_COLUMN = {
-    "nonpositive_quantity": "quantity",
-    "nonpositive_price": "unit_price",
-    "orphan_product": "product_id",
-    "total_mismatch": "total_amount",
+    "nonpositive_quantity": "quantity", "nonpositive_price": "unit_price",
+    "orphan_product": "product_id", "total_mismatch": "total_amount",
 }
 _PAY_CUM = {ch: list(np.cumsum(p)) for ch, (_, p) in PAYMENTS.items()}
 _WEEKDAY = (0.92, 0.88, 0.9, 0.95, 1.08, 1.22, 1.05)  # Monday first
@@ -198,11 +183,7 @@ class Retail:
     """Generates the 14 retail extracts day by day into a :class:`Sink`."""
 
     def __init__(
-        self,
-        cfg: RetailConfig,
-        rng: np.random.Generator,
-        sink: Sink,
-        log: DefectLog,
+        self, cfg: RetailConfig, rng: np.random.Generator, sink: Sink, log: DefectLog,
         picker: Picker,
     ):
         self.cfg = cfg
@@ -231,8 +212,7 @@ class Retail:
         self.status = ["seasonal" if p.season == "winter" else "active" for p in C.PRODUCTS]
         self.is_launch = np.array([p.line == "launch" for p in C.PRODUCTS])
         self.created = [
-            iso(self.start_ord + min(self.launch_day, d))
-            if p.line == "launch"
+            iso(self.start_ord + min(self.launch_day, d)) if p.line == "launch"
             else iso(self.start_ord - 60 - (i * 37) % 700)
             for i, p in enumerate(C.PRODUCTS)
         ]
@@ -248,8 +228,10 @@ class Retail:
         n_new = n - n_old
         # sign-up waves: three campaigns on top of a weekday pattern
         days = np.arange(max(d, 1))
-        waves = sum(4.0 * np.exp(-(((days - c * d) / max(d * 0.03, 1.0)) ** 2)) for c in (0.15, 0.5, 0.8))
-        weekday = np.array([_WEEKDAY[(cfg.start + timedelta(days=int(x))).weekday()] for x in days])
+        waves = sum(4.0 * np.exp(-(((days - c * d) / max(d * 0.03, 1.0)) ** 2))
+                    for c in (0.15, 0.5, 0.8))
+        weekday = np.array([_WEEKDAY[(cfg.start + timedelta(days=int(x))).weekday()]
+                            for x in days])
         p = (1.0 + waves) * weekday
         counts = rng.multinomial(n_new, p / p.sum()) if n_new else np.zeros(len(days), int)
         reg_day = np.concatenate([-rng.integers(1, 1500, n_old), np.repeat(days, counts)])
@@ -350,28 +332,21 @@ class Retail:
 
     def _email(self, i: int) -> str:
         first = (C.FIRST_NAMES_F if self.female[i] else C.FIRST_NAMES_M)[self.fname[i]]
-        return f"{first.lower()}.{C.LAST_NAMES[self.lname[i]].lower()}{i + 1}@{C.EMAIL_DOMAINS[self.domain[i]]}"
+        return f"{first.lower()}.{C.LAST_NAMES[self.lname[i]].lower()}{i + 1}@" \
+               f"{C.EMAIL_DOMAINS[self.domain[i]]}"
 
     def customer_row(self, i: int) -> list[str]:
         city = C.CITIES[self.city[i]]
         first = (C.FIRST_NAMES_F if self.female[i] else C.FIRST_NAMES_M)[self.fname[i]]
         ph = int(self.phone[i])
         return [
-            self.cids[i],
-            first,
-            C.LAST_NAMES[self.lname[i]],
-            self._email(i),
-            f"+1-{city.area_code}-{ph // 10000}-{ph % 10000:04d}",
-            iso(int(self.dob[i])),
+            self.cids[i], first, C.LAST_NAMES[self.lname[i]], self._email(i),
+            f"+1-{city.area_code}-{ph // 10000}-{ph % 10000:04d}", iso(int(self.dob[i])),
             str(self.gender[i]),
             clock(iso(self.start_ord + int(self.reg_day[i])), int(self.reg_sec[i])),
-            SEGMENTS[self.segment[i]],
-            CHANNELS[self.pref[i]],
-            f"{self.street_no[i]} {C.STREETS[self.street[i]]}",
-            city.name,
-            city.state,
-            f"{city.zip_prefix}{self.zip_suffix[i]:02d}",
-            "USA",
+            SEGMENTS[self.segment[i]], CHANNELS[self.pref[i]],
+            f"{self.street_no[i]} {C.STREETS[self.street[i]]}", city.name, city.state,
+            f"{city.zip_prefix}{self.zip_suffix[i]:02d}", "USA",
         ]
 
     def loyalty_row(self, i: int, today: int) -> list[str]:
@@ -379,13 +354,8 @@ class Retail:
         earned = int(self.ltv_cents[i] // 100 * (1 + self.tier[i]) // 4) + tenure * 3
         redeemed = earned * (20 + (i * 13) % 40) // 100
         return [
-            self.cids[i],
-            TIERS[self.tier[i]],
-            str(earned - redeemed + (i * 37) % 500),
-            str(earned),
-            str(redeemed),
-            iso(int(self.tier_start[i])),
-            money(int(self.ltv_cents[i])),
+            self.cids[i], TIERS[self.tier[i]], str(earned - redeemed + (i * 37) % 500),
+            str(earned), str(redeemed), iso(int(self.tier_start[i])), money(int(self.ltv_cents[i])),
         ]
 
     # ------------------------------------------------------------------ day
@@ -403,44 +373,23 @@ class Retail:
             for i, p in enumerate(C.PRODUCTS):
                 if self.is_launch[i] and not launched:
                     continue
-                b.add(
-                    PRODUCTS,
-                    [
-                        self.pids[i],
-                        p.name,
-                        p.category,
-                        p.subcategory,
-                        p.brand,
-                        money(int(self.price[i])),
-                        money(int(self.cost[i])),
-                        f"{p.weight_kg:.3f}",
-                        p.dimensions,
-                        p.color,
-                        p.size,
-                        self.created[i],
-                        self.status[i],
-                    ],
-                )
+                b.add(PRODUCTS, [
+                    self.pids[i], p.name, p.category, p.subcategory, p.brand,
+                    money(int(self.price[i])), money(int(self.cost[i])), f"{p.weight_kg:.3f}",
+                    p.dimensions, p.color, p.size, self.created[i], self.status[i],
+                ])
         if d in (0, self.launch_day):
             for i, p in enumerate(C.PRODUCTS):
                 if self.is_launch[i] and not launched:
                     continue
                 primary, alt = C.CATEGORY_SUPPLIERS[p.category]
-                b.add(
-                    PRODUCT_SUPPLIERS,
-                    [self.pids[i], C.SUPPLIERS[primary][0], "true", money(int(self.cost[i])), str(self.lead_time[i])],
-                )
+                b.add(PRODUCT_SUPPLIERS, [self.pids[i], C.SUPPLIERS[primary][0], "true",
+                                          money(int(self.cost[i])), str(self.lead_time[i])])
                 if alt >= 0 and i % 2 == 0:
-                    b.add(
-                        PRODUCT_SUPPLIERS,
-                        [
-                            self.pids[i],
-                            C.SUPPLIERS[alt][0],
-                            "false",
-                            money(int(self.cost[i]) * 103 // 100),
-                            str(self.lead_time[i] + 4),
-                        ],
-                    )
+                    b.add(PRODUCT_SUPPLIERS, [
+                        self.pids[i], C.SUPPLIERS[alt][0], "false",
+                        money(int(self.cost[i]) * 103 // 100), str(self.lead_time[i] + 4),
+                    ])
         if d == 0:
             for s in C.SUPPLIERS:
                 b.add(SUPPLIERS, list(s))
@@ -454,10 +403,9 @@ class Retail:
         hi = int(self.n_upto[d])
         kinds = self.picker.assign(
             CUSTOMERS,
-            ("duplicate_row", "malformed_email", "malformed_phone", "future_birth_date", "missing_mandatory"),
-            hi - lo,
-            self.rng,
-            d,
+            ("duplicate_row", "malformed_email", "malformed_phone", "future_birth_date",
+             "missing_mandatory"),
+            hi - lo, self.rng, d,
         )
         blank = C.BLANKABLE[CUSTOMERS]
         cols = C.COLUMNS[CUSTOMERS]
@@ -468,12 +416,8 @@ class Retail:
                 self.tainted[i] = True
             if kind == "malformed_email":
                 email = row[3]
-                row[3] = (
-                    email.replace("@", "", 1),
-                    email.replace("@", "@@", 1),
-                    email.replace(".", " ", 1),
-                    email.rsplit(".", 1)[0],
-                )[i % 4]
+                row[3] = (email.replace("@", "", 1), email.replace("@", "@@", 1),
+                          email.replace(".", " ", 1), email.rsplit(".", 1)[0])[i % 4]
                 b.hit(kind, CUSTOMERS, cid, "email")
             elif kind == "malformed_phone":
                 digits = row[4].replace("-", "").replace("+", "")
@@ -559,16 +503,13 @@ class Retail:
             sec = np.where(channel == 1, store_h, web_h) * 3600 + rng.integers(0, 3600, k)
             n_lines = 1 + np.minimum(rng.poisson(1.3, k), 7)
             launched = d >= self.launch_day
-            pw = np.array(
-                [
-                    0.0
-                    if (self.is_launch[i] and not launched) or (i == self.discontinued and d >= self.change_day)
-                    else p.popularity
-                    * season_weight(p.season, today.month)
-                    * ((2.0 if d - self.launch_day < 14 else 1.3) if self.is_launch[i] else 1.0)
-                    for i, p in enumerate(C.PRODUCTS)
-                ]
-            )
+            pw = np.array([
+                0.0 if (self.is_launch[i] and not launched)
+                or (i == self.discontinued and d >= self.change_day)
+                else p.popularity * season_weight(p.season, today.month)
+                * ((2.0 if d - self.launch_day < 14 else 1.3) if self.is_launch[i] else 1.0)
+                for i, p in enumerate(C.PRODUCTS)
+            ])
             total_lines = int(n_lines.sum())
             prod = rng.choice(len(pw), size=total_lines, p=pw / pw.sum())
             qty = rng.choice(4, size=total_lines, p=[0.76, 0.17, 0.05, 0.02]) + 1
@@ -581,16 +522,13 @@ class Retail:
             t_kinds = self.picker.assign(
                 TRANSACTIONS,
                 ("duplicate_row", "total_mismatch", "missing_mandatory", "late_arriving"),
-                k,
-                rng,
-                d,
+                k, rng, d,
             )
             l_kinds = self.picker.assign(
                 ITEMS,
-                ("duplicate_row", "nonpositive_quantity", "nonpositive_price", "orphan_product", "missing_mandatory"),
-                total_lines,
-                rng,
-                d,
+                ("duplicate_row", "nonpositive_quantity", "nonpositive_price", "orphan_product",
+                 "missing_mandatory"),
+                total_lines, rng, d,
             )
             starts = np.concatenate([[0], np.cumsum(n_lines)]).tolist()
             aux_l, fate_l = aux_a.tolist(), fate.tolist()
@@ -603,17 +541,16 @@ class Retail:
             # order line -> inventory pair (store stock for store orders, else the warehouse)
             loc_order = np.where(
                 channel == 1,
-                len(C.WAREHOUSES) + np.array([C.CITIES[c].store for c in range(len(C.CITIES))])[self.city[cust]],
-                np.array([C.REGIONS[C.CITIES[c].region][2] for c in range(len(C.CITIES))])[self.city[cust]],
+                len(C.WAREHOUSES) + np.array([C.CITIES[c].store for c in range(len(C.CITIES))])[
+                    self.city[cust]],
+                np.array([C.REGIONS[C.CITIES[c].region][2] for c in range(len(C.CITIES))])[
+                    self.city[cust]],
             )
             order_of_line = np.repeat(np.arange(k), n_lines)
             pair = self.pair_of[prod, loc_order[order_of_line]]
-            fallback = self.pair_of[
-                prod,
-                np.array([C.REGIONS[C.CITIES[c].region][2] for c in range(len(C.CITIES))])[self.city[cust]][
-                    order_of_line
-                ],
-            ]
+            fallback = self.pair_of[prod, np.array([
+                C.REGIONS[C.CITIES[c].region][2] for c in range(len(C.CITIES))
+            ])[self.city[cust]][order_of_line]]
             pair = np.where(pair < 0, fallback, pair)
             live = fate[order_of_line] >= 0.03
             np.add.at(demand, pair[live], qty[live])
@@ -671,20 +608,8 @@ class Retail:
                 if t_kind == "total_mismatch":
                     delta = 1 + int(aux[1] * 500)
                     shown_total = total + (delta if aux[2] < 0.5 else -delta)
-                row_t = [
-                    tid,
-                    self.cids[c],
-                    when,
-                    ch,
-                    store,
-                    pay,
-                    money(sub),
-                    money(tax),
-                    money(disc),
-                    money(shown_total),
-                    "USD",
-                    status,
-                ]
+                row_t = [tid, self.cids[c], when, ch, store, pay, money(sub), money(tax),
+                         money(disc), money(shown_total), "USD", status]
                 target = d
                 hits: list[tuple[str, str, str, str]] = []
                 if t_kind == "missing_mandatory":
@@ -696,7 +621,10 @@ class Retail:
                     if d + delay < cfg.days and cfg.late_arrivals:
                         target = d + delay
                         hits.append((t_kind, TRANSACTIONS, tid, ""))
-                        hits.extend(("late_arriving", ITEMS, iid, "") for iid in dict.fromkeys(row[0] for row in lines))
+                        hits.extend(
+                            ("late_arriving", ITEMS, iid, "")
+                            for iid in dict.fromkeys(row[0] for row in lines)
+                        )
                 elif t_kind is not None:
                     hits.append((t_kind, TRANSACTIONS, tid, _HIT_COLUMN.get(t_kind, "")))
                 hits.extend((kind, ITEMS, iid, col) for kind, iid, col in line_hits)
@@ -719,13 +647,8 @@ class Retail:
                     returned_on = delivered + 3 + int(aux[1] * 20)
                 elif ch == "store" and status == "completed":
                     returned_on = d + 3 + int(aux[4] * 20)
-                if (
-                    clean
-                    and status == "completed"
-                    and fate_l[j] > 0.95
-                    and returned_on is not None
-                    and returned_on < cfg.days
-                ):
+                if (clean and status == "completed" and fate_l[j] > 0.95 and returned_on is not None
+                        and returned_on < cfg.days):
                     resent = list(row_t)
                     resent[-1] = "returned"
                     self.batch(returned_on).add(TRANSACTIONS, resent)
@@ -735,7 +658,8 @@ class Retail:
             b.add(REGIONAL, [rid, name, "USA", ds, money(revenue), str(count), money(aov)])
         self._inventory(d, ds, demand)
 
-    def _ship(self, d: int, tid: str, c: int, city: C.City, weight_g: int, sec: int, aux: list[float]) -> int:
+    def _ship(self, d: int, tid: str, c: int, city: C.City, weight_g: int, sec: int,
+              aux: list[float]) -> int:
         """Schedule a shipment's versions and tracking events; returns the delivery day."""
         rng = self.rng
         ship_day = d + (0 if sec < 14 * 3600 and aux[5] < 0.6 else 1 + int(aux[5] > 0.85))
@@ -768,19 +692,8 @@ class Retail:
         cost = base_cost + int(per_kg * kg)
         dest = f"{self.street_no[c]} {C.STREETS[self.street[c]]} {city.name} {city.state}"
         start_ord = self.start_ord
-        base = [
-            sid,
-            tid,
-            tracking,
-            carrier,
-            level,
-            wh[0],
-            dest,
-            f"{kg:.1f}",
-            dims,
-            iso(start_ord + ship_day),
-            iso(start_ord + est),
-        ]
+        base = [sid, tid, tracking, carrier, level, wh[0], dest, f"{kg:.1f}", dims,
+                iso(start_ord + ship_day), iso(start_ord + est)]
         kind = self.picker.assign(SHIPMENTS, ("duplicate_row",), 1, rng, d)[0]
         sb = self.batch(ship_day)
         sb.add(SHIPMENTS, [*base, "", "in_transit", money(cost)])
@@ -790,7 +703,9 @@ class Retail:
         if delay > 0 and est < self.cfg.days:
             self.batch(est).add(SHIPMENTS, [*base, "", "delayed", money(cost)])
         if actual < self.cfg.days:
-            self.batch(actual).add(SHIPMENTS, [*base, iso(start_ord + actual), "delivered", money(cost)])
+            self.batch(actual).add(
+                SHIPMENTS, [*base, iso(start_ord + actual), "delivered", money(cost)]
+            )
         origin = f"{wh[4]} {wh[5]}"
         dest_city = f"{city.name} {city.state}"
         hub = HUBS[region]
@@ -805,10 +720,13 @@ class Retail:
                 (ship_day + 1, 16 * 3600, "in_transit", hub, "Departed from sort facility", "DP"),
             ]
         if delay > 0:
-            events.append((est, 10 * 3600, "exception", hub, "Delivery delayed - carrier network congestion", "DE"))
+            events.append((est, 10 * 3600, "exception", hub,
+                           "Delivery delayed - carrier network congestion", "DE"))
         events += [
-            (actual, 7 * 3600 + int(u[3] * 7200), "out_for_delivery", dest_city, "Out for delivery", "OFD"),
-            (actual, 11 * 3600 + int(u[2] * 6 * 3600), "delivered", dest_city, "Package delivered", "DL"),
+            (actual, 7 * 3600 + int(u[3] * 7200), "out_for_delivery", dest_city,
+             "Out for delivery", "OFD"),
+            (actual, 11 * 3600 + int(u[2] * 6 * 3600), "delivered", dest_city,
+             "Package delivered", "DL"),
         ]
         kinds = self.picker.assign(TRACKING, ("duplicate_row",), len(events), rng, d)
         for (day, t, etype, loc, desc, code), ekind in zip(events, kinds, strict=True):
@@ -835,22 +753,15 @@ class Retail:
         launched = d >= self.launch_day
         b = self.batch(d)
         stamp = f"{ds} 22:00:00"
-        for pair, (p, loc) in enumerate(zip(self.inv_prod.tolist(), self.inv_loc.tolist(), strict=True)):
+        for pair, (p, loc) in enumerate(zip(self.inv_prod.tolist(), self.inv_loc.tolist(),
+                                            strict=True)):
             if self.is_launch[p] and not launched:
                 continue
-            b.add(
-                INVENTORY,
-                [
-                    f"INV{pair + 1:06d}",
-                    self.pids[p],
-                    self.loc_ids[loc],
-                    str(int(self.stock[pair])),
-                    str(int(reserved[pair])),
-                    str(int(self.reorder[pair])),
-                    str(int(self.max_level[pair])),
-                    stamp,
-                ],
-            )
+            b.add(INVENTORY, [
+                f"INV{pair + 1:06d}", self.pids[p], self.loc_ids[loc], str(int(self.stock[pair])),
+                str(int(reserved[pair])), str(int(self.reorder[pair])),
+                str(int(self.max_level[pair])), stamp,
+            ])
 
     def tickets(self, d: int) -> None:
         rng = self.rng
@@ -870,22 +781,16 @@ class Retail:
         hours = rng.lognormal(math.log(14), 1.0, k)
         u = rng.random((k, 5))
         kinds = self.picker.assign(
-            TICKETS,
-            ("duplicate_row", "resolved_before_created", "orphan_customer", "missing_mandatory"),
-            k,
-            rng,
-            d,
+            TICKETS, ("duplicate_row", "resolved_before_created", "orphan_customer",
+                      "missing_mandatory"), k, rng, d,
         )
         blank = C.BLANKABLE[TICKETS]
         for j in range(k):
             c = int(cust[j])
             tid = self._id("TKT", 8)
             at_risk = 0 < to_churn[c] <= 45
-            cat = (
-                TICKET_CATEGORIES[int(u[j, 0] * 5)]
-                if not at_risk
-                else ("billing", "product", "shipping", "shipping", "technical")[int(u[j, 0] * 5)]
-            )
+            cat = TICKET_CATEGORIES[int(u[j, 0] * 5)] if not at_risk else \
+                ("billing", "product", "shipping", "shipping", "technical")[int(u[j, 0] * 5)]
             prio = TICKET_PRIORITIES[int(u[j, 1] ** (0.7 if at_risk else 1.5) * 4)]
             chan = TICKET_CHANNELS[int(u[j, 2] * 4)]
             created_s = int(created[j])
@@ -896,7 +801,8 @@ class Retail:
                 score = ""  # no survey answer
             kind = kinds[j]
             single = resolved_day == d
-            if kind in ("resolved_before_created", "orphan_customer", "missing_mandatory") and not single:
+            if kind in ("resolved_before_created", "orphan_customer", "missing_mandatory") \
+                    and not single:
                 kind = None
             cid = self.cids[c]
             row_resolved = clock(ds, resolved_s)
@@ -905,37 +811,20 @@ class Retail:
                 cid = f"CUST9{j % 1000:06d}"
                 b.hit(kind, TICKETS, tid, "customer_id")
             elif kind == "resolved_before_created":
-                row_resolved = clock(iso(self.start_ord + d - 2), created_s + 86400 * 2 - 3600 * (1 + j % 30))
+                row_resolved = clock(iso(self.start_ord + d - 2), created_s + 86400 * 2
+                                     - 3600 * (1 + j % 30))
                 b.hit(kind, TICKETS, tid, "resolved_date")
             if single:
-                row = [tid, cid, clock(ds, created_s), row_resolved, cat, prio, "resolved", chan, score]
+                row = [tid, cid, clock(ds, created_s), row_resolved, cat, prio, "resolved", chan,
+                       score]
             else:
-                row = [
-                    tid,
-                    cid,
-                    clock(ds, created_s),
-                    "",
-                    cat,
-                    prio,
-                    "open" if u[j, 4] < 0.6 else "in_progress",
-                    chan,
-                    "",
-                ]
+                row = [tid, cid, clock(ds, created_s), "", cat, prio,
+                       "open" if u[j, 4] < 0.6 else "in_progress", chan, ""]
                 if resolved_day < self.cfg.days:
-                    self.batch(resolved_day).add(
-                        TICKETS,
-                        [
-                            tid,
-                            cid,
-                            clock(ds, created_s),
-                            clock(ds, resolved_s),
-                            cat,
-                            prio,
-                            "resolved" if u[j, 3] < 0.8 else "closed",
-                            chan,
-                            score,
-                        ],
-                    )
+                    self.batch(resolved_day).add(TICKETS, [
+                        tid, cid, clock(ds, created_s), clock(ds, resolved_s), cat, prio,
+                        "resolved" if u[j, 3] < 0.8 else "closed", chan, score,
+                    ])
             if kind == "missing_mandatory":
                 column = blank[j % len(blank)]
                 row[C.COLUMNS[TICKETS].index(column)] = ""
@@ -952,7 +841,8 @@ class Retail:
             return
         ds = iso(self.start_ord + d)
         to_churn = self.churn_day[:nb] - d
-        w = self.session_rate[:nb] * np.where(to_churn <= 0, 0.0, np.where(to_churn < 30, 0.3, 1.0))
+        w = self.session_rate[:nb] * np.where(to_churn <= 0, 0.0,
+                                              np.where(to_churn < 30, 0.3, 1.0))
         total = float(w.sum())
         if total <= 0:
             return
@@ -960,14 +850,16 @@ class Retail:
         if k == 0:
             return
         cust = rng.choice(nb, size=k, p=w / total)
-        sec = rng.choice(24, size=k, p=_SESSION_HOURS / _SESSION_HOURS.sum()) * 3600 + rng.integers(0, 3600, k)
+        sec = rng.choice(24, size=k, p=_SESSION_HOURS / _SESSION_HOURS.sum()) * 3600 \
+            + rng.integers(0, 3600, k)
         order = np.argsort(sec, kind="stable")
         duration = np.maximum(1, rng.lognormal(math.log(14), 0.7, k)).astype(np.int64)
         pages = np.maximum(1, (duration * rng.uniform(0.25, 0.6, k)).astype(np.int64))
         actions = (pages * rng.uniform(0.2, 0.8, k)).astype(np.int64)
         kinds = self.picker.assign(SESSIONS, ("duplicate_row",), k, rng, d)
         # releases: two before the period, three spread over it
-        releases = [-120, -40, self.cfg.days * 3 // 10, self.cfg.days * 6 // 10, self.cfg.days * 9 // 10]
+        releases = [-120, -40, self.cfg.days * 3 // 10, self.cfg.days * 6 // 10,
+                    self.cfg.days * 9 // 10]
         b = self.batch(d)
         sec_l, duration_l = sec.tolist(), duration.tolist()
         pages_l, actions_l = pages.tolist(), actions.tolist()
@@ -978,17 +870,9 @@ class Retail:
                 if rel + self.app_lag[c] <= d:
                     version = v
             uid = self._id("USG", 9)
-            row = [
-                uid,
-                self.cids[c],
-                ds,
-                clock(ds, sec_l[j]),
-                str(duration_l[j]),
-                str(pages_l[j]),
-                str(actions_l[j]),
-                DEVICES[self.device[c]],
-                APP_VERSIONS[version],
-            ]
+            row = [uid, self.cids[c], ds, clock(ds, sec_l[j]), str(duration_l[j]),
+                   str(pages_l[j]), str(actions_l[j]), DEVICES[self.device[c]],
+                   APP_VERSIONS[version]]
             b.add(SESSIONS, row)
             if kinds[j]:
                 b.add(SESSIONS, list(row))

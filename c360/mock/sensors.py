@@ -33,8 +33,6 @@ _PARTS = tuple(
 def measurement(p: int, value: float) -> str:
     pre, fmt, post = _PARTS[p]
     return pre + format(value, fmt) + post
-
-
 _HOURS = [timedelta(hours=h) for h in range(24)]
 
 
@@ -52,14 +50,8 @@ def is_array_day(day: int) -> bool:
 
 class Sensors:
     def __init__(
-        self,
-        start: datetime,
-        days: int,
-        rng: np.random.Generator,
-        sink: Sink,
-        log: DefectLog,
-        picker: Picker,
-        stations: tuple[C.Station, ...] = C.STATIONS,
+        self, start: datetime, days: int, rng: np.random.Generator, sink: Sink, log: DefectLog,
+        picker: Picker, stations: tuple[C.Station, ...] = C.STATIONS,
     ):
         self.stations = stations
         self.start = start
@@ -120,13 +112,11 @@ class Sensors:
 
     def day(self, d: int) -> None:
         if d == 0:
-            self.sink.write(
-                STATIONS_FILE,
-                [
-                    [s.station_id, s.name, f"{s.latitude:.4f}", f"{s.longitude:.4f}", s.city, s.country, s.time_zone]
-                    for s in self.stations
-                ],
-            )
+            self.sink.write(STATIONS_FILE, [
+                [s.station_id, s.name, f"{s.latitude:.4f}", f"{s.longitude:.4f}", s.city,
+                 s.country, s.time_zone]
+                for s in self.stations
+            ])
         utc0 = self.start + timedelta(days=d)
         ds = utc0.date().isoformat()
         stamps = [[(utc0 + dh).astimezone(z).isoformat() for dh in _HOURS] for z in self.zones]
@@ -137,17 +127,9 @@ class Sensors:
         relpath = self.sink.relpath(f"{READINGS}.jsonl" if self.sink.layout == "dump" else file)
         kinds = self.picker.assign(
             READINGS,
-            (
-                "negative_value",
-                "unit_mixup",
-                "stuck_sensor",
-                "out_of_order_timestamp",
-                "duplicate_timestamp",
-                "malformed_json",
-            ),
-            len(self.stations),
-            self.rng,
-            d,
+            ("negative_value", "unit_mixup", "stuck_sensor", "out_of_order_timestamp",
+             "duplicate_timestamp", "malformed_json"),
+            len(self.stations), self.rng, d,
         )
         pick = self.rng.integers(0, 24, len(self.stations)).tolist()
         lines: list[str] = []
@@ -165,7 +147,10 @@ class Sensors:
                 self._hit(kind, relpath, ds, f"{sid}|{stamps[s][h0]}", POLLUTANTS[p])
             elif kind == "unit_mixup":
                 p = 2 if s % 2 else 3  # o3 or co: ppm pollutants reported in ppb
-                override[p] = f'{{"pollutant":"{POLLUTANTS[p]}","value":{row_vals[h0, p] * 1000:.1f},"unit":"ppb"}}'
+                override[p] = (
+                    f'{{"pollutant":"{POLLUTANTS[p]}","value":{row_vals[h0, p] * 1000:.1f},'
+                    '"unit":"ppb"}'
+                )
                 self._hit(kind, relpath, ds, f"{sid}|{stamps[s][h0]}", POLLUTANTS[p])
             elif kind == "stuck_sensor":
                 row_vals[:, 0] = row_vals[0, 0]
@@ -173,18 +158,20 @@ class Sensors:
             station_lines = []
             for h in range(24):
                 ms = ",".join(
-                    override[p] if h == h0 and p in override else measurement(p, row_vals[h, p]) for p in range(6)
+                    override[p] if h == h0 and p in override else measurement(p, row_vals[h, p])
+                    for p in range(6)
                 )
-                station_lines.append(f'{{"station_id":"{sid}","timestamp":"{stamps[s][h]}","measurements":[{ms}]}}')
+                station_lines.append(
+                    f'{{"station_id":"{sid}","timestamp":"{stamps[s][h]}","measurements":[{ms}]}}'
+                )
             if kind == "out_of_order_timestamp":
                 h = min(h0, 21)
                 station_lines[h], station_lines[h + 2] = station_lines[h + 2], station_lines[h]
                 self._hit(kind, relpath, ds, f"{sid}|{ds}", "", ("station_id", "date"))
             elif kind == "duplicate_timestamp":
                 resent = ",".join(measurement(p, row_vals[h0, p] * 1.05) for p in range(6))
-                station_lines.insert(
-                    h0 + 1, f'{{"station_id":"{sid}","timestamp":"{stamps[s][h0]}","measurements":[{resent}]}}'
-                )
+                station_lines.insert(h0 + 1, f'{{"station_id":"{sid}","timestamp":'
+                                             f'"{stamps[s][h0]}","measurements":[{resent}]}}')
                 self._hit(kind, relpath, ds, f"{sid}|{stamps[s][h0]}")
             elif kind == "malformed_json":
                 line = station_lines[h0]
@@ -194,12 +181,8 @@ class Sensors:
         self.sink.write_json_lines(file, lines, as_array)
 
     def _hit(
-        self,
-        kind: str,
-        relpath: str,
-        ds: str,
-        key: str,
-        column: str = "",
+        self, kind: str, relpath: str, ds: str, key: str, column: str = "",
         key_columns: tuple[str, ...] = ("station_id", "timestamp"),
     ) -> None:
         self.log.add(kind, READINGS, relpath, ds, key_columns, key, column)
+
