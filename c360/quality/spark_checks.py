@@ -98,7 +98,7 @@ def aggregate_pass(df: DataFrame, suite: TableSuite, collect_max_rows: int = -1)
             results.append(_failed_to_evaluate(inv, f"invalid predicate {inv.predicate!r}: {invalid[inv.name]}"))
             continue
         bad = int(row[f"i{j}"] or 0)
-        results.append(_row_result(inv, bad, n, str(inv.predicate)))
+        results.append(_row_result(inv, bad, n, _invariant_details(inv)))
     return PassOutcome(row_count=n, metrics=metrics, invariants=results, collected=collected)
 
 
@@ -198,6 +198,13 @@ def _plain_strings(table: pa.Table) -> pa.Table:
     stringy = (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view)
     fields = [pa.field(f.name, pa.large_string()) if any(t(f.type) for t in stringy) else f for f in table.schema]
     return table.cast(pa.schema(fields))
+
+
+def _invariant_details(e: Expectation) -> str:
+    """What a row must satisfy, and why when the suite says: a failed ``NOT degenerate``
+    alone reads as if the rows were not degenerate."""
+    rule = f"rows must satisfy {e.predicate}"
+    return rule if e.description in ("", str(e.predicate)) else f"{rule}: {e.description}"
 
 
 def _row_result(e: Expectation, unexpected: int, rows: int, details: str) -> ExpectationResult:

@@ -105,6 +105,10 @@ def test_each_kind_passes_on_good_data_and_counts_bad_rows(spark, storage, monke
         ("sku_present", False, 1, None),
     ]
     assert bad.status == "failed"
+    # a failed invariant says what its rows must satisfy, not the bare predicate
+    assert {r.expectation: r.details for r in bad.results}["amount_formula"] == (
+        "rows must satisfy amount = qty * price - disc"
+    )
     assert [r.expectation for r in bad.blocking] == [r[0] for r in outcome(bad)[:-1]]
     assert bad.metrics == {
         "row_count": 5.0,
@@ -232,3 +236,16 @@ def test_foreign_keys_counted_with_arrow_equal_the_spark_job(spark, storage) -> 
     assert arrow_orphans(floats.toArrow(), fks(float_key), _key_reader(storage)) is None
     results = foreign_key_results(floats, float_key, 1, _reader(storage), floats.toArrow(), _key_reader(storage))
     assert [(r.success, r.unexpected_count) for r in results] == [(True, 0)]
+
+
+def test_a_failed_invariant_says_its_rule_and_why() -> None:
+    from c360.quality.spark_checks import _invariant_details
+
+    plain = TableSuite("enhanced.sales.fct_test", key=("id",)).invariant("positive", "amount > 0").expectations[-1]
+    said = (
+        TableSuite("enhanced.sales.fct_test", key=("id",))
+        .invariant("fit_identified", "NOT degenerate", severity="warn", description="the fit is identified")
+        .expectations[-1]
+    )
+    assert _invariant_details(plain) == "rows must satisfy amount > 0"
+    assert _invariant_details(said) == "rows must satisfy NOT degenerate: the fit is identified"
