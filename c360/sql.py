@@ -865,6 +865,11 @@ def serve_queries(fd: int) -> None:
     """A query process's loop: run each plan sent over the connection on ``fd`` and answer
     with its result as Arrow IPC, or its error. Ends when the engine closes the connection or
     its process ends."""
+    # Ctrl-C, a notebook's "interrupt kernel" and a kernel's shutdown signal the caller's whole
+    # process group: this process then ends at once, quietly, even inside DataFusion, rather
+    # than print a KeyboardInterrupt traceback once its query is done (the caller's next query
+    # starts a new process).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     conn = Connection(fd)
     parent = os.getppid()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -171,6 +172,21 @@ def test_a_query_process_that_ended_between_queries_is_replaced(lake: Path) -> N
         assert engine.query("SELECT 1 AS one").table.to_pylist() == [{"one": 1}]
         (after,) = engine._processes.processes()
         assert after.process.pid != process.process.pid
+    finally:
+        engine.close()
+
+
+def test_an_interrupt_ends_a_query_process_quietly(lake: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """A notebook's kernel shutting down (or interrupted, or Ctrl-C) signals its process group;
+    the idle query process printed a KeyboardInterrupt traceback into the notebook's output."""
+    engine = SqlEngine(lake, workers=1)
+    try:
+        engine.query("SELECT 1 AS one")
+        (process,) = engine._processes.processes()
+        os.kill(process.process.pid, signal.SIGINT)
+        assert process.process.wait(timeout=30) == -signal.SIGINT
+        assert "Traceback" not in capfd.readouterr().err
+        assert engine.query("SELECT 1 AS one").table.to_pylist() == [{"one": 1}]
     finally:
         engine.close()
 
