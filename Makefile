@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 
 export C360_LAKE_ROOT ?= $(CURDIR)/lakehouse
 
-.PHONY: help venv demo test test-fast bench lint clean airflow airflow-env serve notebook notebooks-strip lock cluster cluster-stop
+.PHONY: help venv demo test test-fast bench lint clean airflow airflow-env serve notebook notebooks-run notebooks-strip lock cluster cluster-stop
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -102,6 +102,12 @@ notebook: $(STAMP) ## Start JupyterLab on notebooks/ (project kernel, lake at C3
 	  --LabApp.app_settings_dir=$(JUPYTER_DIR)/lab-settings \
 	  --LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
 	  --LabApp.extension_manager=readonly $(if $(filter 0,$(shell id -u)),--allow-root)
+
+REPORTS_DIR ?= $(CURDIR)/reports
+notebooks-run: $(STAMP) ## Run notebooks/ headless against C360_LAKE_ROOT: executed copies and HTML pages in REPORTS_DIR (reports/)
+	@$(COMPILE)
+	@PYTHONPATH=$(CURDIR) PATH=$(abspath $(BIN)):$$PATH \
+	  $(BIN)/python -m c360.jupyter run --out "$(REPORTS_DIR)" --html --lake-root "$(C360_LAKE_ROOT)"
 
 notebooks-strip: $(STAMP) ## Remove outputs and execution counts from notebooks/*.ipynb (commit them clean)
 	$(BIN)/python -m c360.jupyter strip

@@ -7,7 +7,8 @@ tests install the same kernelspec into a temporary folder.
 
 Notebooks are committed clean (no outputs, no execution counts), so diffs show code and a
 run's data never lands in git. ``python -m c360.jupyter strip notebooks/*.ipynb`` cleans
-them; ``check`` lists the dirty ones and exits 1.
+them; ``check`` lists the dirty ones and exits 1. ``run`` executes notebooks headless against
+a lake and writes the executed copies (and HTML pages) elsewhere: ``make notebooks-run``.
 """
 
 from __future__ import annotations
@@ -73,8 +74,9 @@ def write_lab_overrides(settings_dir: Path) -> Path:
 class NotebookCellError(AssertionError):
     """A cell of a notebook failed (or ran past the deadline); the message shows its source."""
 
-    def __init__(self, notebook: Path, index: int, source: str, error: str) -> None:
+    def __init__(self, notebook: Path, index: int, source: str, error: str, executed: Any = None) -> None:
         self.notebook, self.index, self.source, self.error = notebook, index, source, error
+        self.executed = executed  # the notebook as far as it ran, outputs and the error included
         rule = "-" * 60
         super().__init__(f"{notebook.name}: cell {index} failed\n{rule}\n{source}\n{rule}\n{error}")
 
@@ -128,7 +130,7 @@ def run_notebook(
         on_cell_execute=on_cell_execute,
     )
     try:
-        client.execute()
+        client.execute(cleanup_kc=True)  # a kernel manager given to nbclient is not shut down by default
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
         index = current["index"]
         cell = nb.cells[index] if 0 <= index < len(nb.cells) else None
@@ -139,8 +141,77 @@ def run_notebook(
                 error = re.sub(r"\x1b\[[0-9;]*m", "", trace) or f"{output.get('ename')}: {output.get('evalue')}"
         if isinstance(exc, CellTimeoutError):
             error = f"the notebook ran past its time limit of {time_limit:.0f} s in this cell\n{exc}"
-        raise NotebookCellError(path, index, cell.source if cell is not None else "", error) from None
+        raise NotebookCellError(path, index, cell.source if cell is not None else "", error, nb) from None
     return nb
+
+
+def run_reports(
+    paths: Sequence[Path],
+    lake_root: Path,
+    out_dir: Path,
+    *,
+    html: bool = False,
+    time_limit: float = 600.0,
+    echo: Any = print,
+) -> list[NotebookCellError]:
+    """Run each notebook headless on the ``c360`` kernel against ``lake_root`` and write the
+    executed copy (and with ``html`` an HTML page) into ``out_dir``, under the notebook's name.
+
+    The kernelspec goes into a temporary folder; the kernel inherits this process's
+    environment (``C360_*`` settings included) with the lake root and this checkout set. A
+    failing notebook is written as far as it ran, its error in the failing cell, and the
+    others still run: the failures are returned. The notebooks on disk are never rewritten.
+    """
+    import os
+    import tempfile
+    import time
+
+    import nbformat
+
+    lake_root = Path(lake_root).resolve()
+    if not lake_root.is_dir():
+        raise FileNotFoundError(f"no lake at {lake_root}: run `make demo` or set C360_LAKE_ROOT")
+    missing = [str(p) for p in paths if not Path(p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"no such notebook: {', '.join(missing)}")
+    sources = [Path(p).resolve() for p in paths]
+    if out_dir.resolve() in {p.parent for p in sources}:
+        raise ValueError(f"--out {out_dir} is the notebooks' own folder: the executed copies would replace them")
+    names = [p.name for p in sources]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"two notebooks named {', '.join(twice)}: their copies in --out would replace each other")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failures: list[NotebookCellError] = []
+    with tempfile.TemporaryDirectory(prefix="c360-kernels-") as kernels:
+        pythonpath = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        write_kernelspec(Path(kernels), {"PYTHONPATH": pythonpath, "C360_LAKE_ROOT": str(lake_root)})
+        for path in sources:
+            t0 = time.perf_counter()
+            try:
+                nb = run_notebook(path, kernels_dir=Path(kernels), cwd=path.parent, time_limit=time_limit)
+                failed = None
+            except NotebookCellError as err:
+                nb, failed = err.executed, err
+                failures.append(err)
+            written = [_replace_text(out_dir / path.name, nbformat.writes(nb))]
+            if html:
+                from nbconvert import HTMLExporter
+
+                body, _ = HTMLExporter().from_notebook_node(nb)
+                written.append(_replace_text(out_dir / f"{path.stem}.html", body))
+            seconds = time.perf_counter() - t0
+            what = "ok    " if failed is None else f"FAILED (cell {failed.index})"
+            echo(f"{what} {path.name}  {seconds:.1f} s  -> {', '.join(str(w) for w in written)}")
+    return failures
+
+
+def _replace_text(path: Path, text: str) -> Path:
+    """Write ``path`` whole or not at all: a report folder may be served while it is rewritten."""
+    part = path.with_name(f".{path.name}.part")
+    part.write_text(text, encoding="utf-8")
+    part.replace(path)
+    return path
 
 
 @contextlib.contextmanager
@@ -257,7 +328,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, text in (("strip", "remove outputs and execution counts"), ("check", "exit 1 if a notebook has outputs")):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("paths", nargs="*", help="notebooks (default: notebooks/*.ipynb)")
+    run = sub.add_parser("run", help="run notebooks headless against a lake; write the executed copies")
+    run.add_argument("paths", nargs="*", help="notebooks (default: notebooks/*.ipynb)")
+    run.add_argument("--out", required=True, type=Path, help="folder for the executed notebooks (and HTML)")
+    run.add_argument("--lake-root", help="the lake the kernel reads (default: C360_LAKE_ROOT, else ./lakehouse)")
+    run.add_argument("--html", action="store_true", help="also write each executed notebook as an HTML page")
+    run.add_argument("--time-limit", type=float, default=600.0, help="seconds per notebook, kernel start included")
     args = parser.parse_args(argv)
+    if args.command == "run":
+        from c360.settings import load_settings
+
+        lake = Path(args.lake_root) if args.lake_root else load_settings().lake_root
+        try:
+            failures = run_reports(notebooks(args.paths), lake, args.out, html=args.html, time_limit=args.time_limit)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        for err in failures:
+            print(err, file=sys.stderr)
+        return 1 if failures else 0
     if args.command == "kernelspec":
         env = {"PYTHONPATH": args.pythonpath, "C360_LAKE_ROOT": str(Path(args.lake_root).resolve())}
         print(write_kernelspec(args.dir, env))
