@@ -721,6 +721,8 @@ class _QueryProcess:
             data = self.conn.recv_bytes() if answer else b""
         except (EOFError, OSError):
             code = self.kill()
+            if code in (-signal.SIGINT, -signal.SIGTERM):  # Ctrl-C, or a kernel's interrupt or end
+                raise SqlError(f"the query was interrupted ({signal.Signals(-code).name}), and stopped") from None
             how = f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
             raise SqlError(
                 f"the query's process ended before it answered ({how}): a query that needs more memory than "

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pyarrow as pa
@@ -187,6 +188,11 @@ def test_an_interrupt_ends_a_query_process_quietly(lake: Path, capfd: pytest.Cap
         assert process.process.wait(timeout=30) == -signal.SIGINT
         assert "Traceback" not in capfd.readouterr().err
         assert engine.query("SELECT 1 AS one").table.to_pylist() == [{"one": 1}]
+        (process,) = engine._processes.processes()
+        threading.Timer(1.0, os.kill, (process.process.pid, signal.SIGINT)).start()
+        with pytest.raises(SqlError, match=r"^the query was interrupted \(SIGINT\), and stopped$"):
+            engine.query(ENDLESS, timeout=60)  # interrupted while it runs
+        assert "Traceback" not in capfd.readouterr().err
     finally:
         engine.close()
 
