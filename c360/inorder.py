@@ -69,17 +69,22 @@ def run_in_order(
     waiting = list(order)
     # A thread per item: an item waiting for its turn keeps its thread, not its slot.
     with ThreadPoolExecutor(max(1, len(items)), thread_name_prefix=thread_name) as pool:
-        while waiting:
-            slots.acquire()
-            ready = _first_ready(waiting, reads, done)
-            if ready is None:  # something failed: nothing more starts (what runs is cancelled at its turn)
-                slots.release()
-                break
-            waiting.remove(ready)
-            before = done[previous[ready]] if ready in previous else None
-            pool.submit(_settle, done[ready], _in_turn, work, items[ready], before, slots)
-        for i in waiting:  # before the pool waits for its threads: a later item waits for these
-            done[i].set_exception(Cancelled(repr(items[i])))
+        try:
+            while waiting:
+                slots.acquire()
+                ready = _first_ready(waiting, reads, done)
+                if ready is None:  # something failed: nothing more starts (what runs is cancelled at its turn)
+                    slots.release()
+                    break
+                before = done[previous[ready]] if ready in previous else None
+                pool.submit(_settle, done[ready], _in_turn, work, items[ready], before, slots)
+                waiting.remove(ready)
+        finally:
+            # Before the pool waits for its threads, whatever ended the loop (a failure, or
+            # Ctrl-C while it waited for a slot): a started item waits at its turn for the
+            # items before it, and one never started would keep it, and the run, waiting.
+            for i in waiting:
+                done[i].set_exception(Cancelled(repr(items[i])))
     for i in order:  # the first failure; the items after it were cut short
         error = done[i].exception()
         if error is not None and not isinstance(error, Cancelled):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import Future
 
 import pytest
 
@@ -132,3 +133,61 @@ def test_the_longest_chain_of_readers_first_then_item_order() -> None:
     assert critical_first([[], [], [0], [1], [3]]) == [1, 0, 3, 2, 4]
     assert critical_first([[], [0], [1]]) == [0, 1, 2]
     assert critical_first([]) == []
+
+
+class Interrupted(BaseException):
+    """What the test's SIGINT handler raises in the main thread, as Python's raises KeyboardInterrupt."""
+
+
+def test_ctrl_c_while_items_wait_for_their_turn_ends_the_run() -> None:
+    """Ctrl-C (SIGINT) reaches the main thread while it waits for a slot. z started before y
+    (y waits for x's rows) and waits at its turn for y, which never started: the run used to
+    wait for z for ever instead of ending (``c360 run`` hung after Ctrl-C in sanitize)."""
+    import os
+    import signal
+
+    import c360.inorder
+
+    made: list[Future] = []
+
+    class Recorded(Future):  # type: ignore[type-arg]
+        def __init__(self) -> None:
+            super().__init__()
+            made.append(self)
+
+    def stuck(signum: int, frame: object) -> None:
+        for f in made:  # a regression fails here instead of hanging the suite
+            if not f.done():
+                f.set_exception(RuntimeError("never settled"))
+        raise AssertionError("the run still waited 30 s after the interrupt")
+
+    z_waits = threading.Event()
+
+    def work(item: str, turn: Turn) -> str:
+        if item == "x":  # the interrupt comes once z waits at its turn for y
+            assert z_waits.wait(timeout=30)
+            time.sleep(0.1)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+        if item == "z":
+            z_waits.set()
+        turn()
+        return item
+
+    def interrupted(signum: int, frame: object) -> None:
+        signal.alarm(30)
+        raise Interrupted
+
+    needs = {"x": [], "y": ["x"], "z": []}
+    handlers = signal.signal(signal.SIGINT, interrupted), signal.signal(signal.SIGALRM, stuck)
+    patched = pytest.MonkeyPatch.context()
+    try:
+        with patched as mp:
+            mp.setattr(c360.inorder, "Future", Recorded)
+            with pytest.raises(Interrupted):
+                run_in_order(list(needs), work, key=lambda i: i, needs=lambda i: needs[i], workers=2)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGINT, handlers[0])
+        signal.signal(signal.SIGALRM, handlers[1])
+    assert all(f.done() for f in made)
