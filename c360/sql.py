@@ -680,7 +680,12 @@ class _QueryProcess:
         env = dict(os.environ)
         package_root = str(Path(__file__).resolve().parent.parent)  # c360 importable whatever the cwd
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-        main = "import sys; from c360.sql import serve_queries; serve_queries(int(sys.argv[1]))"
+        # SIGINT's default first (serve_queries says why): a Ctrl-C during the imports would
+        # otherwise print their KeyboardInterrupt traceback.
+        main = (
+            "import signal; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+            "import sys; from c360.sql import serve_queries; serve_queries(int(sys.argv[1]))"
+        )
         self.process = subprocess.Popen(
             [sys.executable, "-c", main, str(theirs.fileno())],
             pass_fds=[theirs.fileno()],

@@ -81,6 +81,8 @@ def main() -> None:
     try:
         # Outside standalone mode click returns a command's exit code (typer.Exit) instead of exiting.
         code = app(standalone_mode=False)
+        if code == 130:  # typer answers Ctrl-C (KeyboardInterrupt) with this code, silently
+            err_console.print("[red]interrupted[/red]")
         if isinstance(code, int) and code:
             sys.exit(code)
     except SystemExit:

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -269,6 +270,34 @@ def test_c360_sql_ends_at_its_timeout(lake: Path) -> None:
         pytest.fail("c360 sql was still running 120 s after a query with a timeout of 1 s")
     assert done.returncode != 0
     assert "longer than its timeout of 1 s" in done.stderr + done.stdout
+
+
+def test_ctrl_c_stops_c360_sql_and_says_so(lake: Path) -> None:
+    """Ctrl-C signals the terminal's process group: the CLI and its query process. Typer turns
+    the KeyboardInterrupt into exit code 130 without a word; the CLI now says it was interrupted."""
+    env = {**os.environ, "C360_LAKE_ROOT": str(lake)}
+    cli = subprocess.Popen(
+        [str(Path(sys.executable).with_name("c360")), "sql", "--timeout", "120", ENDLESS],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not subprocess.run(["pgrep", "-P", str(cli.pid), "-f", "serve_queries"], capture_output=True).stdout:
+            assert time.monotonic() < deadline and cli.poll() is None, "the query never started"
+            time.sleep(0.1)
+        time.sleep(1.0)  # past the interpreter's own start, where SIGINT is Python's to answer
+        os.killpg(cli.pid, signal.SIGINT)
+        out, err = cli.communicate(timeout=60)
+    finally:
+        if cli.poll() is None:
+            os.killpg(cli.pid, signal.SIGKILL)
+            cli.wait()
+    assert cli.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err + out
 
 
 @pytest.mark.slow
