@@ -58,7 +58,7 @@ def test_failing_gate_commits_nothing_and_records_everything(spark, storage) -> 
     message = str(raised.value)
     assert "quality gate failed, nothing was published" in message
     assert "FAILED unique(id) [error]: 2 unexpected row(s) of 4" in message
-    assert "FAILED amount_not_negative [error]: 2 unexpected row(s) of 4 (amount >= 0)" in message
+    assert "FAILED amount_not_negative [error]: 2 unexpected row(s) of 4 (rows must satisfy amount >= 0)" in message
 
     results = storage.read(RESULTS_TABLE).where(F.col("run_id") == "r2")
     assert sorted(
