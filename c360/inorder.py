@@ -25,9 +25,10 @@ raises, and no item after it commits.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, ThreadPoolExecutor, wait
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -84,7 +85,8 @@ def run_in_order(
             # Ctrl-C while it waited for a slot): a started item waits at its turn for the
             # items before it, and one never started would keep it, and the run, waiting.
             for i in waiting:
-                done[i].set_exception(Cancelled(repr(items[i])))
+                with contextlib.suppress(InvalidStateError):  # submitted just as the loop ended, and settled
+                    done[i].set_exception(Cancelled(repr(items[i])))
     for i in order:  # the first failure; the items after it were cut short
         error = done[i].exception()
         if error is not None and not isinstance(error, Cancelled):
