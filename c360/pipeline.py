@@ -11,7 +11,7 @@ import stat
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -63,6 +63,7 @@ R = TypeVar("R")
 # reading them: the lines of mock_data and of the reference extracts weigh 80-100 bytes on average, a
 # compressed file counts its compressed bytes (c360.spark.codegen_for_rows).
 SOURCE_BYTES_PER_ROW = 100
+CANCEL_POLL_S = 0.5  # an interrupted run cancels the other product's Spark jobs this often until it ends
 
 
 @dataclass
@@ -491,9 +492,22 @@ def run_all(
             pending = pool.submit(air_quality, frozenset({AIR_QUALITY}))
             try:
                 model(frozenset({C360}))
+            except BaseException as exc:
+                if not isinstance(exc, Exception):  # Ctrl-C, a stopped task: the other product stops too
+                    _cancel_until_done(ctx.spark, pending)
+                raise
             finally:
                 wait([pending])  # a failed model step still lets the other product finish and log
             pending.result()
+
+
+def _cancel_until_done(spark: SparkSession, step: Future[None]) -> None:
+    """Cancel Spark's jobs until ``step`` (another thread's) has ended. An interrupt cancels the
+    jobs running at that moment, and the step's next job would run as usual: the air-quality
+    step ran to its end after a Ctrl-C in the model step (153 s once)."""
+    while not step.done():
+        spark.sparkContext.cancelAllJobs()
+        wait([step], timeout=CANCEL_POLL_S)
 
 
 def overlap_rows(ctx: RunContext) -> int | None:

@@ -128,3 +128,38 @@ def test_the_steps_overlap_only_when_sized_alike_and_the_calendar_exists(
     assert overlap_rows(both_large) == retail
     # A first run: no calendar yet, which both steps would create.
     assert overlap_rows(RunContext.create(settings, spark)) is None
+
+
+def test_ctrl_c_in_the_model_step_stops_the_air_quality_step_too(
+    spark: SparkSession, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed model step lets air quality finish; an interrupted one must not: the interrupt
+    cancels only the jobs running at that moment, and air quality's next jobs ran to its end."""
+    _stub_first_steps(monkeypatch)
+    monkeypatch.setattr(pipeline, "overlap_rows", lambda ctx: 10)
+    air_started, jobs = threading.Event(), []
+
+    def model(ctx: RunContext, *args: object) -> str:
+        air_started.wait(timeout=60)
+        raise KeyboardInterrupt
+
+    def air_quality(ctx: RunContext, *args: object) -> str:
+        air_started.set()
+        for _ in range(3):  # three jobs one after the other, of two tasks that sleep 4 s each
+            try:
+                sleep = "reflect('java.lang.Thread', 'sleep', CAST(4000 AS BIGINT))"
+                spark.range(0, 2, numPartitions=2).selectExpr(sleep).collect()
+                jobs.append("finished")
+            except Exception:  # noqa: BLE001 - the cancellation, as a Spark job reports it
+                jobs.append("cancelled")
+                raise
+        return "air"
+
+    monkeypatch.setattr(pipeline, "model_step", model)
+    monkeypatch.setattr(pipeline, "air_quality_step", air_quality)
+    ctx = _context(settings, spark)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run_all(ctx, Path("unused"), [DAY], on_step=lambda _: None)
+    assert jobs == ["cancelled"]
+    statuses = {t.step: t.status for t in ctx.timings}
+    assert statuses["air_quality"] == "failed"
