@@ -349,6 +349,8 @@ def ingest_summary(report: IngestReport) -> str:
     counts: dict[str, int] = {}
     for f in report.files:
         counts[f.status] = counts.get(f.status, 0) + 1
+    if not counts:
+        return "0 rows: no source files found"
     malformed = sum(f.malformed for f in report.files)
     return f"{report.rows} rows ({malformed} malformed) from " + ", ".join(
         f"{n} {s}" for s, n in sorted(counts.items())

@@ -95,22 +95,33 @@ def run_pipeline(source: Path, dates: list, last_day_only: bool = False) -> None
 
     run = _ctx(run_rows(state.settings.lake_root, source, dates))
     started = time.perf_counter()
-    with console.status("starting") as status:
-        per_day = [dates[-1]] if last_day_only else None
-        run_all(run, source, dates, lambda s: status.update(f"[bold]{s}[/bold]"), per_day, per_day)
+    try:
+        with console.status("starting") as status:
+            per_day = [dates[-1]] if last_day_only else None
+            run_all(run, source, dates, lambda s: status.update(f"[bold]{s}[/bold]"), per_day, per_day)
+    except Exception:
+        _print_steps(run, dates)  # what ran before the error, which the CLI prints next
+        raise
+    _print_steps(run, dates)
+    _print_tables()
+    console.print(f"done in {time.perf_counter() - started:.0f} s; lake: {state.settings.lake_root}")
+
+
+def _print_steps(run, dates: list) -> None:  # noqa: ANN001
+    """The run's steps in pipeline order, their time, status and summary (a failed step's
+    summary is its error's first line; the model and air quality may end in either order)."""
     out = Table("step", "seconds", "status", "summary", title=f"run {run.run_id} ({dates[0]}..{dates[-1]})")
     merged: dict[str, list] = {}
     for t in run.timings:
         entry = merged.setdefault(t.step, [0.0, t.status, []])
         entry[0] += t.seconds
+        entry[1] = t.status
         entry[2].append(t.summary)
-    # The steps in pipeline order: the model and air quality may end in either (c360.pipeline.run_all).
     order = {step: i for i, step in enumerate(("ingest", "sanitize", "model", "air_quality"))}
     for step, (secs, status_, summaries) in sorted(merged.items(), key=lambda kv: order.get(kv[0], len(order))):
-        out.add_row(step, f"{secs:.1f}", status_, summaries[-1])
+        summary = summaries[-1] if status_ != "failed" else summaries[-1].split(": ", 1)[0] + " (below)"
+        out.add_row(step, f"{secs:.1f}", status_, summary)
     console.print(out)
-    _print_tables()
-    console.print(f"done in {time.perf_counter() - started:.0f} s; lake: {state.settings.lake_root}")
 
 
 def _print_tables() -> None:

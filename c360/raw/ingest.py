@@ -307,7 +307,11 @@ def _dated(folder: _SourceFolder, source: Path, top: list[Path], run_date: date 
         elif day is None and run_date is not None:
             found.append(_top_item(folder, seen, run_date))
     if run_date is not None and not selected:
-        raise FileNotFoundError(f"no extract folder {source / run_date.isoformat()} under {source}")
+        held = sorted(d for d in (folder_date(p.name) for p in top) if d is not None)
+        span = f"{held[0]}..{held[-1]}" if len(held) > 1 else f"{held[0]}" if held else "none"
+        raise FileNotFoundError(
+            f"no extract folder {source / run_date.isoformat()} under {source} (its extract dates: {len(held)}, {span})"
+        )
     return found
 
 

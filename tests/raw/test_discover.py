@@ -34,7 +34,10 @@ def test_a_bad_date_folder_blocks_no_date(tmp_path: Path) -> None:
         ("2024-01-04", None),
         ("2024-01-05", None),
     ]
-    with pytest.raises(FileNotFoundError, match="no extract folder"):
+    # The error names the dates the source holds (the folder named like a date that is not one is no date).
+    with pytest.raises(
+        FileNotFoundError, match=r"no extract folder .* \(its extract dates: 2, 2024-01-04\.\.2024-01-05\)"
+    ):
         discover(tmp_path, date(2024, 1, 6))
 
 
