@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -305,7 +305,120 @@ def get_spark(settings: Settings, rows: int | None = None) -> SparkSession:
     spark.sparkContext.setLogLevel(settings.spark_log_level)
     drop_unused_hadoop_defaults(spark)
     remember_jvm_lookups()
+    handle_interrupts(spark)
     return spark
+
+
+# Set once the process's Spark session has had a Ctrl-C (SIGINT): an error that follows it, such
+# as a Spark job failing as cancelled, is the interrupt's consequence (the CLI reports the interrupt).
+INTERRUPTED = threading.Event()
+INTERRUPT_CANCEL_S = 0.25  # how often Spark's jobs are cancelled while an interrupt waits to be raised
+
+
+def handle_interrupts(spark: SparkSession) -> None:
+    """Replace PySpark's SIGINT handler with c360's (in the main thread; Python allows no other).
+
+    PySpark's handler cancels every Spark job over Py4J from inside the handler, then raises
+    KeyboardInterrupt wherever the main thread is. Interrupted at different moments, ``c360
+    run`` (2026-12-06, docs/tiers.md) showed what that does:
+
+    - inside a Py4J call, the handler's own call went over that thread's connection, which was
+      waiting for the first call's answer: the answers crossed (a Py4J traceback), and the first
+      answer, left unread, was what the thread's next Py4J call read (the run ended with a
+      "job cancelled" error and exit code 1, not as interrupted);
+    - inside a finalizer (a Py4J object's weak-reference callback), Python ignores the
+      exception: the run went on to its end, exit code 0;
+    - inside PySpark between two calls that must go together (a collect's request and the
+      read of its answer), PySpark waited for ever for an answer that would never come.
+
+    c360's handler raises KeyboardInterrupt only where the main thread is in neither Py4J nor
+    PySpark (nor a ``__del__``). Elsewhere the interrupt waits: a thread cancels Spark's jobs
+    (over its own connection) every ``INTERRUPT_CANCEL_S`` until it is raised, so the call
+    returns soon, and the main thread's profile hook raises it as the call returns to its
+    caller. ``INTERRUPTED`` says an interrupt came.
+    """
+    import signal
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _Interrupts(spark.sparkContext).handler)
+
+
+class _Interrupts:
+    """The SIGINT handler of one Spark context (``handle_interrupts``)."""
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+        self.waiting = threading.Event()  # an interrupt came and is not raised yet
+        self.raised = threading.Event()
+        self.hooks: tuple[Any, Any] = (None, None)  # the main thread's profile and trace functions before
+
+    def handler(self, signum: int, frame: Any) -> None:
+        INTERRUPTED.set()
+        if not _inside_spark(frame):
+            self._raise()
+        if not self.waiting.is_set():
+            self.waiting.set()
+            self.raised.clear()
+            self.hooks = (sys.getprofile(), sys.gettrace())
+            sys.setprofile(self._on_return)  # the handler runs in the main thread: its hook
+            threading.Thread(target=self._cancel_while_waiting, name="c360-interrupt", daemon=True).start()
+
+    def _on_return(self, frame: Any, event: str, arg: object) -> None:
+        """Profile hook of the main thread while an interrupt waits: once a call returns (or
+        raises) into code outside Py4J and PySpark, the interrupt is raised at that code's next
+        line (a trace function's exception; a finalizer or a weak reference's callback that
+        returns there gets none, which Python would ignore)."""
+        caller = frame.f_back
+        if event == "return" and caller is not None and not _inside_spark(caller):
+            sys.settrace(_no_trace)  # line events only in the caller, whose trace raises
+            caller.f_trace_lines = True
+            caller.f_trace = self._raise_here
+
+    def _raise_here(self, frame: Any, event: str, arg: object) -> None:
+        self._raise()
+
+    def _raise(self) -> NoReturn:
+        if self.waiting.is_set():
+            sys.setprofile(self.hooks[0])
+            sys.settrace(self.hooks[1])
+            self.waiting.clear()
+            self.raised.set()
+        raise KeyboardInterrupt
+
+    def _cancel_while_waiting(self) -> None:
+        while True:
+            try:
+                self.context.cancelAllJobs()
+            except Exception:  # noqa: BLE001 - a stopped context has no jobs left to cancel
+                logging.getLogger(__name__).debug("cancelling Spark's jobs after an interrupt failed", exc_info=True)
+                return
+            if self.raised.wait(INTERRUPT_CANCEL_S):
+                return
+
+
+def _no_trace(frame: Any, event: str, arg: object) -> None:
+    """The global trace function while an interrupt waits for its line: new frames untraced."""
+
+
+def _inside_spark(frame: Any) -> bool:
+    """Whether the main thread, at ``frame``, is inside Py4J, PySpark or a ``__del__``, where a
+    KeyboardInterrupt would leave a connection out of step, be ignored, or leave PySpark
+    waiting for an answer it will not get."""
+    folders = _spark_folders()
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "__del__" or code.co_filename.startswith(folders):
+            return True
+        frame = frame.f_back
+    return False
+
+
+@functools.cache
+def _spark_folders() -> tuple[str, ...]:
+    import py4j
+    import pyspark
+
+    return tuple(str(Path(m.__file__).parent) + os.sep for m in (py4j, pyspark))
 
 
 def remember_jvm_lookups() -> None:

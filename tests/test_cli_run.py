@@ -46,3 +46,37 @@ def test_a_failed_run_still_shows_the_steps_that_ran_before_its_error(
 
 def test_an_ingest_that_found_no_file_says_so() -> None:
     assert ingest_summary(IngestReport("i1")) == "0 rows: no source files found"
+
+
+def test_an_error_that_follows_a_ctrl_c_is_reported_as_the_interrupt(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Spark job cancelled by the interrupt can fail in its thread before the interrupt is raised
+    in the main thread: the CLI says `interrupted` (exit code 130), not the job's error."""
+    import sys
+
+    import c360.cli as cli
+    from c360.cli.state import state
+    from c360.spark import INTERRUPTED
+
+    def cancelled_run(ctx: RunContext, *args: object, **kwargs: object) -> None:
+        INTERRUPTED.set()  # what c360.spark's SIGINT handler does first
+        raise RuntimeError("[SPARK_JOB_CANCELLED] Job 316 cancelled as part of cancellation of all jobs")
+
+    run = RunContext.__new__(RunContext)
+    run.run_id, run.timings = "r1", []
+    monkeypatch.setattr(cli_run, "_ctx", lambda rows=None: run)
+    monkeypatch.setattr(pipeline, "run_all", cancelled_run)
+    monkeypatch.setattr(pipeline, "run_rows", lambda *a: 0)
+    monkeypatch.setattr(sys, "argv", ["c360", "run", "--source", str(tmp_path), "--run-date", "2024-01-05"])
+    monkeypatch.setattr(cli.err_console, "file", sys.stderr)
+    state._settings, state._spark = settings, None
+    try:
+        with pytest.raises(SystemExit) as exited:
+            cli.main()
+    finally:
+        INTERRUPTED.clear()
+        state._settings, state._spark = None, None
+    assert exited.value.code == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "SPARK_JOB_CANCELLED" not in err

@@ -101,9 +101,20 @@ def main() -> None:
         if isinstance(exc, click.exceptions.Abort):
             err_console.print("[red]aborted[/red]")
             sys.exit(1)
+        if _spark_interrupted():  # a Spark job cancelled by the Ctrl-C failed before the interrupt was raised
+            if state.debug:
+                traceback.print_exc()
+            err_console.print("[red]interrupted[/red]")
+            sys.exit(130)
         if state.debug:
             traceback.print_exc()
         err_console.print(f"[red]error:[/red] {type(exc).__name__}: {exc}", highlight=False)
         sys.exit(1)
     finally:
         state.close(exiting=True)
+
+
+def _spark_interrupted() -> bool:
+    """Whether this process's Spark session has had a Ctrl-C (``c360.spark.handle_interrupts``)."""
+    spark = sys.modules.get("c360.spark")
+    return spark is not None and spark.INTERRUPTED.is_set()
