@@ -488,6 +488,11 @@ def stop_spark(spark: SparkSession, *, exiting: bool = False) -> None:
     import threading
 
     context = spark.sparkContext
+    if INTERRUPTED.is_set():
+        # The interrupt cancelled the jobs, whose tasks end a moment later: stopped before, the
+        # executor logged each one's failure to find the stopped environment, a stack trace
+        # under the CLI's "interrupted".
+        context.setLogLevel("OFF")
     server = getattr(context, "_accumulatorServer", None)
     if server is not None:
         context._accumulatorServer = None  # type: ignore[assignment]  # stop() would wait for it
