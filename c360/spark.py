@@ -340,7 +340,29 @@ def handle_interrupts(spark: SparkSession) -> None:
     import signal
 
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, _Interrupts(spark.sparkContext).handler)
+        handler = _Interrupts(spark.sparkContext).handler
+        signal.signal(signal.SIGINT, handler)
+        _keep_in_kernel(handler)
+
+
+def _keep_in_kernel(handler: Any) -> None:
+    """In a Jupyter kernel (ipykernel), the handler for every cell from now on.
+
+    ipykernel installs Python's default handler before each request and puts its own back
+    after, so a notebook's Ctrl-C (Jupyter's interrupt) raised KeyboardInterrupt inside the
+    Py4J call and cancelled nothing: a cell interrupted 4 s into a 25 s Spark job returned at
+    once, and the next cell's first Spark call waited 21 s for the old job's answer."""
+    import signal
+
+    ipython = sys.modules.get("IPython")
+    kernel = getattr(ipython.get_ipython(), "kernel", None) if ipython is not None else None
+    if kernel is None or not hasattr(kernel, "pre_handler_hook"):
+        return
+
+    def pre_handler_hook() -> None:
+        kernel.saved_sigint_handler = signal.signal(signal.SIGINT, handler)
+
+    kernel.pre_handler_hook = pre_handler_hook
 
 
 class _Interrupts:
