@@ -334,8 +334,10 @@ def handle_interrupts(spark: SparkSession) -> None:
     c360's handler raises KeyboardInterrupt only where the main thread is in neither Py4J nor
     PySpark (nor a ``__del__``). Elsewhere the interrupt waits: a thread cancels Spark's jobs
     (over its own connection) every ``INTERRUPT_CANCEL_S`` until it is raised, so the call
-    returns soon, and the main thread's profile hook raises it as the call returns to its
-    caller. ``INTERRUPTED`` says an interrupt came.
+    returns soon, and the main thread's profile hook has it raised at the next line of the
+    code the call returns to (by a trace function on that frame; Python then drops the thread's
+    trace function, so a debugger's or coverage's is not given back after such an interrupt).
+    ``INTERRUPTED`` says an interrupt came.
     """
     import signal
 
@@ -397,7 +399,10 @@ class _Interrupts:
             caller.f_trace = self._raise_here
 
     def _raise_here(self, frame: Any, event: str, arg: object) -> None:
-        self._raise()
+        """A caller's trace function: raises the waiting interrupt at its next event (a line,
+        its return, or an exception the call raised into it); once raised, traces nothing."""
+        if self.waiting.is_set():
+            self._raise()
 
     def _raise(self) -> NoReturn:
         if self.waiting.is_set():

@@ -92,6 +92,37 @@ def test_an_interrupt_inside_the_library_waits_for_its_call_to_return(
     assert sys.getprofile() is None and sys.gettrace() is None  # the hooks are the test's again
 
 
+def test_an_interrupt_that_waited_is_raised_once(library: ModuleType, handler: Callable[[Jobs], _Interrupts]) -> None:
+    """The interrupt is raised by a trace function on the frame the call returned to; under a
+    trace function of the thread's own (a debugger, coverage), that frame stays traced after
+    the interrupt and must raise nothing more. (Python drops a trace function that raised, so
+    the thread's own is not given back.)"""
+
+    def tracer(frame: object, event: str, arg: object) -> None:
+        return None  # calls only: frames are not traced line by line
+
+    def middle() -> None:
+        library.busy(0.3, log)
+        log.append("middle's next line")  # where the interrupt is raised
+
+    log: list[str] = []
+    handler(Jobs())
+    sys.settrace(tracer)
+    try:
+        _interrupt_in(0.1)
+        with pytest.raises(KeyboardInterrupt):
+            # The first call returns here, so this frame is traced; on the same line, before
+            # this frame's next line, the second call returns into `middle`, which raises.
+            (library.busy(0.3, log), middle())
+        sys.settrace(tracer)  # this frame, traced to raise, is traced again
+        for _ in range(3):
+            log.append("went on")
+    finally:
+        sys.settrace(None)
+    assert log == ["library call finished", "library call finished", "went on", "went on", "went on"]
+    assert sys.getprofile() is None
+
+
 def test_an_interrupt_in_a_finalizer_is_raised_after_it_not_ignored(
     library: ModuleType, handler: Callable[[Jobs], _Interrupts]
 ) -> None:
