@@ -17,7 +17,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 import c360.spark as c360_spark
-from c360.spark import INTERRUPTED, _Interrupts
+from c360.spark import INTERRUPTED, _Interrupts, handle_interrupts
 
 # Stands for Py4J / PySpark: code a KeyboardInterrupt must not land in.
 LIBRARY = """
@@ -172,6 +172,8 @@ def test_a_spark_job_of_the_main_thread_is_cancelled_and_its_connection_still_an
 ) -> None:
     """PySpark's own handler called Py4J from inside the interrupted Py4J call, over the same
     connection: the answers crossed, and the thread's next call read the old answer."""
+    before = signal.getsignal(signal.SIGINT)  # other tests (Airflow's in-process runs) set their own
+    handle_interrupts(spark)  # as get_spark does when it starts the session
     assert isinstance(getattr(signal.getsignal(signal.SIGINT), "__self__", None), _Interrupts)
     sleep = "reflect('java.lang.Thread', 'sleep', CAST(20000 AS BIGINT))"
     started = time.monotonic()
@@ -186,4 +188,5 @@ def test_a_spark_job_of_the_main_thread_is_cancelled_and_its_connection_still_an
         # slept on, and the thread's next call waited for it (21 s).
         assert time.monotonic() - started < 15
     finally:
+        signal.signal(signal.SIGINT, before)
         INTERRUPTED.clear()
