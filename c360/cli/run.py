@@ -109,7 +109,8 @@ def run_pipeline(source: Path, dates: list, last_day_only: bool = False) -> None
 
 def _print_steps(run, dates: list) -> None:  # noqa: ANN001
     """The run's steps in pipeline order, their time, status and summary (a failed step's
-    summary is its error's first line; the model and air quality may end in either order)."""
+    names its error's type: the CLI prints the error under the table; the model and air
+    quality may end in either order)."""
     out = Table("step", "seconds", "status", "summary", title=f"run {run.run_id} ({dates[0]}..{dates[-1]})")
     merged: dict[str, list] = {}
     for t in run.timings:
