@@ -102,6 +102,11 @@ class SqlTimeoutError(SqlError):
     """The query ran longer than its timeout."""
 
 
+class SqlInterruptedError(SqlError):
+    """A query process was interrupted (SIGINT, SIGTERM): a Ctrl-C in the terminal, whose process
+    group the query processes share, or a notebook kernel's interrupt or end."""
+
+
 class SqlMemoryError(SqlError):
     """The query needed more memory than a query may use."""
 
@@ -699,9 +704,12 @@ class _QueryProcess:
         except (EOFError, OSError):
             ready = False
         if not ready:
-            raise SqlError(
-                f"the SQL engine's query process did not start (exit code {self.kill()}; its error is above)"
-            )
+            code = self.kill()
+            if code in (-signal.SIGINT, -signal.SIGTERM):
+                raise SqlInterruptedError(
+                    f"the SQL engine's query process was interrupted ({signal.Signals(-code).name}) as it started"
+                )
+            raise SqlError(f"the SQL engine's query process did not start (exit code {code}; its error is above)")
 
     def run(self, plan: _Plan, limit: int, seconds: float, timeout: float) -> tuple[pa.Table, bool]:
         """The query's result; raises its :class:`SqlError`. Kills the process (and raises
@@ -727,7 +735,9 @@ class _QueryProcess:
         except (EOFError, OSError):
             code = self.kill()
             if code in (-signal.SIGINT, -signal.SIGTERM):  # Ctrl-C, or a kernel's interrupt or end
-                raise SqlError(f"the query was interrupted ({signal.Signals(-code).name}), and stopped") from None
+                raise SqlInterruptedError(
+                    f"the query was interrupted ({signal.Signals(-code).name}), and stopped"
+                ) from None
             how = f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
             raise SqlError(
                 f"the query's process ended before it answered ({how}): a query that needs more memory than "
@@ -813,7 +823,8 @@ class _QueryProcesses:
         failed: list[BaseException] = [e for e in errors if isinstance(e, SqlError)]
         failed = failed or [e for e in errors if e is not None]  # else the barrier's own error
         if failed:
-            raise SqlError(f"the SQL engine's query processes did not all start: {failed[0]}")
+            kind = SqlInterruptedError if all(isinstance(e, SqlInterruptedError) for e in failed) else SqlError
+            raise kind(f"the SQL engine's query processes did not all start: {failed[0]}")
 
     def processes(self) -> list[_QueryProcess]:
         with self._lock:

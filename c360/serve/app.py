@@ -30,7 +30,7 @@ from c360.serve.audit import AuditRecord, AuditWriter
 from c360.serve.routers import air_quality, customers, exports, finance, health, marketing, meta, product, sql
 from c360.serve.state import ServedLake
 from c360.settings import Settings
-from c360.sql import FilesGoneError, SqlEngine, SqlError
+from c360.sql import FilesGoneError, SqlEngine, SqlError, SqlInterruptedError
 
 log = logging.getLogger(__name__)
 SWAGGER_STATIC = "/static/swagger"
@@ -74,6 +74,8 @@ def create_app(settings: Settings, *, block_until_loaded: bool = False) -> FastA
             lake.start()
             try:
                 engine.start_processes()  # no SQL request waits for its query process to start
+            except SqlInterruptedError as exc:  # a Ctrl-C as the server started: the server stops too
+                log.warning("%s; a query starts its process again", exc)
             except SqlError:
                 log.exception("the SQL engine's query processes did not start")
 

@@ -19,6 +19,7 @@ from deltalake import write_deltalake
 from fastapi.testclient import TestClient
 
 from c360.access import AccessDenied
+from c360.settings import Settings
 from c360.sql import SqlEngine, SqlError, SqlMemoryError, SqlTimeoutError, check_sql
 from tests.serve.conftest import ServedLakeFixture, headers
 
@@ -196,6 +197,34 @@ def test_an_interrupt_ends_a_query_process_quietly(lake: Path, capfd: pytest.Cap
         assert "Traceback" not in capfd.readouterr().err
     finally:
         engine.close()
+
+
+def test_query_processes_interrupted_as_they_start_say_so(
+    lake: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Ctrl-C as `c360 serve` started (its query processes share its process group) logged
+    "did not start ... its error is above" with a traceback, and no error above."""
+    import c360.sql
+    from c360.serve.app import create_app
+
+    real = subprocess.Popen
+    dies = "import os, signal; signal.signal(signal.SIGINT, signal.SIG_DFL); os.kill(os.getpid(), signal.SIGINT)"
+
+    def interrupted(args: list[str], **kwargs: object) -> subprocess.Popen:
+        return real([args[0], "-c", dies], **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(c360.sql.subprocess, "Popen", interrupted)
+    engine = SqlEngine(lake, workers=2)
+    try:
+        with pytest.raises(c360.sql.SqlInterruptedError, match=r"interrupted \(SIGINT\) as it started"):
+            engine.start_processes()
+    finally:
+        engine.close()
+    with caplog.at_level("WARNING"), TestClient(create_app(Settings(lake_root=lake), block_until_loaded=True)):
+        pass
+    started = [r for r in caplog.records if "query process" in r.getMessage()]
+    assert [(r.levelname, r.exc_info) for r in started] == [("WARNING", None)]
+    assert "interrupted (SIGINT) as it started" in started[0].getMessage()
 
 
 def test_a_query_that_aborts_datafusion_does_not_end_the_callers_process(lake: Path) -> None:
