@@ -908,29 +908,32 @@ def serve_queries(fd: int) -> None:
         opened.move_to_end(key)
         return opened[key]
 
-    conn.send("ready")
-    while True:
-        try:
-            plan, limit, sink = conn.recv()
-        except EOFError:
-            return
-        try:
-            if sink is not None:
-                path, writer = sink
-                with open(path, "wb") as out:
-                    written = writer(_open(plan, table), out)
-                conn.send(("ok", written))  # once the file is closed: the engine reads it next
+    try:
+        conn.send("ready")
+        while True:
+            try:
+                plan, limit, sink = conn.recv()
+            except EOFError:
+                return
+            try:
+                if sink is not None:
+                    path, writer = sink
+                    with open(path, "wb") as out:
+                        written = writer(_open(plan, table), out)
+                    conn.send(("ok", written))  # once the file is closed: the engine reads it next
+                    continue
+                result, truncated = _execute(plan, limit, table)
+            except Exception as exc:  # noqa: BLE001 - the query's error, told to the engine
+                message = str(exc) if isinstance(exc, SqlError) else f"{type(exc).__name__}: {exc}"
+                conn.send(("error", message))
                 continue
-            result, truncated = _execute(plan, limit, table)
-        except Exception as exc:  # noqa: BLE001 - the query's error, told to the engine
-            message = str(exc) if isinstance(exc, SqlError) else f"{type(exc).__name__}: {exc}"
-            conn.send(("error", message))
-            continue
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, result.schema) as writer:
-            writer.write_table(result)
-        conn.send(("ok", truncated))
-        conn.send_bytes(sink.getvalue())
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, result.schema) as writer:
+                writer.write_table(result)
+            conn.send(("ok", truncated))
+            conn.send_bytes(sink.getvalue())
+    except (BrokenPipeError, ConnectionResetError):
+        return  # the engine's end is gone (its process ended, as a Ctrl-C ends both): no one to answer
 
 
 def _plain_schema(schema: pa.Schema) -> pa.Schema:

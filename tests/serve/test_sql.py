@@ -227,6 +227,25 @@ def test_query_processes_interrupted_as_they_start_say_so(
     assert "interrupted (SIGINT) as it started" in started[0].getMessage()
 
 
+def test_a_query_process_whose_engine_is_gone_ends_quietly() -> None:
+    """`c360 serve --workers 2` and a Ctrl-C as it started: the worker ended before its query
+    processes said they were ready, and each printed a BrokenPipeError traceback."""
+    import socket
+
+    ours, theirs = socket.socketpair()
+    ours.close()  # the engine's end, gone before the process is ready
+    main = "import sys; from c360.sql import serve_queries; serve_queries(int(sys.argv[1]))"
+    process = subprocess.Popen(
+        [sys.executable, "-c", main, str(theirs.fileno())],
+        pass_fds=[theirs.fileno()],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    theirs.close()
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0 and "Traceback" not in err, err
+
+
 def test_a_query_that_aborts_datafusion_does_not_end_the_callers_process(lake: Path) -> None:
     """2.5 GB of one string column overflows Arrow's 32-bit offsets, and DataFusion aborts its
     process: once the caller's (a server's), now the query's own."""
