@@ -24,6 +24,7 @@ All of it is file-level pyarrow work with delta-rs commits: no Spark job, no JVM
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable
@@ -85,9 +86,18 @@ class ErasureError(ValueError):
     """An erasure request that cannot run (nothing was changed)."""
 
 
+# A started erasure's findings, kept under the lake root until it is recorded: an erasure
+# interrupted half-way has removed rows through which a new search would find the rest (the
+# subject's shipment ids, say, once the shipments are gone), so a second run of the same
+# request resumes from them (``pending_path``).
+PENDING_DIR = "_erasures"
+TOKEN = re.compile("[0-9a-f]{64}")  # c360.pii.token: HMAC-SHA256 in hex
+
+
 @dataclass
 class Subject:
-    """Everything that identifies one customer in the lake (kept in memory only)."""
+    """Everything that identifies one customer in the lake (in memory, and in the pending file
+    of an erasure under way: ``PENDING_DIR``)."""
 
     customer_id: str
     keys: set[int] = field(default_factory=set)  # customer_key values
@@ -99,6 +109,32 @@ class Subject:
     @property
     def tokens(self) -> set[str]:
         return self.candidates - self.shared
+
+    def to_json(self) -> str:
+        """What a resumed erasure searches from: keys, linked ids and tokens. Not the vault's
+        clear values, which the candidates also hold: the pending file must not become a copy of
+        them, and a resumed run finds the vault's rows by customer id or token."""
+        return json.dumps(
+            {
+                "keys": sorted(self.keys),
+                "linked": {c: sorted(v) for c, v in sorted(self.linked.items())},
+                "linked_kinds": dict(sorted(self.linked_kinds.items())),
+                "candidates": sorted(t for t in self.candidates if TOKEN.fullmatch(t)),
+                "shared": sorted(t for t in self.shared if TOKEN.fullmatch(t)),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, customer_id: str, text: str) -> Subject:
+        data = json.loads(text)
+        return cls(
+            customer_id,
+            set(data["keys"]),
+            {c: set(v) for c, v in data["linked"].items()},
+            dict(data["linked_kinds"]),
+            set(data["candidates"]),
+            set(data["shared"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -252,11 +288,14 @@ def _in_scope(catalog: LakeCatalog) -> list[str]:
     return [t for t in catalog.list_tables() if t not in (ERASED_TABLE, AUDIT_TABLE)]
 
 
-def find_subject(catalog: LakeCatalog, customer_id: str) -> tuple[Subject, dict[str, Columns]]:
-    """Everything identifying the subject, and the identifying columns of every table."""
+def find_subject(
+    catalog: LakeCatalog, customer_id: str, found: Subject | None = None
+) -> tuple[Subject, dict[str, Columns]]:
+    """Everything identifying the subject, and the identifying columns of every table.
+    ``found``: what an interrupted erasure of the subject had found, searched on from."""
     from c360.contracts import CONTRACTS
 
-    subject = Subject(customer_id)
+    subject = found or Subject(customer_id)
     tables = _in_scope(catalog)
     schemas = {t: _schema(catalog, t) for t in tables}
     # Surrogate keys first: facts name the customer only by them. Every file on disk,
@@ -342,14 +381,19 @@ def erase(
     *,
     now: datetime | None = None,
     export_dir: Path | None = None,
+    keep_pending: bool = False,
 ) -> tuple[ErasureReport, pa.Table, pa.Table]:
     """Remove the subject from every table and version; returns the report and the rows for
     the erased-subjects and audit tables (the caller appends them: see :func:`record`).
     ``export_dir``: the server's export files (``Settings.export_dir``), purged where they may
-    hold the subject (:func:`c360.serve.exports.prune_exports`)."""
+    hold the subject (:func:`c360.serve.exports.prune_exports`). ``keep_pending``: leave the
+    pending file (``PENDING_DIR``) for the caller to remove once it has recorded the rows."""
     customer_id = check_request(customer_id, request_ref)
     now = now or datetime.now(UTC)
-    subject, columns = find_subject(catalog, customer_id)
+    pending = pending_path(catalog.lake_root, key, customer_id)
+    found = Subject.from_json(customer_id, pending.read_text()) if pending.exists() else None
+    subject, columns = find_subject(catalog, customer_id, found)
+    _write_durably(pending, subject.to_json())  # before the first row goes
     needles = [customer_id.encode(), *(t.encode() for t in subject.tokens)]
     exports = exports_before(catalog, now)
     results: list[TableErasure] = []
@@ -387,7 +431,26 @@ def erase(
     cached = prune_exports(catalog, export_dir, {t.table for t in results}) if export_dir is not None else []
     shash = key_hash(key, SUBJECT_KIND, customer_id)
     report = ErasureReport(request_ref, shash, now, results, exports, redacted, staged, cached)
-    return report, _erased_rows(subject, request_ref, key, now), _audit_rows(report)
+    rows = _erased_rows(subject, request_ref, key, now), _audit_rows(report)
+    if not keep_pending:
+        pending.unlink()
+    return report, *rows
+
+
+def pending_path(lake_root: Path, key: bytes, customer_id: str) -> Path:
+    """The pending file of an erasure of ``customer_id`` under way: named by a keyed hash of the
+    id, never the id; removed once the erasure is recorded (:func:`erase_customer`)."""
+    return lake_root / PENDING_DIR / f"{key_hash(key, SUBJECT_KIND, customer_id)}.json"
+
+
+def _write_durably(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.writing")
+    with open(tmp, "w") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
 
 
 REDACTED = b"[erased]"
@@ -401,8 +464,9 @@ def redact_lake_files(lake_root: Path, needles: Iterable[bytes]) -> list[str]:
     wanted = sorted({n for n in needles if n}, key=len, reverse=True)  # longer first: no partial leftovers
     changed: list[str] = []
     tables = {p.parent for p in lake_root.glob("*/*/*/_delta_log")}
+    skipped = {*tables, lake_root / PENDING_DIR}  # the pending file goes whole once the erasure is recorded
     for path in sorted(lake_root.rglob("*")):
-        if not path.is_file() or path.is_symlink() or any(parent in tables for parent in path.parents):
+        if not path.is_file() or path.is_symlink() or any(parent in skipped for parent in path.parents):
             continue
         data = path.read_bytes()
         if not any(n in data for n in wanted):
@@ -520,6 +584,7 @@ def erase_customer(
 
     what = f"erasure of {request_ref}"
     with lake_locks(catalog.lake_root, [PIPELINE_LOCK], what, wait=ERASURE_WAIT_SECONDS):
-        report, erased, audit = erase(catalog, customer_id, request_ref, key, export_dir=export_dir)
+        report, erased, audit = erase(catalog, customer_id, request_ref, key, export_dir=export_dir, keep_pending=True)
         record(catalog, erased, audit)
+        pending_path(catalog.lake_root, key, customer_id.strip()).unlink(missing_ok=True)
     return report

@@ -171,6 +171,41 @@ def test_every_other_row_is_unchanged(erased: Erased) -> None:
         assert len(after[name]) < len(erased.before[name]), name
 
 
+def test_an_interrupted_erasure_run_again_removes_all_an_uninterrupted_one_does(
+    erased: Erased, published_lake: PublishedLake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interrupted after the sources' rows were gone, a second run searched afresh: the subject's
+    shipment ids could no longer be found, and 4 tracking events of theirs stayed in
+    fct_tracking_event. A run now resumes from what the first one found (its pending file)."""
+    import c360.storage.rewrite as rw
+    from c360.privacy.erase import PENDING_DIR, TOKEN, erase_customer
+    from c360.storage import LakeCatalog
+
+    root = copy_lake(published_lake.root, tmp_path / "lake")
+    rewrite = rw.rewrite_without
+
+    def interrupted(catalog: LakeCatalog, table: str, *args: object, **kwargs: object) -> object:
+        if table == "enhanced.customer.customer360_profile":  # after every source table
+            raise KeyboardInterrupt
+        return rewrite(catalog, table, *args, **kwargs)
+
+    monkeypatch.setattr(rw, "rewrite_without", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        erase_customer(LakeCatalog(root), erased.customer_id, "REQ-2026-0042", published_lake.key)
+    (pending,) = (root / PENDING_DIR).iterdir()
+    held = pending.read_text()  # ids and tokens to search from; never the id or a clear value
+    assert not [n for n in erased.needles if n in held and not TOKEN.fullmatch(n)]
+    monkeypatch.setattr(rw, "rewrite_without", rewrite)
+    erase_customer(LakeCatalog(root), erased.customer_id, "REQ-2026-0042", published_lake.key)
+
+    resumed, whole = table_rows(root), table_rows(erased.root)
+    assert {n: r for n, r in resumed.items() if not n.startswith("ops.")} == {
+        n: r for n, r in whole.items() if not n.startswith("ops.")
+    }
+    assert scan_lake(root, erased.needles) == {}
+    assert not any((root / PENDING_DIR).iterdir()), "the pending file goes once the erasure is recorded"
+
+
 def test_the_request_is_audited_without_pii(erased: Erased) -> None:
     audit = DeltaTable(str(erased.root / "ops/privacy/erasure_requests"))
     rows = pa.concat_tables([pq.read_table(f) for f in audit.file_uris()]).to_pylist()
