@@ -445,7 +445,7 @@ def _spark_folders() -> tuple[str, ...]:
     import py4j
     import pyspark
 
-    return tuple(str(Path(m.__file__).parent) + os.sep for m in (py4j, pyspark))
+    return tuple(str(Path(str(m.__file__)).parent) + os.sep for m in (py4j, pyspark))
 
 
 def remember_jvm_lookups() -> None:
