@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,15 @@ from c360.pipeline import RunContext, StepTiming, ingest_summary
 from c360.publish import MissingInputError
 from c360.raw.ingest import IngestReport
 from c360.settings import Settings
+
+
+def _run_all_replaced(monkeypatch: pytest.MonkeyPatch, run_all: Callable[..., None]) -> None:
+    """`c360 run` without Spark: its context a bare one, its run ``run_all``."""
+    run = RunContext.__new__(RunContext)
+    run.run_id, run.timings = "r1", []
+    monkeypatch.setattr(cli_run, "_ctx", lambda rows=None: run)
+    monkeypatch.setattr(pipeline, "run_all", run_all)
+    monkeypatch.setattr(pipeline, "run_rows", lambda *a: 0)
 
 
 def test_a_failed_run_still_shows_the_steps_that_ran_before_its_error(
@@ -27,11 +37,7 @@ def test_a_failed_run_still_shows_the_steps_that_ran_before_its_error(
         ctx.timings.append(StepTiming("model", 0.0, "failed", "MissingInputError: none of the model's inputs"))
         raise MissingInputError("none of the model's inputs is in the lake")
 
-    run = RunContext.__new__(RunContext)
-    run.run_id, run.timings = "r1", []
-    monkeypatch.setattr(cli_run, "_ctx", lambda rows=None: run)
-    monkeypatch.setattr(pipeline, "run_all", failing_run)
-    monkeypatch.setattr(pipeline, "run_rows", lambda *a: 0)
+    _run_all_replaced(monkeypatch, failing_run)
     state._settings, state._spark = settings, None
     try:
         done = CliRunner().invoke(app, ["run", "--source", str(tmp_path), "--run-date", "2024-01-05"])
@@ -63,11 +69,7 @@ def test_an_error_that_follows_a_ctrl_c_is_reported_as_the_interrupt(
         INTERRUPTED.set()  # what c360.spark's SIGINT handler does first
         raise RuntimeError("[SPARK_JOB_CANCELLED] Job 316 cancelled as part of cancellation of all jobs")
 
-    run = RunContext.__new__(RunContext)
-    run.run_id, run.timings = "r1", []
-    monkeypatch.setattr(cli_run, "_ctx", lambda rows=None: run)
-    monkeypatch.setattr(pipeline, "run_all", cancelled_run)
-    monkeypatch.setattr(pipeline, "run_rows", lambda *a: 0)
+    _run_all_replaced(monkeypatch, cancelled_run)
     monkeypatch.setattr(sys, "argv", ["c360", "run", "--source", str(tmp_path), "--run-date", "2024-01-05"])
     monkeypatch.setattr(cli.err_console, "file", sys.stderr)
     state._settings, state._spark = settings, None
