@@ -255,6 +255,11 @@ class StepLineage:
         failed = datetime.now(UTC)
         self._send("FAIL", lambda: self._emit("FAIL", failed, [], [], error=error))
 
+    def abort(self) -> None:
+        """The ABORT event: the step was stopped (Ctrl-C, a stopped task), not failed."""
+        aborted = datetime.now(UTC)
+        self._send("ABORT", lambda: self._emit("ABORT", aborted, [], []))
+
     def _send(self, event_type: str, emit: Callable[[], None]) -> None:
         def logged() -> None:
             try:

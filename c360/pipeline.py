@@ -43,7 +43,7 @@ RUNS_SCHEMA = T.StructType(
         column("step", T.StringType(), "ingest, sanitize, model or air_quality", False),
         column("started_at", T.TimestampType(), "when the step started (UTC)", False),
         column("seconds", T.DoubleType(), "wall time of the step", False),
-        column("status", T.StringType(), "succeeded or failed", False),
+        column("status", T.StringType(), "succeeded, failed or interrupted (Ctrl-C, a stopped task)", False),
         column("summary", T.StringType(), "what the step did, or the error that stopped it"),
         column("run_date", T.DateType(), "the logical date (partition)", False),
     ]
@@ -111,12 +111,12 @@ class RunContext:
             # Steps share the lake; an erasure waits for none of them (c360.storage.locks).
             with lake_locks(self.settings.lake_root, [], f"{name} {run_date}", shared=[PIPELINE_LOCK]):
                 result = fn()
-        except Exception as exc:
+        except BaseException as exc:
+            stopped = not isinstance(exc, Exception)  # Ctrl-C, a stopped task: the run's record says so
             if lineage is not None:
-                lineage.fail(exc)
-            self._log(
-                name, run_date, started, time.perf_counter() - t0, "failed", f"{type(exc).__name__}: {exc}"[:2000]
-            )
+                lineage.abort() if stopped else lineage.fail(exc)
+            status = "interrupted" if stopped else "failed"
+            self._log(name, run_date, started, time.perf_counter() - t0, status, f"{type(exc).__name__}: {exc}"[:2000])
             raise
         if lineage is not None:
             lineage.complete()

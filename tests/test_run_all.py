@@ -163,3 +163,25 @@ def test_ctrl_c_in_the_model_step_stops_the_air_quality_step_too(
     assert jobs == ["cancelled"]
     statuses = {t.step: t.status for t in ctx.timings}
     assert statuses["air_quality"] == "failed"
+
+
+def test_an_interrupted_step_is_recorded_as_interrupted_with_an_abort_event(
+    spark: SparkSession, settings: Settings
+) -> None:
+    """A Ctrl-C in a step left no record of it: no row in the run log (only failures were
+    logged), and an OpenLineage START with no end."""
+    from c360.lineage import read_events
+
+    ctx = _context(settings, spark)
+    logged: list[list[tuple]] = []
+    ctx._write_runs = logged.append  # type: ignore[method-assign]
+
+    def interrupted() -> str:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ctx.step("sanitize", DAY, interrupted)
+    assert [(t.step, t.status) for t in ctx.timings] == [("sanitize", "interrupted")]
+    assert [row[4] for rows in logged for row in rows] == ["interrupted"]
+    events = [(e["eventType"], e["job"]["name"]) for e in read_events(settings.lake_root)]
+    assert events[-2:] == [("START", "c360.sanitize"), ("ABORT", "c360.sanitize")]

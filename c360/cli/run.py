@@ -99,8 +99,8 @@ def run_pipeline(source: Path, dates: list, last_day_only: bool = False) -> None
         with console.status("starting") as status:
             per_day = [dates[-1]] if last_day_only else None
             run_all(run, source, dates, lambda s: status.update(f"[bold]{s}[/bold]"), per_day, per_day)
-    except Exception:
-        _print_steps(run, dates)  # what ran before the error, which the CLI prints next
+    except BaseException:
+        _print_steps(run, dates)  # what ran before the error or the interrupt, which the CLI prints next
         raise
     _print_steps(run, dates)
     _print_tables()
@@ -120,7 +120,11 @@ def _print_steps(run, dates: list) -> None:  # noqa: ANN001
         entry[2].append(t.summary)
     order = {step: i for i, step in enumerate(("ingest", "sanitize", "model", "air_quality"))}
     for step, (secs, status_, summaries) in sorted(merged.items(), key=lambda kv: order.get(kv[0], len(order))):
-        summary = summaries[-1] if status_ != "failed" else summaries[-1].split(": ", 1)[0] + " (below)"
+        summary = summaries[-1]
+        if status_ == "failed":
+            summary = summary.split(": ", 1)[0] + " (below)"
+        elif status_ == "interrupted":
+            summary = ""
         out.add_row(step, f"{secs:.1f}", status_, summary)
     console.print(out)
 
