@@ -390,6 +390,7 @@ def erase(
     pending file (``PENDING_DIR``) for the caller to remove once it has recorded the rows."""
     customer_id = check_request(customer_id, request_ref)
     now = now or datetime.now(UTC)
+    shash = key_hash(key, SUBJECT_KIND, customer_id)
     pending = pending_path(catalog.lake_root, key, customer_id)
     found = Subject.from_json(customer_id, pending.read_text()) if pending.exists() else None
     subject, columns = find_subject(catalog, customer_id, found)
@@ -429,7 +430,6 @@ def erase(
     from c360.serve.exports import prune_exports
 
     cached = prune_exports(catalog, export_dir, {t.table for t in results}) if export_dir is not None else []
-    shash = key_hash(key, SUBJECT_KIND, customer_id)
     report = ErasureReport(request_ref, shash, now, results, exports, redacted, staged, cached)
     rows = _erased_rows(subject, request_ref, key, now), _audit_rows(report)
     if not keep_pending:
@@ -582,9 +582,10 @@ def erase_customer(
     subject's rows before the erasure would publish them again after it (c360.storage.locks)."""
     from c360.storage.locks import ERASURE_WAIT_SECONDS, PIPELINE_LOCK, lake_locks
 
+    customer_id = check_request(customer_id, request_ref)
     what = f"erasure of {request_ref}"
     with lake_locks(catalog.lake_root, [PIPELINE_LOCK], what, wait=ERASURE_WAIT_SECONDS):
         report, erased, audit = erase(catalog, customer_id, request_ref, key, export_dir=export_dir, keep_pending=True)
         record(catalog, erased, audit)
-        pending_path(catalog.lake_root, key, customer_id.strip()).unlink(missing_ok=True)
+        pending_path(catalog.lake_root, key, customer_id).unlink(missing_ok=True)
     return report
