@@ -17,7 +17,7 @@ import argparse
 import contextlib
 import json
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,52 @@ KERNEL_NAME = "c360"
 KERNEL_DISPLAY_NAME = "c360 (project venv)"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+
+
+def running_kernel() -> Any:
+    """The ipykernel kernel this process is, or None (a script, the CLI, a server)."""
+    ipython = sys.modules.get("IPython")  # a kernel has imported it; nothing else needs to
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(shell, "kernel", None)
+
+
+def at_kernel_shutdown(callback: Callable[[], None]) -> bool:
+    """Have ``callback`` run when Jupyter asks this kernel to shut down (or to restart), before
+    the kernel ends its child processes; False when this process is no kernel.
+
+    What c360 starts in a kernel (Spark's JVM, the SQL engine's query process) is a child of
+    the kernel. ipykernel ends its children by signals at shutdown and waits until none is
+    left, but nothing reaps a child that Python's ``subprocess`` did not wait for: the kernel
+    waited for the zombie until Jupyter killed it (2.5 s later, the default wait), with every
+    process of its group, Spark's shutdown cleaning its temporary folders included (``ERROR
+    Utils: Process ArraySeq(getconf, PAGESIZE) exited with code 143`` under a notebook's run).
+    A callback ends its processes itself, and waits for them. Callbacks run in the reverse
+    order of their registration, once each; one that fails is logged and the others run."""
+    import inspect
+    import logging
+
+    kernel = running_kernel()
+    if kernel is None:
+        return False
+    callbacks: list[Callable[[], None]] | None = getattr(kernel, "c360_shutdown_callbacks", None)
+    if callbacks is None:
+        callbacks = kernel.c360_shutdown_callbacks = []
+        shutdown = kernel.do_shutdown
+
+        async def do_shutdown(restart: bool) -> Any:
+            while callbacks:
+                done = callbacks.pop()
+                try:
+                    done()
+                except Exception:  # noqa: BLE001 - the kernel shuts down whatever a callback did
+                    logging.getLogger(__name__).warning("a shutdown callback of c360 failed", exc_info=True)
+            reply = shutdown(restart)  # a coroutine or the reply itself, as ipykernel's version has it
+            return await reply if inspect.isawaitable(reply) else reply
+
+        kernel.do_shutdown = do_shutdown
+    if callback not in callbacks:
+        callbacks.append(callback)
+    return True
 
 
 def write_kernelspec(
@@ -98,6 +144,7 @@ def run_notebook(
     is never rewritten, so committed notebooks stay clean.
     """
     import re
+    import tempfile
     import time
 
     import nbformat
@@ -116,10 +163,13 @@ def run_notebook(
     def on_cell_execute(cell: Any, cell_index: int, **_: Any) -> None:
         current["index"] = cell_index
 
-    km = None
-    if kernels_dir is not None:
-        specs = KernelSpecManager(kernel_dirs=[str(kernels_dir)])
-        km = AsyncKernelManager(kernel_name=kernel_name, kernel_spec_manager=specs)  # async: timeouts fire
+    specs = {} if kernels_dir is None else {"kernel_spec_manager": KernelSpecManager(kernel_dirs=[str(kernels_dir)])}
+    # The kernel talks to this process over Unix sockets in a folder of its own (only this
+    # user can open them), not over TCP ports of 127.0.0.1 that any local process could reach
+    # (ipykernel warns of those: "Kernel is running over TCP without encryption"). Async, so
+    # that the time limits fire.
+    sockets = tempfile.TemporaryDirectory(prefix="c360-kernel-")
+    km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=str(Path(sockets.name) / "kernel"), **specs)
     client = NotebookClient(
         nb,
         km=km,
@@ -130,7 +180,8 @@ def run_notebook(
         on_cell_execute=on_cell_execute,
     )
     try:
-        client.execute(cleanup_kc=True)  # a kernel manager given to nbclient is not shut down by default
+        with sockets:
+            client.execute(cleanup_kc=True)  # a kernel manager given to nbclient is not shut down by default
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
         index = current["index"]
         cell = nb.cells[index] if 0 <= index < len(nb.cells) else None

@@ -263,9 +263,11 @@ class Lake:
     def sql_engine(self) -> Any:
         """The SQL engine on this lake (:class:`c360.sql.SqlEngine`), built on first use."""
         if self._sql is None:
+            from c360.jupyter import at_kernel_shutdown
             from c360.sql import SqlEngine
 
             self._sql = SqlEngine(self.root, workers=1, memory_bytes=self.settings.sql_memory_bytes(1))
+            at_kernel_shutdown(self._sql.close)  # in a notebook: its query process ends with the kernel
         return self._sql
 
     # ------------------------------------------------------------------ Spark

@@ -6,6 +6,7 @@ import functools
 import logging
 import os
 import re
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -149,7 +150,6 @@ def build_local_fs_jar(target: Path) -> Path:
     """Compile ``JVM_SOURCES`` against pyspark's Hadoop jar and write the jar to
     ``target`` (replaced only once complete). Needs ``javac`` (a JDK, not only a JRE)."""
     import shutil
-    import subprocess
     import tempfile
     import zipfile
 
@@ -313,6 +313,7 @@ def get_spark(settings: Settings, rows: int | None = None) -> SparkSession:
 # as a Spark job failing as cancelled, is the interrupt's consequence (the CLI reports the interrupt).
 INTERRUPTED = threading.Event()
 INTERRUPT_CANCEL_S = 0.25  # how often Spark's jobs are cancelled while an interrupt waits to be raised
+JVM_EXIT_TIMEOUT_S = 5.0  # a kernel's JVM, its standard input closed, ends within it or is killed
 
 
 def handle_interrupts(spark: SparkSession) -> None:
@@ -356,8 +357,9 @@ def _keep_in_kernel(handler: Any) -> None:
     once, and the next cell's first Spark call waited 21 s for the old job's answer."""
     import signal
 
-    ipython = sys.modules.get("IPython")
-    kernel = getattr(ipython.get_ipython(), "kernel", None) if ipython is not None else None
+    from c360.jupyter import at_kernel_shutdown, running_kernel
+
+    kernel = running_kernel()
     if kernel is None or not hasattr(kernel, "pre_handler_hook"):
         return
 
@@ -365,6 +367,27 @@ def _keep_in_kernel(handler: Any) -> None:
         kernel.saved_sigint_handler = signal.signal(signal.SIGINT, handler)
 
     kernel.pre_handler_hook = pre_handler_hook
+    at_kernel_shutdown(_end_kernel_spark)
+
+
+def _end_kernel_spark() -> None:
+    """Stop a kernel's Spark session and end its JVM, waiting for it (``at_kernel_shutdown``).
+
+    PySpark's JVM ends when its standard input closes, after Spark's shutdown has removed its
+    temporary folders."""
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    if SparkContext._active_spark_context is not None:
+        stop_spark(SparkSession.getActiveSession() or SparkSession.builder.getOrCreate(), exiting=True)
+    process = getattr(SparkContext._gateway, "proc", None)  # None when the JVM was not ours to start
+    if process is not None and process.poll() is None:
+        process.stdin.close()
+        try:
+            process.wait(timeout=JVM_EXIT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 class _Interrupts:
