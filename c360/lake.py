@@ -22,7 +22,9 @@ names, whether it was misspelt or given without its tier and domain.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -55,6 +57,12 @@ __all__ = [
 
 Engine = Literal["spark", "pandas"]
 AsOf = datetime | str | None
+
+
+def _close_engine(ref: weakref.ref[Any]) -> None:
+    engine = ref()
+    if engine is not None:
+        engine.close()
 
 
 class Lake:
@@ -266,8 +274,10 @@ class Lake:
             from c360.jupyter import at_kernel_shutdown
             from c360.sql import SqlEngine
 
-            self._sql = SqlEngine(self.root, workers=1, memory_bytes=self.settings.sql_memory_bytes(1))
-            at_kernel_shutdown(self._sql.close)  # in a notebook: its query process ends with the kernel
+            self._sql = engine = SqlEngine(self.root, workers=1, memory_bytes=self.settings.sql_memory_bytes(1))
+            # In a notebook its query process ends with the kernel. Held weakly: a lake the
+            # notebook drops (``connect`` in a loop) still ends its engine when collected.
+            at_kernel_shutdown(functools.partial(_close_engine, weakref.ref(engine)))
         return self._sql
 
     # ------------------------------------------------------------------ Spark
