@@ -382,7 +382,8 @@ def _end_kernel_spark() -> None:
         stop_spark(SparkSession.getActiveSession() or SparkSession.builder.getOrCreate(), exiting=True)
     process = getattr(SparkContext._gateway, "proc", None)  # None when the JVM was not ours to start
     if process is not None and process.poll() is None:
-        process.stdin.close()
+        if process.stdin is not None:
+            process.stdin.close()
         try:
             process.wait(timeout=JVM_EXIT_TIMEOUT_S)
         except subprocess.TimeoutExpired:

@@ -18,17 +18,22 @@ from tests.notebooks.test_notebooks import _kernels
 CHILDREN_WAIT_S = 14.4
 
 
-def _group(pgid: int) -> list[int]:
-    """The processes of a process group (zombies included)."""
-    members = []
+def _group(pgid: int) -> dict[int, str]:
+    """The running processes of a process group, with their state, parent and command line.
+
+    Not its zombies: they have ended, and wait for their parent to read their exit status. An
+    ended child of Spark's launcher script, which Java never reaps, is one of the JVM's until
+    it ends, then one of PID 1's."""
+    members = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue  # ended meanwhile
-            if int(fields[2]) == pgid:
-                members.append(int(entry.name))
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members[int(entry.name)] = f"{fields[0]} ppid {fields[1]} {command[:300]}"
     return members
 
 
@@ -53,7 +58,8 @@ def test_a_kernel_ends_its_spark_and_sql_processes_when_jupyter_shuts_it_down(tm
         code = "from c360 import lake\nint(lake.sql('SELECT 41 + 1 AS x')['x'][0]), lake.spark().range(3).count()"
         assert _execute(client, code)[1] == ["(42, 3)"]
         assert manager.provisioner is not None
-        pgid = os.getpgid(manager.provisioner.process.pid)  # type: ignore[attr-defined]
+        kernel_pid = manager.provisioner.process.pid  # type: ignore[attr-defined]
+        pgid = os.getpgid(kernel_pid)
         children = [p for p in _group(pgid) if p != manager.provisioner.process.pid]  # type: ignore[attr-defined]
         assert len(children) >= 2  # the JVM and the query process (Spark's workers, if any)
         started = time.monotonic()
@@ -64,7 +70,7 @@ def test_a_kernel_ends_its_spark_and_sql_processes_when_jupyter_shuts_it_down(tm
         if manager.has_kernel:
             manager.shutdown_kernel(now=True)
     assert seconds < CHILDREN_WAIT_S, f"the kernel took {seconds:.1f} s to end: it waited for a child"
-    assert _group(pgid) == []
+    assert _group(pgid) == {}, f"kernel {kernel_pid}, this process {os.getpid()}"
 
 
 def test_shutdown_callbacks_need_a_kernel() -> None:
