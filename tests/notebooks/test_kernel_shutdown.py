@@ -60,7 +60,7 @@ def test_a_kernel_ends_its_spark_and_sql_processes_when_jupyter_shuts_it_down(tm
         assert manager.provisioner is not None
         kernel_pid = manager.provisioner.process.pid  # type: ignore[attr-defined]
         pgid = os.getpgid(kernel_pid)
-        children = [p for p in _group(pgid) if p != manager.provisioner.process.pid]  # type: ignore[attr-defined]
+        children = [p for p in _group(pgid) if p != kernel_pid]
         assert len(children) >= 2  # the JVM and the query process (Spark's workers, if any)
         started = time.monotonic()
         manager.shutdown_kernel()  # a request, then up to 120 s for the kernel to end
