@@ -4,9 +4,9 @@ One run, one machine, the same N records (``C360_BENCH_AQI_RECORDS``, default 1M
 small to try the benchmark):
 
 - the JSON path, JSON Lines file -> JSON Lines (the CLI's path: worker pool + kernel);
-- Spark, Parquet -> results -> noop write: native column expressions, and ``mapInArrow``
-  over the integer kernel (``calculate``'s default), with two floors: reading alone, and
-  reading plus a ``mapInArrow`` that passes the batches through;
+- Spark, Parquet -> results -> noop write: native column expressions, ``mapInArrow`` over
+  the integer kernel, and the JVM kernel (``calculate``'s default), with two floors: reading
+  alone, and reading plus a ``mapInArrow`` that passes the batches through;
 - the kernel per input kind: an in-memory Arrow table (of text, as the JSON records hold it;
   of doubles and of decimals, as frames from sensors and databases hold it), a pandas frame,
   a Parquet file and a CSV file (read, calculate, results consumed); and an Arrow table whose
@@ -148,15 +148,13 @@ def main() -> None:
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
-    from c360.aqi import calculate, load_standard
-    from c360.aqi.spark import calculate_df
+    from c360.aqi import calculate
     from c360.settings import load_settings
     from c360.spark import get_spark
 
     # mapInArrow's Python workers must be this interpreter (it has c360 and pyarrow).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     settings = load_settings(spark_ui=False, spark_log_level="ERROR")
-    standard = load_standard("us-epa-2024")
     rows: list[list[object]] = []
     with tempfile.TemporaryDirectory(prefix="bench_aqi_") as tmp:
         source = Path(tmp) / "readings.jsonl"
@@ -181,15 +179,16 @@ def main() -> None:
         assert counts.total == N, counts
 
         spark = get_spark(settings)
-        calculate(spark.read.parquet(str(parquet)).limit(1000)).collect()  # warm-up
-        calculate_df(spark.read.parquet(str(parquet)).limit(1000), standard).collect()
+        for engine in ("jvm", "arrow", "native"):  # warm-up
+            calculate(spark.read.parquet(str(parquet)).limit(1000), engine=engine).collect()
         for name, fn in (
             # The floors: Spark reading the file alone, then also handing every batch to a
             # Python worker and back (what mapInArrow costs before any AQI is computed).
             ("Spark floor: read only", lambda df: df),
             ("Spark floor: mapInArrow passing batches through", lambda df: df.mapInArrow(_passed_through, df.schema)),
-            ("c360 Spark, native column expressions", lambda df: calculate_df(df, standard)),
-            ("c360 Spark, mapInArrow over the kernel (calculate's default)", lambda df: calculate(df)),
+            ("c360 Spark, native column expressions", lambda df: calculate(df, engine="native")),
+            ("c360 Spark, mapInArrow over the kernel", lambda df: calculate(df, engine="arrow")),
+            ("c360 Spark, the JVM kernel (calculate's default)", lambda df: calculate(df, engine="jvm")),
         ):
             secs = _timed(
                 lambda fn=fn: fn(spark.read.parquet(str(parquet))).write.format("noop").mode("overwrite").save()

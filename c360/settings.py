@@ -83,10 +83,12 @@ class Settings(BaseSettings):
     # block's fixed cost per chunk (reader, kernel, writer calls) then weighs less, 2.10 instead
     # of 2.57 CPU seconds per million lines; 4 chunks in flight stay a few MB each.
     aqi_chunk_size: int = Field(default=20000, ge=1)
-    # How a Spark DataFrame's AQI is computed: "arrow" runs the integer kernel in the executors'
-    # Python workers (mapInArrow; they need c360, as ingest's tasks do), "native" generated
-    # column expressions (no Python on the executors). Same results; arrow measured 3.4x faster.
-    aqi_spark_engine: Literal["arrow", "native"] = "arrow"
+    # How a Spark DataFrame's AQI is computed: "jvm" by c360's Java kernel in Spark's own tasks
+    # (c360/jvm/AqiKernel.java, in c360's jar; a frame it does not take, long form or doubles,
+    # goes to "arrow"), "arrow" the integer kernel in the executors' Python workers (mapInArrow;
+    # they need c360, as ingest's tasks do), "native" generated column expressions. Same results;
+    # on 1M records jvm measured 1.76x arrow and 8.6x native (docs/benchmarks.md).
+    aqi_spark_engine: Literal["jvm", "arrow", "native"] = "jvm"
     # The air-quality step scores a run of at most this many readings in the driver instead
     # (c360.aqi.spark.calculate_df_local): starting Spark's Python workers costs a daily run
     # more than its rows. 0 = always the engine above.

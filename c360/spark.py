@@ -147,7 +147,7 @@ def local_fs_submit_options(jar: Path | None = None) -> list[str]:
 
 
 def build_local_fs_jar(target: Path) -> Path:
-    """Compile ``JVM_SOURCES`` against pyspark's Hadoop jar and write the jar to
+    """Compile ``JVM_SOURCES`` against pyspark's jars and write the jar to
     ``target`` (replaced only once complete). Needs ``javac`` (a JDK, not only a JRE)."""
     import shutil
     import tempfile
@@ -158,13 +158,13 @@ def build_local_fs_jar(target: Path) -> Path:
     javac = shutil.which("javac")
     if javac is None:
         raise RuntimeError("javac not found: a JDK is needed to build c360's Hadoop file system jar")
-    hadoop = sorted((Path(pyspark.__file__).parent / "jars").glob("hadoop-client-api-*.jar"))
-    if not hadoop:
+    jars = Path(pyspark.__file__).parent / "jars"
+    if not any(jars.glob("hadoop-client-api-*.jar")):
         raise RuntimeError("pyspark's jars hold no hadoop-client-api jar to compile against")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="c360-jar-", dir=target.parent) as tmp:
         classes = Path(tmp) / "classes"
-        cmd = [javac, "--release", "17", "-nowarn", "-cp", str(hadoop[-1]), "-d", str(classes), *map(str, JVM_SOURCES)]
+        cmd = [javac, "--release", "17", "-nowarn", "-cp", str(jars / "*"), "-d", str(classes), *map(str, JVM_SOURCES)]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"javac failed:\n{done.stderr[-2000:]}")

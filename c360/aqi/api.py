@@ -24,7 +24,7 @@ from c360.aqi.runner import run_chunks
 from c360.aqi.standards import Standard, resolve_standard
 from c360.settings import Settings, load_settings
 
-SparkEngine = Literal["arrow", "native", "local"]  # how a Spark DataFrame's AQI is computed (calculate)
+SparkEngine = Literal["jvm", "arrow", "native", "local"]  # how a Spark DataFrame's AQI is computed (calculate)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -232,7 +232,12 @@ def calculate(
         from c360.aqi import spark
 
         engine = engine or (settings or load_settings()).aqi_spark_engine
-        compute = {"arrow": spark.calculate_df_arrow, "native": spark.calculate_df, "local": spark.calculate_df_local}
+        compute = {
+            "jvm": spark.calculate_df_jvm,
+            "arrow": spark.calculate_df_arrow,
+            "native": spark.calculate_df,
+            "local": spark.calculate_df_local,
+        }
         if engine not in compute:
             raise ValueError(f"unknown Spark engine {engine!r}: one of {', '.join(compute)}")
         return compute[engine](source, resolved)  # type: ignore[arg-type]

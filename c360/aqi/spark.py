@@ -40,7 +40,7 @@ from c360.aqi.validate import (
 )
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
+    from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql import types as T
 
 _TMP = "__aqi_"
@@ -527,14 +527,117 @@ def calculate_df_local(df: DataFrame, standard: Standard) -> DataFrame:
     return df.sparkSession.createDataFrame(calculate_arrow(df.toArrow(), standard), schema)  # type: ignore[arg-type]
 
 
+JVM_KERNEL_CLASS = "c360.aqi.AqiKernel"  # c360/jvm/AqiKernel.java, in c360's jar (c360.spark.local_fs_jar)
+_JVM_INPUT_TYPES = ("string", "tinyint", "smallint", "int", "bigint", "void")  # their text is what the kernel reads
+
+
+def jvm_kernel_applies(df: DataFrame, standard: Standard) -> bool:
+    """Whether :func:`calculate_df_jvm` computes ``df`` in the JVM: a wide frame whose fields
+    are texts or integers (a double's or a decimal's text is Java's, not the shortest repr the
+    other paths read), in a session whose driver loads c360's jar (a session c360 configured)."""
+    from c360.spark import _driver_loads
+
+    if _long_form(df, standard):
+        return False
+    types = dict(df.dtypes)
+    if any(types[n] not in _JVM_INPUT_TYPES for n in standard.field_names() if n in types):
+        return False
+    return _driver_loads(df.sparkSession.sparkContext._jvm, JVM_KERNEL_CLASS)
+
+
+def calculate_df_jvm(df: DataFrame, standard: Standard) -> DataFrame:
+    """The same results computed in Spark's own tasks by c360's JVM kernel: a Java port of the
+    integer kernel's evaluation, given the standard's tables and texts by :func:`jvm_spec`. No
+    Python worker, no Arrow transfer and no generated code of the size that defeats HotSpot
+    (docs/aqi.md). A frame it cannot take (:func:`jvm_kernel_applies`: the long form, doubles
+    or decimals, a session without c360's jar) goes to :func:`calculate_df_arrow` instead."""
+    from pyspark.sql import functions as F
+
+    if not jvm_kernel_applies(df, standard):
+        return calculate_df_arrow(df, standard)
+    name = _register_jvm_kernel(df.sparkSession, standard)
+    input_cols = [c for c in df.columns if c not in RESULT_FIELDS]
+    present = set(df.columns)
+    # Each field's text as its UTF-8 bytes: the kernel reads digits from them, with no Java string made.
+    record = F.struct(*[
+        (F.col(n) if n in present else F.lit(None)).cast("string").cast("binary").alias(n)
+        for n in standard.field_names()
+    ])  # fmt: skip
+    result = f"{_TMP}result"
+    scored = df.select(*[F.col(c) for c in input_cols], F.call_function(name, record).alias(result))
+    return scored.select(*[F.col(c) for c in input_cols], *[F.col(f"{result}.{n}").alias(n) for n in RESULT_FIELDS])
+
+
+def _register_jvm_kernel(spark: SparkSession, standard: Standard) -> str:
+    """The SQL function name of ``standard``'s JVM kernel, registered in ``spark`` (again at each
+    call: a few milliseconds, and never a name left over from a stopped session)."""
+    import hashlib
+
+    spec = jvm_spec(standard)
+    name = "c360_aqi_" + hashlib.sha256(spec.encode()).hexdigest()[:16]
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None  # noqa: S101 - a live session has its gateway
+    jvm.c360.aqi.AqiKernel.register(spark._jsparkSession, name, spec, _result_type().json())
+    return name
+
+
+def jvm_spec(standard: Standard) -> str:
+    """``standard`` as the JVM kernel reads it (JSON): each field's bands as the scaled longs of
+    :func:`c360.aqi.kernel._band_arrays`, its rules, and every note and error entry by code,
+    from the texts the other paths use (:func:`c360.aqi.kernel._texts`)."""
+    import json
+
+    from c360.aqi.kernel import KINDS, NOTE_KINDS, _band_arrays, _texts
+
+    texts = _texts(standard)
+    names = standard.field_names()
+    pollutants = standard.pollutants()
+    fields = []
+    for f, table in enumerate(standard.fields):
+        lo, hi, ilo, ihi = _band_arrays(table)
+        fields.append({
+            "name": table.name,
+            "decimals": table.decimals,
+            "c_low": lo.tolist(), "c_high": hi.tolist(), "i_low": ilo.tolist(), "i_high": ihi.tolist(),
+            "above": {"extrapolate": 0, "cap": 1, "defer": 2}[table.above],
+            "defer_to": names.index(table.defer_to) if table.above == "defer" and table.defer_to else -1,
+            "fallback": -1 if table.fallback is None else table.fallback,
+            "pollutant": pollutants.index(table.pollutant),
+            "notes": [texts.note_entries.get((f, code)) for code in range(len(NOTE_KINDS))],
+            "errors": [texts.error_entries.get((f, code)) for code in range(len(KINDS))],
+        })  # fmt: skip
+    return json.dumps({
+        "fields": fields,
+        "order": [names.index(t.name) for t in standard.evaluation_order()],
+        "pollutants": list(pollutants),
+        "categories": [{"name": c.name, "color": c.color, "high": c.high} for c in standard.categories],
+        "rounding": standard.index_rounding,
+        "index_top": standard.index_top,
+        "dominant_above": standard.dominant_above,
+        "beyond": [None, "beyond_index", standard.beyond_message()],
+        "no_pollutants": [None, "no_pollutants", NO_POLLUTANTS],
+        "number_pattern": NUMBER_PATTERN,
+        "non_finite_pattern": NON_FINITE_PATTERN,
+        "negative_pattern": NEGATIVE_PATTERN,
+    })  # fmt: skip
+
+
 def _kernel_schema(df: DataFrame, standard: Standard) -> T.StructType:
     """``df``'s columns and the result columns, typed as :func:`calculate_df` types them."""
     from pyspark.sql import types as T
 
     _long_form(df, standard)  # the same refusal as the native path for a frame with no AQI input column
-    # The native path's types exactly, so that either path's frame can replace the other's.
+    kept = [f for f in df.schema.fields if f.name not in RESULT_FIELDS]
+    return T.StructType([*kept, *_result_type().fields])
+
+
+def _result_type() -> T.StructType:
+    """The result columns' types: the native path's exactly, so that any path's frame can
+    replace another's."""
+    from pyspark.sql import types as T
+
     entry = T.ArrayType(T.StructType([T.StructField(n, T.StringType()) for n in ("field", "kind", "message")]))
-    result_fields = [
+    return T.StructType([
         T.StructField("aqi", T.LongType()),
         T.StructField("category", T.StringType()),
         T.StructField("color", T.StringType()),
@@ -543,6 +646,4 @@ def _kernel_schema(df: DataFrame, standard: Standard) -> T.StructType:
         T.StructField("notes", entry),
         T.StructField("errors", entry),
         T.StructField("status", T.StringType()),
-    ]
-    kept = [f for f in df.schema.fields if f.name not in RESULT_FIELDS]
-    return T.StructType([*kept, *result_fields])
+    ])  # fmt: skip

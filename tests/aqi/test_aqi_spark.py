@@ -17,8 +17,8 @@ from chispa import assert_df_equality
 from pyspark.sql import types as T
 
 from c360.aqi import calculate, load_standard
-from c360.aqi.core import RESULT_FIELDS
-from c360.aqi.spark import calculate_df
+from c360.aqi.core import RESULT_FIELDS, evaluate
+from c360.aqi.spark import calculate_df, jvm_kernel_applies
 from c360.aqi.validate import NO_POLLUTANTS
 
 # Compiled, as calculate runs in a process c360 starts (the test session interprets expressions):
@@ -184,7 +184,13 @@ def _compare(spark, records: list[dict], standard_id: str, tmp: Path) -> None:
     frame = calculate(table.to_pandas(), standard_id)
     scored_in_driver = calculate(df, standard_id, engine="local").orderBy("id").collect()
     from_local = [{k: r.asDict(recursive=True)[k] for k in ("id", *RESULT_FIELDS)} for r in scored_in_driver]
+    assert jvm_kernel_applies(df, standard), "the session's driver does not load c360's jar"
+    from_jvm = [
+        {k: row[k] for k in ("id", *RESULT_FIELDS)}
+        for row in (r.asDict(recursive=True) for r in calculate(df, standard_id, engine="jvm").orderBy("id").collect())
+    ]
     kinds = {
+        "spark jvm kernel": from_jvm,
         "spark native expressions": from_native,
         "spark scored in the driver": from_local,
         "arrow": _rows(calculate(table, standard_id).to_pylist()),
@@ -220,5 +226,63 @@ def test_dataframe_path_equals_json_path_for_hj633(spark, tmp_path: Path, monkey
 
 def test_an_unknown_spark_engine_is_refused_with_the_known_ones(spark) -> None:
     df = spark.createDataFrame([("12.0",)], "pm25_24h string")
-    with pytest.raises(ValueError, match="unknown Spark engine 'gpu': one of arrow, native, local"):
+    with pytest.raises(ValueError, match="unknown Spark engine 'gpu': one of jvm, arrow, native, local"):
         calculate(df, "us-epa-2024", engine="gpu")  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- the JVM kernel
+
+# Texts where Java and Python could read differently: a final newline (Python's "$" allows it,
+# Decimal ignores it), dotless and dotted i (re.IGNORECASE folds them), more digits than a long
+# or a plain number holds, more decimals than 20, the DECIMAL(30, 20) limit either side.
+JVM_HOSTILE = [
+    "5\n", "5\n\n", "5\r", "nan\n", "\u0131nf", "\u0130NF", "Infinity", "-inf", "+0", "-0.0e5", "1e9999",
+    "0000000000012.5", "1234567890", "999999999.999999999999", "12.345678901234567890123", "999999999.99999999999",
+    "9999999999.99999999999", "999999999.999999999995", "1e-21", "0.000000000000000000005", "\u0665", "٣.5",
+    "12.5 ", "  12.5", "1 2", "0x1A", "1_000", ".", "-", "+", "e5", "5e", "5.e3", " ", "\t5",
+]  # fmt: skip
+
+
+def _edges(table) -> list[Decimal]:
+    q = table.quantum
+    return [e + k * q for band in table.bands for e in (band.c_low, band.c_high) for k in (-1, 0, 1) if e + k * q >= 0]
+
+
+@pytest.mark.parametrize("standard_id", ["us-epa-2024", "cn-hj633-2012"])
+def test_jvm_kernel_equals_the_decimal_core_at_every_band_edge_and_on_hostile_text(spark, standard_id) -> None:
+    standard = load_standard(standard_id)
+    values = [(t.name, str(edge)) for t in standard.fields for edge in _edges(t)]
+    values += [(t.name, text) for t in standard.fields[:2] for text in JVM_HOSTILE]
+    values += [("o3_1h", "0.205"), ("pm25_24h", "35.45")]
+    names = standard.field_names()
+    rows = [(i, *[text if n == name else None for n in names]) for i, (name, text) in enumerate(values)]
+    df = spark.createDataFrame(rows, "id long, " + ", ".join(f"{n} string" for n in names))
+    assert jvm_kernel_applies(df, standard)
+    got = [r.asDict(recursive=True) for r in calculate(df, standard, engine="jvm").orderBy("id").collect()]
+    for (name, text), row in zip(values, got, strict=True):
+        expected = evaluate({name: text}, standard)
+        assert {k: row[k] for k in RESULT_FIELDS} == {k: expected[k] for k in RESULT_FIELDS}, (name, text)
+    assert len(values) > 150
+
+
+def test_jvm_engine_reads_integers_and_hands_other_frames_to_the_arrow_engine(spark, monkeypatch) -> None:
+    monkeypatch.setattr(spark.sparkContext, "pythonExec", sys.executable)
+    standard = load_standard("us-epa-2024")
+    integers = spark.createDataFrame(
+        [(1, 35, None), (2, 0, 100), (3, None, None)], "id long, pm10_24h int, so2_1h long"
+    )
+    doubles = spark.createDataFrame([(1, 35.45, 0.205), (2, 9.05, None)], "id long, pm25_24h double, o3_1h double")
+    long_form = spark.createDataFrame([(1, "pm25", "24h", "35.45", "ug/m3")], "id long, pollutant string, "
+                                      "averaging string, value string, unit string")  # fmt: skip
+    assert jvm_kernel_applies(integers, standard)
+    assert not jvm_kernel_applies(doubles, standard) and not jvm_kernel_applies(long_form, standard)
+    for df in (integers, doubles, long_form):
+        jvm = calculate(df, standard, engine="jvm").orderBy("id")
+        arrow = calculate(df, standard, engine="arrow").orderBy("id")
+        assert jvm.schema == arrow.schema
+        assert jvm.collect() == arrow.collect()
+    assert [r.aqi for r in calculate(doubles, standard, engine="jvm").orderBy("id").collect()] == [201, 50]
+    expected = [
+        evaluate({"pm10_24h": a, "so2_1h": b}, standard)["aqi"] for a, b in (("35", None), ("0", "100"), (None, None))
+    ]
+    assert [r.aqi for r in calculate(integers, standard, engine="jvm").orderBy("id").collect()] == expected

@@ -53,8 +53,25 @@ def main() -> None:
             f"air quality {done - modelled:.1f} s",
             flush=True,
         )
+        print(f"aqi_jvm_equals_arrow={_aqi_engines_agree(spark)}", flush=True)
     finally:
         spark.stop()
+
+
+def _aqi_engines_agree(spark) -> bool:  # noqa: ANN001 - a SparkSession
+    """The AQI of the same text readings by the JVM kernel and by the kernel in Python workers,
+    both in the executors (the JVM kernel's class comes from c360's jar on their class path)."""
+    from c360.aqi import calculate, load_standard
+
+    standard = load_standard("us-epa-2024")
+    names = standard.field_names()
+    rows = [
+        (i, *[f"{(i * 37 + 11 * f) % 600 / (10 if f % 2 else 1000):.3f}" for f in range(len(names))])
+        for i in range(2000)
+    ]
+    df = spark.createDataFrame(rows, "id long, " + ", ".join(f"{n} string" for n in names)).repartition(4)
+    jvm = calculate(df, standard, engine="jvm").orderBy("id").collect()
+    return jvm == calculate(df, standard, engine="arrow").orderBy("id").collect() and len(jvm) == len(rows)
 
 
 if __name__ == "__main__":

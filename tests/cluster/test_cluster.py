@@ -113,6 +113,7 @@ def test_ingest_and_enhanced_tier_on_a_two_worker_cluster_equal_local(
         if local_fs_submit_options():  # its executors wrote every table through it
             assert f"file_system={LOCAL_FS_CLASS}" in run.stdout
         assert "built" in run.stdout
+        assert "aqi_jvm_equals_arrow=True" in run.stdout, "the executors' JVM kernel and Python kernel differ"
         status = master_state(spec)
         assert status is not None
         apps = status.get("completedapps", []) + status.get("activeapps", [])
