@@ -6,7 +6,8 @@ small to try the benchmark):
 - the JSON path, JSON Lines file -> JSON Lines (the CLI's path: worker pool + kernel);
 - Spark, Parquet -> results -> noop write: native column expressions, ``mapInArrow`` over
   the integer kernel, and the JVM kernel (``calculate``'s default), with two floors: reading
-  alone, and reading plus a ``mapInArrow`` that passes the batches through;
+  alone, and reading plus a ``mapInArrow`` that passes the batches through; then the two
+  kernels on the same readings as a Parquet file of doubles;
 - the kernel per input kind: an in-memory Arrow table (of text, as the JSON records hold it;
   of doubles and of decimals, as frames from sensors and databases hold it), a pandas frame,
   a Parquet file and a CSV file (read, calculate, results consumed); and an Arrow table whose
@@ -168,6 +169,11 @@ def main() -> None:
         # Row groups of a quarter each, as a writer of 1M rows makes them: one row group would
         # be one Spark task, and leave a core idle.
         pq.write_table(table, parquet, row_group_size=max(1, N // 4))
+        # The same readings as numbers, as a sensor's or a database's Parquet holds them.
+        numeric = Path(tmp) / "readings-doubles.parquet"
+        doubles = pa.table({c: pc.cast(table[c], pa.float64()) if c in FIELDS else table[c] for c in columns})
+        pq.write_table(doubles, numeric, row_group_size=max(1, N // 4))
+        del doubles
         pcsv.write_csv(table, csv)
 
         start = time.perf_counter()
@@ -194,6 +200,12 @@ def main() -> None:
                 lambda fn=fn: fn(spark.read.parquet(str(parquet))).write.format("noop").mode("overwrite").save()
             )
             rows.append([name, "Parquet file -> noop write", secs])
+        for name, engine in (("mapInArrow over the kernel", "arrow"), ("the JVM kernel", "jvm")):
+            secs = _timed(
+                lambda engine=engine: calculate(spark.read.parquet(str(numeric)), engine=engine)
+                .write.format("noop").mode("overwrite").save()
+            )  # fmt: skip
+            rows.append([f"c360 Spark, {name}", "Parquet file of doubles -> noop write", secs])
         spark.stop()
 
         pandas_frame = table.to_pandas()

@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     # of 2.57 CPU seconds per million lines; 4 chunks in flight stay a few MB each.
     aqi_chunk_size: int = Field(default=20000, ge=1)
     # How a Spark DataFrame's AQI is computed: "jvm" by c360's Java kernel in Spark's own tasks
-    # (c360/jvm/AqiKernel.java, in c360's jar; a frame it does not take, long form or doubles,
+    # (c360/jvm/AqiKernel.java, in c360's jar; a frame it does not take, long form or floats,
     # goes to "arrow"), "arrow" the integer kernel in the executors' Python workers (mapInArrow;
     # they need c360, as ingest's tasks do), "native" generated column expressions. Same results;
     # on 1M records jvm measured 1.76x arrow and 8.6x native (docs/benchmarks.md).

@@ -528,19 +528,27 @@ def calculate_df_local(df: DataFrame, standard: Standard) -> DataFrame:
 
 
 JVM_KERNEL_CLASS = "c360.aqi.AqiKernel"  # c360/jvm/AqiKernel.java, in c360's jar (c360.spark.local_fs_jar)
-_JVM_INPUT_TYPES = ("string", "tinyint", "smallint", "int", "bigint", "void")  # their text is what the kernel reads
+_JVM_TEXT_TYPES = ("string", "tinyint", "smallint", "int", "bigint", "void")  # read as their text's bytes
+
+
+def _jvm_reads(dtype: str) -> bool:
+    """Whether the JVM kernel reads a field of Spark type ``dtype`` as the other paths do: texts and
+    integers through their text, doubles and decimals as numbers (as the kernel reads float64
+    and decimal128 Arrow columns). Floats are left out: the Python kernel reads a float32
+    through pyarrow's text of it."""
+    return dtype in _JVM_TEXT_TYPES or dtype == "double" or dtype.startswith("decimal")
 
 
 def jvm_kernel_applies(df: DataFrame, standard: Standard) -> bool:
-    """Whether :func:`calculate_df_jvm` computes ``df`` in the JVM: a wide frame whose fields
-    are texts or integers (a double's or a decimal's text is Java's, not the shortest repr the
-    other paths read), in a session whose driver loads c360's jar (a session c360 configured)."""
+    """Whether :func:`calculate_df_jvm` computes ``df`` in the JVM: a wide frame whose fields are
+    texts, integers, doubles or decimals, in a session whose driver loads c360's jar (a session
+    c360 configured)."""
     from c360.spark import _driver_loads
 
     if _long_form(df, standard):
         return False
     types = dict(df.dtypes)
-    if any(types[n] not in _JVM_INPUT_TYPES for n in standard.field_names() if n in types):
+    if not all(_jvm_reads(types[n]) for n in standard.field_names() if n in types):
         return False
     return _driver_loads(df.sparkSession.sparkContext._jvm, JVM_KERNEL_CLASS)
 
@@ -549,20 +557,24 @@ def calculate_df_jvm(df: DataFrame, standard: Standard) -> DataFrame:
     """The same results computed in Spark's own tasks by c360's JVM kernel: a Java port of the
     integer kernel's evaluation, given the standard's tables and texts by :func:`jvm_spec`. No
     Python worker, no Arrow transfer and no generated code of the size that defeats HotSpot
-    (docs/aqi.md). A frame it cannot take (:func:`jvm_kernel_applies`: the long form, doubles
-    or decimals, a session without c360's jar) goes to :func:`calculate_df_arrow` instead."""
+    (docs/aqi.md). A frame it cannot take (:func:`jvm_kernel_applies`: the long form, floats,
+    a session without c360's jar) goes to :func:`calculate_df_arrow` instead."""
     from pyspark.sql import functions as F
 
     if not jvm_kernel_applies(df, standard):
         return calculate_df_arrow(df, standard)
     name = _register_jvm_kernel(df.sparkSession, standard)
     input_cols = [c for c in df.columns if c not in RESULT_FIELDS]
-    present = set(df.columns)
-    # Each field's text as its UTF-8 bytes: the kernel reads digits from them, with no Java string made.
-    record = F.struct(*[
-        (F.col(n) if n in present else F.lit(None)).cast("string").cast("binary").alias(n)
-        for n in standard.field_names()
-    ])  # fmt: skip
+    types = dict(df.dtypes)
+
+    def field(name: str) -> Column:
+        # A text as its UTF-8 bytes (the kernel reads the digits, with no Java string made);
+        # doubles and decimals as they are; an absent field as no value.
+        if name not in types:
+            return F.lit(None).cast("binary")
+        return F.col(name).cast("string").cast("binary") if types[name] in _JVM_TEXT_TYPES else F.col(name)
+
+    record = F.struct(*[field(n).alias(n) for n in standard.field_names()])
     result = f"{_TMP}result"
     scored = df.select(*[F.col(c) for c in input_cols], F.call_function(name, record).alias(result))
     return scored.select(*[F.col(c) for c in input_cols], *[F.col(f"{result}.{n}").alias(n) for n in RESULT_FIELDS])

@@ -1,6 +1,7 @@
 package c360.aqi;
 
 import java.math.BigDecimal;
+import java.math.MathContext;
 import java.math.RoundingMode;
 import java.nio.charset.StandardCharsets;
 import java.util.AbstractMap;
@@ -35,9 +36,10 @@ import org.apache.spark.unsafe.types.UTF8String;
  * {@link BigDecimal}. The TAD's equation is then exact long arithmetic. tests/aqi holds this
  * path equal to every other on the same random records, invalid ones included.
  *
- * <p>The input is one struct of the standard's fields in its order, each as its text's UTF-8 bytes
- * (an absent field as null), so that a plain number is read from its digits with no Java string
- * made; the output is the result struct of c360.aqi.core.RESULT_FIELDS. Texts are kept as
+ * <p>The input is one struct of the standard's fields in its order (an absent field as null): a
+ * text as its UTF-8 bytes, so that a plain number is read from its digits with no Java string
+ * made, a double or a decimal as itself, read as the Python kernel reads a float64 or a
+ * decimal128 column. The output is the result struct of c360.aqi.core.RESULT_FIELDS. Texts are kept as
  * {@link UTF8String}, which Spark stores as they are, and the lists of notes, errors and dominant
  * pollutants, which records share, are made once per combination.
  */
@@ -46,6 +48,8 @@ public class AqiKernel implements UDF1<Row, Row> {
     private static final long RAW_Y_LIMIT = 1_000_000_000_000_000_000L; // 1e9 in the unit, scaled
     private static final BigDecimal RAW_LIMIT = new BigDecimal("1e10");
     private static final BigDecimal MAX_VALUE = new BigDecimal("1e9");
+    private static final double FLOAT_GRID_LIMIT = 1e6; // below it, a double on the 1e-9 grid has at most 15 digits
+    private static final RoundingMode[] SHORTEST_MODES = {RoundingMode.HALF_EVEN, RoundingMode.FLOOR, RoundingMode.CEILING};
     private static final int INPUT_SCALE = 20;
     // y // TRUNCATE[d] = floor(x * 10**d) for the y of a plain number
     private static final long[] TRUNCATE = {1_000_000_000L, 100_000_000L, 10_000_000L, 1_000_000L, 100_000L, 10_000L,
@@ -188,7 +192,16 @@ public class AqiKernel implements UDF1<Row, Row> {
         int[] kind = new int[fields];
         boolean[] has = new boolean[fields];
         for (int f = 0; f < fields; f++) {
-            read((byte[]) record.get(f), f, t, kind, has);
+            Object value = record.get(f);
+            if (value instanceof byte[]) {
+                read((byte[]) value, f, t, kind, has);
+            } else if (value instanceof Double) {
+                readDouble((Double) value, f, t, kind, has);
+            } else if (value instanceof BigDecimal) {
+                readDecimal((BigDecimal) value, f, t, kind, has);
+            } else if (value != null) {
+                throw new IllegalArgumentException("the AQI kernel reads texts, doubles and decimals, not " + value.getClass());
+            }
         }
         long[] sub = new long[fields];
         int[] note = new int[fields];
@@ -430,17 +443,101 @@ public class AqiKernel implements UDF1<Row, Row> {
             kind[f] = NEGATIVE;
         } else {
             // The pattern admits one trailing newline (Python's "$"), which Decimal ignores and BigDecimal refuses.
-            BigDecimal n = new BigDecimal(text.endsWith("\n") ? text.substring(0, text.length() - 1) : text);
-            if (n.abs().compareTo(RAW_LIMIT) >= 0) {
-                kind[f] = OUT_OF_RANGE;
+            exact(new BigDecimal(text.endsWith("\n") ? text.substring(0, text.length() - 1) : text), f, t, kind, has);
+        }
+    }
+
+    /** A number read exactly, by parse_number's rules from its decimal value on (then field_values'). */
+    private void exact(BigDecimal number, int f, long[] t, int[] kind, boolean[] has) {
+        if (number.abs().compareTo(RAW_LIMIT) >= 0) {
+            kind[f] = OUT_OF_RANGE;
+            return;
+        }
+        BigDecimal n = number.setScale(INPUT_SCALE, RoundingMode.HALF_UP).abs();
+        if (n.compareTo(MAX_VALUE) >= 0) { // also past DECIMAL(30, 20) once rounded: 1e10 > 1e9
+            kind[f] = OUT_OF_RANGE;
+            return;
+        }
+        t[f] = n.movePointRight(decimals[f]).setScale(0, RoundingMode.FLOOR).longValueExact();
+        has[f] = true;
+    }
+
+    /**
+     * A double, as the Python kernel reads one (c360.aqi.kernel._parse_float): through its shortest
+     * repr, and without making it where the double's own arithmetic gives the same. For
+     * {@code 0 <= d < 1e6}, with {@code p = d * 1e9} and {@code m = rint(p)}: if {@code m / 1e9 == d},
+     * the repr's {@code floor(x * 10**9)} is {@code m}; otherwise it is {@code floor(p)} unless
+     * {@code p} lies within its rounding error of an integer. Every other double (near an integer,
+     * 1e6 or more, negative, NaN, infinite) takes {@link #shortest}. Java's doubles are IEEE's, as
+     * NumPy's are, so each step gives the bits Python's does.
+     */
+    private void readDouble(double d, int f, long[] t, int[] kind, boolean[] has) {
+        if (d >= 0 && d < FLOAT_GRID_LIMIT) { // NaN compares false
+            double p = d * 1e9;
+            double m = Math.rint(p);
+            long y = -1;
+            if (m / 1e9 == d) {
+                y = (long) m;
+            } else {
+                double below = Math.floor(p);
+                double frac = p - below;
+                double margin = Math.max(4 * Math.ulp(p), 1e-9);
+                if (frac > margin && 1 - frac > margin) {
+                    y = (long) below;
+                }
+            }
+            if (y >= 0) {
+                t[f] = y / TRUNCATE[decimals[f]];
+                has[f] = true;
                 return;
             }
-            n = n.setScale(INPUT_SCALE, RoundingMode.HALF_UP).abs();
-            if (n.compareTo(MAX_VALUE) >= 0) { // also past DECIMAL(30, 20) once rounded: 1e10 > 1e9
-                kind[f] = OUT_OF_RANGE;
-                return;
+        }
+        if (Double.isNaN(d) || Double.isInfinite(d)) {
+            kind[f] = NOT_FINITE;
+        } else if (d < 0) { // -0.0 was read above, as zero
+            kind[f] = NEGATIVE;
+        } else {
+            exact(shortest(d), f, t, kind, has);
+        }
+    }
+
+    /**
+     * The value of Python's {@code repr(d)} for a finite positive double: the decimal of fewest
+     * significant digits that reads back as {@code d}, the nearest to {@code d} of those (Java 17's
+     * {@code Double.toString} is not always the shortest). A correctly rounded candidate can miss
+     * where the double's neighbours are unevenly far (at a power of two), so both directed
+     * roundings are tried too.
+     */
+    static BigDecimal shortest(double d) {
+        BigDecimal value = new BigDecimal(d);
+        for (int digits = 1; digits <= 17; digits++) {
+            BigDecimal best = null;
+            for (RoundingMode mode : SHORTEST_MODES) {
+                BigDecimal candidate = value.round(new MathContext(digits, mode));
+                if (candidate.doubleValue() == d && (best == null
+                        || candidate.subtract(value).abs().compareTo(best.subtract(value).abs()) < 0)) {
+                    best = candidate;
+                }
             }
-            t[f] = n.movePointRight(decimals[f]).setScale(0, RoundingMode.FLOOR).longValueExact();
+            if (best != null) {
+                return best;
+            }
+        }
+        return value; // unreachable: 17 significant digits read back as any double
+    }
+
+    /**
+     * A decimal, as the Python kernel reads a decimal column (c360.aqi.kernel._parse_decimal): a
+     * negative one (even -1e-20) is the error, one of 1e9 or more is out of range in the wide form,
+     * and the rest is truncated, which is the floor of a positive number.
+     */
+    private void readDecimal(BigDecimal x, int f, long[] t, int[] kind, boolean[] has) {
+        if (x.signum() < 0) {
+            kind[f] = NEGATIVE;
+        } else if (x.compareTo(MAX_VALUE) >= 0) {
+            kind[f] = OUT_OF_RANGE;
+        } else {
+            t[f] = x.movePointRight(decimals[f]).setScale(0, RoundingMode.FLOOR).longValueExact();
             has[f] = true;
         }
     }

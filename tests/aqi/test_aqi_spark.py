@@ -14,6 +14,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from c360.aqi import calculate, load_standard
@@ -271,18 +272,65 @@ def test_jvm_engine_reads_integers_and_hands_other_frames_to_the_arrow_engine(sp
     integers = spark.createDataFrame(
         [(1, 35, None), (2, 0, 100), (3, None, None)], "id long, pm10_24h int, so2_1h long"
     )
-    doubles = spark.createDataFrame([(1, 35.45, 0.205), (2, 9.05, None)], "id long, pm25_24h double, o3_1h double")
+    floats = spark.createDataFrame([(1, 35.45), (2, 9.05)], "id long, pm25_24h float")
     long_form = spark.createDataFrame([(1, "pm25", "24h", "35.45", "ug/m3")], "id long, pollutant string, "
                                       "averaging string, value string, unit string")  # fmt: skip
     assert jvm_kernel_applies(integers, standard)
-    assert not jvm_kernel_applies(doubles, standard) and not jvm_kernel_applies(long_form, standard)
-    for df in (integers, doubles, long_form):
+    assert not jvm_kernel_applies(floats, standard) and not jvm_kernel_applies(long_form, standard)
+    for df in (integers, floats, long_form):
         jvm = calculate(df, standard, engine="jvm").orderBy("id")
         arrow = calculate(df, standard, engine="arrow").orderBy("id")
         assert jvm.schema == arrow.schema
         assert jvm.collect() == arrow.collect()
-    assert [r.aqi for r in calculate(doubles, standard, engine="jvm").orderBy("id").collect()] == [201, 50]
     expected = [
         evaluate({"pm10_24h": a, "so2_1h": b}, standard)["aqi"] for a, b in (("35", None), ("0", "100"), (None, None))
     ]
     assert [r.aqi for r in calculate(integers, standard, engine="jvm").orderBy("id").collect()] == expected
+
+
+def test_jvm_kernel_reads_doubles_and_decimals_as_the_python_kernel_does(spark, monkeypatch) -> None:
+    """Doubles through their shortest repr (without making it where the double's arithmetic
+    gives the same), decimals exactly: of every magnitude, one step either side, NaN and the
+    infinities, negative zero, any bit pattern; decimals of every scale, negative and huge."""
+    import numpy as np
+
+    monkeypatch.setattr(spark.sparkContext, "pythonExec", sys.executable)
+    standard = load_standard("us-epa-2024")
+    rng = np.random.default_rng(23)
+    doubles = np.concatenate([
+        rng.uniform(0, 600, 500), np.round(rng.uniform(0, 300, 500), 1), np.round(rng.uniform(0, 1, 500), 3),
+        10.0 ** rng.uniform(-25, 10, 500), rng.integers(0, 2000, 200).astype(float),
+        np.frombuffer(rng.integers(0, 2**63, 300, dtype=np.int64).tobytes(), np.float64),
+        [0.205, 35.45, 0.0, -0.0, 1e-7, 5e-324, 0.1, 9.05, 1e6, 999999.9999999999, np.nan, np.inf, -np.inf, -1.5,
+         1 - 2**-53, 1000000.1, 2.0**30, 2.0**20 - 2**-33, 123456789.123, 5e8, 1e9, 1e300],
+    ])  # fmt: skip
+    with np.errstate(invalid="ignore"):
+        doubles = np.concatenate([doubles, np.nextafter(doubles, np.inf), np.nextafter(doubles, -np.inf)])
+    decimals = [Decimal(str(round(float(v), 6))) for v in rng.uniform(0, 600, 300)] + [
+        Decimal(v)
+        for v in (
+            "0",
+            "-0.000",
+            "-0.000001",
+            "35.449999",
+            "35.450000",
+            "0.2049999",
+            "999999999.999999",
+            "1000000000.000000",
+            "123456789012.5",
+        )  # fmt: skip
+    ]
+    names = [t.name for t in standard.fields]
+    rows = [(i, *[float(d)] * len(names), decimals[i % len(decimals)]) for i, d in enumerate(doubles.tolist())]
+    schema = "id long, " + ", ".join(f"{n} double" for n in names) + ", dec decimal(21, 6)"
+    numbers = spark.createDataFrame(rows, schema)
+    # The doubles in every field (each table truncates them to its own decimals), then the decimals.
+    for df in (numbers.drop("dec"), numbers.select("id", *[F.col("dec").alias(n) for n in names])):
+        assert jvm_kernel_applies(df, standard)
+        # The results only: an input NaN is unequal to itself.
+        jvm, arrow = (
+            calculate(df, standard, engine=engine).orderBy("id").select("id", *RESULT_FIELDS).collect()
+            for engine in ("jvm", "arrow")
+        )
+        differ = [(a, b) for a, b in zip(jvm, arrow, strict=True) if a != b]
+        assert len(jvm) == len(rows) and not differ, f"{len(differ)} rows differ, first: {differ[:1]}"
