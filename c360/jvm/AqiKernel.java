@@ -39,9 +39,9 @@ import org.apache.spark.unsafe.types.UTF8String;
  * <p>The input is one struct of the standard's fields in its order (an absent field as null): a
  * text as its UTF-8 bytes, so that a plain number is read from its digits with no Java string
  * made, a double or a decimal as itself, read as the Python kernel reads a float64 or a
- * decimal128 column. The output is the result struct of c360.aqi.core.RESULT_FIELDS. Texts are kept as
- * {@link UTF8String}, which Spark stores as they are, and the lists of notes, errors and dominant
- * pollutants, which records share, are made once per combination.
+ * decimal128 column. The output is the result struct of c360.aqi.core.RESULT_FIELDS. Texts are
+ * kept as {@link UTF8String}, which Spark stores as they are, and the lists of notes, errors and
+ * dominant pollutants, which records share, are made once per combination.
  */
 public class AqiKernel implements UDF1<Row, Row> {
     private static final long SCALE = 1_000_000_000L; // plain numbers: floor(x * 10**9)
@@ -49,7 +49,8 @@ public class AqiKernel implements UDF1<Row, Row> {
     private static final BigDecimal RAW_LIMIT = new BigDecimal("1e10");
     private static final BigDecimal MAX_VALUE = new BigDecimal("1e9");
     private static final double FLOAT_GRID_LIMIT = 1e6; // below it, a double on the 1e-9 grid has at most 15 digits
-    private static final RoundingMode[] SHORTEST_MODES = {RoundingMode.HALF_EVEN, RoundingMode.FLOOR, RoundingMode.CEILING};
+    private static final RoundingMode[] SHORTEST_MODES = {
+        RoundingMode.HALF_EVEN, RoundingMode.FLOOR, RoundingMode.CEILING};
     private static final int INPUT_SCALE = 20;
     // y // TRUNCATE[d] = floor(x * 10**d) for the y of a plain number
     private static final long[] TRUNCATE = {1_000_000_000L, 100_000_000L, 10_000_000L, 1_000_000L, 100_000L, 10_000L,
@@ -175,7 +176,8 @@ public class AqiKernel implements UDF1<Row, Row> {
             return null;
         }
         Object field = e.get(0).isNull() ? null : UTF8String.fromString(e.get(0).asText());
-        return RowFactory.create(field, UTF8String.fromString(e.get(1).asText()), UTF8String.fromString(e.get(2).asText()));
+        return RowFactory.create(
+                field, UTF8String.fromString(e.get(1).asText()), UTF8String.fromString(e.get(2).asText()));
     }
 
     private static Row[] entries(JsonNode codes) {
@@ -200,7 +202,8 @@ public class AqiKernel implements UDF1<Row, Row> {
             } else if (value instanceof BigDecimal) {
                 readDecimal((BigDecimal) value, f, t, kind, has);
             } else if (value != null) {
-                throw new IllegalArgumentException("the AQI kernel reads texts, doubles and decimals, not " + value.getClass());
+                throw new IllegalArgumentException(
+                        "the AQI kernel reads texts, doubles and decimals, not " + value.getClass());
             }
         }
         long[] sub = new long[fields];
@@ -410,7 +413,7 @@ public class AqiKernel implements UDF1<Row, Row> {
         sub[f] = halfUp ? Math.floorDiv(2 * a + d, 2 * d) : -Math.floorDiv(-a, d);
     }
 
-    /** Field {@code f}'s text (UTF-8) -> its truncated concentration, or its error kind (c360.aqi.kernel.field_values). */
+    /** Field {@code f}'s text (UTF-8) -> its truncated concentration or its error kind (kernel.field_values). */
     private void read(byte[] value, int f, long[] t, int[] kind, boolean[] has) {
         if (value == null) {
             return;
