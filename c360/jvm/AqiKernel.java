@@ -44,6 +44,7 @@ import org.apache.spark.unsafe.types.UTF8String;
  * dominant pollutants, which records share, are made once per combination.
  */
 public class AqiKernel implements UDF1<Row, Row> {
+    private static final long serialVersionUID = 1L;
     private static final long SCALE = 1_000_000_000L; // plain numbers: floor(x * 10**9)
     private static final long RAW_Y_LIMIT = 1_000_000_000_000_000_000L; // 1e9 in the unit, scaled
     private static final BigDecimal RAW_LIMIT = new BigDecimal("1e10");
@@ -327,8 +328,10 @@ public class AqiKernel implements UDF1<Row, Row> {
         return list;
     }
 
-    /** One list of {@link #entryList} and its key. */
-    private static final class Made {
+    /** One list of {@link #entryList} and its key (serializable, as the kernel that holds it must be). */
+    private static final class Made implements java.io.Serializable {
+        private static final long serialVersionUID = 1L;
+
         final long key;
         final Object[] list;
 
