@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     # (c360/jvm/AqiKernel.java, in c360's jar; a frame it does not take, long form or floats,
     # goes to "arrow"), "arrow" the integer kernel in the executors' Python workers (mapInArrow;
     # they need c360, as ingest's tasks do), "native" generated column expressions. Same results;
-    # on 1M records jvm measured 1.76x arrow and 8.6x native (docs/benchmarks.md).
+    # on 1M records jvm measured 1.6-1.9x arrow and 6-9x native (docs/benchmarks.md).
     aqi_spark_engine: Literal["jvm", "arrow", "native"] = "jvm"
     # The air-quality step scores a run of at most this many readings in the driver instead
     # (c360.aqi.spark.calculate_df_local): starting Spark's Python workers costs a daily run

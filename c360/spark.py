@@ -157,7 +157,7 @@ def build_local_fs_jar(target: Path) -> Path:
 
     javac = shutil.which("javac")
     if javac is None:
-        raise RuntimeError("javac not found: a JDK is needed to build c360's Hadoop file system jar")
+        raise RuntimeError("javac not found: a JDK is needed to build c360's jar (Hadoop file system, AQI kernel)")
     jars = Path(pyspark.__file__).parent / "jars"
     if not any(jars.glob("hadoop-client-api-*.jar")):
         raise RuntimeError("pyspark's jars hold no hadoop-client-api jar to compile against")
@@ -721,9 +721,10 @@ if __name__ == "__main__":
     else:
         if (jar := local_fs_jar()) is not None:
             try:
-                print(f"Hadoop local file system jar: {build_local_fs_jar(jar)}")
-            except RuntimeError as exc:  # Spark then uses Hadoop's own, which is slower, not wrong
-                print(f"note: {exc}; Spark's writes use Hadoop's own local file system", file=sys.stderr)
+                print(f"c360's jar (Hadoop local file system, AQI kernel): {build_local_fs_jar(jar)}")
+            except RuntimeError as exc:  # then Hadoop's own file system and the AQI's Python kernel: slower, not wrong
+                print(f"note: {exc}; Spark's writes use Hadoop's own local file system, and a Spark frame's AQI "
+                      "the Python kernel", file=sys.stderr)  # fmt: skip
         where = Path(sys.argv[1]) if sys.argv[1:] else class_archive()
         if where is None:
             raise SystemExit("C360_SPARK_CLASS_ARCHIVE=off: no class archive to write")
