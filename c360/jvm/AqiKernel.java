@@ -46,7 +46,6 @@ import org.apache.spark.unsafe.types.UTF8String;
 public class AqiKernel implements UDF1<Row, Row> {
     private static final long serialVersionUID = 1L;
     private static final long SCALE = 1_000_000_000L; // plain numbers: floor(x * 10**9)
-    private static final long RAW_Y_LIMIT = 1_000_000_000_000_000_000L; // 1e9 in the unit, scaled
     private static final BigDecimal RAW_LIMIT = new BigDecimal("1e10");
     private static final BigDecimal MAX_VALUE = new BigDecimal("1e9");
     private static final double FLOAT_GRID_LIMIT = 1e6; // below it, a double on the 1e-9 grid has at most 15 digits
@@ -429,11 +428,7 @@ public class AqiKernel implements UDF1<Row, Row> {
             end--;
         }
         long y = plain(value, start, end);
-        if (y >= 0) {
-            if (y >= RAW_Y_LIMIT) {
-                kind[f] = OUT_OF_RANGE;
-                return;
-            }
+        if (y >= 0) { // at most 9 integer digits: below 1e9, never out of range
             t[f] = y / TRUNCATE[decimals[f]];
             has[f] = true;
             return;
