@@ -23,13 +23,14 @@ help: ## List the targets
 # Expectations, Airflow and c360 from source again (docs/benchmarks.md).
 COMPILE := $(BIN)/python -m compileall -q -j 0 c360 dags tests benchmarks
 
-$(STAMP): requirements.lock pyproject.toml Makefile $(wildcard c360/jvm/*.java)
+$(STAMP): requirements.lock pyproject.toml Makefile $(wildcard c360/jvm/*.java) $(wildcard c360/native/*.c)
 	@command -v java >/dev/null || { echo "Java 17+ is required (apt-get install openjdk-17-jre-headless)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(BIN)/uv pip sync --python $(BIN)/python -q --compile-bytecode requirements.lock
 	$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e .
 	@$(BIN)/python -m c360.spark || echo "note: no JVM class archive written; Spark JVMs start without it"
+	@$(BIN)/python -m c360.native
 	@touch $(STAMP)
 
 venv: $(STAMP) ## Create or update the virtual environment from the lock file

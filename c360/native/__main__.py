@@ -1,0 +1,3 @@
+from c360.native import main
+
+main()
