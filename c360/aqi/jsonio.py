@@ -629,10 +629,10 @@ _FLAT_NAMES: dict[int, _FlatNames] = {}
 
 
 def _read_flat(data: bytes, standard: Standard) -> tuple[Any, Any] | None:
-    """A block of flat JSON objects whose fields hold plain non-negative numbers (or null),
-    read by c360's C reader (c360/native/flatjson.c): the kernel's results and the records'
-    bodies (each line's text before its closing brace). None when there is no C library or
-    the block holds anything else; pyarrow's reader then reads it.
+    """A block of flat JSON objects whose fields hold plain non-negative numbers (or their
+    text, or null), read by c360's C reader (c360/native/flatjson.c): the kernel's results and
+    the records' bodies (each line's text before its closing brace). None when there is no C
+    library or the block holds anything else; pyarrow's reader then reads it.
 
     The C reader takes about a fifth of pyarrow's time on such blocks (docs/benchmarks.md),
     the kind sensors send, and reads a number from its digits: ``floor(x * 1e9)`` exactly.

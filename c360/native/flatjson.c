@@ -16,8 +16,9 @@
  * - values[f * max_rows + row]: floor(x * 1e9) of field f's number x, 0 <= x < 1e9 with at
  *   most 20 decimals (the digits after the 9th dropped, which is that floor; c360 rounds
  *   more decimals to 20 first, half up, which can carry); present[f * max_rows + row]: 1
- *   when the field holds a number, 0 when it is absent or null. Any other value of a field
- *   (a string, true, a negative number, an exponent, 1e9 or more, more decimals) is "no".
+ *   when the field holds a number or a text that is exactly one ("12.5"), 0 when it is absent
+ *   or null. Any other value of a field (other text, true, a negative number, an exponent, 1e9
+ *   or more, more decimals) is "no".
  * - bodies: each record's text from its "{" to its last character before the closing "}"
  *   (spaces and tabs before it left out), one after another; offsets[row]..offsets[row + 1]
  *   is the row's. bodies holds at most `len` bytes.
@@ -192,6 +193,14 @@ int64_t flatjson_read(const uint8_t *data, int64_t len, const uint8_t *const *na
                 seen[id] = 1;
                 if (literal(p, end, "null", 4)) {
                     p += 4;
+                } else if (c == '"') { /* a plain number written as text: c360 reads it as the number */
+                    int plain = 0;
+                    int64_t scaled = 0;
+                    const uint8_t *q = number_end(p + 1, end, &plain, &scaled);
+                    if (q == NULL || !plain || q >= end || *q != '"') return NO;
+                    values[id * max_rows + row] = scaled;
+                    present[id * max_rows + row] = 1;
+                    p = q + 1;
                 } else {
                     int plain = 0;
                     int64_t scaled = 0;
