@@ -183,3 +183,19 @@ def test_corrupted_records_are_written_as_without_the_library(monkeypatch) -> No
         native = _text(block, native=True, monkeypatch=monkeypatch)
         assert native == _text(block, native=False, monkeypatch=monkeypatch), repr(line)
     assert taken >= 40, "the C reader took too few of the blocks for the test to mean anything"
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
+def test_the_install_builds_the_library_and_a_missing_compiler_is_a_note(tmp_path, monkeypatch, capsys) -> None:
+    import ctypes
+
+    from c360.native import build, main
+
+    built = build(tmp_path / "lib" / "libc360.so")
+    assert hasattr(ctypes.CDLL(str(built)), "flatjson_read")
+    # What make venv runs: a compiler that cannot run leaves a note and no library, and the install goes on.
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    monkeypatch.setenv("C360_NATIVE_LIBRARY", str(tmp_path / "none" / "libc360.so"))
+    main()
+    assert "reads with pyarrow alone" in capsys.readouterr().err
+    assert not (tmp_path / "none" / "libc360.so").exists()
