@@ -568,15 +568,15 @@ def calculate_df_jvm(df: DataFrame, standard: Standard) -> DataFrame:
     types = dict(df.dtypes)
 
     def field(name: str) -> Column:
-        # A text as its UTF-8 bytes (the kernel reads the digits, with no Java string made);
-        # doubles and decimals as they are; an absent field as no value.
+        # A text as it is (the kernel reads its UTF-8 bytes, with no Java string made), an integer
+        # as its text; doubles and decimals as they are; an absent field as no value.
         if name not in types:
-            return F.lit(None).cast("binary")
-        return F.col(name).cast("string").cast("binary") if types[name] in _JVM_TEXT_TYPES else F.col(name)
+            return F.lit(None).cast("string")
+        return F.col(name).cast("string") if types[name] in _JVM_TEXT_TYPES else F.col(name)
 
-    record = F.struct(*[field(n).alias(n) for n in standard.field_names()])
     result = f"{_TMP}result"
-    scored = df.select(*[F.col(c) for c in input_cols], F.call_function(name, record).alias(result))
+    fields = [field(n) for n in standard.field_names()]
+    scored = df.select(*[F.col(c) for c in input_cols], F.call_function(name, *fields).alias(result))
     return scored.select(*[F.col(c) for c in input_cols], *[F.col(f"{result}.{n}").alias(n) for n in RESULT_FIELDS])
 
 
@@ -589,7 +589,7 @@ def _register_jvm_kernel(spark: SparkSession, standard: Standard) -> str:
     name = "c360_aqi_" + hashlib.sha256(spec.encode()).hexdigest()[:16]
     jvm = spark.sparkContext._jvm
     assert jvm is not None  # noqa: S101 - a live session has its gateway
-    jvm.c360.aqi.AqiKernel.register(spark._jsparkSession, name, spec, _result_type().json())
+    jvm.c360.aqi.AqiExpression.register(spark._jsparkSession, name, spec, _result_type().json())
     return name
 
 

@@ -4,23 +4,19 @@ import java.math.BigDecimal;
 import java.math.MathContext;
 import java.math.RoundingMode;
 import java.nio.charset.StandardCharsets;
-import java.util.AbstractMap;
-import java.util.AbstractSet;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
-import java.util.NoSuchElementException;
-import java.util.Set;
 import java.util.regex.Pattern;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import org.apache.spark.sql.Row;
-import org.apache.spark.sql.RowFactory;
-import org.apache.spark.sql.SparkSession;
-import org.apache.spark.sql.api.java.UDF1;
-import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.catalyst.InternalRow;
+import org.apache.spark.sql.catalyst.expressions.GenericInternalRow;
+import org.apache.spark.sql.catalyst.expressions.UnsafeArrayData;
+import org.apache.spark.sql.catalyst.util.ArrayBasedMapData;
+import org.apache.spark.sql.catalyst.util.ArrayData;
+import org.apache.spark.sql.catalyst.util.GenericArrayData;
+import org.apache.spark.sql.types.Decimal;
 import org.apache.spark.unsafe.types.UTF8String;
 
 /**
@@ -36,14 +32,15 @@ import org.apache.spark.unsafe.types.UTF8String;
  * {@link BigDecimal}. The TAD's equation is then exact long arithmetic. tests/aqi holds this
  * path equal to every other on the same random records, invalid ones included.
  *
- * <p>The input is one struct of the standard's fields in its order (an absent field as null): a
- * text as its UTF-8 bytes, so that a plain number is read from its digits with no Java string
- * made, a double or a decimal as itself, read as the Python kernel reads a float64 or a
- * decimal128 column. The output is the result struct of c360.aqi.core.RESULT_FIELDS. Texts are
- * kept as {@link UTF8String}, which Spark stores as they are, and the lists of notes, errors and
- * dominant pollutants, which records share, are made once per combination.
+ * <p>The input is the values of the standard's fields in its order, as Spark holds them (an absent
+ * field as null): a text as its {@link UTF8String}, whose UTF-8 bytes a plain number is read from
+ * with no Java string made, a double or a decimal as itself, read as the Python kernel reads a
+ * float64 or a decimal128 column. The output is the result struct of
+ * c360.aqi.core.RESULT_FIELDS as Spark's own row ({@link AqiExpression} puts the kernel in
+ * Spark's plans): texts as {@link UTF8String}, and the lists of notes, errors and dominant
+ * pollutants, which records share, made once per combination.
  */
-public class AqiKernel implements UDF1<Row, Row> {
+public class AqiKernel implements java.io.Serializable {
     private static final long serialVersionUID = 1L;
     private static final long SCALE = 1_000_000_000L; // plain numbers: floor(x * 10**9)
     private static final BigDecimal RAW_LIMIT = new BigDecimal("1e10");
@@ -59,7 +56,7 @@ public class AqiKernel implements UDF1<Row, Row> {
     private static final int EMPTY = 1, NON_NUMERIC = 2, NOT_FINITE = 3, NEGATIVE = 4, OUT_OF_RANGE = 5;
     // Note codes (c360.aqi.kernel.NOTE_KINDS); PENDING: above a deferring field's table.
     private static final int BELOW = 1, CAPPED = 2, DEFERRED = 3, FALLBACK = 4, ABOVE_RANGE = 5, PENDING = 99;
-    private static final Object[] NONE = new Object[0];
+    private static final ArrayData NONE = new GenericArrayData(new Object[0]);
     private static final int CODE_BITS = 3; // error codes 0-7, note codes 0-5
     private static final int MAX_FIELDS = 20; // keys of CODE_BITS per field and one bit fit a long
     private static final int LISTS = 256; // slots of note or error lists kept per kernel (a power of two)
@@ -77,11 +74,12 @@ public class AqiKernel implements UDF1<Row, Row> {
     private final UTF8String[] categoryName, categoryColor;
     private final boolean halfUp;
     private final long indexTop, dominantAbove; // dominantAbove -1: every AQI
-    private final Row[][] notes, errors; // [field][code] entries
-    private final Row beyond, noPollutants;
+    private final InternalRow[][] notes, errors; // [field][code] entries
+    private final InternalRow beyond, noPollutants;
     private final UTF8String ok = UTF8String.fromString("ok"), invalid = UTF8String.fromString("invalid");
     private final Pattern number, nonFinite, negative;
-    private final Object[][] dominantLists;
+    private final ArrayData[] dominantLists;
+    private final ArrayData[] keyLists; // the sub-indices' keys, by the mask of fields that have one
     private final Made[] noteLists = new Made[LISTS], errorLists = new Made[LISTS];
 
     public AqiKernel(String spec) throws java.io.IOException {
@@ -101,8 +99,8 @@ public class AqiKernel implements UDF1<Row, Row> {
         fallback = new long[fields];
         pollutantOf = new int[fields];
         fieldNames = new UTF8String[fields];
-        notes = new Row[fields][];
-        errors = new Row[fields][];
+        notes = new InternalRow[fields][];
+        errors = new InternalRow[fields][];
         for (int f = 0; f < fields; f++) {
             JsonNode t = fs.get(f);
             fieldNames[f] = UTF8String.fromString(t.get("name").asText());
@@ -126,7 +124,8 @@ public class AqiKernel implements UDF1<Row, Row> {
             order[i] = s.get("order").get(i).asInt();
         }
         pollutantNames = texts(s.get("pollutants"));
-        dominantLists = new Object[pollutantNames.length <= 12 ? 1 << pollutantNames.length : 0][];
+        dominantLists = new ArrayData[pollutantNames.length <= 12 ? 1 << pollutantNames.length : 0];
+        keyLists = new ArrayData[fields <= 12 ? 1 << fields : 0];
         JsonNode cats = s.get("categories");
         categoryHigh = new long[cats.size()];
         categoryName = new UTF8String[cats.size()];
@@ -149,12 +148,6 @@ public class AqiKernel implements UDF1<Row, Row> {
         negative = Pattern.compile(s.get("negative_pattern").asText(), Pattern.UNIX_LINES);
     }
 
-    /** Registers a kernel of {@code spec} as the SQL function {@code name}, returning {@code returnType} (JSON). */
-    public static void register(SparkSession spark, String name, String spec, String returnType)
-            throws java.io.IOException {
-        spark.udf().register(name, new AqiKernel(spec), DataType.fromJson(returnType));
-    }
-
     private static long[] longs(JsonNode array) {
         long[] out = new long[array.size()];
         for (int i = 0; i < out.length; i++) {
@@ -171,34 +164,43 @@ public class AqiKernel implements UDF1<Row, Row> {
         return out;
     }
 
-    private static Row entry(JsonNode e) {
+    private static InternalRow entry(JsonNode e) {
         if (e.isNull()) {
             return null;
         }
         Object field = e.get(0).isNull() ? null : UTF8String.fromString(e.get(0).asText());
-        return RowFactory.create(
-                field, UTF8String.fromString(e.get(1).asText()), UTF8String.fromString(e.get(2).asText()));
+        return new GenericInternalRow(new Object[] {
+            field, UTF8String.fromString(e.get(1).asText()), UTF8String.fromString(e.get(2).asText())});
     }
 
-    private static Row[] entries(JsonNode codes) {
-        Row[] out = new Row[codes.size()];
+    private static InternalRow[] entries(JsonNode codes) {
+        InternalRow[] out = new InternalRow[codes.size()];
         for (int i = 0; i < out.length; i++) {
             out[i] = entry(codes.get(i));
         }
         return out;
     }
 
-    @Override
-    public Row call(Row record) {
+    /** The number of fields a record has: the length of {@link #evaluate}'s values. */
+    public int fields() {
+        return fields;
+    }
+
+    /** A record's result struct, from its fields' values in the standard's order (null: absent). */
+    public InternalRow evaluate(Object[] values) {
         long[] t = new long[fields];
         int[] kind = new int[fields];
         boolean[] has = new boolean[fields];
         for (int f = 0; f < fields; f++) {
-            Object value = record.get(f);
-            if (value instanceof byte[]) {
+            Object value = values[f];
+            if (value instanceof UTF8String) {
+                read(((UTF8String) value).getBytes(), f, t, kind, has); // a whole array's bytes: not copied
+            } else if (value instanceof byte[]) {
                 read((byte[]) value, f, t, kind, has);
             } else if (value instanceof Double) {
                 readDouble((Double) value, f, t, kind, has);
+            } else if (value instanceof Decimal) {
+                readDecimal(((Decimal) value).toJavaBigDecimal(), f, t, kind, has);
             } else if (value instanceof BigDecimal) {
                 readDecimal((BigDecimal) value, f, t, kind, has);
             } else if (value != null) {
@@ -240,7 +242,7 @@ public class AqiKernel implements UDF1<Row, Row> {
         return result(aqi, byPollutant, sub, note, kind, !anyValue && !anyError);
     }
 
-    private Row result(long aqi, long[] byPollutant, long[] sub, int[] note, int[] kind, boolean noValues) {
+    private InternalRow result(long aqi, long[] byPollutant, long[] sub, int[] note, int[] kind, boolean noValues) {
         Object category = null, color = null;
         if (aqi >= 0) {
             int c = 0;
@@ -259,42 +261,62 @@ public class AqiKernel implements UDF1<Row, Row> {
             }
         }
         long noteKey = aqi > indexTop ? 1 : 0, errorKey = noValues ? 1 : 0;
-        int present = 0;
+        int present = 0, withIndex = 0;
         for (int f = 0; f < fields; f++) {
             noteKey = noteKey << CODE_BITS | note[f];
             errorKey = errorKey << CODE_BITS | kind[f];
-            present += sub[f] >= 0 ? 1 : 0;
+            if (sub[f] >= 0) {
+                present |= 1 << f;
+                withIndex++;
+            }
         }
-        Object[] keys = new Object[present];
-        Object[] values = new Object[present];
+        long[] values = new long[withIndex];
         for (int f = 0, i = 0; f < fields; f++) {
             if (sub[f] >= 0) {
-                keys[i] = fieldNames[f];
                 values[i++] = sub[f];
             }
         }
         boolean isInvalid = aqi < 0 && (errorKey != 0);
-        return RowFactory.create(aqi >= 0 ? (Object) aqi : null, category, color, dominantList(dominant),
-                new Pairs(keys, values), entryList(noteKey, note, notes, aqi > indexTop ? beyond : null, noteLists),
-                entryList(errorKey, kind, errors, noValues ? noPollutants : null, errorLists),
-                isInvalid ? invalid : ok);
+        return new GenericInternalRow(new Object[] {
+            aqi >= 0 ? (Object) aqi : null, category, color, dominantList(dominant),
+            new ArrayBasedMapData(keyList(present), UnsafeArrayData.fromPrimitiveArray(values)),
+            entryList(noteKey, note, notes, aqi > indexTop ? beyond : null, noteLists),
+            entryList(errorKey, kind, errors, noValues ? noPollutants : null, errorLists),
+            isInvalid ? invalid : ok});
     }
 
     /** The dominant pollutants of a mask of pollutant positions, made once per mask. */
-    private Object[] dominantList(int mask) {
-        Object[] list = mask < dominantLists.length ? dominantLists[mask] : null;
+    private ArrayData dominantList(int mask) {
+        ArrayData list = mask < dominantLists.length ? dominantLists[mask] : null;
         if (list == null) {
-            list = new Object[Integer.bitCount(mask)];
-            for (int p = 0, i = 0; p < pollutantNames.length; p++) {
-                if ((mask >> p & 1) != 0) {
-                    list[i++] = pollutantNames[p];
-                }
-            }
+            list = new GenericArrayData(pick(pollutantNames, mask));
             if (mask < dominantLists.length) {
                 dominantLists[mask] = list; // a race writes an equal list
             }
         }
         return list;
+    }
+
+    /** The names of the fields of a mask of field positions (the sub-indices' keys), made once per mask. */
+    private ArrayData keyList(int mask) {
+        ArrayData list = mask < keyLists.length ? keyLists[mask] : null;
+        if (list == null) {
+            list = new GenericArrayData(pick(fieldNames, mask));
+            if (mask < keyLists.length) {
+                keyLists[mask] = list; // a race writes an equal list
+            }
+        }
+        return list;
+    }
+
+    private static Object[] pick(UTF8String[] names, int mask) {
+        Object[] picked = new Object[Integer.bitCount(mask)];
+        for (int p = 0, i = 0; p < names.length; p++) {
+            if ((mask >> p & 1) != 0) {
+                picked[i++] = names[p];
+            }
+        }
+        return picked;
     }
 
     /**
@@ -304,7 +326,7 @@ public class AqiKernel implements UDF1<Row, Row> {
      * per key's hash, a later key replacing an earlier one. A slot is one immutable object: a task that
      * reads it sees a key and its own list, whichever task wrote it.
      */
-    private static Object[] entryList(long key, int[] codes, Row[][] entries, Row last, Made[] made) {
+    private static ArrayData entryList(long key, int[] codes, InternalRow[][] entries, InternalRow last, Made[] made) {
         if (key == 0) {
             return NONE;
         }
@@ -322,7 +344,7 @@ public class AqiKernel implements UDF1<Row, Row> {
         if (last != null) {
             items.add(last);
         }
-        Object[] list = items.toArray();
+        ArrayData list = new GenericArrayData(items.toArray());
         made[slot] = new Made(key, list);
         return list;
     }
@@ -332,58 +354,11 @@ public class AqiKernel implements UDF1<Row, Row> {
         private static final long serialVersionUID = 1L;
 
         final long key;
-        final Object[] list;
+        final ArrayData list;
 
-        Made(long key, Object[] list) {
+        Made(long key, ArrayData list) {
             this.key = key;
             this.list = list;
-        }
-    }
-
-    /** A record's sub-indices: an insertion-ordered map over two arrays, all Spark's converter reads of it. */
-    private static final class Pairs extends AbstractMap<Object, Object> {
-        private final Object[] keys, values;
-
-        Pairs(Object[] keys, Object[] values) {
-            this.keys = keys;
-            this.values = values;
-        }
-
-        @Override
-        public int size() {
-            return keys.length;
-        }
-
-        @Override
-        public Set<Map.Entry<Object, Object>> entrySet() {
-            return new AbstractSet<>() {
-                @Override
-                public int size() {
-                    return keys.length;
-                }
-
-                @Override
-                public Iterator<Map.Entry<Object, Object>> iterator() {
-                    return new Iterator<>() {
-                        private int i;
-
-                        @Override
-                        public boolean hasNext() {
-                            return i < keys.length;
-                        }
-
-                        @Override
-                        public Map.Entry<Object, Object> next() {
-                            if (i >= keys.length) {
-                                throw new NoSuchElementException();
-                            }
-                            Map.Entry<Object, Object> e = new SimpleImmutableEntry<>(keys[i], values[i]);
-                            i++;
-                            return e;
-                        }
-                    };
-                }
-            };
         }
     }
 

@@ -334,3 +334,57 @@ def test_jvm_kernel_reads_doubles_and_decimals_as_the_python_kernel_does(spark, 
         )
         differ = [(a, b) for a, b in zip(jvm, arrow, strict=True) if a != b]
         assert len(jvm) == len(rows) and not differ, f"{len(differ)} rows differ, first: {differ[:1]}"
+
+
+def test_jvm_kernel_runs_in_spark_s_generated_code_as_it_runs_interpreted(spark, monkeypatch) -> None:
+    """The JVM kernel is an expression of Spark's plans (c360/jvm/AqiExpression.java): compiled into
+    Spark's whole-stage code, with no fallback to interpreted expressions allowed, it gives what its
+    interpreted evaluation and the Arrow engine give, for texts, integers, doubles, decimals and
+    absent fields (one column of each)."""
+    from c360.spark import CODEGEN_FACTORY_MODE
+
+    monkeypatch.setattr(spark.sparkContext, "pythonExec", sys.executable)
+    standard = load_standard("us-epa-2024")
+    records = _random_records(3000, standard, seed=41)
+
+    def number(text: str | None) -> float | None:
+        try:
+            return float(text) if text is not None else None
+        except ValueError:
+            return None
+
+    rows = [
+        (r["id"], r["pm25_24h"], int(r["so2_1h"]) if (r["so2_1h"] or "").isdigit() else None, number(r["o3_8h"]),
+         number(r["co_8h"]), r["no2_1h"])
+        for r in records
+    ]  # fmt: skip
+    df = spark.createDataFrame(rows, "id long, pm25_24h string, so2_1h int, o3_8h double, co_8h double, no2_1h string")
+    df = df.withColumn("co_8h", F.col("co_8h").cast("decimal(12, 3)"))
+    assert jvm_kernel_applies(df, standard)
+
+    def scored(mode: str, fallback: str) -> tuple[list, str]:
+        before = {k: spark.conf.get(k, None) for k in (CODEGEN_FACTORY_MODE, "spark.sql.codegen.fallback")}
+        spark.conf.set(CODEGEN_FACTORY_MODE, mode)
+        spark.conf.set("spark.sql.codegen.fallback", fallback)
+        try:
+            # No sort in the plan: adaptive execution would hide its stages from codegenString.
+            out = calculate(df, standard, engine="jvm").select("id", *RESULT_FIELDS)
+            got = sorted(out.collect(), key=lambda r: r.id)
+            plan = out._jdf.queryExecution().executedPlan()
+            return got, spark.sparkContext._jvm.org.apache.spark.sql.execution.debug.package.codegenString(plan)
+        finally:
+            for key, value in before.items():
+                spark.conf.unset(key) if value is None else spark.conf.set(key, value)
+
+    compiled, code = scored("CODEGEN_ONLY", "false")
+    assert "aqiKernel" in code and ".evaluate(" in code, "the kernel is not in Spark's generated code"
+    interpreted, _ = scored("NO_CODEGEN", "true")
+    arrow = calculate(df, standard, engine="arrow").orderBy("id").select("id", *RESULT_FIELDS).collect()
+    assert len(compiled) == len(rows)
+    for kind, other in (("interpreted", interpreted), ("arrow", arrow)):
+        differ = [(a, b) for a, b in zip(compiled, other, strict=True) if a != b]
+        assert not differ, f"{kind}: {len(differ)} rows differ, first: {differ[:1]}"
+    # Every kind of field gave results, errors and notes somewhere.
+    for name in ("pm25_24h", "so2_1h", "o3_8h", "co_8h", "no2_1h"):
+        assert any(name in r.sub_indices for r in compiled), name
+    assert any(r.errors for r in compiled) and any(r.notes for r in compiled)
