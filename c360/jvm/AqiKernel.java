@@ -287,23 +287,21 @@ public class AqiKernel implements java.io.Serializable {
 
     /** The dominant pollutants of a mask of pollutant positions, made once per mask. */
     private ArrayData dominantList(int mask) {
-        ArrayData list = mask < dominantLists.length ? dominantLists[mask] : null;
-        if (list == null) {
-            list = new GenericArrayData(pick(pollutantNames, mask));
-            if (mask < dominantLists.length) {
-                dominantLists[mask] = list; // a race writes an equal list
-            }
-        }
-        return list;
+        return named(pollutantNames, mask, dominantLists);
     }
 
     /** The names of the fields of a mask of field positions (the sub-indices' keys), made once per mask. */
     private ArrayData keyList(int mask) {
-        ArrayData list = mask < keyLists.length ? keyLists[mask] : null;
+        return named(fieldNames, mask, keyLists);
+    }
+
+    /** The {@code names} picked by {@code mask}, kept in {@code made} when it has a slot for the mask. */
+    private static ArrayData named(UTF8String[] names, int mask, ArrayData[] made) {
+        ArrayData list = mask < made.length ? made[mask] : null;
         if (list == null) {
-            list = new GenericArrayData(pick(fieldNames, mask));
-            if (mask < keyLists.length) {
-                keyLists[mask] = list; // a race writes an equal list
+            list = new GenericArrayData(pick(names, mask));
+            if (mask < made.length) {
+                made[mask] = list; // a race writes an equal list
             }
         }
         return list;
