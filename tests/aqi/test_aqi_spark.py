@@ -374,7 +374,10 @@ def test_jvm_kernel_runs_in_spark_s_generated_code_as_it_runs_interpreted(spark,
             return got, spark.sparkContext._jvm.org.apache.spark.sql.execution.debug.package.codegenString(plan)
         finally:
             for key, value in before.items():
-                spark.conf.unset(key) if value is None else spark.conf.set(key, value)
+                if value is None:
+                    spark.conf.unset(key)
+                else:
+                    spark.conf.set(key, value)
 
     compiled, code = scored("CODEGEN_ONLY", "false")
     assert "aqiKernel" in code and ".evaluate(" in code, "the kernel is not in Spark's generated code"
