@@ -71,8 +71,10 @@ def library() -> ctypes.CDLL | None:
 def main() -> None:
     """``python -m c360.native``: build the library where :func:`library_path` says."""
     where = library_path()
-    if where is None:
-        raise SystemExit("C360_NATIVE_LIBRARY=off: no library to build")
+    if where is None:  # the user's choice: the install goes on without it
+        print("note: C360_NATIVE_LIBRARY=off: no C library built; the AQI's JSON Lines path reads with pyarrow alone",
+              file=sys.stderr)  # fmt: skip
+        return
     try:
         print(f"c360's C library (the AQI's JSON Lines reader): {build(where)}")
     except RuntimeError as exc:  # then the JSON path reads with pyarrow alone: slower, not wrong

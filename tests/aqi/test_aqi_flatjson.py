@@ -207,3 +207,7 @@ def test_a_missing_compiler_is_a_note_and_the_install_goes_on(tmp_path, monkeypa
     main()
     assert "reads with pyarrow alone" in capsys.readouterr().err
     assert not (tmp_path / "none" / "libc360.so").exists()
+    # The library switched off: a note too, not an error that would stop make venv.
+    monkeypatch.setenv("C360_NATIVE_LIBRARY", "off")
+    main()
+    assert "C360_NATIVE_LIBRARY=off" in capsys.readouterr().err
