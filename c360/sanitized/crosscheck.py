@@ -22,8 +22,12 @@ by the day's raw rows that size the rest of a sanitize: a day of the 1M-order-li
 1.4M rows here, whose expressions pay for compiling. The counts are kept next to the orders'
 Delta log (``_c360_crosscheck.json``) with a digest of the two tables' live files up to the
 run date. Data files are immutable and uniquely named, so a run whose tables hold the same
-files up to its date (a re-run that changed nothing) reuses them without a Spark job; a
-re-sanitized or erased date, a compaction or other code counts again.
+files up to its date (a re-run that changed nothing) reuses them without a Spark job. A run
+for a later date whose tables still hold the same files up to the recorded one (the next
+day) counts only the orders its new rows can have changed, as they were and as they are, and
+adds the difference to the recorded counts (:func:`changed_counts`): a day of the 1M-order-line
+set no longer sorts the whole history of both tables. A re-sanitized or erased date, a
+compaction, an earlier date or other code counts whole again.
 """
 
 from __future__ import annotations
@@ -66,32 +70,95 @@ Counts = dict[str, tuple[int, int]]  # rule -> (rows breaking it, rows it was ch
 
 def cross_table_counts(orders: DataFrame, lines: DataFrame) -> Counts:
     """Per rule: (rows breaking it, rows it was checked on), in one Spark job."""
-    o = latest_versions(orders, ["transaction_id"]).select("transaction_id", "status", "subtotal", "discount_amount")
-    net = F.col("quantity") * F.col("unit_price") - F.coalesce(F.col("discount_applied"), F.lit(0))
-    per_order = (
-        latest_versions(lines, ["item_id"])
-        .groupBy("transaction_id")
-        .agg(F.count(F.lit(1)).alias("_lines"), F.sum(net).alias("_net"))
+    tagged = (df.withColumn(AS_OF, F.lit(0)) for df in (orders, lines))
+    return _counts_per_tag(*tagged).get(0, _no_counts())
+
+
+def changed_counts(orders: DataFrame, lines: DataFrame, since: date) -> Counts:
+    """What the rows delivered after ``since`` changed in the counts: the counts of all of
+    ``orders`` and ``lines`` minus those of their rows up to ``since`` (per rule and figure, so
+    added to the counts up to ``since`` they give the counts of all), in one Spark job.
+
+    Every rule is a sum over orders (a transaction id with its latest order and the lines whose
+    latest version names it), so only the orders such a row can have changed are counted, as
+    they were up to ``since`` and as they are now: those of the orders delivered after it, and
+    every order any version of a line delivered after it names (a line re-sent under another
+    order leaves the first one). Each is counted with all its lines: every version of every
+    line that names one of them in any version."""
+    # The new rows' orders and lines are few: each set is computed once (a scan of the lines'
+    # history each) and broadcast to the joins that read the history, which is then scanned once
+    # more and never shuffled; each row read goes to the rows up to ``since``, to all rows, or to
+    # both.
+    later = F.col("_extract_date") > F.lit(since)
+    moved = F.broadcast(lines.filter(later).select("item_id").distinct())
+    groups = (
+        orders.filter(later)
+        .select("transaction_id")
+        .unionByName(lines.join(moved, "item_id", "left_semi").select("transaction_id"))
+        .distinct()
+        .localCheckpoint()
     )
-    both = o.withColumn("_order", F.lit(True)).join(per_order, on="transaction_id", how="full")
+    members = (
+        lines.join(F.broadcast(groups), "transaction_id", "left_semi")
+        .select("item_id")
+        .unionByName(moved)
+        .distinct()
+        .localCheckpoint()
+    )
+    tag = F.explode(F.when(later, F.array(F.lit(1))).otherwise(F.array(F.lit(0), F.lit(1)))).alias(AS_OF)
+    o = orders.join(F.broadcast(groups), "transaction_id", "left_semi").select("*", tag)
+    li = lines.join(F.broadcast(members), "item_id", "left_semi").select("*", tag)
+    per = _counts_per_tag(o, li, F.broadcast(groups))
+    now, before = per.get(1, _no_counts()), per.get(0, _no_counts())
+    return {rule: (now[rule][0] - before[rule][0], now[rule][1] - before[rule][1]) for rule in RULES}
+
+
+def _no_counts() -> Counts:
+    return dict.fromkeys(RULES, (0, 0))
+
+
+AS_OF = "__as_of"  # which set of rows a row belongs to (_counts_per_tag)
+
+
+def _counts_per_tag(orders: DataFrame, lines: DataFrame, groups: DataFrame | None = None) -> dict[int, Counts]:
+    """The counts of each set of rows that ``AS_OF`` tags, each read as its own tables (the
+    latest version of each key within the set); ``groups``: only the orders whose transaction id
+    it holds, and the lines whose latest version names one of them."""
+    o = latest_versions(orders, [AS_OF, "transaction_id"])
+    latest_lines = latest_versions(lines, [AS_OF, "item_id"])
+    if groups is not None:
+        o = o.join(groups, "transaction_id", "left_semi")
+        latest_lines = latest_lines.join(groups, "transaction_id", "left_semi")
+    o = o.select(AS_OF, "transaction_id", "status", "subtotal", "discount_amount")
+    net = F.col("quantity") * F.col("unit_price") - F.coalesce(F.col("discount_applied"), F.lit(0))
+    per_order = latest_lines.groupBy(AS_OF, "transaction_id").agg(
+        F.count(F.lit(1)).alias("_lines"), F.sum(net).alias("_net")
+    )
+    both = o.withColumn("_order", F.lit(True)).join(per_order, on=[AS_OF, "transaction_id"], how="full")
     is_order = F.col("_order").isNotNull()
     completed = is_order & (F.col("status") == "completed")
     has_lines = F.coalesce(F.col("_lines"), F.lit(0)) > 0
     header = F.col("subtotal") - F.coalesce(F.col("discount_amount"), F.lit(0))
     mismatch = F.abs(header - F.col("_net")) > CENT * (F.col("_lines") + 1)
-    row = both.agg(
-        F.count(F.when(completed & ~has_lines, 1)).alias("no_lines"),
-        F.count(F.when(completed, 1)).alias("completed"),
-        F.count(F.when(completed & has_lines & mismatch, 1)).alias("mismatch"),
-        F.count(F.when(completed & has_lines, 1)).alias("completed_with_lines"),
-        F.coalesce(F.sum(F.when(~is_order, F.col("_lines"))), F.lit(0)).alias("orphans"),
-        F.coalesce(F.sum("_lines"), F.lit(0)).alias("lines"),
-    ).first()
-    assert row is not None  # an aggregate without groups has one row
+    rows = (
+        both.groupBy(AS_OF)
+        .agg(
+            F.count(F.when(completed & ~has_lines, 1)).alias("no_lines"),
+            F.count(F.when(completed, 1)).alias("completed"),
+            F.count(F.when(completed & has_lines & mismatch, 1)).alias("mismatch"),
+            F.count(F.when(completed & has_lines, 1)).alias("completed_with_lines"),
+            F.coalesce(F.sum(F.when(~is_order, F.col("_lines"))), F.lit(0)).alias("orphans"),
+            F.coalesce(F.sum("_lines"), F.lit(0)).alias("lines"),
+        )
+        .collect()
+    )
     return {
-        RULES[0]: (int(row["no_lines"]), int(row["completed"])),
-        RULES[1]: (int(row["mismatch"]), int(row["completed_with_lines"])),
-        RULES[2]: (int(row["orphans"]), int(row["lines"])),
+        int(row[AS_OF]): {
+            RULES[0]: (int(row["no_lines"]), int(row["completed"])),
+            RULES[1]: (int(row["mismatch"]), int(row["completed_with_lines"])),
+            RULES[2]: (int(row["orphans"]), int(row["lines"])),
+        }
+        for row in rows
     }
 
 
@@ -193,8 +260,10 @@ def code_digest() -> str:
 
 def _counts(storage: DeltaStorage, run_date: date, codegen_min_rows: int) -> Counts:
     """The counts of the tier up to ``run_date``: those recorded, when the two tables hold the
-    same files up to the date as when they were counted, else counted and recorded (module
-    docstring)."""
+    same files up to the date as when they were counted; those recorded plus what the rows
+    delivered since changed (:func:`changed_counts`), when the tables still hold the same files
+    up to the recorded date and the rows after it are fewer than those before; else counted
+    whole. Recorded in each case (module docstring)."""
     catalog, path, code = storage.catalog, storage.path(ORDERS) / RECORD_FILE, code_digest()
     versions = {name: catalog.version(name) for name in (ORDERS, LINES)}
     inputs = {name: catalog.extract_state(name, v, run_date, run_date)[0] for name, v in versions.items()}
@@ -210,7 +279,29 @@ def _counts(storage: DeltaStorage, run_date: date, codegen_min_rows: int) -> Cou
     )
     known = F.col("_extract_date") <= F.lit(run_date)
     orders, lines = (storage.read(name, version=versions[name]).filter(known) for name in (ORDERS, LINES))
+    since = _counted_before(storage, record, versions, run_date, rows)
     with codegen_for_rows(storage.spark, rows, codegen_min_rows):
-        counts = cross_table_counts(orders, lines)
+        if record is not None and since is not None:
+            changed = changed_counts(orders, lines, since)
+            counts = {rule: (n + changed[rule][0], of + changed[rule][1]) for rule, (n, of) in record.counts.items()}
+        else:
+            counts = cross_table_counts(orders, lines)
     CountsRecord(run_date, code, inputs, counts).write(path)
     return counts
+
+
+def _counted_before(
+    storage: DeltaStorage, record: CountsRecord | None, versions: dict[str, int], run_date: date, rows: int
+) -> date | None:
+    """The record's date, when its counts hold for the tables up to that date (its code, and the
+    same files up to it) and the tables hold fewer rows after it, up to ``run_date``, than the
+    ``rows`` they hold up to ``run_date`` in all: only those rows' orders are then counted."""
+    if record is None or record.code != code_digest() or record.as_of >= run_date:
+        return None
+    later = 0
+    for name, version in versions.items():
+        digest, after = storage.catalog.extract_state(name, version, record.as_of, run_date)
+        if after is None or digest != record.inputs.get(name):
+            return None
+        later += after
+    return record.as_of if 2 * later < rows else None
