@@ -581,12 +581,15 @@ def calculate_df_jvm(df: DataFrame, standard: Standard) -> DataFrame:
 
 
 def _register_jvm_kernel(spark: SparkSession, standard: Standard) -> str:
-    """The SQL function name of ``standard``'s JVM kernel, registered in ``spark`` (again at each
-    call: a few milliseconds, and never a name left over from a stopped session)."""
+    """The SQL function name of ``standard``'s JVM kernel, registered in ``spark``: asked at each
+    call (a few milliseconds, and never a name left over from a stopped session), registered once
+    per session (the name is the digest of the kernel's spec)."""
     import hashlib
 
     spec = jvm_spec(standard)
     name = "c360_aqi_" + hashlib.sha256(spec.encode()).hexdigest()[:16]
+    if spark.catalog.functionExists(name):
+        return name  # registering it again would log Spark's "replaced a previously registered function"
     jvm = spark.sparkContext._jvm
     assert jvm is not None  # noqa: S101 - a live session has its gateway
     jvm.c360.aqi.AqiExpression.register(spark._jsparkSession, name, spec, _result_type().json())
