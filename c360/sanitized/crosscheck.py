@@ -294,8 +294,9 @@ def _counted_before(
     storage: DeltaStorage, record: CountsRecord | None, versions: dict[str, int], run_date: date, rows: int
 ) -> date | None:
     """The record's date, when its counts hold for the tables up to that date (its code, and the
-    same files up to it) and the tables hold fewer rows after it, up to ``run_date``, than the
-    ``rows`` they hold up to ``run_date`` in all: only those rows' orders are then counted."""
+    same files up to it) and fewer of the ``rows`` they hold up to ``run_date`` came after it than
+    up to it: counting only the orders those rows can have changed then costs less than a whole
+    count."""
     if record is None or record.code != code_digest() or record.as_of >= run_date:
         return None
     later = 0
