@@ -264,6 +264,11 @@ def classify(
         df.withColumn("__history", F.lit(False)).unionByName(history, allowMissingColumns=True).repartition(*typed_keys)
     )
     df = mark_exact_duplicates(df, contract, within=[*typed_keys, "__history"])
+    # Past that window a row's raw values serve only the quarantine table: every other row
+    # carries them as nulls through the two sorts and windows below (and the run's checkpoint).
+    quarantined = ~F.col("__dup") & (F.size("_reasons") > 0)
+    raw_only = {*contract.raw_columns, "_extra", "_raw_line", "_parse_error"}
+    df = df.select(*[F.when(quarantined, F.col(c)).alias(c) if c in raw_only else F.col(c) for c in df.columns])
 
     # Latest first within an extract: the kept row of a (key, extract date) is its latest valid
     # one. (The earlier-version window below sorts again. With the day as one shared column it
