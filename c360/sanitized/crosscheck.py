@@ -77,7 +77,8 @@ def cross_table_counts(orders: DataFrame, lines: DataFrame) -> Counts:
 def changed_counts(orders: DataFrame, lines: DataFrame, since: date) -> Counts:
     """What the rows delivered after ``since`` changed in the counts: the counts of all of
     ``orders`` and ``lines`` minus those of their rows up to ``since`` (per rule and figure, so
-    added to the counts up to ``since`` they give the counts of all), in one Spark job.
+    added to the counts up to ``since`` they give the counts of all): one aggregation, after a
+    small Spark job each to find the orders and the lines it counts.
 
     Every rule is a sum over orders (a transaction id with its latest order and the lines whose
     latest version names it), so only the orders such a row can have changed are counted, as
