@@ -280,7 +280,7 @@ def _counts(storage: DeltaStorage, run_date: date, codegen_min_rows: int) -> Cou
     )
     known = F.col("_extract_date") <= F.lit(run_date)
     orders, lines = (storage.read(name, version=versions[name]).filter(known) for name in (ORDERS, LINES))
-    since = _counted_before(storage, record, versions, run_date, rows)
+    since = _counted_before(storage, record, code, versions, run_date, rows)
     with codegen_for_rows(storage.spark, rows, codegen_min_rows):
         if record is not None and since is not None:
             changed = changed_counts(orders, lines, since)
@@ -292,13 +292,13 @@ def _counts(storage: DeltaStorage, run_date: date, codegen_min_rows: int) -> Cou
 
 
 def _counted_before(
-    storage: DeltaStorage, record: CountsRecord | None, versions: dict[str, int], run_date: date, rows: int
+    storage: DeltaStorage, record: CountsRecord | None, code: str, versions: dict[str, int], run_date: date, rows: int
 ) -> date | None:
-    """The record's date, when its counts hold for the tables up to that date (its code, and the
-    same files up to it) and fewer of the ``rows`` they hold up to ``run_date`` came after it than
-    up to it: counting only the orders those rows can have changed then costs less than a whole
-    count."""
-    if record is None or record.code != code_digest() or record.as_of >= run_date:
+    """The record's date, when its counts hold for the tables up to that date (its code is
+    ``code``, :func:`code_digest`, and they hold the same files up to it) and fewer of the ``rows``
+    they hold up to ``run_date`` came after it than up to it: counting only the orders those rows
+    can have changed then costs less than a whole count."""
+    if record is None or record.code != code or record.as_of >= run_date:
         return None
     later = 0
     for name, version in versions.items():
