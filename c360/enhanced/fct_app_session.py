@@ -8,7 +8,7 @@ from pyspark.sql import types as T
 
 from c360.enhanced.common import conform, date_key, latest_versions, lookup_scd
 from c360.quality import TableSuite
-from c360.registry import C360, SUBJECT, Incremental, Table, column
+from c360.registry import C360, SUBJECT, Table, column
 
 SCHEMA = T.StructType(
     [
@@ -72,6 +72,5 @@ TABLE = Table(
     build=build,
     publish="partitions",
     suite=SUITE,
-    incremental=Incremental(key="usage_id", lookups={"dim_customer": ("customer_id", "customer_id")}),
     freshness_hours=36,
 )
