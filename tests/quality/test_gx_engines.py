@@ -117,3 +117,44 @@ def test_the_gate_collects_only_frames_up_to_the_limit(spark, storage, monkeypat
         frame = spark.range(rows).withColumnRenamed("id", "k")
         assert validate(storage, frame, suite, run_id=f"limit-{limit}", run_date=date(2024, 1, 1)).passed
     assert collected == [3]  # the 3-row frame under a limit of 2 stayed on Spark
+
+
+def test_pandas_gets_only_the_columns_the_checks_name(spark, monkeypatch, tmp_path) -> None:  # noqa: ANN001
+    """The other columns change no result, so they are not converted: a NaN in one of them no
+    longer sends the frame to Spark, and both engines still agree."""
+    frame = spark.createDataFrame(
+        [(1, math.nan, "a", Decimal("1.5")), (1, 2.0, None, None), (None, None, "c", Decimal("0"))],
+        "k bigint, x double, s string, amt decimal(10,2)",
+    )
+    checks = [
+        check("expect_column_values_to_not_be_null", "not_null(k)", column="k"),
+        check("expect_column_values_to_be_unique", "unique(k)", column="k"),
+        check("expect_compound_columns_to_be_unique", "unique(k,s)", column_list=["k", "s"]),
+        check("expect_table_row_count_to_be_between", "row_count", min_value=1, max_value=2),
+    ]
+    converted = []
+    convert = gx_runner.pandas_frame
+    monkeypatch.setattr(gx_runner, "pandas_frame", lambda table: converted.append(table.column_names) or convert(table))
+    runner = get_runner(tmp_path / "docs")
+    by_engine = {}
+    for engine, collected in (("spark", None), ("pandas", frame.toArrow())):
+        results, _, _ = runner.validate(frame, "test.gx.narrowed", checks, engine, collected)
+        by_engine[engine] = [(r.expectation, r.success, r.observed_value, r.unexpected_count, r.element_count)
+                             for r in results]  # fmt: skip
+    assert converted == [["k", "s"]]
+    assert by_engine["pandas"] == by_engine["spark"]
+    assert [(name, ok, bad) for name, ok, _, bad, _ in by_engine["pandas"]] == [
+        ("not_null(k)", False, 1),
+        ("unique(k)", False, 2),
+        ("unique(k,s)", True, 0),
+        ("row_count", False, None),
+    ]
+
+
+def test_a_keyword_that_may_name_columns_keeps_them_all(spark) -> None:  # noqa: ANN001
+    table = spark.createDataFrame([(1, "a", 2.0)], "k bigint, s string, x double").toArrow()
+    conditional = check("expect_column_values_to_not_be_null", "nn", column="k", row_condition='s=="a"')
+    assert gx_runner.judged_columns(table, [conditional]).column_names == ["k", "s", "x"]
+    count_only = check("expect_table_row_count_to_be_between", "row_count", min_value=1)
+    narrowed = gx_runner.judged_columns(table, [count_only])
+    assert (narrowed.column_names, narrowed.num_rows) == (["k"], 1)  # the rows are kept
