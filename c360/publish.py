@@ -22,8 +22,12 @@ A later run for a date on or after it then
 - builds nothing, gates nothing and commits nothing when the inputs hold the same files up
   to the recorded date and no rows after it up to the run's date: the stored rows are what
   the build would give;
-- with a ``key``, rebuilds only the keys that input rows delivered since the recorded date,
-  and keeps the stored rows of every other key (whole table still gated and written once);
+- with a ``key``, rebuilds only the groups (values of the key) that changed: those that input
+  rows delivered since the recorded date name in any of their versions, and those whose
+  looked-up dimension rows changed (c360.registry.Incremental). Their history is read only
+  from the files whose statistics may hold them. A whole-published table keeps the stored
+  rows of every other group (whole table still gated and written once); a partitioned fact
+  rewrites the partitions the changed groups touch, found from its held digests;
 - rebuilds whole otherwise: no record, a record of another table version (erasure,
   compaction, a failed write), other code, an older run date (a past date rebuilt), or
   input files changed up to the recorded date (a date re-sanitized, an input compacted).
@@ -55,14 +59,15 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from c360.enhanced.common import Digest, PartitionPlan, partitions_to_write
+from c360.enhanced.common import Digest, PartitionPlan, as_of, partitions_to_write, partitions_to_write_groups
 from c360.inorder import Turn, run_in_order
 from c360.quality.gate import GateLog
+from c360.quality.suite import TableSuite
 from c360.registry import Table, call_with
-from c360.storage import CommitResult, DeltaStorage
+from c360.storage import CommitResult, DeltaStorage, TableNotFoundError, VersionNotKeptError
 
 
 class MissingInputError(RuntimeError):
@@ -98,6 +103,7 @@ class BuildRecord:
     as_of: date
     code: str
     inputs: dict[str, str]  # input table -> digest of its live files up to as_of
+    lookups: dict[str, int] = field(default_factory=dict)  # looked-up table -> the version read
 
     @classmethod
     def read(cls, path: Path) -> BuildRecord | None:
@@ -105,15 +111,54 @@ class BuildRecord:
         try:
             raw = json.loads(path.read_text())
             as_of = date.fromisoformat(raw["as_of"])
-            return cls(int(raw["table_version"]), as_of, str(raw["code"]), dict(raw["inputs"]))
-        except (OSError, ValueError, KeyError, TypeError):
+            lookups = {str(n): int(v) for n, v in raw.get("lookups", {}).items()}
+            return cls(int(raw["table_version"]), as_of, str(raw["code"]), dict(raw["inputs"]), lookups)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def write(self, path: Path) -> None:
         """Atomically: a reader sees the old record or the new one."""
         body = {"table_version": self.table_version, "as_of": self.as_of.isoformat(), "code": self.code,
-                "inputs": self.inputs}  # fmt: skip
+                "inputs": self.inputs, "lookups": self.lookups}  # fmt: skip
         write_record(path, body)
+
+
+@dataclass
+class _LookupChanges:
+    """The keys of each looked-up table whose rows changed since a version, shared by the
+    tables of one step (Publisher._changed_keys)."""
+
+    keys: dict[tuple[str, int], DataFrame | None] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass(frozen=True)
+class _Groups:
+    """An incremental table's groups a run changed (``chosen``, one column ``key``), their
+    rows built again, and the stored table they replace rows of."""
+
+    key: str
+    stored: DataFrame
+    chosen: DataFrame
+    rebuilt: DataFrame
+    count: int
+
+    def whole(self) -> DataFrame:
+        """The whole build: the stored rows of every other group, and the rebuilt ones."""
+        return self.stored.join(self.chosen, self.key, "left_anti").unionByName(self.rebuilt)
+
+
+@dataclass
+class _Change:
+    """What changed in an incremental table's inputs since its build record: rows delivered
+    after the record's date per input (0: none), and the looked-up tables rewritten since,
+    with the version the record read."""
+
+    delivered: dict[str, int] = field(default_factory=dict)
+    lookups: dict[str, int] = field(default_factory=dict)
+
+    def any(self) -> bool:
+        return any(self.delivered.values()) or bool(self.lookups)
 
 
 @dataclass(frozen=True)
@@ -180,6 +225,7 @@ class Publisher:
     log: GateLog = field(init=False)
     # Called just before a commit (build_and_publish_all's turn); raising stops the commit.
     before_commit: Callable[[], None] = field(default=lambda: None, repr=False)
+    lookups: _LookupChanges = field(default_factory=lambda: _LookupChanges(), repr=False)
 
     def __post_init__(self) -> None:
         self.log = self.run_log if self.run_log is not None else GateLog(self.storage)
@@ -214,6 +260,7 @@ class Publisher:
         def publish_in_turn(table: Table, turn: Turn) -> None:
             # A private gate log and writes, handed over in table order once the commit is done.
             own = Publisher(self.storage, self.run_id, self.run_dates, GateLog(self.storage), self.incremental)
+            own.lookups = self.lookups
             own.before_commit = turn
             try:
                 frame = own.build_and_publish(table, frames, context)
@@ -244,32 +291,17 @@ class Publisher:
     def _build_incremental(
         self, table: Table, frames: Mapping[str, DataFrame], context: Mapping[str, Any], started: float
     ) -> DataFrame:
-        """An ``incremental`` table: nothing, its changed keys, or the whole build (module docstring)."""
+        """An ``incremental`` table: nothing, its changed groups, or the whole build (module docstring)."""
         assert table.incremental is not None  # noqa: S101 - the caller checked
-        catalog, key = self.storage.catalog, table.incremental.key
+        catalog = self.storage.catalog
         as_of, code = max(self.run_dates), code_digest(table)
         pinned = context.get("input_versions", {})
         versions = {n: pinned.get(n, catalog.version(n) if catalog.exists(n) else -1) for n in table.sources}
         path = self.storage.path(table.name) / RECORD_FILE
         record = BuildRecord.read(path) if self.storage.exists(table.name) else None
-        since: dict[str, int] | None = None  # input -> rows delivered after the record's date, up to the run's
-        if (
-            self.incremental
-            and record is not None
-            and record.table_version == catalog.version(table.name)
-            and record.code == code
-            and record.as_of <= as_of
-            and set(record.inputs) == set(table.sources)
-        ):
-            since = {}
-            for name in table.sources:
-                digest, later = catalog.extract_state(name, versions[name], record.as_of, as_of)
-                if digest != record.inputs[name]:
-                    since = None
-                    break
-                since[name] = later or 0
+        change = self._change_since(table, record, versions, as_of, code) if self.incremental else None
         how, count = "whole", None
-        if since is not None and not any(since.values()):
+        if change is not None and not change.any():
             df = self.storage.read(table.name)
             self._record(table, path, versions, as_of, code)
             version = catalog.version(table.name)
@@ -277,54 +309,241 @@ class Publisher:
                 TableWrite(table.name, 0, False, version, (), time.perf_counter() - started, False, "none")
             )
             return df
-        if since is not None and key is not None:
-            assert record is not None  # noqa: S101 - since is only set with a record
-            delivered = [
-                frames[n].filter(F.col("_extract_date") > F.lit(record.as_of)).select(key)
-                for n, rows in since.items()
-                if rows
-            ]
-            changed = functools.reduce(DataFrame.unionByName, delivered).distinct().localCheckpoint()
-            count, how = changed.count(), "keys"
-            narrowed = {n: frames[n].join(changed, key, "left_semi") if key in frames[n].columns else frames[n]
-                        for n in table.sources}  # fmt: skip
-            rebuilt = table.call_build({**frames, **narrowed}, context).join(changed, key, "left_semi")
-            df = self.storage.read(table.name).join(changed, key, "left_anti").unionByName(rebuilt)
+        groups = None
+        if change is not None and record is not None and table.incremental.key is not None:
+            groups = self._build_groups(table, frames, context, record, change)
+        if groups is None or record is None:
+            out = self.publish(table, table.call_build(frames, context), context, started)
         else:
-            df = table.call_build(frames, context)
-        out = self.publish(table, df, context, started)
+            how, count = "keys", groups.count
+            published = self._publish_groups(table, groups, record, started)
+            out = published if published is not None else self.publish(table, groups.whole(), context, started)
         self._record(table, path, versions, as_of, code)
         self.writes[-1] = replace(self.writes[-1], build=how, keys=count)
         return out
 
+    def _change_since(
+        self, table: Table, record: BuildRecord | None, versions: Mapping[str, int], as_of: date, code: str
+    ) -> _Change | None:
+        """What changed in the inputs since the stored build, or None when the record cannot
+        vouch for the stored rows (a whole rebuild)."""
+        assert table.incremental is not None  # noqa: S101 - the caller checked
+        catalog = self.storage.catalog
+        if (
+            record is None
+            or record.table_version != catalog.version(table.name)
+            or record.code != code
+            or record.as_of > as_of
+            or set(record.inputs) != set(table.sources)
+        ):
+            return None
+        lookups = {table.inputs[p] for p in table.incremental.lookups}
+        change = _Change()
+        for name in table.sources:
+            digest, later = catalog.extract_state(name, versions[name], record.as_of, as_of)
+            if digest == record.inputs[name]:
+                change.delivered[name] = later or 0
+            elif later is None and name in lookups and name in record.lookups:
+                change.lookups[name] = record.lookups[name]  # a dimension rewritten: compare its rows
+            else:
+                return None
+        return change
+
+    def _build_groups(
+        self,
+        table: Table,
+        frames: Mapping[str, DataFrame],
+        context: Mapping[str, Any],
+        record: BuildRecord,
+        change: _Change,
+    ) -> _Groups | None:
+        """The groups the change touched and their build (c360.registry.Incremental). None: a
+        whole rebuild (a dimension's recorded version no longer kept, a group without a value)."""
+        assert table.incremental is not None  # noqa: S101 - the caller checked
+        inc, key = table.incremental, table.incremental.key
+        assert key is not None  # noqa: S101 - the caller checked
+        names = {n: p for p, n in table.inputs.items()}
+        stored = self.storage.read(table.name)
+        ids = {n: inc.ids.get(names[n], key) for n in table.sources if names[n] not in inc.lookups}
+
+        collected: dict[int, list[Any]] = {}
+
+        def holding(name: str, column: str, values: DataFrame) -> DataFrame:
+            if id(values) not in collected:
+                collected[id(values)] = [r[0] for r in values.collect()]
+            return self._rows_holding(frames, context, name, column, values, collected[id(values)])
+
+        groups: list[DataFrame] = []
+        for name, rows in change.delivered.items():
+            if not rows or name not in ids:
+                continue
+            delivered = frames[name].filter(F.col("_extract_date") > F.lit(record.as_of)).select(ids[name])
+            if ids[name] != key:  # every version of a delivered row: a re-delivery can move it
+                delivered = holding(name, ids[name], delivered.distinct().localCheckpoint())
+            groups.append(delivered.select(key))
+        for param, (natural, column) in inc.lookups.items():
+            name = table.inputs[param]
+            if name in change.lookups:
+                keys = self._changed_keys(name, change.lookups[name], frames[name], natural)
+            elif change.delivered.get(name):
+                keys = frames[name].filter(F.col("_extract_date") > F.lit(record.as_of)).select(natural)
+            else:
+                continue
+            if keys is None:
+                return None
+            named = F.broadcast(keys.distinct().withColumnRenamed(natural, column))
+            groups.append(stored.join(named, column, "left_semi").select(key))
+        changed = functools.reduce(DataFrame.unionByName, groups).distinct().localCheckpoint()
+        counted = changed.agg(F.count(F.lit(1)).alias("groups"), F.count(key).alias("named")).first()
+        assert counted is not None  # noqa: S101 - an aggregation has one row
+        if counted["groups"] != counted["named"]:
+            return None  # a row without a group value: no join can find it again
+        chosen = F.broadcast(changed)
+        narrowed = dict(frames)
+        for name, column in ids.items():
+            if column == key:
+                narrowed[name] = holding(name, key, changed)
+            else:
+                members = holding(name, key, changed).select(column).distinct().localCheckpoint()
+                narrowed[name] = holding(name, column, members)
+        rebuilt = table.call_build(narrowed, context).join(chosen, key, "left_semi")
+        return _Groups(key, stored, chosen, rebuilt, int(counted["groups"]))
+
+    def _rows_holding(
+        self,
+        frames: Mapping[str, DataFrame],
+        context: Mapping[str, Any],
+        name: str,
+        column: str,
+        values: DataFrame,
+        wanted: Sequence[Any],
+    ) -> DataFrame:
+        """The rows of input ``name``, as the step read it, whose ``column`` holds one of
+        ``values`` (a small frame of that one column; ``wanted``: its values, collected), read
+        only from the files whose statistics may hold them (``DeltaStorage.read``'s
+        ``holding``): a day's groups sit in a few of a history's files, where a semi-join over
+        the frame read them all. An input the step did not read from the lake at a version (a
+        table built in this run) is joined as it is."""
+        version = context.get("input_versions", {}).get(name, -1)
+        if version < 0:
+            return frames[name].join(F.broadcast(values), column, "left_semi")
+        files = self.storage.read(name, version=version, holding={column: wanted})
+        return as_of(files, max(self.run_dates)).join(F.broadcast(values), column, "left_semi")
+
+    def _publish_groups(self, table: Table, groups: _Groups, record: BuildRecord, started: float) -> DataFrame | None:
+        """Publish a partitioned fact whose build is its stored rows with some groups rebuilt,
+        reading only those groups' stored rows and the partitions they touch; returns the
+        published table. None: publish the whole build instead (a whole-published table,
+        declared partitions, digests of another version, a re-run of the recorded date)."""
+        if table.publish == "whole" or table.partitions is not None or record.as_of >= min(self.run_dates):
+            return None
+        kept = HeldDigests.read(self.storage.path(table.name) / DIGESTS_FILE)
+        version = self.storage.catalog.version(table.name)
+        if kept is None or kept.form != HeldDigests.form_of(table) or kept.table_version != version:
+            return None
+        (column,) = table.partition_by
+        rebuilt = groups.rebuilt.localCheckpoint()
+        leaving = groups.stored.join(groups.chosen, groups.key, "left_semi")
+        plan = partitions_to_write_groups(
+            leaving, rebuilt, table.keys, column, self.run_dates, table.foreign_keys, kept.partitions
+        )
+        if plan is None:
+            return None
+        # Only the partitions to write are read back: the rest of the fact stays in its files.
+        stored = self.storage.read(table.name, partitions={column: plan.dates})
+        part = stored.join(groups.chosen, groups.key, "left_anti").unionByName(
+            rebuilt.filter(F.col(column).isin(*plan.dates))
+        )
+        self._write(table, part, plan.dates, sum(plan.counts.get(d, 0) for d in plan.dates), plan, started)
+        # The tables built from it later (the marts) read it from its files: holding it in
+        # memory first cost more than their reads (docs/benchmarks.md).
+        return self.storage.read(table.name)
+
+    def _changed_keys(self, name: str, version: int, now: DataFrame, natural: str) -> DataFrame | None:
+        """The natural keys whose rows differ between version ``version`` of a whole-published
+        table and ``now``, found once per run and looked-up table (every fact of a day looks up
+        the same customers); None when that version is no longer kept or had other columns."""
+        with self.lookups.lock:
+            if (name, version) not in self.lookups.keys:
+                self.lookups.keys[name, version] = self._differing_keys(name, version, now, natural)
+            return self.lookups.keys[name, version]
+
+    def _differing_keys(self, name: str, version: int, now: DataFrame, natural: str) -> DataFrame | None:
+        try:
+            before = self.storage.read(name, version=version)
+        except (TableNotFoundError, VersionNotKeptError):
+            return None
+        if sorted(before.columns) != sorted(now.columns):
+            return None
+        columns = sorted(now.columns)
+        # Each row as its key and two hashes of its values and of which of them are NULL (a hash
+        # skips a NULL, so without the flags two rows with a value in swapped places would tie).
+        # A key's rows differ when the sums of those hashes over its rows differ: one aggregation
+        # over both versions, a key's old rows counted negative.
+        values: list[Column | str] = [*columns, *[F.isnull(c) for c in columns]]
+        hashes = [F.xxhash64(*values).cast("decimal(38,0)"), F.hash(*values).cast("decimal(38,0)")]
+
+        def signed(df: DataFrame, sign: int) -> DataFrame:
+            return df.select(
+                natural, F.lit(sign).alias("n"), *[(h * sign).alias(f"h{i}") for i, h in enumerate(hashes)]
+            )
+
+        sums = (
+            signed(before, -1)
+            .unionByName(signed(now, 1))
+            .groupBy(natural)
+            .agg(*[F.sum(c).alias(c) for c in ("n", "h0", "h1")])
+        )
+        return sums.filter("n <> 0 OR h0 <> 0 OR h1 <> 0").select(natural).localCheckpoint()
+
     def _record(self, table: Table, path: Path, versions: Mapping[str, int], as_of: date, code: str) -> None:
         """Record that the table's current content is its build as of ``as_of`` from the inputs
         at ``versions``."""
+        assert table.incremental is not None  # noqa: S101 - only incremental tables keep a record
         catalog = self.storage.catalog
         inputs = {n: catalog.extract_state(n, versions[n], as_of, as_of)[0] for n in table.sources}
-        BuildRecord(catalog.version(table.name), as_of, code, inputs).write(path)
+        lookups = {table.inputs[p]: versions[table.inputs[p]] for p in table.incremental.lookups}
+        BuildRecord(catalog.version(table.name), as_of, code, inputs, lookups).write(path)
 
     def publish(
         self, table: Table, df: DataFrame, context: Mapping[str, Any], started: float | None = None
     ) -> DataFrame:
-        from c360.quality import publish as gate
-
-        if table.suite is None:
-            raise ValueError(f"{table.name} has no quality suite: a published table needs one")
+        """Publish ``df``, the table's whole build: the whole table, or the partitions to write
+        (module docstring); returns it checkpointed."""
         started = time.perf_counter() if started is None else started
+        self._suite(table)
         table.ensure(self.storage)
         df = df.localCheckpoint()
-        commit: Callable[[DataFrame, pa.Table | None], CommitResult]
-        specs: list[dict[str, Any]]
-        row_count: int | None = None  # part's rows, when known without a job of its own
-        plan: PartitionPlan | None = None  # a partitioned fact's partitions, and their digests once written
         if table.publish == "whole":
-            part, specs = df, []
+            self._write(table, df, None, None, None, started)
+            return df
+        (column,) = table.partition_by
+        dates, row_count, plan = self._partition_dates(table, df, column, context)
+        self._write(table, df.filter(F.col(column).isin(*dates)), dates, row_count, plan, started)
+        return df
+
+    def _write(
+        self,
+        table: Table,
+        part: DataFrame,
+        dates: list[date] | None,
+        row_count: int | None,
+        plan: PartitionPlan | None,
+        started: float,
+    ) -> None:
+        """Gate and commit ``part``: the whole table (``dates`` None) or these partitions of
+        it, unless the table already holds exactly these rows. ``row_count``: part's rows, when
+        known without a job of its own; ``plan``: a partitioned fact's partitions, and their
+        digests once written."""
+        from c360.quality import publish as gate
+
+        suite = self._suite(table)
+        commit: Callable[[DataFrame, pa.Table | None], CommitResult]
+        specs: list[dict[str, Any]] = []
+        if dates is None:
             commit = lambda d, rows: self.storage.overwrite(d, table.name, unchanged_check=False, rows=rows)  # noqa: E731
         else:
             (column,) = table.partition_by
-            dates, row_count, plan = self._partition_dates(table, df, column, context)
-            part = df.filter(F.col(column).isin(*dates))
             specs = [{column: d} for d in dates]
             commit = lambda d, rows: self.storage.replace_partitions(  # noqa: E731
                 d, table.name, partitions=specs, unchanged_check=False, rows=rows
@@ -340,18 +559,18 @@ class Publisher:
 
         shown = tuple(",".join(f"{k}={v}" for k, v in s.items()) for s in specs)
         # The write below skips its own "unchanged?" check: this is it, asked before the gate.
-        if self.storage.holds(part, table.name, specs if table.publish != "whole" else None, row_count=row_count):
+        if self.storage.holds(part, table.name, specs if dates is not None else None, row_count=row_count):
             version = self.storage.catalog.version(table.name)
             rows = row_count if row_count is not None else part.count()
             self._keep_digests(table, plan, version)
             self.writes.append(
                 TableWrite(table.name, rows, False, version, shown, time.perf_counter() - started, validated=False)
             )
-            return df
+            return
         outcome = gate(
             self.storage,
             part,
-            table.suite,
+            suite,
             write=write,
             run_id=self.run_id,
             run_date=max(self.run_dates),
@@ -361,7 +580,12 @@ class Publisher:
         self._keep_digests(table, plan, c.version)
         rows = int(outcome.report.metrics.get("row_count", c.rows_added))
         self.writes.append(TableWrite(table.name, rows, c.committed, c.version, shown, time.perf_counter() - started))
-        return df
+
+    @staticmethod
+    def _suite(table: Table) -> TableSuite:
+        if table.suite is None:
+            raise ValueError(f"{table.name} has no quality suite: a published table needs one")
+        return table.suite
 
     def _partition_dates(
         self, table: Table, df: DataFrame, column: str, context: Mapping[str, Any]

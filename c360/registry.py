@@ -100,19 +100,28 @@ PublishMode = Literal["whole", "partitions"]
 
 @dataclass(frozen=True)
 class Incremental:
-    """A whole-published table that need not be rebuilt whole every run (c360.publish,
-    "Build records").
+    """A table that need not be rebuilt whole every run (c360.publish, "Build records").
 
     Declaring it states two things about ``build``: it is a function of its inputs as of the
     run's last date and nothing else (no clock, no run dates), and, when ``key`` is given,
-    the rows of one value of ``key`` depend only on the input rows with that value (every
-    input has the column), apart from rows with a key no input delivers (an unknown member).
+    the rows of one value of ``key`` (a customer, an order, a shipment: its group) depend
+    only on
+
+    - the input rows whose latest version has that value: by default the rows with that
+      value, or, for an input in ``ids``, every version of the rows (named by ``ids``' column)
+      any version of which has it, since a re-delivery can move a row to another group;
+    - for an input in ``lookups`` (parameter -> (its natural key, the built column naming
+      it)), the rows whose natural key the group's built rows name: a dimension's versions
+      of a fact's customer, or its unknown member while there are none.
 
     A run then builds nothing when no input changed since the stored build, and only the
-    keys that input rows delivered since then when they are all the change.
+    groups that changed when the change is input rows delivered since then and lookup rows
+    changed since then. A partitioned fact can declare it only with a ``key``.
     """
 
     key: str | None = None
+    ids: Mapping[str, str] = field(default_factory=dict)
+    lookups: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -159,13 +168,25 @@ class Table:
         if self.publish == "partitions" and len(self.partition_by) != 1:
             raise ValueError(f"{self.name}: partition publishing needs exactly one partition column")
         if self.incremental is not None:
-            if self.publish != "whole" or self.build is None:
-                raise ValueError(f"{self.name}: only a built, whole-published table can be incremental")
-            context = [p for p in inspect.signature(self.build).parameters if p not in self.inputs and p != "spark"]
-            if context:
-                raise ValueError(f"{self.name}: an incremental build reads only its inputs, not {context}")
-            if self.incremental.key is not None and self.incremental.key not in names:
-                raise ValueError(f"{self.name}: incremental key {self.incremental.key} is not a column")
+            self._check_incremental(self.incremental, names)
+
+    def _check_incremental(self, inc: Incremental, names: list[str]) -> None:
+        if self.build is None or (self.publish != "whole" and inc.key is None):
+            raise ValueError(f"{self.name}: only a built table, whole-published or with a key, can be incremental")
+        declared = [*inc.ids, *inc.lookups]
+        if declared and inc.key is None:
+            raise ValueError(f"{self.name}: incremental ids and lookups need a key")
+        stray = [p for p in declared if p not in self.inputs]
+        if stray:
+            raise ValueError(f"{self.name}: incremental ids or lookups of no input: {', '.join(stray)}")
+        unnamed = [c for _, c in inc.lookups.values() if c not in names]
+        if unnamed:
+            raise ValueError(f"{self.name}: incremental lookups name no column of the table: {', '.join(unnamed)}")
+        context = [p for p in inspect.signature(self.build).parameters if p not in self.inputs and p != "spark"]
+        if context:
+            raise ValueError(f"{self.name}: an incremental build reads only its inputs, not {context}")
+        if inc.key is not None and inc.key not in names:
+            raise ValueError(f"{self.name}: incremental key {inc.key} is not a column")
 
     @property
     def checked_against(self) -> tuple[str, ...]:

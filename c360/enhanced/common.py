@@ -178,10 +178,7 @@ def partitions_to_write(
     partial aggregation per task, where joining the two sides by key shuffled both. With
     neither, only the first kind is found.
     """
-    last = max(run_dates)
-    unknown = [F.coalesce(F.col(fk) == F.lit(UNKNOWN_KEY), F.lit(False)) for fk in foreign_keys]
-    hashed = [*[F.col(k) for k in keys], *unknown]
-    digest = (F.xxhash64(*hashed) if hashed else F.lit(0)).cast("decimal(38,0)")
+    digest = row_digest(keys, foreign_keys)
     has_arrivals = "source_extract_date" in fact.columns
     arrived = F.col("source_extract_date").isin(*run_dates).cast("int") if has_arrivals else F.lit(0)
     sides = fact.select(F.col(partition).alias("p"), F.lit(1).alias("built"), arrived.alias("a"), digest.alias("h"))
@@ -208,9 +205,72 @@ def partitions_to_write(
         stored_digests = {r["p"]: (int(r["n_held"]), int(r["h_held"] or 0)) for r in dated if r["n_held"]}
     else:
         stored_digests = built  # nothing to compare with: no partition is stale
-    chosen = set(run_dates) | {r["p"] for r in dated if r["arrived"] and r["p"] <= last}
+    arrivals = {r["p"] for r in dated if r["arrived"]}
+    return _plan(built, stored_digests, arrivals, run_dates, {r["p"]: int(r["n"]) for r in rows if r["n"]})
+
+
+def partitions_to_write_groups(
+    leaving: DataFrame,
+    rebuilt: DataFrame,
+    keys: Sequence[str],
+    partition: str,
+    run_dates: Sequence[date],
+    foreign_keys: Sequence[str],
+    held: Mapping[date, Digest],
+) -> PartitionPlan | None:
+    """:func:`partitions_to_write` of a fact whose build is its stored rows with some groups
+    replaced (c360.publish, "Build records"): ``leaving`` the stored rows of those groups,
+    ``rebuilt`` their new rows, ``held`` the digests of the stored partitions. Each partition's
+    digest after the change is its held digest less ``leaving``'s plus ``rebuilt``'s, so only
+    the changed groups' rows are read, in one Spark job. The stored rows must hold no arrival
+    of the run dates (a build recorded before them). None: a row without a partition value.
+    """
+    digest = row_digest(keys, foreign_keys)
+    arrived = F.col("source_extract_date").isin(*run_dates).cast("int")
+    new = rebuilt.select(F.col(partition).alias("p"), F.lit(1).alias("sign"), arrived.alias("a"), digest.alias("h"))
+    old = leaving.select(F.col(partition), F.lit(-1), F.lit(0), digest).toDF("p", "sign", "a", "h")
+    rows = (
+        new.unionByName(old)
+        .groupBy("p")
+        .agg(
+            F.sum("sign").alias("dn"),
+            F.sum(F.col("sign") * F.col("h")).alias("dh"),
+            F.max("a").alias("arrived"),
+            F.count(F.when(F.col("sign") == 1, 1)).alias("n_new"),
+        )
+        .collect()
+    )
+    if any(r["p"] is None for r in rows):
+        return None
+    after = dict(held)
+    for r in rows:
+        n, h = after.get(r["p"], (0, 0))
+        after[r["p"]] = (n + int(r["dn"]), h + int(r["dh"]))
+    built = {p: d for p, d in after.items() if d[0]}
+    counts: dict[date | None, int] = {p: n for p, (n, _) in built.items()}
+    return _plan(built, dict(held), {r["p"] for r in rows if r["arrived"]}, run_dates, counts)
+
+
+def row_digest(keys: Sequence[str], foreign_keys: Sequence[str]) -> Column:
+    """A row's digest in a partition's (:func:`partitions_to_write`): the xxhash64 of its keys
+    and of which foreign keys point at the unknown member, as a decimal to be summed."""
+    unknown = [F.coalesce(F.col(fk) == F.lit(UNKNOWN_KEY), F.lit(False)) for fk in foreign_keys]
+    hashed = [*[F.col(k) for k in keys], *unknown]
+    return (F.xxhash64(*hashed) if hashed else F.lit(0)).cast("decimal(38,0)")
+
+
+def _plan(
+    built: Mapping[date, Digest],
+    stored: Mapping[date, Digest],
+    arrivals: set[date],
+    run_dates: Sequence[date],
+    counts: dict[date | None, int],
+) -> PartitionPlan:
+    """The partitions to write from each side's digests (:func:`partitions_to_write`)."""
+    last = max(run_dates)
+    chosen = set(run_dates) | {p for p in arrivals if p <= last}
     # A partition the table holds rows in: a partition it does not hold yet has nothing stale.
-    chosen |= {p for p, held_p in stored_digests.items() if p <= last and built.get(p) != held_p}
-    after = {p: d for p, d in stored_digests.items() if p not in chosen}
+    chosen |= {p for p, held_p in stored.items() if p <= last and built.get(p) != held_p}
+    after = {p: d for p, d in stored.items() if p not in chosen}
     after |= {p: d for p, d in built.items() if p in chosen}
-    return PartitionPlan(sorted(chosen), {r["p"]: int(r["n"]) for r in rows if r["n"]}, after)
+    return PartitionPlan(sorted(chosen), counts, after)

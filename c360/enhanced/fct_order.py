@@ -14,7 +14,7 @@ from pyspark.sql import types as T
 from c360.enhanced.common import conform, date_key, latest_versions, lookup_key, lookup_scd
 from c360.enhanced.dim_channel import CHANNEL_KEYS
 from c360.quality import TableSuite
-from c360.registry import C360, SUBJECT, Table, column
+from c360.registry import C360, SUBJECT, Incremental, Table, column
 
 MONEY = T.DecimalType(12, 2)
 SCHEMA = T.StructType(
@@ -117,5 +117,11 @@ TABLE = Table(
     build=build,
     publish="partitions",
     suite=SUITE,
+    # An order is built from its latest version and its lines (a re-sent line can name another order).
+    incremental=Incremental(
+        key="transaction_id",
+        ids={"items": "item_id"},
+        lookups={"dim_customer": ("customer_id", "customer_id"), "dim_location": ("location_id", "store_id")},
+    ),
     freshness_hours=36,
 )

@@ -15,7 +15,7 @@ from pyspark.sql import types as T
 
 from c360.enhanced.common import conform, date_key, latest_versions, lookup_scd
 from c360.quality import TableSuite
-from c360.registry import C360, SUBJECT, Table, column
+from c360.registry import C360, SUBJECT, Incremental, Table, column
 
 MONEY = T.DecimalType(12, 2)
 AMOUNT = T.DecimalType(14, 2)
@@ -126,5 +126,11 @@ TABLE = Table(
     build=build,
     publish="partitions",
     suite=SUITE,
+    # A line is built with its order (a re-sent line can name another order).
+    incremental=Incremental(
+        key="transaction_id",
+        ids={"items": "item_id"},
+        lookups={"dim_customer": ("customer_id", "customer_id"), "dim_product": ("product_id", "product_id")},
+    ),
     freshness_hours=36,
 )

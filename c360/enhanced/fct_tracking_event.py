@@ -18,7 +18,7 @@ from pyspark.sql import types as T
 
 from c360.enhanced.common import conform, date_key, latest_versions
 from c360.quality import TableSuite
-from c360.registry import C360, Table, column
+from c360.registry import C360, Incremental, Table, column
 
 NAME = "enhanced.logistics.fct_tracking_event"
 FINAL_EVENTS = ("delivered", "returned")
@@ -91,5 +91,7 @@ TABLE = Table(
     build=build,
     publish="partitions",
     suite=SUITE,
+    # A shipment's scans are placed in its journey together; a re-sent scan can name another shipment.
+    incremental=Incremental(key="shipment_id", ids={"events": "event_id"}),
     freshness_hours=36,
 )

@@ -183,6 +183,14 @@ def test_only_a_pure_whole_build_can_be_declared_incremental() -> None:
     with pytest.raises(ValueError, match="incremental key customer is not a column"):
         replace(table, incremental=Incremental(key="customer"))
     fact = registry().tables["enhanced.sales.fct_order"]
-    with pytest.raises(ValueError, match="only a built, whole-published table"):
+    with pytest.raises(ValueError, match="only a built table, whole-published or with a key"):
         replace(fact, incremental=Incremental())
+    with pytest.raises(ValueError, match="ids and lookups need a key"):
+        replace(table, incremental=Incremental(ids={"customers": "customer_id"}))
+    with pytest.raises(ValueError, match="ids or lookups of no input: dim_product"):
+        replace(fact, incremental=Incremental(key="transaction_id", lookups={"dim_product": ("product_id", "x")}))
+    with pytest.raises(ValueError, match="lookups name no column of the table: customer$"):
+        replace(
+            fact, incremental=Incremental(key="transaction_id", lookups={"dim_customer": ("customer_id", "customer")})
+        )
     assert isinstance(table, Table)
