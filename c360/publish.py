@@ -366,12 +366,9 @@ class Publisher:
         stored = self.storage.read(table.name)
         ids = {n: inc.ids.get(names[n], key) for n in table.sources if names[n] not in inc.lookups}
 
-        collected: dict[int, list[Any]] = {}
-
-        def holding(name: str, column: str, values: DataFrame) -> DataFrame:
-            if id(values) not in collected:
-                collected[id(values)] = [r[0] for r in values.collect()]
-            return self._rows_holding(frames, context, name, column, values, collected[id(values)])
+        def holding(name: str, column: str, values: DataFrame, wanted: Sequence[Any] | None = None) -> DataFrame:
+            wanted = [r[0] for r in values.collect()] if wanted is None else wanted
+            return self._rows_holding(frames, context, name, column, values, wanted)
 
         groups: list[DataFrame] = []
         for name, rows in change.delivered.items():
@@ -394,20 +391,19 @@ class Publisher:
             named = F.broadcast(keys.distinct().withColumnRenamed(natural, column))
             groups.append(stored.join(named, column, "left_semi").select(key))
         changed = functools.reduce(DataFrame.unionByName, groups).distinct().localCheckpoint()
-        counted = changed.agg(F.count(F.lit(1)).alias("groups"), F.count(key).alias("named")).first()
-        assert counted is not None  # noqa: S101 - an aggregation has one row
-        if counted["groups"] != counted["named"]:
+        group_keys = [r[0] for r in changed.collect()]  # for the files' statistics, and counted
+        if any(k is None for k in group_keys):
             return None  # a row without a group value: no join can find it again
         chosen = F.broadcast(changed)
         narrowed = dict(frames)
         for name, column in ids.items():
             if column == key:
-                narrowed[name] = holding(name, key, changed)
+                narrowed[name] = holding(name, key, changed, group_keys)
             else:
-                members = holding(name, key, changed).select(column).distinct().localCheckpoint()
+                members = holding(name, key, changed, group_keys).select(column).distinct().localCheckpoint()
                 narrowed[name] = holding(name, column, members)
         rebuilt = table.call_build(narrowed, context).join(chosen, key, "left_semi")
-        return _Groups(key, stored, chosen, rebuilt, int(counted["groups"]))
+        return _Groups(key, stored, chosen, rebuilt, len(group_keys))
 
     def _rows_holding(
         self,

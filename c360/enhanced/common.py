@@ -236,7 +236,6 @@ def partitions_to_write_groups(
             F.sum("sign").alias("dn"),
             F.sum(F.col("sign") * F.col("h")).alias("dh"),
             F.max("a").alias("arrived"),
-            F.count(F.when(F.col("sign") == 1, 1)).alias("n_new"),
         )
         .collect()
     )
