@@ -11,7 +11,6 @@ opens). The server is stopped with SIGTERM after each start.
 from __future__ import annotations
 
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 from benchmarks.report import markdown_table, write_section
 from c360 import lake
 from c360.jupyter import NOTEBOOKS_DIR, PROJECT_ROOT, make_notebook, run_notebook, write_kernelspec
+from c360.ports import free_port
 from c360.settings import load_settings
 from c360.storage import LakeCatalog
 
@@ -31,16 +31,10 @@ RUNS = int(os.environ.get("C360_BENCH_NOTEBOOK_RUNS", "1"))
 TIME_LIMIT_S = 900
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _server_start(lake_root: Path) -> tuple[float, float]:
     """Seconds from ``make notebook`` to /api/status answering, and to /lab answering."""
     t0 = time.perf_counter()
-    with make_notebook(lake_root, _free_port()) as (url, status):
+    with make_notebook(lake_root, free_port()) as (url, status):
         while True:
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:

@@ -26,7 +26,6 @@ import secrets
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,11 +37,11 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from c360.ports import LOCAL_HOSTS, free_port
+
 REPO = Path(__file__).resolve().parents[1]
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
-# Hosts that mean "this machine": the URLs then say localhost, which is what a browser opens.
-_LOCAL_HOSTS = {"0.0.0.0", "127.0.0.1", "::", "::1", "localhost", ""}
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ class LocalAirflow:
     @property
     def base_url(self) -> str:
         """Where the UI and the REST API answer (``[api] base_url``: links, redirects, log URLs)."""
-        host = "localhost" if self.host in _LOCAL_HOSTS else self.host
+        host = "localhost" if self.host in LOCAL_HOSTS else self.host
         return f"http://{host}:{self.port}"
 
     @property
@@ -114,14 +113,6 @@ class LocalAirflow:
 
 def _prepend(first: str, rest: str) -> str:
     return first if not rest else f"{first}{os.pathsep}{rest}"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now (the OS picks it)."""
-    bind = "127.0.0.1" if host in _LOCAL_HOSTS else host
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((bind, 0))
-        return int(sock.getsockname()[1])
 
 
 def admin_password(home: Path) -> str:

@@ -304,7 +304,8 @@ def make_notebook(lake_root: Path, port: int, *, timeout: float = 120.0) -> Iter
         status = url.replace("/lab?", "/api/status?")
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited with {proc.returncode}")
+                said = proc.stdout.read().strip()[-2000:]
+                raise RuntimeError(f"jupyter lab exited with {proc.returncode}; it said:\n{said}")
             if time.perf_counter() - t0 > timeout:
                 raise RuntimeError(f"JupyterLab not ready after {timeout:.0f} s")
             try:
@@ -316,11 +317,13 @@ def make_notebook(lake_root: Path, port: int, *, timeout: float = 120.0) -> Iter
             time.sleep(0.05)
         yield url, time.perf_counter() - t0
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # the whole group may have exited already
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 
 

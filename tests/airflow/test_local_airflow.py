@@ -21,7 +21,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from c360.airflow_supervisor import LocalAirflow, Supervisor, free_port
+from c360.airflow_supervisor import LocalAirflow, Supervisor
+from c360.ports import free_port
 
 from .conftest import AIRFLOW_HOME, DAGS, REPO
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +34,7 @@ import pytest
 
 from c360.cluster import ClusterSpec, master_state, spark_home, start, stop
 from c360.lake import Lake
+from c360.ports import free_ports
 from c360.registry import registry
 from c360.spark import C1_ONLY_JIT, LOCAL_FS_CLASS, class_archive_options, local_fs_submit_options
 from tests.conftest import MOCK, PublishedLake, copy_lake
@@ -48,17 +48,6 @@ RUN_ID = "cluster-test"
 JAVA_OPTIONS = C1_ONLY_JIT
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def _dates(values: tuple) -> str:  # noqa: ANN001 - tuple of dates
     return ",".join(d.isoformat() for d in values)
 
@@ -66,7 +55,7 @@ def _dates(values: tuple) -> str:  # noqa: ANN001 - tuple of dates
 def test_ingest_and_enhanced_tier_on_a_two_worker_cluster_equal_local(
     published_lake: PublishedLake, tmp_path: Path
 ) -> None:
-    port, ui, worker_ui, _ = _free_ports(4)
+    port, ui, worker_ui = free_ports(3)
     spec = ClusterSpec(workers=2, cores=1, memory="1g", port=port, ui_port=ui, worker_ui_port=worker_ui)
     root = copy_lake(published_lake.root, tmp_path / "lake")
     shutil.rmtree(root / "enhanced")

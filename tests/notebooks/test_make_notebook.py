@@ -7,7 +7,6 @@ No Spark: the server is started, asked a few questions over HTTP, and stopped.
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import urllib.error
 import urllib.request
@@ -15,12 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from c360.jupyter import KERNEL_NAME, PROJECT_ROOT, make_notebook
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from c360.ports import free_port
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -33,7 +27,7 @@ def _get(url: str) -> tuple[int, bytes]:
 
 def test_make_notebook_serves_the_project_kernel_on_localhost(tmp_path: Path) -> None:
     lake_root = tmp_path / "lake"
-    port = _free_port()
+    port = free_port()
     with make_notebook(lake_root, port) as (url, _):
         parts = urlsplit(url)
         assert parts.hostname == "127.0.0.1" and parts.port == port and parts.path == "/lab"

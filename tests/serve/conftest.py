@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,11 +48,3 @@ def client(served: ServedLakeFixture) -> Iterator[TestClient]:
 
 def headers(served: ServedLakeFixture, role: str) -> dict[str, str]:
     return {"X-API-Key": served.keys[role]}
-
-
-def free_port() -> int:
-    """A port no process listens on now. For a server started in another process; one started
-    here is handed a bound socket instead (no other process can take the port meanwhile)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

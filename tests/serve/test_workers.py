@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
+from c360.ports import free_port
 from tests.conftest import PublishedLake, copy_lake
-from tests.serve.conftest import free_port
 
 pytestmark = pytest.mark.slow
 
