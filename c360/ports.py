@@ -39,8 +39,6 @@ def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
     rng = random.SystemRandom()
     chosen: list[int] = []
     for _ in range(200):
-        if len(chosen) == n:
-            return chosen
         port = rng.randrange(LOWEST, top) if top - LOWEST >= 1000 else 0
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
@@ -50,8 +48,8 @@ def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
             got = int(sock.getsockname()[1])
         if got not in chosen:
             chosen.append(got)
-    if len(chosen) == n:
-        return chosen
+        if len(chosen) == n:
+            return chosen
     raise RuntimeError(f"no {n} free TCP ports found on {bind} in 200 tries")
 
 
