@@ -417,6 +417,7 @@ def model_step(ctx: RunContext, dates: Sequence[date], profile_dates: Sequence[d
             run_log=ctx.gate_log,
             workers=ctx.workers(rows),
             incremental=ctx.settings.incremental_dimensions,
+            groups_min_rows=ctx.settings.groups_min_rows,
         )
 
 

@@ -27,7 +27,9 @@ A later run for a date on or after it then
   looked-up dimension rows changed (c360.registry.Incremental). Their history is read only
   from the files whose statistics may hold them. A whole-published table keeps the stored
   rows of every other group (whole table still gated and written once); a partitioned fact
-  rewrites the partitions the changed groups touch, found from its held digests;
+  rewrites the partitions the changed groups touch, found from its held digests. Only a
+  table of at least ``groups_min_rows`` rows (c360.settings): finding the groups costs Spark
+  jobs that a small table's whole build does not;
 - rebuilds whole otherwise: no record, a record of another table version (erasure,
   compaction, a failed write), other code, an older run date (a past date rebuilt), or
   input files changed up to the recorded date (a date re-sanitized, an input compacted).
@@ -221,6 +223,7 @@ class Publisher:
     run_dates: Sequence[date]
     run_log: GateLog | None = None  # the run's log, which the run flushes; None: the step keeps its own
     incremental: bool = True  # False: incremental tables are rebuilt whole (and their records renewed)
+    groups_min_rows: int = 0  # a keyed incremental table holding fewer rows is rebuilt whole (0: never)
     writes: list[TableWrite] = field(default_factory=list)
     log: GateLog = field(init=False)
     # Called just before a commit (build_and_publish_all's turn); raising stops the commit.
@@ -259,7 +262,14 @@ class Publisher:
 
         def publish_in_turn(table: Table, turn: Turn) -> None:
             # A private gate log and writes, handed over in table order once the commit is done.
-            own = Publisher(self.storage, self.run_id, self.run_dates, GateLog(self.storage), self.incremental)
+            own = Publisher(
+                self.storage,
+                self.run_id,
+                self.run_dates,
+                GateLog(self.storage),
+                self.incremental,
+                groups_min_rows=self.groups_min_rows,
+            )
             own.lookups = self.lookups
             own.before_commit = turn
             try:
@@ -310,7 +320,7 @@ class Publisher:
             )
             return df
         groups = None
-        if change is not None and record is not None and table.incremental.key is not None:
+        if change is not None and record is not None and table.incremental.key is not None and self._groups_pay(table):
             groups = self._build_groups(table, frames, context, record, change)
         if groups is None or record is None:
             out = self.publish(table, table.call_build(frames, context), context, started)
@@ -321,6 +331,13 @@ class Publisher:
         self._record(table, path, versions, as_of, code)
         self.writes[-1] = replace(self.writes[-1], build=how, keys=count)
         return out
+
+    def _groups_pay(self, table: Table) -> bool:
+        """Whether the table holds enough rows (``groups_min_rows``, counted from its Delta log)
+        for its changed groups to cost less to find and rebuild than its whole build."""
+        if not self.groups_min_rows:
+            return True
+        return sum(self.storage.catalog.row_counts(table.name).values()) >= self.groups_min_rows
 
     def _change_since(
         self, table: Table, record: BuildRecord | None, versions: Mapping[str, int], as_of: date, code: str

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     # (c360.publish, "Build records"); False rebuilds every dimension whole, as a check or an
     # anchor (the content is the same either way).
     incremental_dimensions: bool = True
+    # An incremental table with a key is rebuilt only for the groups a run changed when it holds
+    # at least this many rows, and whole below that (the same rows either way): finding the
+    # groups costs Spark jobs of their own, which a small table's whole build does not. The
+    # model step of mock_data's next day took 18.0-20.8 s by groups and 9.3-13.4 s whole; the
+    # 1M-order-line day's, 92 s by groups and 120 s whole (docs/benchmarks.md). 0 = by groups
+    # always.
+    groups_min_rows: int = Field(default=100_000, ge=0)
     # HMAC-SHA256 key for pseudonymising direct identifiers (sanitized tier).
     pseudonym_key: SecretStr | None = None
     # Worker processes for the JSON path of the AQI calculator; 0 = CPU count.

@@ -74,6 +74,7 @@ def build_model(
     run_log: GateLog | None = None,
     workers: int = 1,
     incremental: bool = True,
+    groups_min_rows: int = 0,
 ) -> ModelReport:
     """Build the star (and marts) for the run dates; the last one is the as-of date of dimensions.
 
@@ -82,13 +83,16 @@ def build_model(
     ``workers``: tables built and gated at the same time (``Publisher.build_and_publish_all``:
     each after what it reads, commits in order, a failure stops every table after it).
     ``incremental``: dimensions rebuilt only as far as their inputs changed (c360.publish,
-    "Build records"); False rebuilds them whole (the same rows).
+    "Build records"); False rebuilds them whole (the same rows). ``groups_min_rows``: a keyed
+    incremental table holding fewer rows is rebuilt whole rather than by its changed groups.
 
     Marts read the facts as built in this run (as of its last date), never the published
     tables, which may hold later versions when an older date is rebuilt.
     """
     last = max(run_dates)
-    publisher = Publisher(storage, run_id, sorted(run_dates), run_log, incremental=incremental)
+    publisher = Publisher(
+        storage, run_id, sorted(run_dates), run_log, incremental=incremental, groups_min_rows=groups_min_rows
+    )
     chosen = model_tables(tables)
     built = {t.name for t in chosen}
     sources = dict.fromkeys(s for t in chosen for s in t.sources if s not in built)

@@ -11,6 +11,7 @@ dimension rows (a customer's segment, a product's cost) and, on the last day, no
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from datetime import date
 from decimal import Decimal
@@ -151,6 +152,27 @@ def test_each_day_the_facts_rebuilt_for_the_changed_groups_hold_their_whole_buil
             # Each fact changed on D2 and D3, and not in every one of its groups.
             assert build == "keys" and keys is not None and 0 < keys < groups[name], (day, name, build, keys)
     assert builds[D4] == dict.fromkeys(FACTS, ("none", None))
+
+
+def test_a_fact_holding_fewer_rows_than_groups_min_rows_is_rebuilt_whole(spark: SparkSession, tmp_path: Path) -> None:
+    """The same day changed, on two copies of one lake: with ``groups_min_rows`` one more than
+    the fact holds it is rebuilt whole, with exactly that many by groups; the same rows."""
+    name = "enhanced.sales.fct_order"
+    lake = Lake(spark, tmp_path / "lake")
+    lake.deliver(D1)
+    build_model(spark, lake.storage, [D1], "run-d1", tables=[name])
+    lake.deliver(D2)
+    held = sum(lake.storage.catalog.row_counts(name).values())
+    assert held > 0
+    built = {}
+    for how, minimum in (("whole", held + 1), ("keys", held)):
+        copy = Lake(spark, shutil.copytree(tmp_path / "lake", tmp_path / how))
+        report = build_model(spark, copy.storage, [D2], f"run-{how}", tables=[name], groups_min_rows=minimum)
+        (write,) = [w for w in report.tables if w.table == name]
+        assert write.build == how, (minimum, held, write)
+        built[how] = rows(copy.storage.read(name))
+        assert built[how] == rows(copy.whole_build(registry().tables[name], D2))
+    assert built["whole"] == built["keys"]
 
 
 def test_a_groups_history_is_read_from_the_files_that_may_hold_it(spark: SparkSession, tmp_path: Path) -> None:
