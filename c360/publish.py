@@ -27,9 +27,9 @@ A later run for a date on or after it then
   looked-up dimension rows changed (c360.registry.Incremental). Their history is read only
   from the files whose statistics may hold them. A whole-published table keeps the stored
   rows of every other group (whole table still gated and written once); a partitioned fact
-  rewrites the partitions the changed groups touch, found from its held digests. Only a
-  table of at least ``groups_min_rows`` rows (c360.settings): finding the groups costs Spark
-  jobs that a small table's whole build does not;
+  rewrites the partitions the changed groups touch, found from its held digests. This is
+  done only for a table holding at least ``groups_min_rows`` rows (c360.settings); a smaller
+  one is rebuilt whole, since finding the groups costs Spark jobs its whole build does not;
 - rebuilds whole otherwise: no record, a record of another table version (erasure,
   compaction, a failed write), other code, an older run date (a past date rebuilt), or
   input files changed up to the recorded date (a date re-sanitized, an input compacted).
