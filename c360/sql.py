@@ -371,7 +371,7 @@ class SqlEngine:
             except SqlError as exc:
                 gone = _files_gone(prepared)
                 if not gone:
-                    raise self._explain(exc, prepared.accesses) from None
+                    raise self._explain(exc, prepared.accesses, snapshot) from None
                 asked = sorted(n for n in gone if n in (versions or {}))
                 if asked or attempt == 2:
                     what = ", ".join(f"{n} version {prepared.versions[n]}" for n in (asked or gone))
@@ -406,7 +406,7 @@ class SqlEngine:
         except (SqlTimeoutError, SqlMemoryError):
             raise
         except SqlError as exc:
-            raise self._explain(exc, prepared.accesses) from None
+            raise self._explain(exc, prepared.accesses, snapshot) from None
         return rows, prepared.versions
 
     def _prepare(
@@ -458,8 +458,7 @@ class SqlEngine:
         except TableNotFoundError as exc:
             if self.catalog.exists(tname):
                 raise SqlError(str(exc)) from None
-            known = snap.served() if snap is not None else served_tables(self.lake_root)
-            raise SqlError(unknown_table_message(tname, known)) from None
+            raise SqlError(unknown_table_message(tname, self._served(snap))) from None
 
     def _checked_versions(self, versions: Mapping[str, int] | None, snap: Snapshot | None) -> dict[str, int]:
         """``versions`` by canonical name; a name that is no table of the lake is refused. It was
@@ -473,10 +472,13 @@ class SqlEngine:
             except TableNameError as exc:
                 raise SqlError(f"cannot pin a version of {name!r}: {exc}") from None
             if not self.catalog.exists(tname):
-                known = snap.served() if snap is not None else served_tables(self.lake_root)
-                raise SqlError(f"cannot pin a version of {name}: {unknown_table_message(tname, known)}")
+                raise SqlError(f"cannot pin a version of {name}: {unknown_table_message(tname, self._served(snap))}")
             out[tname] = version
         return out
+
+    def _served(self, snap: Snapshot | None) -> list[str]:
+        """The names of the served tables: the snapshot's, else the lake's."""
+        return snap.served() if snap is not None else served_tables(self.lake_root)
 
     def _pinned_vault(self, snap: Snapshot | None) -> PinnedTable | None:
         if snap is not None and VAULT_TABLE in snap.tables:
@@ -489,15 +491,20 @@ class SqlEngine:
             return ColumnAccess(p.name, tuple(p.schema.names), ())
         return column_access(role, p.name, p.schema)
 
-    @staticmethod
-    def _explain(exc: SqlError, accesses: Mapping[str, ColumnAccess]) -> Exception:
-        """A masked column named in a query is an access error, not an unknown column."""
+    def _explain(self, exc: SqlError, accesses: Mapping[str, ColumnAccess], snapshot: Snapshot | None) -> Exception:
+        """A masked column named in a query is an access error, not an unknown column; a table
+        DataFusion did not find (a name that is not tier.domain.table, such as the table's own
+        last part) is answered with the published tables whose names come closest."""
         m = re.search(r"No field named ([^\s.]+\.)?\"?([A-Za-z0-9_]+)\"?", str(exc))
         if m:
             col = m.group(2)
             for a in accesses.values():
                 if col in a.masked:
                     return AccessDenied(f"column {col} of {a.table} is outside your role (tagged outside its grants)")
+        m = re.match(rf"unknown table '([^']+)': {re.escape(_NOT_A_TABLE_NAME)}", str(exc))
+        if m:
+            known = self._served(snapshot if snapshot is not None else self.snapshot())
+            return SqlError(f"{unknown_table_message(m.group(1), known)}; {_NOT_A_TABLE_NAME}")
         return exc
 
 
@@ -948,6 +955,9 @@ def _plain_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema(fields, metadata=schema.metadata)
 
 
+_NOT_A_TABLE_NAME = "name a published table as tier.domain.table (`c360 table list` and GET /v1/tables list them)"
+
+
 def _clean_message(message: str, tag: str, names: Iterable[str]) -> str:
     """DataFusion's message without the engine's private names, and with the published names."""
     for k, name in enumerate(names):
@@ -955,7 +965,7 @@ def _clean_message(message: str, tag: str, names: Iterable[str]) -> str:
     message = re.sub(rf"{_PRIVATE}_{tag}_vault", "vault", message)
     m = re.search(r"table '(?:datafusion\.public\.)?([^']+)' not found", message)
     if m:
-        return f"unknown table {m.group(1)!r}: name a published table as tier.domain.table (GET /v1/tables lists them)"
+        return f"unknown table {m.group(1)!r}: {_NOT_A_TABLE_NAME}"
     return message.strip().splitlines()[0] if len(message) > 500 else message.strip()
 
 
