@@ -690,7 +690,9 @@ class _QueryProcess:
         self.memory_bytes = memory_bytes
         ours, theirs = socket.socketpair()
         env = dict(os.environ)
-        package_root = str(Path(__file__).resolve().parent.parent)  # c360 importable whatever the cwd
+        # This c360, whatever the working directory: ``-P`` keeps ``python -c`` from putting the
+        # working directory first on sys.path, where another checkout's c360 would shadow it.
+        package_root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
         # SIGINT's default first (serve_queries says why): a Ctrl-C during the imports would
         # otherwise print their KeyboardInterrupt traceback.
@@ -699,7 +701,7 @@ class _QueryProcess:
             "import sys; from c360.sql import serve_queries; serve_queries(int(sys.argv[1]))"
         )
         self.process = subprocess.Popen(
-            [sys.executable, "-c", main, str(theirs.fileno())],
+            [sys.executable, "-P", "-c", main, str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
             env=env,

@@ -296,6 +296,22 @@ def test_a_process_that_cannot_start_is_the_start_s_error_and_the_others_stop_wa
         engine.close()
 
 
+def test_a_c360_folder_in_the_working_directory_is_not_the_query_processes_c360(
+    lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``python -c`` puts the working directory first on ``sys.path``: started from another
+    checkout (or any folder holding a ``c360`` package), the query processes imported that code."""
+    other = tmp_path / "elsewhere"
+    (other / "c360").mkdir(parents=True)
+    (other / "c360" / "__init__.py").write_text("raise ImportError('the c360 of the working directory')\n")
+    monkeypatch.chdir(other)
+    engine = SqlEngine(lake)
+    try:
+        assert engine.query("SELECT count(*) AS n FROM enhanced.d.t").table.to_pylist() == [{"n": 4}]
+    finally:
+        engine.close()
+
+
 def test_closing_the_engine_ends_its_query_processes(lake: Path) -> None:
     engine = SqlEngine(lake, workers=2)
     engine.query("SELECT 1 AS one")
