@@ -119,49 +119,71 @@ def standardise_and_type(df: DataFrame, contract: Contract) -> DataFrame:
     return df.select("*", *cols)
 
 
-def _reason(condition: Column, reason: str) -> Column:
-    return F.when(condition, F.lit(reason))
-
-
 def reasons(df: DataFrame, contract: Contract, parents: Mapping[str, DataFrame]) -> DataFrame:
-    """``_reasons``: every rule the row breaks (empty array = valid)."""
-    checks: list[Column] = [_reason(F.col("_parse_error").isNotNull(), "malformed_line")]
+    """``_reasons``: every rule the row breaks (empty array = valid).
+
+    The checks are one SQL expression handed to Spark in one call. Built as Column objects,
+    each node of each check was a Py4J round trip of its own: a sanitize of mock_data's first
+    date made 33,100-34,000 calls that way and makes 27,000-27,100 now (docs/benchmarks.md,
+    "Where a small day's driver time goes")."""
+    checks: list[tuple[str, str]] = [("_parse_error IS NOT NULL", "malformed_line")]
     for c in contract.columns:
-        s, t = F.col(_std(c.name)), F.col(_typed(c.name))
+        s, t = _ident(_std(c.name)), _ident(_typed(c.name))
         if c.required:
-            checks.append(_reason(s.isNull(), f"missing_mandatory:{c.name}"))
-        checks.append(_reason(s.isNotNull() & t.isNull(), f"invalid_type:{c.name}"))
+            checks.append((f"{s} IS NULL", f"missing_mandatory:{c.name}"))
+        checks.append((f"{s} IS NOT NULL AND {t} IS NULL", f"invalid_type:{c.name}"))
         if c.pattern:
-            checks.append(_reason(t.isNotNull() & ~t.rlike(c.pattern), f"invalid_format:{c.name}"))
+            checks.append((f"{t} IS NOT NULL AND NOT ({t} RLIKE {_sql_string(c.pattern)})", f"invalid_format:{c.name}"))
         if c.enum:
-            checks.append(_reason(t.isNotNull() & ~t.isin(*c.enum), f"invalid_enum:{c.name}"))
+            values = ", ".join(_sql_string(v) for v in c.enum)
+            checks.append((f"{t} IS NOT NULL AND NOT ({t} IN ({values}))", f"invalid_enum:{c.name}"))
         bounds = []
         if c.ge is not None:
-            bounds.append(t < F.lit(c.ge))
+            bounds.append(f"{t} < {_sql_number(c.ge)}")
         if c.gt is not None:
-            bounds.append(t <= F.lit(c.gt))
+            bounds.append(f"{t} <= {_sql_number(c.gt)}")
         if c.le is not None:
-            bounds.append(t > F.lit(c.le))
+            bounds.append(f"{t} > {_sql_number(c.le)}")
         for b in bounds:
-            checks.append(_reason(t.isNotNull() & b, f"out_of_range:{c.name}"))
+            checks.append((f"{t} IS NOT NULL AND ({b})", f"out_of_range:{c.name}"))
     # Rules see the typed values under their own names (plus _extract_date).
-    typed_view = {c.name: F.col(_typed(c.name)) for c in contract.columns}
+    typed_view = {c.name: _ident(_typed(c.name)) for c in contract.columns}
     for rule in contract.rules:
-        checks.append(_reason(~F.coalesce(_with_typed(rule.expr, typed_view), F.lit(True)), rule.name))
+        checks.append((f"NOT coalesce(({_typed_sql(rule.expr, typed_view)}), true)", rule.name))
     out = df
     for fk in contract.foreign_keys:
         if fk.policy is FkPolicy.QUARANTINE:
             out = _join_parent(out, fk.column, parents[fk.ref], fk.ref_column)
-            checks.append(_reason(F.col(f"__orphan_{fk.column}"), f"orphan_fk:{fk.column}"))
-    return out.withColumn("_reasons", F.filter(F.array(*checks), lambda x: x.isNotNull()))
+            checks.append((_ident(f"__orphan_{fk.column}"), f"orphan_fk:{fk.column}"))
+    cases = ", ".join(f"CASE WHEN {condition} THEN {_sql_string(reason)} END" for condition, reason in checks)
+    return out.withColumn("_reasons", F.expr(f"filter(array({cases}), x -> x IS NOT NULL)"))
 
 
-def _with_typed(text: str, typed_view: Mapping[str, Column]) -> Column:
-    # Rules are written over contract column names; evaluate them on the typed columns.
+def _ident(name: str) -> str:
+    """A column name quoted for Spark SQL."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _sql_string(value: str) -> str:
+    """``value`` as a Spark SQL string literal: the parser unescapes backslashes, so a regular
+    expression's reach Spark as they do through ``Column.rlike``."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _sql_number(value: float) -> str:
+    """A bound as a Spark SQL literal of the type ``F.lit`` gives it (an int, or a double)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"a contract's bound must be a number, not {value!r}")
+    return str(value) if isinstance(value, int) else f"CAST({_sql_string(repr(value))} AS DOUBLE)"
+
+
+def _typed_sql(text: str, typed_view: Mapping[str, str]) -> str:
+    """A rule written over contract column names, over the typed columns (``typed_view``: each
+    name's quoted typed column)."""
     sql = text
     for name in sorted(typed_view, key=len, reverse=True):
-        sql = _replace_identifier(sql, name, f"`{_typed(name)}`")
-    return F.expr(sql)
+        sql = _replace_identifier(sql, name, typed_view[name])
+    return sql
 
 
 def _replace_identifier(sql: str, name: str, replacement: str) -> str:

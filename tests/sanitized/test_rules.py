@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 from c360.contracts import Col, Std
 from c360.contracts.retail import (
     CUSTOMERS,
+    EMAIL_RE,
     PRODUCT_SUPPLIERS,
     SUPPORT_TICKETS,
     TRANSACTION_ITEMS,
@@ -20,7 +21,7 @@ from c360.contracts.retail import (
 )
 from c360.pii import token
 from c360.sanitized.standardise import clean, standardise
-from c360.sanitized.transform import fate_rows, unseal
+from c360.sanitized.transform import _sql_string, fate_rows, unseal
 from tests.sanitized.frames import (
     D1,
     D2,
@@ -692,3 +693,11 @@ def test_unseal_reads_the_vault_once_for_every_pii_column_unless_told_by_column(
     reused = [line for line in final if "ReusedExchange" in line and "BroadcastExchange" in line]
     n = len(CUSTOMERS.pii_columns)
     assert (len(built), len(reused)) == ((n, 0) if by_column else (1, n - 1)), plan
+
+
+def test_a_value_written_as_a_sql_string_reaches_spark_unchanged(spark: SparkSession) -> None:
+    """The checks are SQL text: a pattern's backslashes and quotes must reach Spark as
+    ``Column.rlike`` hands them over, or a row would be judged by another expression."""
+    values = [EMAIL_RE, r"a\b", "it's", r"\%_\_", "ends in a backslash\\", r"\u0041", "tab\tand\nnew line", "\\'"]
+    row = spark.range(1).select(*[F.expr(_sql_string(v)).alias(f"v{i}") for i, v in enumerate(values)]).first()
+    assert list(row) == values
