@@ -504,7 +504,8 @@ class SqlEngine:
         m = re.match(rf"unknown table '([^']+)': {re.escape(_NOT_A_TABLE_NAME)}", str(exc))
         if m:
             known = self._served(snapshot if snapshot is not None else self.snapshot())
-            return SqlError(f"{unknown_table_message(m.group(1), known)}; {_NOT_A_TABLE_NAME}")
+            message = unknown_table_message(m.group(1), known)
+            return SqlError(f"{message}{' ' if message.endswith('?') else '. '}{_NOT_A_TABLE_NAME.capitalize()}")
         return exc
 
 

@@ -165,8 +165,8 @@ def _ident(name: str) -> str:
 
 
 def _sql_string(value: str) -> str:
-    """``value`` as a Spark SQL string literal: the parser unescapes backslashes, so a regular
-    expression's reach Spark as they do through ``Column.rlike``."""
+    """``value`` as a Spark SQL string literal. The parser unescapes backslashes, so they are
+    doubled: a regular expression reaches Spark as it does through ``Column.rlike``."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
