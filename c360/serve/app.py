@@ -31,6 +31,7 @@ from c360.serve.routers import air_quality, customers, exports, finance, health,
 from c360.serve.state import ServedLake
 from c360.settings import Settings
 from c360.sql import FilesGoneError, SqlEngine, SqlError, SqlInterruptedError
+from c360.storage.names import TableNameError
 
 log = logging.getLogger(__name__)
 SWAGGER_STATIC = "/static/swagger"
@@ -260,6 +261,12 @@ def _errors(app: FastAPI) -> None:
         _note(request, 503, str(exc))
         request.app.state.lake.request_reload()  # the next request reads the versions that replaced them
         return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
+
+    @app.exception_handler(TableNameError)
+    async def bad_table_name(request: Request, exc: TableNameError) -> JSONResponse:
+        # A path that matches tier.domain.table but names no tier (/v1/exports/a.a.a): was a 500.
+        _note(request, 400, str(exc))
+        return JSONResponse({"detail": str(exc)}, status_code=400)
 
     @app.exception_handler(SqlError)
     async def bad_sql(request: Request, exc: SqlError) -> JSONResponse:

@@ -81,6 +81,14 @@ def test_repeated_exports_are_byte_identical_and_carry_a_manifest(served: Served
     assert csv.num_rows == pq.read_table(tmp_path / "a.parquet").num_rows
 
 
+def test_an_export_of_a_name_with_no_such_tier_is_refused_with_400(
+    client: TestClient, served: ServedLakeFixture
+) -> None:
+    """Found by the fuzz test: a name of the path's shape whose tier does not exist was a 500."""
+    r = client.get("/v1/exports/a.a.a", headers=headers(served, "analyst"))
+    assert r.status_code == 400 and "unknown tier 'a'" in r.json()["detail"], r.text
+
+
 def test_exports_are_recorded_in_the_audit(client: TestClient, served: ServedLakeFixture) -> None:
     import pyarrow as pa
     from deltalake import QueryBuilder
