@@ -228,6 +228,22 @@ def _names(col: pa.ChunkedArray | pa.Array, customer_id: str) -> np.ndarray:
     return np.asarray(pc.fill_null(pc.match_substring_regex(col, pattern), False), dtype=bool)
 
 
+# A clear value or token shorter than this is not looked for inside a subject column's text:
+# a short value (a five-digit zip code) is a whole word of too many unrelated requests.
+MIN_QUOTED_CHARS = 6
+
+
+def _quotes(col: pa.ChunkedArray | pa.Array, values: set[str]) -> np.ndarray:
+    """Per row: does the text hold one of ``values`` as a whole word, in any case (a serving
+    audit's ``sql`` looking the subject up by e-mail, a ``target`` with their phone)?"""
+    wanted = sorted(v for v in values if len(v) >= MIN_QUOTED_CHARS)
+    if not wanted:
+        return np.zeros(len(col), dtype=bool)
+    words = "|".join(re.escape(v) for v in wanted)
+    pattern = rf"(^|[^A-Za-z0-9_])({words})($|[^A-Za-z0-9_])"
+    return np.asarray(pc.fill_null(pc.match_substring_regex(col, pattern, ignore_case=True), False), dtype=bool)
+
+
 def _map_entries(arr: pa.MapArray) -> tuple[pa.Array, np.ndarray]:
     """A map column's values, flattened, and the row each came from (pyarrow's list kernels
     do not take maps)."""
@@ -267,6 +283,11 @@ def erase_mask(subject: Subject, cols: Columns) -> rw.RowMask:
         for c in cols.tokens:
             if c in batch.column_names:
                 m |= _values_in(batch[c], subject.tokens)
+        # A subject column's text naming them by a clear value or token of theirs alone (the
+        # vault's, which the tokens found above include), not by their id.
+        for c in cols.subject:
+            if c in batch.column_names:
+                m |= _quotes(batch[c], subject.tokens)
         return pa.array(m)
 
     return mask

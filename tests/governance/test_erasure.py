@@ -95,6 +95,7 @@ class Erased:
     report: object
     data_docs_page: str  # a page quoting the subject before the erasure
     killed_ingest: str  # the staging file a killed ingest left, with the subject's clear values
+    looked_up: dict[str, bool]  # audited SQL looking customers up by e-mail -> names the subject
 
 
 def _vault(root: Path) -> list[dict]:
@@ -132,9 +133,33 @@ def erased(published_lake: PublishedLake, tmp_path_factory: pytest.TempPathFacto
     addresses = {r["destination_address"] for r in shipped if r["destination_address"]}
     docs = _plant_data_docs_page(root, cid, sorted(tokens)[0])
     staged = _plant_killed_ingest(root, cid, sorted(clear))
+    looked_up = _plant_lookups(root, cid)
     before = table_rows(root)
     report = erase_customer(LakeCatalog(root), cid, "REQ-2026-0042", key)
-    return Erased(root, cid, needles, keys, sorted(orders | shipments | addresses), before, report, docs, staged)
+    return Erased(
+        root, cid, needles, keys, sorted(orders | shipments | addresses), before, report, docs, staged, looked_up
+    )
+
+
+def _email(customer_id: str) -> str:
+    return next(r["email"] for r in _csv_rows("customer/customers.csv") if r["customer_id"] == customer_id)
+
+
+def _plant_lookups(root: Path, customer_id: str) -> dict[str, bool]:
+    """Requests a server audited that look customers up by a clear value, never by id: the
+    subject by e-mail as delivered and in capitals, and another customer (who must stay) by
+    theirs. Returns each request's SQL and whether it names the subject."""
+    from c360.serve.audit import AUDIT_TABLE, AuditRecord
+    from c360.storage.light import append_rows, ensure
+
+    theirs = _email(customer_id)
+    other = next(r["customer_id"] for r in _csv_rows("customer/customers.csv") if _email(r["customer_id"]) != theirs)
+    query = "SELECT customer_id FROM enhanced.customer.dim_customer WHERE email = '{}'"
+    asked = {query.format(theirs): True, query.format(theirs.upper()): True, query.format(_email(other)): False}
+    ensure(AUDIT_TABLE, root)
+    rows = [AuditRecord("POST", "/v1/sql", "/v1/sql", 200, "k1", "steward", sql=q).row() for q in asked]
+    append_rows(root, AUDIT_TABLE.name, rows, operation="audit")
+    return asked
 
 
 def _plant_killed_ingest(root: Path, customer_id: str, values: list[str]) -> str:
@@ -172,6 +197,12 @@ def test_no_trace_in_any_file_of_any_version_or_log(erased: Erased) -> None:
     assert int_hits(erased.root, "customer_key", erased.keys) == {}
 
 
+def test_an_audited_request_naming_them_by_a_clear_value_goes_and_others_stay(erased: Erased) -> None:
+    audit = DeltaTable(str(erased.root / "ops/serve/audit"))
+    kept = {r["sql"] for f in audit.file_uris() for r in pq.read_table(f, columns=["sql"]).to_pylist()}
+    assert {q for q in erased.looked_up if q in kept} == {q for q, theirs in erased.looked_up.items() if not theirs}
+
+
 def test_every_other_row_is_unchanged(erased: Erased) -> None:
     after = table_rows(erased.root)
     marks = [erased.customer_id, *erased.needles, *erased.linked]
@@ -183,7 +214,9 @@ def test_every_other_row_is_unchanged(erased: Erased) -> None:
         assert not (now - rows), f"{name}: rows appeared or changed"
         for row in rows - now:
             removed_somewhere = True
-            mentions = any(m in row for m in marks) or any(f"('customer_key', {k})" in row for k in erased.keys)
+            mentions = any(m.lower() in row.lower() for m in marks) or any(
+                f"('customer_key', {k})" in row for k in erased.keys
+            )
             assert mentions, f"{name}: removed a row that is not the subject's: {row[:300]}"
     assert removed_somewhere
     # the subject's rows are gone from the tables that held them
