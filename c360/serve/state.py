@@ -18,6 +18,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -172,7 +173,12 @@ class Match:
     value: object
 
     def test(self, values: pa.ChunkedArray) -> pa.ChunkedArray:
-        scalar = pa.scalar(self.value, values.type)
+        value = self.value
+        if self.op == "ge" and pa.types.is_decimal(values.type) and isinstance(value, Decimal):
+            # A bound finer than the column's cents: "at least 10.005" is "at least 10.01" (Arrow
+            # refuses to round it into the column's type).
+            value = value.quantize(Decimal(1).scaleb(-values.type.scale), ROUND_CEILING)
+        scalar = pa.scalar(value, values.type)
         return pc.equal(values, scalar) if self.op == "eq" else pc.greater_equal(values, scalar)
 
 

@@ -114,15 +114,28 @@ def test_filtered_pages_walk_the_whole_selection_in_id_order(
     assert len(expected) > 5
     seen: list[str] = []
     params: dict[str, Any] = {"segment": segment, "min_clv": "10", "limit": 4}
+    h_app = headers(served, "application")
     for _ in range(100):
-        r = client.get("/v1/customers", params=params, headers=headers(served, "application"))
+        r = client.get("/v1/customers", params=params, headers=h_app)
         assert r.status_code == 200, r.text
         body = r.json()
         seen += [i["customer_id"] for i in body["items"]]
         if body["next_cursor"] is None:
             break
-        params = {"segment": segment, "min_clv": "10", "limit": 4, "cursor": body["next_cursor"]}
+        # The cursor carries the filters (docs/serving.md sends it alone); sent with it, they
+        # must be the same ones (10.0 is 10). Pages after the first dropped them once.
+        alone = len(seen) // 4 % 2 == 1
+        params = {"limit": 4, "cursor": body["next_cursor"]}
+        params |= {} if alone else {"segment": segment, "min_clv": "10.0"}
     assert seen == expected
+    other = client.get("/v1/customers", params={**params, "segment": "not " + segment}, headers=h_app)
+    assert other.status_code == 400 and "the cursor belongs to other filters" in other.text
+    assert f"segment={segment}" in other.text
+    cents = client.get("/v1/customers", params={"min_clv": "10.005", "limit": 500}, headers=h_app)
+    assert cents.status_code == 200, cents.text
+    assert sorted(i["customer_id"] for i in cents.json()["items"]) == sorted(
+        r["customer_id"] for r in day.to_pylist() if r["predicted_clv_12m"] >= Decimal("10.005")
+    )
     high = client.get("/v1/customers", params={"churn_risk": "high", "limit": 500}, headers=headers(served, "analyst"))
     assert sorted(i["customer_id"] for i in high.json()["items"]) == sorted(
         r["customer_id"] for r in day.to_pylist() if r["churn_risk_label"] == "high"

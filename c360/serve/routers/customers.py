@@ -68,22 +68,57 @@ async def get_customer(customer_id: CustomerId, caller: Caller, gen: GenerationD
     )  # fmt: skip
 
 
+# The filters that match a profile column exactly (query parameter -> column), and every filter.
+_EQUALS = {
+    "segment": "customer_segment", "rfm_segment": "rfm_segment", "churn_risk": "churn_risk_label",
+    "loyalty_tier": "loyalty_tier",
+}  # fmt: skip
+_FILTERS = {*_EQUALS, "min_clv"}
+
+
 def _filterable(access: ColumnAccess, column: str) -> None:
     # Filtering on a masked column would disclose it one bit at a time.
     if column in access.masked:
         raise AccessDenied(f"column {column} of {access.table} is outside your role; it cannot be filtered on")
 
 
-def _encode_cursor(as_of: date, after: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"d": as_of.isoformat(), "k": after}).encode()).decode().rstrip("=")
+# A page's filters, as the cursor carries them: the query parameter's name -> its value as text.
+Filters = dict[str, str]
 
 
-def _decode_cursor(cursor: str) -> tuple[date, str]:
+def _encode_cursor(as_of: date, after: str, filters: Filters) -> str:
+    body = {"d": as_of.isoformat(), "k": after, "f": filters}
+    return base64.urlsafe_b64encode(json.dumps(body).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[date, str, Filters]:
     try:
         raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return date.fromisoformat(raw["d"]), str(raw["k"])
+        filters = raw["f"]
+        if not isinstance(filters, dict) or not all(isinstance(v, str) for v in filters.values()):
+            raise TypeError("filters")
+        return date.fromisoformat(raw["d"]), str(raw["k"]), filters
     except (ValueError, KeyError, TypeError, binascii.Error, json.JSONDecodeError):
         raise HTTPException(400, "invalid cursor: pass the next_cursor of the previous page unchanged") from None
+
+
+def _filters(**given: str | Decimal | None) -> Filters:
+    """The filters given, as text (``min_clv`` normalised, so 100 and 100.0 are one filter)."""
+    text = {k: str(v.normalize()) if isinstance(v, Decimal) else v for k, v in given.items() if v is not None}
+    return {k: str(v) for k, v in text.items()}
+
+
+def _cursor_filters(cursor: Filters, given: Filters) -> Filters:
+    """The next page's filters: the cursor's. Filters sent along with it must be the same ones:
+    the cursor is a position in the selection they made."""
+    if given and given != cursor:
+        named = ", ".join(f"{k}={v}" for k, v in sorted(cursor.items())) or "none"
+        raise HTTPException(
+            400, f"the cursor belongs to other filters ({named}); pass the next_cursor alone, or with the same filters"
+        )
+    if not set(cursor) <= _FILTERS:
+        raise HTTPException(400, "invalid cursor: pass the next_cursor of the previous page unchanged")
+    return cursor
 
 
 @router.get("", response_model=CustomerPage, summary="Customers by segment, churn risk, tier or value, paged")
@@ -102,37 +137,45 @@ async def list_customers(
     ] = None,
     as_of: Annotated[date | None, Query(description="as-of date of the profile (default: the latest)")] = None,
     limit: Annotated[int, Query(ge=1, description="page size")] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=1024, description="next_cursor of the previous page: it carries the filters")
+    ] = None,
 ) -> CustomerPage:
     idx = _profiles(gen)
     if limit > settings.serve_page_max:
         raise HTTPException(400, f"limit must be at most {settings.serve_page_max}")
     access = access_for(gen, caller.role, PROFILE)
     after = None
+    filters = _filters(
+        segment=segment, rfm_segment=rfm_segment, churn_risk=churn_risk.value if churn_risk else None,
+        loyalty_tier=loyalty_tier, min_clv=min_clv,
+    )  # fmt: skip
     if cursor is not None:
-        cursor_date, after = _decode_cursor(cursor)
+        cursor_date, after, cursor_filters = _decode_cursor(cursor)
         if as_of is not None and as_of != cursor_date:
             raise HTTPException(400, "the cursor belongs to another as_of date")
         as_of = cursor_date
+        filters = _cursor_filters(cursor_filters, filters)
     day = idx.day(as_of)
     where: list[Match] = []
-    for column, value in (
-        ("customer_segment", segment), ("rfm_segment", rfm_segment),
-        ("churn_risk_label", churn_risk.value if churn_risk else None), ("loyalty_tier", loyalty_tier),
-    ):  # fmt: skip
-        if value is not None:
+    for name, column in _EQUALS.items():
+        if name in filters:
             _filterable(access, column)
-            where.append(Match(column, "eq", value))
-    if min_clv is not None:
+            where.append(Match(column, "eq", filters[name]))
+    if "min_clv" in filters:
         _filterable(access, "predicted_clv_12m")
-        where.append(Match("predicted_clv_12m", "ge", min_clv))
+        try:
+            least = Decimal(filters["min_clv"])
+        except ArithmeticError:
+            raise HTTPException(400, "invalid cursor: pass the next_cursor of the previous page unchanged") from None
+        where.append(Match("predicted_clv_12m", "ge", least))
     page, more = idx.page(day, where, after, limit) if day is not None else (idx.table.slice(0, 0), False)
     # Only the visible columns become Python objects: the conversion is most of a page's cost.
     items, extra = await shape_async(gen, page.select(list(access.visible)).to_pylist(), access)
     versions = {PROFILE: gen.version(PROFILE), **extra}
     audit.read(versions)
     audit.rows = len(items)
-    next_cursor = _encode_cursor(day, str(items[-1]["customer_id"])) if more and items and day else None
+    next_cursor = _encode_cursor(day, str(items[-1]["customer_id"]), filters) if more and items and day else None
     return CustomerPage(
         as_of_date=day, items=items, next_cursor=next_cursor, masked=list(access.masked), versions=versions
     )
