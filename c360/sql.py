@@ -40,8 +40,8 @@ import sys
 import threading
 import time
 import weakref
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -625,6 +625,7 @@ def _open(plan: _Plan, table: Callable[[str, int], DeltaTable]) -> pa.RecordBatc
         reader = pa.RecordBatchReader.from_stream(qb.execute(plan.sql))
     except Exception as exc:  # noqa: BLE001 - every DataFusion error here is about the query
         raise SqlError(_clean_message(str(exc), tag, plan.names)) from None
+    _distinct_names(reader.schema.names)
     holder = _Reader(qb, reader)
     schema = _plain_schema(reader.schema)
 
@@ -636,6 +637,19 @@ def _open(plan: _Plan, table: Callable[[str, int], DeltaTable]) -> pa.RecordBatc
             raise SqlError(_clean_message(str(exc), tag, plan.names)) from None
 
     return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _distinct_names(names: Sequence[str]) -> None:
+    """A result's columns must have names of their own: a JSON row, a table's header and a
+    pandas frame's column each hold one value per name, and a join's ``SELECT *`` or
+    ``a.id, b.id`` would lose or shift one of two (SQL engines such as BigQuery refuse them too)."""
+    seen = Counter(names)
+    twice = [f"{n} ({k} times)" for n, k in seen.items() if k > 1]
+    if twice:
+        raise SqlError(
+            f"the result has more than one column named {', '.join(twice)}: give each a name of its own "
+            "with AS (e.g. o.customer_key AS order_customer_key), or select it once"
+        )
 
 
 def _execute(plan: _Plan, limit: int, table: Callable[[str, int], DeltaTable]) -> tuple[pa.Table, bool]:

@@ -71,8 +71,8 @@ def sql(
     if fmt == "table":
         console = make_console()
         screen = Table(*result.table.column_names)
-        for row in result.table.to_pylist():
-            screen.add_row(*("∅" if v is None else str(v) for v in row.values()))
+        for row in zip(*(column.to_pylist() for column in result.table.columns), strict=True):
+            screen.add_row(*("∅" if v is None else str(v) for v in row))
         console.print(screen)
         return
     if out is None:

@@ -125,6 +125,13 @@ def test_unknown_names_and_bad_values_are_user_errors(lake: Path) -> None:
         engine.query("SELECT n / 0 FROM enhanced.d.t")
     with pytest.raises(SqlError, match="reserved"):
         engine.query("SELECT * FROM __c360_abc_0")
+    # Two columns of one name: JSON rows and `c360 sql`'s table lost or shifted one of them.
+    for twice in ("SELECT a.id, b.id, a.n FROM enhanced.d.t a JOIN enhanced.d.t b ON a.n = b.n",
+                  "SELECT * FROM enhanced.d.t a JOIN enhanced.d.t b ON a.n = b.n"):  # fmt: skip
+        with pytest.raises(SqlError, match=r"more than one column named id \(2 times\).*give each a name"):
+            engine.query(twice)
+    apart = engine.query("SELECT a.id, b.id AS other_id FROM enhanced.d.t a JOIN enhanced.d.t b ON a.n = b.n")
+    assert apart.table.column_names == ["id", "other_id"]
 
 
 # A nested-loop join of 10^12 pairs (no equality to hash on): hours of work on any machine.
