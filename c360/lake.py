@@ -396,8 +396,9 @@ def frame(
     *,
     partitions: Mapping[str, object] | None = None,
     columns: Sequence[str] | None = None,
+    limit: int | None = None,
 ) -> pd.DataFrame:
-    return _lake().frame(name, version, as_of, partitions=partitions, columns=columns)
+    return _lake().frame(name, version, as_of, partitions=partitions, columns=columns, limit=limit)
 
 
 def history(name: str, limit: int | None = None) -> pd.DataFrame:

@@ -128,6 +128,8 @@ class LakeCatalog:
 
     def open(self, name: str | TableName, version: int | None = None, as_of: datetime | None = None) -> DeltaTable:
         """The table's snapshot: latest, a version, or the version current at ``as_of``."""
+        if version is not None and as_of is not None:
+            raise ValueError(f"give a version or as_of, not both (version {version}, as_of {as_of.isoformat()})")
         tname = TableName.parse(name)
         path = self.path(tname)
         if not DeltaTable.is_deltatable(str(path)):

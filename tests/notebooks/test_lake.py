@@ -91,6 +91,22 @@ def test_root_comes_from_the_settings_unless_given(tmp_path: Path, monkeypatch: 
         lake._default = None
 
 
+def test_each_module_level_function_takes_what_its_lake_method_takes() -> None:
+    """docs/notebooks.md calls them as ``lake.frame(..., limit=10)``: the module's ``frame`` once
+    lacked the ``limit`` its method had, and the documented call failed."""
+    import inspect
+
+    wrapped = [
+        n for n, f in vars(lake).items() if inspect.isfunction(f) and not n.startswith("_") and hasattr(lake.Lake, n)
+    ]
+    assert {"frame", "table", "sql", "history"} <= set(wrapped)
+    for name in wrapped:
+        method = inspect.signature(getattr(lake.Lake, name))
+        assert list(inspect.signature(getattr(lake, name)).parameters.values()) == [
+            p for p in method.parameters.values() if p.name != "self"
+        ], name
+
+
 def test_bad_arguments_are_refused_clearly(tmp_path: Path) -> None:
     db = lake.Lake(tmp_path)
     with pytest.raises(ValueError, match="engine must be 'spark' or 'pandas'"):
@@ -140,6 +156,9 @@ def test_as_of_reads_the_version_current_then(published_lake: PublishedLake) -> 
         db.frame(PROFILE, as_of=datetime(2000, 1, 1, tzinfo=UTC))
     with pytest.raises(TableNotFoundError, match=f"has no version {latest + 1}"):
         db.frame(PROFILE, version=latest + 1)
+    # Both at once: the version was read and as_of ignored (the API refused the pair already).
+    with pytest.raises(ValueError, match="give a version or as_of, not both"):
+        db.frame(PROFILE, version=latest, as_of=datetime(2000, 1, 1, tzinfo=UTC))
 
 
 @pytest.mark.slow
