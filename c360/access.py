@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -238,6 +239,24 @@ class Principal:
 
     key_id: str
     role: Role
+
+
+# An API key as create_key makes it, and a query parameter named like a credential: what an
+# audit row must not keep in clear (a client that sends its key as ?api_key= is refused, and
+# its request is still audited).
+_KEY_IN_TEXT = re.compile(rf"\b{KEY_PREFIX}_([0-9a-f]{{8}})_[A-Za-z0-9_-]{{20,}}")
+_CREDENTIAL_PARAMETER = re.compile(
+    rf"([?&](?:api[_-]?key|key|x-api-key|token|access[_-]?token|secret|password|passwd)=)"
+    rf"(?!{KEY_PREFIX}_[0-9a-f]{{8}}_\[redacted\](?:$|[&#]))[^&#]*",
+    re.IGNORECASE,
+)
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with every API key's secret part, and the value of every query parameter named
+    like a credential, replaced by ``[redacted]`` (a key keeps its id, which names it)."""
+    text = _KEY_IN_TEXT.sub(rf"{KEY_PREFIX}_\1_[redacted]", text)
+    return _CREDENTIAL_PARAMETER.sub(r"\1[redacted]", text)
 
 
 def key_hash(key: str) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pyspark.sql import types as T
 
+from c360.access import redact_secrets
 from c360.registry import PLATFORM, SUBJECT, Retention, Table, column
 from c360.storage.locks import LakeBusyError
 
@@ -109,6 +110,9 @@ class AuditRecord:
 
     def row(self) -> dict[str, object]:
         values = asdict(self)
+        for text in ("target", "sql", "error"):
+            if values[text] is not None:
+                values[text] = redact_secrets(values[text])
         values["day"] = date(self.at.year, self.at.month, self.at.day)
         return values
 

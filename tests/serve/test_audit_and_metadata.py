@@ -31,18 +31,23 @@ def test_one_audit_row_per_request(client: TestClient, served: ServedLakeFixture
             json={"sql": "SELECT count(*) AS n FROM enhanced.customer.dim_customer"},
             headers=headers(served, "analyst"),
         ),
+        # A key sent where keys do not go (422: an unknown parameter) is audited without its secret.
+        client.get("/v1/tables", params={"api_key": served.keys["analyst"], "token": "s3cret"}),
     ]
     audit.flush()
     new = {r["request_id"]: r for r in _audit(served) if r["request_id"] not in before}
     ids = [r.headers["X-Request-ID"] for r in sent]
     assert set(ids) <= set(new)
     mine = [new[i] for i in ids]
-    assert [r["status"] for r in mine] == [200, 403, 401, 400, 200]
+    assert [r["status"] for r in mine] == [200, 403, 401, 400, 200, 422]
     assert mine[0]["endpoint"] == "/v1/customers" and mine[0]["rows"] == 3 and mine[0]["role"] == "application"
     assert mine[0]["tables"][0].startswith("enhanced.customer.customer360_profile@")
     assert mine[2]["key_id"] is None and mine[2]["role"] is None
     assert mine[3]["sql"] == "DROP TABLE x" and "DROP" in mine[3]["error"]
     assert mine[4]["rows"] == 1 and mine[4]["tables"][0].startswith("enhanced.customer.dim_customer@")
+    key_id = served.keys["analyst"].split("_")[1]
+    assert mine[5]["target"] == f"/v1/tables?api_key=c360_{key_id}_[redacted]&token=[redacted]"
+    assert served.keys["analyst"] not in repr(_audit(served)) and "s3cret" not in repr(_audit(served))
     assert len(_audit(served)) == len(before) + len(new)
     assert len({r["request_id"] for r in _audit(served)}) == len(_audit(served))
 
