@@ -79,6 +79,7 @@ def export(
     """Export a table exactly as of one version; recorded in the audit table (erasure reports list exports)."""
     import getpass
 
+    from c360.access import get_role
     from c360.serve.audit import AUDIT_TABLE, AuditRecord
     from c360.serve.exports import FORMATS, resolve_version
     from c360.storage.light import append_rows, ensure
@@ -97,7 +98,7 @@ def export(
     # comes before the export, whose latest version then holds no subject, or after it, and
     # lists it in its report
     with lake_locks(root, [], f"export of {table}", shared=[PIPELINE_LOCK]):
-        v = resolve_version(root, table, version, as_of)
+        v = resolve_version(root, table, version, as_of, get_role(role))
         if not to_stdout and out.is_dir():  # the name the server gives the same export
             out = out / f"{table}.v{v}.{role}.{fmt}"
         manifest = _export(root, table, v, fmt, out, role, to_stdout)

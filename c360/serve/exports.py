@@ -27,6 +27,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from c360.access import Role, column_access, get_role
+from c360.registry import unknown_table_message
 from c360.sql import FilesGoneError, SqlEngine, SqlError, csv_ready, files_missing, pin
 from c360.storage.catalog import LakeCatalog, TableNotFoundError
 
@@ -68,12 +69,20 @@ def manifest_path(out: Path) -> Path:
     return out.with_name(out.name + ".manifest.json")
 
 
-def resolve_version(lake_root: Path, table: str, version: int | None, as_of: datetime | None) -> int:
-    """The version to export: the one given, the one current at ``as_of``, or the latest."""
+def resolve_version(
+    lake_root: Path, table: str, version: int | None, as_of: datetime | None, role: Role | None = None
+) -> int:
+    """The version to export: the one given, the one current at ``as_of``, or the latest. An
+    unknown table is named with the closest ones ``role`` may read, never with its path (an
+    API client has no business knowing where the lake lives)."""
     if version is not None and as_of is not None:
         raise SqlError("give a version or as_of, not both")
+    catalog = LakeCatalog(lake_root)
+    if not catalog.exists(table):
+        known = [t for t in catalog.list_tables() if role is None or role.may_read(t)]
+        raise SqlError(unknown_table_message(table, known))
     try:
-        return LakeCatalog(lake_root).open(table, version=version, as_of=as_of).version()
+        return catalog.open(table, version=version, as_of=as_of).version()
     except TableNotFoundError as exc:
         raise SqlError(str(exc)) from None
 

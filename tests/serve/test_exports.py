@@ -87,6 +87,11 @@ def test_an_export_of_a_name_with_no_such_tier_is_refused_with_400(
     """Found by the fuzz test: a name of the path's shape whose tier does not exist was a 500."""
     r = client.get("/v1/exports/a.a.a", headers=headers(served, "analyst"))
     assert r.status_code == 400 and "unknown tier 'a'" in r.json()["detail"], r.text
+    # An unknown table of a known tier is named with the closest ones, never with the lake's path.
+    r = client.get("/v1/exports/enhanced.customer.dim_custome", headers=headers(served, "analyst"))
+    detail = r.json()["detail"]
+    assert r.status_code == 400 and "did you mean enhanced.customer.dim_customer," in detail, r.text
+    assert str(served.root) not in detail and "Delta log" not in detail
 
 
 def test_exports_are_recorded_in_the_audit(client: TestClient, served: ServedLakeFixture) -> None:

@@ -44,7 +44,7 @@ def export(
     """Headers: X-C360-Table, X-C360-Version, X-C360-Rows, X-C360-SHA256. The same version gives
     byte-identical files; the file is written once per version, format and column set, then served."""
     caller.role.require_table(table)
-    v = resolve_version(settings.lake_root, table, version, as_of)
+    v = resolve_version(settings.lake_root, table, version, as_of, caller.role)
     folder = settings.export_dir / table / f"v{v}"
     out = folder / f"{table}.v{v}.{caller.role.name}.{format}"
     if out.exists() and manifest_path(out).exists():
