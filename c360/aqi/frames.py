@@ -19,8 +19,10 @@ from typing import Any
 import pyarrow as pa
 
 from c360.aqi.core import RESULT_FIELDS
+from c360.aqi.jsonio import arrow_text
 from c360.aqi.kernel import RESULT_SCHEMA, evaluate_table, to_arrow
 from c360.aqi.standards import Standard
+from c360.aqi.validate import plain_number
 
 FILE_FORMATS = ("jsonl", "json", "parquet", "csv")
 _SUFFIX_FORMAT = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
@@ -114,12 +116,13 @@ def _pandas_column(series: Any) -> pa.Array:
             # Text and None only (the usual object column) converts in one step; a NaN among
             # them is refused here and read value by value below, as anything else is.
             return pa.array(series.to_numpy(), pa.string(), from_pandas=False)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
+        except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):
             pass
     return pa.array([_as_text(v) for v in series.tolist()], pa.string())
 
 
 def _as_text(value: object) -> str | None:
+    value = plain_number(value)
     if value is None:
         return None
     if isinstance(value, float):
@@ -129,7 +132,7 @@ def _as_text(value: object) -> str | None:
     if isinstance(value, (int, Decimal)):
         return str(value)
     if isinstance(value, str):
-        return value
+        return arrow_text(value)
     return "[object]"  # lists, dicts, dates: not a number
 
 
@@ -236,7 +239,8 @@ def records_reader(records: Iterator[dict[str, Any]], batch_rows: int = BATCH_RO
     names = list(dict.fromkeys(k for r in rows for k in r if k not in RESULT_FIELDS))
     columns = [
         pa.array(
-            [None if (v := r.get(n)) is None else v if isinstance(v, str) else dumps(v) for r in rows], pa.string()
+            [None if (v := r.get(n)) is None else arrow_text(v) if isinstance(v, str) else dumps(v) for r in rows],
+            pa.string(),
         )
         for n in names
     ]

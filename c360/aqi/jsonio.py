@@ -17,6 +17,7 @@ import io
 import itertools
 import json
 import os
+import re
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from typing import IO, Any
 
 from c360.aqi.core import compute, evaluate
 from c360.aqi.standards import Standard
-from c360.aqi.validate import error
+from c360.aqi.validate import error, plain_number
 from c360.jsonlimits import MAX_JSON_CHARS, depth_message, scan_value, size_message, too_deep
 
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
@@ -297,7 +298,21 @@ def dumps(value: Any) -> str:
         if value.is_finite():
             return str(value)
         return "NaN" if value.is_nan() else ("-Infinity" if value < 0 else "Infinity")
+    value = plain_number(value)
+    if isinstance(value, str) and not value.isascii() and _LONE_SURROGATE.search(value):
+        # A JSON "\ud800" read back is a lone surrogate, which no UTF-8 output can carry: it is
+        # written escaped again, as it came (the record's other text stays as it is).
+        return json.dumps(value)
     return json.dumps(value, ensure_ascii=False)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def arrow_text(text: str) -> str:
+    """``text`` as an Arrow string can hold it: a lone surrogate (a JSON "\ud800" read back, or a
+    pandas cell holding one) becomes U+FFFD, which Arrow's UTF-8 can carry; other text is kept."""
+    return text if text.isascii() or not _LONE_SURROGATE.search(text) else _LONE_SURROGATE.sub("\ufffd", text)
 
 
 # ----------------------------------------------------------------------------- the kernel's JSON path
@@ -307,6 +322,7 @@ _LONG_COLUMNS = ("pollutant", "averaging", "value", "unit")
 
 def _value_text(value: object) -> str | None:
     """A parsed JSON value -> the text the kernel parses, with :func:`parse_number`'s meaning."""
+    value = plain_number(value)
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -479,6 +495,9 @@ def line_blocks(source: object, chunk_size: int) -> Iterator[list[Item]] | None:
     return chunks()
 
 
+_BLOCK_READ_BYTES = 64 << 20
+
+
 def _blocks_of_lines(fp: IO[bytes], size: int) -> Iterator[tuple[bytes, int]]:
     """Consecutive blocks of ``size`` lines (each ended by a newline byte; the last block may
     hold fewer) of a seekable binary file, with their line counts: the lines a plain
@@ -492,7 +511,10 @@ def _blocks_of_lines(fp: IO[bytes], size: int) -> Iterator[tuple[bytes, int]]:
     per_line = 0  # bytes per line of the last block
     while True:
         if per_line:
-            data = fp.read(max(1, per_line * size * 15 // 16))
+            # At most _BLOCK_READ_BYTES at once: after a block of long lines (one record of 4 MiB
+            # in a small file) the prediction asked read() for tens of gigabytes, which it
+            # allocates up front: a MemoryError for the whole batch. The rest comes line by line.
+            data = fp.read(max(1, min(per_line * size * 15 // 16, _BLOCK_READ_BYTES)))
             if data and not data.endswith(b"\n"):
                 data += fp.readline()
             count = data.count(b"\n") + (bool(data) and not data.endswith(b"\n"))

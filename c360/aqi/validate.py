@@ -8,6 +8,7 @@ them with :mod:`re`. One definition keeps the two paths from drifting apart.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any
@@ -55,6 +56,22 @@ def error(field: str | None, kind: str, message: str | None = None) -> dict[str,
     return {"field": field, "kind": kind, "message": message}
 
 
+def plain_number(value: object) -> object:
+    """A scalar of another library (NumPy's np.float64, np.int64, np.float32, np.bool_: a record
+    built from a frame's values) as Python's int, float or bool, the number the frame path reads;
+    anything else as it is. np.float64 is a float whose repr is "np.float64(35.5)" under NumPy 2,
+    and np.int64 no int at all."""
+    if type(value) in (str, float, int, Decimal, bool) or value is None:
+        return value
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        return value.item()  # np.bool_ too, which JSON could not write either
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return value
+
+
 def parse_number(value: object) -> tuple[Decimal | None, str | None]:
     """A raw input value -> (decimal at INPUT_SCALE, None) or (None, error kind).
 
@@ -65,6 +82,7 @@ def parse_number(value: object) -> tuple[Decimal | None, str | None]:
         return None, None
     if isinstance(value, bool):
         return None, "non_numeric"
+    value = plain_number(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             return None, "not_finite"

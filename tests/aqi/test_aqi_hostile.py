@@ -126,3 +126,47 @@ def test_special_files_are_streams_or_refused_with_the_true_reason(tmp_path: Pat
     missing = _cli(str(tmp_path / "nope.json"))
     assert missing.returncode == 1
     assert "no such file or folder" in missing.stderr.decode()
+
+
+def test_a_record_of_megabytes_is_computed_and_the_records_after_it_too(tmp_path: Path) -> None:
+    """After a block of long lines the next read was sized from their length, tens of gigabytes
+    allocated up front: a MemoryError for the whole file, and nothing written."""
+    path = tmp_path / "big.jsonl"
+    path.write_text(json.dumps({"pm25_24h": 12, "pad": "x" * (4 << 20)}) + '\n{"pm25_24h": 35.5}\n')
+    out = tmp_path / "out.jsonl"
+    done = _cli(str(path), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert [(r["aqi"], r["status"]) for r in map(json.loads, out.read_text().splitlines())] == [(56, "ok"), (101, "ok")]
+
+
+def test_a_lone_surrogate_is_one_invalid_record_in_every_output(tmp_path: Path) -> None:
+    """JSON's "\\ud800" reads back as a lone surrogate, which UTF-8 cannot carry: writing that
+    record stopped the batch (JSON Lines, CSV, a pandas frame)."""
+    import pandas as pd
+
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"pm25_24h": 12}\n{"pm25_24h": "\\ud800", "site": "\\udc00x"}\n{"pm25_24h": 13}\n')
+    for suffix in ("jsonl", "csv"):
+        out = tmp_path / f"out.{suffix}"
+        done = _cli(str(path), "-o", str(out))
+        assert done.returncode == 0, done.stderr
+        assert b"records: 3  ok: 2  invalid: 1  failed: 0" in done.stderr
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in lines] == ["ok", "invalid", "ok"]
+    assert lines[1]["pm25_24h"] == "\ud800" and lines[1]["errors"][0]["kind"] == "non_numeric"
+    frame = calculate(pd.DataFrame({"pm25_24h": ["12", "\ud800", "13"]}))
+    assert frame["status"].tolist() == ["ok", "invalid", "ok"]
+
+
+def test_numpy_scalars_in_records_are_the_numbers_they_hold() -> None:
+    """Their repr ("np.float64(35.5)") was read as text: not a number, and np.int64 failed JSON."""
+    import numpy as np
+
+    records = [{"pm25_24h": np.float64(35.5)}, {"pm25_24h": np.int64(12)}, {"pm25_24h": np.float32(9.05)},
+               {"pm25_24h": np.bool_(True)}, {"pm25_24h": np.float64("nan")}]  # fmt: skip
+    expected = [(101, "ok"), (56, "ok"), (50, "ok"), (None, "invalid"), (None, "invalid")]
+    assert [(r["aqi"], r["status"]) for r in calculate(records, workers=1)] == expected
+    out = io.StringIO()
+    counts = calculate(records, workers=1).write_jsonl(out)
+    assert (counts.ok, counts.invalid, counts.failed) == (3, 2, 0)
+    assert [json.loads(line)["aqi"] for line in out.getvalue().splitlines()] == [e[0] for e in expected]
