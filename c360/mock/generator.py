@@ -8,6 +8,7 @@ order never depends on dict or set iteration of unordered data.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from dataclasses import dataclass
@@ -40,14 +41,32 @@ class GenerationSummary:
 
 
 def _clear_previous(out: Path) -> None:
-    """Remove what an earlier run wrote (date folders, dump, manifest); keep anything else."""
+    """Remove what an earlier run wrote there (the date folders its manifest covers, its dump,
+    the manifest); keep anything else. A date folder or dump no manifest vouches for is
+    someone's data (real extracts, say): refused, before anything is removed."""
     if not out.exists():
         return
-    for child in out.iterdir():
-        if child.is_dir() and (_DATE_DIR.match(child.name) or child.name == DUMP_FOLDER):
-            shutil.rmtree(child)
-        elif child.name == MANIFEST:
-            child.unlink()
+    made: set[str] = set()
+    manifest = out / MANIFEST
+    if manifest.is_file():
+        try:
+            run = json.loads(manifest.read_text(encoding="utf-8"))["generator"]
+            first, last = date.fromisoformat(run["start"]), date.fromisoformat(run["end"])
+            made = {(first + timedelta(days=d)).isoformat() for d in range((last - first).days + 1)}
+            made |= {DUMP_FOLDER} if run.get("layout") == "dump" else set()
+        except (ValueError, KeyError, TypeError):
+            raise ValueError(f"{manifest} is not a manifest of this generator: choose another --out") from None
+    ours = [c for c in out.iterdir() if c.is_dir() and (_DATE_DIR.match(c.name) or c.name == DUMP_FOLDER)]
+    theirs = sorted(c.name for c in ours if c.name not in made)
+    if theirs:
+        shown = ", ".join(f"{n}/" for n in theirs[:5]) + (f" and {len(theirs) - 5} more" if len(theirs) > 5 else "")
+        raise ValueError(
+            f"{out} holds {shown}, which no earlier run of the generator wrote there (no {MANIFEST} covers "
+            "them); extracts are written as such folders, so give an empty or new --out"
+        )
+    for child in ours:
+        shutil.rmtree(child)
+    manifest.unlink(missing_ok=True)
 
 
 def _plan_extra_columns(

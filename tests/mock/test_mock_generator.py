@@ -303,6 +303,25 @@ def test_same_seed_gives_identical_bytes(tmp_path: Path) -> None:
     assert a.keys() == c.keys() and a != c
 
 
+def test_a_second_run_replaces_its_own_days_and_never_touches_folders_it_did_not_write(tmp_path: Path) -> None:
+    args: dict[str, Any] = {"customers": 20, "days": 4, "seed": 3, "stations": 1, "start": date(2024, 1, 1)}
+    out = tmp_path / "out"
+    generate(out, **args)
+    (out / "notes.txt").write_text("mine")
+    generate(out, **(args | {"days": 2}))  # its own days 3 and 4 go; anything else stays
+    assert sorted(p.name for p in out.iterdir()) == ["2024-01-01", "2024-01-02", "manifest.json", "notes.txt"]
+    # A date folder no manifest covers is someone's extracts: it once went without a word.
+    theirs = tmp_path / "extracts"
+    (theirs / "2023-12-31").mkdir(parents=True)
+    (theirs / "2023-12-31" / "customers.csv").write_text("customer_id\nC1\n")
+    for folder in (theirs, out):
+        (folder / "2023-12-31").mkdir(exist_ok=True)
+        with pytest.raises(ValueError, match=r"holds 2023-12-31/, which no earlier run of the generator wrote"):
+            generate(folder, **args)
+    assert (theirs / "2023-12-31" / "customers.csv").read_text() == "customer_id\nC1\n"
+    assert (out / "2024-01-02").is_dir() and (out / "manifest.json").is_file(), "nothing removed before refusing"
+
+
 def test_committed_mock_data_is_what_the_documented_command_makes(tmp_path: Path) -> None:
     readme = (MOCK_DATA / "README.md").read_text()
     assert MOCK_DATA_COMMAND in readme
