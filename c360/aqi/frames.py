@@ -92,6 +92,9 @@ def calculate_pandas(df: Any, standard: Standard) -> Any:
     import pandas as pd
 
     fields = set(standard.field_names()) | {"pollutant", "value", "averaging", "unit"}
+    twice = sorted({str(n) for n in df.columns[df.columns.duplicated()] if n in fields})
+    if twice:
+        raise ValueError(f"the frame has more than one column named {', '.join(twice)}: which one to read is unclear")
     columns = {}
     for name in df.columns:
         if name in fields:

@@ -49,6 +49,22 @@ RECENT_HOURS, RECENT_MIN_VALID = 3, 2  # 2 of the 3 most recent hours must be va
 ROUND_DECIMALS = 8  # Spark's double result is rounded to this before the AQI truncates it
 
 
+def _rule(pollutant: str) -> NowCastRule:
+    if pollutant not in RULES:
+        raise ValueError(f"no NowCast for {pollutant!r}: it is defined for {', '.join(sorted(RULES))}")
+    return RULES[pollutant]
+
+
+def _concentration(hour: int, value: object) -> Fraction:
+    """An hour's value as an exact number: a non-negative finite number, or its text."""
+    from c360.aqi.validate import parse_number
+
+    number, problem = parse_number(value)
+    if problem is not None:
+        raise ValueError(f"hour {hour} ({value!r}) is not a concentration ({problem}): give a number >= 0, or None")
+    return Fraction(str(number))
+
+
 def nowcast(recent: Sequence[object | None], pollutant: str) -> Decimal | None:
     """The NowCast of the hours ``recent[0]`` (current hour), ``recent[1]`` (an hour ago)...
 
@@ -56,11 +72,11 @@ def nowcast(recent: Sequence[object | None], pollutant: str) -> Decimal | None:
     Returns the exact weighted average as a Decimal (rounded to 28 digits only when the
     fraction has no finite decimal form), or None when the minimum-data rule fails.
     """
-    rule = RULES[pollutant]
+    rule = _rule(pollutant)
     window = list(recent[: rule.hours])
     if sum(v is not None for v in window[:RECENT_HOURS]) < RECENT_MIN_VALID:
         return None
-    values = [(k, Fraction(str(v))) for k, v in enumerate(window) if v is not None]
+    values = [(k, _concentration(k, v)) for k, v in enumerate(window) if v is not None]
     cmax = max(c for _, c in values)
     cmin = min(c for _, c in values)
     weight = Fraction(1) if cmax == 0 else cmin / cmax  # 1 - (cmax - cmin) / cmax
@@ -76,7 +92,7 @@ def nowcast_series(hour_no: Sequence[int], values: Sequence[object | None], poll
     """The NowCast at every hour of one station's series (hours as integers, any order;
     an hour absent from ``hour_no`` is a missing hour)."""
     by_hour = dict(zip(hour_no, values, strict=True))
-    rule = RULES[pollutant]
+    rule = _rule(pollutant)
     return [nowcast([by_hour.get(h - k) for k in range(rule.hours)], pollutant) for h in hour_no]
 
 

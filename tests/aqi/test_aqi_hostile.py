@@ -170,3 +170,13 @@ def test_numpy_scalars_in_records_are_the_numbers_they_hold() -> None:
     counts = calculate(records, workers=1).write_jsonl(out)
     assert (counts.ok, counts.invalid, counts.failed) == (3, 2, 0)
     assert [json.loads(line)["aqi"] for line in out.getvalue().splitlines()] == [e[0] for e in expected]
+
+
+def test_a_frame_with_two_columns_of_one_pollutant_is_refused_by_name() -> None:
+    """It raised pandas' AttributeError ("'DataFrame' object has no attribute 'dtype'")."""
+    import pandas as pd
+    import pytest
+
+    with pytest.raises(ValueError, match="more than one column named pm25_24h"):
+        calculate(pd.DataFrame([[12, 50]], columns=["pm25_24h", "pm25_24h"]))
+    assert calculate(pd.DataFrame([[12, 1, 2]], columns=["pm25_24h", "x", "x"]))["aqi"].tolist() == [56]

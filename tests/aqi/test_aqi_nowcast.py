@@ -79,3 +79,14 @@ def test_series_counts_absent_hours_as_missing() -> None:
     assert out[0] is None
     assert out[1] == Decimal(25) / Decimal("1.5")
     assert out[2] == Decimal("46.25") / Decimal("1.375")
+
+
+def test_an_hour_that_is_no_concentration_or_a_pollutant_without_nowcast_is_a_clear_error() -> None:
+    """A negative hour was averaged in silently, text raised Fraction's error, so2 a bare KeyError."""
+    with pytest.raises(ValueError, match=r"hour 0 \('-5'\) is not a concentration \(negative\)"):
+        nowcast(["-5", "10", "10"], "pm25")
+    with pytest.raises(ValueError, match=r"hour 1 \('abc'\) is not a concentration \(non_numeric\)"):
+        nowcast(["10", "abc", "10"], "pm25")
+    with pytest.raises(ValueError, match="no NowCast for 'so2': it is defined for o3, pm10, pm25"):
+        nowcast(["1"], "so2")
+    assert nowcast([35.5, 10, None, 12], "pm25") == nowcast(["35.5", "10", None, "12"], "pm25")
