@@ -227,7 +227,8 @@ def get(catalog: LakeCatalog, name: str) -> Entry:
 def annotate(
     lake_root: Path, table: str, kind: str, text: str, author: str, column_name: str | None = None
 ) -> Annotation:
-    """Add a tag or a note to a table (or one of its columns); it is searchable at once.
+    """Add a tag or a note to a table (or one of its columns); it is searchable at once. A tag
+    the table or column already has is not added again: the one held is returned.
 
     One row, appended with delta-rs alone (:mod:`c360.storage.light`): a tag costs no JVM."""
     from c360.storage.light import append_rows, ensure
@@ -240,6 +241,10 @@ def annotate(
     entry = get(LakeCatalog(lake_root), table)
     if column_name is not None and column_name not in {c.name for c in entry.columns}:
         raise ValueError(f"{table} has no column {column_name!r} (columns: {', '.join(c.name for c in entry.columns)})")
+    if kind == "tag":  # a tag is there or not: the same one again adds nothing
+        held = [a for a in entry.annotations if (a.kind, a.column, a.text) == (kind, column_name, text)]
+        if held:
+            return held[0]
     note = Annotation(entry.name, column_name, kind, text, author, datetime.now(UTC))
     ensure(ANNOTATIONS, lake_root)
     row = {"table_name": note.table, "column_name": note.column, "kind": note.kind, "text": note.text,

@@ -119,8 +119,12 @@ def show(name: str = typer.Argument(..., help="tier.domain.table")) -> None:
 def _annotate(kind: str, name: str, text: str, column: str | None, author: str | None) -> None:
     from c360.catalog import annotate
 
+    started = datetime.now(UTC)
     note = annotate(state.settings.lake_root, name, kind, text, author or getpass.getuser(), column)
     where = f"{note.table}.{note.column}" if note.column else note.table
+    if note.created_at < started:
+        console.print(f"{where} already has the {kind} {note.text!r} (added by {note.author}): nothing added")
+        return
     console.print(f"{kind} added to {where} by {note.author}")
 
 

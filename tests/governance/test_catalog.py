@@ -72,6 +72,8 @@ def test_annotations_are_kept_with_author_and_searchable(published_lake: Publish
     assert PROFILE not in [e.name for e in search(LakeCatalog(root), "marketing reads this every monday")]
     annotate(root, PROFILE, "tag", "campaign-ready", "ana", column_name="churn_risk_score")
     annotate(root, PROFILE, "note", "Marketing reads this every Monday", "bo")
+    again = annotate(root, PROFILE, "tag", "campaign-ready", "cy", column_name="churn_risk_score")
+    assert again.author == "ana", "a tag the column has is not added twice (it was listed twice)"
     with pytest.raises(ValueError, match="no column"):
         annotate(root, PROFILE, "tag", "x", "ana", column_name="no_such_column")
     catalog = LakeCatalog(root)
