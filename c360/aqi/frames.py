@@ -11,7 +11,8 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -51,9 +52,21 @@ def _input_columns(schema: pa.Schema) -> list[str]:
     return [c for c in schema.names if c not in RESULT_FIELDS]
 
 
+def _read_columns(standard: Standard, names: Iterable[object]) -> set[str]:
+    """The input columns the calculator reads; a frame with two of one name is refused (which
+    one to read would be a guess; pandas and pyarrow raised errors of their own)."""
+    fields = set(standard.field_names()) | {"pollutant", "value", "averaging", "unit"}
+    seen = Counter(str(n) for n in names)
+    twice = sorted(n for n, k in seen.items() if k > 1 and n in fields)
+    if twice:
+        raise ValueError(f"the frame has more than one column named {', '.join(twice)}: which one to read is unclear")
+    return fields
+
+
 def calculate_arrow(source: pa.Table | pa.RecordBatch, standard: Standard) -> pa.Table | pa.RecordBatch:
     """An Arrow table (or batch) -> a table (or batch): the same rows, result columns appended."""
     table = pa.Table.from_batches([source]) if isinstance(source, pa.RecordBatch) else source
+    _read_columns(standard, table.schema.names)
     results = _results(table, standard)
     kept = table.select(_input_columns(table.schema))
     schema = pa.schema([*kept.schema, *RESULT_SCHEMA])
@@ -91,10 +104,7 @@ def calculate_pandas(df: Any, standard: Standard) -> Any:
     """A pandas DataFrame -> a pandas DataFrame (its index kept; pandas' NaN is a missing value)."""
     import pandas as pd
 
-    fields = set(standard.field_names()) | {"pollutant", "value", "averaging", "unit"}
-    twice = sorted({str(n) for n in df.columns[df.columns.duplicated()] if n in fields})
-    if twice:
-        raise ValueError(f"the frame has more than one column named {', '.join(twice)}: which one to read is unclear")
+    fields = _read_columns(standard, df.columns)
     columns = {}
     for name in df.columns:
         if name in fields:
@@ -111,7 +121,10 @@ def calculate_pandas(df: Any, standard: Standard) -> Any:
 def _pandas_column(series: Any) -> pa.Array:
     """A pandas column -> text values with the JSON path's meaning of each Python type."""
     if series.dtype != object:
-        return pa.Array.from_pandas(series)  # numbers (NaN: missing), strings, booleans
+        try:
+            return pa.Array.from_pandas(series)  # numbers (NaN: missing), strings, booleans
+        except UnicodeEncodeError:  # a string column holding a lone surrogate: value by value
+            return pa.array([arrow_text(v) if isinstance(v, str) else None for v in series.tolist()], pa.string())
     import pandas as pd
 
     if pd.api.types.infer_dtype(series, skipna=True) == "string":

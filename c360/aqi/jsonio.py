@@ -299,6 +299,8 @@ def dumps(value: Any) -> str:
             return str(value)
         return "NaN" if value.is_nan() else ("-Infinity" if value < 0 else "Infinity")
     value = plain_number(value)
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        return dumps(value.tolist())  # an array in a record: echoed as the list it holds
     if isinstance(value, str) and not value.isascii() and _LONE_SURROGATE.search(value):
         # A JSON "\ud800" read back is a lone surrogate, which no UTF-8 output can carry: it is
         # written escaped again, as it came (the record's other text stays as it is).
@@ -322,9 +324,11 @@ _LONG_COLUMNS = ("pollutant", "averaging", "value", "unit")
 
 def _value_text(value: object) -> str | None:
     """A parsed JSON value -> the text the kernel parses, with :func:`parse_number`'s meaning."""
-    value = plain_number(value)
-    if value is None or isinstance(value, str):
+    if value is None:
         return value
+    if isinstance(value, str):
+        return arrow_text(value)  # a lone surrogate is no number either way
+    value = plain_number(value)
     if isinstance(value, bool):
         return "true"  # not a number
     if isinstance(value, (int, Decimal)):
@@ -335,7 +339,7 @@ def _value_text(value: object) -> str | None:
 
 
 def _label_text(value: object) -> str:
-    return str(value or "")  # field_key's reading of pollutant/averaging
+    return arrow_text(str(value or ""))  # field_key's reading of pollutant/averaging
 
 
 def evaluate_records(records: list[dict[str, Any]], standard: Standard) -> list[dict[str, Any]]:

@@ -107,7 +107,7 @@ def with_nowcast(df: DataFrame, value: str, pollutant: str, out: str, partition:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    rule = RULES[pollutant]
+    rule = _rule(pollutant)
     by_station = Window.partitionBy(partition).orderBy(order)
     window = by_station.rangeBetween(-(rule.hours - 1), 0)
     recent = by_station.rangeBetween(-(RECENT_HOURS - 1), 0)

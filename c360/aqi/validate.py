@@ -63,8 +63,16 @@ def plain_number(value: object) -> object:
     and np.int64 no int at all."""
     if type(value) in (str, float, int, Decimal, bool) or value is None:
         return value
-    if type(value).__module__ == "numpy" and hasattr(value, "item"):
-        return value.item()  # np.bool_ too, which JSON could not write either
+    if type(value).__module__ == "numpy":
+        import numpy as np
+
+        if isinstance(value, np.floating) and value.dtype.itemsize < 8:
+            # A float32's shortest text, as Arrow and Spark cast a float32 column: 0.055, not
+            # the double 0.054999999701976776 (a breakpoint's AQI 51 against 50).
+            return float(str(value))
+        if isinstance(value, np.generic):  # a scalar, never an array (which is no number)
+            return value.item()  # np.bool_ too, which JSON could not write either
+        return value
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):

@@ -154,29 +154,38 @@ def test_a_lone_surrogate_is_one_invalid_record_in_every_output(tmp_path: Path) 
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [r["status"] for r in lines] == ["ok", "invalid", "ok"]
     assert lines[1]["pm25_24h"] == "\ud800" and lines[1]["errors"][0]["kind"] == "non_numeric"
-    frame = calculate(pd.DataFrame({"pm25_24h": ["12", "\ud800", "13"]}))
-    assert frame["status"].tolist() == ["ok", "invalid", "ok"]
+    for dtype in (object, "string"):
+        frame = calculate(pd.DataFrame({"pm25_24h": pd.Series(["12", "\ud800", "13"], dtype=dtype)}))
+        assert frame["status"].tolist() == ["ok", "invalid", "ok"], dtype
 
 
 def test_numpy_scalars_in_records_are_the_numbers_they_hold() -> None:
     """Their repr ("np.float64(35.5)") was read as text: not a number, and np.int64 failed JSON."""
     import numpy as np
+    import pandas as pd
 
-    records = [{"pm25_24h": np.float64(35.5)}, {"pm25_24h": np.int64(12)}, {"pm25_24h": np.float32(9.05)},
-               {"pm25_24h": np.bool_(True)}, {"pm25_24h": np.float64("nan")}]  # fmt: skip
-    expected = [(101, "ok"), (56, "ok"), (50, "ok"), (None, "invalid"), (None, "invalid")]
+    # np.float32(0.055) is read as its shortest text, 0.055 (AQI 51), as a float32 column is.
+    records = [{"pm25_24h": np.float64(35.5)}, {"pm25_24h": np.int64(12)}, {"o3_8h": np.float32(0.055)},
+               {"pm25_24h": np.bool_(True)}, {"pm25_24h": np.float64("nan")},
+               {"pm25_24h": np.array([1.0, 2.0])}]  # fmt: skip
+    expected = [(101, "ok"), (56, "ok"), (51, "ok"), (None, "invalid"), (None, "invalid"), (None, "invalid")]
+    column = pd.DataFrame({"o3_8h": np.array([0.055], dtype=np.float32)})
+    assert calculate(column)["aqi"].tolist() == [51]
     assert [(r["aqi"], r["status"]) for r in calculate(records, workers=1)] == expected
     out = io.StringIO()
     counts = calculate(records, workers=1).write_jsonl(out)
-    assert (counts.ok, counts.invalid, counts.failed) == (3, 2, 0)
+    assert (counts.ok, counts.invalid, counts.failed) == (3, 3, 0)
     assert [json.loads(line)["aqi"] for line in out.getvalue().splitlines()] == [e[0] for e in expected]
 
 
 def test_a_frame_with_two_columns_of_one_pollutant_is_refused_by_name() -> None:
     """It raised pandas' AttributeError ("'DataFrame' object has no attribute 'dtype'")."""
     import pandas as pd
+    import pyarrow as pa
     import pytest
 
     with pytest.raises(ValueError, match="more than one column named pm25_24h"):
         calculate(pd.DataFrame([[12, 50]], columns=["pm25_24h", "pm25_24h"]))
+    with pytest.raises(ValueError, match="more than one column named pm25_24h"):
+        calculate(pa.table([pa.array([12.0]), pa.array([50.0])], names=["pm25_24h", "pm25_24h"]))
     assert calculate(pd.DataFrame([[12, 1, 2]], columns=["pm25_24h", "x", "x"]))["aqi"].tolist() == [56]
