@@ -246,17 +246,18 @@ class Principal:
 # its request is still audited).
 _KEY_IN_TEXT = re.compile(rf"\b{KEY_PREFIX}_([0-9a-f]{{8}})_[A-Za-z0-9_-]{{20,}}")
 _CREDENTIAL_PARAMETER = re.compile(
-    rf"([?&](?:api[_-]?key|key|x-api-key|token|access[_-]?token|secret|password|passwd)=)"
-    rf"(?!{KEY_PREFIX}_[0-9a-f]{{8}}_\[redacted\](?:$|[&#]))[^&#]*",
+    r"([?&][A-Za-z0-9_.-]*(?:key|token|secret|passw|auth|session|signature)[A-Za-z0-9_.-]*=)"
+    rf"(?!{KEY_PREFIX}_[0-9a-f]{{8}}_\[redacted\](?:$|[&#]))[^&#\s]*",
     re.IGNORECASE,
 )
 
 
-def redact_secrets(text: str) -> str:
-    """``text`` with every API key's secret part, and the value of every query parameter named
-    like a credential, replaced by ``[redacted]`` (a key keeps its id, which names it)."""
+def redact_secrets(text: str, *, url: bool = False) -> str:
+    """``text`` with every API key's secret part replaced by ``[redacted]`` (a key keeps its id,
+    which names it); with ``url`` (a request's path and query), also the value of every query
+    parameter whose name holds key, token, secret, passw, auth, session or signature."""
     text = _KEY_IN_TEXT.sub(rf"{KEY_PREFIX}_\1_[redacted]", text)
-    return _CREDENTIAL_PARAMETER.sub(r"\1[redacted]", text)
+    return _CREDENTIAL_PARAMETER.sub(r"\1[redacted]", text) if url else text
 
 
 def key_hash(key: str) -> str:

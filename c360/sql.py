@@ -625,7 +625,11 @@ def _open(plan: _Plan, table: Callable[[str, int], DeltaTable]) -> pa.RecordBatc
         reader = pa.RecordBatchReader.from_stream(qb.execute(plan.sql))
     except Exception as exc:  # noqa: BLE001 - every DataFusion error here is about the query
         raise SqlError(_clean_message(str(exc), tag, plan.names)) from None
-    _distinct_names(reader.schema.names)
+    try:
+        _distinct_names(reader.schema.names)
+    except SqlError:
+        reader.close()
+        raise
     holder = _Reader(qb, reader)
     schema = _plain_schema(reader.schema)
 

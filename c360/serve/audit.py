@@ -110,7 +110,8 @@ class AuditRecord:
 
     def row(self) -> dict[str, object]:
         values = asdict(self)
-        for text in ("target", "sql", "error"):
+        values["target"] = redact_secrets(self.target, url=True)
+        for text in ("sql", "error"):
             if values[text] is not None:
                 values[text] = redact_secrets(values[text])
         values["day"] = date(self.at.year, self.at.month, self.at.day)

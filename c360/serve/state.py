@@ -175,9 +175,12 @@ class Match:
     def test(self, values: pa.ChunkedArray) -> pa.ChunkedArray:
         value = self.value
         if self.op == "ge" and pa.types.is_decimal(values.type) and isinstance(value, Decimal):
-            # A bound finer than the column's cents: "at least 10.005" is "at least 10.01" (Arrow
-            # refuses to round it into the column's type).
-            value = value.quantize(Decimal(1).scaleb(-values.type.scale), ROUND_CEILING)
+            # A bound finer than the column's cents: "at least 10.005" is "at least 10.01"; one
+            # past the column's largest value holds nothing (Arrow refuses either in the type).
+            scale, digits = values.type.scale, values.type.precision
+            value = value.quantize(Decimal(1).scaleb(-scale), ROUND_CEILING)
+            if value > Decimal(10) ** (digits - scale) - Decimal(1).scaleb(-scale):
+                return pc.and_(pc.is_valid(values), pa.scalar(False))
         scalar = pa.scalar(value, values.type)
         return pc.equal(values, scalar) if self.op == "eq" else pc.greater_equal(values, scalar)
 

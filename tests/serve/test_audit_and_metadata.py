@@ -52,6 +52,21 @@ def test_one_audit_row_per_request(client: TestClient, served: ServedLakeFixture
     assert len({r["request_id"] for r in _audit(served)}) == len(_audit(served))
 
 
+def test_secrets_are_redacted_from_audited_texts_and_nothing_else() -> None:
+    from c360.access import redact_secrets
+
+    key = "c360_72270f98_KxJdr3yrSO5b1i6Qxldr7WOeymN4oFG4"
+    assert redact_secrets(f"/v1/x?limit=3&client_secret=zz&api_key={key}&a=1", url=True) == (
+        "/v1/x?limit=3&client_secret=[redacted]&api_key=c360_72270f98_[redacted]&a=1"
+    )
+    # SQL keeps its text (a parameter-like pattern in it once swallowed the rest of the query)
+    sql = f"SELECT 1 FROM t WHERE p LIKE '%?token=%' AND k = '{key}' GROUP BY day"
+    assert (
+        redact_secrets(sql)
+        == "SELECT 1 FROM t WHERE p LIKE '%?token=%' AND k = 'c360_72270f98_[redacted]' GROUP BY day"
+    )
+
+
 def test_descriptions_and_tags_read_back_with_plain_delta_rs(served: ServedLakeFixture) -> None:
     dt = DeltaTable(str(served.root / "enhanced" / "customer" / "customer360_profile"))
     fields = {f.name: f.metadata for f in dt.schema().fields}

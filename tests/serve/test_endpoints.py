@@ -3,6 +3,8 @@ and from the tables read with plain delta-rs."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 from collections import Counter
@@ -131,6 +133,13 @@ def test_filtered_pages_walk_the_whole_selection_in_id_order(
     other = client.get("/v1/customers", params={**params, "segment": "not " + segment}, headers=h_app)
     assert other.status_code == 400 and "the cursor belongs to other filters" in other.text
     assert f"segment={segment}" in other.text
+    huge = client.get("/v1/customers", params={"min_clv": "999999999999.999"}, headers=h_app)
+    assert huge.status_code == 200 and huge.json()["items"] == [], huge.text  # past decimal(14,2): none
+    for forged in ("NaN", "Infinity", "1E+100", "-1"):
+        body = {"d": latest.isoformat(), "k": "", "f": {"min_clv": forged}}
+        cursor = base64.urlsafe_b64encode(json.dumps(body).encode()).decode()
+        r = client.get("/v1/customers", params={"cursor": cursor}, headers=h_app)
+        assert r.status_code == 400 and "invalid cursor" in r.text, (forged, r.text)
     cents = client.get("/v1/customers", params={"min_clv": "10.005", "limit": 500}, headers=h_app)
     assert cents.status_code == 200, cents.text
     assert sorted(i["customer_id"] for i in cents.json()["items"]) == sorted(

@@ -82,13 +82,14 @@ def _filterable(access: ColumnAccess, column: str) -> None:
         raise AccessDenied(f"column {column} of {access.table} is outside your role; it cannot be filtered on")
 
 
+MAX_CLV = 10**12  # the largest min_clv asked (the column holds less: such a filter matches nothing)
 # A page's filters, as the cursor carries them: the query parameter's name -> its value as text.
 Filters = dict[str, str]
 
 
 def _encode_cursor(as_of: date, after: str, filters: Filters) -> str:
     body = {"d": as_of.isoformat(), "k": after, "f": filters}
-    return base64.urlsafe_b64encode(json.dumps(body).encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode(json.dumps(body, ensure_ascii=False).encode()).decode().rstrip("=")
 
 
 def _decode_cursor(cursor: str) -> tuple[date, str, Filters]:
@@ -133,12 +134,12 @@ async def list_customers(
     loyalty_tier: Annotated[str | None, Query(max_length=32, description="Bronze, Silver, Gold, Platinum")] = None,
     min_clv: Annotated[
         Decimal | None,
-        Query(ge=0, le=10**12, max_digits=18, decimal_places=6, description="predicted_clv_12m at least"),
+        Query(ge=0, le=MAX_CLV, max_digits=18, decimal_places=6, description="predicted_clv_12m at least"),
     ] = None,
     as_of: Annotated[date | None, Query(description="as-of date of the profile (default: the latest)")] = None,
     limit: Annotated[int, Query(ge=1, description="page size")] = 50,
     cursor: Annotated[
-        str | None, Query(max_length=1024, description="next_cursor of the previous page: it carries the filters")
+        str | None, Query(max_length=2048, description="next_cursor of the previous page: it carries the filters")
     ] = None,
 ) -> CustomerPage:
     idx = _profiles(gen)
@@ -167,7 +168,9 @@ async def list_customers(
         try:
             least = Decimal(filters["min_clv"])
         except ArithmeticError:
-            raise HTTPException(400, "invalid cursor: pass the next_cursor of the previous page unchanged") from None
+            least = Decimal("NaN")
+        if not (least.is_finite() and 0 <= least <= MAX_CLV):  # a cursor is a client's text too
+            raise HTTPException(400, "invalid cursor: pass the next_cursor of the previous page unchanged")
         where.append(Match("predicted_clv_12m", "ge", least))
     page, more = idx.page(day, where, after, limit) if day is not None else (idx.table.slice(0, 0), False)
     # Only the visible columns become Python objects: the conversion is most of a page's cost.
