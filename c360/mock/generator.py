@@ -52,8 +52,10 @@ def _clear_previous(out: Path) -> None:
         try:
             run = json.loads(manifest.read_text(encoding="utf-8"))["generator"]
             first, last = date.fromisoformat(run["start"]), date.fromisoformat(run["end"])
-            made = {(first + timedelta(days=d)).isoformat() for d in range((last - first).days + 1)}
-            made |= {DUMP_FOLDER} if run.get("layout") == "dump" else set()
+            if run.get("layout") == "dump":
+                made = {DUMP_FOLDER}
+            else:
+                made = {(first + timedelta(days=d)).isoformat() for d in range((last - first).days + 1)}
         except (ValueError, KeyError, TypeError):
             raise ValueError(f"{manifest} is not a manifest of this generator: choose another --out") from None
     ours = [c for c in out.iterdir() if c.is_dir() and (_DATE_DIR.match(c.name) or c.name == DUMP_FOLDER)]
@@ -115,6 +117,12 @@ def generate(
     out = Path(out_dir)
     _clear_previous(out)
     out.mkdir(parents=True, exist_ok=True)
+    # Until the run's own manifest replaces it: the folders this run writes, so that a run
+    # interrupted half-way is replaced by the next one rather than taken for somebody's extracts.
+    end = start + timedelta(days=days - 1)
+    began = {"generator": {"format_version": FORMAT_VERSION, "start": start.isoformat(), "end": end.isoformat(),
+                           "layout": layout, "complete": False}}  # fmt: skip
+    (out / MANIFEST).write_text(json.dumps(began, indent=1) + "\n", encoding="utf-8")
 
     retail_seq, sensor_seq, plan_seq = np.random.SeedSequence(seed).spawn(3)
     force_day = days // 3

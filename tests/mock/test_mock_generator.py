@@ -320,6 +320,32 @@ def test_a_second_run_replaces_its_own_days_and_never_touches_folders_it_did_not
             generate(folder, **args)
     assert (theirs / "2023-12-31" / "customers.csv").read_text() == "customer_id\nC1\n"
     assert (out / "2024-01-02").is_dir() and (out / "manifest.json").is_file(), "nothing removed before refusing"
+    # A dump's manifest covers its dump, not date folders someone put beside it.
+    dump = tmp_path / "dump"
+    generate(dump, layout="dump", **args)
+    (dump / "2024-01-01").mkdir()
+    with pytest.raises(ValueError, match=r"holds 2024-01-01/"):
+        generate(dump, layout="dump", **args)
+
+
+def test_a_run_interrupted_half_way_is_replaced_by_the_next(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import c360.mock.generator as G
+
+    args: dict[str, Any] = {"customers": 20, "days": 3, "seed": 3, "stations": 1}
+
+    class Interrupted(G.Sink):  # type: ignore[misc,name-defined]
+        def end_day(self, *a: Any) -> None:  # after the first day's folder is written
+            super().end_day(*a)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(G, "Sink", Interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        generate(tmp_path / "out", **args)
+    assert [p.name for p in (tmp_path / "out").iterdir() if p.is_dir()] == ["2024-01-01"]
+    monkeypatch.undo()
+    generate(tmp_path / "out", **args)
+    generate(tmp_path / "whole", **args)
+    assert read_tree(tmp_path / "out") == read_tree(tmp_path / "whole")
 
 
 def test_committed_mock_data_is_what_the_documented_command_makes(tmp_path: Path) -> None:
