@@ -105,10 +105,16 @@ class Subject:
     linked_kinds: dict[str, str] = field(default_factory=dict)  # column name -> kind (contract.column)
     candidates: set[str] = field(default_factory=set)  # tokens found in the subject's rows
     shared: set[str] = field(default_factory=set)  # ... that another customer's rows hold too
+    contacts: set[str] = field(default_factory=set)  # their e-mails and phones in clear (the vault's)
 
     @property
     def tokens(self) -> set[str]:
         return self.candidates - self.shared
+
+    @property
+    def quoted(self) -> set[str]:
+        """The clear values a free text may look them up by: their own e-mails and phones."""
+        return self.contacts - self.shared
 
     def to_json(self) -> str:
         """What a resumed erasure searches from: keys, linked ids and tokens. Not the vault's
@@ -228,19 +234,25 @@ def _names(col: pa.ChunkedArray | pa.Array, customer_id: str) -> np.ndarray:
     return np.asarray(pc.fill_null(pc.match_substring_regex(col, pattern), False), dtype=bool)
 
 
-# A clear value or token shorter than this is not looked for inside a subject column's text:
-# a short value (a five-digit zip code) is a whole word of too many unrelated requests.
+# The vault's columns whose clear values a free text (a steward's SQL, a request's path) names
+# a customer by; a name or a street is a word of too many other texts.
+CONTACT_COLUMNS = ("email", "phone")
+# A value shorter than this is not looked for inside a text.
 MIN_QUOTED_CHARS = 6
+# What may stand next to a contact value in a text: not a character an e-mail or a phone number
+# goes on with (a.jane@example.com and jane@example.com.au are other people's addresses).
+_BEFORE = r"(^|[^A-Za-z0-9_.+@-])"
+_AFTER = r"($|[^A-Za-z0-9_.@-]|[.]($|[^A-Za-z0-9_-]))"
 
 
 def _quotes(col: pa.ChunkedArray | pa.Array, values: set[str]) -> np.ndarray:
-    """Per row: does the text hold one of ``values`` as a whole word, in any case (a serving
-    audit's ``sql`` looking the subject up by e-mail, a ``target`` with their phone)?"""
+    """Per row: does the text hold one of ``values`` as a whole word, in any case (a steward's
+    ``sql`` looking the subject up by e-mail, a ``target`` with their phone)?"""
     wanted = sorted(v for v in values if len(v) >= MIN_QUOTED_CHARS)
     if not wanted:
         return np.zeros(len(col), dtype=bool)
     words = "|".join(re.escape(v) for v in wanted)
-    pattern = rf"(^|[^A-Za-z0-9_])({words})($|[^A-Za-z0-9_])"
+    pattern = f"{_BEFORE}({words}){_AFTER}"
     return np.asarray(pc.fill_null(pc.match_substring_regex(col, pattern, ignore_case=True), False), dtype=bool)
 
 
@@ -283,11 +295,11 @@ def erase_mask(subject: Subject, cols: Columns) -> rw.RowMask:
         for c in cols.tokens:
             if c in batch.column_names:
                 m |= _values_in(batch[c], subject.tokens)
-        # A subject column's text naming them by a clear value or token of theirs alone (the
-        # vault's, which the tokens found above include), not by their id.
+        # A free text (a subject column that is no id column) naming them by an e-mail or phone
+        # of theirs alone, not by their id.
         for c in cols.subject:
-            if c in batch.column_names:
-                m |= _quotes(batch[c], subject.tokens)
+            if c in batch.column_names and c not in SUBJECT_NAMES:
+                m |= _quotes(batch[c], subject.quoted)
         return pa.array(m)
 
     return mask
@@ -352,14 +364,18 @@ def find_subject(
     for t, cols in columns.items():
         if not cols.tokens or not cols.identity:
             continue
+        wanted = [*cols.all, "column"] if t == VAULT_TABLE else cols.all
         for rel in rw.data_files(catalog, t):
-            b = _read(catalog, t, rel, cols.all)
+            b = _read(catalog, t, rel, wanted)
             hit = identity_mask(b, cols, subject)
             if not hit.any():
                 continue
             for c in cols.tokens:
                 if c in b.column_names:
                     subject.candidates |= _tokens(b[c].filter(pa.array(hit)))
+            if t == VAULT_TABLE:
+                contact = pc.is_in(b["column"], value_set=pa.array(CONTACT_COLUMNS)).to_numpy(zero_copy_only=False)
+                subject.contacts |= _tokens(b["value"].filter(pa.array(hit & contact)))
     # Shared: a candidate another customer's row also holds is theirs too, and stays.
     for t, cols in columns.items():
         if not cols.tokens:
@@ -419,7 +435,9 @@ def erase(
     needles = [customer_id.encode(), *(t.encode() for t in subject.tokens)]
     exports = exports_before(catalog, now)
     results: list[TableErasure] = []
-    for t, cols in columns.items():
+    # The vault last: the pending file keeps no clear value, so a resumed run finds the e-mails
+    # and phones that free texts quote only in the subject's vault rows, while they are there.
+    for t, cols in sorted(columns.items(), key=lambda item: item[0] == VAULT_TABLE):
         if cols.identity or cols.tokens:
             result = rw.rewrite_without(
                 catalog,

@@ -147,15 +147,23 @@ def _email(customer_id: str) -> str:
 
 def _plant_lookups(root: Path, customer_id: str) -> dict[str, bool]:
     """Requests a server audited that look customers up by a clear value, never by id: the
-    subject by e-mail as delivered and in capitals, and another customer (who must stay) by
-    theirs. Returns each request's SQL and whether it names the subject."""
+    subject by e-mail as delivered and in capitals; others (who must stay) by their e-mail, and
+    by the subject's last name, a word of many other texts. Returns each request's SQL and
+    whether it names the subject. (An address holding theirs, a.<theirs>, is another person's:
+    test_a_quoted_contact_is_a_whole_address_or_number.)"""
     from c360.serve.audit import AUDIT_TABLE, AuditRecord
     from c360.storage.light import append_rows, ensure
 
     theirs = _email(customer_id)
     other = next(r["customer_id"] for r in _csv_rows("customer/customers.csv") if _email(r["customer_id"]) != theirs)
+    last_name = next(r["last_name"] for r in _csv_rows("customer/customers.csv") if r["customer_id"] == customer_id)
     query = "SELECT customer_id FROM enhanced.customer.dim_customer WHERE email = '{}'"
-    asked = {query.format(theirs): True, query.format(theirs.upper()): True, query.format(_email(other)): False}
+    asked = {
+        query.format(theirs): True,
+        query.format(theirs.upper()): True,
+        query.format(_email(other)): False,
+        f"SELECT count(*) FROM enhanced.logistics.dim_location WHERE city = '{last_name}'": False,
+    }
     ensure(AUDIT_TABLE, root)
     rows = [AuditRecord("POST", "/v1/sql", "/v1/sql", 200, "k1", "steward", sql=q).row() for q in asked]
     append_rows(root, AUDIT_TABLE.name, rows, operation="audit")
@@ -201,6 +209,18 @@ def test_an_audited_request_naming_them_by_a_clear_value_goes_and_others_stay(er
     audit = DeltaTable(str(erased.root / "ops/serve/audit"))
     kept = {r["sql"] for f in audit.file_uris() for r in pq.read_table(f, columns=["sql"]).to_pylist()}
     assert {q for q in erased.looked_up if q in kept} == {q for q, theirs in erased.looked_up.items() if not theirs}
+
+
+def test_a_quoted_contact_is_a_whole_address_or_number() -> None:
+    from c360.privacy.erase import _quotes
+
+    texts = pa.array([
+        "WHERE email = 'jane@example.com'", "WHERE email = 'JANE@Example.com'", "mail jane@example.com. Then",
+        "/v1/x?email=jane@example.com&limit=1", "tel 15551234567",  # theirs
+        "WHERE email = 'a.jane@example.com'", "jane@example.com.au", "jane@example.com-x", "x+jane@example.com",
+        "p=5551234567", "tel 155512345678", None,  # other people's, or nobody's
+    ])  # fmt: skip
+    assert _quotes(texts, {"jane@example.com", "15551234567"}).tolist() == [True] * 5 + [False] * 7
 
 
 def test_every_other_row_is_unchanged(erased: Erased) -> None:
