@@ -364,8 +364,8 @@ def find_subject(
     for t, cols in columns.items():
         if not cols.tokens or not cols.identity:
             continue
-        kinds = t == VAULT_TABLE and "column" in schemas[t].names  # which source column a value is of
-        wanted = [*cols.all, "column"] if kinds else cols.all
+        has_kind = t == VAULT_TABLE and "column" in schemas[t].names  # which source column a value is of
+        wanted = [*cols.all, "column"] if has_kind else cols.all
         for rel in rw.data_files(catalog, t):
             b = _read(catalog, t, rel, wanted)
             hit = identity_mask(b, cols, subject)
@@ -374,7 +374,7 @@ def find_subject(
             for c in cols.tokens:
                 if c in b.column_names:
                     subject.candidates |= _tokens(b[c].filter(pa.array(hit)))
-            if kinds:
+            if has_kind:
                 contact = pc.is_in(b["column"], value_set=pa.array(CONTACT_COLUMNS)).to_numpy(zero_copy_only=False)
                 subject.contacts |= _tokens(b["value"].filter(pa.array(hit & contact)))
     # Shared: a candidate another customer's row also holds is theirs too, and stays.
