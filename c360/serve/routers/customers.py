@@ -105,8 +105,7 @@ def _decode_cursor(cursor: str) -> tuple[date, str, Filters]:
 
 def _filters(**given: str | Decimal | None) -> Filters:
     """The filters given, as text (``min_clv`` normalised, so 100 and 100.0 are one filter)."""
-    text = {k: str(v.normalize()) if isinstance(v, Decimal) else v for k, v in given.items() if v is not None}
-    return {k: str(v) for k, v in text.items()}
+    return {k: str(v.normalize() if isinstance(v, Decimal) else v) for k, v in given.items() if v is not None}
 
 
 def _cursor_filters(cursor: Filters, given: Filters) -> Filters:
